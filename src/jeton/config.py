@@ -1,0 +1,39 @@
+"""Configuration from `JETON_*` environment variables, read once at start (12-factor)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///jeton.db"
+    sqlite_synchronous: str = "FULL"
+    # Webhook endpoints on private or loopback addresses are refused unless this is set.
+    webhooks_allow_private: bool = False
+    secret_key: str = ""
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def flag(name: str) -> bool:
+            return env.get(name, "").lower() in ("1", "true", "yes", "on")
+
+        return cls(
+            database_url=env.get("JETON_DATABASE_URL", cls.database_url),
+            sqlite_synchronous=env.get("JETON_SQLITE_SYNCHRONOUS", cls.sqlite_synchronous),
+            webhooks_allow_private=flag("JETON_WEBHOOKS_ALLOW_PRIVATE"),
+            secret_key=env.get("JETON_SECRET_KEY", ""),
+            stripe_api_key=env.get("JETON_STRIPE_API_KEY", ""),
+            stripe_webhook_secret=env.get("JETON_STRIPE_WEBHOOK_SECRET", ""),
+            stripe_api_base=env.get("JETON_STRIPE_API_BASE", ""),
+            public_url=env.get("JETON_PUBLIC_URL", cls.public_url),
+            extra={k: v for k, v in env.items() if k.startswith("JETON_")},
+        )

@@ -1,0 +1,64 @@
+"""What differs between SQLite and PostgreSQL, in one place."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from jeton.store.tables.ledger import JOURNAL_TABLES
+
+
+def append_only_ddl(dialect: str) -> list[str]:
+    """DDL that makes the database itself refuse UPDATE and DELETE on journal tables."""
+    statements: list[str] = []
+    if dialect == "sqlite":
+        for table in JOURNAL_TABLES:
+            for op in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'jeton: {table} is append-only'); END"
+                )
+    elif dialect == "postgresql":
+        statements.append(
+            "CREATE OR REPLACE FUNCTION jeton_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'jeton: % is append-only', TG_TABLE_NAME"
+            " USING ERRCODE = 'insufficient_privilege'; END $$"
+        )
+        for table in JOURNAL_TABLES:
+            statements.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            statements.append(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION jeton_append_only()"
+            )
+            statements.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+            statements.append(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION jeton_append_only()"
+            )
+    return statements
+
+
+def for_update(stmt: sa.Select[tuple[object, ...]], dialect: str) -> sa.Select[tuple[object, ...]]:
+    """Row locks where the database has them. SQLite writers hold the one write lock already."""
+    if dialect == "postgresql":
+        return stmt.with_for_update()
+    return stmt
+
+
+def is_retryable(exc: BaseException, dialect: str) -> bool:
+    """Serialization failures and deadlocks (PostgreSQL), a busy database (SQLite)."""
+    orig = getattr(exc, "orig", None)
+    if dialect == "postgresql":
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return code in {"40001", "40P01"}
+    if dialect == "sqlite":
+        text = str(orig or exc).lower()
+        return "database is locked" in text or "database is busy" in text
+    return False
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None)
+    if code is not None:
+        return bool(code == "23505")
+    return "UNIQUE constraint failed" in str(orig or exc)

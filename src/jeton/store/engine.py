@@ -1,0 +1,136 @@
+"""The Store: a database URL turned into units of work.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, `synchronous=FULL` unless
+the operator relaxes it, and every write transaction starts with `BEGIN IMMEDIATE` so that two
+writers never deadlock on a lock upgrade. PostgreSQL runs at READ COMMITTED with row locks taken
+in sorted order; serialization failures and deadlocks are retried by `run_write`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from jeton.core import limits
+from jeton.store import dialect as dialects
+from jeton.store.tables import metadata
+
+T = TypeVar("T")
+
+
+class Store:
+    """One database. Thread-safe: every unit of work takes its own pooled connection."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20,
+                 echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        sa_url = sa.make_url(self.url)
+        self.dialect = sa_url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:// or postgresql://")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if sa_url.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = sa.pool.StaticPool
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                          connect_args={"options": f"-c statement_timeout={limits.statement_timeout_ms}"})
+        self.engine: Engine = sa.create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine, sqlite_synchronous)
+
+    # ---- units of work ----
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(jeton_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot (one transaction)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` in a write transaction, retrying serialization failures and deadlocks."""
+        attempt = 0
+        while True:
+            try:
+                with self.write() as conn:
+                    return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                attempt += 1
+                if attempt > limits.write_retries_max or not dialects.is_retryable(exc, self.dialect):
+                    raise
+                time.sleep(min(0.001 * 2**attempt, 0.1))
+
+    # ---- schema ----
+
+    def create_schema(self) -> None:
+        """Create every table and the append-only guards (what `jeton migrate` applies)."""
+        from jeton.store.migrate import upgrade
+
+        upgrade(self)
+
+    def drop_schema(self) -> None:
+        """Drop everything Jeton made. For tests and `jeton demo --reset` only."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            metadata.drop_all(conn)
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs operators write (`postgresql://`, `postgres://`) and pick psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError("JETON_SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite would defer it).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("jeton_begin", "BEGIN"))
+
+
+def open_store(url: str | None = None, **kwargs: Any) -> Store:
+    """Open the store named by `url`, or by JETON_DATABASE_URL, or `sqlite:///jeton.db`."""
+    from jeton.config import Settings
+
+    settings = Settings.from_env()
+    return Store(url or settings.database_url,
+                 sqlite_synchronous=kwargs.pop("sqlite_synchronous", settings.sqlite_synchronous),
+                 **kwargs)
