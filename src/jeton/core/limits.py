@@ -49,3 +49,45 @@ job_batch_size = 500
 
 # How long an idempotency key keeps its answer.
 idempotency_retention_days = 30
+
+# The quantity of one check or charge, in the service's own unit (uses, minutes, bytes). 2**40
+# bytes is a terabyte: more than any single download or session a community prices, and small
+# enough that quantity × a per-unit price is checked against amount_max without big numbers.
+quantity_max = 2**40
+
+# Parts of one split (royalties and fees). Each part is a leg of the charge's transfer, beside
+# the member's leg and the revenue leg, so it must leave room under transfer_legs_max.
+split_parts_max = 16
+
+# A catalog file is read whole and validated at once; its size bounds the work and the errors.
+catalog_bytes_max = 1_048_576
+# Services plus rewards in one catalog: a community's price list, not a product database.
+catalog_entries_max = 2_000
+# Alternatives in one access rule and class prices in one price rule: a handful in practice.
+access_alternatives_max = 16
+class_prices_max = 64
+# Names shown to people (a service's name, a unit label).
+display_name_chars_max = 100
+
+# ---- staff sign-in and dashboard sessions ----
+# Five wrong passwords or one-time codes in a row lock a staff account for a quarter of an hour:
+# few enough that guessing a password online is hopeless, long enough to make a script give up,
+# short enough that an owner who mistyped is not locked out for the day.
+staff_sign_in_failures_max = 5
+staff_lockout_s = 15 * 60
+# A dashboard session ends 12 hours after sign-in whatever happens (a working day), and after an
+# hour without a request (a screen left open in a shared office).
+staff_session_lifetime_s = 12 * 3600
+staff_session_idle_s = 3600
+# Seeing a session again refreshes its idle clock at most this often: one write per minute of
+# browsing instead of one per page view.
+staff_session_touch_s = 60
+# Between the password and the one-time code: time enough to open an authenticator app.
+staff_totp_pending_s = 5 * 60
+# One-time codes of the step before and after the current one are accepted (phones drift).
+staff_totp_window_steps = 1
+# Passwords: shorter ones fall to offline guessing; longer ones only make hashing slower.
+staff_password_chars_min = 10
+staff_password_chars_max = 1_024
+# Dashboard forms are a few fields; anything bigger is not a person typing.
+admin_form_bytes_max = 64 * 1024

@@ -63,6 +63,8 @@ accounts = sa.Table(
     instant("created_at_us"),
     sa.PrimaryKeyConstraint("community_id", "account_id"),
     sa.ForeignKeyConstraint(["community_id", "asset"], ["assets.community_id", "assets.code"]),
+    sa.ForeignKeyConstraint(["community_id", "member_id"],
+                            ["members.community_id", "members.member_id"]),
     sa.CheckConstraint("floor IS NULL OR posted - pending >= floor", name="floor"),
     sa.CheckConstraint("pending >= 0", name="pending"),
     sa.CheckConstraint("tracked OR (posted = 0 AND pending = 0)", name="untracked"),

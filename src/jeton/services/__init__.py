@@ -1,0 +1,1 @@
+"""Use cases over core and the store: ledger, charging, funding, reports, jobs."""

@@ -1,0 +1,243 @@
+"""`jeton verify`: every invariant of the ledger, checked against the database as it is.
+
+Returns violations as data (all of them, not the first), each naming what is wrong and where.
+The checks (DESIGN.md §2):
+
+- per community and asset, and per transfer, postings sum to zero;
+- every transfer's hash matches what it says, and the seals chain without a gap;
+- each tracked account's balance equals the sum of its postings, and every posting's
+  balance_after is the running sum; each untracked account's checkpoint equals its postings;
+- each wallet's posted balance equals its lots plus what holds set aside; pending equals
+  what open holds still hold; no wallet is under its floor;
+- each lot's remaining (plus what holds set aside from it) equals the sum of its lot moves;
+  no lot is below zero except a credit line's overdraft lot;
+- every hold's captured + voided is at most its amount, exactly its amount once settled, and
+  its lot reservations add up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from jeton.core.transfers import GENESIS_HASH, seal_hash, transfer_hash
+from jeton.store.engine import Store
+from jeton.store.tables.ledger import (
+    account_checkpoints,
+    accounts,
+    hold_lots,
+    holds,
+    lots,
+    posting_lots,
+    postings,
+    seals,
+    transfers,
+)
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    check: str
+    community_id: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.check}] {self.community_id}/{self.subject}: {self.detail}"
+
+
+def verify(store: Store, progress: Progress | None = None) -> list[Violation]:
+    found: list[Violation] = []
+    with store.read() as conn:
+        for name, check in _CHECKS:
+            if progress:
+                progress(name, len(found))
+            found.extend(check(conn))
+    return found
+
+
+def _sums_to_zero(conn: Connection) -> Iterator[Violation]:
+    t, p = transfers.c, postings.c
+    rows = conn.execute(
+        sa.select(t.community_id, t.asset, sa.func.sum(p.amount))
+        .join(postings, sa.and_(p.community_id == t.community_id, p.transfer_id == t.transfer_id))
+        .group_by(t.community_id, t.asset).having(sa.func.sum(p.amount) != 0))
+    for cid, asset, total in rows:
+        yield Violation("sum_zero", cid, asset, f"postings of {asset} sum to {total}, not 0")
+    rows = conn.execute(sa.select(p.community_id, p.transfer_id, sa.func.sum(p.amount),
+                                  sa.func.count()).group_by(p.community_id, p.transfer_id)
+                        .having(sa.or_(sa.func.sum(p.amount) != 0, sa.func.count() < 2)))
+    for cid, tid, total, n in rows:
+        yield Violation("transfer_balanced", cid, tid, f"{n} postings summing to {total}")
+
+
+def _hashes(conn: Connection) -> Iterator[Violation]:
+    """Recompute every transfer's hash, then every seal in each community's chain."""
+    t = transfers.c
+    legs: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
+    for cid, tid, account, amount in conn.execute(sa.select(
+            postings.c.community_id, postings.c.transfer_id, postings.c.account_id,
+            postings.c.amount)):
+        legs.setdefault((cid, tid), []).append((0, account, amount))
+    moves: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
+    for cid, tid, lot_id, amount in conn.execute(sa.select(
+            posting_lots.c.community_id, posting_lots.c.transfer_id, posting_lots.c.lot_id,
+            posting_lots.c.amount)):
+        moves.setdefault((cid, tid), []).append((0, lot_id, amount))
+    hashes: dict[str, list[tuple[str, str]]] = {}
+    header_cols = ("community_id", "transfer_id", "kind", "asset", "member_id", "service",
+                   "reverses_id", "hold_id", "actor", "reason_code", "memo", "metadata_json",
+                   "idempotency_key", "effective_at_us")
+    stmt = sa.select(*(t[c] for c in header_cols), t.hash).order_by(t.community_id,
+                                                                     t.transfer_id)
+    for row in conn.execute(stmt):
+        header = dict(zip(header_cols, row[:-1], strict=True))
+        key = (header["community_id"], header["transfer_id"])
+        expect = transfer_hash(header, legs.get(key, []), moves.get(key, []))
+        if expect != row[-1]:
+            yield Violation("hash", key[0], key[1], "transfer does not match its hash")
+        hashes.setdefault(key[0], []).append((key[1], row[-1]))
+    s = seals.c
+    for cid, ids in hashes.items():
+        prev_hash, prev_up_to, expected_seq = GENESIS_HASH, "", 1
+        for seq, up_to, count, prev, digest in conn.execute(sa.select(
+                s.seq, s.up_to_transfer_id, s.transfer_count, s.prev_hash, s.hash).where(
+                s.community_id == cid).order_by(s.seq)):
+            covered = [h for tid, h in ids if prev_up_to <= tid < up_to]
+            if seq != expected_seq or prev != prev_hash:
+                yield Violation("seal_chain", cid, f"seal {seq}", "seal does not follow the last")
+            if len(covered) != count or seal_hash(prev_hash, covered) != digest:
+                yield Violation("seal_chain", cid, f"seal {seq}",
+                                f"sealed {count} transfers, journal now has {len(covered)} "
+                                "in that range or they differ")
+            prev_hash, prev_up_to, expected_seq = digest, up_to, seq + 1
+
+
+def _account_balances(conn: Connection) -> Iterator[Violation]:
+    a, p = accounts.c, postings.c
+    sums = (sa.select(p.community_id, p.account_id, sa.func.sum(p.amount).label("total"))
+            .group_by(p.community_id, p.account_id).subquery())
+    rows = conn.execute(
+        sa.select(a.community_id, a.account_id, a.posted, sums.c.total)
+        .outerjoin(sums, sa.and_(sums.c.community_id == a.community_id,
+                                 sums.c.account_id == a.account_id))
+        .where(a.tracked.is_(True), a.posted != sa.func.coalesce(sums.c.total, 0)))
+    for cid, aid, posted, total in rows:
+        yield Violation("account_balance", cid, aid,
+                        f"balance {posted} but its postings sum to {total or 0}")
+    rows = conn.execute(sa.select(a.community_id, a.account_id, a.posted, a.pending, a.floor)
+                        .where(a.floor.is_not(None), a.posted - a.pending < a.floor))
+    for cid, aid, posted, pending, floor in rows:
+        yield Violation("floor", cid, aid, f"posted {posted} - pending {pending} under {floor}")
+    # Running balances: each tracked posting's balance_after is the sum so far.
+    last: tuple[str, str] | None = None
+    running = 0
+    for cid, aid, amount, after in conn.execute(
+            sa.select(p.community_id, p.account_id, p.amount, p.balance_after)
+            .where(p.account_version.is_not(None))
+            .order_by(p.community_id, p.account_id, p.account_version)):
+        if (cid, aid) != last:
+            last, running = (cid, aid), 0
+        running += amount
+        if after != running:
+            yield Violation("running_balance", cid, aid,
+                            f"a posting says balance {after}, the postings sum to {running}")
+            running = after
+    c = account_checkpoints.c
+    for cid, aid, balance, up_to in conn.execute(sa.select(
+            c.community_id, c.account_id, c.balance, c.up_to_transfer_id)):
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.amount), 0)).where(
+            p.community_id == cid, p.account_id == aid, p.transfer_id < up_to)).scalar_one()
+        if int(total) != balance:
+            yield Violation("checkpoint", cid, aid, f"checkpoint {balance}, postings {total}")
+
+
+def _wallets_and_lots(conn: Connection) -> Iterator[Violation]:
+    a, lt, hl, h, pl = accounts.c, lots.c, hold_lots.c, holds.c, posting_lots.c
+    lot_sums = (sa.select(lt.community_id, lt.account_id, sa.func.sum(lt.remaining).label("s"))
+                .group_by(lt.community_id, lt.account_id).subquery())
+    held = (sa.select(h.community_id, h.account_id,
+                      sa.func.sum(hl.reserved - hl.used - hl.released).label("s"))
+            .join(holds, sa.and_(h.community_id == hl.community_id, h.hold_id == hl.hold_id))
+            .group_by(h.community_id, h.account_id).subquery())
+    pending = (sa.select(h.community_id, h.account_id,
+                         sa.func.sum(h.amount - h.captured - h.voided).label("s"))
+               .where(h.status == "active").group_by(h.community_id, h.account_id).subquery())
+    rows = conn.execute(
+        sa.select(a.community_id, a.account_id, a.posted, a.pending,
+                  sa.func.coalesce(lot_sums.c.s, 0), sa.func.coalesce(held.c.s, 0),
+                  sa.func.coalesce(pending.c.s, 0))
+        .outerjoin(lot_sums, sa.and_(lot_sums.c.community_id == a.community_id,
+                                     lot_sums.c.account_id == a.account_id))
+        .outerjoin(held, sa.and_(held.c.community_id == a.community_id,
+                                 held.c.account_id == a.account_id))
+        .outerjoin(pending, sa.and_(pending.c.community_id == a.community_id,
+                                    pending.c.account_id == a.account_id))
+        .where(a.kind == "wallet"))
+    for cid, aid, posted, pend, in_lots, set_aside, open_holds in rows:
+        if posted != in_lots + set_aside:
+            yield Violation("wallet_lots", cid, aid,
+                            f"balance {posted} but lots hold {in_lots} and holds set aside "
+                            f"{set_aside}")
+        if pend != open_holds:
+            yield Violation("pending", cid, aid, f"pending {pend} but open holds hold {open_holds}")
+    for cid, lot_id, remaining, source in conn.execute(sa.select(
+            lt.community_id, lt.lot_id, lt.remaining, lt.source).where(
+            lt.remaining < 0, lt.source != "overdraft")):
+        yield Violation("lot_negative", cid, lot_id, f"{source} lot at {remaining}")
+    moved = (sa.select(pl.community_id, pl.lot_id, sa.func.sum(pl.amount).label("s"))
+             .group_by(pl.community_id, pl.lot_id).subquery())
+    reserved = (sa.select(hl.community_id, hl.lot_id,
+                          sa.func.sum(hl.reserved - hl.used - hl.released).label("s"))
+                .group_by(hl.community_id, hl.lot_id).subquery())
+    rows = conn.execute(
+        sa.select(lt.community_id, lt.lot_id, lt.remaining, sa.func.coalesce(moved.c.s, 0),
+                  sa.func.coalesce(reserved.c.s, 0))
+        .outerjoin(moved, sa.and_(moved.c.community_id == lt.community_id,
+                                  moved.c.lot_id == lt.lot_id))
+        .outerjoin(reserved, sa.and_(reserved.c.community_id == lt.community_id,
+                                     reserved.c.lot_id == lt.lot_id))
+        .where(lt.remaining + sa.func.coalesce(reserved.c.s, 0) != sa.func.coalesce(moved.c.s, 0)))
+    for cid, lot_id, remaining, total, set_aside in rows:
+        yield Violation("lot_moves", cid, lot_id,
+                        f"remaining {remaining} + held {set_aside} but its moves sum to {total}")
+
+
+def _holds(conn: Connection) -> Iterator[Violation]:
+    h, hl = holds.c, hold_lots.c
+    for cid, hid, amount, captured, voided, status in conn.execute(sa.select(
+            h.community_id, h.hold_id, h.amount, h.captured, h.voided, h.status)):
+        if captured + voided > amount or captured < 0 or voided < 0:
+            yield Violation("hold", cid, hid, f"captured {captured} + voided {voided} > {amount}")
+        if status != "active" and captured + voided != amount:
+            yield Violation("hold", cid, hid, f"{status} but {amount - captured - voided} open")
+    sums = conn.execute(
+        sa.select(h.community_id, h.hold_id, h.amount, h.captured, sa.func.sum(hl.reserved),
+                  sa.func.sum(hl.used))
+        .join(hold_lots, sa.and_(hl.community_id == h.community_id, hl.hold_id == h.hold_id))
+        .group_by(h.community_id, h.hold_id, h.amount, h.captured))
+    for cid, hid, amount, captured, reserved, used in sums:
+        if reserved != amount or used != captured:
+            yield Violation("hold_lots", cid, hid,
+                            f"reserved {reserved}/{amount}, used {used}/{captured}")
+
+
+_CHECKS: list[tuple[str, Callable[[Connection], Iterator[Violation]]]] = [
+    ("postings sum to zero", _sums_to_zero),
+    ("hashes and seals", _hashes),
+    ("account balances", _account_balances),
+    ("wallets and lots", _wallets_and_lots),
+    ("holds", _holds),
+]
+
+
+def violations_json(found: list[Violation]) -> str:
+    return json.dumps([v.__dict__ if hasattr(v, "__dict__") else {
+        "check": v.check, "community_id": v.community_id, "subject": v.subject,
+        "detail": v.detail} for v in found])

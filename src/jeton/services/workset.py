@@ -1,0 +1,502 @@
+"""The working set of one write transaction.
+
+A write loads the accounts it touches (locked, in sorted order) and their live lots once, applies
+one or many operations to that in-memory copy, and then flushes every change with a handful of
+`executemany` statements. A single spend and a batch of a thousand take the same path; the
+batch only pays the round trips once.
+
+Each operation first plans (pure, may fail with a status and changes nothing) and then applies.
+Rows are written with absolute values computed here; that is safe because every row written
+belongs to an account this transaction holds locked (PostgreSQL) or the database's single write
+lock (SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from jeton.core import lots as lotlib
+from jeton.core.clock import from_us
+from jeton.core.errors import InvariantViolation, error_for, invariant
+from jeton.core.ids import new_id
+from jeton.core.statuses import Status
+from jeton.core.transfers import TransferDraft, TransferKind, transfer_hash
+from jeton.services.results import LotMoveInfo, PostingInfo, TransferResult
+from jeton.store.dialect import for_update
+from jeton.store.tables.base import db_now_us
+from jeton.store.tables.ledger import (
+    accounts,
+    events,
+    hold_lots,
+    holds,
+    idempotency_keys,
+    lots,
+    members,
+    posting_lots,
+    postings,
+    transfers,
+)
+
+SYSTEM_KINDS = ("issuance", "promotions", "revenue", "breakage")
+
+
+def wallet_id(member_id: str, asset: str) -> str:
+    return f"wallet:{member_id}:{asset}"
+
+
+def system_id(name: str, asset: str) -> str:
+    return f"{name}:{asset}"
+
+
+@dataclass(slots=True)
+class Acct:
+    account_id: str
+    kind: str
+    member_id: str | None
+    asset: str
+    tracked: bool
+    floor: int | None
+    posted: int
+    pending: int
+    version: int
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class LotState:
+    id: str
+    account_id: str
+    source: str
+    paid: bool
+    cost_minor: int
+    cost_currency: str | None
+    amount: int
+    remaining: int
+    expires_at_us: int | None
+    priority: int
+    scope: str | None
+    merge_key: str | None
+    origin_transfer_id: str
+    created_at_us: int
+    new: bool = False
+    dirty: bool = False
+
+    def core(self) -> lotlib.Lot:
+        return lotlib.Lot(self.id, self.remaining, self.paid, self.expires_at_us, self.priority,
+                          self.scope, self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class LotSpec:
+    """The attributes of credits coming into a wallet."""
+
+    source: str
+    paid: bool = False
+    cost_minor: int = 0
+    cost_currency: str | None = None
+    expires_at_us: int | None = None
+    priority: int = 0
+    scope: str | None = None
+
+    def merge_key(self) -> str | None:
+        # Free credits with identical attributes share one lot, so that a wallet receiving a
+        # royalty on every download keeps one royalty lot rather than millions. Paid lots keep
+        # their own cost basis and are never merged.
+        if self.paid or self.cost_minor:
+            return None
+        return (f"{self.source}|{self.expires_at_us or ''}|{self.priority}|{self.scope or ''}")
+
+
+@dataclass(slots=True)
+class Header:
+    kind: TransferKind
+    asset: str
+    member_id: str | None = None
+    service: str | None = None
+    reverses_id: str | None = None
+    hold_id: str | None = None
+    actor: str = "system"
+    reason_code: str = ""
+    memo: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+class Declined(Exception):
+    """An operation planned against the working set failed; nothing was applied."""
+
+    def __init__(self, status: Status, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+    def error(self) -> Exception:
+        return error_for(self.status, self.detail, **self.extra)
+
+
+_T = accounts.c
+_L = lots.c
+
+_SELECT_ACCOUNTS = sa.select(
+    _T.account_id, _T.kind, _T.member_id, _T.asset, _T.tracked, _T.floor, _T.posted, _T.pending,
+    _T.version,
+)
+_LOT_COLS = (_L.lot_id, _L.account_id, _L.source, _L.paid, _L.cost_minor, _L.cost_currency,
+             _L.amount, _L.remaining, _L.expires_at_us, _L.priority, _L.scope, _L.merge_key,
+             _L.origin_transfer_id, _L.created_at_us)
+
+_UPDATE_ACCOUNT = accounts.update().where(
+    _T.community_id == sa.bindparam("b_community"), _T.account_id == sa.bindparam("b_account"))
+_UPDATE_LOT = lots.update().where(
+    _L.community_id == sa.bindparam("b_community"), _L.lot_id == sa.bindparam("b_lot"))
+_UPDATE_HOLD = holds.update().where(
+    holds.c.community_id == sa.bindparam("b_community"), holds.c.hold_id == sa.bindparam("b_hold"))
+_UPDATE_HOLD_LOT = hold_lots.update().where(
+    hold_lots.c.community_id == sa.bindparam("b_community"),
+    hold_lots.c.hold_id == sa.bindparam("b_hold"), hold_lots.c.lot_id == sa.bindparam("b_lot"))
+
+
+class WorkSet:
+    def __init__(self, conn: Connection, dialect: str, community_id: str, now_us: int) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.community_id = community_id
+        self.now_us = now_us
+        self.accounts: dict[str, Acct] = {}
+        self.lots: dict[str, LotState] = {}
+        self.lots_by_account: dict[str, list[LotState]] = {}
+        self._loaded_lots_for: set[str] = set()
+        self.new_accounts: list[dict[str, Any]] = []
+        self.transfer_rows: list[dict[str, Any]] = []
+        self.posting_rows: list[dict[str, Any]] = []
+        self.posting_lot_rows: list[dict[str, Any]] = []
+        self.key_rows: list[dict[str, Any]] = []
+        self.event_rows: list[dict[str, Any]] = []
+        self.hold_inserts: list[dict[str, Any]] = []
+        self.hold_updates: dict[str, dict[str, Any]] = {}
+        self.hold_lot_inserts: list[dict[str, Any]] = []
+        self.hold_lot_updates: dict[tuple[str, str], dict[str, Any]] = {}
+        self.results: list[TransferResult] = []
+
+    # ---- loading ----
+
+    def load(self, account_ids: Iterable[str], *, with_lots: bool = True) -> None:
+        """Lock and load accounts (sorted order) and, for wallets, their live lots."""
+        wanted = sorted(set(account_ids) - self.accounts.keys())
+        if wanted:
+            stmt = _SELECT_ACCOUNTS.where(
+                _T.community_id == self.community_id, _T.account_id.in_(wanted)
+            ).order_by(_T.account_id)
+            for row in self.conn.execute(for_update(stmt, self.dialect)):
+                self.accounts[row[0]] = Acct(*row)
+        if with_lots:
+            need = sorted(a for a in set(account_ids)
+                          if a in self.accounts and self.accounts[a].tracked
+                          and a not in self._loaded_lots_for)
+            if need:
+                self._load_lots(need)
+
+    def _load_lots(self, account_ids: list[str]) -> None:
+        live = sa.select(*_LOT_COLS).where(
+            _L.community_id == self.community_id, _L.account_id.in_(account_ids),
+            _L.remaining != 0)
+        merge = sa.select(*_LOT_COLS).where(
+            _L.community_id == self.community_id, _L.account_id.in_(account_ids),
+            _L.merge_key.is_not(None))
+        for row in self.conn.execute(sa.union(live, merge)):
+            if row[0] in self.lots:
+                continue
+            lot = LotState(*row)
+            self.lots[lot.id] = lot
+            self.lots_by_account.setdefault(lot.account_id, []).append(lot)
+        self._loaded_lots_for.update(account_ids)
+
+    def account(self, account_id: str) -> Acct:
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            raise Declined(Status.account_not_found, f"no account {account_id!r}",
+                           account=account_id)
+        return acct
+
+    def ensure_wallet(self, member_id: str, asset: str) -> Acct:
+        """The member's wallet for `asset`, opened (floor 0) on first use."""
+        aid = wallet_id(member_id, asset)
+        if aid not in self.accounts:
+            self.load([aid])
+        if aid in self.accounts:
+            return self.accounts[aid]
+        exists = self.conn.execute(sa.select(members.c.member_id).where(
+            members.c.community_id == self.community_id, members.c.member_id == member_id)).first()
+        if exists is None:
+            raise Declined(Status.member_not_found, f"no member {member_id!r}", member=member_id)
+        row = {"community_id": self.community_id, "account_id": aid, "kind": "wallet",
+               "member_id": member_id, "asset": asset, "tracked": True, "floor": 0,
+               "posted": 0, "pending": 0, "version": 0, "created_at_us": self.now_us}
+        # Insert now (not at flush) so that a concurrent opener blocks on the key, then lock it.
+        self.conn.execute(_insert_ignore(self.dialect, accounts, ["community_id", "account_id"]),
+                          row)
+        self.load([aid])
+        return self.accounts[aid]
+
+    def wallet_lots(self, account_id: str) -> list[LotState]:
+        return self.lots_by_account.get(account_id, [])
+
+    # ---- planning helpers (pure over the working set) ----
+
+    def spendable(self, account_id: str, service: str | None) -> int:
+        core = [lot.core() for lot in self.wallet_lots(account_id)]
+        return lotlib.available_from_lots(core, service, self.now_us)
+
+    def overdraft_lot(self, account_id: str) -> LotState | None:
+        for lot in self.wallet_lots(account_id):
+            if lot.source == lotlib.OVERDRAFT:
+                return lot
+        return None
+
+    def plan_debit(self, acct: Acct, amount: int, service: str | None) -> lotlib.DrawPlan:
+        """Lots that pay `amount` from a wallet; Declined when they (and its credit line) can't."""
+        core = [lot.core() for lot in self.wallet_lots(acct.account_id)]
+        plan = lotlib.plan_draw(core, amount, service, self.now_us)
+        if plan.shortfall:
+            floor = acct.floor if acct.floor is not None else 0
+            owed = self.overdraft_lot(acct.account_id)
+            owed_now = owed.remaining if owed else 0
+            room = plan.covered + owed_now - floor  # what the credit line still allows
+            if floor >= 0 or room < amount:
+                available = lotlib.available_from_lots(core, service, self.now_us) + owed_now
+                raise Declined(
+                    Status.insufficient_credits,
+                    f"member {acct.member_id!r} has {available} {acct.asset} available, "
+                    f"{amount} required", balance=available, required=amount,
+                    member=acct.member_id, asset=acct.asset)
+        return plan
+
+    # ---- applying ----
+
+    def draw(self, draft: TransferDraft, acct: Acct, amount: int, plan: lotlib.DrawPlan) -> None:
+        """Debit a wallet by the lots of `plan`, and the rest from its credit line."""
+        for lot_id, take in plan.draws:
+            lot = self.lots[lot_id]
+            lot.remaining -= take
+            lot.dirty = True
+            draft.move_lot(acct.account_id, lot_id, -take)
+        if plan.shortfall:
+            owed = self.overdraft_lot(acct.account_id) or self._new_lot(
+                acct, LotSpec(source=lotlib.OVERDRAFT), 0)
+            owed.remaining -= plan.shortfall
+            owed.dirty = True
+            draft.move_lot(acct.account_id, owed.id, -plan.shortfall)
+        draft.add(acct.account_id, -amount)
+
+    def credit(self, draft: TransferDraft, acct: Acct, amount: int, spec: LotSpec) -> None:
+        """Credit a wallet: repay its credit line first, then a new (or merged) lot."""
+        invariant(acct.kind == "wallet", "lots are for wallets")
+        left = amount
+        owed = self.overdraft_lot(acct.account_id)
+        if owed is not None and owed.remaining < 0:
+            repay = min(-owed.remaining, left)
+            owed.remaining += repay
+            owed.dirty = True
+            draft.move_lot(acct.account_id, owed.id, repay)
+            left -= repay
+        if left:
+            key = spec.merge_key()
+            lot = None
+            if key is not None:
+                lot = next((x for x in self.wallet_lots(acct.account_id) if x.merge_key == key),
+                           None)
+            if lot is None:
+                lot = self._new_lot(acct, spec, left)
+            else:
+                lot.amount += left
+                lot.dirty = True
+            lot.remaining += left
+            draft.move_lot(acct.account_id, lot.id, left)
+        draft.add(acct.account_id, amount)
+
+    def restore(self, draft: TransferDraft, account_id: str, lot_id: str, amount: int) -> None:
+        """Put credits back into (positive) or take them out of (negative) one named lot."""
+        lot = self.lot(lot_id)
+        invariant(lot.account_id == account_id, "a lot moves only within its own account")
+        lot.remaining += amount
+        if amount > 0 and lot.merge_key is not None and lot.remaining > lot.amount:
+            lot.amount = lot.remaining
+        lot.dirty = True
+        draft.move_lot(account_id, lot_id, amount)
+
+    def lot(self, lot_id: str) -> LotState:
+        """A lot of a loaded (locked) account, read from the database if it was drained."""
+        lot = self.lots.get(lot_id)
+        if lot is None:
+            row = self.conn.execute(sa.select(*_LOT_COLS).where(
+                _L.community_id == self.community_id, _L.lot_id == lot_id)).one()
+            lot = LotState(*row)
+            invariant(lot.account_id in self.accounts, "a lot is read only under its account")
+            self.lots[lot.id] = lot
+            self.lots_by_account.setdefault(lot.account_id, []).append(lot)
+        return lot
+
+    def _new_lot(self, acct: Acct, spec: LotSpec, amount: int) -> LotState:
+        lot = LotState(
+            id=new_id(), account_id=acct.account_id, source=spec.source, paid=spec.paid,
+            cost_minor=spec.cost_minor, cost_currency=spec.cost_currency, amount=amount,
+            remaining=0, expires_at_us=spec.expires_at_us, priority=spec.priority,
+            scope=spec.scope, merge_key=spec.merge_key(), origin_transfer_id="",
+            created_at_us=self.now_us, new=True, dirty=True)
+        self.lots[lot.id] = lot
+        self.lots_by_account.setdefault(acct.account_id, []).append(lot)
+        return lot
+
+    def commit_transfer(self, header: Header, draft: TransferDraft,
+                        primary: Acct | None = None) -> TransferResult:
+        """Seal a built transfer into rows: postings, lot moves, balances and its hash."""
+        legs = draft.legs()
+        transfer_id = new_id()
+        posting_infos: list[PostingInfo] = []
+        for leg in legs:
+            acct = self.accounts.get(leg.account_id)
+            if acct is None:
+                raise InvariantViolation(f"posting to an account not loaded: {leg.account_id}")
+            invariant(acct.asset == draft.asset,
+                      f"asset {draft.asset} posted to {acct.account_id} of {acct.asset}")
+            balance_after = None
+            version = None
+            if acct.tracked:
+                acct.posted += leg.amount
+                acct.version += 1
+                acct.dirty = True
+                if acct.floor is not None and acct.posted - acct.pending < acct.floor:
+                    raise InvariantViolation(f"{acct.account_id} would go under its floor")
+                balance_after, version = acct.posted, acct.version
+            self.posting_rows.append({
+                "community_id": self.community_id, "transfer_id": transfer_id,
+                "account_id": leg.account_id, "amount": leg.amount,
+                "balance_after": balance_after, "account_version": version})
+            posting_infos.append(PostingInfo(account_id=leg.account_id, amount=leg.amount,
+                                             balance_after=balance_after))
+        moves: list[LotMoveInfo] = []
+        merged: dict[tuple[str, str], int] = {}
+        for account_id, lot_id, amount in draft.lot_moves:
+            merged[(account_id, lot_id)] = merged.get((account_id, lot_id), 0) + amount
+        for (account_id, lot_id), amount in merged.items():
+            if amount == 0:
+                continue
+            lot = self.lots.get(lot_id)
+            if lot is not None and lot.new and not lot.origin_transfer_id:
+                lot.origin_transfer_id = transfer_id
+            self.posting_lot_rows.append({
+                "community_id": self.community_id, "transfer_id": transfer_id,
+                "lot_id": lot_id, "account_id": account_id, "amount": amount})
+            moves.append(LotMoveInfo(lot_id=lot_id, account_id=account_id, amount=amount))
+        metadata_json = json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
+        hash_header = {
+            "community_id": self.community_id, "transfer_id": transfer_id,
+            "kind": header.kind.value, "asset": draft.asset, "member_id": header.member_id,
+            "service": header.service, "reverses_id": header.reverses_id,
+            "hold_id": header.hold_id, "actor": header.actor, "reason_code": header.reason_code,
+            "memo": header.memo, "metadata_json": metadata_json,
+            "idempotency_key": header.idempotency_key, "effective_at_us": self.now_us,
+        }
+        digest = transfer_hash(
+            hash_header,
+            [(0, leg.account_id, leg.amount) for leg in legs],
+            [(0, m.lot_id, m.amount) for m in moves],
+        )
+        row = dict(hash_header)
+        row["hash"] = digest
+        self.transfer_rows.append(row)
+        moved = sum(p.amount for p in legs if p.amount > 0)
+        result = TransferResult.model_construct(
+            id=transfer_id, kind=header.kind.value, asset=draft.asset, amount=moved,
+            member_id=header.member_id, service=header.service, reverses_id=header.reverses_id,
+            hold_id=header.hold_id, postings=posting_infos, lots=moves, actor=header.actor,
+            reason_code=header.reason_code, memo=header.memo, metadata=header.metadata,
+            effective_at=from_us(self.now_us),
+            balance_after=primary.posted if primary is not None else None, replayed=False)
+        self.results.append(result)
+        return result
+
+    def remember_key(self, key: str, operation: str, req_hash: str, response_json: str) -> None:
+        self.key_rows.append({
+            "community_id": self.community_id, "key": key, "operation": operation,
+            "request_hash": req_hash, "response_json": response_json,
+            "created_at_us": self.now_us})
+
+    def emit(self, type_: str, member_id: str | None, payload: dict[str, Any]) -> None:
+        """An event in the outbox, committed with the change it describes."""
+        self.event_rows.append({
+            "community_id": self.community_id, "event_id": new_id(), "type": type_,
+            "member_id": member_id, "payload_json": json.dumps(payload, default=str),
+            "created_at_us": self.now_us})
+
+    # ---- writing ----
+
+    def flush(self) -> None:
+        c = self.community_id
+        conn = self.conn
+        acct_rows = [{"b_community": c, "b_account": a.account_id, "posted": a.posted,
+                      "pending": a.pending, "version": a.version}
+                     for a in self.accounts.values() if a.dirty]
+        new_lots = [lot for lot in self.lots.values() if lot.new]
+        lot_updates = [{"b_community": c, "b_lot": lot.id, "amount": lot.amount,
+                        "remaining": lot.remaining}
+                       for lot in self.lots.values() if lot.dirty and not lot.new]
+        if self.transfer_rows:
+            stmt = transfers.insert().values(recorded_at_us=db_now_us())
+            conn.execute(stmt, self.transfer_rows)
+        if new_lots:
+            conn.execute(lots.insert(), [_lot_row(c, lot) for lot in new_lots])
+        if lot_updates:
+            conn.execute(_UPDATE_LOT, lot_updates)
+        if self.hold_inserts:
+            conn.execute(holds.insert(), self.hold_inserts)
+        if self.hold_lot_inserts:
+            conn.execute(hold_lots.insert(), self.hold_lot_inserts)
+        if self.hold_lot_updates:
+            conn.execute(_UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
+        # Accounts after holds: pending and posted move together under the floor CHECK.
+        if acct_rows:
+            conn.execute(_UPDATE_ACCOUNT, acct_rows)
+        if self.hold_updates:
+            conn.execute(_UPDATE_HOLD, list(self.hold_updates.values()))
+        if self.posting_rows:
+            conn.execute(postings.insert(), self.posting_rows)
+        if self.posting_lot_rows:
+            conn.execute(posting_lots.insert(), self.posting_lot_rows)
+        if self.key_rows:
+            conn.execute(idempotency_keys.insert(), self.key_rows)
+        if self.event_rows:
+            conn.execute(events.insert(), self.event_rows)
+        for a in self.accounts.values():
+            a.dirty = False
+        for lot in self.lots.values():
+            lot.new = lot.dirty = False
+
+
+def _lot_row(community_id: str, lot: LotState) -> dict[str, Any]:
+    invariant(bool(lot.origin_transfer_id), f"lot {lot.id} has no origin transfer")
+    return {
+        "community_id": community_id, "lot_id": lot.id, "account_id": lot.account_id,
+        "source": lot.source, "paid": lot.paid, "cost_minor": lot.cost_minor,
+        "cost_currency": lot.cost_currency, "amount": lot.amount, "remaining": lot.remaining,
+        "expires_at_us": lot.expires_at_us, "priority": lot.priority, "scope": lot.scope,
+        "merge_key": lot.merge_key, "origin_transfer_id": lot.origin_transfer_id,
+        "created_at_us": lot.created_at_us,
+    }
+
+
+def _insert_ignore(dialect: str, table: sa.Table, keys: list[str]) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
