@@ -168,7 +168,7 @@ class Reason:
 
 
 class FixKind(StrEnum):
-    join = "join"  # become a member (and buy credits)
+    become_member = "become_member"  # join the community (and buy credits)
     get_class = "get_class"  # upgrade to the class
     get_key = "get_key"  # obtain the key
     pay = "pay"  # pay the service's price
@@ -220,7 +220,7 @@ def evaluate(rule: AccessRule, member: Holdings | None, now: datetime) -> Access
 def _for_non_member(rule: AccessRule) -> Access:
     if rule.level is AccessLevel.hidden:
         return Access(visible=False, allowed=False, pay=False, via=None)
-    fixes = [Fix(FixKind.join)]
+    fixes = [Fix(FixKind.become_member)]
     fixes += [Fix(_FIX_FOR[r.kind], r.name) for r in rule.any_of]
     if not rule.any_of:
         fixes.append(Fix(FixKind.pay))

@@ -46,7 +46,7 @@ from typing import Literal, TypeVar
 from jeton.core import limits
 from jeton.core.access import OPEN, AccessLevel, AccessRule, Requirement
 from jeton.core.allowances import AfterAllowance, Allowance, Period
-from jeton.core.amounts import service_code, whole_amount
+from jeton.core.amounts import asset_code, service_code, whole_amount
 from jeton.core.catalog_source import Path, Source, parse_toml, parse_yaml
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
@@ -163,9 +163,10 @@ class _Checker:
     def fail(self, path: Path, reason: str) -> None:
         self.errors.append(CatalogError(self.source.line_of(path), _where(path), reason))
 
-    def check(self, path: Path, make: Callable[[], T]) -> T | None:
+    def check(self, path: Path, make: Callable[..., T], *args: object) -> T | None:
+        """`make(*args)`, or None with an error at `path` when it refuses the value."""
         try:
-            return make()
+            return make(*args)
         except InvalidRequest as exc:
             self.fail(path, exc.detail)
             return None
@@ -200,11 +201,13 @@ class _Checker:
         top = self.table(data, (), _TOP_KEYS, "a catalog")
         if top is None:
             return None
-        sections: dict[str, dict[str, object]] = {}
+        sections: dict[str, dict[object, object]] = {}
         for section in ("services", "rewards"):
-            entries = self.table(top.get(section, {}), (section,), frozenset(), section) \
-                if not isinstance(top.get(section, {}), dict) else top.get(section, {})
-            sections[section] = entries if isinstance(entries, dict) else {}
+            raw = top.get(section, {})
+            if not isinstance(raw, dict):
+                self.fail((section,), f"{section} must be a table, got {_kind(raw)}")
+                raw = {}
+            sections[section] = raw
         services_raw, rewards_raw = sections["services"], sections["rewards"]
         count = len(services_raw) + len(rewards_raw)
         if count > limits.catalog_entries_max:
@@ -215,18 +218,18 @@ class _Checker:
             self.fail((), "the catalog has no services and no rewards")
         services: dict[str, Service] = {}
         for code, value in services_raw.items():
-            built = self.service(code, value, ("services", code))
+            built = self.service(code, value, ("services", str(code)))
             if built is not None:
-                services[code] = built
+                services[built.code] = built
         rewards: dict[str, Reward] = {}
         for code, value in rewards_raw.items():
-            path: Path = ("rewards", code)
+            path: Path = ("rewards", str(code))
             if code in services_raw:
                 self.fail(path, f"{code!r} is already a service; a code is a service or a "
                                 f"reward, not both")
             reward = self.reward(code, value, path)
             if reward is not None:
-                rewards[code] = reward
+                rewards[reward.code] = reward
         if self.errors:
             return None
         return Catalog(services=MappingProxyType(services), rewards=MappingProxyType(rewards))
@@ -245,7 +248,7 @@ class _Checker:
         before = len(self.errors)
         checked_code = self.code(code, path)
         table = self.table(value, path, _SERVICE_KEYS, "a service")
-        if table is None or checked_code is None:
+        if table is None:
             return None
         name = self.required(table, "name", path, display_name)
         kind = self.optional(table, "kind", path, lambda v: _choice(PriceKind, v, "price kind"),
@@ -258,15 +261,14 @@ class _Checker:
         unit = self.optional(table, "unit", path, lambda v: display_name(v, "unit"), None)
         class_prices = self.class_prices(table.get("class_credits", {}),
                                          (*path, "class_credits"))
-        money = self.optional(table, "money", path, lambda v: None, None)
-        if "money" in table:
-            money = self.money(table["money"], (*path, "money"))
+        money = None if "money" not in table else self.money(table["money"], (*path, "money"))
         access = OPEN if "access" not in table else self.access(table["access"],
                                                                 (*path, "access"))
         allowance = None if "allowance" not in table else self.allowance(
             table["allowance"], (*path, "allowance"))
         parts = self.splits(table.get("splits", []), (*path, "splits"))
-        if (len(self.errors) > before or name is None or kind is None or credits is None
+        if (len(self.errors) > before or checked_code is None or name is None or kind is None
+                or credits is None
                 or unit_size is None or class_prices is None or access is None
                 or parts is None):
             return None
@@ -290,7 +292,11 @@ class _Checker:
                           "a service that pays the member has no free allowance")
             return
         for amount in sorted({p for p in price.all_credit_prices() if p > 0}):
-            if self.check((*path, "splits"), lambda amount=amount: split(amount, parts)) is None:
+            try:
+                split(amount, parts)
+            except InvalidRequest as exc:
+                self.fail((*path, "splits"), f"{exc.detail}; a split must fit in every "
+                                             f"positive price of the service")
                 break
 
     def class_prices(self, value: object, path: Path) -> tuple[ClassPrice, ...] | None:
@@ -301,19 +307,22 @@ class _Checker:
         if len(value) > limits.class_prices_max:
             self.fail(path, f"at most {limits.class_prices_max} class prices")
             return None
-        built = [self.check((*path, str(name)), lambda n=name, c=credits: ClassPrice(n, c))
+        built = [self.check((*path, str(name)), ClassPrice, name, credits)
                  for name, credits in value.items()]
+        if any(cp is None for cp in built):
+            return None
         return tuple(cp for cp in built if cp is not None)
 
     def money(self, value: object, path: Path) -> Money | None:
         table = self.table(value, path, _MONEY_KEYS, "money")
         if table is None:
             return None
-        currency = self.required(table, "currency", path, lambda v: v)
-        amount = self.required(table, "amount_minor", path, lambda v: v)
+        currency = self.required(table, "currency", path, asset_code)
+        amount = self.required(table, "amount_minor", path,
+                               lambda v: whole_amount(v, "amount_minor"))
         if currency is None or amount is None:
             return None
-        return self.check(path, lambda: Money(currency, amount))  # type: ignore[arg-type]
+        return self.check(path, lambda: Money(currency, amount))
 
     def access(self, value: object, path: Path) -> AccessRule | None:
         table = self.table(value, path, _ACCESS_KEYS, "access")
@@ -325,7 +334,7 @@ class _Checker:
         if not isinstance(raw, list):
             self.fail((*path, "any_of"), f"any_of must be a list, got {_kind(raw)}")
             return None
-        needs = [self.check((*path, "any_of", i), lambda t=text: Requirement.parse(t))
+        needs = [self.check((*path, "any_of", i), Requirement.parse, text)
                  for i, text in enumerate(raw[:limits.access_alternatives_max + 1])]
         if level is None or any(n is None for n in needs):
             return None
@@ -336,13 +345,13 @@ class _Checker:
         table = self.table(value, path, _ALLOWANCE_KEYS, "allowance")
         if table is None:
             return None
-        uses = self.required(table, "uses", path, lambda v: v)
+        uses = self.required(table, "uses", path, lambda v: _integer(v, "uses"))
         period = self.required(table, "per", path, lambda v: _choice(Period, v, "per"))
         after = self.optional(table, "after", path,
                               lambda v: _choice(AfterAllowance, v, "after"), AfterAllowance.charge)
         if uses is None or period is None or after is None:
             return None
-        return self.check((*path, "uses"), lambda: Allowance(uses, period, after))  # type: ignore[arg-type]
+        return self.check((*path, "uses"), lambda: Allowance(uses, period, after))
 
     def splits(self, value: object, path: Path) -> tuple[SplitPart, ...] | None:
         if not isinstance(value, list):
@@ -355,7 +364,10 @@ class _Checker:
         if any(p is None for p in parts):
             return None
         checked = tuple(p for p in parts if p is not None)
-        if self.check(path, lambda: check_parts(checked)) is None and _failed_last(self, path):
+        try:
+            check_parts(checked)
+        except InvalidRequest as exc:
+            self.fail(path, exc.detail)
             return None
         return checked
 
@@ -370,30 +382,27 @@ class _Checker:
                             "price) or fee (credits)")
             return None
         kind = PartKind.share if given[0] == "share_bp" else PartKind.fee
-        if target is None:
+        value_path = (*path, given[0])
+        amount = self.check(value_path, lambda: _integer(table[given[0]], given[0]))
+        if target is None or amount is None:
             return None
-        return self.check((*path, given[0]),
-                          lambda: SplitPart(target, kind, table[given[0]]))  # type: ignore[arg-type]
+        return self.check(value_path, lambda: SplitPart(target, kind, amount))
 
     # -- a reward ------------------------------------------------------------------------------
 
     def reward(self, code: object, value: object, path: Path) -> Reward | None:
         checked_code = self.code(code, path)
         table = self.table(value, path, _REWARD_KEYS, "a reward")
-        if table is None or checked_code is None:
+        if table is None:
             return None
         name = self.required(table, "name", path, display_name)
-        credits = self.required(table, "credits", path, lambda v: v)
-        limit = self.required(table, "limit", path, lambda v: v)
+        credits = self.required(table, "credits", path, lambda v: _integer(v, "credits"))
+        limit = self.required(table, "limit", path, lambda v: _integer(v, "limit"))
         period = self.required(table, "per", path, lambda v: _choice(Period, v, "per"))
-        if name is None or credits is None or limit is None or period is None:
+        if (checked_code is None or name is None or credits is None or limit is None
+                or period is None):
             return None
-        return self.check(path, lambda: Reward(checked_code, name, credits, limit,  # type: ignore[arg-type]
-                                               period))
-
-
-def _failed_last(checker: _Checker, path: Path) -> bool:
-    return bool(checker.errors) and checker.errors[-1].where == _where(path)
+        return self.check(path, lambda: Reward(checked_code, name, credits, limit, period))
 
 
 def _choice(enum: type[E], value: object, what: str) -> E:
@@ -402,6 +411,14 @@ def _choice(enum: type[E], value: object, what: str) -> E:
             return member
     raise InvalidRequest(f"{what} must be one of {', '.join(m.value for m in enum)}, "
                          f"got {value!r}", status=Status.value_invalid)
+
+
+def _integer(value: object, what: str) -> int:
+    # bool is an int in Python; `fee = true` is a typo, not one credit.
+    if type(value) is not int:
+        raise InvalidRequest(f"{what} must be an integer, got {_kind(value)} {value!r}",
+                             status=Status.value_invalid)
+    return value
 
 
 def _unit_size(value: object) -> int:

@@ -33,12 +33,12 @@ class Reward:
                                  status=Status.value_invalid)
         display_name(self.name)
         positive_amount(self.credits, "reward")
-        if type(self.limit) is not int or not 1 <= self.limit <= limits.quantity_max:
-            raise InvalidRequest(f"a reward limit is 1-{limits.quantity_max} per "
-                                 f"{self.period}, got {self.limit!r}", status=Status.value_invalid)
         if not isinstance(self.period, Period):
             raise InvalidRequest(f"period must be one of {[p.value for p in Period]}, "
                                  f"got {self.period!r}", status=Status.value_invalid)
+        if type(self.limit) is not int or not 1 <= self.limit <= limits.quantity_max:
+            raise InvalidRequest(f"a reward limit is 1-{limits.quantity_max} per "
+                                 f"{self.period}, got {self.limit!r}", status=Status.value_invalid)
 
 
 @dataclass(frozen=True, slots=True)

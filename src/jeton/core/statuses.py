@@ -20,11 +20,13 @@ class Status(StrEnum):
     metadata_too_large = "metadata_too_large"
     expiry_invalid = "expiry_invalid"
     split_invalid = "split_invalid"
+    catalog_invalid = "catalog_invalid"
     batch_too_large = "batch_too_large"
     value_invalid = "value_invalid"
     # Something named does not exist.
     community_not_found = "community_not_found"
     asset_not_found = "asset_not_found"
+    service_not_found = "service_not_found"
     member_not_found = "member_not_found"
     account_not_found = "account_not_found"
     hold_not_found = "hold_not_found"

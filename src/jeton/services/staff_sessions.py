@@ -233,8 +233,11 @@ def open_session(store: Store, clock: Clock, user: StaffUser,
 
 
 def resolve_session(store: Store, clock: Clock, token: str,
-                    stage: SessionStage = SessionStage.full) -> StaffSession | None:
-    """The live session `token` stands for, or None (unknown, ended, expired, idle too long)."""
+                    stage: SessionStage | None = SessionStage.full) -> StaffSession | None:
+    """The live session `token` stands for, or None (unknown, ended, expired, idle too long).
+
+    Only a session at `stage` is returned; `stage=None` accepts either stage.
+    """
     community_id = _token_community(token)
     if community_id is None:
         return None
@@ -247,7 +250,7 @@ def resolve_session(store: Store, clock: Clock, token: str,
         if srow is None:
             return None
         urow = user_row(conn, community_id, srow["user_id"])
-    if (srow["revoked"] or srow["stage"] != stage.value or urow["disabled"]
+    if (srow["revoked"] or (stage is not None and srow["stage"] != stage.value) or urow["disabled"]
             or now_us >= srow["expires_at_us"]
             or now_us - srow["last_seen_at_us"] >= limits.staff_session_idle_s * _S):
         return None

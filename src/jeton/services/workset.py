@@ -30,6 +30,7 @@ from jeton.core.transfers import TransferDraft, TransferKind, transfer_hash
 from jeton.services.results import LotMoveInfo, PostingInfo, TransferResult
 from jeton.store.dialect import for_update
 from jeton.store.tables.base import db_now_us
+from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import (
     accounts,
     events,
@@ -240,7 +241,7 @@ class WorkSet:
                "member_id": member_id, "asset": asset, "tracked": True, "floor": 0,
                "posted": 0, "pending": 0, "version": 0, "created_at_us": self.now_us}
         # Insert now (not at flush) so that a concurrent opener blocks on the key, then lock it.
-        self.conn.execute(_insert_ignore(self.dialect, accounts, ["community_id", "account_id"]),
+        self.conn.execute(insert_ignore(self.dialect, accounts, ["community_id", "account_id"]),
                           row)
         self.load([aid])
         return self.accounts[aid]
@@ -490,13 +491,3 @@ def _lot_row(community_id: str, lot: LotState) -> dict[str, Any]:
         "merge_key": lot.merge_key, "origin_transfer_id": lot.origin_transfer_id,
         "created_at_us": lot.created_at_us,
     }
-
-
-def _insert_ignore(dialect: str, table: sa.Table, keys: list[str]) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)

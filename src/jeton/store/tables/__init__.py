@@ -1,6 +1,6 @@
 """All tables, on one MetaData. Importing this module registers every table."""
 
-from jeton.store.tables import ledger, web
+from jeton.store.tables import jobs, ledger, web
 from jeton.store.tables.base import metadata
 
-__all__ = ["ledger", "metadata", "web"]
+__all__ = ["jobs", "ledger", "metadata", "web"]
