@@ -9,7 +9,6 @@ reversal restores exactly those lots.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -72,14 +71,19 @@ def check_balanced(postings: Sequence[Posting]) -> None:
 
 def transfer_hash(header: dict[str, Any], postings: Iterable[tuple[int, str, int]],
                   lot_moves: Iterable[tuple[int, str, int]]) -> str:
-    """A digest of everything a transfer says. Canonical JSON, so any store gives the same."""
-    body = {
-        "header": header,
-        "postings": sorted(postings),
-        "lots": sorted(lot_moves),
-    }
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    """A digest of everything a transfer says, the same from any store.
+
+    Fields are length-prefixed (`len:value`) in a fixed order, so no value can pass for two.
+    """
+    parts = [f"{k}={_field(header[k])}" for k in sorted(header)]
+    parts.extend(f"p{_field(a)}{_field(amt)}" for _, a, amt in sorted(postings))
+    parts.extend(f"l{_field(lot)}{_field(amt)}" for _, lot, amt in sorted(lot_moves))
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def _field(value: object) -> str:
+    text = "~" if value is None else str(value)
+    return f"{len(text)}:{text};"
 
 
 def seal_hash(prev_hash: str, transfer_hashes: Iterable[str]) -> str:

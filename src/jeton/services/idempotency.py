@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from jeton.core.errors import IdempotencyConflict
+from jeton.store.fastsql import Runner
 from jeton.store.tables.ledger import idempotency_keys
 
 _LOOKUP_CHUNK = 500
@@ -66,9 +67,16 @@ def check_replay(stored: Stored | None, key: str, operation: str, req_hash: str)
     return stored.response_json
 
 
+_LOOKUP_ONE = sa.select(idempotency_keys.c.operation, idempotency_keys.c.request_hash,
+                        idempotency_keys.c.response_json).where(
+    idempotency_keys.c.community_id == sa.bindparam("c"),
+    idempotency_keys.c.key == sa.bindparam("k"))
+
+
 def lookup_one(conn: Connection, community_id: str, key: str, operation: str,
                req_hash: str) -> str | None:
-    stored = lookup_many(conn, community_id, [key]).get(key)
+    row = Runner(conn, conn.dialect.name).first(_LOOKUP_ONE, {"c": community_id, "k": key})
+    stored = Stored(row[0], row[1], row[2]) if row is not None else None
     return check_replay(stored, key, operation, req_hash)
 
 

@@ -323,6 +323,8 @@ class Ledger:
     def apply_grant(self, ws: WorkSet, header: Header, member_id: str, amount: int,
                     spec: LotSpec, source_account: str) -> TransferResult:
         """A grant inside a larger write (a purchase, a coupon, a sign-up bonus)."""
+        if spec.expires_at_us is not None and spec.expires_at_us <= ws.now_us:
+            raise Declined(Status.expiry_invalid, "expires_at is not in the future")
         ws.load([source_account], with_lots=False)
         src = ws.accounts.get(source_account)
         if src is None or src.asset != header.asset:
@@ -395,13 +397,15 @@ class Ledger:
                     if replay is not None:
                         res = TransferResult.model_validate_json(replay).model_copy(
                             update={"replayed": True})
-                        results[i] = BatchItem(index=i, status="ok", result=res)
+                        results[i] = BatchItem.model_construct(index=i, status="ok",
+                                                               detail="", result=res)
                         continue
                     res = self.apply_spend(ws, header, req, None)
                     body = res.model_dump_json()
                     ws.remember_key(key, "spend", req_hash, body)
                     seen[key] = (req_hash, body)
-                    results[i] = BatchItem(index=i, status="ok", result=res)
+                    results[i] = BatchItem.model_construct(index=i, status="ok", detail="",
+                                                           result=res)
                 except Declined as d:
                     results[i] = BatchItem(index=i, status=d.status.value, detail=d.detail)
                 except JetonError as exc:
@@ -1081,9 +1085,8 @@ class Ledger:
                                      status=Status.expiry_invalid)
             expires_us = to_us(expires_at)
             now = self.now_us()
-            if expires_us <= now:
-                raise InvalidRequest("expires_at is not in the future",
-                                     status=Status.expiry_invalid)
+            # "Not in the future" is checked inside the write, after the idempotency lookup:
+            # a replay of yesterday's grant must answer as it did, not fail on today's clock.
             if expires_at - from_us(now) > timedelta(days=limits.lot_expiry_days_max):
                 raise InvalidRequest("expires_at is too far in the future",
                                      status=Status.expiry_invalid)

@@ -28,9 +28,9 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind, transfer_hash
 from jeton.services.results import LotMoveInfo, PostingInfo, TransferResult
-from jeton.store.dialect import for_update
-from jeton.store.tables.base import db_now_us
+from jeton.store.fastsql import Runner
 from jeton.store.sql import insert_ignore
+from jeton.store.tables.base import db_now_us
 from jeton.store.tables.ledger import (
     accounts,
     events,
@@ -153,6 +153,26 @@ _LOT_COLS = (_L.lot_id, _L.account_id, _L.source, _L.paid, _L.cost_minor, _L.cos
              _L.amount, _L.remaining, _L.expires_at_us, _L.priority, _L.scope, _L.merge_key,
              _L.origin_transfer_id, _L.created_at_us)
 
+_SELECT_ACCOUNT = _SELECT_ACCOUNTS.where(
+    _T.community_id == sa.bindparam("c"), _T.account_id == sa.bindparam("a"))
+_LOCK_ACCOUNT = {"sqlite": _SELECT_ACCOUNT, "postgresql": _SELECT_ACCOUNT.with_for_update(),
+                 "read": _SELECT_ACCOUNT}
+_SELECT_LIVE_LOTS = sa.select(*_LOT_COLS).where(
+    _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
+    _L.remaining != sa.literal_column("0"))
+_SELECT_MERGE_LOT = sa.select(*_LOT_COLS).where(
+    _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
+    _L.merge_key == sa.bindparam("k"))
+_SELECT_LOT = sa.select(*_LOT_COLS).where(
+    _L.community_id == sa.bindparam("c"), _L.lot_id == sa.bindparam("lot"))
+_SELECT_MEMBER = sa.select(members.c.member_id).where(
+    members.c.community_id == sa.bindparam("c"), members.c.member_id == sa.bindparam("m"))
+
+# System and named accounts never change once made (their balance is not on the row), so each
+# process keeps them after the first read: a charge neither reads nor locks the revenue row.
+_SYSTEM_CACHE: dict[tuple[str, str], tuple[Any, ...]] = {}
+_INSERT_TRANSFER = transfers.insert().values(recorded_at_us=db_now_us())
+
 _UPDATE_ACCOUNT = accounts.update().where(
     _T.community_id == sa.bindparam("b_community"), _T.account_id == sa.bindparam("b_account"))
 _UPDATE_LOT = lots.update().where(
@@ -168,12 +188,14 @@ class WorkSet:
     def __init__(self, conn: Connection, dialect: str, community_id: str, now_us: int) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.db = Runner(conn, dialect)
         self.community_id = community_id
         self.now_us = now_us
         self.accounts: dict[str, Acct] = {}
         self.lots: dict[str, LotState] = {}
         self.lots_by_account: dict[str, list[LotState]] = {}
         self._loaded_lots_for: set[str] = set()
+        self._merge_misses: set[tuple[str, str]] = set()
         self.new_accounts: list[dict[str, Any]] = []
         self.transfer_rows: list[dict[str, Any]] = []
         self.posting_rows: list[dict[str, Any]] = []
@@ -189,35 +211,66 @@ class WorkSet:
     # ---- loading ----
 
     def load(self, account_ids: Iterable[str], *, with_lots: bool = True) -> None:
-        """Lock and load accounts (sorted order) and, for wallets, their live lots."""
-        wanted = sorted(set(account_ids) - self.accounts.keys())
+        """Lock and load wallets (in sorted order) with their live lots; other accounts are
+        read without a lock (nothing on their row changes)."""
+        ids = set(account_ids)
+        wanted = ids - self.accounts.keys()
         if wanted:
-            stmt = _SELECT_ACCOUNTS.where(
-                _T.community_id == self.community_id, _T.account_id.in_(wanted)
-            ).order_by(_T.account_id)
-            for row in self.conn.execute(for_update(stmt, self.dialect)):
-                self.accounts[row[0]] = Acct(*row)
+            wallets = sorted(a for a in wanted if a.startswith("wallet:"))
+            lock = _LOCK_ACCOUNT[self.dialect]
+            for aid in wallets:  # one at a time, in sorted order: no deadlock between writers
+                row = self.db.first(lock, {"c": self.community_id, "a": aid})
+                if row is not None:
+                    self.accounts[aid] = _acct(row)
+            for aid in sorted(wanted.difference(wallets)):
+                self._load_system(aid)
         if with_lots:
-            need = sorted(a for a in set(account_ids)
+            need = sorted(a for a in ids
                           if a in self.accounts and self.accounts[a].tracked
                           and a not in self._loaded_lots_for)
             if need:
                 self._load_lots(need)
 
+    def _load_system(self, account_id: str) -> None:
+        key = (self.community_id, account_id)
+        row = _SYSTEM_CACHE.get(key)
+        if row is None:
+            found = self.db.first(_SELECT_ACCOUNT, {"c": self.community_id, "a": account_id})
+            if found is None:
+                return
+            row = found
+            if not row[4]:  # untracked: immutable, safe to keep
+                _SYSTEM_CACHE[key] = row
+        self.accounts[account_id] = _acct(row)
+
     def _load_lots(self, account_ids: list[str]) -> None:
-        live = sa.select(*_LOT_COLS).where(
-            _L.community_id == self.community_id, _L.account_id.in_(account_ids),
-            _L.remaining != 0)
-        merge = sa.select(*_LOT_COLS).where(
-            _L.community_id == self.community_id, _L.account_id.in_(account_ids),
-            _L.merge_key.is_not(None))
-        for row in self.conn.execute(sa.union(live, merge)):
-            if row[0] in self.lots:
-                continue
-            lot = LotState(*row)
-            self.lots[lot.id] = lot
-            self.lots_by_account.setdefault(lot.account_id, []).append(lot)
+        for aid in account_ids:
+            for row in self.db.rows(_SELECT_LIVE_LOTS, {"c": self.community_id, "a": aid}):
+                self._add_lot(_lot(row))
         self._loaded_lots_for.update(account_ids)
+
+    def _add_lot(self, lot: LotState) -> LotState:
+        known = self.lots.get(lot.id)
+        if known is not None:
+            return known
+        self.lots[lot.id] = lot
+        self.lots_by_account.setdefault(lot.account_id, []).append(lot)
+        return lot
+
+    def merge_lot(self, account_id: str, key: str) -> LotState | None:
+        """The lot free credits with these attributes merge into, if the wallet has one."""
+        for lot in self.wallet_lots(account_id):
+            if lot.merge_key == key:
+                return lot
+        probe = (account_id, key)
+        if probe in self._merge_misses:
+            return None
+        row = self.db.first(_SELECT_MERGE_LOT, {"c": self.community_id, "a": account_id,
+                                                "k": key})
+        if row is None:
+            self._merge_misses.add(probe)
+            return None
+        return self._add_lot(_lot(row))
 
     def account(self, account_id: str) -> Acct:
         acct = self.accounts.get(account_id)
@@ -233,8 +286,7 @@ class WorkSet:
             self.load([aid])
         if aid in self.accounts:
             return self.accounts[aid]
-        exists = self.conn.execute(sa.select(members.c.member_id).where(
-            members.c.community_id == self.community_id, members.c.member_id == member_id)).first()
+        exists = self.db.first(_SELECT_MEMBER, {"c": self.community_id, "m": member_id})
         if exists is None:
             raise Declined(Status.member_not_found, f"no member {member_id!r}", member=member_id)
         row = {"community_id": self.community_id, "account_id": aid, "kind": "wallet",
@@ -309,10 +361,7 @@ class WorkSet:
             left -= repay
         if left:
             key = spec.merge_key()
-            lot = None
-            if key is not None:
-                lot = next((x for x in self.wallet_lots(acct.account_id) if x.merge_key == key),
-                           None)
+            lot = self.merge_lot(acct.account_id, key) if key is not None else None
             if lot is None:
                 lot = self._new_lot(acct, spec, left)
             else:
@@ -336,12 +385,10 @@ class WorkSet:
         """A lot of a loaded (locked) account, read from the database if it was drained."""
         lot = self.lots.get(lot_id)
         if lot is None:
-            row = self.conn.execute(sa.select(*_LOT_COLS).where(
-                _L.community_id == self.community_id, _L.lot_id == lot_id)).one()
-            lot = LotState(*row)
+            row = self.db.first(_SELECT_LOT, {"c": self.community_id, "lot": lot_id})
+            invariant(row is not None, f"no lot {lot_id}")
+            lot = self._add_lot(_lot(row))  # type: ignore[arg-type]
             invariant(lot.account_id in self.accounts, "a lot is read only under its account")
-            self.lots[lot.id] = lot
-            self.lots_by_account.setdefault(lot.account_id, []).append(lot)
         return lot
 
     def _new_lot(self, acct: Acct, spec: LotSpec, amount: int) -> LotState:
@@ -380,8 +427,8 @@ class WorkSet:
                 "community_id": self.community_id, "transfer_id": transfer_id,
                 "account_id": leg.account_id, "amount": leg.amount,
                 "balance_after": balance_after, "account_version": version})
-            posting_infos.append(PostingInfo(account_id=leg.account_id, amount=leg.amount,
-                                             balance_after=balance_after))
+            posting_infos.append(PostingInfo.model_construct(
+                account_id=leg.account_id, amount=leg.amount, balance_after=balance_after))
         moves: list[LotMoveInfo] = []
         merged: dict[tuple[str, str], int] = {}
         for account_id, lot_id, amount in draft.lot_moves:
@@ -395,8 +442,10 @@ class WorkSet:
             self.posting_lot_rows.append({
                 "community_id": self.community_id, "transfer_id": transfer_id,
                 "lot_id": lot_id, "account_id": account_id, "amount": amount})
-            moves.append(LotMoveInfo(lot_id=lot_id, account_id=account_id, amount=amount))
-        metadata_json = json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
+            moves.append(LotMoveInfo.model_construct(lot_id=lot_id, account_id=account_id,
+                                                     amount=amount))
+        metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
+                         if header.metadata else "{}")
         hash_header = {
             "community_id": self.community_id, "transfer_id": transfer_id,
             "kind": header.kind.value, "asset": draft.asset, "member_id": header.member_id,
@@ -441,7 +490,7 @@ class WorkSet:
 
     def flush(self) -> None:
         c = self.community_id
-        conn = self.conn
+        db = self.db
         acct_rows = [{"b_community": c, "b_account": a.account_id, "posted": a.posted,
                       "pending": a.pending, "version": a.version}
                      for a in self.accounts.values() if a.dirty]
@@ -449,36 +498,47 @@ class WorkSet:
         lot_updates = [{"b_community": c, "b_lot": lot.id, "amount": lot.amount,
                         "remaining": lot.remaining}
                        for lot in self.lots.values() if lot.dirty and not lot.new]
-        if self.transfer_rows:
-            stmt = transfers.insert().values(recorded_at_us=db_now_us())
-            conn.execute(stmt, self.transfer_rows)
-        if new_lots:
-            conn.execute(lots.insert(), [_lot_row(c, lot) for lot in new_lots])
-        if lot_updates:
-            conn.execute(_UPDATE_LOT, lot_updates)
-        if self.hold_inserts:
-            conn.execute(holds.insert(), self.hold_inserts)
-        if self.hold_lot_inserts:
-            conn.execute(hold_lots.insert(), self.hold_lot_inserts)
-        if self.hold_lot_updates:
-            conn.execute(_UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
+        db.many(_INSERT_TRANSFER, self.transfer_rows)
+        db.many(lots.insert(), [_lot_row(c, lot) for lot in new_lots], _LOT_ROW_KEYS)
+        db.many(_UPDATE_LOT, lot_updates)
+        db.many(_INSERT_HOLD, self.hold_inserts)
+        db.many(_INSERT_HOLD_LOT, self.hold_lot_inserts)
+        db.many(_UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
         # Accounts after holds: pending and posted move together under the floor CHECK.
-        if acct_rows:
-            conn.execute(_UPDATE_ACCOUNT, acct_rows)
-        if self.hold_updates:
-            conn.execute(_UPDATE_HOLD, list(self.hold_updates.values()))
-        if self.posting_rows:
-            conn.execute(postings.insert(), self.posting_rows)
-        if self.posting_lot_rows:
-            conn.execute(posting_lots.insert(), self.posting_lot_rows)
-        if self.key_rows:
-            conn.execute(idempotency_keys.insert(), self.key_rows)
-        if self.event_rows:
-            conn.execute(events.insert(), self.event_rows)
+        db.many(_UPDATE_ACCOUNT, acct_rows)
+        db.many(_UPDATE_HOLD, list(self.hold_updates.values()))
+        db.many(_INSERT_POSTING, self.posting_rows)
+        db.many(_INSERT_POSTING_LOT, self.posting_lot_rows)
+        db.many(_INSERT_KEY, self.key_rows)
+        db.many(_INSERT_EVENT, self.event_rows)
         for a in self.accounts.values():
             a.dirty = False
         for lot in self.lots.values():
             lot.new = lot.dirty = False
+        for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
+                     self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows):
+            rows.clear()
+        self.hold_updates.clear()
+        self.hold_lot_updates.clear()
+
+
+def _acct(row: tuple[Any, ...]) -> Acct:
+    return Acct(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
+
+
+def _lot(row: tuple[Any, ...]) -> LotState:
+    return LotState(row[0], row[1], row[2], bool(row[3]), *row[4:])
+
+
+_LOT_ROW_KEYS = ("community_id", "lot_id", "account_id", "source", "paid", "cost_minor",
+                 "cost_currency", "amount", "remaining", "expires_at_us", "priority", "scope",
+                 "merge_key", "origin_transfer_id", "created_at_us")
+_INSERT_HOLD = holds.insert()
+_INSERT_HOLD_LOT = hold_lots.insert()
+_INSERT_POSTING = postings.insert()
+_INSERT_POSTING_LOT = posting_lots.insert()
+_INSERT_KEY = idempotency_keys.insert()
+_INSERT_EVENT = events.insert()
 
 
 def _lot_row(community_id: str, lot: LotState) -> dict[str, Any]:

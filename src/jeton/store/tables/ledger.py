@@ -18,6 +18,7 @@ communities = sa.Table(
     sa.Column("metadata_json", sa.Text, nullable=False, server_default="{}"),
     instant("created_at_us"),
     sa.PrimaryKeyConstraint("community_id"),
+    sqlite_with_rowid=False,
 )
 
 assets = sa.Table(
@@ -30,6 +31,7 @@ assets = sa.Table(
     sa.PrimaryKeyConstraint("community_id", "code"),
     sa.ForeignKeyConstraint(["community_id"], ["communities.community_id"]),
     sa.CheckConstraint("scale >= 0 AND scale <= 9", name="scale"),
+    sqlite_with_rowid=False,
 )
 
 members = sa.Table(
@@ -42,6 +44,7 @@ members = sa.Table(
     instant("created_at_us"),
     sa.PrimaryKeyConstraint("community_id", "member_id"),
     sa.ForeignKeyConstraint(["community_id"], ["communities.community_id"]),
+    sqlite_with_rowid=False,
 )
 
 # `tracked` accounts keep their balance on the row, updated under a row lock (wallets).
@@ -71,6 +74,7 @@ accounts = sa.Table(
     sa.Index("ix_accounts_member", "community_id", "member_id", "asset", unique=True,
              sqlite_where=sa.text("member_id IS NOT NULL"),
              postgresql_where=sa.text("member_id IS NOT NULL")),
+    sqlite_with_rowid=False,
 )
 
 account_checkpoints = sa.Table(
@@ -81,6 +85,7 @@ account_checkpoints = sa.Table(
     id_col("up_to_transfer_id"),  # postings of transfers with id <= this are in `balance`
     instant("at_us"),
     sa.PrimaryKeyConstraint("community_id", "account_id"),
+    sqlite_with_rowid=False,
 )
 
 lots = sa.Table(
@@ -113,6 +118,7 @@ lots = sa.Table(
     sa.Index("ix_lots_merge", "community_id", "account_id", "merge_key", unique=True,
              sqlite_where=sa.text("merge_key IS NOT NULL"),
              postgresql_where=sa.text("merge_key IS NOT NULL")),
+    sqlite_with_rowid=False,
 )
 
 holds = sa.Table(
@@ -140,6 +146,7 @@ holds = sa.Table(
              sqlite_where=sa.text("status = 'active'"),
              postgresql_where=sa.text("status = 'active'")),
     sa.Index("ix_holds_account", "community_id", "account_id"),
+    sqlite_with_rowid=False,
 )
 
 # The lots a hold set aside, in spend order. `reserved - used - released` is still set aside.
@@ -155,6 +162,7 @@ hold_lots = sa.Table(
     sa.PrimaryKeyConstraint("community_id", "hold_id", "lot_id"),
     sa.CheckConstraint("used >= 0 AND released >= 0 AND used + released <= reserved",
                        name="reserved"),
+    sqlite_with_rowid=False,
 )
 
 # ---- the journal: append-only ----
@@ -179,8 +187,11 @@ transfers = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.PrimaryKeyConstraint("community_id", "transfer_id"),
     sa.ForeignKeyConstraint(["community_id", "asset"], ["assets.community_id", "assets.code"]),
-    sa.UniqueConstraint("community_id", "reverses_id"),
-    sa.Index("ix_transfers_member", "community_id", "member_id", "transfer_id"),
+    # Partial: only reversals carry an entry, so an ordinary spend never touches this index.
+    sa.Index("ix_transfers_reverses", "community_id", "reverses_id", unique=True,
+             sqlite_where=sa.text("reverses_id IS NOT NULL"),
+             postgresql_where=sa.text("reverses_id IS NOT NULL")),
+    sqlite_with_rowid=False,
 )
 
 postings = sa.Table(
@@ -198,6 +209,7 @@ postings = sa.Table(
                             ["accounts.community_id", "accounts.account_id"]),
     sa.CheckConstraint("amount <> 0", name="nonzero"),
     sa.Index("ix_postings_account", "community_id", "account_id", "transfer_id"),
+    sqlite_with_rowid=False,
 )
 
 posting_lots = sa.Table(
@@ -210,7 +222,7 @@ posting_lots = sa.Table(
     sa.PrimaryKeyConstraint("community_id", "transfer_id", "lot_id"),
     sa.ForeignKeyConstraint(["community_id", "transfer_id"],
                             ["transfers.community_id", "transfers.transfer_id"]),
-    sa.Index("ix_posting_lots_lot", "community_id", "lot_id"),
+    sqlite_with_rowid=False,
 )
 
 # Seals chain the journal after commit, a batch at a time, per community (no global hot row):
@@ -225,6 +237,7 @@ seals = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     instant("sealed_at_us"),
     sa.PrimaryKeyConstraint("community_id", "seq"),
+    sqlite_with_rowid=False,
 )
 
 idempotency_keys = sa.Table(
@@ -236,6 +249,7 @@ idempotency_keys = sa.Table(
     sa.Column("response_json", sa.Text, nullable=False),
     instant("created_at_us"),
     sa.PrimaryKeyConstraint("community_id", "key"),
+    sqlite_with_rowid=False,
 )
 
 # The outbox: events written in the same transaction as the change they describe.
@@ -248,6 +262,7 @@ events = sa.Table(
     sa.Column("payload_json", sa.Text, nullable=False),
     instant("created_at_us"),
     sa.PrimaryKeyConstraint("community_id", "event_id"),
+    sqlite_with_rowid=False,
 )
 
 JOURNAL_TABLES = ("transfers", "postings", "posting_lots", "seals")

@@ -1,0 +1,76 @@
+"""The hot path's statements: written with SQLAlchemy Core, compiled once, run on the driver.
+
+SQLAlchemy's per-execution work (cache-key lookup, execution context, result wrapping) costs
+about as much as SQLite's own work for the small statements of a spend. The ledger's hot path
+therefore compiles each Core statement once per dialect (named parameters for SQLite,
+pyformat for psycopg) and runs it on the DBAPI cursor of the connection that already holds the
+transaction. Everything else uses SQLAlchemy normally. See docs/decisions/0004.
+
+Only plain values cross this boundary (str, int, bool, None); rows come back as tuples, with
+SQLite booleans as 0/1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+_DIALECTS = {
+    "sqlite": sqlite.pysqlite.dialect(paramstyle="named"),
+    "postgresql": postgresql.psycopg.dialect(paramstyle="pyformat"),
+}
+_CACHE: dict[tuple[int, str, tuple[str, ...]], str] = {}
+
+
+def compiled(stmt: sa.sql.ClauseElement, dialect: str, keys: Sequence[str] = ()) -> str:
+    """The SQL text of `stmt` for `dialect`; `keys` names the columns an INSERT/UPDATE sets."""
+    cache_key = (id(stmt), dialect, tuple(keys))
+    sql = _CACHE.get(cache_key)
+    if sql is None:
+        kw: dict[str, Any] = {}
+        if keys:
+            kw["column_keys"] = list(keys)
+        sql = str(stmt.compile(dialect=_DIALECTS[dialect], **kw))
+        _CACHE[cache_key] = sql
+    return sql
+
+
+def cursor(conn: Connection) -> Any:
+    """A DBAPI cursor on the connection (and so inside the transaction) `conn` holds."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+class Runner:
+    """Runs compiled statements on one transaction's cursor."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.dialect = "sqlite" if dialect == "read" and conn.dialect.name == "sqlite" else (
+            conn.dialect.name)
+        self.cur = cursor(conn)
+
+    def rows(self, stmt: sa.sql.ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        self.cur.execute(compiled(stmt, self.dialect), params)
+        return list(self.cur.fetchall())
+
+    def first(self, stmt: sa.sql.ClauseElement, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        self.cur.execute(compiled(stmt, self.dialect), params)
+        row = self.cur.fetchone()
+        return tuple(row) if row is not None else None
+
+    def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
+             set_keys: Sequence[str] | None = None) -> None:
+        """Execute for every row. `set_keys`: the columns an INSERT/UPDATE writes (default:
+        the keys of the first row that are not `b_` bind parameters)."""
+        if not rows:
+            return
+        keys = set_keys if set_keys is not None else [
+            k for k in rows[0] if not k.startswith("b_")]
+        sql = compiled(stmt, self.dialect, keys)
+        if len(rows) == 1:
+            self.cur.execute(sql, rows[0])
+        else:
+            self.cur.executemany(sql, rows)

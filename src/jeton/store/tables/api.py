@@ -1,0 +1,61 @@
+"""The HTTP API's tables: API keys and the answers kept for `Idempotency-Key` replays.
+
+An API key row never holds the key itself, only the SHA-256 digest of the whole token, so a copy
+of the database does not let anyone call the API (docs/decisions/0010). `http_idempotency` is the
+HTTP layer's own memory of a POST: it is claimed in a short transaction before the handler runs
+and completed after, so a retry of a request still running is told so (409) instead of racing it.
+The ledger's `idempotency_keys` still guard the effect itself, in the write's own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from jeton.store.tables.base import community_id, id_col, instant, metadata
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    community_id(),
+    id_col("key_id"),
+    sa.Column("name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("scopes", sa.String(500), nullable=False),  # space-separated, sorted
+    sa.Column("token_sha256", sa.String(64), nullable=False),  # hex digest of the whole token
+    sa.Column("token_hint", sa.String(32), nullable=False),  # `jtk_live_…abcd`: to recognise it
+    sa.Column("created_by", sa.String(200), nullable=False),
+    # The Idempotency-Key of the request that made it: a retry finds the key instead of making
+    # a second one.
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    instant("created_at_us"),
+    instant("last_used_at_us", nullable=True),
+    instant("revoked_at_us", nullable=True),
+    sa.PrimaryKeyConstraint("community_id", "key_id"),
+    sa.UniqueConstraint("community_id", "token_sha256"),
+    sa.UniqueConstraint("community_id", "idempotency_key"),
+    sa.ForeignKeyConstraint(["community_id"], ["communities.community_id"]),
+)
+
+HTTP_IDEMPOTENCY_STATES = ("in_flight", "done")
+
+http_idempotency = sa.Table(
+    "http_idempotency", metadata,
+    # The key's community, or `~operator` for the operator's requests (never a community id).
+    community_id(),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("method_path", sa.String(1000), nullable=False),  # `POST /v1/spends`
+    sa.Column("request_sha256", sa.String(64), nullable=False),  # method, path, query and body
+    sa.Column("state", sa.String(10), nullable=False),
+    # Who holds an in-flight claim: completing or releasing needs it, so a request whose claim
+    # was taken over (it looked crashed) cannot overwrite the answer of the one that took it.
+    sa.Column("claim_token", sa.String(32), nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=True),
+    sa.Column("content_type", sa.String(100), nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    instant("created_at_us"),
+    instant("claimed_at_us"),
+    instant("completed_at_us", nullable=True),
+    sa.PrimaryKeyConstraint("community_id", "key"),
+    sa.CheckConstraint("state IN ('in_flight', 'done')", name="state"),
+    sa.CheckConstraint("state = 'in_flight' OR (status_code IS NOT NULL AND "
+                       "response_body IS NOT NULL)", name="done_has_answer"),
+    sa.Index("ix_http_idempotency_created", "community_id", "created_at_us"),
+)
