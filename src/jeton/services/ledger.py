@@ -701,8 +701,8 @@ class Ledger:
 
         try:
             return self._single(community_id, key, "reverse", request, body, TransferResult)
-        except sa.exc.IntegrityError as exc:  # a concurrent reversal of the same transfer won
-            if is_unique_violation(exc):
+        except Exception as exc:  # a concurrent reversal of the same transfer won
+            if is_unique_violation(exc, "reverses"):
                 raise Conflict(f"transfer {transfer_id} was already reversed",
                                status=Status.already_reversed) from None
             raise
@@ -927,9 +927,9 @@ class Ledger:
         for attempt in range(2):
             try:
                 return self.store.run_write(tx)
-            except sa.exc.IntegrityError as exc:
+            except Exception as exc:
                 # Another request with this key committed first: retrying finds its answer.
-                if attempt == 0 and is_unique_violation(exc) and "idempotency" in str(exc):
+                if attempt == 0 and (is_unique_violation(exc, "idempotency_keys")):
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -44,21 +44,29 @@ def for_update(stmt: sa.Select[tuple[object, ...]], dialect: str) -> sa.Select[t
     return stmt
 
 
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own exception, whether SQLAlchemy wrapped it or the hot path met it raw."""
+    return getattr(exc, "orig", None) or exc
+
+
 def is_retryable(exc: BaseException, dialect: str) -> bool:
     """Serialization failures and deadlocks (PostgreSQL), a busy database (SQLite)."""
-    orig = getattr(exc, "orig", None)
+    orig = _driver_error(exc)
     if dialect == "postgresql":
-        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        return code in {"40001", "40P01"}
+        return getattr(orig, "sqlstate", None) in {"40001", "40P01"}
     if dialect == "sqlite":
-        text = str(orig or exc).lower()
+        text = str(orig).lower()
         return "database is locked" in text or "database is busy" in text
     return False
 
 
-def is_unique_violation(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", None)
+def is_unique_violation(exc: BaseException, constraint: str | None = None) -> bool:
+    """A unique key refused a row (optionally: this constraint)."""
+    orig = _driver_error(exc)
     code = getattr(orig, "sqlstate", None)
-    if code is not None:
-        return bool(code == "23505")
-    return "UNIQUE constraint failed" in str(orig or exc)
+    text = str(orig)
+    hit = code == "23505" if code is not None else "UNIQUE constraint failed" in text
+    if hit and constraint is not None:
+        # PostgreSQL names the constraint; SQLite names the columns (table.column).
+        return constraint in text
+    return hit

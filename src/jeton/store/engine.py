@@ -88,7 +88,7 @@ class Store:
             try:
                 with self.write() as conn:
                     return fn(conn)
-            except sa.exc.DBAPIError as exc:
+            except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
                 attempt += 1
                 if attempt > limits.write_retries_max or not dialects.is_retryable(exc, self.dialect):
                     raise

@@ -124,14 +124,18 @@ member_alerts = sa.Table(
     sa.CheckConstraint("low_threshold > 0", name="low_threshold"),
 )
 
-# Lots already announced by credits.expiring: once per lot.
+# Lots already announced by credits.expiring: once per lot. Rows of lots past their expiry are
+# dropped by the job's next announcement (such a lot is never announced again), so the table
+# holds about one notice period of lots.
 expiring_lot_notices = sa.Table(
     "expiring_lot_notices", metadata,
     community_id(),
     id_col("lot_id"),
     id_col("event_id"),
+    instant("expires_at_us"),
     instant("notified_at_us"),
     sa.PrimaryKeyConstraint("community_id", "lot_id"),
+    sa.Index("ix_expiring_lot_notices_expiry", "community_id", "expires_at_us"),
 )
 
 # Per-community settings of events (none of them is needed: each has a default in core.limits).

@@ -1,0 +1,171 @@
+"""Operator commands: migrate, verify, bench, serve, worker, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+import jeton
+from jeton.cli.common import CliError, console, emit_json, opened, table
+
+DbOption = Annotated[str | None, typer.Option(
+    "--database-url", envvar="JETON_DATABASE_URL",
+    help="Where Jeton keeps its ledger (default sqlite:///jeton.db).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _spinner() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def migrate(database_url: DbOption = None) -> None:
+        """Create or upgrade the schema."""
+        with opened(database_url, migrate=True) as j:
+            from jeton.store.migrate import current
+
+            console.print(f"schema at revision {current(j.store)} ({j.store.dialect})")
+
+    @app.command()
+    def verify(
+        database: Annotated[str | None, typer.Argument(
+            help="Database URL to check (default: --database-url / JETON_DATABASE_URL).")] = None,
+        database_url: DbOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Check every invariant of the ledger; exit 1 naming each violation."""
+        from jeton.services.verify import verify as run_verify
+
+        with opened(database or database_url, migrate=False) as j, _spinner() as progress:
+            task = progress.add_task("verifying", total=None)
+
+            def step(name: str, found: int) -> None:
+                progress.update(task, description=f"checking {name} ({found} problems so far)")
+
+            found = run_verify(j.store, step)
+        if as_json:
+            emit_json({"ok": not found, "violations": [_violation(v) for v in found]})
+        elif found:
+            for v in found:
+                console.print(f"[red]✗[/] {v}", highlight=False)
+            console.print(f"[bold red]{len(found)} violation(s)[/]")
+        else:
+            console.print("[green]✓[/] every invariant holds")
+        if found:
+            raise typer.Exit(1)
+
+    @app.command()
+    def bench(
+        postgres_url: Annotated[str | None, typer.Option(
+            "--postgres-url", help="Also measure PostgreSQL (a schema is made and dropped).")
+        ] = None,
+        n: Annotated[int, typer.Option("-n", help="Spends per measurement.")] = 5000,
+        preload: Annotated[int, typer.Option(
+            "--preload", help="Also measure on a journal of this many postings.")] = 0,
+        http: Annotated[bool, typer.Option("--http/--no-http",
+                                           help="Also measure the HTTP API.")] = True,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Measure spends per second and latency on fresh databases."""
+        from jeton.services import bench as bench_mod
+
+        if not http:
+            bench_mod.EXTRA.clear()
+        with _spinner() as progress:
+            task = progress.add_task("starting", total=None)
+            figures = bench_mod.run(postgres_url=postgres_url, n=n, preload_postings=preload,
+                                    progress=lambda m: progress.update(task, description=m))
+        if as_json:
+            sys.stdout.write(json.dumps(figures) + "\n")
+            return
+        table("jeton bench", ["figure", "value"],
+              [(k, f"{v:,.1f}") for k, v in figures.items()])
+
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        demo: Annotated[bool, typer.Option("--demo", help="Load the demo community first.")
+                        ] = False,
+        jobs: Annotated[bool, typer.Option(
+            "--jobs/--no-jobs", help="Run jobs in-process (default on SQLite).")] = True,
+        database_url: DbOption = None,
+    ) -> None:
+        """Serve the HTTP API, the dashboard and member pages (health at /healthz)."""
+        import uvicorn
+
+        from jeton.api.app import create_app
+        from jeton.services.jobs import Worker
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        with opened(database_url) as j:
+            if demo:
+                _load_demo(j)
+            worker = Worker(j) if jobs and j.store.dialect == "sqlite" else None
+            if worker:
+                worker.start()
+            console.print(f"Jeton on http://{host}:{port}  (API /v1, docs /docs, "
+                          f"dashboard /admin, health /healthz)")
+            try:
+                uvicorn.run(create_app(j), host=host, port=port, log_level="info",
+                            timeout_keep_alive=5)
+            finally:
+                if worker:
+                    worker.stop()
+
+    @app.command()
+    def worker(
+        once: Annotated[bool, typer.Option("--once", help="One pass over due jobs, then exit.")
+                        ] = False,
+        database_url: DbOption = None,
+    ) -> None:
+        """Run jobs: expiry, hold timeouts, renewals, recharges, webhook delivery, seals."""
+        from jeton.services.jobs import Worker, run_due
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        with opened(database_url) as j:
+            if once:
+                done = run_due(j, force=True)
+                table("jobs run", ["job", "count"], sorted(done.items()))
+                return
+            w = Worker(j)
+            signal.signal(signal.SIGTERM, lambda *_: w.stop())
+            console.print("jeton worker running; Ctrl-C to stop")
+            try:
+                w.run_forever()
+            except KeyboardInterrupt:
+                w.stop()
+
+    @app.command()
+    def demo(database_url: DbOption = None, as_json: JsonOption = False) -> None:
+        """Load the demo community (chat room, file library, classifieds, mall, video)."""
+        with opened(database_url) as j:
+            community = _load_demo(j)
+            members = community.list_members(limit=100).data
+            if as_json:
+                emit_json({"community": community.id, "members": [m.id for m in members]})
+                return
+            rows = [(m.id, m.name, community.balance(m.id).available) for m in members]
+            table(f"demo community '{community.id}'", ["member", "name", "available"], rows)
+
+
+def _load_demo(j: jeton.Jeton) -> jeton.Community:
+    try:
+        from jeton.services.demo import load_demo
+    except ImportError as exc:  # pragma: no cover - only before the demo module lands
+        raise CliError("the demo catalog is not available in this build") from exc
+    with _spinner() as progress:
+        progress.add_task("loading the demo community", total=None)
+        return load_demo(j)
+
+
+def _violation(v: object) -> dict[str, str]:
+    return {k: str(getattr(v, k)) for k in ("check", "community_id", "subject", "detail")}
