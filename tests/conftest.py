@@ -32,6 +32,8 @@ PG_ENV = "JETON_TEST_POSTGRES_URL"
 def postgres_url() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
+        if os.environ.get("JETON_REQUIRE_POSTGRES"):
+            pytest.fail(f"{PG_ENV} is not set and JETON_REQUIRE_POSTGRES is (CI)")
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
     return url
 
