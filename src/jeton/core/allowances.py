@@ -87,9 +87,9 @@ def window_key(period: Period, now: datetime, session_id: str | None = None) -> 
     return f"{now.year:04d}-{now.month:02d}"
 
 
-def use_allowance(allowance: Allowance, used: int, qty: int, now: datetime,
+def use_allowance(allowance: Allowance, used: int, quantity: int, now: datetime,
                   session_id: str | None = None) -> AllowanceUse:
-    """Apply `allowance` to a request of `qty` units when `used` were already free this window.
+    """Apply `allowance` to a request of `quantity` units when `used` were already free this window.
 
     Free units are taken first; the rest is priced, or with `after=prompt` the whole request is
     refused (never half done: a message is sent or it is not). A `used` count above the
@@ -99,12 +99,12 @@ def use_allowance(allowance: Allowance, used: int, qty: int, now: datetime,
     if type(used) is not int or not 0 <= used <= limits.amount_max:
         raise InvalidRequest(f"uses already counted must be an integer 0 or more, got {used!r}",
                              status=Status.value_invalid)
-    if type(qty) is not int or not 0 <= qty <= limits.quantity_max:
+    if type(quantity) is not int or not 0 <= quantity <= limits.quantity_max:
         raise InvalidRequest(f"quantity must be an integer 0-{limits.quantity_max}, "
-                             f"got {qty!r}", status=Status.value_invalid)
+                             f"got {quantity!r}", status=Status.value_invalid)
     left = max(allowance.uses - used, 0)
-    free = min(left, qty)
-    rest = qty - free
+    free = min(left, quantity)
+    rest = quantity - free
     if rest > 0 and allowance.after is AfterAllowance.prompt:
         return AllowanceUse(window=window, free=0, priced=0, refused=True, left_after=left)
     return AllowanceUse(window=window, free=free, priced=rest, refused=False,

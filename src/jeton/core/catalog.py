@@ -13,10 +13,13 @@ The file, in TOML (YAML has the same shape):
     credits = 1                  # per use, or per started unit; negative pays the member
     unit_size = 1024             # per_unit only: 1 credit per started 1,024 ...
     unit = "byte"                # ... bytes (a label for people)
-    class_credits = { seller = 0 }              # per-class unit prices; the lowest match wins
-    money = { currency = "USD", amount_minor = 2 }
-    access = { level = "locked", any_of = ["class:member", "payment"] }
-    allowance = { uses = 5, per = "session", after = "prompt" }
+    class_credits = { seller = 0 }  # unit prices per class; the lowest match wins
+    money = { currency = "USD", amount_minor = 2 }  # per unit too, beside the credits
+    # Holders of the `library` key download without paying; other members pay the price.
+    access = { level = "locked", any_of = ["key:library", "payment"] }
+    # 10 KiB free a day (the allowance counts the quantity, bytes here), then the price;
+    # after = "prompt" would refuse and prompt to buy instead.
+    allowance = { uses = 10240, per = "day", after = "charge" }
     splits = [
       { to = "party:uploader", share_bp = 3000 },
       { to = "account:appstore", fee = 1 },
@@ -46,7 +49,7 @@ from typing import Literal, TypeVar
 from jeton.core import limits
 from jeton.core.access import OPEN, AccessLevel, AccessRule, Requirement
 from jeton.core.allowances import AfterAllowance, Allowance, Period
-from jeton.core.amounts import asset_code, service_code, whole_amount
+from jeton.core.amounts import asset_code, positive_amount, service_code, whole_amount
 from jeton.core.catalog_source import Path, Source, parse_toml, parse_yaml
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
@@ -130,7 +133,10 @@ class CatalogResult:
 
 
 def load_catalog(text: str, fmt: Literal["toml", "yaml"]) -> CatalogResult:
-    """Parse and check a catalog; every error is in the result, none is raised."""
+    """Parse and check a catalog; every error in the text is in the result, none is raised.
+
+    (A `fmt` other than toml or yaml is the caller's bug, not the file's, and raises.)
+    """
     if len(text.encode("utf-8", "surrogatepass")) > limits.catalog_bytes_max:
         return _result(None, [CatalogError(0, "", f"a catalog is at most "
                                                   f"{limits.catalog_bytes_max} bytes")])
@@ -145,6 +151,15 @@ def load_catalog(text: str, fmt: Literal["toml", "yaml"]) -> CatalogResult:
         return _result(None, [CatalogError(line, "", reason) for line, reason in source.errors])
     checker = _Checker(source)
     catalog = checker.catalog(source.data)
+    return _result(catalog, checker.errors)
+
+
+def catalog_from_data(data: object) -> CatalogResult:
+    """Check plain data of a catalog file's shape (a catalog stored as JSON, one built in
+    Python and turned into data) exactly as `load_catalog` checks a file. Errors carry no line
+    (0): the data came from no text."""
+    checker = _Checker(Source(data=data))
+    catalog = checker.catalog(data)
     return _result(catalog, checker.errors)
 
 
@@ -254,7 +269,7 @@ class _Checker:
         kind = self.optional(table, "kind", path, lambda v: _choice(PriceKind, v, "price kind"),
                              PriceKind.fixed)
         credits = self.required(table, "credits", path, lambda v: whole_amount(v, "credits"))
-        unit_size = self.optional(table, "unit_size", path, _unit_size, 1)
+        unit_size = self.optional(table, "unit_size", path, lambda v: _count(v, "unit_size"), 1)
         if "unit_size" in table and kind is PriceKind.fixed:
             self.fail((*path, "unit_size"), "a fixed price has no unit size; "
                                             "set kind = \"per_unit\"")
@@ -345,7 +360,7 @@ class _Checker:
         table = self.table(value, path, _ALLOWANCE_KEYS, "allowance")
         if table is None:
             return None
-        uses = self.required(table, "uses", path, lambda v: _integer(v, "uses"))
+        uses = self.required(table, "uses", path, lambda v: _count(v, "uses"))
         period = self.required(table, "per", path, lambda v: _choice(Period, v, "per"))
         after = self.optional(table, "after", path,
                               lambda v: _choice(AfterAllowance, v, "after"), AfterAllowance.charge)
@@ -396,8 +411,8 @@ class _Checker:
         if table is None:
             return None
         name = self.required(table, "name", path, display_name)
-        credits = self.required(table, "credits", path, lambda v: _integer(v, "credits"))
-        limit = self.required(table, "limit", path, lambda v: _integer(v, "limit"))
+        credits = self.required(table, "credits", path, lambda v: positive_amount(v, "credits"))
+        limit = self.required(table, "limit", path, lambda v: _count(v, "limit"))
         period = self.required(table, "per", path, lambda v: _choice(Period, v, "per"))
         if (checked_code is None or name is None or credits is None or limit is None
                 or period is None):
@@ -421,9 +436,9 @@ def _integer(value: object, what: str) -> int:
     return value
 
 
-def _unit_size(value: object) -> int:
+def _count(value: object, what: str) -> int:
     if type(value) is not int or not 1 <= value <= limits.quantity_max:
-        raise InvalidRequest(f"unit_size must be an integer 1-{limits.quantity_max}, "
+        raise InvalidRequest(f"{what} must be an integer 1-{limits.quantity_max}, "
                              f"got {value!r}", status=Status.value_invalid)
     return value
 

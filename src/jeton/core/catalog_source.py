@@ -85,8 +85,8 @@ def parse_yaml(text: str) -> Source:
 
 
 def _yaml_walk(node: yaml.Node, path: Path, source: Source, seen: set[int]) -> None:
-    if id(node) in seen:
-        source.errors.append((node.start_mark.line + 1,
+    if id(node) in seen:  # an alias: the node is shared, so its own mark is the anchor's
+        source.errors.append((source.line_of(path),
                               "anchors and aliases are not allowed in a catalog"))
         return
     seen.add(id(node))

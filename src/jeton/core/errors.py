@@ -98,6 +98,11 @@ _BY_STATUS: dict[Status, type[JetonError]] = {
     Status.reversal_insufficient: Declined,
     Status.forbidden: Declined,
     Status.declined: Declined,
+    # Refusals of the HTTP layer that a caller can act on like the ledger's own; the others
+    # (unauthenticated, scope_missing, rate_limited, ...) are plain JetonErrors.
+    Status.request_in_flight: Conflict,
+    Status.request_too_large: InvalidRequest,
+    Status.method_not_allowed: InvalidRequest,
 }
 
 

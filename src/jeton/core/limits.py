@@ -91,3 +91,112 @@ staff_password_chars_min = 10
 staff_password_chars_max = 1_024
 # Dashboard forms are a few fields; anything bigger is not a person typing.
 admin_form_bytes_max = 64 * 1024
+
+# ---- events and webhooks ----
+# After a failed attempt a delivery waits this long before the next (each wait stretched or
+# shrunk by up to the jitter ratio, so endpoints that failed together are not retried in one
+# burst). Nine attempts over about 22 hours: a receiver down for a deploy gets everything
+# within seconds, one down for a night still gets everything in the morning.
+webhook_retry_schedule_s = (5, 30, 120, 600, 3_600, 3 * 3_600, 6 * 3_600, 12 * 3_600)
+webhook_retry_jitter_ratio = 0.1
+# One HTTP attempt: long enough for a slow receiver, short enough not to tie up a worker.
+webhook_timeout_s = 10.0
+# A worker sending a delivery holds it this long; past it (the worker died) another may send it.
+# Longer than the timeout above, so a live worker never loses its claim mid-request.
+webhook_claim_lease_s = 60
+# Deliveries sent at once per community, and at most per job pass (then the pass ends so other
+# communities and jobs get their turn; the rest go in the next pass).
+webhook_concurrency_max = 8
+webhook_deliveries_per_pass_max = 64
+webhook_pass_s_max = 20.0
+# Endpoints per community: a host app, a staging copy, an analytics sink... not hundreds.
+webhook_endpoints_max = 16
+webhook_url_chars_max = 2_048
+webhook_description_chars_max = 500
+webhook_event_types_max = 64
+# What is kept of a receiver's answer and of an error, for the owner to read.
+webhook_response_excerpt_bytes_max = 1_024
+webhook_error_chars_max = 500
+# Standard Webhooks asks for 24 to 64 bytes of key.
+webhook_secret_bytes = 32
+# After a rotation the old secret signs too for this long (the default) or at most this long.
+webhook_secret_grace_s_default = 24 * 3_600
+webhook_secret_grace_s_max = 7 * 24 * 3_600
+# Events read from the outbox per fan-out transaction, and transactions per job pass.
+webhook_fanout_batch_size = 500
+webhook_fanout_batches_per_pass_max = 20
+# Fan-out reads the outbox a second time this far behind, to catch an event whose transaction
+# committed after a newer one: no write transaction stays open this long (see seal_horizon_ms).
+webhook_fanout_lag_ms = seal_horizon_ms
+# Which event types a community's endpoints want and whether it has low-balance thresholds are
+# cached this long per process, so the ledger's write path does not read them on every charge.
+# Changes made through this process are seen at once; other processes see them within this.
+event_subscriptions_cache_s = 5.0
+# credits.expiring is sent this many days before a lot expires, unless the community says.
+credits_expiring_notice_days_default = 3
+credits_expiring_notice_days_max = 90
+# Lots announced per transaction of the credits.expiring job.
+credits_expiring_batch_size = 500
+
+# ---- funding: packs, purchases, plans, auto-recharge, coupons ----
+# Packs, plans and coupons of one community are read whole for a member's list: a price list,
+# not a product database.
+packs_max = 500
+plans_max = 200
+# Classes and keys one pack or coupon gives: a handful in practice.
+entitlements_max = 16
+# A pending purchase whose checkout was never paid is abandoned after this: Stripe closes a
+# Checkout Session after 24 hours, and an hour more lets a late webhook still find it pending.
+purchase_pending_ttl_s = 25 * 3600
+# A provider that cannot be reached is asked again this many times, this far apart, before a
+# recharge or renewal charge is reported as failed. Every retry carries the same idempotency key.
+provider_attempts_max = 3
+provider_retry_s = 60
+# An off-session charge started but not settled (a crash between the charge and its bookkeeping)
+# is taken up again after this; the provider's idempotency key returns the first answer.
+charge_stale_s = 10 * 60
+# A failed plan renewal is retried after these delays, then the subscription is canceled:
+# bounded, and spread so that a card topped up the next day still renews.
+renewal_retry_delays_s = (24 * 3600, 3 * 24 * 3600, 5 * 24 * 3600)
+# Codes one affiliate may ask for in one request.
+affiliate_codes_per_request_max = 100
+
+# ---- HTTP API (jeton.api) and its client (jeton.Client) ----
+# A request body: a full batch of spends with modest metadata fits; anything bigger is a bug or
+# an attack, and is refused (413) before it is read into memory.
+api_body_bytes_max = 2 * 1024 * 1024
+# Requests per second each API key may make, per server process, and the burst it may save up:
+# enough for a busy community's host app, low enough that one runaway loop cannot starve others.
+api_rate_per_s = 100.0
+api_rate_burst = 200
+# An API key's `last_used_at` is written at most this often: one write a minute per key, not one
+# per request.
+api_key_touch_s = 60
+# Keys a community may have (live or revoked): a few per host app and environment.
+api_keys_per_community_max = 500
+# A request that claimed an idempotency key and has not finished after this long is taken to
+# have crashed, and a retry may take the key over. Longer than statement_timeout_ms, so a claim
+# is only taken over from a request that can no longer be writing; if it somehow still is, the
+# ledger's own keys keep the effect single.
+http_idempotency_stale_s = 120
+# Idle keep-alive connections are closed after this (uvicorn's timeout_keep_alive).
+http_keep_alive_s = 5
+# Connections one server process serves at once; more are refused with 503 by uvicorn.
+http_connections_max = 1_000
+# A client's retries of one call (timeouts, connection errors, 5xx, 429, a request in flight),
+# and the cap of its exponential backoff between them.
+client_retries_max = 3
+client_backoff_s_max = 8.0
+client_timeout_s_default = 10.0
+
+# ---- charging: check, charge, metered use, rewards ----
+# The context of a charge (who uploaded the file, which file) is stored with the transfer, so
+# it is kept to a few short strings, inside metadata_bytes_max.
+charge_context_entries_max = 16
+charge_context_value_chars_max = 100
+# Funding sources (a loyalty-card database) asked before the wallet, per community: each is a
+# call to an outside system on the charge path.
+funding_sources_max = 4
+# Parsed catalogs kept per process (one per community); a community past this is parsed again
+# on its next charge. A catalog is at most catalog_entries_max entries, so this bounds memory.
+catalog_cache_entries_max = 1_000

@@ -15,8 +15,10 @@ How a quote is reached, in this order:
 
 1. **Class price.** The member's classes that have a class price replace the list price; when
    several match, the lowest wins. Lowest is the best deal for the member in both directions (the
-   smallest charge, or the largest payment for a negative price), so holding one more class can
-   never make a member worse off. With no matching class the list price applies.
+   smallest charge, or the largest payment for a negative price), so a member with a priced
+   class is never worse off for holding one more. With no matching class the list price
+   applies. A class price may be above the list price (a surcharge for guests): it replaces the
+   list price, it does not compete with it.
 2. **Units.** `units` is the quantity for `fixed`, the started units for `per_unit`;
    gross = units × unit price.
 3. **Plan discount** in basis points (1 bp = 0.01 %, 10,000 bp = 100 %), on the gross total, not
@@ -161,7 +163,7 @@ class Quote:
         return self.credits < 0
 
 
-def quantity(value: object, what: str = "quantity") -> int:
+def check_quantity(value: object, what: str = "quantity") -> int:
     """A quantity of uses or of a service's unit: a whole number 0..quantity_max."""
     if type(value) is not int or not 0 <= value <= limits.quantity_max:
         raise InvalidRequest(
@@ -177,11 +179,11 @@ def basis_points(value: object, what: str = "discount") -> int:
     return value
 
 
-def units_for(rule: PriceRule, qty: int) -> int:
+def units_for(rule: PriceRule, quantity: int) -> int:
     """Uses for a fixed price; started units for a per-unit price (3,000 bytes = 3 KiB units)."""
     if rule.kind is PriceKind.fixed:
-        return qty
-    return -(-qty // rule.unit_size)
+        return quantity
+    return -(-quantity // rule.unit_size)
 
 
 def discounted(gross: int, discount_bp: int) -> int:
@@ -189,17 +191,17 @@ def discounted(gross: int, discount_bp: int) -> int:
     return -(-gross * (BP_WHOLE - discount_bp) // BP_WHOLE)
 
 
-def quote(rule: PriceRule, qty: int, classes: Collection[str] = (),
+def quote(rule: PriceRule, quantity: int, classes: Collection[str] = (),
           discount_bp: int = 0) -> Quote:
-    """What `qty` of a service costs a member holding `classes` on a plan with `discount_bp`.
+    """What `quantity` of a service costs a member holding `classes` on a plan with `discount_bp`.
 
     `classes` are the member's *live* classes (`access.live_classes`); an expired class must
     not lower a price. Raises InvalidRequest for a bad quantity or discount, or when the total
     would not fit in an amount.
     """
-    qty = quantity(qty)
+    quantity = check_quantity(quantity)
     discount_bp = basis_points(discount_bp)
-    units = units_for(rule, qty)
+    units = units_for(rule, quantity)
     unit_credits, price_class = rule.unit_price_for(classes)
     gross = _total(units, unit_credits, "credits")
     applied_bp = discount_bp if gross > 0 else 0
@@ -212,7 +214,7 @@ def quote(rule: PriceRule, qty: int, classes: Collection[str] = (),
         credits=credits,
         money=money,
         breakdown=Breakdown(
-            quantity=qty, units=units, unit_credits=unit_credits, price_class=price_class,
+            quantity=quantity, units=units, unit_credits=unit_credits, price_class=price_class,
             gross_credits=gross, discount_bp=applied_bp, discount_credits=gross - credits,
         ),
     )

@@ -49,3 +49,12 @@ class Status(StrEnum):
     reversal_insufficient = "reversal_insufficient"
     forbidden = "forbidden"
     declined = "declined"
+    # The HTTP layer refuses before the ledger is asked (jeton.api).
+    unauthenticated = "unauthenticated"
+    scope_missing = "scope_missing"
+    rate_limited = "rate_limited"
+    request_too_large = "request_too_large"
+    request_in_flight = "request_in_flight"
+    method_not_allowed = "method_not_allowed"
+    unavailable = "unavailable"
+    internal_error = "internal_error"

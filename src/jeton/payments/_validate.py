@@ -17,7 +17,7 @@ from jeton.payments import limits
 
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 # Provider ids are opaque tokens (`cus_…`, `pm_…`, `pi_…`): printable, no spaces.
-_PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,254}$")
+_PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:@+]{0,254}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A run of 13-19 digits, possibly grouped by single spaces or dashes as people type card numbers.
 _DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d){12,}")

@@ -356,6 +356,9 @@ class StripeProvider:
             "payment_method": payment_method_id,
             "off_session": True,
             "confirm": True,
+            # The member is absent, so a method that needs a redirect cannot work; saying so
+            # also spares the return_url that Stripe otherwise demands when confirming.
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": metadata,
         }
         key = amounts.idempotency_key(idempotency_key)
