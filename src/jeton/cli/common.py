@@ -82,4 +82,5 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 NUMERIC = {"amount", "posted", "pending", "available", "balance", "remaining", "balance after",
+           "issued", "consumed", "expired", "money_minor", "transfers", "charges",
            "count", "credits", "value"}

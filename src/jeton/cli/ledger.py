@@ -132,6 +132,37 @@ def register(app: typer.Typer) -> None:
                 console.print(f"more: --after {page.next_cursor}")
 
     @app.command()
+    def report(since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+               until: Annotated[str | None, typer.Option(
+                   help="Day after the last, YYYY-MM-DD.")] = None,
+               csv_table: Annotated[str | None, typer.Option(
+                   "--csv", help="Print one table as CSV (e.g. per_day, float).")] = None,
+               community_id: CommunityOption = None, database_url: DbOption = None,
+               as_json: JsonOption = False) -> None:
+        """The owner's report: issued, consumed, expired, the float, top members..."""
+        from datetime import date
+
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            r = c.report(since=date.fromisoformat(since) if since else None,
+                         until=date.fromisoformat(until) if until else None)
+        if as_json:
+            emit_json(r)
+            return
+        if csv_table:
+            try:
+                sys.stdout.write(r.table(csv_table).to_csv())
+            except KeyError:
+                from jeton.cli.common import CliError
+
+                raise CliError(f"no table {csv_table!r}; there are: "
+                               + ", ".join(t.key for t in r.tables)) from None
+            return
+        console.print(f"report for {r.community_id}, {r.since} to {r.until} (exclusive)")
+        for t in r.tables:
+            table(t.title, t.columns, t.rows)
+
+    @app.command()
     def export(member_id: Annotated[str | None, typer.Argument(
                    help="A member's statement; leave out for every member's.")] = None,
                community_id: CommunityOption = None, database_url: DbOption = None) -> None:

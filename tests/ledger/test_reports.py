@@ -1,0 +1,41 @@
+"""The owner's reports, on every store, from a small month of activity."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jeton
+from jeton.core.clock import ManualClock
+from jeton.services import reports
+from jeton.store.engine import Store
+
+
+def test_month_of_activity_adds_up(jeton_app: jeton.Jeton, clock: ManualClock,
+                                   store: Store) -> None:
+    chat = jeton_app.create_community("Reports", "rep")
+    for m in ("alice", "bob"):
+        chat.create_member(m)
+    chat.grant("alice", 100, idempotency_key="buy", paid=True, cost_minor=3000,
+               cost_currency="USD", source="purchase")
+    chat.grant("bob", 20, idempotency_key="bonus", source="bonus",
+               expires_at=clock.now() + timedelta(days=2))
+    chat.spend("alice", 10, service="files.download", idempotency_key="d1")
+    refunded = chat.spend("alice", 5, service="video.minute", idempotency_key="v1")
+    chat.spend("bob", 4, service="chat.message", idempotency_key="c1")
+    chat.reverse(refunded.id, idempotency_key="r1")
+    clock.advance(days=3)
+    chat.run_expiry()
+
+    today = clock.now().date()
+    report = reports.build(store, "rep", since=today - timedelta(days=5), today=today)
+    per_day = report.table("per_day")
+    assert sum(r[1] for r in per_day.rows) == 120
+    assert sum(r[2] for r in per_day.rows) == 14
+    assert sum(r[3] for r in per_day.rows) == 16
+    issued = {(r[0], r[1]): r[2] for r in report.table("issued_by_source").rows}
+    assert issued == {("purchase", True): 100, ("bonus", False): 20}
+    consumed = {r[0]: r[1] for r in report.table("consumed_by_service").rows}
+    assert consumed == {"files.download": 10, "chat.message": 4, "video.minute": 0}
+    assert report.table("float").rows == [["USD", 90, 2700]]
+    assert report.table("top_members").rows == [["alice", 10], ["bob", 4]]
+    assert report.table("per_day").to_csv().startswith("day,issued,consumed,expired")
