@@ -308,6 +308,14 @@ def set_disabled(store: Store, clock: Clock, actor: StaffUser | StaffSession, us
     return store.run_write(write)
 
 
+def community_choices(store: Store, limit: int = 2) -> list[str]:
+    """A few community ids, in order: the sign-in form fills in the one when there is one."""
+    with store.read() as conn:
+        rows = conn.execute(sa.select(communities.c.community_id)
+                            .order_by(communities.c.community_id).limit(limit)).scalars()
+        return [str(r) for r in rows]
+
+
 def get_staff_user(store: Store, community_id: str, user_id: str) -> StaffUser:
     with store.read() as conn:
         return load_user(conn, community_id, user_id)

@@ -27,7 +27,6 @@ from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import Conflict, InvalidRequest
 from jeton.core.statuses import Status
 from jeton.services.staff import (
-    EMAIL_CHARS_MAX,
     Action,
     SessionStage,
     StaffSession,
@@ -82,19 +81,24 @@ def authenticate(store: Store, clock: Clock, community_id: str, email: str, pass
     try:
         email = normalize_email(email)
     except InvalidRequest:
-        email = email.strip().lower()[:EMAIL_CHARS_MAX]
+        # Not an address: perhaps a password typed in the wrong box; the audit keeps none of it.
+        email = ""
     now = clock.now()
     now_us = to_us(now)
-    with store.read() as conn:
-        row = conn.execute(sa.select(staff_users).where(
-            staff_users.c.community_id == community_id,
-            staff_users.c.email == email)).mappings().first()
+    row = None
+    if email:
+        with store.read() as conn:
+            row = conn.execute(sa.select(staff_users).where(
+                staff_users.c.community_id == community_id,
+                staff_users.c.email == email)).mappings().first()
 
     if row is None or row["disabled"]:
         spend_hashing_time(password)
+        user_id = row["user_id"] if row else None
+        why = "disabled" if row else ("unknown email" if email else "not an email address")
         store.run_write(lambda conn: record_audit(
-            conn, community_id, row["user_id"] if row else None, Action.sign_in_failed,
-            target=email, detail={"why": "disabled" if row else "unknown email"}))
+            conn, community_id, user_id, Action.sign_in_failed, target=email,
+            detail={"why": why}))
         return Authentication(SignInStatus.invalid)
     user = user_from_row(row)
     locked = _locked_until(row, now_us)

@@ -11,9 +11,12 @@ from fastapi import Request
 from jeton.config import Settings
 from jeton.core.clock import Clock
 from jeton.core.errors import InvariantViolation
+from jeton.services.staff import StaffSession
 from jeton.store.engine import Store
 
 _STATE_KEY = "jeton_admin"
+_STAFF_KEY = "jeton_staff"
+_COOKIE_SEEN_KEY = "jeton_staff_cookie_seen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +43,19 @@ def admin_context(request: Request) -> AdminContext:
     if not isinstance(ctx, AdminContext):
         raise InvariantViolation("an admin route was reached without its context")
     return ctx
+
+
+def bind_session(request: Request, session: StaffSession | None, cookie_seen: bool) -> None:
+    setattr(request.state, _STAFF_KEY, session)
+    setattr(request.state, _COOKIE_SEEN_KEY, cookie_seen)
+
+
+def session_of(request: Request) -> StaffSession | None:
+    """The session of the request at any stage (a full one, or one waiting for its code)."""
+    session = getattr(request.state, _STAFF_KEY, None)
+    return session if isinstance(session, StaffSession) else None
+
+
+def session_cookie_seen(request: Request) -> bool:
+    """Whether the request carried a session cookie (live or not): an ended session's mark."""
+    return bool(getattr(request.state, _COOKIE_SEEN_KEY, False))

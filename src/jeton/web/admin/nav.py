@@ -1,0 +1,53 @@
+"""The dashboard's navigation, in one place and in the order people see it.
+
+A section whose page is not built yet has `route=None` and is not shown. To add a page, build
+it (see web/docs.md) and put its route name here; `permission` hides the link from roles that
+could not open the page anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from jeton.services.staff import Permission, StaffSession
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    section: str  # what a page passes to `render(..., section=...)` to mark its link current
+    label: str
+    route: str | None  # the route name of the section's first page; None: not built yet
+    permission: Permission = Permission.view
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("home", "Home", "admin.home"),
+    NavItem("members", "Members", None),
+    NavItem("catalog", "Catalog", None),
+    NavItem("packs", "Packs", None),
+    NavItem("plans", "Plans", None),
+    NavItem("coupons", "Coupons", None),
+    NavItem("reports", "Reports", None),
+    NavItem("webhooks", "Webhooks", None, Permission.configure),
+    NavItem("api_keys", "API keys", None, Permission.configure),
+    NavItem("staff", "Staff", "admin.staff"),
+    NavItem("audit", "Audit", "admin.audit"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    label: str
+    href: str
+    current: bool
+
+
+def nav_links(request: Request, session: StaffSession, section: str | None) -> list[NavLink]:
+    """The links this staff user sees, the current section marked."""
+    return [
+        NavLink(item.label, request.url_for(item.route).path, item.section == section)
+        for item in NAV
+        if item.route is not None and session.can(item.permission)
+    ]

@@ -1,0 +1,283 @@
+"""Who is asking, and may they: the session cookie, CSRF checks, roles, and error pages.
+
+Every dashboard route is an `AdminRoute` on a router whose first dependencies are
+`bind_admin(ctx)` (binds the context, reads the session cookie) and `check_csrf` (refuses a
+POST without the session's token). Pages then ask for what they need:
+
+    def page(request: Request, staff: CurrentStaff) -> HTMLResponse: ...
+    def write(request: Request, staff: Annotated[StaffSession,
+              Depends(require_permission(Permission.configure))]) -> Response: ...
+
+`AdminRoute` turns the exceptions below (and `Declined`, `NotFound`, `InvalidRequest`,
+`Conflict` from the services) into pages, and adds the security headers to every response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+from jeton.core import limits
+from jeton.core.errors import Conflict, Declined, InvalidRequest, JetonError, NotFound
+from jeton.services.staff import Permission, SessionStage, StaffSession
+from jeton.services.staff_sessions import resolve_session
+from jeton.web.admin.context import (
+    AdminContext,
+    admin_context,
+    bind_session,
+    session_cookie_seen,
+    session_of,
+)
+from jeton.web.admin.templating import render
+
+SESSION_COOKIE = "jeton_staff"
+# Before sign-in there is no session to hold a CSRF token, so the sign-in form's token is
+# also set as a cookie and the two must match (a "double submit").
+SIGN_IN_CSRF_COOKIE = "jeton_staff_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+SECURITY_HEADERS = {
+    # Scripts and styles come from our own /static only: no inline script, no CDN.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    # Pages carry CSRF tokens and members' data: never keep them in a shared cache.
+    "cache-control": "no-store",
+}
+
+class SignInRequired(Exception):
+    """No live session: the browser is sent to the sign-in page, then back."""
+
+
+class AdminError(Exception):
+    """An error shown to the person as a page with this status, title and message."""
+
+    status_code = 400
+    title = "Something is wrong with this request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Forbidden(AdminError):
+    status_code = 403
+    title = "Not allowed"
+
+
+class CsrfRejected(AdminError):
+    status_code = 403
+    title = "This form could not be accepted"
+
+
+class PageNotFound(AdminError):
+    status_code = 404
+    title = "Not found"
+
+
+# ---- the router's own dependencies ----
+
+def bind_admin(ctx: AdminContext) -> Callable[[Request], None]:
+    """The router's first dependency: bind the context and find the session, if any."""
+    def bind(request: Request) -> None:
+        ctx.bind(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        session = None
+        if token:
+            session = resolve_session(ctx.store, ctx.clock, token, stage=None)
+        bind_session(request, session, cookie_seen=bool(token))
+
+    return bind
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse any request that changes something unless it carries this session's token."""
+    if request.method in SAFE_METHODS:
+        return
+    _check_origin(request)
+    session = session_of(request)
+    expected = [session.csrf_token] if session is not None else []
+    if session is None or session.stage is SessionStage.totp:
+        # Not signed in (or half-way): the sign-in form's double-submit token is good too, so
+        # someone who goes back from the code step to the password form can still send it.
+        expected.append(request.cookies.get(SIGN_IN_CSRF_COOKIE, ""))
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
+    if not sent or not any(token and hmac.compare_digest(token.encode(), sent.encode())
+                           for token in expected):
+        raise CsrfRejected(
+            "The form was out of date or did not come from this dashboard. Go back, reload "
+            "the page and try again. (Cookies must be allowed for this site.)")
+
+
+def _check_origin(request: Request) -> None:
+    """Browsers say where a request came from; refuse other sites outright."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise CsrfRejected("Requests from other sites are not accepted.")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    ctx = admin_context(request)
+    allowed = {_origin(ctx.settings.public_url), _origin(str(request.base_url))}
+    if origin not in allowed:
+        raise CsrfRejected("Requests from other sites are not accepted.")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# ---- what pages ask for ----
+
+def current_staff(request: Request) -> StaffSession:
+    """The signed-in staff user's session; anyone else is sent to sign in."""
+    session = session_of(request)
+    if session is None or session.stage is not SessionStage.full:
+        raise SignInRequired
+    return session
+
+
+CurrentStaff = Annotated[StaffSession, Depends(current_staff)]
+
+
+def require_permission(permission: Permission) -> Callable[[Request], StaffSession]:
+    """A dependency: the signed-in staff user, who must have `permission` (else a 403 page)."""
+    def dependency(request: Request) -> StaffSession:
+        session = current_staff(request)
+        if not session.can(permission):
+            raise Forbidden(
+                f"Your role ({session.role.value}) does not allow this. Ask an owner if you "
+                "need it.")
+        return session
+
+    dependency.__name__ = f"require_{permission.value}"
+    return dependency
+
+
+def sign_in_csrf_token(request: Request) -> str:
+    """The sign-in form's token: the one in the cookie, or a new one to set."""
+    return request.cookies.get(SIGN_IN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+# ---- cookies ----
+
+def cookie_path(request: Request) -> str:
+    """Where the dashboard is mounted: its cookies go to no other path."""
+    return request.url_for("admin.home").path.rstrip("/") or "/"
+
+
+def set_session_cookie(response: Response, request: Request, token: str, max_age_s: int) -> None:
+    ctx = admin_context(request)
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age_s, path=cookie_path(request),
+                        secure=ctx.cookie_secure, httponly=True, samesite="lax")
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    ctx = admin_context(request)
+    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request), secure=ctx.cookie_secure,
+                           httponly=True, samesite="lax")
+
+
+def set_sign_in_csrf_cookie(response: Response, request: Request, token: str) -> None:
+    ctx = admin_context(request)
+    response.set_cookie(SIGN_IN_CSRF_COOKIE, token, max_age=limits.staff_session_idle_s,
+                        path=cookie_path(request), secure=ctx.cookie_secure, httponly=True,
+                        samesite="lax")
+
+
+def safe_next(request: Request, target: str | None) -> str:
+    """Where to go after signing in: a path inside the dashboard, never another site."""
+    home = request.url_for("admin.home").path
+    base = home.rstrip("/")
+    if not target or not (target == base or target.startswith(base + "/")):
+        return home
+    path = target.split("?", 1)[0]
+    segments = path.lower().split("/")
+    if ("\\" in target or "//" in path or any(seg in (".", "..") for seg in segments)
+            or any(code in path.lower() for code in ("%2e", "%2f", "%5c"))):
+        return home
+    return target
+
+
+# ---- the route class ----
+
+class AdminRoute(APIRoute):
+    """A dashboard route: errors become pages, and every response gets the security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SignInRequired:
+                response = _to_sign_in(request)
+            except AdminError as exc:
+                response = error_page(request, exc.status_code, exc.title, exc.message)
+            except JetonError as exc:
+                response = _service_error_page(request, exc)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return route_handler
+
+
+def _to_sign_in(request: Request) -> Response:
+    pending = session_of(request)
+    if pending is not None and pending.stage is SessionStage.totp:
+        # Half-way through signing in: the code is what is missing.
+        return RedirectResponse(request.url_for("admin.sign_in_code").path, status_code=303)
+    query: dict[str, str] = {}
+    if request.method == "GET":
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query["next"] = here
+    if session_cookie_seen(request):
+        query["notice"] = "session_ended"
+    target = request.url_for("admin.sign_in").path
+    if query:
+        target += "?" + urlencode(query)
+    response = RedirectResponse(target, status_code=303)
+    if session_cookie_seen(request):
+        clear_session_cookie(response, request)
+    return response
+
+
+def _service_error_page(request: Request, exc: JetonError) -> Response:
+    if isinstance(exc, NotFound):
+        return error_page(request, 404, PageNotFound.title, exc.detail)
+    if isinstance(exc, Declined):
+        return error_page(request, 403, Forbidden.title, exc.detail)
+    if isinstance(exc, InvalidRequest):
+        return error_page(request, 400, AdminError.title, exc.detail)
+    if isinstance(exc, Conflict):
+        return error_page(request, 409, "That cannot be done now", exc.detail)
+    raise exc
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    try:
+        admin_context(request)
+    except JetonError:
+        return PlainTextResponse(f"{title}: {message}", status_code=status_code)
+    response: HTMLResponse = render(request, "admin/error.html",
+                                    {"title": title, "message": message},
+                                    status_code=status_code)
+    return response

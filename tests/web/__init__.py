@@ -1,0 +1,1 @@
+"""Tests of the owner's dashboard: staff services and pages over HTTP."""

@@ -1,0 +1,37 @@
+"""Fixtures for the dashboard: a community with an owner, and staff users of each role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import jeton
+from jeton.core.clock import ManualClock
+from jeton.services.staff import StaffRole, StaffUser, bootstrap_owner, create_staff_user
+from jeton.store.engine import Store
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A community with one user of each role, all with the same password."""
+
+    community_id: str
+    password: str
+    owner: StaffUser
+    moderator: StaffUser
+    support: StaffUser
+
+
+@pytest.fixture
+def staff(store: Store, clock: ManualClock) -> Staff:
+    jeton.Jeton(store, clock=clock).create_community("Chat room", "chat")
+    password = "correct horse battery"
+    owner = bootstrap_owner(store, clock, "chat", "owner@example.org", password)
+
+    def add(email: str, role: StaffRole) -> StaffUser:
+        return create_staff_user(store, clock, owner, email=email, password=password, role=role)
+
+    return Staff(community_id="chat", password=password, owner=owner,
+                 moderator=add("mod@example.org", StaffRole.moderator),
+                 support=add("support@example.org", StaffRole.support))
