@@ -22,10 +22,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from jeton.cli import ledger, ops
+    from jeton.cli import admin, ledger, ops
 
     ops.register(app)
     ledger.register(app)
+    admin.register(app)
     for name in common.EXTRA_MODULES:
         module = __import__(f"jeton.cli.{name}", fromlist=["register"])
         module.register(app)

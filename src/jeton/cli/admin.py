@@ -1,0 +1,115 @@
+"""Setting a community up from a terminal: communities, API keys, the first owner."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from jeton.cli.common import CliError, community, console, emit_json, opened, table
+from jeton.cli.ops import DbOption, JsonOption
+
+CommunityOption = Annotated[str | None, typer.Option(
+    "--community", "-c", help="Community id (may be left out when there is only one).")]
+
+
+def register(app: typer.Typer) -> None:
+    communities_app = typer.Typer(help="Communities: list and create.", no_args_is_help=True)
+    keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.",
+                           no_args_is_help=True)
+    staff_app = typer.Typer(help="Staff of the dashboard.", no_args_is_help=True)
+    app.add_typer(communities_app, name="communities")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(staff_app, name="staff")
+
+    @communities_app.command("list")
+    def communities_list(database_url: DbOption = None, as_json: JsonOption = False) -> None:
+        """Every community in the store."""
+        with opened(database_url) as j:
+            found = j.communities()
+        if as_json:
+            emit_json(found)
+            return
+        table("communities", ["id", "name", "created"],
+              [(c.id, c.name, c.created_at.date().isoformat()) for c in found])
+
+    @communities_app.command("create")
+    def communities_create(community_id: str, name: Annotated[str, typer.Option()] = "",
+                           asset: Annotated[str, typer.Option(help="First asset code.")
+                                            ] = "CREDIT",
+                           scale: Annotated[int, typer.Option(help="Decimal places.")] = 0,
+                           database_url: DbOption = None, as_json: JsonOption = False) -> None:
+        """A community with its first asset (CREDIT, whole units by default)."""
+        with opened(database_url) as j:
+            c = j.create_community(name or community_id, community_id, asset=asset, scale=scale)
+            info = c.info()
+        emit_json(info) if as_json else console.print(f"community {info.id} ({info.name})")
+
+    @keys_app.command("create")
+    def keys_create(name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+                    scope: Annotated[list[str] | None, typer.Option(
+                        "--scope", help="Repeat for several; default admin.")] = None,
+                    community_id: CommunityOption = None, database_url: DbOption = None,
+                    as_json: JsonOption = False) -> None:
+        """Create an API key. Its token is printed once and never stored."""
+        from jeton.services.api_keys import ApiKeys
+
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            created = ApiKeys(j.store, j.clock).create(
+                c.id, name=name, scopes=scope or ["admin"], created_by="cli")
+        if as_json:
+            emit_json(created)
+            return
+        console.print(f"key {created.id} ({', '.join(s.value for s in created.scopes)})")
+        console.print(f"token (shown once): [bold]{created.token}[/]", highlight=False)
+
+    @keys_app.command("list")
+    def keys_list(community_id: CommunityOption = None, database_url: DbOption = None,
+                  as_json: JsonOption = False) -> None:
+        """API keys of the community (tokens are never shown again)."""
+        from jeton.services.api_keys import ApiKeys
+
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            page = ApiKeys(j.store, j.clock).list(c.id, limit=500)
+        if as_json:
+            emit_json(page.data)
+            return
+        table(f"API keys of {c.id}", ["id", "name", "scopes", "hint", "revoked"],
+              [(k.id, k.name, " ".join(s.value for s in k.scopes), k.token_hint,
+                k.revoked_at.isoformat() if k.revoked_at else "") for k in page.data])
+
+    @keys_app.command("revoke")
+    def keys_revoke(key_id: str, community_id: CommunityOption = None,
+                    database_url: DbOption = None, as_json: JsonOption = False) -> None:
+        """Revoke a key: it stops working at once."""
+        from jeton.services.api_keys import ApiKeys
+
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            info = ApiKeys(j.store, j.clock).revoke(c.id, key_id)
+        emit_json(info) if as_json else console.print(f"revoked {info.id}")
+
+    @staff_app.command("create-owner")
+    def staff_create_owner(
+        email: str,
+        password_env: Annotated[str, typer.Option(
+            help="Environment variable holding the password (never on the command line).")
+        ] = "JETON_OWNER_PASSWORD",
+        community_id: CommunityOption = None, database_url: DbOption = None,
+    ) -> None:
+        """The first owner of a community's dashboard (refused once it has staff)."""
+        from jeton.services.staff import bootstrap_owner
+
+        password = os.environ.get(password_env) or ""
+        if not password:
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            try:
+                user = bootstrap_owner(j.store, j.clock, c.id, email, password)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+        console.print(f"owner {user.email} of {c.id}: sign in at /admin")
