@@ -200,3 +200,28 @@ funding_sources_max = 4
 # Parsed catalogs kept per process (one per community); a community past this is parsed again
 # on its next charge. A catalog is at most catalog_entries_max entries, so this bounds memory.
 catalog_cache_entries_max = 1_000
+
+# ---- member pages (member links and sessions, jeton.web.member) ----
+# A member link is opened at once by the browser the host app sends to it, like a billing
+# portal session: ten minutes covers a slow redirect, and a link found later in a log or a
+# browser history opens nothing. At most an hour; at least a second (tests use a couple).
+member_link_ttl_s_default = 10 * 60
+member_link_ttl_s_min = 1
+member_link_ttl_s_max = 3600
+# The session a link opens lasts an hour from the moment it is opened, however busy: enough to
+# buy a pack and wait for the payment, short enough that a shared computer forgets the member
+# soon. The host app asks for a new link for the next visit.
+member_session_lifetime_s = 3600
+# Links and sessions are deleted this long after they expire: kept a day for support questions,
+# then gone, so the table stays small.
+member_links_retention_s = 24 * 3600
+# The host app's page a member goes back to: a URL, bounded like every other URL we store.
+member_return_url_chars_max = 2_048
+# Member forms are a few short fields; anything bigger is not a person typing.
+member_form_bytes_max = 16 * 1024
+# The home page shows credits expiring within this many days, and the history this many lines
+# a page.
+member_expiring_days = 14
+member_history_page_size = 20
+# Purchases shown in the credit store, and searched for a returning checkout session.
+member_recent_purchases = 10

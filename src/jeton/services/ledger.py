@@ -199,7 +199,10 @@ class Ledger:
             return AccountInfo(id=account_id, kind=found[0] if found else kind, asset=asset,
                                name=name, floor=floor)
 
-        return self.store.run_write(tx)
+        try:
+            return self.store.run_write(tx)
+        except Declined as d:  # an unknown asset: the caller gets the public exception
+            raise d.error() from None
 
     def create_member(self, community_id: str, member_id: str, *, name: str = "",
                       email: str | None = None, metadata: dict[str, Any] | None = None,
@@ -582,7 +585,9 @@ class Ledger:
                             reason_code=reason_code, memo=memo, metadata=meta,
                             idempotency_key=key)
             revenue = system_id(to_account or "revenue", hold["asset"])
-            ws.load([revenue], with_lots=False)
+            # Named accounts of the splits (an app-store fee) are read with revenue.
+            ws.load([revenue, *(system_id(s.account, hold["asset"]) for s in split_list
+                                if s.account)], with_lots=False)
             if revenue not in ws.accounts:
                 self._missing_system_account(ws, hold["asset"], revenue)
             draft = TransferDraft(header.kind, hold["asset"])

@@ -208,11 +208,14 @@ plans = sa.Table(
     amount("price_minor"),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("class", sa.String(64), nullable=True),  # held for each paid cycle
+    # Off the price of every charge while a cycle runs, in basis points (charging asks).
+    sa.Column("discount_bp", sa.Integer, nullable=False, server_default="0"),
     sa.Column("active", sa.Boolean, nullable=False),
     instant("created_at_us"),
     sa.PrimaryKeyConstraint("community_id", "plan_id"),
     sa.ForeignKeyConstraint(["community_id", "asset"], ["assets.community_id", "assets.code"]),
     sa.CheckConstraint("credits >= 0 AND price_minor >= 0", name="amounts"),
+    sa.CheckConstraint("discount_bp >= 0 AND discount_bp <= 10000", name="discount"),
 )
 
 SUBSCRIPTION_STATUSES = ("incomplete", "scheduled", "active", "past_due", "canceled")

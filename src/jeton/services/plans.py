@@ -1,0 +1,648 @@
+"""Plans with recurring cycles that grant expiring credits, and subscriptions to them.
+
+A plan grants `credits` at the start of each cycle (weekly, monthly, quarterly, semi-annual,
+yearly; calendar math in core/cycles.py), expiring at the cycle's end, and optionally a class
+held until the cycle's end. Unused credits go to breakage when they expire (the ledger's expiry
+job). A cycle's credits are granted only once its start has come and it is paid, so next
+cycle's credits can never be spent early, and a plan bought to start in the future grants
+nothing until then.
+
+Each subscription cycle is a row (`subscription_cycles`, unique per cycle): unpaid → paid →
+granted, or skipped when its time passed unpaid. The `plans.renew` job opens the current cycle
+when it starts and charges the member's saved payment method off-session (never inside a
+database transaction); a failed charge is reported (`subscription.renewal_failed`, status
+`past_due`) and retried after `limits.renewal_retry_delays_s`, then the subscription is
+canceled. A missed cycle (the job did not run for a whole cycle) is skipped, not charged: its
+credits would have expired already.
+
+The first cycle is paid with the saved payment method when the member has one, else on the
+provider's hosted checkout, which saves the method for the renewals. `cancel_subscription`
+stops at the end of the current period by default; credits already granted stay until they
+expire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from jeton.core import amounts, currencies, cycles, limits
+from jeton.core.clock import ensure_utc, from_us, to_us
+from jeton.core.errors import (
+    Conflict,
+    IdempotencyConflict,
+    InvalidRequest,
+    InvariantViolation,
+    NotFound,
+)
+from jeton.core.ids import new_id
+from jeton.core.statuses import Status
+from jeton.core.transfers import TransferKind
+from jeton.payments.errors import PaymentError, ProviderUnavailable
+from jeton.payments.port import ChargeStatus
+from jeton.services import funding_base as fb
+from jeton.services import purchases as pur
+from jeton.services.access_grants import grant_class
+from jeton.services.funding_results import Checkout, PlanInfo, SubscriptionInfo
+from jeton.services.jobs import job
+from jeton.services.workset import Header, LotSpec, WorkSet, system_id
+from jeton.store.dialect import for_update, is_unique_violation
+from jeton.store.tables.funding import (
+    LIVE_SUBSCRIPTION_STATUSES,
+    plans,
+    purchases,
+    subscription_cycles,
+    subscriptions,
+)
+
+if TYPE_CHECKING:
+    from jeton.app import Jeton
+
+_US = 1_000_000
+
+
+# ---- plans ----
+
+def create_plan(j: Jeton, community_id: str, *, name: str, cycle: str, credits: int,
+                price_minor: int, currency: str = "USD", plan_id: str | None = None,
+                asset: str = "CREDIT", member_class: str | None = None,
+                discount_bp: int = 0) -> PlanInfo:
+    pid = amounts.external_id(plan_id, "plan id") if plan_id is not None else new_id()
+    price = amounts.whole_amount(price_minor, "price_minor")
+    n_credits = amounts.whole_amount(credits, "credits")
+    if type(discount_bp) is not int or not 0 <= discount_bp <= 10_000:
+        raise InvalidRequest("discount_bp must be 0-10000", status=Status.value_invalid)
+    if price < 0 or n_credits < 0 or (n_credits == 0 and member_class is None
+                                      and discount_bp == 0):
+        raise InvalidRequest("a plan grants credits, a class or a discount, and its price is "
+                             "not negative", status=Status.amount_invalid)
+    info = PlanInfo(id=pid, name=fb.text(name, "name", 200),
+                    cycle=cycles.parse_cycle(cycle).value, asset=amounts.asset_code(asset),
+                    credits=n_credits, price_minor=price,
+                    currency=currencies.currency_code(currency),
+                    member_class=(amounts.external_id(member_class, "class")
+                                  if member_class is not None else None),
+                    discount_bp=discount_bp, created_at=j.clock.now())
+    fb.ensure_money_accounts(j.ledger, community_id, info.currency)
+    now_us = j.ledger.now_us()
+
+    def tx(conn: Connection) -> PlanInfo:
+        fb.require_asset(conn, community_id, info.asset)
+        existing = _plan_row(conn, community_id, pid)
+        if existing is not None:
+            found = plan_info(existing)
+            if found.model_dump(exclude={"created_at", "active"}) != info.model_dump(
+                    exclude={"created_at", "active"}):
+                raise Conflict(f"plan {pid!r} exists with other terms; create a new plan",
+                               status=Status.already_exists)
+            return found
+        count = conn.execute(sa.select(sa.func.count()).select_from(plans).where(
+            plans.c.community_id == community_id)).scalar_one()
+        if count >= limits.plans_max:
+            raise InvalidRequest(f"a community has at most {limits.plans_max} plans",
+                                 status=Status.limit_exceeded)
+        conn.execute(plans.insert().values(
+            community_id=community_id, plan_id=pid, name=info.name, cycle=info.cycle,
+            asset=info.asset, credits=info.credits, price_minor=info.price_minor,
+            currency=info.currency, discount_bp=info.discount_bp, active=True,
+            created_at_us=now_us, **{"class": info.member_class}))
+        return info.model_copy(update={"created_at": from_us(now_us)})
+
+    return j.store.run_write(tx)
+
+
+def list_plans(j: Jeton, community_id: str, *, include_inactive: bool = False) -> list[PlanInfo]:
+    stmt = sa.select(plans).where(plans.c.community_id == community_id)
+    if not include_inactive:
+        stmt = stmt.where(plans.c.active.is_(True))
+    with j.store.read() as conn:
+        rows = conn.execute(stmt.order_by(plans.c.price_minor, plans.c.plan_id)).mappings().all()
+    return [plan_info(r) for r in rows]
+
+
+def get_plan(j: Jeton, community_id: str, plan_id: str) -> PlanInfo:
+    with j.store.read() as conn:
+        row = _plan_row(conn, community_id, plan_id)
+    if row is None:
+        raise NotFound(f"no plan {plan_id!r}", status=Status.not_found)
+    return plan_info(row)
+
+
+# ---- subscribing ----
+
+def subscribe(j: Jeton, community_id: str, member_id: str, plan_id: str, *,
+              idempotency_key: str, start_at: datetime | None = None,
+              provider: str | None = None, success_url: str | None = None,
+              cancel_url: str | None = None) -> SubscriptionInfo:
+    """Subscribe a member to a plan, starting now or at `start_at`.
+
+    Paid with the member's saved payment method when there is one (charged when each cycle
+    starts); else the first cycle is paid on a hosted checkout (`SubscriptionInfo.checkout`),
+    which saves the method for renewals and needs `success_url` and `cancel_url`.
+    """
+    key = amounts.idempotency_key(idempotency_key)
+    prov = j.payments.get(provider)
+    now_us = j.ledger.now_us()
+    start_us = max(to_us(ensure_utc(start_at)), now_us) if start_at is not None else now_us
+    if start_at is not None and start_us - now_us > limits.lot_expiry_days_max * 86_400 * _US:
+        raise InvalidRequest("start_at is too far in the future", status=Status.expiry_invalid)
+
+    def tx(conn: Connection) -> tuple[str, bool, bool]:
+        """(subscription id, replayed, needs a checkout)"""
+        fb.require_community(conn, community_id)
+        found = conn.execute(sa.select(subscriptions.c.subscription_id, subscriptions.c.plan_id,
+                                       subscriptions.c.member_id, subscriptions.c.status).where(
+            subscriptions.c.community_id == community_id,
+            subscriptions.c.request_key == key)).first()
+        if found is not None:
+            if (found[1], found[2]) != (plan_id, member_id):
+                raise IdempotencyConflict(
+                    f"idempotency key {key!r} was already used for a different request", key=key)
+            return found[0], True, found[3] == "incomplete" and _needs_checkout(
+                conn, community_id, found[0])
+        fb.require_member(conn, community_id, member_id)
+        plan = _plan_row(conn, community_id, plan_id)
+        if plan is None or not plan["active"]:
+            raise NotFound(f"no plan {plan_id!r} on sale", status=Status.not_found)
+        profile = pur.payment_profile(conn, community_id, member_id, prov.name)
+        has_method = profile is not None and profile.payment_method_id is not None
+        checkout = plan["price_minor"] > 0 and not has_method
+        if checkout and (success_url is None or cancel_url is None):
+            raise InvalidRequest("the member has no saved payment method: pass success_url and "
+                                 "cancel_url to pay the first cycle on a checkout page",
+                                 status=Status.value_invalid)
+        sub_id = new_id()
+        status = "incomplete" if checkout else ("scheduled" if start_us > now_us else "active")
+        conn.execute(subscriptions.insert().values(
+            community_id=community_id, subscription_id=sub_id, member_id=member_id,
+            plan_id=plan_id, provider=prov.name, status=status, anchor_at_us=start_us,
+            failed_attempts=0, next_action_at_us=start_us, request_key=key,
+            created_at_us=now_us))
+        if checkout:
+            start, end = _bounds(plan, start_us, 0)
+            conn.execute(subscription_cycles.insert().values(
+                community_id=community_id, subscription_id=sub_id, cycle_no=0,
+                start_at_us=start, end_at_us=end, status="unpaid", attempts=0,
+                next_attempt_at_us=None, created_at_us=now_us))
+        return sub_id, False, checkout
+
+    for attempt in range(2):
+        try:
+            sub_id, replayed, needs_checkout = j.store.run_write(tx)
+            break
+        except sa.exc.IntegrityError as exc:
+            if attempt == 0 and is_unique_violation(exc):
+                continue
+            raise
+    checkout = None
+    if needs_checkout:
+        checkout = _first_checkout(j, community_id, sub_id, key, success_url, cancel_url)
+    elif start_us <= now_us and not replayed:
+        process_subscription(j, community_id, sub_id)
+    info = get_subscription(j, community_id, sub_id)
+    return info.model_copy(update={"checkout": checkout, "replayed": replayed})
+
+
+def _needs_checkout(conn: Connection, community_id: str, sub_id: str) -> bool:
+    row = conn.execute(sa.select(subscription_cycles.c.status).where(
+        subscription_cycles.c.community_id == community_id,
+        subscription_cycles.c.subscription_id == sub_id,
+        subscription_cycles.c.cycle_no == 0)).scalar_one_or_none()
+    return row == "unpaid"
+
+
+def _first_checkout(j: Jeton, community_id: str, sub_id: str, key: str,
+                    success_url: str | None, cancel_url: str | None) -> Checkout:
+    sub = get_subscription(j, community_id, sub_id)
+    plan = get_plan(j, community_id, sub.plan_id)
+    request = {"subscription": sub_id}
+
+    def make(conn: Connection, now_us: int) -> dict[str, Any]:
+        return {"kind": "plan", "description": plan.name, "asset": plan.asset,
+                "credits": plan.credits, "amount_minor": plan.price_minor,
+                "currency": plan.currency, "subscription_id": sub_id, "cycle_no": 0}
+
+    row, replayed = pur.open_purchase(j, community_id, sub.member_id, f"{key}:first-cycle",
+                                      request, sub.provider, make)
+    if not replayed:
+        def link(conn: Connection) -> None:
+            conn.execute(subscription_cycles.update().where(
+                subscription_cycles.c.community_id == community_id,
+                subscription_cycles.c.subscription_id == sub_id,
+                subscription_cycles.c.cycle_no == 0).values(purchase_id=row["purchase_id"]))
+
+        j.store.run_write(link)
+    saves = sub.provider != "offline"  # the offline provider cannot keep a payment method
+    return pur.start_checkout(j, community_id, row, success_url=success_url or "",
+                              cancel_url=cancel_url or "", save_payment_method=saves,
+                              replayed=replayed)
+
+
+def cancel_subscription(j: Jeton, community_id: str, subscription_id: str, *,
+                        at_period_end: bool = True, actor: str = "system") -> SubscriptionInfo:
+    """Stop renewing. At period end (the default) the current cycle runs out; otherwise the
+    subscription ends now. Credits and classes already granted stay until they expire."""
+    now_us = j.ledger.now_us()
+
+    def tx(ws: WorkSet) -> None:
+        sub = _lock_sub(ws.conn, community_id, subscription_id)
+        if sub["status"] == "canceled":
+            return
+        plan = _the_plan(ws.conn, community_id, sub["plan_id"])
+        n = cycles.cycle_index(from_us(sub["anchor_at_us"]), cycles.Cycle(plan["cycle"]),
+                               from_us(now_us))
+        current = _cycle(ws.conn, community_id, subscription_id, n) if n >= 0 else None
+        runs = current is not None and current["status"] == "granted"
+        if at_period_end and runs and current is not None:
+            _update_sub(ws, subscription_id, cancel_at_us=current["end_at_us"],
+                        next_action_at_us=current["end_at_us"])
+            ws.emit("subscription.cancel_scheduled", sub["member_id"], {
+                "subscription_id": subscription_id, "member_id": sub["member_id"],
+                "ends_at": from_us(current["end_at_us"]), "actor": actor})
+        else:
+            _end(ws, sub, "canceled", actor=actor)
+
+    fb.write_plain(j.ledger, community_id, tx, now_us=now_us)
+    return get_subscription(j, community_id, subscription_id)
+
+
+def get_subscription(j: Jeton, community_id: str, subscription_id: str) -> SubscriptionInfo:
+    with j.store.read() as conn:
+        row = conn.execute(sa.select(subscriptions).where(
+            subscriptions.c.community_id == community_id,
+            subscriptions.c.subscription_id == subscription_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no subscription {subscription_id!r}", status=Status.not_found)
+        return _sub_info(conn, row, j.ledger.now_us())
+
+
+def list_subscriptions(j: Jeton, community_id: str,
+                       member_id: str | None = None) -> list[SubscriptionInfo]:
+    stmt = sa.select(subscriptions).where(subscriptions.c.community_id == community_id)
+    if member_id is not None:
+        stmt = stmt.where(subscriptions.c.member_id == member_id)
+    now_us = j.ledger.now_us()
+    with j.store.read() as conn:
+        rows = conn.execute(stmt.order_by(subscriptions.c.subscription_id.desc())
+                            .limit(limits.page_size_max)).mappings().all()
+        return [_sub_info(conn, r, now_us) for r in rows]
+
+
+# ---- renewals ----
+
+@dataclass(frozen=True, slots=True)
+class _Charge:
+    purchase: RowMapping
+    customer_id: str
+    payment_method_id: str
+
+
+@job("plans.renew", 30)
+def renew_due(j: Jeton, community_id: str) -> int:
+    """Start, renew, retry or end every subscription whose next action is due."""
+    now_us = j.ledger.now_us()
+    s = subscriptions.c
+    with j.store.read() as conn:
+        due = conn.execute(sa.select(s.subscription_id).where(
+            s.community_id == community_id, s.status.in_(LIVE_SUBSCRIPTION_STATUSES),
+            s.next_action_at_us <= now_us).order_by(s.next_action_at_us)
+            .limit(limits.job_batch_size)).scalars().all()
+    return sum(1 for sub_id in due if process_subscription(j, community_id, sub_id))
+
+
+def process_subscription(j: Jeton, community_id: str, subscription_id: str) -> bool:
+    """Bring one subscription up to date with the clock. Returns whether anything changed."""
+    now_us = j.ledger.now_us()
+    step = fb.write_plain(j.ledger, community_id,
+                          lambda ws: _step(ws, j, subscription_id), now_us=now_us)
+    if isinstance(step, _Charge):
+        _charge(j, community_id, step)
+        return True
+    return step
+
+
+def _step(ws: WorkSet, j: Jeton, sub_id: str) -> bool | _Charge:
+    """Decide and do what can be done inside one transaction; a charge is returned to be made
+    outside it."""
+    conn, cid, now = ws.conn, ws.community_id, ws.now_us
+    sub = _lock_sub(conn, cid, sub_id)
+    if sub["status"] == "canceled":
+        return False
+    if sub["cancel_at_us"] is not None and now >= sub["cancel_at_us"]:
+        _end(ws, sub, "canceled", actor="system:plans", ended_at_us=sub["cancel_at_us"])
+        return True
+    plan = _the_plan(conn, cid, sub["plan_id"])
+    n = cycles.cycle_index(from_us(sub["anchor_at_us"]), cycles.Cycle(plan["cycle"]),
+                           from_us(now))
+    if n < 0:
+        _update_sub(ws, sub_id, next_action_at_us=sub["anchor_at_us"])
+        return False
+    cyc = _cycle(conn, cid, sub_id, n)
+    if cyc is None:
+        if sub["status"] == "incomplete":  # still waiting for the first checkout
+            _update_sub(ws, sub_id, next_action_at_us=None)
+            return False
+        conn.execute(subscription_cycles.update().where(
+            subscription_cycles.c.community_id == cid,
+            subscription_cycles.c.subscription_id == sub_id,
+            subscription_cycles.c.cycle_no < n,
+            subscription_cycles.c.status.in_(("unpaid", "paid"))).values(status="skipped"))
+        start, end = _bounds(plan, sub["anchor_at_us"], n)
+        conn.execute(subscription_cycles.insert().values(
+            community_id=cid, subscription_id=sub_id, cycle_no=n, start_at_us=start,
+            end_at_us=end, status="unpaid", attempts=0, next_attempt_at_us=now,
+            created_at_us=now))
+        cyc = _the_cycle(conn, cid, sub_id, n)
+    if cyc["status"] == "granted":
+        _update_sub(ws, sub_id, next_action_at_us=cyc["end_at_us"])
+        return False
+    if cyc["status"] == "paid":
+        _grant_cycle(ws, j, sub, plan, cyc, actor="system:plans")
+        return True
+    if cyc["status"] == "skipped":
+        _update_sub(ws, sub_id, next_action_at_us=cyc["end_at_us"])
+        return False
+    # unpaid
+    if plan["price_minor"] == 0:
+        _set_cycle(ws, sub_id, n, status="paid")
+        _grant_cycle(ws, j, sub, plan, _cycle(conn, cid, sub_id, n) or cyc, actor="system:plans")
+        return True
+    if sub["status"] == "incomplete":
+        _update_sub(ws, sub_id, next_action_at_us=None)
+        return False
+    if cyc["purchase_id"] is not None:
+        open_row = pur.find_purchase(conn, cid, cyc["purchase_id"])
+        if open_row["status"] == "charging":
+            # Not settled (the provider was unreachable, or a crash): ask again with the same
+            # idempotency key, which can never charge twice; give up after a few tries.
+            give_up = limits.provider_attempts_max * limits.provider_retry_s * _US
+            if now - open_row["created_at_us"] < give_up:
+                return _charge_for(ws, sub, open_row) or True
+            payment_failed_in(ws, open_row, "provider_unavailable", fail_purchase=True)
+            return True
+        if open_row["status"] == "processing":  # the provider's event will settle it
+            _update_sub(ws, sub_id, next_action_at_us=now + limits.provider_retry_s * _US)
+            return False
+    if cyc["next_attempt_at_us"] is not None and cyc["next_attempt_at_us"] > now:
+        _update_sub(ws, sub_id, next_action_at_us=cyc["next_attempt_at_us"])
+        return False
+    # A new attempt: a purchase for this cycle, charged outside the transaction.
+    purchase_id = new_id()
+    conn.execute(purchases.insert().values(
+        community_id=cid, purchase_id=purchase_id, member_id=sub["member_id"], kind="renewal",
+        subscription_id=sub_id, cycle_no=n, provider=sub["provider"], status="charging",
+        description=plan["name"], asset=plan["asset"], credits=plan["credits"],
+        amount_minor=plan["price_minor"], currency=plan["currency"], created_at_us=now))
+    _set_cycle(ws, sub_id, n, purchase_id=purchase_id)
+    _update_sub(ws, sub_id, next_action_at_us=now + limits.provider_retry_s * _US)
+    return _charge_for(ws, sub, pur.find_purchase(conn, cid, purchase_id)) or True
+
+
+def _charge_for(ws: WorkSet, sub: RowMapping, purchase: RowMapping) -> _Charge | None:
+    profile = pur.payment_profile(ws.conn, ws.community_id, sub["member_id"], sub["provider"])
+    if profile is None or not profile.customer_id or not profile.payment_method_id:
+        payment_failed_in(ws, purchase, "no_payment_method", fail_purchase=True)
+        return None
+    return _Charge(purchase, profile.customer_id, profile.payment_method_id)
+
+
+def _charge(j: Jeton, community_id: str, charge: _Charge) -> None:
+    """The off-session charge of a renewal, then its outcome in a transaction of its own."""
+    from jeton.services.provider_webhooks import failed_in
+
+    row = charge.purchase
+    provider = j.payments.get(row["provider"])
+    try:
+        result = provider.charge_saved_method(
+            customer_id=charge.customer_id, payment_method_id=charge.payment_method_id,
+            amount_minor=row["amount_minor"], currency=row["currency"],
+            purchase_id=row["purchase_id"],
+            idempotency_key=f"jeton:{community_id}:{row['purchase_id']}:charge",
+            community_id=community_id, member_id=row["member_id"])
+        status, reason = result.status, result.failure_reason
+        payment_id = result.provider_payment_id
+    except ProviderUnavailable:
+        return  # still charging: the next pass asks again with the same key
+    except PaymentError as exc:
+        status, reason, payment_id = ChargeStatus.failed, exc.detail[:200], None
+
+    def tx(ws: WorkSet) -> None:
+        locked = pur.lock_purchase(ws.conn, community_id, row["purchase_id"])
+        if status is ChargeStatus.succeeded:
+            pur.complete_in(ws, j, locked, actor="system:plans", payment_id=payment_id)
+        elif status is ChargeStatus.processing:
+            if locked["status"] == "charging":
+                ws.conn.execute(purchases.update().where(
+                    purchases.c.community_id == community_id,
+                    purchases.c.purchase_id == row["purchase_id"],
+                    purchases.c.status == "charging").values(status="processing",
+                                                            payment_id=payment_id))
+        else:
+            failed_in(ws, j, locked, reason or status.value)
+
+    fb.write_plain(j.ledger, community_id, tx)
+
+
+# ---- called from purchase completion and failure (inside their transaction) ----
+
+def cycle_paid_in(ws: WorkSet, j: Jeton, purchase: RowMapping, *, actor: str) -> str | None:
+    """A plan or renewal purchase was paid: its cycle is paid, and granted if it has started.
+    Returns the grant's transfer id, if credits were granted now."""
+    conn, cid = ws.conn, ws.community_id
+    sub_id, n = purchase["subscription_id"], purchase["cycle_no"]
+    sub = _lock_sub(conn, cid, sub_id)
+    cyc = _cycle(conn, cid, sub_id, n)
+    if cyc is None or cyc["status"] in ("paid", "granted"):
+        return None  # paid twice for one cycle: the money is recorded, the credits are not
+    plan = _the_plan(conn, cid, sub["plan_id"])
+    _set_cycle(ws, sub_id, n, status="paid", purchase_id=purchase["purchase_id"])
+    _update_sub(ws, sub_id, failed_attempts=0)
+    if sub["status"] == "canceled":
+        return None
+    if cyc["start_at_us"] > ws.now_us:
+        _update_sub(ws, sub_id, status="scheduled", next_action_at_us=cyc["start_at_us"])
+        return None
+    if cyc["end_at_us"] <= ws.now_us:
+        return None  # paid after its cycle ended: nothing left to grant; refund it
+    sub = _lock_sub(conn, cid, sub_id)
+    return _grant_cycle(ws, j, sub, plan, _cycle(conn, cid, sub_id, n) or cyc, actor=actor)
+
+
+def payment_failed_in(ws: WorkSet, purchase: RowMapping, reason: str, *,
+                      fail_purchase: bool = False) -> None:
+    """A plan payment failed: cancel a subscription that never started, or report the renewal
+    failure and schedule a bounded retry."""
+    if fail_purchase:
+        pur.fail_in(ws, purchase, "failed", reason)
+    conn, cid = ws.conn, ws.community_id
+    sub_id, n = purchase["subscription_id"], purchase["cycle_no"]
+    sub = _lock_sub(conn, cid, sub_id)
+    if sub["status"] == "canceled":
+        return
+    if sub["status"] == "incomplete":
+        _end(ws, sub, "payment_failed", actor="system:plans")
+        return
+    attempts = sub["failed_attempts"] + 1
+    delays = limits.renewal_retry_delays_s
+    cyc = _cycle(conn, cid, sub_id, n)
+    if attempts > len(delays):
+        _update_sub(ws, sub_id, failed_attempts=attempts)
+        _end(ws, sub, "renewal_failed", actor="system:plans")
+        return
+    retry_at = ws.now_us + delays[attempts - 1] * _US
+    if cyc is not None:
+        _set_cycle(ws, sub_id, n, attempts=cyc["attempts"] + 1, next_attempt_at_us=retry_at)
+    _update_sub(ws, sub_id, status="past_due", failed_attempts=attempts,
+                next_action_at_us=retry_at)
+    ws.emit("subscription.renewal_failed", sub["member_id"], {
+        "subscription_id": sub_id, "member_id": sub["member_id"], "cycle": n,
+        "purchase_id": purchase["purchase_id"], "reason": reason, "attempt": attempts,
+        "next_attempt_at": from_us(retry_at)})
+
+
+def checkout_abandoned_in(ws: WorkSet, purchase: RowMapping) -> None:
+    """The first cycle's checkout closed unpaid: the subscription never starts."""
+    sub = _lock_sub(ws.conn, ws.community_id, purchase["subscription_id"])
+    if sub["status"] == "incomplete":
+        _end(ws, sub, "checkout_expired", actor="system:plans")
+
+
+# ---- asked by charging (services/charging_hooks.py) ----
+
+def plan_discount(conn: Connection, community_id: str, member_id: str, now_us: int) -> int:
+    """The best discount (basis points) of the member's plans whose cycle runs now and was
+    paid: one indexed query, inside the charge's own transaction."""
+    s, c, p = subscriptions.c, subscription_cycles.c, plans.c
+    best = conn.execute(
+        sa.select(sa.func.max(p.discount_bp))
+        .select_from(subscriptions.join(subscription_cycles, sa.and_(
+            c.community_id == s.community_id, c.subscription_id == s.subscription_id))
+            .join(plans, sa.and_(p.community_id == s.community_id, p.plan_id == s.plan_id)))
+        .where(s.community_id == community_id, s.member_id == member_id,
+               c.status == "granted", c.start_at_us <= now_us, c.end_at_us > now_us,
+               p.discount_bp > 0)).scalar_one_or_none()
+    return int(best or 0)
+
+
+# ---- helpers ----
+
+def _grant_cycle(ws: WorkSet, j: Jeton, sub: RowMapping, plan: RowMapping, cyc: RowMapping, *,
+                 actor: str) -> str | None:
+    member, asset, n = sub["member_id"], plan["asset"], cyc["cycle_no"]
+    transfer_id = None
+    if plan["credits"]:
+        paid = plan["price_minor"] > 0
+        header = Header(TransferKind.grant, asset, member_id=member, actor=actor,
+                        reason_code="plan", memo=plan["name"],
+                        metadata={"subscription_id": sub["subscription_id"], "cycle": n,
+                                  "purchase_id": cyc["purchase_id"]})
+        spec = LotSpec(source="plan", paid=paid, cost_minor=plan["price_minor"] if paid else 0,
+                       cost_currency=plan["currency"] if paid else None,
+                       expires_at_us=cyc["end_at_us"])
+        transfer_id = j.ledger.apply_grant(
+            ws, header, member, plan["credits"], spec,
+            system_id("issuance" if paid else "promotions", asset)).id
+    if plan["class"]:
+        grant_class(ws.conn, ws.community_id, member, plan["class"],
+                    expires_at_us=cyc["end_at_us"], now_us=ws.now_us, source="plan")
+    _set_cycle(ws, sub["subscription_id"], n, status="granted", transfer_id=transfer_id)
+    _update_sub(ws, sub["subscription_id"], status="active", failed_attempts=0,
+                next_action_at_us=cyc["end_at_us"])
+    ws.emit("subscription.cycle_started", member, {
+        "subscription_id": sub["subscription_id"], "member_id": member, "cycle": n,
+        "credits": plan["credits"], "asset": asset, "member_class": plan["class"],
+        "period_start": from_us(cyc["start_at_us"]), "period_end": from_us(cyc["end_at_us"]),
+        "transfer_id": transfer_id})
+    return transfer_id
+
+
+def _end(ws: WorkSet, sub: RowMapping, reason: str, *, actor: str,
+         ended_at_us: int | None = None) -> None:
+    _update_sub(ws, sub["subscription_id"], status="canceled", end_reason=reason,
+                ended_at_us=ended_at_us or ws.now_us, next_action_at_us=None)
+    ws.emit("subscription.canceled", sub["member_id"], {
+        "subscription_id": sub["subscription_id"], "member_id": sub["member_id"],
+        "reason": reason, "actor": actor})
+
+
+def _bounds(plan: RowMapping, anchor_us: int, n: int) -> tuple[int, int]:
+    start, end = cycles.cycle_bounds(from_us(anchor_us), cycles.Cycle(plan["cycle"]), n)
+    return to_us(start), to_us(end)
+
+
+def _lock_sub(conn: Connection, community_id: str, sub_id: str) -> RowMapping:
+    stmt = sa.select(subscriptions).where(subscriptions.c.community_id == community_id,
+                                          subscriptions.c.subscription_id == sub_id)
+    row = conn.execute(for_update(stmt, conn.dialect.name)).mappings().first()
+    if row is None:
+        raise NotFound(f"no subscription {sub_id!r}", status=Status.not_found)
+    return row
+
+
+def _cycle(conn: Connection, community_id: str, sub_id: str, n: int) -> RowMapping | None:
+    return conn.execute(sa.select(subscription_cycles).where(
+        subscription_cycles.c.community_id == community_id,
+        subscription_cycles.c.subscription_id == sub_id,
+        subscription_cycles.c.cycle_no == n)).mappings().first()
+
+
+def _set_cycle(ws: WorkSet, sub_id: str, n: int, **values: Any) -> None:
+    ws.conn.execute(subscription_cycles.update().where(
+        subscription_cycles.c.community_id == ws.community_id,
+        subscription_cycles.c.subscription_id == sub_id,
+        subscription_cycles.c.cycle_no == n).values(**values))
+
+
+def _update_sub(ws: WorkSet, sub_id: str, **values: Any) -> None:
+    ws.conn.execute(subscriptions.update().where(
+        subscriptions.c.community_id == ws.community_id,
+        subscriptions.c.subscription_id == sub_id).values(**values))
+
+
+def _the_plan(conn: Connection, community_id: str, plan_id: str) -> RowMapping:
+    """The plan of an existing subscription: a foreign key guarantees it."""
+    row = _plan_row(conn, community_id, plan_id)
+    if row is None:
+        raise InvariantViolation(f"subscription of a missing plan {plan_id!r}")
+    return row
+
+
+def _the_cycle(conn: Connection, community_id: str, sub_id: str, n: int) -> RowMapping:
+    row = _cycle(conn, community_id, sub_id, n)
+    if row is None:
+        raise InvariantViolation(f"cycle {n} of {sub_id} vanished in its own transaction")
+    return row
+
+
+def _plan_row(conn: Connection, community_id: str, plan_id: str) -> RowMapping | None:
+    return conn.execute(sa.select(plans).where(plans.c.community_id == community_id,
+                                               plans.c.plan_id == plan_id)).mappings().first()
+
+
+def plan_info(row: RowMapping) -> PlanInfo:
+    return PlanInfo(id=row["plan_id"], name=row["name"], cycle=row["cycle"], asset=row["asset"],
+                    credits=row["credits"], price_minor=row["price_minor"],
+                    currency=row["currency"], member_class=row["class"],
+                    discount_bp=row["discount_bp"], active=bool(row["active"]),
+                    created_at=from_us(row["created_at_us"]))
+
+
+def _sub_info(conn: Connection, row: RowMapping, now_us: int) -> SubscriptionInfo:
+    current = conn.execute(sa.select(subscription_cycles).where(
+        subscription_cycles.c.community_id == row["community_id"],
+        subscription_cycles.c.subscription_id == row["subscription_id"],
+        subscription_cycles.c.status == "granted").order_by(
+        subscription_cycles.c.cycle_no.desc()).limit(1)).mappings().first()
+    return SubscriptionInfo(
+        id=row["subscription_id"], member_id=row["member_id"], plan_id=row["plan_id"],
+        provider=row["provider"], status=row["status"], anchor_at=from_us(row["anchor_at_us"]),
+        current_cycle=current["cycle_no"] if current else None,
+        current_period_start=from_us(current["start_at_us"]) if current else None,
+        current_period_end=from_us(current["end_at_us"]) if current else None,
+        cancel_at_period_end=row["cancel_at_us"] is not None,
+        failed_attempts=row["failed_attempts"], end_reason=row["end_reason"],
+        ended_at=from_us(row["ended_at_us"]) if row["ended_at_us"] else None)
