@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -16,11 +16,11 @@ Check = Callable[[Store], None]
 
 
 @pytest.fixture
-def pg_chat(pg_store: Store) -> Iterator[jeton.Community]:
+def pg_chat(pg_store: Store) -> jeton.Community:
     c = jeton.Jeton(pg_store).create_community("Concurrency", "conc")
     for m in ("alice", "bob"):
         c.create_member(m)
-    yield c
+    return c
 
 
 def _run(threads: int, work: Callable[[int], None]) -> list[BaseException]:

@@ -110,7 +110,8 @@ def test_replay_returns_first_result_and_changed_request_is_refused(
     chat.grant("alice", 10, idempotency_key="g")
     first = chat.spend("alice", 4, idempotency_key="k")
     again = chat.spend("alice", 4, idempotency_key="k")
-    assert again.replayed and not first.replayed
+    assert again.replayed
+    assert not first.replayed
     assert again.model_copy(update={"replayed": False}) == first
     with pytest.raises(jeton.IdempotencyConflict):
         chat.spend("alice", 5, idempotency_key="k")
@@ -259,7 +260,8 @@ def test_statement_is_newest_first_with_running_balance_and_cursor(
         chat.spend("alice", i + 1, idempotency_key=f"s{i}")
     page = chat.statement("alice", limit=4)
     assert [line.balance_after for line in page.data] == [35, 40, 44, 47]
-    assert page.has_more and page.next_cursor
+    assert page.has_more
+    assert page.next_cursor
     rest = chat.statement("alice", limit=4, starting_after=page.next_cursor)
     assert [line.balance_after for line in rest.data] == [49, 50]
     assert not rest.has_more
@@ -287,7 +289,7 @@ def test_journal_is_append_only_in_the_database(chat: jeton.Community, store: St
 
 def test_database_refuses_a_wallet_under_its_floor(chat: jeton.Community, store: Store) -> None:
     chat.grant("alice", 5, idempotency_key="g")
-    with pytest.raises(Exception, match="(?i)check|constraint"), store.write() as conn:
+    with pytest.raises(Exception, match=r"(?i)check|constraint"), store.write() as conn:
         conn.exec_driver_sql("UPDATE accounts SET posted = -1 WHERE account_id = "
                              "'wallet:alice:CREDIT'")
 

@@ -11,6 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -125,12 +126,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self._release_expired_holds(member)
         key = self.key()
         if self.model.available(member, now) < amount:
-            try:
+            with pytest.raises(jeton.InsufficientCredits) as err:
                 self.chat.spend(member, amount, idempotency_key=key)
-            except jeton.InsufficientCredits as err:
-                assert err.extra["required"] == amount
-                return ""
-            raise AssertionError("the model expected a decline")
+            assert err.value.extra["required"] == amount
+            return ""
         result = self.chat.spend(member, amount, idempotency_key=key)
         self.model.spends[result.id] = (member, self.model.draw(member, amount, now))
         self.model.revenue += amount
@@ -234,7 +233,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def reverse(self, spend_id: str) -> None:
         if not spend_id:
             return
-        member, taken = self.model.spends.pop(spend_id)
+        _, taken = self.model.spends.pop(spend_id)
         self.chat.reverse(spend_id, idempotency_key=self.key())
         for lot, take in taken:
             lot.remaining += take

@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         email: str,
         password_env: Annotated[str, typer.Option(
             help="Environment variable holding the password (never on the command line).")
-        ] = "JETON_OWNER_PASSWORD",
+        ] = "JETON_OWNER_PASSWORD",  # noqa: S107 (the variable's name, not a password)
         community_id: CommunityOption = None, database_url: DbOption = None,
     ) -> None:
         """The first owner of a community's dashboard (refused once it has staff)."""

@@ -116,7 +116,8 @@ class Ledger:
                                     .where(communities.c.community_id == cid)).first()
             if existing is not None:
                 if existing[0] != name:
-                    raise Conflict(f"community {cid!r} already exists", status=Status.already_exists)
+                    raise Conflict(f"community {cid!r} already exists",
+                                   status=Status.already_exists)
                 return CommunityInfo(id=cid, name=name, created_at=from_us(existing[1]))
             conn.execute(communities.insert().values(
                 community_id=cid, name=name, metadata_json=json.dumps(_meta(metadata)),
@@ -422,7 +423,7 @@ class Ledger:
     def apply_spend(self, ws: WorkSet, header: Header, req: SpendRequest,
                     to_account: str | None) -> TransferResult:
         revenue = system_id(to_account or "revenue", req.asset)
-        ws.load(self._spend_accounts(req) + [revenue])
+        ws.load([*self._spend_accounts(req), revenue])
         wallet = self._wallet(ws, req.member, req.asset)
         if revenue not in ws.accounts:
             self._missing_system_account(ws, req.asset, revenue)
@@ -643,8 +644,9 @@ class Ledger:
 
     def get_hold(self, community_id: str, hold_id: str) -> HoldResult:
         with self.store.read() as conn:
-            row = conn.execute(sa.select(holds).where(holds.c.community_id == community_id,
-                                                      holds.c.hold_id == hold_id)).mappings().first()
+            row = conn.execute(sa.select(holds).where(
+                holds.c.community_id == community_id,
+                holds.c.hold_id == hold_id)).mappings().first()
         if row is None:
             raise NotFound(f"no hold {hold_id!r}", status=Status.hold_not_found)
         return _hold_result(dict(row))

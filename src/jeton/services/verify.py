@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -64,7 +65,7 @@ def verify(store: Store, progress: Progress | None = None) -> list[Violation]:
 
 def _sums_to_zero(conn: Connection) -> Iterator[Violation]:
     t, p = transfers.c, postings.c
-    rows = conn.execute(
+    rows: Any = conn.execute(
         sa.select(t.community_id, t.asset, sa.func.sum(p.amount))
         .join(postings, sa.and_(p.community_id == t.community_id, p.transfer_id == t.transfer_id))
         .group_by(t.community_id, t.asset).having(sa.func.sum(p.amount) != 0))
@@ -123,7 +124,7 @@ def _account_balances(conn: Connection) -> Iterator[Violation]:
     a, p = accounts.c, postings.c
     sums = (sa.select(p.community_id, p.account_id, sa.func.sum(p.amount).label("total"))
             .group_by(p.community_id, p.account_id).subquery())
-    rows = conn.execute(
+    rows: Any = conn.execute(
         sa.select(a.community_id, a.account_id, a.posted, sums.c.total)
         .outerjoin(sums, sa.and_(sums.c.community_id == a.community_id,
                                  sums.c.account_id == a.account_id))
@@ -169,7 +170,7 @@ def _wallets_and_lots(conn: Connection) -> Iterator[Violation]:
     pending = (sa.select(h.community_id, h.account_id,
                          sa.func.sum(h.amount - h.captured - h.voided).label("s"))
                .where(h.status == "active").group_by(h.community_id, h.account_id).subquery())
-    rows = conn.execute(
+    rows: Any = conn.execute(
         sa.select(a.community_id, a.account_id, a.posted, a.pending,
                   sa.func.coalesce(lot_sums.c.s, 0), sa.func.coalesce(held.c.s, 0),
                   sa.func.coalesce(pending.c.s, 0))

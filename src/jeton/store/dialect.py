@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import sqlalchemy as sa
 
 from jeton.store.tables.ledger import JOURNAL_TABLES
+
+SelectT = TypeVar("SelectT", bound="sa.Select[Any]")
 
 
 def append_only_ddl(dialect: str) -> list[str]:
@@ -37,7 +41,7 @@ def append_only_ddl(dialect: str) -> list[str]:
     return statements
 
 
-def for_update(stmt: sa.Select[tuple[object, ...]], dialect: str) -> sa.Select[tuple[object, ...]]:
+def for_update(stmt: SelectT, dialect: str) -> SelectT:
     """Row locks where the database has them. SQLite writers hold the one write lock already."""
     if dialect == "postgresql":
         return stmt.with_for_update()

@@ -35,7 +35,8 @@ class Store:
         self.dialect = sa_url.get_backend_name()
         self.pg_schema = pg_schema
         if self.dialect not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:// or postgresql://")
+            raise ValueError(
+                f"unsupported database {self.dialect!r}: use sqlite:// or postgresql://")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -90,7 +91,8 @@ class Store:
                     return fn(conn)
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
                 attempt += 1
-                if attempt > limits.write_retries_max or not dialects.is_retryable(exc, self.dialect):
+                retryable = dialects.is_retryable(exc, self.dialect)
+                if attempt > limits.write_retries_max or not retryable:
                     raise
                 time.sleep(min(0.001 * 2**attempt, 0.1))
 

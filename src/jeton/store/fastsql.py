@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 _DIALECTS = {
     "sqlite": sqlite.pysqlite.dialect(paramstyle="named"),
-    "postgresql": postgresql.psycopg.dialect(paramstyle="pyformat"),
+    "postgresql": postgresql.psycopg.dialect(paramstyle="pyformat"),  # type: ignore[no-untyped-call]
 }
 _CACHE: dict[tuple[int, str, tuple[str, ...]], str] = {}
 
