@@ -13,14 +13,69 @@ moves from embedded to remote by changing the line that makes the object.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
 
 from jeton.config import Settings
 from jeton.core import limits
-from jeton.core.clock import Clock, SystemClock
+from jeton.core.catalog import Catalog, Service
+from jeton.core.clock import Clock, SystemClock, to_us
+from jeton.core.rewards import Reward
+from jeton.payments.port import PaymentProvider, SignedWebhook
+from jeton.services import (
+    access_grants,
+    bonuses,
+    coupons,
+    funding,
+    funding_base,
+    grants,
+    member_links,
+    member_transfers,
+    packs,
+    plans,
+    provider_webhooks,
+    purchases,
+    recharge,
+    refunds,
+)
+from jeton.services.charging import Charging
+from jeton.services.charging_results import (
+    CatalogInfo,
+    CatalogLoad,
+    ChargeReceipt,
+    CheckResult,
+    MeteredReceipt,
+    MeteredSession,
+    RewardResult,
+)
+from jeton.services.funding_results import (
+    AffiliateCodes,
+    AffiliateProgram,
+    AutoRechargeInfo,
+    Checkout,
+    CouponInfo,
+    Holding,
+    MemberHoldings,
+    PackInfo,
+    PaymentProfile,
+    PlanInfo,
+    PurchaseInfo,
+    Redemption,
+    RefundInfo,
+    RoleLimit,
+    SignupBonus,
+    SubscriptionInfo,
+    TransferLimits,
+)
+from jeton.services.funding_sources import FundingSource
 from jeton.services.ledger import Ledger
+from jeton.services.member_links import MemberLink
+from jeton.services.payment_registry import PaymentRegistry
+from jeton.services.reports import Report
 from jeton.services.results import (
     AccountInfo,
     AssetInfo,
@@ -36,6 +91,7 @@ from jeton.services.results import (
     StatementLine,
     TransferResult,
 )
+from jeton.services.staff import StaffUser
 from jeton.store.engine import Store
 
 
@@ -43,11 +99,31 @@ class Jeton:
     """One Jeton over one store: communities and the services that act on them."""
 
     def __init__(self, store: Store, *, clock: Clock | None = None,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 payments: PaymentRegistry | Mapping[str, PaymentProvider] | None = None,
+                 ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.settings = settings or Settings.from_env()
         self.ledger = Ledger(store, self.clock)
+        # Payment providers by name ('stripe', 'offline', 'demo'): from settings by default
+        # (services/payment_registry.py). Events of the in-process providers go through the
+        # same webhook handler as Stripe's.
+        if payments is None:
+            payments = PaymentRegistry.from_settings(self.settings, self.clock,
+                                                     on_local_event=self._local_payment_event)
+        elif not isinstance(payments, PaymentRegistry):
+            payments = PaymentRegistry(payments)
+        self.payments: PaymentRegistry = payments
+        from jeton.services import webhooks
+
+        # Events (balance.low, refunds, ...) come from a ledger hook; one Events for everyone.
+        self.events = webhooks.install(self).events
+        funding.install(self)
+
+    def _local_payment_event(self, provider: str, webhook: SignedWebhook) -> None:
+        provider_webhooks.handle_provider_webhook(self, provider, webhook.payload,
+                                                  webhook.headers)
 
     def create_community(self, name: str, community_id: str | None = None, *,
                          asset: str = "CREDIT", scale: int = 0) -> Community:
@@ -63,7 +139,22 @@ class Jeton:
     def communities(self) -> list[CommunityInfo]:
         return self.ledger.list_communities()
 
+    @property
+    def charging(self) -> Charging:
+        """Catalogs, check and charge, metered use and rewards (services/charging.py). The
+        funding side sets its hooks here: `plan_discounts`, `pack_suggestions`,
+        `funding_sources`."""
+        found = self.__dict__.get("_charging")
+        if found is None:
+            with _CHARGING_LOCK:
+                found = self.__dict__.get("_charging")
+                if found is None:
+                    found = Charging(self.ledger, events=getattr(self, "events", None))
+                    self.__dict__["_charging"] = found
+        return found
+
     def close(self) -> None:
+        self.payments.close()
         self.store.dispose()
 
     def __enter__(self) -> Jeton:
@@ -102,7 +193,8 @@ class Community:
     def create_member(self, member_id: str, *, name: str = "", email: str | None = None,
                       metadata: dict[str, Any] | None = None) -> MemberInfo:
         return self._ledger.create_member(self.id, member_id, name=name, email=email,
-                                          metadata=metadata)
+                                          metadata=metadata,
+                                          on_created=bonuses.on_member_created(self._ledger))
 
     def get_member(self, member_id: str) -> MemberInfo:
         return self._ledger.get_member(self.id, member_id)
@@ -145,11 +237,16 @@ class Community:
         return self._ledger.spend_batch(self.id, items, actor=actor)
 
     def transfer(self, from_member: str, to_member: str, amount: int, *, idempotency_key: str,
-                 asset: str | None = None, fee: int = 0, actor: str = "system",
+                 asset: str | None = None, fee: int | None = None, actor: str = "system",
                  memo: str = "", metadata: dict[str, Any] | None = None) -> TransferResult:
+        """Credits to another member, within the community's transfer limits. `fee` None: the
+        community's transfer fee (set_transfer_limits)."""
+        asset = asset or self.asset
+        if fee is None and type(amount) is int:
+            fee = member_transfers.transfer_fee(self.jeton, self.id, amount, asset)
         return self._ledger.transfer(
             self.id, from_member, to_member, amount, idempotency_key=idempotency_key,
-            asset=asset or self.asset, fee=fee, actor=actor, memo=memo, metadata=metadata)
+            asset=asset, fee=fee or 0, actor=actor, memo=memo, metadata=metadata)
 
     def hold(self, member_id: str, amount: int, *, idempotency_key: str,
              asset: str | None = None, service: str | None = None,
@@ -201,11 +298,352 @@ class Community:
     def get_transfer(self, transfer_id: str) -> TransferResult:
         return self._ledger.get_transfer(self.id, transfer_id)
 
+    def report(self, *, since: date | None = None, until: date | None = None,
+               asset: str | None = None) -> Report:
+        """The owner's report over [since, until): 30 days up to today by default."""
+        from jeton.services import reports
+
+        return reports.build(self.jeton.store, self.id, asset=asset or self.asset, since=since,
+                             until=until, today=self.jeton.clock.now().date())
+
     # ---- jobs (normally run by `jeton worker` / `jeton serve`) ----
 
     def run_expiry(self) -> int:
         """Expire lots and holds that are due now. Returns how many were expired."""
         return self._ledger.expire_lots(self.id) + self._ledger.expire_holds(self.id)
+
+    # ---- funding: packs, purchases, refunds (services/packs.py, purchases.py, refunds.py) ----
+
+    def create_pack(self, name: str, *, credits: int, price_minor: int, currency: str = "USD",
+                    pack_id: str | None = None, asset: str | None = None,
+                    bonus_credits: int = 0, bonus_expiry_days: int | None = None,
+                    credit_expiry_days: int | None = None, classes: Any = None,
+                    keys: Any = None, visible_to: Any = None, sort_order: int = 0) -> PackInfo:
+        """A pack on sale: `credits` for `price_minor` of `currency`, maybe with bonus credits,
+        classes and keys (`["vip"]` or `[("vip", 30)]` for 30 days), offered to everyone or to
+        holders of `visible_to` (`["class:vip", "key:insider"]`)."""
+        return packs.create_pack(
+            self.jeton, self.id, name=name, credits=credits, price_minor=price_minor,
+            currency=currency, pack_id=pack_id, asset=asset or self.asset,
+            bonus_credits=bonus_credits, bonus_expiry_days=bonus_expiry_days,
+            credit_expiry_days=credit_expiry_days, classes=classes, keys=keys,
+            visible_to=visible_to, sort_order=sort_order)
+
+    def list_packs(self, member_id: str | None = None, *,
+                   include_inactive: bool = False) -> list[PackInfo]:
+        """Packs on sale; with `member_id`, those that member is offered."""
+        return packs.list_packs(self.jeton, self.id, member_id,
+                                include_inactive=include_inactive)
+
+    def get_pack(self, pack_id: str) -> PackInfo:
+        return packs.get_pack(self.jeton, self.id, pack_id)
+
+    def set_pack_active(self, pack_id: str, active: bool) -> PackInfo:
+        return packs.set_pack_active(self.jeton, self.id, pack_id, active)
+
+    def buy_pack(self, member_id: str, pack_id: str, *, idempotency_key: str,
+                 success_url: str, cancel_url: str, provider: str | None = None,
+                 save_payment_method: bool = False) -> Checkout:
+        """Start a purchase; send the member to `Checkout.url`. Credits come on payment."""
+        return purchases.buy_pack(self.jeton, self.id, member_id, pack_id,
+                                  idempotency_key=idempotency_key, success_url=success_url,
+                                  cancel_url=cancel_url, provider=provider,
+                                  save_payment_method=save_payment_method)
+
+    def record_offline_payment(self, purchase_id: str, *, reference: str,
+                               actor: str = "staff") -> PurchaseInfo:
+        """The money for an offline purchase arrived (a check, a bank transfer)."""
+        return purchases.record_offline_payment(self.jeton, self.id, purchase_id,
+                                                reference=reference, actor=actor)
+
+    def get_purchase(self, purchase_id: str) -> PurchaseInfo:
+        return purchases.get_purchase(self.jeton, self.id, purchase_id)
+
+    def list_purchases(self, member_id: str | None = None, *,
+                       limit: int = limits.page_size_default,
+                       starting_after: str | None = None) -> Page[PurchaseInfo]:
+        return purchases.list_purchases(self.jeton, self.id, member_id, limit=limit,
+                                        starting_after=starting_after)
+
+    def set_payment_method(self, member_id: str, *, provider: str, customer_id: str,
+                           payment_method_id: str) -> PaymentProfile:
+        """A payment method the host app saved at the provider (ids only, never card data)."""
+        return purchases.set_payment_method(self.jeton, self.id, member_id, provider=provider,
+                                            customer_id=customer_id,
+                                            payment_method_id=payment_method_id)
+
+    def refund_purchase(self, purchase_id: str, *, idempotency_key: str,
+                        amount_minor: int | None = None, actor: str = "system",
+                        reason: str = "") -> RefundInfo:
+        """Money back through the provider; the purchase's unspent credits are taken back."""
+        return refunds.refund_purchase(self.jeton, self.id, purchase_id,
+                                       idempotency_key=idempotency_key,
+                                       amount_minor=amount_minor, actor=actor, reason=reason)
+
+    def refund_as_credits(self, purchase_id: str, *, idempotency_key: str,
+                          amount_minor: int | None = None, credits: int | None = None,
+                          actor: str = "system", reason: str = "") -> RefundInfo:
+        """Money refunded as permanent credits instead of cash."""
+        return refunds.refund_as_credits(self.jeton, self.id, purchase_id,
+                                         idempotency_key=idempotency_key,
+                                         amount_minor=amount_minor, credits=credits,
+                                         actor=actor, reason=reason)
+
+    def refund_charge(self, transfer_id: str, *, idempotency_key: str, actor: str = "system",
+                      reason: str = "") -> TransferResult:
+        """A charge given back to the lots it came from."""
+        return refunds.refund_charge(self.jeton, self.id, transfer_id,
+                                     idempotency_key=idempotency_key, actor=actor,
+                                     reason=reason)
+
+    # ---- funding: plans (services/plans.py) ----
+
+    def create_plan(self, name: str, *, cycle: str, credits: int, price_minor: int,
+                    currency: str = "USD", plan_id: str | None = None,
+                    asset: str | None = None, member_class: str | None = None,
+                    discount_bp: int = 0) -> PlanInfo:
+        """A plan granting `credits` each cycle (expiring at its end), maybe a class for the
+        cycle and a discount in basis points on every charge while it runs."""
+        return plans.create_plan(self.jeton, self.id, name=name, cycle=cycle, credits=credits,
+                                 price_minor=price_minor, currency=currency, plan_id=plan_id,
+                                 asset=asset or self.asset, member_class=member_class,
+                                 discount_bp=discount_bp)
+
+    def list_plans(self, *, include_inactive: bool = False) -> list[PlanInfo]:
+        return plans.list_plans(self.jeton, self.id, include_inactive=include_inactive)
+
+    def subscribe(self, member_id: str, plan_id: str, *, idempotency_key: str,
+                  start_at: datetime | None = None, provider: str | None = None,
+                  success_url: str | None = None,
+                  cancel_url: str | None = None) -> SubscriptionInfo:
+        return plans.subscribe(self.jeton, self.id, member_id, plan_id,
+                               idempotency_key=idempotency_key, start_at=start_at,
+                               provider=provider, success_url=success_url,
+                               cancel_url=cancel_url)
+
+    def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = True,
+                            actor: str = "system") -> SubscriptionInfo:
+        return plans.cancel_subscription(self.jeton, self.id, subscription_id,
+                                         at_period_end=at_period_end, actor=actor)
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        return plans.get_subscription(self.jeton, self.id, subscription_id)
+
+    def list_subscriptions(self, member_id: str | None = None) -> list[SubscriptionInfo]:
+        return plans.list_subscriptions(self.jeton, self.id, member_id)
+
+    # ---- funding: auto-recharge, bonuses, grants, transfers (services/recharge.py ...) ----
+
+    def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
+                          monthly_cap: int, enabled: bool = True,
+                          provider: str | None = None) -> AutoRechargeInfo:
+        return recharge.set_auto_recharge(self.jeton, self.id, member_id, pack_id=pack_id,
+                                          threshold=threshold, monthly_cap=monthly_cap,
+                                          enabled=enabled, provider=provider)
+
+    def get_auto_recharge(self, member_id: str, *,
+                          asset: str | None = None) -> AutoRechargeInfo | None:
+        return recharge.get_auto_recharge(self.jeton, self.id, member_id,
+                                          asset=asset or self.asset)
+
+    def set_signup_bonus(self, amount: int, *, expiry_days: int | None = None,
+                         asset: str | None = None) -> SignupBonus:
+        return bonuses.set_signup_bonus(self.jeton, self.id, amount, expiry_days=expiry_days,
+                                        asset=asset or self.asset)
+
+    def get_signup_bonus(self) -> SignupBonus:
+        return bonuses.get_signup_bonus(self.jeton, self.id)
+
+    def staff_grant(self, member_id: str, amount: int, *, actor: StaffUser | str, reason: str,
+                    idempotency_key: str, role: str | None = None, asset: str | None = None,
+                    expires_at: datetime | None = None) -> TransferResult:
+        """Credits posted by hand, within the actor's role limit, audited."""
+        return grants.staff_grant(self.jeton, self.id, member_id, amount, actor=actor,
+                                  reason=reason, idempotency_key=idempotency_key, role=role,
+                                  asset=asset or self.asset, expires_at=expires_at)
+
+    def staff_charge(self, member_id: str, amount: int, *, actor: StaffUser | str,
+                     reason: str, idempotency_key: str, role: str | None = None,
+                     asset: str | None = None) -> TransferResult:
+        return grants.staff_charge(self.jeton, self.id, member_id, amount, actor=actor,
+                                   reason=reason, idempotency_key=idempotency_key, role=role,
+                                   asset=asset or self.asset)
+
+    def set_role_limit(self, role: str, amount: int, *, period: str = "day",
+                       asset: str | None = None) -> RoleLimit:
+        return grants.set_role_limit(self.jeton, self.id, role, amount, period=period,
+                                     asset=asset or self.asset)
+
+    def set_transfer_limits(self, *, per_day: int | None = None, per_month: int | None = None,
+                            fee_fixed: int = 0, fee_bp: int = 0,
+                            asset: str | None = None) -> TransferLimits:
+        return member_transfers.set_transfer_limits(
+            self.jeton, self.id, per_day=per_day, per_month=per_month, fee_fixed=fee_fixed,
+            fee_bp=fee_bp, asset=asset or self.asset)
+
+    def get_transfer_limits(self, *, asset: str | None = None) -> TransferLimits:
+        return member_transfers.get_transfer_limits(self.jeton, self.id, asset or self.asset)
+
+    # ---- funding: coupons and affiliate codes (services/coupons.py) ----
+
+    def create_coupon(self, code: str | None = None, *, credits: int = 0,
+                      asset: str | None = None, credit_expiry_days: int | None = None,
+                      classes: Any = None, keys: Any = None,
+                      max_redemptions: int | None = None, per_member_limit: int = 1,
+                      expires_at: datetime | None = None) -> CouponInfo:
+        return coupons.create_coupon(
+            self.jeton, self.id, code=code, credits=credits, asset=asset or self.asset,
+            credit_expiry_days=credit_expiry_days, classes=classes, keys=keys,
+            max_redemptions=max_redemptions, per_member_limit=per_member_limit,
+            expires_at=expires_at)
+
+    def get_coupon(self, code: str) -> CouponInfo:
+        return coupons.get_coupon(self.jeton, self.id, code)
+
+    def redeem_coupon(self, member_id: str, code: str, *, idempotency_key: str) -> Redemption:
+        return coupons.redeem_coupon(self.jeton, self.id, member_id, code,
+                                     idempotency_key=idempotency_key)
+
+    def set_affiliate_program(self, program: AffiliateProgram) -> AffiliateProgram:
+        return coupons.set_affiliate_program(self.jeton, self.id, program)
+
+    def create_affiliate_codes(self, member_id: str, count: int, *,
+                               idempotency_key: str) -> AffiliateCodes:
+        return coupons.create_affiliate_codes(self.jeton, self.id, member_id, count,
+                                              idempotency_key=idempotency_key)
+
+    # ---- member pages (services/member_links.py) ----
+
+    def create_member_link(self, member_id: str, *, return_url: str | None = None,
+                           ttl_s: int = limits.member_link_ttl_s_default,
+                           actor: str = "system") -> MemberLink:
+        """A link that opens the member's own pages (balance, store, plans, coupons,
+        transfers) once, within `ttl_s` seconds (10 minutes by default, at most an hour): send
+        the member's browser to `MemberLink.url` at once. `return_url` is where the pages send
+        them back to."""
+        return member_links.create_member_link(self.jeton, self.id, member_id,
+                                               return_url=return_url, ttl_s=ttl_s, actor=actor)
+
+    # ---- member classes and keys (services/access_grants.py) ----
+
+    def grant_class(self, member_id: str, name: str, *,
+                    expires_at: datetime | None = None) -> MemberHoldings:
+        return _grant_access(self, member_id, "class", name, expires_at)
+
+    def grant_key(self, member_id: str, name: str, *,
+                  expires_at: datetime | None = None) -> MemberHoldings:
+        return _grant_access(self, member_id, "key", name, expires_at)
+
+    def member_holdings(self, member_id: str, *, live_only: bool = True) -> MemberHoldings:
+        """The member's classes and keys (live now, or all of them)."""
+        now = self.jeton.clock.now() if live_only else None
+        with self.jeton.store.read() as conn:
+            return MemberHoldings(
+                member_id=member_id,
+                classes=[Holding(name=g.name, expires_at=g.expires_at)
+                         for g in access_grants.member_classes(conn, self.id, member_id, now)],
+                keys=[Holding(name=g.name, expires_at=g.expires_at)
+                      for g in access_grants.member_keys(conn, self.id, member_id, now)])
+
+    def run_funding_jobs(self) -> dict[str, int]:
+        """Run the funding jobs for this community now (renewals, recharges, stale purchases);
+        `jeton worker` runs them on their intervals."""
+        return {"plans.renew": plans.renew_due(self.jeton, self.id),
+                "recharge.run": recharge.run_recharges(self.jeton, self.id),
+                "purchases.expire": purchases.expire_stale(self.jeton, self.id)}
+
+    # ---- catalog and charging (services/catalogs.py, charging.py, metered.py) ----
+
+    def set_catalog(self, catalog: Catalog | Iterable[Service | Reward], *,
+                    actor: str = "system", dry_run: bool = False) -> CatalogLoad:
+        """Make a catalog built in Python the active version, checked like a catalog file."""
+        return self.jeton.charging.catalogs.put(self.id, catalog, actor=actor, dry_run=dry_run)
+
+    def load_catalog(self, text: str, fmt: Literal["toml", "yaml"] = "toml", *,
+                     actor: str = "system", dry_run: bool = False) -> CatalogLoad:
+        """Load a catalog file (TOML or YAML text) as the active version. Any error: an
+        InvalidRequest (`catalog_invalid`) listing every one in `extra["errors"]` (line,
+        where, reason), and nothing written. Loading the active catalog again writes nothing."""
+        return self.jeton.charging.catalogs.load(self.id, text, fmt, actor=actor,
+                                                 dry_run=dry_run)
+
+    def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
+        """The active catalog (and, asked, the retired services and rewards)."""
+        return self.jeton.charging.catalogs.info(self.id, include_retired=include_retired)
+
+    def check(self, member_id: str, service: str, quantity: int = 1, *,
+              context: Mapping[str, str] | None = None,
+              session_id: str | None = None) -> CheckResult:
+        """May the member use `quantity` of `service`: price, lots that would pay, and when
+        not, why and what would fix it. Writes nothing."""
+        return self.jeton.charging.check(self.id, member_id, service, quantity,
+                                         context=context, session_id=session_id,
+                                         asset=self.asset)
+
+    def charge(self, member_id: str, service: str, quantity: int = 1, *,
+               idempotency_key: str, context: Mapping[str, str] | None = None,
+               session_id: str | None = None, actor: str = "system",
+               memo: str = "") -> ChargeReceipt:
+        """Charge for `quantity` of `service` with its splits and free allowance, atomically
+        and idempotently. `context` names the parties of the splits ({"uploader": "bob"});
+        `session_id` is the window of a per-session allowance. Out of credits:
+        InsufficientCredits (balance, required, fixes), nothing written."""
+        return self.jeton.charging.charge(self.id, member_id, service, quantity,
+                                          idempotency_key=idempotency_key, context=context,
+                                          session_id=session_id, asset=self.asset,
+                                          actor=actor, memo=memo)
+
+    def start_metered(self, member_id: str, service: str, estimated_quantity: int, *,
+                      idempotency_key: str, context: Mapping[str, str] | None = None,
+                      session_id: str | None = None,
+                      timeout_s: int = limits.hold_timeout_s_default,
+                      actor: str = "system") -> MeteredSession:
+        """Hold credits for the estimated use (ten minutes of video); finish it with
+        `finish_metered(session.id, actual)`."""
+        return self.jeton.charging.metering.start(
+            self.id, member_id, service, estimated_quantity, idempotency_key=idempotency_key,
+            context=dict(context) if context is not None else None, session_id=session_id,
+            asset=self.asset, timeout_s=timeout_s, actor=actor)
+
+    def finish_metered(self, hold_id: str, actual_quantity: int, *, idempotency_key: str,
+                       actor: str = "system") -> MeteredReceipt:
+        """Capture what the use really cost (with splits) and release the rest of the hold."""
+        return self.jeton.charging.metering.finish(self.id, hold_id, actual_quantity,
+                                                   idempotency_key=idempotency_key,
+                                                   actor=actor)
+
+    def reward(self, member_id: str, reward: str, *, idempotency_key: str,
+               session_id: str | None = None, actor: str = "system",
+               memo: str = "") -> RewardResult:
+        """Post a reward of the catalog to the member; past its limit, status
+        `limit_exceeded` and nothing written."""
+        return self.jeton.charging.reward(self.id, member_id, reward,
+                                          idempotency_key=idempotency_key,
+                                          session_id=session_id, asset=self.asset,
+                                          actor=actor, memo=memo)
+
+    def add_funding_source(self, source: FundingSource) -> None:
+        """Ask `source` (a loyalty card...) before the wallet on this community's charges."""
+        self.jeton.charging.funding_sources.register(source, community_id=self.id)
+        self.jeton.charging.ensure_source_account(self.id, source.name, self.asset)
+
+
+def _grant_access(community: Community, member_id: str, kind: str, name: str,
+                  expires_at: datetime | None) -> MemberHoldings:
+    j = community.jeton
+    now_us = j.ledger.now_us()
+    expires_us = to_us(expires_at) if expires_at is not None else None
+
+    def tx(conn: Connection) -> None:
+        funding_base.require_member(conn, community.id, member_id)
+        grant = access_grants.grant_class if kind == "class" else access_grants.grant_key
+        grant(conn, community.id, member_id, name, expires_at_us=expires_us, now_us=now_us)
+
+    j.store.run_write(tx)
+    return community.member_holdings(member_id)
+
+
+_CHARGING_LOCK = threading.Lock()
 
 
 def open(url: str | None = None, *, clock: Clock | None = None, migrate: bool = True,

@@ -16,7 +16,7 @@ import jeton
 from jeton.core.errors import JetonError
 
 # Modules under jeton.cli with a `register(app)` function, added by each area.
-EXTRA_MODULES: list[str] = []
+EXTRA_MODULES: list[str] = ["catalog"]
 
 console = Console()
 err_console = Console(stderr=True)

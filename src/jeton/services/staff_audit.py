@@ -1,7 +1,8 @@
 """The audit of what staff did: one record per action, in the same transaction as the action.
 
 Any service acting for a staff user (a grant from the dashboard, a price change) calls
-`record_audit` with its open connection. The time of a record is the database's.
+`record_audit` with its open connection; `record_audit_now` is for callers acting after a
+service that takes no actor. The time of a record is the database's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ def record_audit(conn: Connection, community_id: str, user_id: str | None, actio
         community_id=community_id, audit_id=audit_id, user_id=user_id, action=str(action),
         target=target[:300], detail_json=detail_json, at_us=db_now_us()))
     return audit_id
+
+
+def record_audit_now(store: Store, community_id: str, user_id: str | None, action: str, *,
+                     target: str = "", detail: Mapping[str, Any] | None = None) -> str:
+    """Write one audit record in a transaction of its own, for an action whose service takes no
+    staff actor (a pack created, an API key revoked): the page records it once the action is
+    done. Prefer `record_audit` inside the action's transaction wherever the service allows."""
+    return store.run_write(lambda conn: record_audit(conn, community_id, user_id, action,
+                                                     target=target, detail=detail))
 
 
 def list_audit(store: Store, community_id: str, *, before: str | None = None,

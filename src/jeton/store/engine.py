@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -42,6 +43,8 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if sa_url.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = sa.pool.StaticPool
+            else:  # every thread keeps a writer and may read at once: room for a server's pool
+                kwargs.update(pool_size=pool_size, max_overflow=100)
         else:
             options = f"-c statement_timeout={limits.statement_timeout_ms}"
             if pg_schema:  # one schema per test run or per tenant database
@@ -49,7 +52,8 @@ class Store:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
                           connect_args={"options": options})
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
-        self._local = threading.local()
+        self._writers: dict[int, Connection] = {}  # thread id -> its kept writer connection
+        self._writers_lock = threading.Lock()
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
 
@@ -60,21 +64,31 @@ class Store:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         Each thread keeps its checked-out connection between writes (checking one out of the
-        pool costs as much as a small statement); a connection that saw an error is dropped.
+        pool costs as much as a small statement). It goes back to the pool when the thread is
+        gone, when it saw an error, or at `release()` / `dispose()`.
         """
-        conn = getattr(self._local, "writer", None)
+        tid = threading.get_ident()
+        conn = self._writers.get(tid)
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect()
             if self.dialect == "sqlite":
                 conn = conn.execution_options(jeton_begin="BEGIN IMMEDIATE")
-            self._local.writer = conn
+            with self._writers_lock:
+                self._writers[tid] = conn
+            weakref.finalize(threading.current_thread(), self._drop_writer, tid, conn)
         try:
             with conn.begin():
                 yield conn
         except BaseException:
-            self._local.writer = None
-            conn.close()
+            self._drop_writer(tid, conn)
             raise
+
+    def _drop_writer(self, tid: int, conn: Connection) -> None:
+        with self._writers_lock:
+            if self._writers.get(tid) is conn:
+                del self._writers[tid]
+        if not conn.closed:
+            conn.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -114,13 +128,14 @@ class Store:
                 conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
     def release(self) -> None:
-        """Give this thread's kept connection back to the pool."""
-        conn = getattr(self._local, "writer", None)
-        self._local.writer = None
-        if conn is not None:
-            conn.close()
+        """Give every kept writer connection back to the pool (call when writers are idle)."""
+        with self._writers_lock:
+            kept = list(self._writers.items())
+        for tid, conn in kept:
+            self._drop_writer(tid, conn)
 
     def dispose(self) -> None:
+        """Close every connection (once the threads that use the store are done)."""
         self.release()
         self.engine.dispose()
 

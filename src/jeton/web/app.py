@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from jeton.app import Jeton
 from jeton.config import Settings
 from jeton.core.clock import Clock
 from jeton.store.engine import Store
@@ -15,8 +16,10 @@ from jeton.web.static import mount_static
 
 
 def create_dashboard_app(store: Store, clock: Clock, settings: Settings, *,
-                         community_id: str | None = None) -> FastAPI:
+                         community_id: str | None = None,
+                         jeton: Jeton | None = None) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.include_router(create_admin_router(store, clock, settings, community_id=community_id))
+    app.include_router(create_admin_router(store, clock, settings, community_id=community_id,
+                                           jeton=jeton))
     mount_static(app)
     return app

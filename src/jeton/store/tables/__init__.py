@@ -1,6 +1,17 @@
 """All tables, on one MetaData. Importing this module registers every table."""
 
-from jeton.store.tables import api, catalog, charging, funding, jobs, ledger, web
+from jeton.store.tables import (
+    api,
+    catalog,
+    charging,
+    funding,
+    jobs,
+    ledger,
+    member_links,
+    web,
+    webhooks,
+)
 from jeton.store.tables.base import metadata
 
-__all__ = ["api", "catalog", "charging", "funding", "jobs", "ledger", "metadata", "web"]
+__all__ = ["api", "catalog", "charging", "funding", "jobs", "ledger", "member_links", "metadata",
+           "web", "webhooks"]

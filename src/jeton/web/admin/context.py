@@ -1,4 +1,4 @@
-"""What every dashboard request can reach: the store, the clock, the settings, the templates."""
+"""What every dashboard request can reach: the Jeton (store, clock, settings), the templates."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from urllib.parse import urlsplit
 import jinja2
 from fastapi import Request
 
+from jeton.app import Community, Jeton
 from jeton.config import Settings
 from jeton.core.clock import Clock
 from jeton.core.errors import InvariantViolation
+from jeton.services.results import AssetInfo
 from jeton.services.staff import StaffSession
 from jeton.store.engine import Store
 
+DEFAULT_ASSET = "CREDIT"
 _STATE_KEY = "jeton_admin"
 _STAFF_KEY = "jeton_staff"
 _COOKIE_SEEN_KEY = "jeton_staff_cookie_seen"
@@ -27,6 +30,8 @@ class AdminContext:
     templates: jinja2.Environment
     # The community this dashboard serves; None: the sign-in form asks for it.
     community_id: str | None
+    # The services pages call (`Community` methods and the modules that take a Jeton).
+    jeton: Jeton
 
     @property
     def cookie_secure(self) -> bool:
@@ -35,6 +40,21 @@ class AdminContext:
 
     def bind(self, request: Request) -> None:
         setattr(request.state, _STATE_KEY, self)
+
+    def credit_asset(self, community_id: str) -> AssetInfo:
+        """The asset the dashboard shows and posts: CREDIT, or the community's first asset."""
+        found = self.jeton.ledger.list_assets(community_id)
+        for asset in found:
+            if asset.code == DEFAULT_ASSET:
+                return asset
+        if found:
+            return found[0]
+        return AssetInfo(code=DEFAULT_ASSET, scale=0)
+
+    def community(self, community_id: str, asset: AssetInfo | None = None) -> Community:
+        """The in-process API of one community, on the dashboard's credit asset."""
+        code = (asset or self.credit_asset(community_id)).code
+        return Community(self.jeton, community_id, asset=code)
 
 
 def admin_context(request: Request) -> AdminContext:

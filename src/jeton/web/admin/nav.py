@@ -24,12 +24,12 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("home", "Home", "admin.home"),
-    NavItem("members", "Members", None),
+    NavItem("members", "Members", "admin.members"),
     NavItem("catalog", "Catalog", None),
     NavItem("packs", "Packs", None),
     NavItem("plans", "Plans", None),
     NavItem("coupons", "Coupons", None),
-    NavItem("reports", "Reports", None),
+    NavItem("reports", "Reports", "admin.reports"),
     NavItem("webhooks", "Webhooks", None, Permission.configure),
     NavItem("api_keys", "API keys", None, Permission.configure),
     NavItem("staff", "Staff", "admin.staff"),

@@ -14,18 +14,17 @@ POST without the session's token). Pages then ask for what they need:
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from jeton.core import limits
-from jeton.core.errors import Conflict, Declined, InvalidRequest, JetonError, NotFound
+from jeton.core.errors import JetonError
 from jeton.services.staff import Permission, SessionStage, StaffSession
 from jeton.services.staff_sessions import resolve_session
 from jeton.web.admin.context import (
@@ -37,26 +36,24 @@ from jeton.web.admin.context import (
 )
 from jeton.web.admin.templating import render
 
+# Shared with the member pages (jeton/web/security.py); imported here under their old names.
+from jeton.web.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SECURITY_HEADERS,
+    csrf_matches,
+    is_cross_site,
+    sent_csrf_token,
+    service_refusal,
+)
+
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "SAFE_METHODS", "SECURITY_HEADERS"]
+
 SESSION_COOKIE = "jeton_staff"
 # Before sign-in there is no session to hold a CSRF token, so the sign-in form's token is
 # also set as a cookie and the two must match (a "double submit").
 SIGN_IN_CSRF_COOKIE = "jeton_staff_csrf"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-SECURITY_HEADERS = {
-    # Scripts and styles come from our own /static only: no inline script, no CDN.
-    "content-security-policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"),
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    # Pages carry CSRF tokens and members' data: never keep them in a shared cache.
-    "cache-control": "no-store",
-}
 
 class SignInRequired(Exception):
     """No live session: the browser is sent to the sign-in page, then back."""
@@ -114,13 +111,7 @@ async def check_csrf(request: Request) -> None:
         # Not signed in (or half-way): the sign-in form's double-submit token is good too, so
         # someone who goes back from the code step to the password form can still send it.
         expected.append(request.cookies.get(SIGN_IN_CSRF_COOKIE, ""))
-    sent = request.headers.get(CSRF_HEADER)
-    if sent is None:
-        form = await request.form()
-        field = form.get(CSRF_FIELD)
-        sent = field if isinstance(field, str) else None
-    if not sent or not any(token and hmac.compare_digest(token.encode(), sent.encode())
-                           for token in expected):
+    if not csrf_matches(await sent_csrf_token(request), expected):
         raise CsrfRejected(
             "The form was out of date or did not come from this dashboard. Go back, reload "
             "the page and try again. (Cookies must be allowed for this site.)")
@@ -128,20 +119,8 @@ async def check_csrf(request: Request) -> None:
 
 def _check_origin(request: Request) -> None:
     """Browsers say where a request came from; refuse other sites outright."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
+    if is_cross_site(request, admin_context(request).settings.public_url):
         raise CsrfRejected("Requests from other sites are not accepted.")
-    origin = request.headers.get("origin")
-    if origin is None:
-        return
-    ctx = admin_context(request)
-    allowed = {_origin(ctx.settings.public_url), _origin(str(request.base_url))}
-    if origin not in allowed:
-        raise CsrfRejected("Requests from other sites are not accepted.")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 # ---- what pages ask for ----
@@ -261,15 +240,11 @@ def _to_sign_in(request: Request) -> Response:
 
 
 def _service_error_page(request: Request, exc: JetonError) -> Response:
-    if isinstance(exc, NotFound):
-        return error_page(request, 404, PageNotFound.title, exc.detail)
-    if isinstance(exc, Declined):
-        return error_page(request, 403, Forbidden.title, exc.detail)
-    if isinstance(exc, InvalidRequest):
-        return error_page(request, 400, AdminError.title, exc.detail)
-    if isinstance(exc, Conflict):
-        return error_page(request, 409, "That cannot be done now", exc.detail)
-    raise exc
+    refusal = service_refusal(exc)
+    if refusal is None:
+        raise exc
+    status_code, title = refusal
+    return error_page(request, status_code, title, exc.detail)
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> Response:

@@ -8,19 +8,29 @@ gets: `staff` (the signed-in session or None), `nav` (the links this user sees),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from jeton.core.clock import ensure_utc
 from jeton.services.staff import SessionStage
 from jeton.web.admin.context import admin_context, session_of
 from jeton.web.admin.nav import nav_links
+
+# The environment and its filters (when, day, amount, money, detail_value) are shared with the
+# member pages: jeton/web/templating.py.
+from jeton.web.templating import (
+    create_environment,
+    format_amount,
+    format_day,
+    format_detail_value,
+    format_money,
+    format_when,
+)
+
+__all__ = ["NOTICES", "create_environment", "format_amount", "format_day",
+           "format_detail_value", "format_money", "format_when", "render"]
 
 # Messages a redirect may ask for with `?notice=<code>`.
 NOTICES: Mapping[str, str] = {
@@ -32,37 +42,30 @@ NOTICES: Mapping[str, str] = {
     "user_enabled": "The staff user was enabled.",
     "totp_reset": "Two-step sign-in was turned off for that user; they can enroll again.",
     "totp_enabled": "Two-step sign-in is on. You will be asked for a code at each sign-in.",
+    "credits_granted": "The credits were granted.",
+    "credits_charged": "The credits were charged.",
+    "pack_created": "The pack is on sale.",
+    "pack_retired": "The pack was retired: members no longer see it. It is kept for history.",
+    "pack_restored": "The pack is on sale again.",
+    "plan_created": "The plan was created.",
+    "plan_retired": "The plan was retired: nobody can subscribe to it now. It is kept for "
+                    "history, and current subscriptions go on.",
+    "plan_restored": "The plan is offered again.",
+    "coupon_created": "The coupon was created.",
+    "coupon_retired": "The code was retired: it can no longer be redeemed. It is kept for "
+                      "history.",
+    "coupon_restored": "The code can be redeemed again.",
+    "affiliate_saved": "The affiliate program was saved.",
+    "catalog_loaded": "The new catalog version is active.",
+    "catalog_unchanged": "That catalog is the active one already; nothing was changed.",
+    "service_saved": "The service was saved in a new catalog version.",
+    "service_retired": "The service was retired in a new catalog version. It is kept for "
+                       "history.",
+    "endpoint_disabled": "The endpoint was disabled; its pending deliveries were abandoned.",
+    "endpoint_enabled": "The endpoint was enabled; it receives events from now on.",
+    "delivery_resent": "The delivery will be sent again at once.",
+    "key_revoked": "The API key was revoked. Requests with it are refused from now on.",
 }
-
-
-def create_environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("jeton.web", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["when"] = format_when
-    env.filters["detail_value"] = format_detail_value
-    return env
-
-
-def format_detail_value(value: object) -> str:
-    """A value from an audit record's detail, as people read it."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value is None:
-        return "none"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(", ", ": "))
-    return str(value)
-
-
-def format_when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return ensure_utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render(request: Request, template: str, context: Mapping[str, Any] | None = None, *,

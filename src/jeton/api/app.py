@@ -1,0 +1,80 @@
+"""The HTTP API: `create_app(jeton)` is a FastAPI app serving `/v1`, `/healthz`, `/metrics`,
+`/openapi.json`, `/docs`, and with `include_web` the dashboard (`/admin`, `/static`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from jeton.api import ops, problems, routes
+from jeton.api.context import ApiContext
+from jeton.api.docs_ui import mount_docs
+from jeton.api.metrics import ApiMetrics, MetricsMiddleware
+from jeton.api.middleware import BodyLimitMiddleware
+from jeton.api.openapi import complete
+from jeton.api.ratelimit import RateLimiter
+from jeton.app import Jeton
+from jeton.core import limits
+from jeton.services.api_keys import ApiKeys
+from jeton.services.http_idempotency import HttpIdempotency
+
+OPERATOR_TOKEN_ENV = "JETON_OPERATOR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+# Anything shorter could be guessed; `openssl rand -hex 32` makes a good one.
+OPERATOR_TOKEN_CHARS_MIN = 32
+
+_DESCRIPTION = """Credits and micropayments for online communities and SaaS products.
+
+Authenticate with `Authorization: Bearer <API key>`. Send an `Idempotency-Key` with every POST.
+Errors are `application/problem+json`. See docs/api/ in the repository for every resource."""
+
+
+class JetonApi(FastAPI):
+    """FastAPI with Jeton's completed OpenAPI document (openapi.py)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = complete(super().openapi())
+        return self.openapi_schema
+
+
+def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None = None,
+               rate_per_s: float = limits.api_rate_per_s,
+               rate_burst: int = limits.api_rate_burst,
+               body_bytes_max: int = limits.api_body_bytes_max) -> FastAPI:
+    """The API over `j`. `operator_token` (default: JETON_OPERATOR_TOKEN) turns on the
+    operator's `POST /v1/communities`; without one, communities are made with the CLI."""
+    from jeton import __version__
+
+    token = j.settings.extra.get(OPERATOR_TOKEN_ENV, "") if operator_token is None \
+        else operator_token
+    if token and len(token) < OPERATOR_TOKEN_CHARS_MIN:
+        raise ValueError(f"{OPERATOR_TOKEN_ENV} must be at least {OPERATOR_TOKEN_CHARS_MIN} "
+                         "characters")
+    app = JetonApi(title="Jeton", version=__version__, description=_DESCRIPTION,
+                   docs_url=None, redoc_url=None)
+    ctx = ApiContext(jeton=j, keys=ApiKeys(j.store, j.clock),
+                     idempotency=HttpIdempotency(j.store),
+                     limiter=RateLimiter(rate_per_s, rate_burst), metrics=ApiMetrics(),
+                     operator_token=token, decline_hooks=list(routes.DECLINE_HOOKS))
+    app.state.jeton_api = ctx
+    problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=body_bytes_max)
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)  # outermost: sees every answer
+    app.include_router(ops.router)
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    mount_docs(app, title="Jeton API")
+    if include_web:
+        mount_web(app, j)
+    return app
+
+
+def mount_web(app: FastAPI, j: Jeton) -> None:
+    """The dashboard (`/admin`), the member pages (`/m`) and their assets (`/static`)."""
+    # Imported here so that an app without the pages does not load their templates.
+    from jeton.web import create_admin_router, create_member_router, mount_static
+
+    app.include_router(create_admin_router(j.store, j.clock, j.settings, jeton=j))
+    app.include_router(create_member_router(j))
+    mount_static(app)

@@ -1,0 +1,145 @@
+"""Who is calling, and may they: API keys with scopes, and the operator's token.
+
+Every route of the API declares what it needs with one parameter, and gets the caller:
+
+    @router.post("/spends", status_code=201)
+    def spend(body: SpendBody, caller: Annotated[Caller, requires(Scope.charges_write)],
+              key: IdempotencyKey) -> TransferResult: ...
+
+`ApiRoute` (routing.py) reads that declaration, checks the `Authorization: Bearer` token and the
+scope before anything else runs (and before an idempotency key is claimed), and refuses to build
+a route that declares none. A key only ever reaches its own community: every read and write is
+made through `caller.community`, so another community's objects are simply not found (404).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from jeton.api.context import ApiContext, api_context
+from jeton.api.problems import HttpProblem
+from jeton.app import Community
+from jeton.core.errors import InvariantViolation
+from jeton.core.statuses import Status
+from jeton.services.api_keys import KeyHolder, Scope
+
+OPERATOR: Literal["operator"] = "operator"
+Requirement = Scope | Literal["operator"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jeton"'}
+
+api_key_scheme = HTTPBearer(
+    scheme_name="ApiKey", auto_error=False,
+    description="A community's API key: `Authorization: Bearer jtk_live_...`.")
+operator_scheme = HTTPBearer(
+    scheme_name="OperatorToken", auto_error=False,
+    description="The operator's token (JETON_OPERATOR_TOKEN): creates communities.")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A checked credential: a community's key, or the operator (`key` is None)."""
+
+    key: KeyHolder | None
+
+    @property
+    def community_id(self) -> str | None:
+        return self.key.community_id if self.key else None
+
+    @property
+    def rate_key(self) -> str:
+        """Whose bucket a request takes from."""
+        return f"key:{self.key.key_id}" if self.key else OPERATOR
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What a route gets from `requires(...)`: who calls, and the community they act on."""
+
+    principal: Principal
+    ctx: ApiContext
+
+    @property
+    def key(self) -> KeyHolder:
+        if self.principal.key is None:
+            raise InvariantViolation("a community route was reached with the operator token")
+        return self.principal.key
+
+    @property
+    def community(self) -> Community:
+        return Community(self.ctx.jeton, self.key.community_id)
+
+    def actor(self, on_behalf_of: str | None = None) -> str:
+        """The audit's `actor`: always the key; the host app may add who it acted for."""
+        who = "operator" if self.principal.key is None else f"api_key:{self.key.key_id}"
+        return f"{who}/{on_behalf_of}" if on_behalf_of else who
+
+
+def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise HttpProblem(Status.unauthenticated,
+                          "send the API key as `Authorization: Bearer <key>`", headers=_CHALLENGE)
+    if ctx.operator_token and hmac.compare_digest(token.encode(), ctx.operator_token.encode()):
+        return Principal(None)
+    holder = ctx.keys.authenticate(token)
+    if holder is None:
+        raise HttpProblem(Status.unauthenticated, "the API key is not valid or was revoked",
+                          headers=_CHALLENGE)
+    return Principal(holder)
+
+
+def authorize(principal: Principal, requirement: Requirement, operator_enabled: bool) -> None:
+    if requirement == OPERATOR:
+        if principal.key is not None:
+            detail = ("this needs the operator token, not a community's API key"
+                      if operator_enabled else
+                      "the operator API is off: set JETON_OPERATOR_TOKEN on the server")
+            raise HttpProblem(Status.scope_missing, detail)
+        return
+    if principal.key is None:
+        raise HttpProblem(Status.scope_missing, "the operator token only creates communities; "
+                          "use one of the community's API keys")
+    if not principal.key.may(requirement):
+        raise HttpProblem(Status.scope_missing, f"this needs an API key with the "
+                          f"{requirement.value!r} scope (or 'admin')", scope=requirement.value)
+
+
+class Requires:
+    """The dependency `requires()` makes. `ApiRoute` has checked the caller before it runs."""
+
+    def __init__(self, requirement: Requirement) -> None:
+        self.requirement = requirement
+
+    def caller(self, request: Request) -> Caller:
+        principal = getattr(request.state, "principal", None)
+        if not isinstance(principal, Principal):
+            raise InvariantViolation("requires() ran on a route that is not an ApiRoute")
+        return Caller(principal, api_context(request))
+
+
+# The bearer schemes only describe the token in the OpenAPI document; ApiRoute has checked it.
+class _RequiresKey(Requires):
+    def __call__(self, request: Request, _credentials: Annotated[
+            HTTPAuthorizationCredentials | None, Security(api_key_scheme)]) -> Caller:
+        return self.caller(request)
+
+
+class _RequiresOperator(Requires):
+    def __call__(self, request: Request, _credentials: Annotated[
+            HTTPAuthorizationCredentials | None, Security(operator_scheme)]) -> Caller:
+        return self.caller(request)
+
+
+def requires(requirement: Requirement) -> Any:
+    """Declare what a route needs: a scope, or `OPERATOR`. Use as the `Caller` parameter's
+    annotation: `caller: Annotated[Caller, requires(Scope.members_read)]`."""
+    if requirement == OPERATOR:
+        return Depends(_RequiresOperator(requirement))
+    return Depends(_RequiresKey(Scope(requirement)))

@@ -1,0 +1,130 @@
+"""`Idempotency-Key` on every POST (see services/http_idempotency.py for the states).
+
+- same key, same request, answered: the same status and body again, with
+  `Idempotent-Replayed: true`;
+- same key, another request (method, path, query or JSON body): 422 `idempotency-conflict`;
+- same key while the first is still running: 409 `request-in-flight` with `Retry-After`;
+- no header: the server makes a key for the handler (returned in the `Idempotency-Key` response
+  header) and keeps nothing: a retry of such a request is a new request.
+
+The handler gets the key (`key: IdempotencyKey`) and passes it to the service, whose write claims
+it again in its own transaction: the HTTP record saves the work and answers byte for byte, the
+ledger's record makes the effect happen once even when the HTTP record is lost to a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from jeton.api.auth import Principal
+from jeton.api.context import ApiContext
+from jeton.api.problems import HttpProblem
+from jeton.core import limits
+from jeton.core.errors import IdempotencyConflict, InvariantViolation
+from jeton.core.ids import new_id
+from jeton.core.statuses import Status
+from jeton.services.http_idempotency import OPERATOR_SPACE, Answer, Outcome
+
+KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Visible ASCII, no space at either end (HTTP trims them), 1-255 characters.
+KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
+_KEY = re.compile(KEY_PATTERN)
+_STATE_KEY = "idempotency_key"
+_STATE_REPLAY_BODY = "idempotency_replay_body"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _key_of(request: Request) -> str:
+    key = getattr(request.state, _STATE_KEY, None)
+    if not isinstance(key, str):
+        raise InvariantViolation("IdempotencyKey was asked for outside a POST of an ApiRoute")
+    return key
+
+
+# The key a POST handler passes to the service: the client's, or one the server made.
+IdempotencyKey = Annotated[str, Depends(_key_of)]
+
+
+def keep_for_replay(request: Request, model: BaseModel) -> None:
+    """Keep `model` as the answer to replay instead of the response itself: for answers that
+    carry a secret shown once (a new API key's token), which must not be stored."""
+    setattr(request.state, _STATE_REPLAY_BODY, model.model_dump_json().encode())
+
+
+def request_digest(method_path: str, query: str, body: bytes) -> str:
+    """What makes two requests the same: method, path, query, and the body as JSON values (so
+    that key order and spacing do not count), or its bytes when it is not JSON."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to be read
+        canonical = body
+    h = hashlib.sha256()
+    for part in (method_path.encode(), query.encode(), canonical):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal,
+                         handler: Handler) -> Response:
+    # Read the body here, before FastAPI does: a body over the size limit is then answered as
+    # what it is (413) rather than as a body FastAPI could not parse (400).
+    body = await request.body()
+    key = request.headers.get(KEY_HEADER)
+    if key is None:
+        key = f"auto-{new_id()}"
+        setattr(request.state, _STATE_KEY, key)
+        response = await handler(request)
+        response.headers[KEY_HEADER] = key
+        return response
+    if len(key) > limits.idempotency_key_chars_max or not _KEY.fullmatch(key):
+        raise HttpProblem(Status.value_invalid, f"{KEY_HEADER} must be 1-"
+                          f"{limits.idempotency_key_chars_max} visible ASCII characters")
+    setattr(request.state, _STATE_KEY, key)
+    space = principal.community_id or OPERATOR_SPACE
+    method_path = f"{request.method} {request.url.path}"
+    digest = request_digest(method_path, request.url.query, body)
+    store = ctx.idempotency
+    claim = await run_in_threadpool(store.claim, space, key, method_path, digest)
+    if claim.outcome is Outcome.mismatch:
+        raise IdempotencyConflict(f"{KEY_HEADER} {key!r} was already used for a different "
+                                  "request", key=key)
+    if claim.outcome is Outcome.in_flight:
+        raise HttpProblem(Status.request_in_flight, f"a request with {KEY_HEADER} {key!r} is "
+                          "still running; retry later to get its answer",
+                          headers={"Retry-After": "1"})
+    if claim.outcome is Outcome.replay:
+        if claim.answer is None:
+            raise InvariantViolation("a replayed idempotency key has no answer")
+        return Response(content=claim.answer.body, status_code=claim.answer.status_code,
+                        media_type=claim.answer.content_type,
+                        headers={KEY_HEADER: key, REPLAYED_HEADER: "true"})
+    try:
+        response = await handler(request)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(store.release, space, key, claim.claim_token)
+        raise
+    kept = getattr(request.state, _STATE_REPLAY_BODY, None) or getattr(response, "body", None)
+    with anyio.CancelScope(shield=True):
+        if 200 <= response.status_code < 300 and isinstance(kept, bytes):
+            answer = Answer(response.status_code,
+                            response.headers.get("content-type", "application/json"),
+                            kept.decode())
+            await run_in_threadpool(store.complete, space, key, claim.claim_token, answer)
+        else:
+            await run_in_threadpool(store.release, space, key, claim.claim_token)
+    response.headers[KEY_HEADER] = key
+    return response

@@ -1,0 +1,58 @@
+"""Spends: credits taken from a member for what they do, one at a time or in batches."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel
+
+from jeton.api.auth import Caller, requires
+from jeton.api.idempotency import IdempotencyKey
+from jeton.api.routing import api_router, problem_responses
+from jeton.api.schemas import Spend, SpendBatch
+from jeton.core.statuses import Status
+from jeton.services.api_keys import Scope
+from jeton.services.results import BatchItem, TransferResult
+
+router = api_router(tags=["spends"])
+
+
+class BatchResult(BaseModel):
+    """One item per request item, in order, each with its own status."""
+
+    data: list[BatchItem]
+
+
+@router.post("/spends", status_code=201, responses=problem_responses(402))
+def spend(body: Spend, caller: Annotated[Caller, requires(Scope.charges_write)],
+          key: IdempotencyKey) -> TransferResult:
+    """Take credits in spend order, paying revenue and any splits in one transfer."""
+    result = caller.community.spend(
+        body.member, body.amount, idempotency_key=key, asset=body.asset, service=body.service,
+        splits=body.split_list(), actor=caller.actor(body.actor), reason_code=body.reason_code,
+        memo=body.memo, metadata=body.metadata)
+    if not result.replayed:
+        caller.ctx.metrics.charges.labels("spend").inc()
+    return result
+
+
+@router.post("/spends/batch")
+def spend_batch(body: SpendBatch, caller: Annotated[Caller, requires(Scope.charges_write)],
+                key: IdempotencyKey) -> BatchResult:
+    """Many spends in one transaction, each with its own idempotency key and status: a declined
+    item writes nothing and does not stop the others. The request's own `Idempotency-Key`
+    replays the whole answer."""
+    items = caller.community.spend_batch([item.to_request() for item in body.items],
+                                         actor=caller.actor(body.actor))
+    metrics = caller.ctx.metrics
+    for item in items:
+        if item.status == Status.ok.value:
+            if item.result is not None and not item.result.replayed:
+                metrics.charges.labels("spend").inc()
+        elif item.status in _DECLINES:
+            metrics.declines.labels(item.status).inc()
+    return BatchResult(data=items)
+
+
+_DECLINES = {Status.insufficient_credits.value, Status.limit_exceeded.value,
+             Status.declined.value}

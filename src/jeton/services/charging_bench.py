@@ -1,0 +1,122 @@
+"""How fast a catalog charge is next to a plain spend (figures for `jeton bench`).
+
+`bench_charge(j, community_id, n)` sets up (once, idempotently) a community with a download
+service priced per KiB with a class price for sellers and a split (30 % to the uploader, a
+fixed fee to the app store), then times, one per transaction and in turns so both see the same
+database, `n` plain spends and `n` full catalog charges of the same member. The charge adds the
+member's classes and keys and the catalog version (one statement), the uploader's wallet and
+the app-store posting; the issue's target is `charge_to_spend_ratio` ≥ 0.7.
+
+`figures(options)` runs it on a fresh SQLite file (and, with `postgres_url`, a fresh PostgreSQL
+schema): the shape of `services.bench.EXTRA` entries, so `jeton bench` can add it with
+`bench.EXTRA.append(charging_bench.figures)`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+import jeton
+from jeton.core.errors import NotFound
+from jeton.store.engine import Store, normalize_url
+
+CATALOG = """
+[services."bench.download"]
+name = "Download"
+kind = "per_unit"
+credits = 2
+unit_size = 1024
+unit = "byte"
+class_credits = { seller = 1 }
+splits = [{ to = "party:uploader", share_bp = 3000 }, { to = "account:appstore", fee = 1 }]
+"""
+BUYER, UPLOADER = "bench-buyer", "bench-uploader"
+
+
+def _community(j: jeton.Jeton, community_id: str) -> jeton.Community:
+    try:
+        c = j.community(community_id)
+    except NotFound:
+        c = j.create_community("Charge bench", community_id)
+    c.create_account("appstore")
+    for member in (BUYER, UPLOADER):
+        c.create_member(member)
+    c.grant_class(BUYER, "seller")
+    c.load_catalog(CATALOG, "toml", actor="bench")
+    return c
+
+
+def _p99_ms(samples: list[float]) -> float:
+    if len(samples) < 2:
+        return samples[0] * 1000 if samples else 0.0
+    return statistics.quantiles(samples, n=100)[98] * 1000
+
+
+def bench_charge(j: jeton.Jeton, community_id: str, n: int = 2000) -> dict[str, float]:
+    """Time `n` plain spends and `n` catalog charges (see the module docstring)."""
+    c = _community(j, community_id)
+    run = uuid.uuid4().hex[:8]
+    c.grant(BUYER, 10 * n + 100, idempotency_key=f"bench-{run}-credits")
+    context = {"uploader": UPLOADER}
+    spends: list[float] = []
+    charges: list[float] = []
+    for i in range(min(50, n)):  # warm the caches (catalog, system accounts, statements)
+        c.charge(BUYER, "bench.download", 3000, context=context,
+                 idempotency_key=f"bench-{run}-warm-{i}")
+        c.spend(BUYER, 3, idempotency_key=f"bench-{run}-warm-spend-{i}",
+                service="bench.download")
+    for i in range(n):
+        t0 = time.perf_counter()
+        c.spend(BUYER, 3, idempotency_key=f"bench-{run}-spend-{i}", service="bench.download")
+        t1 = time.perf_counter()
+        c.charge(BUYER, "bench.download", 3000, context=context,
+                 idempotency_key=f"bench-{run}-charge-{i}")
+        t2 = time.perf_counter()
+        spends.append(t1 - t0)
+        charges.append(t2 - t1)
+    spend_per_s = n / sum(spends)
+    charge_per_s = n / sum(charges)
+    return {"spend_per_s": spend_per_s, "charge_per_s": charge_per_s,
+            "charge_to_spend_ratio": charge_per_s / spend_per_s,
+            "p99_spend_ms": _p99_ms(spends), "p99_charge_ms": _p99_ms(charges)}
+
+
+def figures(options: dict[str, Any]) -> dict[str, float]:
+    """`bench_charge` on a fresh SQLite file, and on PostgreSQL when a URL is given."""
+    n = int(options.get("n") or 2000)
+    progress = options.get("progress")
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="jeton-charge-bench-") as tmp:
+        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}", sqlite_synchronous="FULL")
+        store.create_schema()
+        if progress:
+            progress(f"sqlite: {n} catalog charges beside {n} plain spends")
+        found = bench_charge(jeton.Jeton(store), "bench", n)
+        store.dispose()
+    out.update({f"sqlite_{k}": v for k, v in found.items()})
+    url = options.get("postgres_url")
+    if url:
+        schema = f"jeton_charge_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(normalize_url(url))
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        try:
+            store = Store(url, pg_schema=schema)
+            store.create_schema()
+            if progress:
+                progress(f"postgres: {n} catalog charges beside {n} plain spends")
+            found = bench_charge(jeton.Jeton(store), "bench", n)
+            store.dispose()
+            out.update({f"postgres_{k}": v for k, v in found.items()})
+        finally:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            admin.dispose()
+    return out

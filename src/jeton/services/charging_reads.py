@@ -1,0 +1,128 @@
+"""The few statements of the charge path beside the ledger's own.
+
+- `snapshot`: in ONE statement, whether the member exists, every class and key they hold (with
+  expiries, lapsed ones included so that a refusal can say "your vip class expired"), and the
+  community's active catalog version. This is the only round trip a charge adds to a plain
+  spend when the service has no allowance.
+- `add_allowance_use` / `allowance_used`: the allowance counter, raised by an atomic upsert that
+  returns the new count (so two racing charges never both get the last free use), or read.
+- `add_reward`: the reward counter, raised only while under the limit (a conditional upsert;
+  at the limit it writes nothing and returns None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from jeton.core.access import Grant, Holdings
+from jeton.core.clock import from_us
+from jeton.store.fastsql import Runner
+from jeton.store.tables.catalog import catalog_versions
+from jeton.store.tables.charging import allowance_uses, reward_counts
+from jeton.store.tables.funding import member_classes, member_keys
+from jeton.store.tables.ledger import members
+
+_C = member_classes.c
+_K = member_keys.c
+_M = members.c
+_V = catalog_versions.c
+_COMMUNITY: sa.BindParameter[str] = sa.bindparam("c")
+_MEMBER: sa.BindParameter[str] = sa.bindparam("m")
+_NO_INSTANT = sa.cast(sa.null(), sa.BigInteger)
+
+_SNAPSHOT = sa.union_all(
+    sa.select(sa.literal_column("'m'").label("what"), _M.member_id.label("name"),
+              _NO_INSTANT.label("value")).where(
+        _M.community_id == _COMMUNITY, _M.member_id == _MEMBER),
+    sa.select(sa.literal_column("'c'"), _C["class"], _C.expires_at_us).where(
+        _C.community_id == _COMMUNITY, _C.member_id == _MEMBER),
+    sa.select(sa.literal_column("'k'"), _K.key, _K.expires_at_us).where(
+        _K.community_id == _COMMUNITY, _K.member_id == _MEMBER),
+    sa.select(sa.literal_column("'v'"), sa.cast(sa.null(), sa.String),
+              sa.cast(sa.func.max(_V.version), sa.BigInteger)).where(_V.community_id == _COMMUNITY),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    is_member: bool
+    holdings: Holdings  # every grant, lapsed ones too; access rules look at `now`
+    catalog_version: int  # 0: no catalog loaded
+
+
+def snapshot(conn: Connection, community_id: str, member_id: str) -> Snapshot:
+    is_member = False
+    version = 0
+    classes: list[Grant] = []
+    keys: list[Grant] = []
+    rows = Runner(conn, conn.dialect.name).rows(_SNAPSHOT, {"c": community_id, "m": member_id})
+    for what, name, value in rows:
+        if what == "m":
+            is_member = True
+        elif what == "v":
+            version = int(value or 0)
+        else:
+            grant = Grant(name, from_us(value) if value is not None else None)
+            (classes if what == "c" else keys).append(grant)
+    classes.sort(key=lambda g: g.name)
+    keys.sort(key=lambda g: g.name)
+    return Snapshot(is_member, Holdings(tuple(classes), tuple(keys)), version)
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+
+
+_A = allowance_uses.c
+_R = reward_counts.c
+
+
+def add_allowance_use(conn: Connection, community_id: str, member_id: str, service: str,
+                      window: str, units: int, now_us: int) -> int:
+    """Count `units` more in the window; returns the count *before* them."""
+    stmt = _insert(conn.dialect.name, allowance_uses).values(
+        community_id=community_id, member_id=member_id, service=service, window_key=window,
+        used=units, updated_at_us=now_us)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["community_id", "member_id", "service", "window_key"],
+        set_={"used": _A.used + stmt.excluded.used, "updated_at_us": stmt.excluded.updated_at_us},
+    ).returning(_A.used)
+    after = int(conn.execute(stmt).scalar_one())
+    return after - units
+
+
+def allowance_used(conn: Connection, community_id: str, member_id: str, service: str,
+                   window: str) -> int:
+    found = conn.execute(sa.select(_A.used).where(
+        _A.community_id == community_id, _A.member_id == member_id, _A.service == service,
+        _A.window_key == window)).scalar()
+    return int(found or 0)
+
+
+def add_reward(conn: Connection, community_id: str, member_id: str, reward: str, window: str,
+               limit: int, now_us: int) -> int | None:
+    """Count one more reward in the window if under `limit`; returns the count before it, or
+    None (and writes nothing) at the limit."""
+    stmt = _insert(conn.dialect.name, reward_counts).values(
+        community_id=community_id, member_id=member_id, reward=reward, window_key=window,
+        received=1, updated_at_us=now_us)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["community_id", "member_id", "reward", "window_key"],
+        set_={"received": _R.received + 1, "updated_at_us": stmt.excluded.updated_at_us},
+        where=_R.received < limit,
+    ).returning(_R.received)
+    after = conn.execute(stmt).scalar()
+    return None if after is None else int(after) - 1
+
+
+def rewards_received(conn: Connection, community_id: str, member_id: str, reward: str,
+                     window: str) -> int:
+    found = conn.execute(sa.select(_R.received).where(
+        _R.community_id == community_id, _R.member_id == member_id, _R.reward == reward,
+        _R.window_key == window)).scalar()
+    return int(found or 0)

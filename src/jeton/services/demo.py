@@ -1,0 +1,112 @@
+"""The demo community (`jeton demo`): everything Jeton charges for, at once, in one community.
+
+`load_demo(j)` builds community `demo`: the CREDIT asset, an `appstore` account, five members
+(alice the regular with a VIP class, bob who uploads files, carol who sells, dave who buys, mia
+the moderator), the demo catalog (core/demo_catalog.toml: a chat room, private rooms, a file
+library with royalties, classifieds, a mall, video consultations, rewards), classes and keys,
+welcome credits, and a handful of charges so that a new user sees balances, royalties, free
+allowances, a metered call and rewards in the dashboard straight away.
+
+It is idempotent: every step either creates what does not exist yet or replays a write by its
+fixed idempotency key, so running it twice changes nothing the second time.
+
+Other areas add to the demo by appending a step to `DEMO_STEPS` (or `add_demo_step(step)`): a
+step is `step(j, community) -> None`, runs after the ones before it and must be idempotent in
+the same way (fixed keys, create-if-missing). Funding adds packs, plans and coupons this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+
+from jeton.app import Community, Jeton
+from jeton.core.catalog import DEMO_CATALOG
+
+COMMUNITY_ID = "demo"
+COMMUNITY_NAME = "Jeton demo community"
+MEMBERS = {
+    "alice": "Alice (a regular, VIP)",
+    "bob": "Bob (uploads files)",
+    "carol": "Carol (sells in the classifieds)",
+    "dave": "Dave (buys, video consultations)",
+    "mia": "Mia (moderator)",
+}
+DemoStep = Callable[[Jeton, Community], None]
+
+
+def demo_catalog_text() -> str:
+    return files("jeton.core").joinpath(DEMO_CATALOG).read_text(encoding="utf-8")
+
+
+def _members_and_accounts(j: Jeton, c: Community) -> None:
+    c.create_account("appstore")
+    for member_id, name in MEMBERS.items():
+        c.create_member(member_id, name=name)
+
+
+def _catalog(j: Jeton, c: Community) -> None:
+    c.load_catalog(demo_catalog_text(), "toml", actor="demo")
+
+
+def _classes_and_keys(j: Jeton, c: Community) -> None:
+    # For good: an expiry measured from "now" would move on every run.
+    c.grant_class("alice", "vip")
+    c.grant_key("alice", "collectors")
+    c.grant_class("bob", "uploader")
+    c.grant_class("carol", "seller")
+    c.grant_class("dave", "buyer")
+    c.grant_class("mia", "moderator")
+
+
+def _welcome_credits(j: Jeton, c: Community) -> None:
+    c.grant("alice", 300, idempotency_key="demo-welcome-alice", source="welcome",
+            memo="Welcome to the demo")
+    c.grant("bob", 50, idempotency_key="demo-welcome-bob", source="welcome",
+            memo="Welcome to the demo")
+    c.grant("carol", 100, idempotency_key="demo-welcome-carol", source="welcome",
+            memo="Welcome to the demo")
+    c.grant("dave", 500, idempotency_key="demo-purchase-dave", paid=True, cost_minor=1500,
+            cost_currency="USD", source="purchase", memo="500 credits bought for $15")
+    c.grant("mia", 20, idempotency_key="demo-welcome-mia", source="welcome",
+            memo="Welcome to the demo")
+
+
+def _activity(j: Jeton, c: Community) -> None:
+    # Six chat messages in one session: five free, the sixth costs a credit.
+    for n in range(1, 7):
+        c.charge("alice", "chat.message", idempotency_key=f"demo-chat-{n}",
+                 session_id="demo-session-1")
+    c.charge("alice", "chat.private_room", idempotency_key="demo-room-alice")  # VIP: free
+    c.charge("carol", "chat.private_room", idempotency_key="demo-room-carol")  # pays 50
+    # Dave downloads 10 KiB that bob uploaded: 10 credits, 3 to bob, 1 to the app store.
+    c.charge("dave", "files.download", 10 * 1024, context={"uploader": "bob"},
+             idempotency_key="demo-download-1")
+    c.charge("alice", "files.promoted_download", idempotency_key="demo-promoted-1")  # +2
+    c.charge("carol", "classifieds.ad", idempotency_key="demo-ad-1")
+    c.charge("alice", "mall.avatar_frame", idempotency_key="demo-frame-1")  # VIP price
+    c.charge("alice", "mall.collectors_badge", idempotency_key="demo-badge-1")  # hidden: key
+    c.charge("dave", "mall.sticker_pack", idempotency_key="demo-stickers-1")
+    # A video consultation: ten minutes held, seven used.
+    call = c.start_metered("dave", "video.minute", 10, idempotency_key="demo-call-1")
+    c.finish_metered(call.id, 7, idempotency_key="demo-call-1-end")
+    c.reward("bob", "files.uploaded", idempotency_key="demo-reward-upload-1")
+    c.reward("alice", "poll.completed", idempotency_key="demo-reward-poll-1")
+
+
+DEMO_STEPS: list[DemoStep] = [_members_and_accounts, _catalog, _classes_and_keys,
+                              _welcome_credits, _activity]
+
+
+def add_demo_step(step: DemoStep) -> None:
+    """Run `step` after the others when the demo is loaded (adding it twice adds it once)."""
+    if step not in DEMO_STEPS:
+        DEMO_STEPS.append(step)
+
+
+def load_demo(j: Jeton) -> Community:
+    """Build (or, when it exists, confirm) the demo community; see the module docstring."""
+    c = j.create_community(COMMUNITY_NAME, COMMUNITY_ID)
+    for step in list(DEMO_STEPS):
+        step(j, c)
+    return c

@@ -1,0 +1,1 @@
+"""Member page modules: each has `router = page_router()`."""

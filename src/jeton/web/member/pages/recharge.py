@@ -1,0 +1,78 @@
+"""Auto-recharge: when the available balance falls under a threshold, buy a chosen pack with the
+saved payment method, at most so many times a month."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from jeton.core.amounts import format_amount
+from jeton.core.errors import InvalidRequest, NotFound
+from jeton.web.member.context import Member
+from jeton.web.member.forms import Fields, Text, error_message, redirect_to
+from jeton.web.member.routing import page_router
+from jeton.web.member.security import CurrentMember
+from jeton.web.member.templating import render
+from jeton.web.templating import format_money
+
+router = page_router()
+
+# What the service accepts for the monthly cap (services/recharge.py); 0 would never recharge.
+CAP_MIN = 1
+CAP_MAX = 1_000
+
+
+@router.get("/recharge", name="member.recharge")
+def recharge_page(request: Request, me: CurrentMember) -> HTMLResponse:
+    current = me.community.get_auto_recharge(me.id)
+    values = {"enabled": "1" if current is None or current.enabled else "",
+              "threshold": "", "pack_id": "", "monthly_cap": "3"}
+    if current is not None:
+        values.update(threshold=format_amount(current.threshold, me.asset.scale),
+                      pack_id=current.pack_id, monthly_cap=str(current.monthly_cap))
+    return _page(request, me, values)
+
+
+@router.post("/recharge", name="member.recharge_submit")
+def save(request: Request, me: CurrentMember, threshold: Text = "", pack_id: Text = "",
+         monthly_cap: Text = "", enabled: Annotated[str, Form(max_length=8)] = "") -> Response:
+    fields = Fields({"threshold": threshold, "pack_id": pack_id, "monthly_cap": monthly_cap,
+                     "enabled": enabled})
+    on = bool(fields.values["enabled"])
+    amount = fields.amount("threshold", me.asset.scale, positive=False)
+    if amount is not None and amount < 0:
+        fields.errors["threshold"] = "Enter zero or more."
+    pack = fields.text("pack_id", required=True, what="A pack")
+    cap = fields.integer("monthly_cap", required=True, minimum=CAP_MIN, maximum=CAP_MAX)
+    if not fields.ok or amount is None or cap is None:
+        return _page(request, me, fields.values, fields.errors, status_code=400)
+    try:
+        me.community.set_auto_recharge(me.id, pack_id=pack, threshold=amount, monthly_cap=cap,
+                                       enabled=on)
+    except NotFound:
+        fields.errors["pack_id"] = "That pack is not on sale any more; choose another."
+        return _page(request, me, fields.values, fields.errors, status_code=400)
+    except InvalidRequest as exc:
+        return _page(request, me, fields.values, message=error_message(exc), status_code=400)
+    return redirect_to(request, "member.recharge", notice="recharge_saved")
+
+
+def _page(request: Request, me: Member, values: dict[str, str],
+          errors: dict[str, str] | None = None, *, message: str = "",
+          status_code: int = 200) -> HTMLResponse:
+    packs = me.community.list_packs(me.id)
+    return render(request, "member/recharge.html", {
+        "current": me.community.get_auto_recharge(me.id),
+        "packs": packs,
+        "pack_names": {p.id: p.name for p in packs},
+        "pack_options": [(p.id, f"{p.name}: {format_amount(p.credits, me.asset.scale)} credits "
+                                f"for {format_money(p.price_minor, p.currency)}")
+                         for p in packs],
+        "values": values,
+        "errors": errors or {},
+        "message": message,
+        "cap_min": CAP_MIN,
+        "cap_max": CAP_MAX,
+    }, section="recharge", status_code=status_code)

@@ -1,0 +1,184 @@
+"""Who is asking on the member pages: the session cookie, CSRF, and error pages.
+
+Every member route is a `MemberRoute` on a router whose first dependencies are
+`bind_member_pages(ctx)` (binds the context, reads the session cookie) and `check_csrf`
+(refuses a POST without the session's token, or from another site). Pages ask for the member
+with `me: CurrentMember`; without a live session the answer is a page saying how to open the
+account again (members sign in only through a link from the host app).
+
+The pieces shared with the dashboard (headers, the CSRF comparison, service refusals) are in
+`jeton/web/security.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.routing import APIRoute
+
+from jeton.core.errors import JetonError
+from jeton.payments.errors import ProviderUnavailable
+from jeton.services.member_links import resolve_member_session
+from jeton.web.member.context import (
+    Member,
+    MemberContext,
+    bind_member,
+    bind_session,
+    load_member,
+    member_context,
+    session_cookie_seen,
+    session_of,
+)
+from jeton.web.member.templating import render
+from jeton.web.security import (
+    SAFE_METHODS,
+    SECURITY_HEADERS,
+    csrf_matches,
+    is_cross_site,
+    sent_csrf_token,
+    service_refusal,
+)
+
+SESSION_COOKIE = "jeton_member"
+
+
+class SessionRequired(Exception):
+    """No live member session: the page says how to open the account again."""
+
+
+class PageError(Exception):
+    """An error shown to the member as a page with this status, title and message."""
+
+    status_code = 400
+    title = "Something is wrong with this request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CsrfRejected(PageError):
+    status_code = 403
+    title = "This form could not be accepted"
+
+
+class PageNotFound(PageError):
+    status_code = 404
+    title = "Not found"
+
+
+# ---- the router's own dependencies ----
+
+def bind_member_pages(ctx: MemberContext) -> Callable[[Request], None]:
+    """The router's first dependency: bind the context and find the session, if any."""
+    def bind(request: Request) -> None:
+        ctx.bind(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        session = resolve_member_session(ctx.jeton, token) if token else None
+        bind_session(request, session, cookie_seen=bool(token))
+
+    return bind
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse any request that changes something unless it carries the session's token."""
+    if request.method in SAFE_METHODS:
+        return
+    if is_cross_site(request, member_context(request).jeton.settings.public_url):
+        raise CsrfRejected("Requests from other sites are not accepted.")
+    session = session_of(request)
+    if session is None:
+        raise SessionRequired
+    if not csrf_matches(await sent_csrf_token(request), [session.csrf_token]):
+        raise CsrfRejected(
+            "The form was out of date or did not come from these pages. Go back, reload the "
+            "page and try again. (Cookies must be allowed for this site.)")
+
+
+# ---- what pages ask for ----
+
+def current_member(request: Request) -> Member:
+    """The member of the session; without a live session, the "open your account" page."""
+    session = session_of(request)
+    if session is None:
+        raise SessionRequired
+    member = load_member(member_context(request), session)
+    bind_member(request, member)
+    return member
+
+
+CurrentMember = Annotated[Member, Depends(current_member)]
+
+
+# ---- cookies ----
+
+def cookie_path(request: Request) -> str:
+    """Where the member pages are mounted: the cookie goes to no other path."""
+    return request.url_for("member.home").path.rstrip("/") or "/"
+
+
+def set_session_cookie(response: Response, request: Request, token: str,
+                       max_age_s: int) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age_s, path=cookie_path(request),
+                        secure=member_context(request).cookie_secure, httponly=True,
+                        samesite="lax")
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request),
+                           secure=member_context(request).cookie_secure, httponly=True,
+                           samesite="lax")
+
+
+# ---- the route class ----
+
+class MemberRoute(APIRoute):
+    """A member page: errors become pages, and every response gets the security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SessionRequired:
+                response = session_ended_page(request)
+            except PageError as exc:
+                response = error_page(request, exc.status_code, exc.title, exc.message)
+            except ProviderUnavailable:
+                response = error_page(
+                    request, 503, "Payments are not available right now",
+                    "The payment provider could not be reached. Nothing was charged; please try "
+                    "again in a minute.")
+            except JetonError as exc:
+                refusal = service_refusal(exc)
+                if refusal is None:
+                    raise
+                response = error_page(request, refusal[0], refusal[1], exc.detail)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return route_handler
+
+
+def session_ended_page(request: Request) -> Response:
+    response = render(request, "member/session_ended.html",
+                      {"ended": session_cookie_seen(request)}, status_code=401)
+    if session_cookie_seen(request):
+        clear_session_cookie(response, request)
+    return response
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    try:
+        member_context(request)
+    except JetonError:
+        return PlainTextResponse(f"{title}: {message}", status_code=status_code)
+    response: HTMLResponse = render(request, "member/error.html",
+                                    {"title": title, "message": message},
+                                    status_code=status_code)
+    return response

@@ -1,0 +1,79 @@
+"""What every server-rendered page of Jeton shares, whoever it is for (staff or members): the
+security headers, the CSRF check's pieces, and how a refusal from a service is told to people.
+
+The dashboard (`web/admin/security.py`) and the member pages (`web/member/security.py`) each
+keep their own session and route class and build on these.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from fastapi import Request
+
+from jeton.core.errors import Conflict, Declined, InvalidRequest, JetonError, NotFound
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+SECURITY_HEADERS = {
+    # Scripts and styles come from our own /static only: no inline script, no CDN.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    # Pages carry CSRF tokens and members' data: never keep them in a shared cache.
+    "cache-control": "no-store",
+}
+
+
+async def sent_csrf_token(request: Request) -> str | None:
+    """The token a request carries: the `X-CSRF-Token` header (htmx) or the form field."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
+    return sent
+
+
+def csrf_matches(sent: str | None, expected: Iterable[str]) -> bool:
+    """Whether `sent` is one of the `expected` tokens (compared in constant time)."""
+    return bool(sent) and any(
+        token and hmac.compare_digest(token.encode(), (sent or "").encode())
+        for token in expected)
+
+
+def is_cross_site(request: Request, public_url: str) -> bool:
+    """Browsers say where a request came from; anything but this site is refused outright."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin not in {origin_of(public_url), origin_of(str(request.base_url))}
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def service_refusal(exc: JetonError) -> tuple[int, str] | None:
+    """The HTTP status and page title for an error a service raised on purpose, or None for
+    errors that are bugs (let them through: a 500)."""
+    if isinstance(exc, NotFound):
+        return 404, "Not found"
+    if isinstance(exc, Declined):
+        return 403, "Not allowed"
+    if isinstance(exc, InvalidRequest):
+        return 400, "Something is wrong with this request"
+    if isinstance(exc, Conflict):
+        return 409, "That cannot be done now"
+    return None

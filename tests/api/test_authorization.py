@@ -1,0 +1,175 @@
+"""Who may call what: every endpoint × every scope × own or another community.
+
+The table is made from the app's routes and the scope each declares with `requires(...)`, so a
+new endpoint is checked as soon as it exists; one that declares no scope cannot even be built
+(`ApiRoute` refuses it), and `test_every_route_declares_what_it_needs` says which.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from jeton.api.auth import OPERATOR, Requirement
+from jeton.api.routing import ApiRoute, requirement_of
+from jeton.services.api_keys import Scope
+
+from .conftest import LiveServer
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # the template: /v1/members/{member_id}
+    requirement: Requirement
+
+
+def endpoints(app: FastAPI) -> list[Endpoint]:
+    found = []
+    for route in iter_route_contexts(app.routes):
+        original = route.original_route
+        if not isinstance(original, ApiRoute):
+            continue
+        requirement = requirement_of(original.dependant)
+        assert requirement is not None, f"{original.path} declares no scope"
+        for method in sorted(original.methods or ()):
+            found.append(Endpoint(method, original.path_format, requirement))
+    return found
+
+
+@dataclass
+class World:
+    """Objects of the server's community that the probes name in their paths."""
+
+    values: dict[str, str]
+    tokens: dict[Scope, str]  # a key with only that scope, in the server's community
+    other_admin: str  # an admin key of another community
+
+    def url(self, base: str, path: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            assert name in self.values, f"add a sample value for the path parameter {{{name}}}"
+            return self.values[name]
+
+        return base + re.sub(r"\{(\w+)\}", value, path)
+
+
+# Bodies that pass validation, for POSTs that act on an object named in their path: sent with
+# another community's key, they must find nothing (404).
+OBJECT_BODIES = {
+    "/v1/members/{member_id}/credit_line": {"floor": 0},
+    "/v1/transfers/{transfer_id}/reverse": {},
+    "/v1/holds/{hold_id}/capture": {"amount": 1},
+    "/v1/holds/{hold_id}/void": {},
+    "/v1/api_keys/{key_id}/revoke": {},
+}
+
+
+@pytest.fixture
+def world(live_server: LiveServer) -> World:
+    chat = live_server.client()
+    chat.create_member("alice")
+    chat.create_account("appstore")
+    grant = chat.grant("alice", 50, idempotency_key="grant-alice")
+    hold = chat.hold("alice", 5, idempotency_key="hold-alice")
+    tokens = {}
+    for scope in Scope:
+        made = chat.create_api_key(f"only {scope.value}", [scope.value])
+        assert made.token is not None
+        tokens[scope] = made.token
+    spare = chat.create_api_key("to revoke", ["members:read"])
+    _, other_admin = live_server.new_community("other")
+    return World(values={"member_id": "alice", "transfer_id": grant.id, "hold_id": hold.id,
+                         "key_id": spare.id, "name": "appstore"},
+                 tokens=tokens, other_admin=other_admin)
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """One connection pool for the hundreds of probes."""
+    with httpx.Client() as client:
+        yield client
+
+
+def call(http: httpx.Client, server: LiveServer, world: World, endpoint: Endpoint,
+         token: str | None, body: object = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = world.url(server.base_url, endpoint.path)
+    if endpoint.method == "POST":
+        return http.post(url, headers=headers, json={} if body is None else body)
+    return http.request(endpoint.method, url, headers=headers)
+
+
+def test_every_route_declares_what_it_needs(live_server: LiveServer) -> None:
+    table = endpoints(live_server.app)
+    assert len(table) >= 26
+    assert {e.requirement for e in table} >= {OPERATOR, *Scope} - {Scope.webhooks_write}
+
+
+def test_every_endpoint_admits_exactly_its_scope_and_admin(
+        live_server: LiveServer, world: World, http: httpx.Client) -> None:
+    wrong: list[str] = []
+    for endpoint in endpoints(live_server.app):
+        label = f"{endpoint.method} {endpoint.path}"
+        answer = call(http, live_server, world, endpoint, None)
+        if answer.status_code != 401:
+            wrong.append(f"{label} without a key: {answer.status_code}")
+        answer = call(http, live_server, world, endpoint, live_server.operator_token)
+        operator_ok = answer.status_code not in (401, 403)
+        if operator_ok != (endpoint.requirement == OPERATOR):
+            wrong.append(f"{label} with the operator token: {answer.status_code}")
+        for scope, token in world.tokens.items():
+            answer = call(http, live_server, world, endpoint, token)
+            admitted = endpoint.requirement != OPERATOR and scope in (endpoint.requirement,
+                                                                      Scope.admin)
+            if admitted and answer.status_code in (401, 403):
+                wrong.append(f"{label} refused {scope.value}: {answer.text}")
+            if not admitted and (answer.status_code != 403
+                                 or answer.json()["code"] != "scope_missing"):
+                wrong.append(f"{label} let {scope.value} through: {answer.status_code}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_another_communitys_key_finds_nothing(live_server: LiveServer, world: World,
+                                              http: httpx.Client) -> None:
+    wrong: list[str] = []
+    for endpoint in endpoints(live_server.app):
+        label = f"{endpoint.method} {endpoint.path}"
+        if endpoint.requirement == OPERATOR:
+            continue
+        if "{" in endpoint.path:
+            if endpoint.method == "POST":
+                assert endpoint.path in OBJECT_BODIES, f"add a body for {label}"
+                answer = call(http, live_server, world, endpoint, world.other_admin,
+                              OBJECT_BODIES[endpoint.path])
+            else:
+                answer = call(http, live_server, world, endpoint, world.other_admin)
+            if answer.status_code != 404:
+                wrong.append(f"{label}: {answer.status_code} {answer.text[:200]}")
+        elif endpoint.method == "GET":
+            answer = call(http, live_server, world, endpoint, world.other_admin)
+            if answer.status_code != 200 or any(
+                    value in answer.text for value in world.values.values()
+                    if value != "revenue"):
+                wrong.append(f"{label} shows another community's objects: {answer.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_bodies_cannot_set_what_they_must_not(live_server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {live_server.api_key}"}
+    for path, body in [
+        ("/v1/members", {"id": "mallory", "community_id": "other"}),
+        ("/v1/grants", {"member": "alice", "amount": 5, "balance_after": 1000}),
+        ("/v1/api_keys", {"scopes": ["admin"], "community_id": "other"}),
+        ("/v1/spends", {"member": "alice", "amount": 1, "owner": "bob"}),
+    ]:
+        answer = httpx.post(live_server.base_url + path, json=body, headers=headers)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] == "value_invalid"

@@ -1,0 +1,254 @@
+"""The HTTP layer itself: problems, limits, rate limits, idempotency edge cases, and the client's
+retries. Most run against the live server; the client's retries against a scripted transport."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+import jeton
+from jeton.api.problems import HTTP_STATUS, problem_type
+from jeton.api.ratelimit import RateLimiter
+from jeton.core.clock import ManualClock
+from jeton.core.errors import Conflict, InsufficientCredits, JetonError, error_for
+from jeton.core.limits import api_body_bytes_max, http_idempotency_stale_s
+from jeton.core.statuses import Status
+from jeton.services.http_idempotency import Answer, HttpIdempotency, Outcome
+from jeton.store.engine import Store
+
+from .conftest import LiveServer, run_live_server
+
+
+def _auth(server: LiveServer, key: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.api_key}", **({"Idempotency-Key": key} if key
+                                                            else {})}
+
+
+def test_every_status_has_an_http_status_and_a_stable_type() -> None:
+    assert set(HTTP_STATUS) == set(Status) - {Status.ok}
+    assert problem_type(Status.insufficient_credits) == "/problems/insufficient-credits"
+    for status, (http_status, title) in HTTP_STATUS.items():
+        assert 400 <= http_status < 600
+        assert title
+        # The class the client raises for a problem is the one the service raises in-process.
+        assert isinstance(error_for(status, "x"), JetonError)
+
+
+def test_a_decline_is_a_402_problem_with_balance_and_required(live_server: LiveServer) -> None:
+    chat = live_server.client()
+    chat.create_member("alice")
+    chat.grant("alice", 2, idempotency_key="g")
+    answer = httpx.post(f"{live_server.base_url}/v1/spends", headers=_auth(live_server, "s"),
+                        json={"member": "alice", "amount": 5})
+    assert answer.status_code == 402
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"] == "/problems/insufficient-credits"
+    assert problem["code"] == "insufficient_credits"
+    assert (problem["balance"], problem["required"], problem["status"]) == (2, 5, 402)
+    # A declined request keeps nothing: once topped up, the same key goes through.
+    chat.grant("alice", 10, idempotency_key="top-up")
+    again = httpx.post(f"{live_server.base_url}/v1/spends", headers=_auth(live_server, "s"),
+                       json={"member": "alice", "amount": 5})
+    assert again.status_code == 201
+
+
+def test_decline_hooks_add_their_fields(tmp_path: object) -> None:
+    from conftest import make_sqlite_store
+    from jeton.api import routes
+
+    def suggest(community: jeton.Community, error: JetonError) -> dict[str, object]:
+        return {"suggested_packs": [{"id": "pack-20", "credits": 20}]}
+
+    routes.DECLINE_HOOKS.append(suggest)
+    store = make_sqlite_store(tmp_path / "jeton.db")  # type: ignore[operator]
+    try:
+        with run_live_server(store) as server:
+            chat = server.client()
+            chat.create_member("alice")
+            with pytest.raises(InsufficientCredits) as declined:
+                chat.spend("alice", 5, idempotency_key="s")
+            assert declined.value.extra["suggested_packs"] == [{"id": "pack-20", "credits": 20}]
+    finally:
+        routes.DECLINE_HOOKS.remove(suggest)
+        store.dispose()
+
+
+def test_validation_errors_are_problems_naming_the_field(live_server: LiveServer) -> None:
+    answer = httpx.post(f"{live_server.base_url}/v1/spends", headers=_auth(live_server),
+                        json={"member": "alice", "amount": "5"})
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["code"] == "value_invalid"
+    assert problem["errors"][0]["loc"] == ["body", "amount"]
+    unknown = httpx.get(f"{live_server.base_url}/v1/members?limt=5", headers=_auth(live_server))
+    assert unknown.status_code == 422
+    assert "limt" in unknown.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(live_server: LiveServer) -> None:
+    answer = httpx.post(f"{live_server.base_url}/v1/members", headers=_auth(live_server),
+                        content=b"{" + b" " * api_body_bytes_max + b"}")
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "request_too_large"
+
+    def chunks() -> object:
+        for _ in range(api_body_bytes_max // 65_536 + 2):
+            yield b" " * 65_536
+
+    streamed = httpx.post(f"{live_server.base_url}/v1/members", headers=_auth(live_server),
+                          content=chunks())  # type: ignore[arg-type]
+    assert streamed.status_code == 413
+
+
+def test_a_wrong_method_is_405_with_every_allowed_method(live_server: LiveServer) -> None:
+    answer = httpx.delete(f"{live_server.base_url}/v1/members", headers=_auth(live_server))
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+
+
+def test_a_post_without_idempotency_key_gets_one_made_by_the_server(
+        live_server: LiveServer) -> None:
+    chat = live_server.client()
+    chat.create_member("alice")
+    first = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server),
+                       json={"member": "alice", "amount": 1})
+    second = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server),
+                        json={"member": "alice", "amount": 1})
+    assert first.status_code == second.status_code == 201
+    assert first.headers["idempotency-key"] != second.headers["idempotency-key"]
+    assert chat.balance("alice").posted == 2  # no protection: two requests, two grants
+    bad = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server, "x" * 256),
+                     json={"member": "alice", "amount": 1})
+    assert bad.status_code == 422
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path: object) -> None:
+    from conftest import make_sqlite_store
+
+    store = make_sqlite_store(tmp_path / "jeton.db")  # type: ignore[operator]
+    try:
+        with run_live_server(store, rate_per_s=0.5, rate_burst=3) as server:
+            statuses = [httpx.get(f"{server.base_url}/v1/community",
+                                  headers=_auth(server)).status_code for _ in range(3)]
+            limited = httpx.get(f"{server.base_url}/v1/community", headers=_auth(server))
+            assert statuses == [200, 200, 200]
+            assert limited.status_code == 429
+            assert limited.headers["retry-after"] == "2"
+            assert limited.json()["code"] == "rate_limited"
+    finally:
+        store.dispose()
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2.0, 2, monotonic=lambda: now[0])
+    assert [limiter.take("k") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.take("k") == pytest.approx(0.5)
+    assert limiter.take("other") == 0.0  # each key has its own bucket
+    now[0] = 1.0
+    assert limiter.take("k") == 0.0
+
+
+def test_a_stale_claim_is_taken_over_and_only_its_taker_completes(sqlite_store: Store) -> None:
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    kept = HttpIdempotency(sqlite_store, clock)
+    first = kept.claim("c", "k", "POST /v1/spends", "digest")
+    assert first.outcome is Outcome.claimed
+    assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.in_flight
+    clock.advance(timedelta(seconds=http_idempotency_stale_s + 1))
+    second = kept.claim("c", "k", "POST /v1/spends", "digest")
+    assert second.outcome is Outcome.claimed
+    kept.complete("c", "k", first.claim_token, Answer(201, "application/json", '{"late": 1}'))
+    kept.release("c", "k", first.claim_token)  # the crashed one cannot undo the new claim
+    assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.in_flight
+    kept.complete("c", "k", second.claim_token, Answer(201, "application/json", '{"ok": 1}'))
+    replay = kept.claim("c", "k", "POST /v1/spends", "digest")
+    assert replay.outcome is Outcome.replay
+    assert replay.answer == Answer(201, "application/json", '{"ok": 1}')
+    assert kept.claim("c", "k", "POST /v1/spends", "other").outcome is Outcome.mismatch
+
+
+def test_dashboard_is_served_beside_the_api(tmp_path: object) -> None:
+    from conftest import make_sqlite_store
+
+    store = make_sqlite_store(tmp_path / "jeton.db")  # type: ignore[operator]
+    try:
+        with run_live_server(store, include_web=True) as server:
+            assert httpx.get(f"{server.base_url}/admin/sign-in").status_code == 200
+            assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+            schema = httpx.get(f"{server.base_url}/openapi.json").json()
+            assert not [p for p in schema["paths"] if p.startswith("/admin")]
+    finally:
+        store.dispose()
+
+
+# ---- the client's retries, against a scripted server ----
+
+def _scripted(answers: list[httpx.Response | Exception]) -> tuple[httpx.MockTransport,
+                                                                  list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return httpx.MockTransport(handle), seen
+
+
+_MEMBER = {"id": "alice", "name": "", "email": None, "metadata": {},
+           "created_at": "2026-01-01T00:00:00Z"}
+
+
+def _problem(status: Status, http_status: int, **extra: object) -> httpx.Response:
+    return httpx.Response(http_status, json={"type": problem_type(status), "title": "t",
+                                             "status": http_status, "detail": "d",
+                                             "code": status.value, **extra},
+                          headers={"content-type": "application/problem+json",
+                                   "retry-after": "0"})
+
+
+def test_client_retries_with_the_same_idempotency_key() -> None:
+    transport, seen = _scripted([
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        _problem(Status.internal_error, 503),
+        _problem(Status.request_in_flight, 409),
+        httpx.Response(201, json=_MEMBER),
+    ])
+    client = jeton.Client("http://127.0.0.1:9", "key", transport=transport, max_retries=4)
+    with client:
+        assert client.create_member("alice").id == "alice"
+    assert len(seen) == 5
+    assert len({r.headers["idempotency-key"] for r in seen}) == 1
+
+
+def test_client_gives_up_after_max_retries_and_raises_the_problem() -> None:
+    transport, seen = _scripted([_problem(Status.rate_limited, 429) for _ in range(3)])
+    with jeton.Client("http://127.0.0.1:9", "key", transport=transport,
+                      max_retries=2) as client, pytest.raises(JetonError) as failed:
+        client.get_member("alice")
+    assert failed.value.status is Status.rate_limited
+    assert len(seen) == 3
+
+
+def test_client_never_retries_a_decline() -> None:
+    transport, seen = _scripted([_problem(Status.already_reversed, 409)])
+    with jeton.Client("http://127.0.0.1:9", "key", transport=transport) as client, \
+            pytest.raises(Conflict) as refused:
+        client.reverse("t", idempotency_key="r")
+    assert refused.value.status is Status.already_reversed
+    assert len(seen) == 1
+
+
+def test_client_flags_http_replays_like_ledger_replays() -> None:
+    transport, _ = _scripted([httpx.Response(201, json={
+        "id": "t", "kind": "grant", "asset": "CREDIT", "amount": 1, "postings": [], "lots": [],
+        "effective_at": "2026-01-01T00:00:00Z"}, headers={"idempotent-replayed": "true"})])
+    with jeton.Client("http://127.0.0.1:9", "key", transport=transport) as client:
+        assert client.grant("alice", 1, idempotency_key="g").replayed

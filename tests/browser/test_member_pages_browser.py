@@ -1,0 +1,146 @@
+"""The member pages in Chromium, on a small app (the member router and the static files) served
+by uvicorn: the return page waits for a payment made by check and updates itself (htmx) when
+staff record it; forms explain their mistakes; the keyboard reaches everything, visibly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Page, expect
+
+import jeton
+from jeton.config import Settings
+from jeton.core.clock import ManualClock
+from jeton.store.engine import Store
+from jeton.web import create_member_router, mount_static
+
+from .conftest import Shoot, ThreadedServer
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass(frozen=True)
+class Pages:
+    base_url: str
+    chat: jeton.Community
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def link(self, member_id: str) -> str:
+        return self.chat.create_member_link(member_id, return_url=self.url("/")).url
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> Iterator[Pages]:
+    store = Store(f"sqlite:///{tmp_path / 'jeton.db'}")
+    store.create_schema()
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    # The socket is bound before the app has routes, so the public URL is known: links and
+    # the providers' return URLs point here.
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    server = ThreadedServer(app)
+    j = jeton.Jeton(store, clock=clock, settings=Settings(public_url=server.base_url))
+    j.payments.add(j.payments.get("offline"), default=True)  # members pay by check here
+    chat = j.create_community("Chat room", "chat")
+    chat.create_member("alice", name="Alice Liddell")
+    chat.create_member("bob", name="Bob Builder")
+    chat.create_pack("Starter", pack_id="starter", credits=20, price_minor=600)
+    chat.create_plan("Monthly 30", plan_id="monthly", cycle="monthly", credits=30,
+                     price_minor=900)
+    chat.grant("alice", 12, idempotency_key="welcome", memo="Welcome")
+    app.include_router(create_member_router(j))
+    mount_static(app)
+    server.start()
+    try:
+        yield Pages(server.base_url, chat)
+    finally:
+        server.stop()
+        j.close()
+
+
+def test_the_return_page_waits_for_the_payment_and_updates_itself(
+        pages: Pages, page: Page, shoot: Shoot) -> None:
+    page.goto(pages.link("alice"))
+    page.get_by_role("navigation", name="Your account").get_by_role(
+        "link", name="Buy credits").click()
+    page.get_by_role("button", name="Buy Starter").click()
+    expect(page.get_by_role("heading", name="Pay by check or bank transfer")).to_be_visible()
+    shoot(page, "offline-instructions")
+    page.get_by_role("link", name="I will pay this way").click()
+    expect(page.get_by_role("heading", name="Payment pending")).to_be_visible()
+    shoot(page, "pending")
+    # Marks this very document: if the page were reloaded, the mark would be gone.
+    page.evaluate("window.jetonMark = 'same document'")
+    purchase_id = page.url.rsplit("/", 1)[1]
+    assert pages.chat.balance("alice").available == 12
+
+    pages.chat.record_offline_payment(purchase_id, reference="check 1042")
+    expect(page.get_by_role("heading", name="Payment received")).to_be_visible(timeout=15_000)
+    expect(page.locator('#purchase-status [data-figure="available"]')).to_have_text("32")
+    assert page.evaluate("window.jetonMark") == "same document"
+    shoot(page, "paid")
+
+
+def test_forms_explain_mistakes_and_work_with_the_keyboard(
+        pages: Pages, page: Page, shoot: Shoot) -> None:
+    page.goto(pages.link("alice"))
+    nav = page.get_by_role("navigation", name="Your account")
+
+    nav.get_by_role("link", name="Auto-recharge").click()
+    page.get_by_label("When my available credits fall under").fill("lots")
+    page.get_by_label("At most this many recharges a month").fill("0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_have_text("Please correct the fields marked below.")
+    expect(page.get_by_label("When my available credits fall under")).to_have_attribute(
+        "aria-invalid", "true")
+    shoot(page, "recharge-errors")
+
+    nav.get_by_role("link", name="Redeem a coupon").click()
+    page.get_by_label("Coupon code").fill("NOSUCHCODE")
+    page.get_by_role("button", name="Redeem").click()
+    expect(page.get_by_text("There is no coupon with that code.")).to_be_visible()
+    shoot(page, "coupon-unknown")
+
+    nav.get_by_role("link", name="Plans").click()
+    expect(page.get_by_text("$9.00 a month")).to_be_visible()
+    shoot(page, "plans")
+
+    # The transfer form, with the keyboard only: Tab to each field, Enter to submit.
+    nav.get_by_role("link", name="Send credits").click()
+    recipient = page.get_by_label("Recipient's member id")
+    recipient.focus()
+    page.keyboard.type("bob")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Credits to send")).to_be_focused()
+    page.keyboard.type("5")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    review = page.get_by_role("button", name="Review")
+    expect(review).to_be_focused()
+    outline = review.evaluate("el => getComputedStyle(el).outlineStyle")
+    assert outline == "solid"  # the focus is visible
+    shoot(page, "keyboard-focus")
+    page.keyboard.press("Enter")
+    send = page.get_by_role("button", name="Send 5 credits")
+    send.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("The credits were sent.")
+    assert pages.chat.balance("bob").available == 5
+    shoot(page, "sent")
+
+
+def test_signing_out_leaves_nothing_open(pages: Pages, page: Page, shoot: Shoot) -> None:
+    page.goto(pages.link("alice"))
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
+    shoot(page, "signed-out")
+    response = page.goto(pages.url("/m/"))
+    assert response is not None
+    assert response.status == 401
+    expect(page.get_by_role("heading", name="Open your account from the site")).to_be_visible()
