@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Annotated
@@ -76,9 +77,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Measure spends per second and latency on fresh databases."""
         from jeton.services import bench as bench_mod
+        from jeton.services import charging_bench, http_bench
 
-        if not http:
-            bench_mod.EXTRA.clear()
+        bench_mod.EXTRA[:] = [charging_bench.figures] + ([http_bench.figures] if http else [])
         with _spinner() as progress:
             task = progress.add_task("starting", total=None)
             figures = bench_mod.run(postgres_url=postgres_url, n=n, preload_postings=preload,
@@ -106,14 +107,17 @@ def register(app: typer.Typer) -> None:
         from jeton.services.jobs import Worker
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # Links Jeton hands out (member pages, checkout returns) point at this server unless
+        # the operator says where members reach it.
+        os.environ.setdefault("JETON_PUBLIC_URL", f"http://{host}:{port}")
         with opened(database_url) as j:
             if demo:
-                _load_demo(j)
+                _demo_welcome(_load_demo(j), f"http://{host}:{port}")
             worker = Worker(j) if jobs and j.store.dialect == "sqlite" else None
             if worker:
                 worker.start()
-            console.print(f"Jeton on http://{host}:{port}  (API /v1, docs /docs, "
-                          f"dashboard /admin, health /healthz)")
+            typer.echo(f"Jeton on http://{host}:{port}  (API /v1, docs /docs, "
+                       f"dashboard /admin, member pages /m, health /healthz)")
             try:
                 uvicorn.run(create_app(j), host=host, port=port, log_level="info",
                             timeout_keep_alive=5)
@@ -165,6 +169,30 @@ def _load_demo(j: jeton.Jeton) -> jeton.Community:
     with _spinner() as progress:
         progress.add_task("loading the demo community", total=None)
         return load_demo(j)
+
+
+def _demo_welcome(c: jeton.Community, base_url: str) -> None:
+    """What a new user needs to look around the demo: a sign-in, an API key, a member link."""
+    import secrets
+
+    from jeton.services.api_keys import ApiKeys
+    from jeton.services.staff import bootstrap_owner, list_staff_users
+
+    j = c.jeton
+    lines = [f"demo community '{c.id}' is ready"]
+    if not list_staff_users(j.store, c.id):
+        password = secrets.token_urlsafe(12)
+        bootstrap_owner(j.store, j.clock, c.id, "owner@demo.example", password)
+        lines.append(f"dashboard  {base_url}/admin  owner@demo.example / {password}")
+    else:
+        lines.append(f"dashboard  {base_url}/admin  (its owner was created on the first run)")
+    key = ApiKeys(j.store, j.clock).create(c.id, name="demo", scopes=["admin"],
+                                           created_by="jeton serve --demo")
+    lines.append(f"API key    {key.token}   (docs at {base_url}/docs)")
+    link = c.create_member_link("alice", ttl_s=3600)
+    lines.append(f"alice's pages (one use, within the hour)  {link.url}")
+    for line in lines:
+        typer.echo(line)  # plain: a wrapped URL or token would not paste
 
 
 def _violation(v: object) -> dict[str, str]:
