@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Connection
 
@@ -93,6 +93,16 @@ from jeton.services.results import (
 )
 from jeton.services.staff import StaffUser
 from jeton.store.engine import Store
+
+if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
+    from jeton.services.webhooks import (
+        DeliveryInfo,
+        EndpointInfo,
+        EndpointWithSecret,
+        EventInfo,
+        LowBalanceAlert,
+        Webhooks,
+    )
 
 
 class Jeton:
@@ -627,6 +637,93 @@ class Community:
         self.jeton.charging.funding_sources.register(source, community_id=self.id)
         self.jeton.charging.ensure_source_account(self.id, source.name, self.asset)
 
+    # ---- webhooks, events and low-balance alerts (services/webhooks.py, events.py) ----
+    # Over HTTP: /v1/webhook_endpoints, /v1/events, /v1/webhook_deliveries (docs/api/webhooks.md).
+
+    @property
+    def _webhooks(self) -> Webhooks:
+        from jeton.services import webhooks
+
+        return webhooks.service(self.jeton)
+
+    def create_webhook_endpoint(self, url: str, *, event_types: Sequence[str] | None = None,
+                                description: str = "", enabled: bool = True,
+                                idempotency_key: str | None = None) -> EndpointWithSecret:
+        """Send events (`event_types`, or every type when None) to `url`, signed with the
+        returned `secret` (Standard Webhooks). With `idempotency_key`, a retry returns the
+        endpoint already made."""
+        return self._webhooks.create_endpoint(self.id, url, event_types=event_types,
+                                              description=description, enabled=enabled,
+                                              idempotency_key=idempotency_key)
+
+    def list_webhook_endpoints(self, *, include_deleted: bool = False,
+                               limit: int = limits.page_size_default,
+                               starting_after: str | None = None) -> Page[EndpointInfo]:
+        """Endpoints by id, without their secrets."""
+        found = self._webhooks.list_endpoints(self.id, include_deleted=include_deleted)
+        return _page_by_id(found, limit, starting_after)
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> EndpointInfo:
+        return self._webhooks.get_endpoint(self.id, endpoint_id)
+
+    def update_webhook_endpoint(self, endpoint_id: str, *, url: str | None = None,
+                                event_types: Sequence[str] | None = None,
+                                description: str | None = None,
+                                enabled: bool | None = None) -> EndpointInfo:
+        """Change what is given; None leaves a field as it is (`event_types=["*"]`: every
+        type). Disabling abandons the endpoint's pending deliveries."""
+        from jeton.services.webhooks import UNCHANGED
+
+        return self._webhooks.update_endpoint(
+            self.id, endpoint_id, url=UNCHANGED if url is None else url,
+            event_types=UNCHANGED if event_types is None else event_types,
+            description=UNCHANGED if description is None else description,
+            enabled=UNCHANGED if enabled is None else enabled)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> EndpointInfo:
+        """Stop sending to the endpoint for good (it stays listed with `include_deleted`)."""
+        return self._webhooks.delete_endpoint(self.id, endpoint_id)
+
+    def rotate_webhook_secret(self, endpoint_id: str, *,
+                              grace_s: int = limits.webhook_secret_grace_s_default,
+                              ) -> EndpointWithSecret:
+        """A new signing secret; the old one signs too for `grace_s` seconds."""
+        return self._webhooks.rotate_secret(self.id, endpoint_id, grace_s=grace_s)
+
+    def list_events(self, *, type: str | None = None, member_id: str | None = None,
+                    limit: int = limits.page_size_default,
+                    starting_after: str | None = None) -> Page[EventInfo]:
+        """Events (balance.low, charge.declined, ...), newest first."""
+        return self._webhooks.events.list_events(self.id, type=type, member_id=member_id,
+                                                 limit=limit, starting_after=starting_after)
+
+    def get_event(self, event_id: str) -> EventInfo:
+        return self._webhooks.events.get_event(self.id, event_id)
+
+    def list_webhook_deliveries(self, *, endpoint_id: str | None = None,
+                                event_id: str | None = None, status: str | None = None,
+                                limit: int = limits.page_size_default,
+                                starting_after: str | None = None) -> Page[DeliveryInfo]:
+        """Deliveries of events to endpoints, newest first (`get_webhook_delivery` has each
+        attempt)."""
+        return self._webhooks.list_deliveries(self.id, endpoint_id=endpoint_id,
+                                              event_id=event_id, status=status, limit=limit,
+                                              starting_after=starting_after)
+
+    def get_webhook_delivery(self, delivery_id: str) -> DeliveryInfo:
+        return self._webhooks.get_delivery(self.id, delivery_id)
+
+    def redeliver_webhook(self, delivery_id: str) -> DeliveryInfo:
+        """Send a delivery again at once, whatever its status."""
+        return self._webhooks.redeliver(self.id, delivery_id)
+
+    def set_low_balance_threshold(self, member_id: str, threshold: int | None, *,
+                                  asset: str | None = None) -> LowBalanceAlert | None:
+        """Send balance.low when the member's available balance falls below `threshold`, once
+        per crossing; None removes the alert."""
+        return self._webhooks.events.set_low_balance_threshold(
+            self.id, member_id, threshold, asset=asset or self.asset)
+
 
 def _grant_access(community: Community, member_id: str, kind: str, name: str,
                   expires_at: datetime | None) -> MemberHoldings:
@@ -641,6 +738,21 @@ def _grant_access(community: Community, member_id: str, kind: str, name: str,
 
     j.store.run_write(tx)
     return community.member_holdings(member_id)
+
+
+def _page_by_id(items: list[EndpointInfo], limit: int,
+                starting_after: str | None) -> Page[EndpointInfo]:
+    """One page of a short list sorted by id (a community has at most a few endpoints)."""
+    if type(limit) is not int or not 1 <= limit <= limits.page_size_max:
+        from jeton.core.errors import InvalidRequest
+        from jeton.core.statuses import Status
+
+        raise InvalidRequest(f"limit must be 1-{limits.page_size_max}",
+                             status=Status.value_invalid)
+    after = [i for i in items if starting_after is None or i.id > starting_after]
+    data = after[:limit]
+    more = len(after) > limit
+    return Page(data=data, has_more=more, next_cursor=data[-1].id if more else None)
 
 
 _CHARGING_LOCK = threading.Lock()

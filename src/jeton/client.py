@@ -19,19 +19,51 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 from pydantic_core import to_jsonable_python
 
 from jeton.core import limits
+from jeton.core.catalog import Catalog, Service
 from jeton.core.errors import JetonError, error_for
+from jeton.core.rewards import Reward
 from jeton.core.statuses import Status
 from jeton.services.api_keys import ApiKeyCreated, ApiKeyInfo
+from jeton.services.charging_results import (
+    CatalogInfo,
+    CatalogLoad,
+    ChargeReceipt,
+    CheckResult,
+    MeteredReceipt,
+    MeteredSession,
+    RewardResult,
+)
+from jeton.services.funding_results import (
+    AffiliateCodes,
+    AffiliateProgram,
+    AutoRechargeInfo,
+    Checkout,
+    CouponInfo,
+    Entitlement,
+    MemberHoldings,
+    PackInfo,
+    PaymentProfile,
+    PlanInfo,
+    PurchaseInfo,
+    Redemption,
+    RefundInfo,
+    RoleLimit,
+    SignupBonus,
+    SubscriptionInfo,
+    TransferLimits,
+)
+from jeton.services.member_links import MemberLink
+from jeton.services.reports import Report
 from jeton.services.results import (
     AccountInfo,
     AssetInfo,
@@ -47,6 +79,12 @@ from jeton.services.results import (
     StatementLine,
     TransferResult,
 )
+from jeton.services.staff import StaffUser
+
+if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webhooks service)
+    from jeton.services.events import EventInfo, LowBalanceAlert
+    from jeton.services.webhook_delivery import DeliveryInfo
+    from jeton.services.webhooks import EndpointInfo, EndpointWithSecret
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -236,6 +274,407 @@ class Client:
     def revoke_api_key(self, key_id: str) -> ApiKeyInfo:
         return self._post(f"/v1/api_keys/{_seg(key_id)}/revoke", {}, ApiKeyInfo)
 
+    # ---- funding: packs, purchases, refunds, plans, auto-recharge, coupons, settings ----
+    # Over HTTP: docs/api/packs.md, purchases.md, plans-and-subscriptions.md, auto-recharge.md,
+    # coupons.md, settings.md. `run_funding_jobs` is in-process only (`jeton worker` runs it).
+
+    def create_pack(self, name: str, *, credits: int, price_minor: int, currency: str = "USD",
+                    pack_id: str | None = None, asset: str | None = None,
+                    bonus_credits: int = 0, bonus_expiry_days: int | None = None,
+                    credit_expiry_days: int | None = None, classes: Any = None,
+                    keys: Any = None, visible_to: Any = None, sort_order: int = 0) -> PackInfo:
+        body = {"name": name, "credits": credits, "price_minor": price_minor,
+                "currency": currency, "pack_id": pack_id, "asset": asset or self.asset,
+                "bonus_credits": bonus_credits, "bonus_expiry_days": bonus_expiry_days,
+                "credit_expiry_days": credit_expiry_days, "classes": _entitlements(classes),
+                "keys": _entitlements(keys),
+                "visible_to": [] if visible_to is None else visible_to,
+                "sort_order": sort_order}
+        return self._post("/v1/packs", body, PackInfo)
+
+    def list_packs(self, member_id: str | None = None, *,
+                   include_inactive: bool = False) -> list[PackInfo]:
+        return self._get("/v1/packs", Page[PackInfo], member=member_id,
+                         include_inactive=_flag(include_inactive)).data
+
+    def get_pack(self, pack_id: str) -> PackInfo:
+        return self._get(f"/v1/packs/{_seg(pack_id)}", PackInfo)
+
+    def set_pack_active(self, pack_id: str, active: bool) -> PackInfo:
+        action = "activate" if active else "retire"
+        return self._post(f"/v1/packs/{_seg(pack_id)}/{action}", {}, PackInfo)
+
+    def buy_pack(self, member_id: str, pack_id: str, *, idempotency_key: str,
+                 success_url: str, cancel_url: str, provider: str | None = None,
+                 save_payment_method: bool = False) -> Checkout:
+        body = {"member": member_id, "pack_id": pack_id, "success_url": success_url,
+                "cancel_url": cancel_url, "provider": provider,
+                "save_payment_method": save_payment_method}
+        return self._post("/v1/purchases", body, Checkout, idempotency_key)
+
+    def record_offline_payment(self, purchase_id: str, *, reference: str,
+                               actor: str = "staff") -> PurchaseInfo:
+        body = {"reference": reference, **({} if actor == "staff" else {"actor": actor})}
+        return self._post(f"/v1/purchases/{_seg(purchase_id)}/offline_payment", body,
+                          PurchaseInfo)
+
+    def get_purchase(self, purchase_id: str) -> PurchaseInfo:
+        return self._get(f"/v1/purchases/{_seg(purchase_id)}", PurchaseInfo)
+
+    def list_purchases(self, member_id: str | None = None, *,
+                       limit: int = limits.page_size_default,
+                       starting_after: str | None = None) -> Page[PurchaseInfo]:
+        return self._get("/v1/purchases", Page[PurchaseInfo], member=member_id, limit=limit,
+                         starting_after=starting_after)
+
+    def set_payment_method(self, member_id: str, *, provider: str, customer_id: str,
+                           payment_method_id: str) -> PaymentProfile:
+        body = {"provider": provider, "customer_id": customer_id,
+                "payment_method_id": payment_method_id}
+        return self._post(f"/v1/members/{_seg(member_id)}/payment_method", body,
+                          PaymentProfile)
+
+    def refund_purchase(self, purchase_id: str, *, idempotency_key: str,
+                        amount_minor: int | None = None, actor: str = _DEFAULT_ACTOR,
+                        reason: str = "") -> RefundInfo:
+        body = {"amount_minor": amount_minor, "reason": reason, **_actor(actor)}
+        return self._post(f"/v1/purchases/{_seg(purchase_id)}/refund", body, RefundInfo,
+                          idempotency_key)
+
+    def refund_as_credits(self, purchase_id: str, *, idempotency_key: str,
+                          amount_minor: int | None = None, credits: int | None = None,
+                          actor: str = _DEFAULT_ACTOR, reason: str = "") -> RefundInfo:
+        body = {"amount_minor": amount_minor, "credits": credits, "reason": reason,
+                **_actor(actor)}
+        return self._post(f"/v1/purchases/{_seg(purchase_id)}/refund_as_credits", body,
+                          RefundInfo, idempotency_key)
+
+    def refund_charge(self, transfer_id: str, *, idempotency_key: str,
+                      actor: str = _DEFAULT_ACTOR, reason: str = "") -> TransferResult:
+        body = {"reason": reason, **_actor(actor)}
+        return self._post(f"/v1/transfers/{_seg(transfer_id)}/refund", body, TransferResult,
+                          idempotency_key)
+
+    def create_plan(self, name: str, *, cycle: str, credits: int, price_minor: int,
+                    currency: str = "USD", plan_id: str | None = None,
+                    asset: str | None = None, member_class: str | None = None,
+                    discount_bp: int = 0) -> PlanInfo:
+        body = {"name": name, "cycle": cycle, "credits": credits, "price_minor": price_minor,
+                "currency": currency, "plan_id": plan_id, "asset": asset or self.asset,
+                "member_class": member_class, "discount_bp": discount_bp}
+        return self._post("/v1/plans", body, PlanInfo)
+
+    def list_plans(self, *, include_inactive: bool = False) -> list[PlanInfo]:
+        return self._get("/v1/plans", Page[PlanInfo],
+                         include_inactive=_flag(include_inactive)).data
+
+    def subscribe(self, member_id: str, plan_id: str, *, idempotency_key: str,
+                  start_at: datetime | None = None, provider: str | None = None,
+                  success_url: str | None = None,
+                  cancel_url: str | None = None) -> SubscriptionInfo:
+        body = {"member": member_id, "plan_id": plan_id, "start_at": start_at,
+                "provider": provider, "success_url": success_url, "cancel_url": cancel_url}
+        return self._post("/v1/subscriptions", body, SubscriptionInfo, idempotency_key)
+
+    def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = True,
+                            actor: str = _DEFAULT_ACTOR) -> SubscriptionInfo:
+        body = {"at_period_end": at_period_end, **_actor(actor)}
+        return self._post(f"/v1/subscriptions/{_seg(subscription_id)}/cancel", body,
+                          SubscriptionInfo)
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        return self._get(f"/v1/subscriptions/{_seg(subscription_id)}", SubscriptionInfo)
+
+    def list_subscriptions(self, member_id: str | None = None) -> list[SubscriptionInfo]:
+        return self._get("/v1/subscriptions", Page[SubscriptionInfo], member=member_id).data
+
+    def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
+                          monthly_cap: int, enabled: bool = True,
+                          provider: str | None = None) -> AutoRechargeInfo:
+        body = {"pack_id": pack_id, "threshold": threshold, "monthly_cap": monthly_cap,
+                "enabled": enabled, "provider": provider}
+        return self._post(f"/v1/members/{_seg(member_id)}/auto_recharge", body,
+                          AutoRechargeInfo)
+
+    def get_auto_recharge(self, member_id: str, *,
+                          asset: str | None = None) -> AutoRechargeInfo | None:
+        return self._get(f"/v1/members/{_seg(member_id)}/auto_recharge", _MaybeAutoRecharge,
+                         asset=asset or self.asset).root
+
+    def set_signup_bonus(self, amount: int, *, expiry_days: int | None = None,
+                         asset: str | None = None) -> SignupBonus:
+        body = {"amount": amount, "expiry_days": expiry_days, "asset": asset or self.asset}
+        return self._post("/v1/settings/signup_bonus", body, SignupBonus)
+
+    def get_signup_bonus(self) -> SignupBonus:
+        return self._get("/v1/settings/signup_bonus", SignupBonus)
+
+    def staff_grant(self, member_id: str, amount: int, *, actor: StaffUser | str, reason: str,
+                    idempotency_key: str, role: str | None = None, asset: str | None = None,
+                    expires_at: datetime | None = None) -> TransferResult:
+        """A staff user of the host app posts credits, within their role's limit."""
+        body = {"member": member_id, "amount": amount, "reason": reason,
+                "asset": asset or self.asset, "expires_at": expires_at,
+                **_staff(actor, role)}
+        return self._post("/v1/staff_grants", body, TransferResult, idempotency_key)
+
+    def staff_charge(self, member_id: str, amount: int, *, actor: StaffUser | str,
+                     reason: str, idempotency_key: str, role: str | None = None,
+                     asset: str | None = None) -> TransferResult:
+        body = {"member": member_id, "amount": amount, "reason": reason,
+                "asset": asset or self.asset, **_staff(actor, role)}
+        return self._post("/v1/staff_charges", body, TransferResult, idempotency_key)
+
+    def set_role_limit(self, role: str, amount: int, *, period: str = "day",
+                       asset: str | None = None) -> RoleLimit:
+        body = {"role": role, "amount": amount, "period": period, "asset": asset or self.asset}
+        return self._post("/v1/settings/role_limits", body, RoleLimit)
+
+    def set_transfer_limits(self, *, per_day: int | None = None, per_month: int | None = None,
+                            fee_fixed: int = 0, fee_bp: int = 0,
+                            asset: str | None = None) -> TransferLimits:
+        body = {"per_day": per_day, "per_month": per_month, "fee_fixed": fee_fixed,
+                "fee_bp": fee_bp, "asset": asset or self.asset}
+        return self._post("/v1/settings/transfer_limits", body, TransferLimits)
+
+    def get_transfer_limits(self, *, asset: str | None = None) -> TransferLimits:
+        return self._get("/v1/settings/transfer_limits", TransferLimits,
+                         asset=asset or self.asset)
+
+    def create_coupon(self, code: str | None = None, *, credits: int = 0,
+                      asset: str | None = None, credit_expiry_days: int | None = None,
+                      classes: Any = None, keys: Any = None,
+                      max_redemptions: int | None = None, per_member_limit: int = 1,
+                      expires_at: datetime | None = None) -> CouponInfo:
+        body = {"code": code, "credits": credits, "asset": asset or self.asset,
+                "credit_expiry_days": credit_expiry_days, "classes": _entitlements(classes),
+                "keys": _entitlements(keys), "max_redemptions": max_redemptions,
+                "per_member_limit": per_member_limit, "expires_at": expires_at}
+        return self._post("/v1/coupons", body, CouponInfo)
+
+    def get_coupon(self, code: str) -> CouponInfo:
+        return self._get(f"/v1/coupons/{_seg(code.strip())}", CouponInfo)
+
+    def redeem_coupon(self, member_id: str, code: str, *, idempotency_key: str) -> Redemption:
+        return self._post(f"/v1/coupons/{_seg(code.strip())}/redeem", {"member": member_id},
+                          Redemption, idempotency_key)
+
+    def set_affiliate_program(self, program: AffiliateProgram) -> AffiliateProgram:
+        return self._post("/v1/affiliate_program", program.model_dump(mode="json"),
+                          AffiliateProgram)
+
+    def create_affiliate_codes(self, member_id: str, count: int, *,
+                               idempotency_key: str) -> AffiliateCodes:
+        return self._post(f"/v1/members/{_seg(member_id)}/affiliate_codes", {"count": count},
+                          AffiliateCodes, idempotency_key)
+
+    def grant_class(self, member_id: str, name: str, *,
+                    expires_at: datetime | None = None) -> MemberHoldings:
+        return self._post(f"/v1/members/{_seg(member_id)}/classes",
+                          {"name": name, "expires_at": expires_at}, MemberHoldings)
+
+    def grant_key(self, member_id: str, name: str, *,
+                  expires_at: datetime | None = None) -> MemberHoldings:
+        return self._post(f"/v1/members/{_seg(member_id)}/keys",
+                          {"name": name, "expires_at": expires_at}, MemberHoldings)
+
+    def member_holdings(self, member_id: str, *, live_only: bool = True) -> MemberHoldings:
+        return self._get(f"/v1/members/{_seg(member_id)}/access", MemberHoldings,
+                         live_only=_flag(live_only))
+
+    # ==== charging, reports, webhooks, member links ====
+    # Over HTTP: docs/api/catalog.md, charges.md, metered.md, rewards.md, reports.md,
+    # webhooks.md, portal-links.md. `add_funding_source` is in-process only.
+
+    # ---- catalog and charging ----
+
+    def set_catalog(self, catalog: Catalog | Iterable[Service | Reward], *,
+                    actor: str = _DEFAULT_ACTOR, dry_run: bool = False) -> CatalogLoad:
+        """Sent as the catalog file it stands for (JSON text, which YAML reads)."""
+        import json
+
+        from jeton.core.catalog_data import catalog_to_data
+        from jeton.services.catalogs import build_catalog
+
+        built = catalog if isinstance(catalog, Catalog) else build_catalog(catalog)
+        text = json.dumps(catalog_to_data(built), ensure_ascii=False, indent=1)
+        return self.load_catalog(text, "yaml", actor=actor, dry_run=dry_run)
+
+    def load_catalog(self, text: str, fmt: Literal["toml", "yaml"] = "toml", *,
+                     actor: str = _DEFAULT_ACTOR, dry_run: bool = False) -> CatalogLoad:
+        body = {"catalog": text, "format": fmt, "dry_run": dry_run, **_actor(actor)}
+        return self._call("PUT", "/v1/catalog", CatalogLoad, body=body)
+
+    def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
+        return self._get("/v1/catalog", CatalogInfo,
+                         include_retired="true" if include_retired else "false")
+
+    def check(self, member_id: str, service: str, quantity: int = 1, *,
+              context: Mapping[str, str] | None = None,
+              session_id: str | None = None) -> CheckResult:
+        """Writes nothing, so it is sent without an idempotency key (the server keeps
+        nothing)."""
+        body = {"member": member_id, "service": service, "quantity": quantity,
+                "asset": self.asset, "context": _context(context), "session_id": session_id}
+        return self._call("POST", "/v1/check", CheckResult, body=body)
+
+    def charge(self, member_id: str, service: str, quantity: int = 1, *,
+               idempotency_key: str, context: Mapping[str, str] | None = None,
+               session_id: str | None = None, actor: str = _DEFAULT_ACTOR,
+               memo: str = "") -> ChargeReceipt:
+        body = {"member": member_id, "service": service, "quantity": quantity,
+                "asset": self.asset, "context": _context(context), "session_id": session_id,
+                "memo": memo, **_actor(actor)}
+        return self._post("/v1/charges", body, ChargeReceipt, idempotency_key)
+
+    def start_metered(self, member_id: str, service: str, estimated_quantity: int, *,
+                      idempotency_key: str, context: Mapping[str, str] | None = None,
+                      session_id: str | None = None,
+                      timeout_s: int = limits.hold_timeout_s_default,
+                      actor: str = _DEFAULT_ACTOR) -> MeteredSession:
+        body = {"member": member_id, "service": service,
+                "estimated_quantity": estimated_quantity, "asset": self.asset,
+                "context": _context(context), "session_id": session_id, "timeout_s": timeout_s,
+                **_actor(actor)}
+        return self._post("/v1/metered", body, MeteredSession, idempotency_key)
+
+    def finish_metered(self, hold_id: str, actual_quantity: int, *, idempotency_key: str,
+                       actor: str = _DEFAULT_ACTOR) -> MeteredReceipt:
+        body = {"actual_quantity": actual_quantity, **_actor(actor)}
+        return self._post(f"/v1/metered/{_seg(hold_id)}/finish", body, MeteredReceipt,
+                          idempotency_key)
+
+    def reward(self, member_id: str, reward: str, *, idempotency_key: str,
+               session_id: str | None = None, actor: str = _DEFAULT_ACTOR,
+               memo: str = "") -> RewardResult:
+        body = {"member": member_id, "reward": reward, "asset": self.asset,
+                "session_id": session_id, "memo": memo, **_actor(actor)}
+        return self._post("/v1/rewards", body, RewardResult, idempotency_key)
+
+    # ---- reports ----
+
+    def report(self, *, since: date | None = None, until: date | None = None,
+               asset: str | None = None) -> Report:
+        return self._get("/v1/reports", Report, since=_day(since), until=_day(until),
+                         asset=asset or self.asset)
+
+    def report_csv(self, key: str, *, since: date | None = None, until: date | None = None,
+                   asset: str | None = None) -> str:
+        """One table of the report as CSV text (HTTP only; in-process it is
+        `report(...).table(key).to_csv()`). Not retried."""
+        params = {k: v for k, v in {"since": _day(since), "until": _day(until),
+                                    "asset": asset or self.asset}.items() if v is not None}
+        response = self._http.get(f"/v1/reports/{_seg(key)}.csv", params=params)
+        if not response.is_success:
+            raise error_from(response)
+        return response.text
+
+    # ---- webhooks, events, low-balance alerts ----
+    # (Their models are imported on first use: `import jeton` does not load the service.)
+
+    def create_webhook_endpoint(self, url: str, *, event_types: Sequence[str] | None = None,
+                                description: str = "", enabled: bool = True,
+                                idempotency_key: str | None = None) -> EndpointWithSecret:
+        """A replay of the request (same idempotency key) answers `secret: ""`."""
+        from jeton.services.webhooks import EndpointWithSecret
+
+        body = {"url": url, "description": description, "enabled": enabled,
+                "event_types": list(event_types) if event_types is not None else None}
+        return self._post("/v1/webhook_endpoints", body, EndpointWithSecret, idempotency_key)
+
+    def list_webhook_endpoints(self, *, include_deleted: bool = False,
+                               limit: int = limits.page_size_default,
+                               starting_after: str | None = None) -> Page[EndpointInfo]:
+        from jeton.services.webhooks import EndpointInfo
+
+        return self._get("/v1/webhook_endpoints", Page[EndpointInfo],
+                         include_deleted="true" if include_deleted else "false", limit=limit,
+                         starting_after=starting_after)
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> EndpointInfo:
+        from jeton.services.webhooks import EndpointInfo
+
+        return self._get(f"/v1/webhook_endpoints/{_seg(endpoint_id)}", EndpointInfo)
+
+    def update_webhook_endpoint(self, endpoint_id: str, *, url: str | None = None,
+                                event_types: Sequence[str] | None = None,
+                                description: str | None = None,
+                                enabled: bool | None = None) -> EndpointInfo:
+        from jeton.services.webhooks import EndpointInfo
+
+        changes = {"url": url, "description": description, "enabled": enabled,
+                   "event_types": list(event_types) if event_types is not None else None}
+        return self._post(f"/v1/webhook_endpoints/{_seg(endpoint_id)}",
+                          {k: v for k, v in changes.items() if v is not None}, EndpointInfo)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> EndpointInfo:
+        from jeton.services.webhooks import EndpointInfo
+
+        return self._call("DELETE", f"/v1/webhook_endpoints/{_seg(endpoint_id)}",
+                          EndpointInfo)
+
+    def rotate_webhook_secret(self, endpoint_id: str, *,
+                              grace_s: int = limits.webhook_secret_grace_s_default,
+                              ) -> EndpointWithSecret:
+        from jeton.services.webhooks import EndpointWithSecret
+
+        return self._post(f"/v1/webhook_endpoints/{_seg(endpoint_id)}/rotate_secret",
+                          {"grace_s": grace_s}, EndpointWithSecret)
+
+    def list_events(self, *, type: str | None = None, member_id: str | None = None,
+                    limit: int = limits.page_size_default,
+                    starting_after: str | None = None) -> Page[EventInfo]:
+        from jeton.services.events import EventInfo
+
+        return self._get("/v1/events", Page[EventInfo], type=type, member_id=member_id,
+                         limit=limit, starting_after=starting_after)
+
+    def get_event(self, event_id: str) -> EventInfo:
+        from jeton.services.events import EventInfo
+
+        return self._get(f"/v1/events/{_seg(event_id)}", EventInfo)
+
+    def list_webhook_deliveries(self, *, endpoint_id: str | None = None,
+                                event_id: str | None = None, status: str | None = None,
+                                limit: int = limits.page_size_default,
+                                starting_after: str | None = None) -> Page[DeliveryInfo]:
+        from jeton.services.webhook_delivery import DeliveryInfo
+
+        return self._get("/v1/webhook_deliveries", Page[DeliveryInfo], endpoint_id=endpoint_id,
+                         event_id=event_id, status=status, limit=limit,
+                         starting_after=starting_after)
+
+    def get_webhook_delivery(self, delivery_id: str) -> DeliveryInfo:
+        from jeton.services.webhook_delivery import DeliveryInfo
+
+        return self._get(f"/v1/webhook_deliveries/{_seg(delivery_id)}", DeliveryInfo)
+
+    def redeliver_webhook(self, delivery_id: str) -> DeliveryInfo:
+        from jeton.services.webhook_delivery import DeliveryInfo
+
+        return self._post(f"/v1/webhook_deliveries/{_seg(delivery_id)}/redeliver", {},
+                          DeliveryInfo)
+
+    def set_low_balance_threshold(self, member_id: str, threshold: int | None, *,
+                                  asset: str | None = None) -> LowBalanceAlert | None:
+        from jeton.services.events import LowBalanceAlert
+
+        answer = self._call("PUT", f"/v1/members/{_seg(member_id)}/low_balance_threshold",
+                            _Json, body={"threshold": threshold, "asset": asset or self.asset})
+        return None if answer.root is None else LowBalanceAlert.model_validate(answer.root)
+
+    # ---- member pages ----
+
+    def create_member_link(self, member_id: str, *, return_url: str | None = None,
+                           ttl_s: int = limits.member_link_ttl_s_default,
+                           actor: str = _DEFAULT_ACTOR) -> MemberLink:
+        """A replay of the request (same idempotency key; each call makes its own) answers
+        `url: ""`: ask for a new link."""
+        body = {"return_url": return_url, "ttl_s": ttl_s, **_actor(actor)}
+        return self._post(f"/v1/members/{_seg(member_id)}/portal_links", body, MemberLink)
+
+    # ==== end of charging, reports, webhooks, member links ====
+
     # ---- the wire ----
 
     def _get(self, path: str, model: type[M], **params: Any) -> M:
@@ -280,6 +719,10 @@ class Client:
 
 class _BatchResult(BaseModel):
     data: list[BatchItem]
+
+
+class _Json(RootModel[Any]):
+    """Any JSON answer, `null` included (the alert of `set_low_balance_threshold`)."""
 
 
 def create_community(base_url: str, operator_token: str, community_id: str, name: str, *,
@@ -346,6 +789,52 @@ def _splits(splits: Sequence[Split | dict[str, Any]]) -> list[dict[str, Any]]:
             for s in splits]
 
 
+def _context(context: Mapping[str, str] | None) -> dict[str, str] | None:
+    return dict(context) if context is not None else None
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _seg(value: str) -> str:
     """One path segment, escaped."""
     return quote(value, safe="")
+
+
+# ---- funding helpers ----
+
+class _MaybeAutoRecharge(RootModel[AutoRechargeInfo | None]):
+    """`GET .../auto_recharge` answers `null` when the member never set one."""
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _entitlements(values: Any) -> Any:
+    """Classes or keys as the API takes them (`{"name", "days"}`), from what Community takes:
+    `["vip"]`, `[("vip", 30)]`, dicts or `Entitlement`s. Anything else is sent as it is, for the
+    server to refuse as Community would."""
+    if values is None:
+        return []
+    if not isinstance(values, list | tuple):
+        return values
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, Entitlement):
+            out.append(v.model_dump())
+        elif isinstance(v, str):
+            out.append({"name": v})
+        elif isinstance(v, tuple | list) and len(v) == 2:
+            out.append({"name": v[0], "days": v[1]})
+        else:
+            out.append(v)
+    return out
+
+
+def _staff(actor: StaffUser | str, role: str | None) -> dict[str, Any]:
+    """Who posts by hand: a StaffUser speaks for itself and its role."""
+    if isinstance(actor, StaffUser):
+        return {"actor": actor.user_id, "role": actor.role.value}
+    return {"actor": actor, "role": role}

@@ -254,6 +254,35 @@ LEDGER_METHODS = {
     "get_transfer",
 }
 
+# The funding services' methods, all served by the API (docs/api/packs.md ... settings.md).
+FUNDING_METHODS = {
+    "create_pack", "list_packs", "get_pack", "set_pack_active", "buy_pack",
+    "record_offline_payment", "get_purchase", "list_purchases", "set_payment_method",
+    "refund_purchase", "refund_as_credits", "refund_charge", "create_plan", "list_plans",
+    "subscribe", "cancel_subscription", "get_subscription", "list_subscriptions",
+    "set_auto_recharge", "get_auto_recharge", "set_signup_bonus", "get_signup_bonus",
+    "staff_grant", "staff_charge", "set_role_limit", "set_transfer_limits",
+    "get_transfer_limits", "create_coupon", "get_coupon", "redeem_coupon",
+    "set_affiliate_program", "create_affiliate_codes", "grant_class", "grant_key",
+    "member_holdings",
+}
+# Charging, reports, webhooks and member links, all served by the API (docs/api/catalog.md,
+# charges.md, metered.md, rewards.md, reports.md, webhooks.md, portal-links.md).
+CHARGING_METHODS = {
+    "set_catalog", "load_catalog", "catalog", "check", "charge", "start_metered",
+    "finish_metered", "reward", "report", "create_member_link", "create_webhook_endpoint",
+    "list_webhook_endpoints", "get_webhook_endpoint", "update_webhook_endpoint",
+    "delete_webhook_endpoint", "rotate_webhook_secret", "list_events", "get_event",
+    "list_webhook_deliveries", "get_webhook_delivery", "redeliver_webhook",
+    "set_low_balance_threshold",
+}
+# Community methods that are deliberately not over HTTP, with the reason.
+IN_PROCESS_ONLY = {
+    "run_funding_jobs": "jobs run in `jeton serve` / `jeton worker`, not on a client's request",
+    "add_funding_source": "a funding source is Python code that runs inside the server's "
+                          "process, beside the wallet; a remote client has none to give",
+}
+
 
 def test_client_mirrors_the_community_api() -> None:
     """Same method names, parameters (names, kinds, defaults) and result types.
@@ -264,6 +293,9 @@ def test_client_mirrors_the_community_api() -> None:
     shared = [name for name, _ in inspect.getmembers(Community, inspect.isfunction)
               if not name.startswith("_") and hasattr(jeton.Client, name)]
     assert set(shared) >= LEDGER_METHODS
+    assert set(shared) >= FUNDING_METHODS
+    assert set(shared) >= CHARGING_METHODS
+    assert not set(shared) & set(IN_PROCESS_ONLY)
     for name in shared:
         local_sig = inspect.signature(getattr(Community, name))
         remote_sig = inspect.signature(getattr(jeton.Client, name))

@@ -313,3 +313,9 @@ def test_a_damaged_demo_catalog_gives_errors_as_data_never_an_exception(
             + text[at + data.draw(st.integers(0, 5)):]
     result = load_catalog(text, fmt)  # type: ignore[arg-type]
     assert result.ok == (result.catalog is not None)
+
+
+def test_control_characters_are_an_error_in_the_file_not_a_crash() -> None:
+    result = load_catalog("\b", "yaml")
+    assert not result.ok
+    assert "not valid YAML" in result.errors[0].reason

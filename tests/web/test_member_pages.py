@@ -79,7 +79,9 @@ async def test_member_page_shows_balances_lots_and_the_statement(owner: Desk) ->
     page = await owner.get("/admin/members/alice")
     assert page.status_code == 200
     text = text_of(page)
-    assert "Posted 115" in text and "Pending (held) 0" in text and "Available 115" in text
+    assert "Posted 115" in text
+    assert "Pending (held) 0" in text
+    assert "Available 115" in text
     # The expiring promo lot is spent first, so it comes first.
     assert text.index("promo free 15 20") < text.index("signup free 100 100")
     assert "chat.message" in text
@@ -103,7 +105,8 @@ async def test_grant_goes_through_review_then_posts_once(store: Store, owner: De
     assert review.status_code == 200
     text = text_of(review)
     assert "Check and confirm" in text
-    assert "Grant 25 CREDIT" in text and "115 → 140" in text
+    assert "Grant 25 CREDIT" in text
+    assert "115 → 140" in text
     assert j.community("chat").balance("alice").posted == 115  # nothing posted yet
 
     done = await owner.post("/admin/members/alice/credits", hidden_fields(review, CONFIRM))
@@ -120,7 +123,8 @@ async def test_grant_goes_through_review_then_posts_once(store: Store, owner: De
     entry = list_audit(store, "chat")[0]
     assert entry.action == "credits.granted"
     assert entry.user_email == staff.owner.email
-    assert entry.detail["amount"] == 25 and entry.target == "alice"
+    assert entry.detail["amount"] == 25
+    assert entry.target == "alice"
 
 
 async def test_charge_shows_the_lots_that_would_pay(owner: Desk, j: jeton.Jeton) -> None:
@@ -165,9 +169,11 @@ async def test_change_goes_back_to_the_form_with_the_same_key(owner: Desk) -> No
     form = await grant_form(owner)
     review = await owner.post("/admin/members/alice/credits/review",
                               {**form, "kind": "grant", "amount": "7", "reason": "Gift"})
-    back = await owner.post("/admin/members/alice/credits/edit", hidden_fields(review, "/admin/members/alice/credits/edit"))
+    back = await owner.post("/admin/members/alice/credits/edit",
+                            hidden_fields(review, "/admin/members/alice/credits/edit"))
     assert back.status_code == 200
-    assert 'value="7"' in back.text and ">Gift</textarea>" in back.text
+    assert 'value="7"' in back.text
+    assert ">Gift</textarea>" in back.text
     assert hidden_fields(back)["key"] == form["key"]
 
 
@@ -194,7 +200,8 @@ async def test_grant_with_an_expiry_makes_an_expiring_lot(owner: Desk, clock: Ma
                      hidden_fields(review, "/admin/members/bob/credits"))
     lots = j.community("chat").lots("bob")
     assert [(lot.remaining, lot.source) for lot in lots] == [(10, "staff")]
-    assert lots[0].expires_at is not None and lots[0].expires_at.date().isoformat() == day
+    assert lots[0].expires_at is not None
+    assert lots[0].expires_at.date().isoformat() == day
 
 
 async def test_moderator_within_the_limit_posts_and_over_it_is_refused_clearly(

@@ -60,12 +60,14 @@ async def test_reports_show_charts_with_their_figures_as_tables(owner: Desk,
     today = clock.now().date()
     assert f'value="{(today - timedelta(days=29)).isoformat()}"' in page.text
     assert f'value="{today.isoformat()}"' in page.text
-    assert "Issued 140 CREDIT" in text and "Consumed 40 CREDIT" in text
+    assert "Issued 140 CREDIT" in text
+    assert "Consumed 40 CREDIT" in text
     assert "Expired (breakage) 30 CREDIT" in text
     charts = {key: json.loads(data) for key, data in CHART_DATA.findall(page.text)}
     assert {"per_day", "issued_by_source", "consumed_by_service"} <= set(charts)
     per_day = charts["per_day"]
-    assert per_day["type"] == "line" and len(per_day["labels"]) == 30
+    assert per_day["type"] == "line"
+    assert len(per_day["labels"]) == 30
     assert [s["label"] for s in per_day["series"]] == ["Issued", "Consumed", "Expired"]
     by_service = charts["consumed_by_service"]
     assert dict(zip(by_service["labels"], by_service["values"], strict=True)) == {

@@ -57,7 +57,8 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses: dict[str, Any] = operation["responses"]
-            if path.startswith("/v1/"):
+            # Operations without a credential (a provider's signed webhook) declare their own.
+            if path.startswith("/v1/") and operation.get("security"):
                 for code, description in _COMMON.items():
                     responses.setdefault(code, {"description": description})
                 responses["422"] = {"description": _COMMON["422"]}
@@ -70,7 +71,8 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {MEDIA_TYPE: {"schema": _PROBLEM_REF}}
                     if code in ("409", "429", "503"):
                         response.setdefault("headers", {}).update(_RETRY_AFTER)
-                elif method == "post" and code.startswith("2") and path.startswith("/v1/"):
+                elif (method == "post" and code.startswith("2") and path.startswith("/v1/")
+                      and operation.get("security")):
                     response.setdefault("headers", {}).update(_ANSWER_HEADERS)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -64,7 +64,10 @@ def parse_toml(text: str) -> Source:
 
 
 def parse_yaml(text: str) -> Source:
-    loader = yaml.SafeLoader(text)
+    try:  # the reader refuses control characters before parsing starts
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        return Source(errors=[(0, f"not valid YAML: {exc}")])
     try:
         node = loader.get_single_node()
         if node is None:

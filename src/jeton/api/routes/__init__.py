@@ -11,13 +11,26 @@ from fastapi import APIRouter
 from jeton.api.context import DeclineHook
 from jeton.api.routes import (
     assets,
+    catalog,
+    charges,
     communities,
+    coupons,
+    funding_settings,
     grants,
     holds,
     keys,
+    member_funding,
     members,
+    packs,
+    plans,
+    portal_links,
+    provider_webhooks,
+    purchases,
+    reports,
     spends,
+    staff_postings,
     transfers,
+    webhooks,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -29,8 +42,24 @@ ROUTERS: list[APIRouter] = [
     transfers.router,
     holds.router,
     keys.router,
+    # funding: packs, purchases and refunds, plans, coupons, settings, the providers' webhooks
+    packs.router,
+    purchases.router,
+    plans.router,
+    member_funding.router,
+    coupons.router,
+    funding_settings.router,
+    staff_postings.router,
+    provider_webhooks.router,
+    # charging, reports, webhooks and member portal links
+    catalog.router,
+    charges.router,
+    reports.router,
+    webhooks.router,
+    portal_links.router,
 ]
 
 # Called when a request is declined (not enough credits, a limit): each returns fields for the
 # problem, e.g. the funding service's `{"suggested_packs": [...]}`.
 DECLINE_HOOKS: list[DeclineHook] = []
+DECLINE_HOOKS.append(packs.suggested_packs)

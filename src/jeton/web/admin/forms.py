@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from jeton.core import limits
@@ -34,6 +34,18 @@ Text = Annotated[str, Form(max_length=limits.memo_chars_max)]
 LongText = Annotated[str, Form(max_length=limits.admin_form_bytes_max)]
 Key = Annotated[str, Form(max_length=limits.idempotency_key_chars_max)]
 _NAME_DAYS = re.compile(r"^([^:\s]+)(?::(\d{1,5}))?$")
+
+
+async def _form_values(request: Request) -> dict[str, str]:
+    """Every text field of the posted form (the CSRF check has read it already)."""
+    form = await request.form()
+    return {name: value[:limits.admin_form_bytes_max] for name, value in form.items()
+            if isinstance(value, str)}
+
+
+# The posted form as a dict, for pages with many fields (read once, by an async dependency, so
+# the page itself stays a plain function run in the thread pool).
+FormValues = Annotated[dict[str, str], Depends(_form_values)]
 
 
 def form_key() -> str:

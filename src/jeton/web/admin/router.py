@@ -12,19 +12,26 @@ from jeton.store.engine import Store
 from jeton.web.admin.context import AdminContext
 from jeton.web.admin.pages import (
     account,
+    api_keys,
     audit,
+    catalog,
+    coupons,
     credits,
     home,
     members,
+    packs,
+    plans,
     reports,
     signin,
     staff,
+    webhooks,
 )
 from jeton.web.admin.security import bind_admin, check_csrf
 from jeton.web.admin.templating import create_environment
 
 # Every page module, in no particular order; a new page module is added here.
-PAGE_MODULES = (signin, home, staff, account, audit, members, credits, reports)
+PAGE_MODULES = (signin, home, staff, account, audit, members, credits, reports, packs,
+                plans, coupons, catalog, webhooks, api_keys)
 
 
 def create_admin_router(store: Store, clock: Clock, settings: Settings, *,

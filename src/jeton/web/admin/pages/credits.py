@@ -23,7 +23,15 @@ from jeton.core.errors import Conflict, Declined, IdempotencyConflict, InvalidRe
 from jeton.services import grants
 from jeton.services.staff import Permission, StaffSession
 from jeton.web.admin.context import admin_context
-from jeton.web.admin.forms import Fields, Key, Text, end_of_day, error_message, form_key, redirect_to
+from jeton.web.admin.forms import (
+    Fields,
+    Key,
+    Text,
+    end_of_day,
+    error_message,
+    form_key,
+    redirect_to,
+)
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import require_permission
 from jeton.web.admin.templating import render
@@ -43,8 +51,9 @@ def credits_form(request: Request, staff: Poster, member_id: str,
 
 
 @router.post("/members/{member_id}/credits/edit", name="admin.credits_edit")
-def credits_edit(request: Request, staff: Poster, member_id: str, key: Key = "", kind: Text = "grant",
-                 amount: Text = "", reason: Text = "", expires: Text = "") -> HTMLResponse:
+def credits_edit(request: Request, staff: Poster, member_id: str, key: Key = "",
+                 kind: Text = "grant", amount: Text = "", reason: Text = "",
+                 expires: Text = "") -> HTMLResponse:
     values = {"kind": kind, "amount": amount, "reason": reason, "expires": expires, "key": key}
     return _form(request, staff, member_id, values)
 

@@ -13,7 +13,6 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
-from jeton.services.events import Events
 from jeton.services.staff import Permission, list_staff_users
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
@@ -52,8 +51,8 @@ def member_page(request: Request, staff: CurrentStaff, member_id: str,
     statement = community.statement(member_id, limit=STATEMENT_PAGE_SIZE,
                                     starting_after=before or None)
     plans = {p.id: p for p in community.list_plans(include_inactive=True)}
-    declines = Events(ctx.store, ctx.clock).list_events(
-        staff.community_id, type="charge.declined", member_id=member_id, limit=RECENT_MAX)
+    declines = community.list_events(type="charge.declined", member_id=member_id,
+                                     limit=RECENT_MAX)
     return render(request, "admin/member.html", {
         "member": member,
         "asset": asset,

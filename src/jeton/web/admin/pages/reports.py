@@ -35,6 +35,8 @@ DateText = Annotated[str, Query(max_length=20)]
 # Columns that count credits (shown in the asset's decimals); money columns end in `_minor`.
 CREDIT_COLUMNS = frozenset({"credits", "issued", "consumed", "expired", "bonus_credits"})
 HEADERS = {"money_minor": "Money", "amount_minor": "Money", "paid": "Paid credits"}
+# Tables of how things stand now rather than of the range (the float is owed today).
+SNAPSHOT_TABLES = frozenset({"float"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class TableView:
     numeric: list[bool]
     rows: list[list[Cell]]
     chart: dict[str, Any] | None
+    snapshot: bool  # as things stand now, whatever the range
 
 
 @router.get("/reports", name="admin.reports")
@@ -139,9 +142,12 @@ def _cell(column: str, value: Any, row: dict[str, Any], asset: AssetInfo) -> Cel
 
 
 def _chart_value(column: str, value: Any, asset: AssetInfo) -> float | int:
+    number = float(value) if isinstance(value, float) else (
+        int(value) if _is_number(value) else 0)
     if column in CREDIT_COLUMNS and asset.scale:
-        return float(value) / 10**asset.scale
-    return int(value) if isinstance(value, int) else float(value)
+        divisor: int = 10**asset.scale
+        return number / divisor
+    return number
 
 
 def _view(table: ReportTable, asset: AssetInfo) -> TableView:
@@ -171,7 +177,8 @@ def _view(table: ReportTable, asset: AssetInfo) -> TableView:
                      "values": [_chart_value(value_column, r[value_column], asset)
                                 for r in dict_rows]}
     return TableView(key=table.key, title=table.title, headers=[_header(c) for c in columns],
-                     numeric=numeric, rows=rows, chart=chart)
+                     numeric=numeric, rows=rows, chart=chart,
+                     snapshot=table.key in SNAPSHOT_TABLES)
 
 
 def _totals(report: Report, asset: AssetInfo) -> list[tuple[str, str]]:

@@ -17,7 +17,6 @@
         data: one.values,
         backgroundColor: colour,
         borderColor: colour,
-        borderDash: i === 2 ? [6, 4] : undefined,
         pointRadius: 2,
       };
     });

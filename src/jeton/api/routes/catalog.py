@@ -1,0 +1,50 @@
+"""The community's catalog: services with their prices, splits and access, and rewards.
+
+`PUT /v1/catalog` loads a catalog file (TOML or YAML) as the next version; `GET` reads the
+active one. Loading checks everything first: any error answers 422 `catalog_invalid` with every
+error (line, where, reason) in the problem's `errors`, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Query
+from pydantic import Field, StrictBool
+
+from jeton.api.auth import Caller, requires
+from jeton.api.routing import api_router
+from jeton.api.schemas import Actor, Body
+from jeton.core import limits
+from jeton.services.api_keys import Scope
+from jeton.services.charging_results import CatalogInfo, CatalogLoad
+
+router = api_router(tags=["catalog"])
+
+
+class LoadCatalog(Body):
+    catalog: Annotated[str, Field(max_length=limits.api_body_bytes_max,
+                                  description="The catalog file's text.")]
+    format: Literal["toml", "yaml"] = "toml"
+    dry_run: StrictBool = Field(default=False, description="Check and compare with the "
+                                                           "active catalog; write nothing.")
+    actor: Actor = None
+
+
+@router.put("/catalog")
+def load_catalog(body: LoadCatalog,
+                 caller: Annotated[Caller, requires(Scope.admin)]) -> CatalogLoad:
+    """Make the catalog file the active version: entries added or changed are written,
+    entries missing from it are retired. Loading the active catalog again changes nothing
+    (`changed: false`)."""
+    return caller.community.load_catalog(body.catalog, body.format,
+                                         actor=caller.actor(body.actor), dry_run=body.dry_run)
+
+
+@router.get("/catalog")
+def get_catalog(caller: Annotated[Caller, requires(Scope.reports_read)],
+                include_retired: Annotated[bool, Query(
+                    description="Also list retired services and rewards.")] = False,
+                ) -> CatalogInfo:
+    """The active catalog (`version: 0` before any was loaded)."""
+    return caller.community.catalog(include_retired=include_retired)
