@@ -55,7 +55,7 @@ def _prepare(url: str, n: int) -> str:
 def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "JETON_DATABASE_URL": url, "JETON_SQLITE_SYNCHRONOUS": "FULL"}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and CLI, fixed arguments)
         [sys.executable, "-m", "jeton.cli", "serve", "--port", str(port), "--no-jobs"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

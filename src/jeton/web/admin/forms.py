@@ -29,9 +29,9 @@ from jeton.services.staff_audit import record_audit_now
 from jeton.web.admin.context import admin_context
 
 KEY_FIELD = "key"
-# One line of a form; long text (a catalog file) has its own bound, the router's body limit.
+# One line of a form. Long text (a catalog file) is read with `FormValues`, bounded by the
+# router's body limit.
 Text = Annotated[str, Form(max_length=limits.memo_chars_max)]
-LongText = Annotated[str, Form(max_length=limits.admin_form_bytes_max)]
 Key = Annotated[str, Form(max_length=limits.idempotency_key_chars_max)]
 _NAME_DAYS = re.compile(r"^([^:\s]+)(?::(\d{1,5}))?$")
 

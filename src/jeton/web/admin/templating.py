@@ -48,9 +48,6 @@ NOTICES: Mapping[str, str] = {
     "pack_retired": "The pack was retired: members no longer see it. It is kept for history.",
     "pack_restored": "The pack is on sale again.",
     "plan_created": "The plan was created.",
-    "plan_retired": "The plan was retired: nobody can subscribe to it now. It is kept for "
-                    "history, and current subscriptions go on.",
-    "plan_restored": "The plan is offered again.",
     "coupon_created": "The coupon was created.",
     "coupon_retired": "The code was retired: it can no longer be redeemed. It is kept for "
                       "history.",
