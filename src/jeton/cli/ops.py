@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from jeton.api.app import create_app
+        from jeton.api.server import server_config
         from jeton.services.jobs import Worker
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -119,8 +120,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"Jeton on http://{host}:{port}  (API /v1, docs /docs, "
                        f"dashboard /admin, member pages /m, health /healthz)")
             try:
-                uvicorn.run(create_app(j), host=host, port=port, log_level="info",
-                            timeout_keep_alive=5)
+                uvicorn.Server(server_config(create_app(j), host=host, port=port)).run()
             finally:
                 if worker:
                     worker.stop()

@@ -115,8 +115,20 @@ def run_job(j: Jeton, job_: Job, community_id: str, *, force: bool = False) -> i
     return count
 
 
+JOB_MODULES = ("http_idempotency", "member_links", "plans", "purchases", "recharge", "webhooks")
+"""Modules of jeton.services that register jobs; a worker imports them all."""
+
+
+def load_all() -> None:
+    import importlib
+
+    for name in JOB_MODULES:
+        importlib.import_module(f"jeton.services.{name}")
+
+
 def run_due(j: Jeton, *, force: bool = False, only: set[str] | None = None) -> dict[str, int]:
     """One pass over every community and every registered job that is due."""
+    load_all()
     done: dict[str, int] = {}
     for community_id in communities_of(j.store):
         for job_ in list(REGISTRY.values()):

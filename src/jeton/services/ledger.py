@@ -215,6 +215,8 @@ class Ledger:
         """
         member_id = amounts.external_id(member_id, "member id")
         name = _text(name, "name", 200)
+        if email is not None:
+            _text(email, "email", 200)
         meta = _meta(metadata)
 
         def tx(conn: Connection) -> MemberInfo:
@@ -1082,6 +1084,10 @@ class Ledger:
             raise InvalidRequest("source must be a short word (not 'overdraft')",
                                  status=Status.value_invalid)
         cost = amounts.whole_amount(cost_minor, "cost_minor")
+        if cost_currency is not None and (not isinstance(cost_currency, str)
+                                          or not 1 <= len(cost_currency) <= 16):
+            raise InvalidRequest("cost_currency must be a currency code of 1-16 characters",
+                                 status=Status.value_invalid)
         if cost < 0 or (cost and not paid):
             raise InvalidRequest("only paid credits carry a cost, and it is not negative",
                                  status=Status.amount_invalid)

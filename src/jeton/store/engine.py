@@ -67,6 +67,12 @@ class Store:
         pool costs as much as a small statement). It goes back to the pool when the thread is
         gone, when it saw an error, or at `release()` / `dispose()`.
         """
+        if self.dialect != "sqlite":
+            # On PostgreSQL a pool checkout is small next to a round trip, and a server's many
+            # threads must not each hold a connection: take one per transaction.
+            with self.engine.connect() as fresh, fresh.begin():
+                yield fresh
+            return
         tid = threading.get_ident()
         conn = self._writers.get(tid)
         if conn is None or conn.closed or conn.invalidated:

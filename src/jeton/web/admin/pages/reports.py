@@ -182,7 +182,7 @@ def _view(table: ReportTable, asset: AssetInfo) -> TableView:
 
 
 def _totals(report: Report, asset: AssetInfo) -> list[tuple[str, str]]:
-    """The range's totals from the per-day table: issued, consumed, expired."""
+    """(label, amount) of the range's totals; the template adds the asset's code."""
     try:
         per_day = report.table("per_day")
     except KeyError:
@@ -192,5 +192,5 @@ def _totals(report: Report, asset: AssetInfo) -> list[tuple[str, str]]:
         if column in ("issued", "consumed", "expired"):
             total = sum(int(row[i]) for row in per_day.rows)
             label = {"expired": "Expired (breakage)"}.get(column, _header(column))
-            out.append((label, f"{format_amount(total, asset.scale)} {asset.code}"))
+            out.append((label, format_amount(total, asset.scale)))
     return out
