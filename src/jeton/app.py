@@ -422,6 +422,10 @@ class Community:
     def list_plans(self, *, include_inactive: bool = False) -> list[PlanInfo]:
         return plans.list_plans(self.jeton, self.id, include_inactive=include_inactive)
 
+    def set_plan_active(self, plan_id: str, active: bool) -> PlanInfo:
+        """Retire a plan (no new subscriptions; current ones go on) or offer it again."""
+        return plans.set_plan_active(self.jeton, self.id, plan_id, active)
+
     def subscribe(self, member_id: str, plan_id: str, *, idempotency_key: str,
                   start_at: datetime | None = None, provider: str | None = None,
                   success_url: str | None = None,

@@ -368,6 +368,10 @@ class Client:
         return self._get("/v1/plans", Page[PlanInfo],
                          include_inactive=_flag(include_inactive)).data
 
+    def set_plan_active(self, plan_id: str, active: bool) -> PlanInfo:
+        action = "activate" if active else "retire"
+        return self._post(f"/v1/plans/{_seg(plan_id)}/{action}", {}, PlanInfo)
+
     def subscribe(self, member_id: str, plan_id: str, *, idempotency_key: str,
                   start_at: datetime | None = None, provider: str | None = None,
                   success_url: str | None = None,

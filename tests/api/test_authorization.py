@@ -73,6 +73,8 @@ OBJECT_BODIES = {
     # funding
     "/v1/packs/{pack_id}/activate": {},
     "/v1/packs/{pack_id}/retire": {},
+    "/v1/plans/{plan_id}/activate": {},
+    "/v1/plans/{plan_id}/retire": {},
     "/v1/purchases/{purchase_id}/offline_payment": {"reference": "check 1042"},
     "/v1/purchases/{purchase_id}/refund": {},
     "/v1/purchases/{purchase_id}/refund_as_credits": {},
@@ -132,7 +134,7 @@ def funding_objects(chat: jeton.Client) -> dict[str, str]:
                          cancel_url=no)
     coupon = chat.create_coupon("WELCOME-2024", credits=3)
     return {"pack_id": pack.id, "purchase_id": bought.purchase_id, "subscription_id": sub.id,
-            "code": coupon.code}
+            "plan_id": plan.id, "code": coupon.code}
 
 
 def webhook_objects(server: LiveServer, chat: jeton.Client) -> dict[str, str]:

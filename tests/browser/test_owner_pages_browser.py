@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 import jeton
 from jeton.services.staff import StaffRole, create_staff_user
@@ -14,8 +14,8 @@ from jeton.services.staff import StaffRole, create_staff_user
 from .conftest import Dashboard, Shoot
 
 pytestmark = pytest.mark.browser
-PHONE = {"width": 375, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
+PHONE = ViewportSize(width=375, height=740)
+DESKTOP = ViewportSize(width=1280, height=860)
 CATALOG = """
 [services."chat.message"]
 name = "Chat message"

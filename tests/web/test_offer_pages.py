@@ -263,3 +263,11 @@ async def test_offer_forms_need_the_csrf_token(owner: Desk, j: jeton.Jeton) -> N
     assert (await owner.post("/admin/coupons", {"code": "ABC123", "credits": "5"},
                              csrf=False)).status_code == 403
     assert j.community("chat").list_packs() == []
+
+
+def test_owner_retires_a_plan_and_offers_it_again(jeton_app: jeton.Jeton) -> None:
+    chat = jeton_app.create_community("Plans", "plans")
+    plan = chat.create_plan("Monthly", cycle="monthly", credits=100, price_minor=900)
+    assert chat.set_plan_active(plan.id, False).active is False
+    assert [p.id for p in chat.list_plans()] == []
+    assert chat.set_plan_active(plan.id, True).active is True

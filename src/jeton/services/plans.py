@@ -124,6 +124,21 @@ def list_plans(j: Jeton, community_id: str, *, include_inactive: bool = False) -
     return [plan_info(r) for r in rows]
 
 
+def set_plan_active(j: Jeton, community_id: str, plan_id: str, active: bool) -> PlanInfo:
+    """Stop offering a plan (or offer it again). Subscriptions to it run on unchanged."""
+    if type(active) is not bool:
+        raise InvalidRequest("active must be true or false", status=Status.value_invalid)
+
+    def tx(conn: Connection) -> None:
+        done = conn.execute(plans.update().where(plans.c.community_id == community_id,
+                                                 plans.c.plan_id == plan_id).values(active=active))
+        if not done.rowcount:
+            raise NotFound(f"no plan {plan_id!r}", status=Status.not_found)
+
+    j.store.run_write(tx)
+    return get_plan(j, community_id, plan_id)
+
+
 def get_plan(j: Jeton, community_id: str, plan_id: str) -> PlanInfo:
     with j.store.read() as conn:
         row = _plan_row(conn, community_id, plan_id)

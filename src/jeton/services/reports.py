@@ -94,6 +94,8 @@ def build(store: Store, community_id: str, *, asset: str = "CREDIT", since: date
             _float(conn, community_id, asset),
             _top_members(conn, community_id, asset, lo, hi, top_members_max),
         ]
+        import jeton.services.funding_reports  # noqa: F401 (registers its sections)
+
         for section in SECTIONS:
             tables.extend(section(conn, community_id, asset, lo, hi))
     return Report(community_id=community_id, asset=asset, since=since, until=until,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from jeton.api.auth import Caller, requires
-from jeton.api.funding_schemas import CancelSubscription, CreatePlan, Subscribe
+from jeton.api.funding_schemas import CancelSubscription, CreatePlan, NoBody, Subscribe
 from jeton.api.idempotency import IdempotencyKey
-from jeton.api.routes.funding_params import ForMember, SubscriptionId
+from jeton.api.routes.funding_params import ForMember, PlanId, SubscriptionId
 from jeton.api.routes.purchases import provider_retry_later
 from jeton.api.routing import api_router, problem_responses
 from jeton.services.api_keys import Scope
@@ -72,3 +72,17 @@ def cancel_subscription(subscription_id: SubscriptionId, body: CancelSubscriptio
     return caller.community.cancel_subscription(subscription_id,
                                                 at_period_end=body.at_period_end,
                                                 actor=caller.actor(body.actor))
+
+
+@router.post("/plans/{plan_id}/activate")
+def activate_plan(plan_id: PlanId, body: NoBody,
+                  caller: Annotated[Caller, requires(Scope.admin)]) -> PlanInfo:
+    """Offer a retired plan again."""
+    return caller.community.set_plan_active(plan_id, True)
+
+
+@router.post("/plans/{plan_id}/retire")
+def retire_plan(plan_id: PlanId, body: NoBody,
+                caller: Annotated[Caller, requires(Scope.admin)]) -> PlanInfo:
+    """Stop offering a plan. Its subscriptions go on; it can be activated again."""
+    return caller.community.set_plan_active(plan_id, False)

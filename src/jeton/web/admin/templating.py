@@ -47,6 +47,8 @@ NOTICES: Mapping[str, str] = {
     "pack_created": "The pack is on sale.",
     "pack_retired": "The pack was retired: members no longer see it. It is kept for history.",
     "pack_restored": "The pack is on sale again.",
+    "plan_retired": "The plan was retired: members can no longer subscribe. Subscriptions go on.",
+    "plan_restored": "The plan is offered again.",
     "plan_created": "The plan was created.",
     "coupon_created": "The coupon was created.",
     "coupon_retired": "The code was retired: it can no longer be redeemed. It is kept for "

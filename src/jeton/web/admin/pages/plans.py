@@ -107,3 +107,26 @@ def _form(request: Request, staff: StaffSession, values: dict[str, str],
         "values": values, "errors": errors or {}, "message": message, "cycles": CYCLES,
         "asset": admin_context(request).credit_asset(staff.community_id),
     }, status_code=400 if errors or message else 200, section="plans")
+
+
+@router.post("/plans/{plan_id}/retire", name="admin.plan_retire")
+def retire(request: Request, staff: Configurer, plan_id: str) -> Response:
+    return _set_active(request, staff, plan_id, False)
+
+
+@router.post("/plans/{plan_id}/restore", name="admin.plan_restore")
+def restore(request: Request, staff: Configurer, plan_id: str) -> Response:
+    return _set_active(request, staff, plan_id, True)
+
+
+def _set_active(request: Request, staff: StaffSession, plan_id: str, active: bool) -> Response:
+    community = admin_context(request).community(staff.community_id)
+    before = next((p for p in community.list_plans(include_inactive=True) if p.id == plan_id),
+                  None)
+    if before is None:
+        raise NotFound(f"no plan {plan_id!r}")
+    if before.active != active:  # a second submit changes nothing and records nothing
+        community.set_plan_active(plan_id, active)
+        audit(request, staff, "plan.restored" if active else "plan.retired", target=plan_id)
+    return redirect_to(request, "admin.plans",
+                       notice="plan_restored" if active else "plan_retired")
