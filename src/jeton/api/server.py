@@ -19,7 +19,7 @@ def server_config(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000,
     """uvicorn's settings for the API, with Jeton's limits: idle keep-alive connections close
     after `http_keep_alive_s`, at most `http_connections_max` at once, 10 s to finish requests
     under way at shutdown. A request has no deadline of its own: a write cut off half-way could
-    still commit; the database bounds each statement instead (docs/decisions/http-api.md)."""
+    still commit; the database bounds each statement instead (docs/decisions/0023-http-api.md)."""
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=access_log,
         timeout_keep_alive=limits.http_keep_alive_s,

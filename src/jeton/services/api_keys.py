@@ -8,7 +8,7 @@ The community part lets the server find the key by its primary key's leading col
 across communities, which a distributed store would fan out to every shard); the random part
 (256 bits) is what makes it secret. The store keeps only the SHA-256 digest of the whole token:
 a fast hash is enough because nobody can guess 256 random bits, and a slow one (argon2) would
-cost every request tens of milliseconds (docs/decisions/api-keys.md).
+cost every request tens of milliseconds (docs/decisions/0022-api-keys.md).
 
 Scopes say what a key may do; `admin` may do everything. The list is `Scope`, here and nowhere
 else: the API's routes, the CLI and the dashboard all read it.

@@ -1,7 +1,7 @@
 """The HTTP layer's memory of POST requests that carried an `Idempotency-Key`.
 
 A request claims its key in a short transaction of its own before its handler runs, and records
-the answer after (docs/decisions/http-idempotency.md):
+the answer after (docs/decisions/0024-http-idempotency.md):
 
 - no row: the key is claimed (`in_flight`) and the handler runs;
 - a row for another request (method, path, query or body differ): a mismatch (HTTP 422);

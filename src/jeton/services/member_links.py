@@ -15,7 +15,8 @@ page reads the member from. The store keeps only SHA-256 digests of both tokens.
   to one member of one community, and ends early when the member signs out.
 - Expired links and sessions are deleted a day later by the `member_links.purge` job.
 
-Business time (expiry) comes from the Jeton's clock. See docs/decisions/member-links-and-pages.md.
+Business time (expiry) comes from the Jeton's clock. See
+docs/decisions/0029-member-links-and-pages.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The HTTP API's tables: API keys and the answers kept for `Idempotency-Key` replays.
 
 An API key row never holds the key itself, only the SHA-256 digest of the whole token, so a copy
-of the database does not let anyone call the API (docs/decisions/api-keys.md).
+of the database does not let anyone call the API (docs/decisions/0022-api-keys.md).
 `http_idempotency` is the HTTP layer's own memory of a POST: it is claimed in a short transaction
 before the handler runs and completed after, so a retry of a request still running is told so
-(409) instead of racing it (docs/decisions/http-idempotency.md).
+(409) instead of racing it (docs/decisions/0024-http-idempotency.md).
 The ledger's `idempotency_keys` still guard the effect itself, in the write's own transaction.
 """
 
