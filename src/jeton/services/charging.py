@@ -46,7 +46,6 @@ from jeton.core.rewards import grant_reward
 from jeton.core.splits import REVENUE, Target, TargetKind
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
-from jeton.services import idempotency
 from jeton.services.catalogs import Catalogs
 from jeton.services.charging_hooks import PackSuggestions, PlanDiscounts, no_discount, no_packs
 from jeton.services.charging_reads import (
@@ -78,7 +77,6 @@ from jeton.services.funding_sources import (
 from jeton.services.ledger import Ledger
 from jeton.services.results import LotMoveInfo, Result, SpendRequest, Split, TransferResult
 from jeton.services.workset import Acct, Declined, Header, LotSpec, WorkSet, system_id, wallet_id
-from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.ledger import communities
 
 R = TypeVar("R", bound=Result)
@@ -475,37 +473,8 @@ class Charging:
 
     def once(self, community_id: str, key: str, operation: str, request: dict[str, Any],
              body: Callable[[WorkSet], R], result_type: type[R]) -> R:
-        """Run `body` once per idempotency key, in one transaction with its stored answer, the
-        ledger's hooks and its flush (the ledger's own write path, for charging's writes)."""
-        req_hash = idempotency.request_hash(operation, request)
-
-        def tx(conn: Connection) -> R:
-            self.require_community(conn, community_id)
-            replay = idempotency.lookup_one(conn, community_id, key, operation, req_hash)
-            if replay is not None:
-                return result_type.model_validate_json(replay).model_copy(
-                    update={"replayed": True})
-            ws = WorkSet(conn, self.store.dialect, community_id, self.ledger.now_us())
-            try:
-                result = body(ws)
-            except Declined as d:
-                raise d.error() from None
-            ws.remember_key(key, operation, req_hash, result.model_dump_json())
-            if ws.results:
-                for hook in self.ledger.hooks:
-                    hook(ws, ws.results)
-            ws.flush()
-            return result
-
-        for attempt in range(2):
-            try:
-                return self.store.run_write(tx)
-            except sa.exc.IntegrityError as exc:
-                # Another request with this key committed first: retrying finds its answer.
-                if attempt == 0 and is_unique_violation(exc) and "idempotency" in str(exc):
-                    continue
-                raise
-        raise InvariantViolation("unreachable: the second attempt returns or raises")
+        """Run `body` once per idempotency key (the ledger's own write path)."""
+        return self.ledger.write_once(community_id, key, operation, request, body, result_type)
 
     def require_community(self, conn: Connection, community_id: str) -> None:
         if community_id in self._known_communities:

@@ -22,12 +22,10 @@ from jeton.core.clock import from_us, to_us
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
-from jeton.services import idempotency
 from jeton.services.funding_results import Entitlement
 from jeton.services.ledger import Ledger
 from jeton.services.results import Result, TransferResult
 from jeton.services.workset import SYSTEM_KINDS, Declined, Header, WorkSet, system_id
-from jeton.store.dialect import is_unique_violation
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.funding import funding_settings
 from jeton.store.tables.ledger import accounts, assets, communities, members
@@ -47,33 +45,8 @@ def write_once(ledger: Ledger, community_id: str, key: str, operation: str,
                *, now_us: int | None = None) -> R:
     """Run `body` once per idempotency key, in one transaction with its answer (see module doc)."""
     key = amounts.idempotency_key(key)
-    req_hash = idempotency.request_hash(operation, request)
-
-    def tx(conn: Connection) -> R:
-        require_community(conn, community_id)
-        replay = idempotency.lookup_one(conn, community_id, key, operation, req_hash)
-        if replay is not None:
-            return result_type.model_validate_json(replay).model_copy(update={"replayed": True})
-        ws = WorkSet(conn, ledger.store.dialect, community_id,
-                     ledger.now_us() if now_us is None else now_us)
-        try:
-            result = body(ws)
-        except Declined as d:
-            raise d.error() from None
-        ws.remember_key(key, operation, req_hash, result.model_dump_json())
-        run_hooks(ledger, ws)
-        ws.flush()
-        return result
-
-    for attempt in range(2):
-        try:
-            return ledger.store.run_write(tx)
-        except sa.exc.IntegrityError as exc:
-            # A concurrent request with this key committed first: the retry finds its answer.
-            if attempt == 0 and is_unique_violation(exc) and "idempotency" in str(exc):
-                continue
-            raise
-    raise AssertionError("unreachable")
+    return ledger.write_once(community_id, key, operation, request, body, result_type,
+                             now_us=now_us)
 
 
 def write_plain(ledger: Ledger, community_id: str, body: Callable[[WorkSet], T],

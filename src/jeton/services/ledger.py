@@ -913,8 +913,13 @@ class Ledger:
 
     # ---- internals ----
 
-    def _single(self, community_id: str, key: str, operation: str, request: dict[str, Any],
-                body: Callable[[WorkSet], R], result_type: type[R]) -> R:
+    def write_once(self, community_id: str, key: str, operation: str,
+                   request: dict[str, Any], body: Callable[[WorkSet], R], result_type: type[R],
+                   *, now_us: int | None = None) -> R:
+        """Run `body` once per idempotency key: one transaction that claims the key, builds the
+        write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
+        request racing another with the same key is retried and finds that answer. Every
+        service that writes to the ledger (charging, funding) goes through here."""
         req_hash = idempotency.request_hash(operation, request)
 
         def tx(conn: Connection) -> R:
@@ -923,7 +928,8 @@ class Ledger:
             if replay is not None:
                 return result_type.model_validate_json(replay).model_copy(
                     update={"replayed": True})
-            ws = WorkSet(conn, self.store.dialect, community_id, self.now_us())
+            ws = WorkSet(conn, self.store.dialect, community_id,
+                         self.now_us() if now_us is None else now_us)
             try:
                 result = body(ws)
             except Declined as d:
@@ -936,12 +942,15 @@ class Ledger:
         for attempt in range(2):
             try:
                 return self.store.run_write(tx)
-            except Exception as exc:
-                # Another request with this key committed first: retrying finds its answer.
-                if attempt == 0 and (is_unique_violation(exc, "idempotency_keys")):
+            except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
+                if attempt == 0 and is_unique_violation(exc, "idempotency_keys"):
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def _single(self, community_id: str, key: str, operation: str, request: dict[str, Any],
+                body: Callable[[WorkSet], R], result_type: type[R]) -> R:
+        return self.write_once(community_id, key, operation, request, body, result_type)
 
     def _write_plain(self, fn: Callable[[Connection], None]) -> None:
         def tx(conn: Connection) -> None:
