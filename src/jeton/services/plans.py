@@ -51,6 +51,7 @@ from jeton.services.funding_results import Checkout, PlanInfo, SubscriptionInfo
 from jeton.services.jobs import job
 from jeton.services.workset import Header, LotSpec, WorkSet, system_id
 from jeton.store.dialect import for_update, is_unique_violation
+from jeton.store.fastsql import Runner
 from jeton.store.tables.funding import (
     LIVE_SUBSCRIPTION_STATUSES,
     plans,
@@ -528,19 +529,29 @@ def checkout_abandoned_in(ws: WorkSet, purchase: RowMapping) -> None:
 
 # ---- asked by charging (services/charging_hooks.py) ----
 
+def _discount_query() -> sa.Select[Any]:
+    s, c, p = subscriptions.c, subscription_cycles.c, plans.c
+    return (sa.select(sa.func.max(p.discount_bp))
+            .select_from(subscriptions.join(subscription_cycles, sa.and_(
+                c.community_id == s.community_id, c.subscription_id == s.subscription_id))
+                .join(plans, sa.and_(p.community_id == s.community_id,
+                                     p.plan_id == s.plan_id)))
+            .where(s.community_id == sa.bindparam("c"), s.member_id == sa.bindparam("m"),
+                   c.status == sa.literal_column("'granted'"),
+                   c.start_at_us <= sa.bindparam("now"), c.end_at_us > sa.bindparam("now"),
+                   p.discount_bp > sa.literal_column("0")))
+
+
+_DISCOUNT = _discount_query()
+
+
 def plan_discount(conn: Connection, community_id: str, member_id: str, now_us: int) -> int:
     """The best discount (basis points) of the member's plans whose cycle runs now and was
-    paid: one indexed query, inside the charge's own transaction."""
-    s, c, p = subscriptions.c, subscription_cycles.c, plans.c
-    best = conn.execute(
-        sa.select(sa.func.max(p.discount_bp))
-        .select_from(subscriptions.join(subscription_cycles, sa.and_(
-            c.community_id == s.community_id, c.subscription_id == s.subscription_id))
-            .join(plans, sa.and_(p.community_id == s.community_id, p.plan_id == s.plan_id)))
-        .where(s.community_id == community_id, s.member_id == member_id,
-               c.status == "granted", c.start_at_us <= now_us, c.end_at_us > now_us,
-               p.discount_bp > 0)).scalar_one_or_none()
-    return int(best or 0)
+    paid: one indexed query, inside the charge's own transaction, on the hot path's compiled
+    statements (store/fastsql.py)."""
+    row = Runner(conn, conn.dialect.name).first(
+        _DISCOUNT, {"c": community_id, "m": member_id, "now": now_us})
+    return int(row[0] or 0) if row else 0
 
 
 # ---- helpers ----
