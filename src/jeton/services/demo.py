@@ -94,8 +94,31 @@ def _activity(j: Jeton, c: Community) -> None:
     c.reward("alice", "poll.completed", idempotency_key="demo-reward-poll-1")
 
 
+def _offers(j: Jeton, c: Community) -> None:
+    """What members can buy: three packs (one with a bonus and a class), a monthly plan and
+    a welcome coupon. Made once; a second load finds them and changes nothing."""
+    from jeton.core.errors import NotFound
+
+    known_packs = {p.id for p in c.list_packs(include_inactive=True)}
+    for pack_id, name, credits, price, bonus, classes in (
+            ("pack-20", "20 credits", 20, 6000, 0, None),
+            ("pack-50", "50 credits", 50, 15000, 5, None),
+            ("pack-100", "100 credits + VIP for 30 days", 100, 30000, 10, [("vip", 30)])):
+        if pack_id not in known_packs:
+            c.create_pack(name, pack_id=pack_id, credits=credits, price_minor=price,
+                          bonus_credits=bonus, bonus_expiry_days=90 if bonus else None,
+                          classes=classes)
+    if "plan-monthly" not in {p.id for p in c.list_plans(include_inactive=True)}:
+        c.create_plan("Monthly 120", plan_id="plan-monthly", cycle="monthly", credits=120,
+                      price_minor=2900)
+    try:
+        c.get_coupon("WELCOME10")
+    except NotFound:
+        c.create_coupon("WELCOME10", credits=10, per_member_limit=1)
+
+
 DEMO_STEPS: list[DemoStep] = [_members_and_accounts, _catalog, _classes_and_keys,
-                              _welcome_credits, _activity]
+                              _welcome_credits, _activity, _offers]
 
 
 def add_demo_step(step: DemoStep) -> None:
