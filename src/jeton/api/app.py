@@ -39,8 +39,7 @@ class JetonApi(FastAPI):
 
 
 def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None = None,
-               rate_per_s: float = limits.api_rate_per_s,
-               rate_burst: int = limits.api_rate_burst,
+               rate_per_s: float | None = None, rate_burst: int | None = None,
                body_bytes_max: int = limits.api_body_bytes_max) -> FastAPI:
     """The API over `j`. `operator_token` (default: JETON_OPERATOR_TOKEN) turns on the
     operator's `POST /v1/communities`; without one, communities are made with the CLI."""
@@ -51,6 +50,12 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
     if token and len(token) < OPERATOR_TOKEN_CHARS_MIN:
         raise ValueError(f"{OPERATOR_TOKEN_ENV} must be at least {OPERATOR_TOKEN_CHARS_MIN} "
                          "characters")
+    if rate_per_s is None:  # the operator's JETON_API_RATE_PER_S, or the default limit
+        rate_per_s = float(j.settings.extra.get("JETON_API_RATE_PER_S", limits.api_rate_per_s))
+        if not rate_per_s > 0:
+            raise ValueError("JETON_API_RATE_PER_S must be a positive number")
+    if rate_burst is None:
+        rate_burst = max(int(rate_per_s * 2), 1)
     app = JetonApi(title="Jeton", version=__version__, description=_DESCRIPTION,
                    docs_url=None, redoc_url=None)
     ctx = ApiContext(jeton=j, keys=ApiKeys(j.store, j.clock),

@@ -24,6 +24,7 @@ from jeton.store import dialect as dialects
 from jeton.store.tables import metadata
 
 T = TypeVar("T")
+SQLITE_BUSY_TIMEOUT_S = 30  # how long a writer waits for another before "database is locked"
 
 
 class Store:
@@ -54,6 +55,7 @@ class Store:
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         self._writers: dict[int, Connection] = {}  # thread id -> its kept writer connection
         self._writers_lock = threading.Lock()
+        self._sqlite_write_lock = threading.RLock()
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
 
@@ -73,6 +75,20 @@ class Store:
             with self.engine.connect() as fresh, fresh.begin():
                 yield fresh
             return
+        # SQLite has one writer at a time. Threads of this process queue on a lock (fair and
+        # immediate) rather than on SQLite's busy handler, which sleeps with growing backoff;
+        # other processes still wait through busy_timeout.
+        if not self._sqlite_write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, RuntimeError(
+                "database is locked: another writer of this process held it too long"))
+        try:
+            with self._sqlite_write() as conn:
+                yield conn
+        finally:
+            self._sqlite_write_lock.release()
+
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[Connection]:
         tid = threading.get_ident()
         conn = self._writers.get(tid)
         if conn is None or conn.closed or conn.invalidated:
@@ -167,7 +183,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages per connection
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
