@@ -17,6 +17,7 @@ Every test that drives a page is skipped, with the reason, when /usr/bin/chromiu
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import socket
 import threading
@@ -131,8 +132,11 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} "
-                    "(apt-get install chromium); Playwright never downloads a browser here")
+        message = (f"browser tests need Debian's chromium at {CHROMIUM} "
+                   "(apt-get install chromium); Playwright never downloads a browser here")
+        if os.environ.get("JETON_REQUIRE_BROWSER"):  # CI: a missing browser is a failure
+            pytest.fail(message)
+        pytest.skip(message)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                               headless=True)
