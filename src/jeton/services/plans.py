@@ -23,7 +23,6 @@ expire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +41,6 @@ from jeton.core.errors import (
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
-from jeton.payments.errors import PaymentError, ProviderUnavailable
-from jeton.payments.port import ChargeStatus
 from jeton.services import funding_base as fb
 from jeton.services import purchases as pur
 from jeton.services.access_grants import grant_class
@@ -310,13 +307,6 @@ def list_subscriptions(j: Jeton, community_id: str,
 
 # ---- renewals ----
 
-@dataclass(frozen=True, slots=True)
-class _Charge:
-    purchase: RowMapping
-    customer_id: str
-    payment_method_id: str
-
-
 @job("plans.renew", 30)
 def renew_due(j: Jeton, community_id: str) -> int:
     """Start, renew, retry or end every subscription whose next action is due."""
@@ -335,13 +325,13 @@ def process_subscription(j: Jeton, community_id: str, subscription_id: str) -> b
     now_us = j.ledger.now_us()
     step = fb.write_plain(j.ledger, community_id,
                           lambda ws: _step(ws, j, subscription_id), now_us=now_us)
-    if isinstance(step, _Charge):
-        _charge(j, community_id, step)
+    if isinstance(step, pur.SavedMethodCharge):
+        pur.charge_saved_method(j, community_id, step, actor="system:plans")
         return True
     return step
 
 
-def _step(ws: WorkSet, j: Jeton, sub_id: str) -> bool | _Charge:
+def _step(ws: WorkSet, j: Jeton, sub_id: str) -> bool | pur.SavedMethodCharge:
     """Decide and do what can be done inside one transaction; a charge is returned to be made
     outside it."""
     conn, cid, now = ws.conn, ws.community_id, ws.now_us
@@ -418,49 +408,12 @@ def _step(ws: WorkSet, j: Jeton, sub_id: str) -> bool | _Charge:
     return _charge_for(ws, sub, pur.find_purchase(conn, cid, purchase_id)) or True
 
 
-def _charge_for(ws: WorkSet, sub: RowMapping, purchase: RowMapping) -> _Charge | None:
+def _charge_for(ws: WorkSet, sub: RowMapping, purchase: RowMapping) -> pur.SavedMethodCharge | None:
     profile = pur.payment_profile(ws.conn, ws.community_id, sub["member_id"], sub["provider"])
     if profile is None or not profile.customer_id or not profile.payment_method_id:
         payment_failed_in(ws, purchase, "no_payment_method", fail_purchase=True)
         return None
-    return _Charge(purchase, profile.customer_id, profile.payment_method_id)
-
-
-def _charge(j: Jeton, community_id: str, charge: _Charge) -> None:
-    """The off-session charge of a renewal, then its outcome in a transaction of its own."""
-    from jeton.services.provider_webhooks import failed_in
-
-    row = charge.purchase
-    provider = j.payments.get(row["provider"])
-    try:
-        result = provider.charge_saved_method(
-            customer_id=charge.customer_id, payment_method_id=charge.payment_method_id,
-            amount_minor=row["amount_minor"], currency=row["currency"],
-            purchase_id=row["purchase_id"],
-            idempotency_key=f"jeton:{community_id}:{row['purchase_id']}:charge",
-            community_id=community_id, member_id=row["member_id"])
-        status, reason = result.status, result.failure_reason
-        payment_id = result.provider_payment_id
-    except ProviderUnavailable:
-        return  # still charging: the next pass asks again with the same key
-    except PaymentError as exc:
-        status, reason, payment_id = ChargeStatus.failed, exc.detail[:200], None
-
-    def tx(ws: WorkSet) -> None:
-        locked = pur.lock_purchase(ws.conn, community_id, row["purchase_id"])
-        if status is ChargeStatus.succeeded:
-            pur.complete_in(ws, j, locked, actor="system:plans", payment_id=payment_id)
-        elif status is ChargeStatus.processing:
-            if locked["status"] == "charging":
-                ws.conn.execute(purchases.update().where(
-                    purchases.c.community_id == community_id,
-                    purchases.c.purchase_id == row["purchase_id"],
-                    purchases.c.status == "charging").values(status="processing",
-                                                            payment_id=payment_id))
-        else:
-            failed_in(ws, j, locked, reason or status.value)
-
-    fb.write_plain(j.ledger, community_id, tx)
+    return pur.SavedMethodCharge(purchase, profile.customer_id, profile.payment_method_id)
 
 
 # ---- called from purchase completion and failure (inside their transaction) ----

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -449,3 +450,57 @@ def expire_stale(j: Jeton, community_id: str) -> int:
     while done := fb.write_plain(j.ledger, community_id, tx, now_us=now_us):
         total += done
     return total
+
+
+# ---- off-session charges (auto-recharge, plan renewals) ----
+
+@dataclass(frozen=True, slots=True)
+class SavedMethodCharge:
+    """A purchase to charge to the member's saved payment method, outside any transaction."""
+
+    purchase: RowMapping
+    customer_id: str
+    payment_method_id: str
+
+
+def charge_saved_method(j: Jeton, community_id: str, charge: SavedMethodCharge, *,
+                        actor: str) -> None:
+    """Charge the provider off-session (no transaction is open while it answers), then record
+    the outcome in a transaction of its own: paid, still processing, or failed. If the
+    provider cannot be reached the purchase stays `charging` and the next job pass asks again
+    with the same idempotency key."""
+    from jeton.payments.errors import PaymentError, ProviderUnavailable
+    from jeton.payments.port import ChargeStatus
+    from jeton.services.provider_webhooks import failed_in
+
+    row = charge.purchase
+    provider = j.payments.get(row["provider"])
+    try:
+        result = provider.charge_saved_method(
+            customer_id=charge.customer_id, payment_method_id=charge.payment_method_id,
+            amount_minor=row["amount_minor"], currency=row["currency"],
+            purchase_id=row["purchase_id"],
+            idempotency_key=f"jeton:{community_id}:{row['purchase_id']}:charge",
+            community_id=community_id, member_id=row["member_id"])
+        status, reason = result.status, result.failure_reason
+        payment_id = result.provider_payment_id
+    except ProviderUnavailable:
+        return
+    except PaymentError as exc:
+        status, reason, payment_id = ChargeStatus.failed, exc.detail[:200], None
+
+    def tx(ws: WorkSet) -> None:
+        locked = lock_purchase(ws.conn, community_id, row["purchase_id"])
+        if status is ChargeStatus.succeeded:
+            complete_in(ws, j, locked, actor=actor, payment_id=payment_id)
+        elif status is ChargeStatus.processing:
+            ws.conn.execute(purchases.update().where(
+                purchases.c.community_id == community_id,
+                purchases.c.purchase_id == row["purchase_id"],
+                purchases.c.status == "charging").values(status="processing",
+                                                        payment_id=payment_id))
+        else:
+            failed_in(ws, j, locked, reason or status.value)
+
+    fb.write_plain(j.ledger, community_id, tx)
+

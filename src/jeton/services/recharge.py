@@ -22,7 +22,6 @@ again, so a declined card is not retried on every charge.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -32,8 +31,6 @@ from jeton.core import amounts, limits
 from jeton.core.errors import InvalidRequest, InvariantViolation, NotFound
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
-from jeton.payments.errors import PaymentError, ProviderUnavailable
-from jeton.payments.port import ChargeStatus
 from jeton.services import funding_base as fb
 from jeton.services import purchases as pur
 from jeton.services.funding_results import AutoRechargeInfo
@@ -183,13 +180,6 @@ def available_now(conn: Connection, community_id: str, member_id: str, asset: st
 
 # ---- the job ----
 
-@dataclass(frozen=True, slots=True)
-class _Charge:
-    purchase: RowMapping
-    customer_id: str
-    payment_method_id: str
-
-
 @job("recharge.run", 2)
 def run_recharges(j: Jeton, community_id: str) -> int:
     """Carry out the recorded recharge intents that are due. Returns how many moved on."""
@@ -204,13 +194,13 @@ def run_recharges(j: Jeton, community_id: str) -> int:
 
 def process_claim(j: Jeton, community_id: str, member_id: str, asset: str) -> bool:
     step = fb.write_plain(j.ledger, community_id, lambda ws: _step(ws, j, member_id, asset))
-    if isinstance(step, _Charge):
-        _charge(j, community_id, step)
+    if isinstance(step, pur.SavedMethodCharge):
+        pur.charge_saved_method(j, community_id, step, actor="system:recharge")
         return True
     return step
 
 
-def _step(ws: WorkSet, j: Jeton, member_id: str, asset: str) -> bool | _Charge:
+def _step(ws: WorkSet, j: Jeton, member_id: str, asset: str) -> bool | pur.SavedMethodCharge:
     conn, cid, now = ws.conn, ws.community_id, ws.now_us
     stmt = sa.select(recharge_claims).where(*_claim_pk(cid, member_id, asset))
     if conn.dialect.name == "postgresql":
@@ -266,7 +256,7 @@ def _step(ws: WorkSet, j: Jeton, member_id: str, asset: str) -> bool | _Charge:
     return _charge_for(ws, j, pur.lock_purchase(conn, cid, purchase_id))
 
 
-def _charge_for(ws: WorkSet, j: Jeton, purchase: RowMapping) -> bool | _Charge:
+def _charge_for(ws: WorkSet, j: Jeton, purchase: RowMapping) -> bool | pur.SavedMethodCharge:
     profile = pur.payment_profile(ws.conn, ws.community_id, purchase["member_id"],
                                   purchase["provider"])
     if profile is None or not profile.customer_id or not profile.payment_method_id:
@@ -274,43 +264,7 @@ def _charge_for(ws: WorkSet, j: Jeton, purchase: RowMapping) -> bool | _Charge:
 
         failed_in(ws, j, purchase, "no_payment_method")
         return True
-    return _Charge(purchase, profile.customer_id, profile.payment_method_id)
-
-
-def _charge(j: Jeton, community_id: str, charge: _Charge) -> None:
-    """The off-session charge, outside any transaction, then its outcome in one."""
-    from jeton.services.provider_webhooks import failed_in
-
-    row = charge.purchase
-    provider = j.payments.get(row["provider"])
-    try:
-        result = provider.charge_saved_method(
-            customer_id=charge.customer_id, payment_method_id=charge.payment_method_id,
-            amount_minor=row["amount_minor"], currency=row["currency"],
-            purchase_id=row["purchase_id"],
-            idempotency_key=f"jeton:{community_id}:{row['purchase_id']}:charge",
-            community_id=community_id, member_id=row["member_id"])
-        status, reason = result.status, result.failure_reason
-        payment_id = result.provider_payment_id
-    except ProviderUnavailable:
-        return  # the claim stays `charging`; the next pass asks again with the same key
-    except PaymentError as exc:
-        status, reason, payment_id = ChargeStatus.failed, exc.detail[:200], None
-
-    def tx(ws: WorkSet) -> None:
-        locked = pur.lock_purchase(ws.conn, community_id, row["purchase_id"])
-        if status is ChargeStatus.succeeded:
-            pur.complete_in(ws, j, locked, actor="system:recharge", payment_id=payment_id)
-        elif status is ChargeStatus.processing:
-            ws.conn.execute(purchases.update().where(
-                purchases.c.community_id == community_id,
-                purchases.c.purchase_id == row["purchase_id"],
-                purchases.c.status == "charging").values(status="processing",
-                                                        payment_id=payment_id))
-        else:
-            failed_in(ws, j, locked, reason or status.value)
-
-    fb.write_plain(j.ledger, community_id, tx)
+    return pur.SavedMethodCharge(purchase, profile.customer_id, profile.payment_method_id)
 
 
 # ---- called when a recharge purchase settles (inside its transaction) ----
