@@ -324,7 +324,7 @@ class Ledger:
         def body(ws: WorkSet) -> TransferResult:
             return self.apply_grant(ws, header, member_id, amount, spec, source_account)
 
-        return self._single(community_id, key, "grant", request, body, TransferResult)
+        return self.write_once(community_id, key, "grant", request, body, TransferResult)
 
     def apply_grant(self, ws: WorkSet, header: Header, member_id: str, amount: int,
                     spec: LotSpec, source_account: str) -> TransferResult:
@@ -357,7 +357,7 @@ class Ledger:
         def body(ws: WorkSet) -> TransferResult:
             return self.apply_spend(ws, header, req, to_account)
 
-        return self._single(community_id, req.idempotency_key, "spend", request, body,
+        return self.write_once(community_id, req.idempotency_key, "spend", request, body,
                             TransferResult)
 
     def spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]], *,
@@ -498,7 +498,7 @@ class Ledger:
                 draft.add(revenue, fee)
             return ws.commit_transfer(header, draft, sender)
 
-        return self._single(community_id, key, "transfer", request, body, TransferResult)
+        return self.write_once(community_id, key, "transfer", request, body, TransferResult)
 
     # ---- holds ----
 
@@ -554,7 +554,7 @@ class Ledger:
                               expires_at=from_us(expires_us), created_at=from_us(ws.now_us),
                               lots=moves)
 
-        return self._single(community_id, key, "hold", request, body, HoldResult)
+        return self.write_once(community_id, key, "hold", request, body, HoldResult)
 
     def capture(self, community_id: str, hold_id: str, amount: int, *, idempotency_key: str,
                 final: bool = True, splits: Sequence[Split | dict[str, Any]] = (),
@@ -627,7 +627,7 @@ class Ledger:
             result = ws.commit_transfer(header, draft, wallet)
             return _hold_result(hold, transfer=result)
 
-        return self._single(community_id, key, "capture", request, body, HoldResult)
+        return self.write_once(community_id, key, "capture", request, body, HoldResult)
 
     def void(self, community_id: str, hold_id: str, *, idempotency_key: str,
              actor: str = "system") -> HoldResult:
@@ -642,7 +642,7 @@ class Ledger:
             ws.hold_updates[hold_id] = _hold_update(ws, hold)
             return _hold_result(hold)
 
-        return self._single(community_id, key, "void", {"hold": hold_id}, body, HoldResult)
+        return self.write_once(community_id, key, "void", {"hold": hold_id}, body, HoldResult)
 
     def get_hold(self, community_id: str, hold_id: str) -> HoldResult:
         with self.store.read() as conn:
@@ -709,7 +709,7 @@ class Ledger:
             return ws.commit_transfer(header, draft, primary)
 
         try:
-            return self._single(community_id, key, "reverse", request, body, TransferResult)
+            return self.write_once(community_id, key, "reverse", request, body, TransferResult)
         except Exception as exc:  # a concurrent reversal of the same transfer won
             if is_unique_violation(exc, "reverses"):
                 raise Conflict(f"transfer {transfer_id} was already reversed",
@@ -948,10 +948,6 @@ class Ledger:
                 raise
         raise AssertionError("unreachable")
 
-    def _single(self, community_id: str, key: str, operation: str, request: dict[str, Any],
-                body: Callable[[WorkSet], R], result_type: type[R]) -> R:
-        return self.write_once(community_id, key, operation, request, body, result_type)
-
     def _write_plain(self, fn: Callable[[Connection], None]) -> None:
         def tx(conn: Connection) -> None:
             try:
@@ -1039,10 +1035,7 @@ class Ledger:
         return bool(due)
 
     def _lock_hold(self, ws: WorkSet, hold_id: str) -> tuple[dict[str, Any], Acct]:
-        cached = getattr(ws, "_holds", None)
-        if cached is None:
-            cached = {}
-            ws._holds = cached  # type: ignore[attr-defined]
+        cached = ws.hold_rows
         if hold_id in cached:
             hold = cached[hold_id]
             return hold, ws.accounts[hold["account_id"]]
@@ -1058,10 +1051,7 @@ class Ledger:
         return hold, ws.accounts[hold["account_id"]]
 
     def _hold_lots(self, ws: WorkSet, hold_id: str) -> list[dict[str, Any]]:
-        cache = getattr(ws, "_hold_lots", None)
-        if cache is None:
-            cache = {}
-            ws._hold_lots = cache  # type: ignore[attr-defined]
+        cache = ws.hold_lot_rows
         if hold_id not in cache:
             rows = ws.conn.execute(sa.select(hold_lots).where(
                 hold_lots.c.community_id == ws.community_id,

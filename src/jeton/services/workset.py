@@ -206,6 +206,9 @@ class WorkSet:
         self.hold_updates: dict[str, dict[str, Any]] = {}
         self.hold_lot_inserts: list[dict[str, Any]] = []
         self.hold_lot_updates: dict[tuple[str, str], dict[str, Any]] = {}
+        # Holds this transaction read (locked), and their lot reservations, by hold id.
+        self.hold_rows: dict[str, dict[str, Any]] = {}
+        self.hold_lot_rows: dict[str, list[dict[str, Any]]] = {}
         self.results: list[TransferResult] = []
 
     # ---- loading ----
