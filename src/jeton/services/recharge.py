@@ -125,15 +125,20 @@ def recharge_hook(ws: WorkSet, results: list[TransferResult]) -> None:
                 request_in(ws, *key)
 
 
+_SETTINGS_FOR_TRIGGER = sa.select(
+    auto_recharge.c.enabled, auto_recharge.c.threshold, auto_recharge.c.status,
+    auto_recharge.c.monthly_cap, auto_recharge.c.month_key, auto_recharge.c.month_count).where(
+    auto_recharge.c.community_id == sa.bindparam("c"),
+    auto_recharge.c.member_id == sa.bindparam("m"), auto_recharge.c.asset == sa.bindparam("a"))
+
+
 def request_in(ws: WorkSet, member_id: str, asset: str) -> bool:
     """Record a recharge intent if the member has auto-recharge on, is under the threshold and
     under the monthly cap. Cheap: one read by primary key, maybe one insert. Also for callers
     that decline a charge for want of credits (the member then gets credits for next time)."""
     conn, cid = ws.conn, ws.community_id
-    row = conn.execute(sa.select(
-        auto_recharge.c.enabled, auto_recharge.c.threshold, auto_recharge.c.status,
-        auto_recharge.c.monthly_cap, auto_recharge.c.month_key, auto_recharge.c.month_count)
-        .where(*_pk(cid, member_id, asset))).first()
+    # On every debit: the compiled statement on the transaction's cursor (decision 0004).
+    row = ws.db.first(_SETTINGS_FOR_TRIGGER, {"c": cid, "m": member_id, "a": asset})
     if row is None:
         return False
     enabled, threshold, status, cap, month, count = row
