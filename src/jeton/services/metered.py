@@ -308,7 +308,7 @@ class Metering:
                 continue
             with self._lock:
                 plan = self._plans.get((ws.community_id, result.hold_id))
-            if plan is not None and plan.thread == threading.get_ident():
+            if plan is not None and plan.thread == self.ledger.store.caller_ident():
                 plan.receipt = self._settle(ws.conn, plan, result)
 
     def _settle(self, conn: Connection, plan: _Finish,

@@ -13,7 +13,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -25,6 +25,7 @@ from jeton.store.tables import metadata
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 30  # how long a writer waits for another before "database is locked"
+SQLITE_GROUP_MAX = 64  # writes that share one SQLite commit at most
 
 
 class Store:
@@ -56,6 +57,10 @@ class Store:
         self._writers: dict[int, Connection] = {}  # thread id -> its kept writer connection
         self._writers_lock = threading.Lock()
         self._sqlite_write_lock = threading.RLock()
+        self._group_lock = threading.Lock()
+        self._group_queue: list[_Queued[Any]] = []
+        self._group_leading = False
+        self._running_for = threading.local()
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
 
@@ -119,10 +124,16 @@ class Store:
             yield conn
 
     def run_write(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in a write transaction, retrying serialization failures and deadlocks."""
+        """Run `fn` in a write transaction, retrying serialization failures and deadlocks.
+
+        On SQLite, writers of this process that arrive together share one commit (see
+        `_grouped`): `fn` may run on another thread, so it must not depend on which thread
+        runs it (`caller_ident()` names the thread that asked)."""
         attempt = 0
         while True:
             try:
+                if self.dialect == "sqlite":
+                    return self._grouped(fn)
                 with self.write() as conn:
                     return fn(conn)
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
@@ -131,6 +142,73 @@ class Store:
                 if attempt > limits.write_retries_max or not retryable:
                     raise
                 time.sleep(min(0.001 * 2**attempt, 0.1))
+
+    def caller_ident(self) -> int:
+        """The thread on whose behalf the current write runs (the running thread otherwise)."""
+        return getattr(self._running_for, "ident", None) or threading.get_ident()
+
+    def _grouped(self, fn: Callable[[Connection], T]) -> T:
+        """Group commit. Each write runs under its own SAVEPOINT, so one that fails takes
+        nothing of the others with it, and all of a group commit in one transaction: one fsync
+        acknowledges them all, and none is acknowledged before it. The first writer to arrive
+        leads a group: it runs the writes queued behind it, commits, then hands the lead to the
+        next writer in the queue (so no thread leads for long), or gives it up."""
+        item = _Queued(fn, threading.get_ident())
+        with self._group_lock:
+            self._group_queue.append(item)
+            lead = not self._group_leading
+            self._group_leading = True
+        if not lead:
+            item.wake.wait()
+            if not item.promoted:
+                return item.outcome()
+        with self._group_lock:
+            group = self._group_queue[:SQLITE_GROUP_MAX]
+            del self._group_queue[:SQLITE_GROUP_MAX]
+        try:
+            self._run_group(group)
+        finally:
+            with self._group_lock:
+                if self._group_queue:
+                    following = self._group_queue[0]
+                    following.promoted = True
+                    following.wake.set()
+                else:
+                    self._group_leading = False
+            for other in group:
+                if other is not item:
+                    other.wake.set()
+        return item.outcome()
+
+    def _run_group(self, group: list[_Queued[Any]]) -> None:
+        try:
+            with self.write() as conn:
+                if len(group) == 1:  # alone: no savepoint, a failure rolls the whole back
+                    self._run_one(group[0], conn)
+                    if group[0].error is not None:
+                        raise group[0].error
+                    return
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                for queued in group:
+                    cur.execute("SAVEPOINT jeton_group")
+                    self._run_one(queued, conn)
+                    if queued.error is not None:
+                        cur.execute("ROLLBACK TO jeton_group")
+                    cur.execute("RELEASE jeton_group")
+        except BaseException as exc:  # the commit (or the lone write) failed: none is done
+            for queued in group:
+                if queued.error is None:
+                    queued.error = exc
+                    queued.result = None
+
+    def _run_one(self, queued: _Queued[Any], conn: Connection) -> None:
+        self._running_for.ident = queued.ident
+        try:
+            queued.result = queued.fn(conn)
+        except BaseException as exc:
+            queued.error = exc
+        finally:
+            self._running_for.ident = None
 
     # ---- schema ----
 
@@ -160,6 +238,25 @@ class Store:
         """Close every connection (once the threads that use the store are done)."""
         self.release()
         self.engine.dispose()
+
+
+class _Queued(Generic[T]):
+    """A write waiting for its group's commit, then its outcome."""
+
+    __slots__ = ("error", "fn", "ident", "promoted", "result", "wake")
+
+    def __init__(self, fn: Callable[[Connection], T], ident: int) -> None:
+        self.fn = fn
+        self.ident = ident
+        self.wake = threading.Event()
+        self.promoted = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
 
 
 def normalize_url(url: str) -> str:

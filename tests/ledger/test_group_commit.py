@@ -1,0 +1,105 @@
+"""SQLite group commit: writers of one process that arrive together share one commit, and each
+still succeeds or fails on its own."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+import jeton
+from jeton.core.errors import Declined
+from jeton.services.verify import verify
+from jeton.store.engine import Store
+
+pytestmark = pytest.mark.timeout(120)
+
+WRITERS = 16
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'group.db'}")
+    store.create_schema()
+    with store.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE probe (writer INTEGER, n INTEGER)")
+    return store
+
+
+def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[object], list[BaseException]]:
+    results: list[object] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(WRITERS)
+
+    def writer(w: int) -> None:
+        start.wait()
+        for i in range(per):
+            def fn(conn: Connection, w: int = w, i: int = i) -> tuple[int, int, int]:
+                conn.exec_driver_sql("INSERT INTO probe VALUES (?, ?)", (w, i))
+                if i % fail_when == fail_when - 1:
+                    raise ValueError(f"writer {w} fails write {i}")
+                return w, i, store.caller_ident()
+            try:
+                got = store.run_write(fn)
+                with lock:
+                    results.append((got, threading.get_ident()))
+            except ValueError as exc:
+                with lock:
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def test_each_write_of_a_group_succeeds_or_fails_alone(sqlite_store: Store) -> None:
+    per, fail_when = 40, 5
+    results, errors = _hammer(sqlite_store, per, fail_when)
+    failing = per // fail_when
+    assert len(errors) == WRITERS * failing
+    assert len(results) == WRITERS * (per - failing)
+    for (w, i, caller), thread in results:  # type: ignore[misc]
+        assert caller == thread  # the write ran on behalf of the thread that asked
+    with sqlite_store.read() as conn:
+        rows = set(conn.execute(sa.text("SELECT writer, n FROM probe")).all())
+    expected = {(w, i) for w in range(WRITERS) for i in range(per) if i % fail_when != 4}
+    assert rows == expected  # a failed write left nothing, and took nothing of the others
+
+
+def test_concurrent_spends_share_commits_and_verify(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'spends.db'}")
+    store.create_schema()
+    j = jeton.Jeton(store)
+    c = j.create_community("Group", community_id="group")
+    for w in range(WRITERS):
+        c.create_member(f"m{w}")
+        c.grant(f"m{w}", 25, idempotency_key=f"seed-{w}")
+    outcomes: dict[int, list[str]] = {w: [] for w in range(WRITERS)}
+    start = threading.Barrier(WRITERS)
+
+    def writer(w: int) -> None:
+        start.wait()
+        for i in range(30):  # 25 credits: 25 spends of one succeed, 5 are declined
+            try:
+                c.spend(f"m{w}", 1, idempotency_key=f"s{w}-{i}")
+                outcomes[w].append("ok")
+            except Declined:
+                outcomes[w].append("declined")
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in range(WRITERS):
+        assert outcomes[w] == ["ok"] * 25 + ["declined"] * 5
+        assert c.balance(f"m{w}").posted == 0
+    assert verify(store) == []
+    j.close()
