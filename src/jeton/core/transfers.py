@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from jeton.core.errors import invariant
+from jeton.core.errors import InvariantViolation, invariant
 
 
 class TransferKind(StrEnum):
@@ -57,27 +57,57 @@ class TransferDraft:
         self.lot_moves.append((account_id, lot_id, amount))
 
     def legs(self) -> list[Posting]:
-        legs = [Posting(a, amt) for a, amt in self.postings.items() if amt != 0]
-        check_balanced(legs)
+        return [Posting(a, amt) for a, amt in self.balanced_legs()]
+
+    def balanced_legs(self) -> list[tuple[str, int]]:
+        """(account, amount) of every non-zero posting, checked to sum to zero."""
+        legs = [(a, amt) for a, amt in self.postings.items() if amt != 0]
+        if len(legs) == 1 or sum(amt for _, amt in legs) != 0:
+            check_balanced([Posting(a, amt) for a, amt in legs])  # raises, naming the legs
         return legs
 
 
 def check_balanced(postings: Sequence[Posting]) -> None:
-    invariant(len(postings) >= 2 or not postings, f"a transfer needs two legs, got {postings}")
-    invariant(sum(p.amount for p in postings) == 0,
-              f"postings do not sum to zero: {[(p.account_id, p.amount) for p in postings]}")
+    if len(postings) == 1:
+        raise InvariantViolation(f"a transfer needs two legs, got {postings}")
+    if sum(p.amount for p in postings) != 0:
+        raise InvariantViolation(
+            f"postings do not sum to zero: {[(p.account_id, p.amount) for p in postings]}")
     invariant(all(p.amount != 0 for p in postings), "a posting of zero")
+
+
+# The header fields a transfer row carries and its hash covers (the row's other columns are
+# its hash and the database's clock).
+HEADER_FIELDS = ("community_id", "transfer_id", "kind", "asset", "member_id", "service",
+                 "reverses_id", "hold_id", "actor", "reason_code", "memo", "metadata_json",
+                 "idempotency_key", "effective_at_us")
+_HEADER_SET = frozenset(HEADER_FIELDS)
+_HEADER_SORTED = tuple(sorted(HEADER_FIELDS))
 
 
 def transfer_hash(header: dict[str, Any], postings: Iterable[tuple[int, str, int]],
                   lot_moves: Iterable[tuple[int, str, int]]) -> str:
     """A digest of everything a transfer says, the same from any store.
 
-    Fields are length-prefixed (`len:value`) in a fixed order, so no value can pass for two.
+    Fields are length-prefixed (`len:value`) in a fixed order (header fields by name, then
+    postings and lot moves sorted), so no value can pass for two.
     """
-    parts = [f"{k}={_field(header[k])}" for k in sorted(header)]
-    parts.extend(f"p{_field(a)}{_field(amt)}" for _, a, amt in sorted(postings))
-    parts.extend(f"l{_field(lot)}{_field(amt)}" for _, lot, amt in sorted(lot_moves))
+    # A batch hashes a transfer per item: the usual header's order is worked out once.
+    keys = _HEADER_SORTED if header.keys() == _HEADER_SET else sorted(header)
+    parts = []
+    for k in keys:
+        v = header[k]
+        if v is None:
+            parts.append(f"{k}=1:~;")
+        else:
+            text = v if v.__class__ is str else str(v)
+            parts.append(f"{k}={len(text)}:{text};")
+    for _, account, amount in sorted(postings):
+        text = str(amount)
+        parts.append(f"p{_field(account)}{len(text)}:{text};")
+    for _, lot, amount in sorted(lot_moves):
+        text = str(amount)
+        parts.append(f"l{_field(lot)}{len(text)}:{text};")
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 

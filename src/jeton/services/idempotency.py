@@ -26,7 +26,7 @@ from jeton.core.errors import IdempotencyConflict
 from jeton.store.fastsql import Runner
 from jeton.store.tables.ledger import idempotency_keys
 
-_LOOKUP_CHUNK = 500
+_LOOKUP_CHUNK = 512  # keys per statement, under SQLite's 999 parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +36,53 @@ class Stored:
     response_json: str
 
 
+# `json.dumps` with options builds an encoder per call; a batch hashes a request per item.
+_REQUEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def request_hash(operation: str, request: dict[str, Any]) -> str:
-    raw = json.dumps([operation, request], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return digest(_REQUEST_JSON.encode([operation, request]))
+
+
+def digest(canonical_json: str) -> str:
+    """The stored hash of a request, from its canonical JSON (`request_hash`'s encoding)."""
+    return hashlib.sha256(canonical_json.encode()).hexdigest()
+
+
+_t = idempotency_keys.c
+_LOOKUP_IN: dict[int, sa.sql.ClauseElement] = {}
+
+
+def _lookup_in(size: int) -> sa.sql.ClauseElement:
+    """SELECT the keys named by bind parameters k0..k{size-1} (one statement per size)."""
+    stmt = _LOOKUP_IN.get(size)
+    if stmt is None:
+        stmt = sa.select(_t.key, _t.operation, _t.request_hash, _t.response_json).where(
+            _t.community_id == sa.bindparam("c"),
+            _t.key.in_([sa.bindparam(f"k{i}") for i in range(size)]))
+        _LOOKUP_IN[size] = stmt
+    return stmt
 
 
 def lookup_many(conn: Connection, community_id: str, keys: Iterable[str]) -> dict[str, Stored]:
+    """The stored answers of those of `keys` that were used before, by key.
+
+    Runs compiled on the transaction's cursor (decision 0004), a chunk of keys per statement;
+    a short chunk is padded with its last key to the next power of two, so that a few
+    statements serve every batch size.
+    """
     wanted = list(dict.fromkeys(keys))
     found: dict[str, Stored] = {}
-    t = idempotency_keys.c
+    if not wanted:
+        return found
+    db = Runner(conn, conn.dialect.name)
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start:start + _LOOKUP_CHUNK]
-        rows = conn.execute(
-            sa.select(t.key, t.operation, t.request_hash, t.response_json).where(
-                t.community_id == community_id, t.key.in_(chunk))
-        )
-        for key, operation, req_hash, response in rows:
+        size = 1 << (len(chunk) - 1).bit_length()
+        params: dict[str, Any] = {"c": community_id}
+        for i in range(size):
+            params[f"k{i}"] = chunk[i] if i < len(chunk) else chunk[-1]
+        for key, operation, req_hash, response in db.rows(_lookup_in(size), params):
             found[key] = Stored(operation, req_hash, response)
     return found
 

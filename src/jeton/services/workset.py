@@ -3,7 +3,8 @@
 A write loads the accounts it touches (locked, in sorted order) and their live lots once, applies
 one or many operations to that in-memory copy, and then flushes every change with a handful of
 `executemany` statements. A single spend and a batch of a thousand take the same path; the
-batch only pays the round trips once.
+batch only pays the round trips once (and seals its plain spends with `pay`, which writes what
+`draw` and `commit_transfer` would, without building a draft for each).
 
 Each operation first plans (pure, may fail with a status and changes nothing) and then applies.
 Rows are written with absolute values computed here; that is safe because every row written
@@ -27,7 +28,7 @@ from jeton.core.errors import InvariantViolation, error_for, invariant
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind, transfer_hash
-from jeton.services.results import LotMoveInfo, PostingInfo, TransferResult
+from jeton.services.results import LotMoveInfo, PostingInfo, TransferResult, trusted
 from jeton.store.fastsql import Runner
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.base import db_now_us
@@ -191,11 +192,13 @@ class WorkSet:
         self.db = Runner(conn, dialect)
         self.community_id = community_id
         self.now_us = now_us
+        self.effective_at = from_us(now_us)
         self.accounts: dict[str, Acct] = {}
         self.lots: dict[str, LotState] = {}
         self.lots_by_account: dict[str, list[LotState]] = {}
         self._loaded_lots_for: set[str] = set()
         self._merge_misses: set[tuple[str, str]] = set()
+        self._spend_orders: dict[tuple[str, str | None], tuple[int, list[LotState]]] = {}
         self.new_accounts: list[dict[str, Any]] = []
         self.transfer_rows: list[dict[str, Any]] = []
         self.posting_rows: list[dict[str, Any]] = []
@@ -304,6 +307,12 @@ class WorkSet:
     def wallet_lots(self, account_id: str) -> list[LotState]:
         return self.lots_by_account.get(account_id, [])
 
+    def loaded(self, account_id: str) -> Acct | None:
+        """The account if this working set holds it with its lots (a wallet: locked)."""
+        if account_id in self._loaded_lots_for:
+            return self.accounts.get(account_id)
+        return None
+
     # ---- planning helpers (pure over the working set) ----
 
     def spendable(self, account_id: str, service: str | None) -> int:
@@ -317,10 +326,23 @@ class WorkSet:
         return None
 
     def plan_debit(self, acct: Acct, amount: int, service: str | None) -> lotlib.DrawPlan:
-        """Lots that pay `amount` from a wallet; Declined when they (and its credit line) can't."""
-        core = [lot.core() for lot in self.wallet_lots(acct.account_id)]
-        plan = lotlib.plan_draw(core, amount, service, self.now_us)
+        """Lots that pay `amount` from a wallet; Declined when they (and its credit line) can't.
+
+        The same plan as `lotlib.plan_draw` over the wallet's lots, walking the spend order
+        this working set keeps per wallet and service."""
+        draws: list[tuple[str, int]] = []
+        left = amount
+        for lot in self._spend_order(acct.account_id, service):
+            if left == 0:
+                break
+            have = lot.remaining
+            if have > 0:
+                take = have if have < left else left
+                draws.append((lot.id, take))
+                left -= take
+        plan = lotlib.DrawPlan(draws=draws, covered=amount - left, shortfall=left)
         if plan.shortfall:
+            core = [lot.core() for lot in self.wallet_lots(acct.account_id)]
             floor = acct.floor if acct.floor is not None else 0
             owed = self.overdraft_lot(acct.account_id)
             owed_now = owed.remaining if owed else 0
@@ -334,22 +356,61 @@ class WorkSet:
                     member=acct.member_id, asset=acct.asset)
         return plan
 
+    def _spend_order(self, account_id: str, service: str | None) -> list[LotState]:
+        """The wallet's lots that may pay for `service`, in spend order, empty ones included.
+
+        `lotlib.spendable` without its `remaining > 0` filter, which the caller applies. A lot's
+        place in the order never changes (only what is left in it does) and `now_us` is fixed,
+        so a batch works the order out once per wallet and service, again only when the wallet
+        gains a lot."""
+        mine = self.wallet_lots(account_id)
+        key = (account_id, service)
+        cached = self._spend_orders.get(key)
+        if cached is not None and cached[0] == len(mine):
+            return cached[1]
+        now = self.now_us
+        order = [lot for lot in mine
+                 if lot.source != lotlib.OVERDRAFT
+                 and (lot.expires_at_us is None or lot.expires_at_us > now)
+                 and lotlib.scope_matches(lot.scope, service)]
+        order.sort(key=lambda lot: lotlib.spend_order_key(lot.core(), service))
+        self._spend_orders[key] = (len(mine), order)
+        return order
+
     # ---- applying ----
 
     def draw(self, draft: TransferDraft, acct: Acct, amount: int, plan: lotlib.DrawPlan) -> None:
         """Debit a wallet by the lots of `plan`, and the rest from its credit line."""
+        draft.lot_moves.extend(self._take(acct, plan))
+        draft.add(acct.account_id, -amount)
+
+    def _take(self, acct: Acct, plan: lotlib.DrawPlan) -> list[tuple[str, str, int]]:
+        """Take the plan's credits out of the wallet's lots: the lot moves, one per lot."""
+        moves = []
         for lot_id, take in plan.draws:
             lot = self.lots[lot_id]
             lot.remaining -= take
             lot.dirty = True
-            draft.move_lot(acct.account_id, lot_id, -take)
+            moves.append((acct.account_id, lot_id, -take))
         if plan.shortfall:
             owed = self.overdraft_lot(acct.account_id) or self._new_lot(
                 acct, LotSpec(source=lotlib.OVERDRAFT), 0)
             owed.remaining -= plan.shortfall
             owed.dirty = True
-            draft.move_lot(acct.account_id, owed.id, -plan.shortfall)
-        draft.add(acct.account_id, -amount)
+            moves.append((acct.account_id, owed.id, -plan.shortfall))
+        return moves
+
+    def pay(self, header: Header, wallet: Acct, amount: int, plan: lotlib.DrawPlan,
+            to: Acct) -> TransferResult:
+        """A two-leg transfer from a wallet, by the lots of `plan`, to `to` (no lot credited):
+        what `draw`, `draft.add(to)` and `commit_transfer` make, without building a draft
+        (a batch of plain spends makes one per item)."""
+        invariant(amount > 0 and to.account_id != wallet.account_id,
+                  "a payment moves credits from a wallet to another account")
+        # The plan's lots are distinct and never the overdraft lot: no move merges with another.
+        return self._seal(header, header.asset,
+                          [(wallet.account_id, -amount), (to.account_id, amount)],
+                          self._take(wallet, plan), wallet)
 
     def credit(self, draft: TransferDraft, acct: Acct, amount: int, spec: LotSpec) -> None:
         """Credit a wallet: repay its credit line first, then a new (or merged) lot."""
@@ -408,71 +469,82 @@ class WorkSet:
     def commit_transfer(self, header: Header, draft: TransferDraft,
                         primary: Acct | None = None) -> TransferResult:
         """Seal a built transfer into rows: postings, lot moves, balances and its hash."""
-        legs = draft.legs()
+        lot_moves = draft.lot_moves
+        if len(lot_moves) > 1:  # moves of one lot merge into one row
+            merged: dict[tuple[str, str], int] = {}
+            for account_id, lot_id, amount in lot_moves:
+                merged[(account_id, lot_id)] = merged.get((account_id, lot_id), 0) + amount
+            lot_moves = [(a, lot_id, amount) for (a, lot_id), amount in merged.items()]
+        return self._seal(header, draft.asset, draft.balanced_legs(), lot_moves, primary)
+
+    def _seal(self, header: Header, asset: str, legs: list[tuple[str, int]],
+              lot_moves: list[tuple[str, str, int]], primary: Acct | None) -> TransferResult:
+        """Rows, balances, hash and answer of a transfer: `legs` balanced, one move per lot."""
         transfer_id = new_id()
+        c = self.community_id
+        accounts_ = self.accounts
+        posting_rows = self.posting_rows
         posting_infos: list[PostingInfo] = []
-        for leg in legs:
-            acct = self.accounts.get(leg.account_id)
+        moved = 0
+        for account_id, amount in legs:
+            if amount > 0:
+                moved += amount
+            acct = accounts_.get(account_id)
             if acct is None:
-                raise InvariantViolation(f"posting to an account not loaded: {leg.account_id}")
-            invariant(acct.asset == draft.asset,
-                      f"asset {draft.asset} posted to {acct.account_id} of {acct.asset}")
+                raise InvariantViolation(f"posting to an account not loaded: {account_id}")
+            if acct.asset != asset:
+                raise InvariantViolation(
+                    f"asset {asset} posted to {acct.account_id} of {acct.asset}")
             balance_after = None
             version = None
             if acct.tracked:
-                acct.posted += leg.amount
+                acct.posted += amount
                 acct.version += 1
                 acct.dirty = True
                 if acct.floor is not None and acct.posted - acct.pending < acct.floor:
                     raise InvariantViolation(f"{acct.account_id} would go under its floor")
                 balance_after, version = acct.posted, acct.version
-            self.posting_rows.append({
-                "community_id": self.community_id, "transfer_id": transfer_id,
-                "account_id": leg.account_id, "amount": leg.amount,
-                "balance_after": balance_after, "account_version": version})
-            posting_infos.append(PostingInfo.model_construct(
-                account_id=leg.account_id, amount=leg.amount, balance_after=balance_after))
+            posting_rows.append({
+                "community_id": c, "transfer_id": transfer_id, "account_id": account_id,
+                "amount": amount, "balance_after": balance_after, "account_version": version})
+            posting_infos.append(trusted(PostingInfo, {
+                "account_id": account_id, "amount": amount, "balance_after": balance_after}))
         moves: list[LotMoveInfo] = []
-        merged: dict[tuple[str, str], int] = {}
-        for account_id, lot_id, amount in draft.lot_moves:
-            merged[(account_id, lot_id)] = merged.get((account_id, lot_id), 0) + amount
-        for (account_id, lot_id), amount in merged.items():
+        hashed_moves: list[tuple[int, str, int]] = []
+        for account_id, lot_id, amount in lot_moves:
             if amount == 0:
                 continue
             lot = self.lots.get(lot_id)
             if lot is not None and lot.new and not lot.origin_transfer_id:
                 lot.origin_transfer_id = transfer_id
             self.posting_lot_rows.append({
-                "community_id": self.community_id, "transfer_id": transfer_id,
-                "lot_id": lot_id, "account_id": account_id, "amount": amount})
-            moves.append(LotMoveInfo.model_construct(lot_id=lot_id, account_id=account_id,
-                                                     amount=amount))
+                "community_id": c, "transfer_id": transfer_id, "lot_id": lot_id,
+                "account_id": account_id, "amount": amount})
+            moves.append(trusted(LotMoveInfo, {
+                "lot_id": lot_id, "account_id": account_id, "amount": amount}))
+            hashed_moves.append((0, lot_id, amount))
         metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
                          if header.metadata else "{}")
-        hash_header = {
-            "community_id": self.community_id, "transfer_id": transfer_id,
-            "kind": header.kind.value, "asset": draft.asset, "member_id": header.member_id,
-            "service": header.service, "reverses_id": header.reverses_id,
-            "hold_id": header.hold_id, "actor": header.actor, "reason_code": header.reason_code,
-            "memo": header.memo, "metadata_json": metadata_json,
-            "idempotency_key": header.idempotency_key, "effective_at_us": self.now_us,
+        kind = header.kind.value
+        row = {
+            "community_id": c, "transfer_id": transfer_id, "kind": kind, "asset": asset,
+            "member_id": header.member_id, "service": header.service,
+            "reverses_id": header.reverses_id, "hold_id": header.hold_id,
+            "actor": header.actor, "reason_code": header.reason_code, "memo": header.memo,
+            "metadata_json": metadata_json, "idempotency_key": header.idempotency_key,
+            "effective_at_us": self.now_us,
         }
-        digest = transfer_hash(
-            hash_header,
-            [(0, leg.account_id, leg.amount) for leg in legs],
-            [(0, m.lot_id, m.amount) for m in moves],
-        )
-        row = dict(hash_header)
-        row["hash"] = digest
+        row["hash"] = transfer_hash(row, [(0, a, amt) for a, amt in legs], hashed_moves)
         self.transfer_rows.append(row)
-        moved = sum(p.amount for p in legs if p.amount > 0)
-        result = TransferResult.model_construct(
-            id=transfer_id, kind=header.kind.value, asset=draft.asset, amount=moved,
-            member_id=header.member_id, service=header.service, reverses_id=header.reverses_id,
-            hold_id=header.hold_id, postings=posting_infos, lots=moves, actor=header.actor,
-            reason_code=header.reason_code, memo=header.memo, metadata=header.metadata,
-            effective_at=from_us(self.now_us),
-            balance_after=primary.posted if primary is not None else None, replayed=False)
+        result = trusted(TransferResult, {
+            "id": transfer_id, "kind": kind, "asset": asset,
+            "amount": moved, "member_id": header.member_id,
+            "service": header.service, "reverses_id": header.reverses_id,
+            "hold_id": header.hold_id, "postings": posting_infos, "lots": moves,
+            "actor": header.actor, "reason_code": header.reason_code, "memo": header.memo,
+            "metadata": header.metadata, "effective_at": self.effective_at,
+            "balance_after": primary.posted if primary is not None else None,
+            "replayed": False})
         self.results.append(result)
         return result
 
