@@ -287,7 +287,10 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("jeton_begin", "BEGIN"))
+        # On the driver: every unit of work begins here, and SQLAlchemy's statement machinery
+        # would cost more than SQLite's BEGIN itself.
+        begin = conn.get_execution_options().get("jeton_begin", "BEGIN")
+        conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
 
 
 def open_store(url: str | None = None, **kwargs: Any) -> Store:
