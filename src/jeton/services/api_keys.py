@@ -207,7 +207,8 @@ class ApiKeys:
         return Page(data=data, has_more=more, next_cursor=data[-1].id if more else None)
 
     def revoke(self, community_id: str, key_id: str) -> ApiKeyInfo:
-        """Stop a key from working, at once and for good. Revoking a revoked key changes nothing."""
+        """Stop a key from working, for good: at once in this process, within `api_key_cache_s` in
+        the other server processes. Revoking a revoked key changes nothing."""
         now_us = to_us(self.clock.now())
 
         def tx(conn: Connection) -> None:
