@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ import sqlalchemy as sa
 import jeton
 from jeton.core import limits
 from jeton.core.clock import SystemClock
-from jeton.services import api_keys as keys_module
 from jeton.services.api_keys import ApiKeys
 from jeton.store.engine import Store
 from jeton.store.tables.api import api_keys
@@ -46,8 +46,8 @@ def test_a_key_revoked_elsewhere_stops_within_the_memory_time(
     with api.store.write() as conn:  # as another process would: only the row changes
         conn.execute(api_keys.update().values(revoked_at_us=1))
     assert api.authenticate_remembered(token) == holder  # still remembered
-    later = keys_module.time.monotonic() + limits.api_key_cache_s + 0.1
-    monkeypatch.setattr(keys_module.time, "monotonic", lambda: later)
+    later = time.monotonic() + limits.api_key_cache_s + 0.1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     assert api.remembered(token) is None
     assert api.authenticate_remembered(token) is None
     assert api.authenticate(token) is None

@@ -30,8 +30,11 @@ def sqlite_store(tmp_path: Path) -> Store:
     return store
 
 
-def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[object], list[BaseException]]:
-    results: list[object] = []
+Outcome = tuple[tuple[int, int, int], int]  # (writer, write, caller ident), the thread that asked
+
+
+def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[Outcome], list[BaseException]]:
+    results: list[Outcome] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     start = threading.Barrier(WRITERS)
@@ -66,7 +69,7 @@ def test_each_write_of_a_group_succeeds_or_fails_alone(sqlite_store: Store) -> N
     failing = per // fail_when
     assert len(errors) == WRITERS * failing
     assert len(results) == WRITERS * (per - failing)
-    for (_w, _i, caller), thread in results:  # type: ignore[misc]
+    for (_w, _i, caller), thread in results:
         assert caller == thread  # the write ran on behalf of the thread that asked
     with sqlite_store.read() as conn:
         rows = set(conn.execute(sa.text("SELECT writer, n FROM probe")).all())
@@ -133,12 +136,11 @@ def test_after_commit_calls_follow_the_writes_that_committed(sqlite_store: Store
     assert sorted(called) == sorted(f"{w}-{i}" for w in range(WRITERS) for i in range(10)
                                     if i % 3 != 2)
     # A failed lone write asks for nothing either, and the connection forgets it.
+    def alone(conn: Connection) -> None:
+        after_commit(conn, lambda: note("alone"))
+        raise ValueError("alone")
+
     with pytest.raises(ValueError, match="alone"):
-        sqlite_store.run_write(lambda conn: (after_commit(conn, lambda: note("alone")),
-                                             _raise(ValueError("alone"))))
+        sqlite_store.run_write(alone)
     sqlite_store.run_write(lambda conn: None)
     assert "alone" not in called
-
-
-def _raise(exc: Exception) -> None:
-    raise exc
