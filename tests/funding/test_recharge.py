@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.payments.offline import DEMO_METHOD_DECLINED, DEMO_METHOD_OK
+from jeton.services.process_metrics import recharges_total
 from jeton.store.tables.funding import recharge_claims
 
 from .conftest import events, ok
@@ -21,6 +22,11 @@ from .conftest import events, ok
 def _card(club: jeton.Community, member: str, method: str = DEMO_METHOD_OK) -> None:
     club.set_payment_method(member, provider="demo", customer_id=f"cus_{member}",
                             payment_method_id=method)
+
+
+def _recharged(outcome: str) -> float:
+    """The /metrics counter of settled recharges (per process: compare before and after)."""
+    return float(recharges_total.labels(outcome=outcome)._value.get())
 
 
 def _claims(j: jeton.Jeton) -> int:
@@ -43,7 +49,9 @@ def test_falling_under_the_threshold_buys_the_pack_once(
     club.spend("ann", 1, idempotency_key="g3", service="chess.game")
     assert _claims(j) == 1  # still one intent
 
+    before = _recharged("succeeded")
     assert club.run_funding_jobs()["recharge.run"] == 1
+    assert _recharged("succeeded") == before + 1
     assert club.balance("ann").available == 8 + 50
     assert _claims(j) == 0
     recharges = [p for p in club.list_purchases("ann").data if p.kind == "recharge"]
@@ -124,7 +132,9 @@ def test_a_declined_recharge_is_reported_and_pauses_auto_recharge(
     _card(club, "ann", DEMO_METHOD_DECLINED)
     club.set_auto_recharge("ann", pack_id="p20", threshold=10, monthly_cap=3)
     club.spend("ann", 15, idempotency_key="g1", service="chess.game")
+    failed_before = _recharged("failed")
     club.run_funding_jobs()
+    assert _recharged("failed") == failed_before + 1
     info = club.get_auto_recharge("ann")
     assert info is not None
     assert info.status == "failed"

@@ -3,6 +3,7 @@ still succeeds or fails on its own."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Connection
 import jeton
 from jeton.core.errors import Declined
 from jeton.services.verify import verify
-from jeton.store.engine import Store
+from jeton.store.engine import Store, after_commit
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,8 +30,11 @@ def sqlite_store(tmp_path: Path) -> Store:
     return store
 
 
-def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[object], list[BaseException]]:
-    results: list[object] = []
+Outcome = tuple[tuple[int, int, int], int]  # (writer, write, caller ident), the thread that asked
+
+
+def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[Outcome], list[BaseException]]:
+    results: list[Outcome] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     start = threading.Barrier(WRITERS)
@@ -65,7 +69,7 @@ def test_each_write_of_a_group_succeeds_or_fails_alone(sqlite_store: Store) -> N
     failing = per // fail_when
     assert len(errors) == WRITERS * failing
     assert len(results) == WRITERS * (per - failing)
-    for (w, i, caller), thread in results:  # type: ignore[misc]
+    for (_w, _i, caller), thread in results:
         assert caller == thread  # the write ran on behalf of the thread that asked
     with sqlite_store.read() as conn:
         rows = set(conn.execute(sa.text("SELECT writer, n FROM probe")).all())
@@ -103,3 +107,40 @@ def test_concurrent_spends_share_commits_and_verify(tmp_path: Path) -> None:
         assert c.balance(f"m{w}").posted == 0
     assert verify(store) == []
     j.close()
+
+
+def test_after_commit_calls_follow_the_writes_that_committed(sqlite_store: Store) -> None:
+    called: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(WRITERS)
+
+    def note(name: str) -> None:
+        with lock:
+            called.append(name)
+
+    def writer(w: int) -> None:
+        start.wait()
+        for i in range(10):
+            def fn(conn: Connection, name: str = f"{w}-{i}", fails: bool = i % 3 == 2) -> None:
+                after_commit(conn, lambda: note(name))
+                if fails:
+                    raise ValueError(name)
+            with contextlib.suppress(ValueError):
+                sqlite_store.run_write(fn)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(called) == sorted(f"{w}-{i}" for w in range(WRITERS) for i in range(10)
+                                    if i % 3 != 2)
+    # A failed lone write asks for nothing either, and the connection forgets it.
+    def alone(conn: Connection) -> None:
+        after_commit(conn, lambda: note("alone"))
+        raise ValueError("alone")
+
+    with pytest.raises(ValueError, match="alone"):
+        sqlite_store.run_write(alone)
+    sqlite_store.run_write(lambda conn: None)
+    assert "alone" not in called

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from jeton.api.context import ApiContext, api_context
 from jeton.api.problems import HttpProblem
@@ -80,7 +81,7 @@ class Caller:
         return f"{who}/{on_behalf_of}" if on_behalf_of else who
 
 
-def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
+async def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -88,7 +89,9 @@ def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
                           "send the API key as `Authorization: Bearer <key>`", headers=_CHALLENGE)
     if ctx.operator_token and hmac.compare_digest(token.encode(), ctx.operator_token.encode()):
         return Principal(None)
-    holder = ctx.keys.authenticate(token)
+    holder = ctx.keys.remembered(token)  # most requests: no database, no worker thread
+    if holder is None:
+        holder = await run_in_threadpool(ctx.keys.authenticate_remembered, token)
     if holder is None:
         raise HttpProblem(Status.unauthenticated, "the API key is not valid or was revoked",
                           headers=_CHALLENGE)
@@ -125,14 +128,15 @@ class Requires:
 
 
 # The bearer schemes only describe the token in the OpenAPI document; ApiRoute has checked it.
+# The dependencies are async only so that FastAPI runs them inline, not on a worker thread.
 class _RequiresKey(Requires):
-    def __call__(self, request: Request, _credentials: Annotated[
+    async def __call__(self, request: Request, _credentials: Annotated[
             HTTPAuthorizationCredentials | None, Security(api_key_scheme)]) -> Caller:
         return self.caller(request)
 
 
 class _RequiresOperator(Requires):
-    def __call__(self, request: Request, _credentials: Annotated[
+    async def __call__(self, request: Request, _credentials: Annotated[
             HTTPAuthorizationCredentials | None, Security(operator_scheme)]) -> Caller:
         return self.caller(request)
 

@@ -45,7 +45,7 @@ _STATE_REPLAY_BODY = "idempotency_replay_body"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _key_of(request: Request) -> str:
+async def _key_of(request: Request) -> str:  # async: no worker thread for a getattr
     key = getattr(request.state, _STATE_KEY, None)
     if not isinstance(key, str):
         raise InvariantViolation("IdempotencyKey was asked for outside a POST of an ApiRoute")

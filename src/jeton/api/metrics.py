@@ -4,12 +4,8 @@ Two registries:
 - each app has its own (`ApiMetrics.registry`): requests by route template and status, their
   latency, charges and declines answered through the API. An app's own registry means two apps
   in one process (tests, a dashboard beside the API) never clash;
-- the process has one (`PROCESS_REGISTRY`) for what services count wherever they run, whether
-  or not an HTTP request asked: `recharges_total` (funding) and
-  `webhook_delivery_failures_total` (webhooks). Increment them from anywhere:
-
-      from jeton.api import metrics
-      metrics.recharges_total.labels(outcome="succeeded").inc()
+- the process has one (services/process_metrics.py) for what services count wherever they run:
+  `recharges_total` (funding) and `webhook_delivery_failures_total` (webhooks).
 
 Counts are per process: Prometheus adds up the processes it scrapes.
 """
@@ -23,15 +19,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PROCESS_REGISTRY = CollectorRegistry()
+from jeton.services.process_metrics import (  # served here; re-exported for callers
+    PROCESS_REGISTRY,
+    recharges_total,
+    webhook_delivery_failures_total,
+)
 
-recharges_total = Counter(
-    "jeton_recharges_total", "Automatic recharges attempted, by outcome (succeeded, failed).",
-    ["outcome"], registry=PROCESS_REGISTRY)
-webhook_delivery_failures_total = Counter(
-    "jeton_webhook_delivery_failures_total",
-    "Webhook deliveries that failed (each failed attempt counts once).",
-    registry=PROCESS_REGISTRY)
+__all__ = ["PROCESS_REGISTRY", "ApiMetrics", "MetricsMiddleware", "recharges_total",
+           "webhook_delivery_failures_total"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds: an API call is a few milliseconds on SQLite, tens on a busy PostgreSQL.

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
 from jeton.api.auth import Requirement, Requires, authenticate, authorize
 from jeton.api.context import api_context
@@ -56,8 +55,7 @@ class ApiRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             ctx = api_context(request)
-            principal = await run_in_threadpool(authenticate, ctx,
-                                                request.headers.get("authorization"))
+            principal = await authenticate(ctx, request.headers.get("authorization"))
             authorize(principal, requirement, bool(ctx.operator_token))
             request.state.principal = principal
             unknown = sorted(set(request.query_params) - known_query)

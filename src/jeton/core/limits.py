@@ -173,6 +173,10 @@ api_rate_burst = 2_000
 # An API key's `last_used_at` is written at most this often: one write a minute per key, not one
 # per request.
 api_key_touch_s = 60
+# The HTTP API remembers a checked key this long, so a request does not read it again. A key
+# revoked in the serving process stops at once; in other processes, within this time.
+api_key_cache_s = 5.0
+api_key_cache_entries_max = 10_000
 # Keys a community may have (live or revoked): a few per host app and environment.
 api_keys_per_community_max = 500
 # A request that claimed an idempotency key and has not finished after this long is taken to

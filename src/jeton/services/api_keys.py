@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -206,7 +207,8 @@ class ApiKeys:
         return Page(data=data, has_more=more, next_cursor=data[-1].id if more else None)
 
     def revoke(self, community_id: str, key_id: str) -> ApiKeyInfo:
-        """Stop a key from working, at once and for good. Revoking a revoked key changes nothing."""
+        """Stop a key from working, for good: at once in this process, within `api_key_cache_s` in
+        the other server processes. Revoking a revoked key changes nothing."""
         now_us = to_us(self.clock.now())
 
         def tx(conn: Connection) -> None:
@@ -221,7 +223,29 @@ class ApiKeys:
                     api_keys.c.key_id == key_id).values(revoked_at_us=now_us))
 
         self.store.run_write(tx)
+        for cached, (holder, _) in list(_REMEMBERED.items()):
+            if cached[0] == self.store.url and holder.key_id == key_id:
+                _REMEMBERED.pop(cached, None)
         return self.get(community_id, key_id)
+
+    def remembered(self, token: str) -> KeyHolder | None:
+        """The key behind `token` if it was checked in the last `api_key_cache_s` (no I/O)."""
+        hit = _REMEMBERED.get((self.store.url, token_digest(token)))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def authenticate_remembered(self, token: str) -> KeyHolder | None:
+        """`authenticate`, remembered for `api_key_cache_s`: what the HTTP API asks on every
+        request. Revoking a key forgets it in this process at once (decision 0030)."""
+        holder = self.remembered(token)
+        if holder is not None:
+            return holder
+        holder = self.authenticate(token)
+        if holder is not None:
+            if len(_REMEMBERED) >= limits.api_key_cache_entries_max:
+                _REMEMBERED.clear()
+            _REMEMBERED[(self.store.url, token_digest(token))] = (
+                holder, time.monotonic() + limits.api_key_cache_s)
+        return holder
 
     def authenticate(self, token: str) -> KeyHolder | None:
         """The live key behind `token`, or None. Notes when it was used, once a minute at most."""
@@ -256,6 +280,8 @@ class ApiKeys:
 
 
 _SCOPE_VALUES = frozenset(s.value for s in Scope)
+# Keys the HTTP API checked lately: (store URL, token digest) -> (the key, until when).
+_REMEMBERED: dict[tuple[str, str], tuple[KeyHolder, float]] = {}
 
 
 def _hint(token: str) -> str:

@@ -64,6 +64,15 @@ class Claim:
     answer: Answer | None = None
 
 
+# Built once: every POST runs them. RETURNING, not rowcount: psycopg reports no rowcount for
+# ON CONFLICT DO NOTHING.
+_CLAIM = {dialect: insert_ignore(dialect, http_idempotency, ["community_id", "key"])
+          .returning(_T.key) for dialect in ("sqlite", "postgresql")}
+_COMPLETE = http_idempotency.update().where(
+    _T.community_id == sa.bindparam("b_space"), _T.key == sa.bindparam("b_key"),
+    _T.claim_token == sa.bindparam("b_token"), _T.state == "in_flight").values(state="done")
+
+
 class HttpIdempotency:
     """Kept answers of one store. Its clock is the wall clock, not the business clock: how long
     a request has been running is a fact about the machine, whatever time the ledger is told."""
@@ -82,10 +91,7 @@ class HttpIdempotency:
         where = (_T.community_id == space, _T.key == key)
 
         def tx(conn: Connection) -> Claim:
-            # RETURNING, not rowcount: psycopg reports no rowcount for ON CONFLICT DO NOTHING.
-            inserted = conn.execute(insert_ignore(self.store.dialect, http_idempotency,
-                                                  ["community_id", "key"]).returning(_T.key),
-                                    row).first()
+            inserted = conn.execute(_CLAIM[self.store.dialect], row).first()
             if inserted is not None:
                 return Claim(Outcome.claimed, token)
             stmt = sa.select(_T.method_path, _T.request_sha256, _T.state, _T.status_code,
@@ -113,12 +119,12 @@ class HttpIdempotency:
         """Keep the answer. Does nothing if the claim was taken over meanwhile."""
         now_us = to_us(self.clock.now())
 
+        params = {"b_space": space, "b_key": key, "b_token": claim_token,
+                  "status_code": answer.status_code, "content_type": answer.content_type,
+                  "response_body": answer.body, "completed_at_us": now_us}
+
         def tx(conn: Connection) -> None:
-            conn.execute(http_idempotency.update().where(
-                _T.community_id == space, _T.key == key, _T.claim_token == claim_token,
-                _T.state == "in_flight").values(
-                state="done", status_code=answer.status_code, content_type=answer.content_type,
-                response_body=answer.body, completed_at_us=now_us))
+            conn.execute(_COMPLETE, params)
 
         self.store.run_write(tx)
 

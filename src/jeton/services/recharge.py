@@ -32,6 +32,7 @@ from jeton.core.errors import InvalidRequest, InvariantViolation, NotFound
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.services import funding_base as fb
+from jeton.services import process_metrics
 from jeton.services import purchases as pur
 from jeton.services.funding_results import AutoRechargeInfo
 from jeton.services.jobs import job
@@ -39,6 +40,7 @@ from jeton.services.packs import offer_snapshot, offered_pack
 from jeton.services.results import TransferResult
 from jeton.services.workset import WorkSet, wallet_id
 from jeton.store.dialect import for_update
+from jeton.store.engine import after_commit
 from jeton.store.tables.funding import auto_recharge, purchases, recharge_claims
 from jeton.store.tables.ledger import accounts, lots
 
@@ -285,6 +287,7 @@ def completed_in(ws: WorkSet, purchase: RowMapping) -> None:
     ws.conn.execute(recharge_claims.delete().where(
         *_claim_pk(cid, member, asset),
         recharge_claims.c.purchase_id == purchase["purchase_id"]))
+    after_commit(ws.conn, process_metrics.recharges_total.labels(outcome="succeeded").inc)
     ws.emit("recharge.succeeded", member, {
         "member_id": member, "asset": asset, "purchase_id": purchase["purchase_id"],
         "credits": purchase["credits"], "amount_minor": purchase["amount_minor"],
@@ -305,6 +308,7 @@ def _fail_settings(ws: WorkSet, member_id: str, asset: str, reason: str,
                    purchase_id: str | None) -> None:
     ws.conn.execute(auto_recharge.update().where(*_pk(ws.community_id, member_id, asset))
                     .values(status="failed", last_error=reason[:200]))
+    after_commit(ws.conn, process_metrics.recharges_total.labels(outcome="failed").inc)
     ws.emit("recharge.failed", member_id, {"member_id": member_id, "asset": asset,
                                            "purchase_id": purchase_id, "reason": reason})
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.ids import id_floor, new_id
 from jeton.core.statuses import Status
+from jeton.services import process_metrics
 from jeton.services.events import Events
 from jeton.services.results import Page, Result
 from jeton.services.webhook_urls import Resolver, resolve_host, target_for
@@ -91,9 +91,8 @@ class DeliveryInfo(Result):
 
 
 # ---- counters for metrics ----
-# Kept here (a service never imports the API). When the API runs in this process its
-# Prometheus counter `jeton.api.metrics.webhook_delivery_failures_total` is bumped too: that is
-# the process serving /metrics (`jeton serve`, which also runs the jobs).
+# This process's own tallies (for tests and `jeton worker` logs), and the Prometheus counter
+# that /metrics serves (services/process_metrics.py).
 
 _counter_lock = threading.Lock()
 _counters = {"attempts": 0, "failures": 0}
@@ -105,10 +104,7 @@ def _count(failed: bool) -> None:
         if failed:
             _counters["failures"] += 1
     if failed:
-        metrics = sys.modules.get("jeton.api.metrics")
-        counter = getattr(metrics, "webhook_delivery_failures_total", None)
-        if counter is not None:
-            counter.inc()
+        process_metrics.webhook_delivery_failures_total.inc()
 
 
 def delivery_attempts_total() -> int:

@@ -8,6 +8,7 @@ in sorted order; serialization failures and deadlocks are retried by `run_write`
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -77,7 +78,7 @@ class Store:
         if self.dialect != "sqlite":
             # On PostgreSQL a pool checkout is small next to a round trip, and a server's many
             # threads must not each hold a connection: take one per transaction.
-            with self.engine.connect() as fresh, fresh.begin():
+            with self.engine.connect() as fresh, _committed(fresh), fresh.begin():
                 yield fresh
             return
         # SQLite has one writer at a time. Threads of this process queue on a lock (fair and
@@ -104,7 +105,7 @@ class Store:
                 self._writers[tid] = conn
             weakref.finalize(threading.current_thread(), self._drop_writer, tid, conn)
         try:
-            with conn.begin():
+            with _committed(conn), conn.begin():
                 yield conn
         except BaseException:
             self._drop_writer(tid, conn)
@@ -189,11 +190,14 @@ class Store:
                         raise group[0].error
                     return
                 cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                callbacks = conn.info.setdefault(_AFTER_COMMIT, [])
                 for queued in group:
                     cur.execute("SAVEPOINT jeton_group")
+                    kept = len(callbacks)
                     self._run_one(queued, conn)
                     if queued.error is not None:
                         cur.execute("ROLLBACK TO jeton_group")
+                        del callbacks[kept:]  # what the undone write asked for is undone too
                     cur.execute("RELEASE jeton_group")
         except BaseException as exc:  # the commit (or the lone write) failed: none is done
             for queued in group:
@@ -238,6 +242,31 @@ class Store:
         """Close every connection (once the threads that use the store are done)."""
         self.release()
         self.engine.dispose()
+
+
+_AFTER_COMMIT = "jeton_after_commit"
+
+
+def after_commit(conn: Connection, fn: Callable[[], object]) -> None:
+    """Call `fn` once the write transaction `conn` holds has committed; never if it does not.
+    For effects outside the database that must follow the data (a metric, say)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(fn)
+
+
+@contextmanager
+def _committed(conn: Connection) -> Iterator[None]:
+    """Around a transaction: its after-commit calls once it committed, none if it failed."""
+    conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a transaction
+    try:
+        yield
+    except BaseException:
+        conn.info.pop(_AFTER_COMMIT, None)
+        raise
+    for fn in conn.info.pop(_AFTER_COMMIT, ()):
+        try:
+            fn()
+        except Exception:  # the write is committed: a failing follow-up must not undo its answer
+            logging.getLogger("jeton.store").exception("an after-commit call failed")
 
 
 class _Queued(Generic[T]):
@@ -287,7 +316,10 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("jeton_begin", "BEGIN"))
+        # On the driver: every unit of work begins here, and SQLAlchemy's statement machinery
+        # would cost more than SQLite's BEGIN itself.
+        begin = conn.get_execution_options().get("jeton_begin", "BEGIN")
+        conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
 
 
 def open_store(url: str | None = None, **kwargs: Any) -> Store:

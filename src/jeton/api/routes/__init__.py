@@ -34,11 +34,13 @@ from jeton.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    # A request is matched against the routes in this order: the busiest come first.
+    charges.router,
+    spends.router,
     communities.router,
     assets.router,
     members.router,
     grants.router,
-    spends.router,
     transfers.router,
     holds.router,
     keys.router,
@@ -53,7 +55,6 @@ ROUTERS: list[APIRouter] = [
     provider_webhooks.router,
     # charging, reports, webhooks and member portal links
     catalog.router,
-    charges.router,
     reports.router,
     webhooks.router,
     portal_links.router,
