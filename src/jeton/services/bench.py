@@ -10,19 +10,34 @@ given), so runs are comparable.
 - `*_p99_spend_ms`: the 99th percentile latency of one spend (one batch for the batch figure);
 - with `preload_postings`, the SQLite spend figure is measured again on a journal that already
   holds that many postings, to show a spend does not slow down as the journal grows.
+
+The PostgreSQL writers (`run_writers`, also used by the charging figures) are threads spread
+over several new Python processes, by default one per CPU and at least two (16 writers on a
+2-CPU machine: 2 processes of 8 threads). One interpreter runs Python on one core at a time, so
+16 threads in one process measured the GIL rather than the database. The parent makes the
+schema and the members once; each process opens its own Store, each writer warms up with a few
+writes of its own, and the clock starts when every writer is ready and all are let go at once.
+Each writer sends back its latencies, and the figure is the writes over the time from that
+start to the last writer's end.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.queues
 import os
+import queue
 import statistics
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 
@@ -124,50 +139,167 @@ def _postings(store: Store) -> int:
         return int(conn.exec_driver_sql("SELECT count(*) FROM postings").scalar_one())
 
 
-def bench_postgres(url: str, n: int = 8000, writers: int = 16,
-                   progress: Progress | None = None) -> dict[str, float]:
-    schema = f"jeton_bench_{uuid.uuid4().hex[:10]}"
+WriteOp = Callable[[jeton.Community, int, int], object]
+"""One write: `op(community, w, i)` is writer `w`'s `i`-th. A module-level function (or a
+`functools.partial` of one), since it is sent to other processes; it makes its idempotency key
+from `w` and `i`."""
+
+PG_WRITERS = 16
+WARMUP = 20  # untimed writes per writer before the start
+WRITER_TIMEOUT_S = 600
+# What a writer process tells the parent: ("ready" | "done" | what failed, latencies)
+Inbox: TypeAlias = "multiprocessing.queues.Queue[tuple[str, list[float]]]"
+
+
+def writer_processes(writers: int = PG_WRITERS) -> int:
+    """The default number of processes for `writers`: one per CPU, at least two.
+
+    One interpreter runs Python on one core at a time, and a PostgreSQL spend costs the client
+    more CPU than the server, so fewer processes than cores would measure the GIL.
+    """
+    return max(1, min(writers, max(2, os.cpu_count() or 2)))
+
+
+@contextmanager
+def fresh_pg_schema(url: str, prefix: str) -> Iterator[str]:
+    """A new, empty schema in the database at `url`, dropped with everything in it afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(normalize_url(url))
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     try:
-        store = Store(url, pg_schema=schema, pool_size=writers + 4)
-        store.create_schema()
-        c = _setup(store, members=writers * 4)
-        if progress:
-            progress(f"postgres: {n} spends from {writers} writers, one revenue account")
-        per = n // writers
-        lat: list[float] = []
-        lock = threading.Lock()
-        errors: list[BaseException] = []
-
-        def writer(w: int) -> None:
-            mine: list[float] = []
-            try:
-                # Each writer pays from its own members; every spend credits the one revenue
-                # account, the row that must not become a serialization point.
-                _, mine = _spend_loop(c, per, f"w{w}-", lambda i: f"m{w * 4 + i % 4}")
-            except BaseException as exc:  # reported after the run
-                errors.append(exc)
-            with lock:
-                lat.extend(mine)
-
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
-        if errors:
-            raise RuntimeError(f"a writer failed: {errors[0]!r}")
-        store.dispose()
-        return {"postgres_spend_per_s": per * writers / elapsed,
-                "postgres_p99_spend_ms": _p99(lat)}
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        yield schema
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.dispose()
+
+
+def run_writers(url: str, schema: str, community_id: str, op: WriteOp, *, per_writer: int,
+                writers: int = PG_WRITERS, processes: int | None = None, warmup: int = WARMUP,
+                first: int = 0) -> tuple[float, list[float]]:
+    """Run `op` `per_writer` times in each of `writers` threads spread over `processes` new
+    Python processes (default `writer_processes`), each process with its own Store on
+    `schema`; return the seconds from the common start to the last writer's end, and the
+    latency of every timed write.
+
+    Each writer first runs `warmup` untimed writes to open its connection and fill the caches,
+    says it is ready, and waits for the start. Writer `w` runs `op(c, w, i)` for `i` from
+    `first` to `first + warmup + per_writer - 1`: a caller running the same writers again
+    starts after that, so idempotency keys never repeat.
+    """
+    processes = max(1, min(processes or writer_processes(writers), writers))
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    go = ctx.Event()
+    inbox: Inbox = ctx.Queue()
+    children = []
+    taken = 0
+    for p in range(processes):
+        threads = writers // processes + (1 if p < writers % processes else 0)
+        children.append(ctx.Process(
+            target=_writer_process, daemon=True,
+            args=(url, schema, community_id, op, range(taken, taken + threads),
+                  range(first, first + warmup), range(first + warmup, first + warmup + per_writer),
+                  go, inbox)))
+        taken += threads
+    for child in children:
+        child.start()
+    finished = False
+    try:
+        for _ in range(writers):
+            _receive(inbox, children, "ready")
+        go.set()
+        start = time.perf_counter()
+        latencies: list[float] = []
+        for _ in children:
+            latencies.extend(_receive(inbox, children, "done"))
+        elapsed = time.perf_counter() - start
+        finished = True
+    finally:
+        for child in children:
+            if not finished:  # a writer failed: stop the others rather than wait for them
+                child.terminate()
+            child.join(timeout=WRITER_TIMEOUT_S)
+    return elapsed, latencies
+
+
+def _receive(inbox: Inbox, children: Sequence[BaseProcess], expected: str) -> list[float]:
+    deadline = time.monotonic() + WRITER_TIMEOUT_S
+    while True:
+        try:
+            kind, latencies = inbox.get(timeout=1)
+            break
+        except queue.Empty:
+            dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"a writer process died (exit codes {dead})") from None
+    if kind != expected:
+        raise RuntimeError(f"a writer failed: {kind}")
+    return latencies
+
+
+def _writer_process(url: str, schema: str, community_id: str, op: WriteOp, mine: range,
+                    warmup: range, timed: range, go: Event, inbox: Inbox) -> None:
+    """One process of `run_writers`: its writers are threads sharing one Store."""
+    latencies: list[float] = []
+    failed: list[str] = []
+    store = Store(url, pg_schema=schema, pool_size=len(mine))
+
+    def writer(c: jeton.Community, w: int) -> None:
+        try:
+            for i in warmup:
+                op(c, w, i)
+            inbox.put(("ready", []))
+            go.wait()
+            lat = []
+            for i in timed:
+                t0 = time.perf_counter()
+                op(c, w, i)
+                lat.append(time.perf_counter() - t0)
+            latencies.extend(lat)
+        except Exception as exc:  # the parent raises it
+            failed.append(f"writer {w}: {exc!r}")
+            inbox.put((failed[-1], []))
+
+    try:
+        c = jeton.Jeton(store).community(community_id)
+        threads = [threading.Thread(target=writer, args=(c, w)) for w in mine]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if not failed:
+            inbox.put(("done", latencies))
+    except Exception as exc:
+        inbox.put((repr(exc), []))
+    finally:
+        store.dispose()
+
+
+def spend_op(c: jeton.Community, w: int, i: int) -> None:
+    # Each writer pays from its own four members; every spend credits the one revenue account,
+    # the row that must not become a serialization point.
+    c.spend(f"m{w * 4 + i % 4}", 1, idempotency_key=f"w{w}-{i}", service="chat.message")
+
+
+def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
+                   processes: int | None = None, progress: Progress | None = None,
+                   ) -> dict[str, float]:
+    """`n` spends from `writers` concurrent writers (see `run_writers`) on a fresh schema."""
+    processes = processes or writer_processes(writers)
+    with fresh_pg_schema(url, "jeton_bench") as schema:
+        store = Store(url, pg_schema=schema)
+        store.create_schema()
+        _setup(store, members=writers * 4)
+        store.dispose()
+        if progress:
+            progress(f"postgres: {n} spends from {writers} writers in {processes} processes, "
+                     "one revenue account")
+        per_writer = max(1, n // writers)
+        elapsed, lat = run_writers(url, schema, "bench", spend_op, per_writer=per_writer,
+                                   writers=writers, processes=processes)
+    return {"postgres_spend_per_s": per_writer * writers / elapsed,
+            "postgres_p99_spend_ms": _p99(lat)}
 
 
 EXTRA: list[Callable[[dict[str, Any]], dict[str, float]]] = []

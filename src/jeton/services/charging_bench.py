@@ -7,9 +7,12 @@ database, `n` plain spends and `n` full catalog charges of the same member. The 
 member's classes and keys and the catalog version (one statement), the uploader's wallet and
 the app-store posting; the issue's target is `charge_to_spend_ratio` ≥ 0.7.
 
-`figures(options)` runs it on a fresh SQLite file (and, with `postgres_url`, a fresh PostgreSQL
-schema): the shape of `services.bench.EXTRA` entries, so `jeton bench` can add it with
-`bench.EXTRA.append(charging_bench.figures)`.
+`figures(options)` runs it on a fresh SQLite file and, with `postgres_url`, runs
+`bench_charge_postgres` on a fresh PostgreSQL schema: there the same 16 writers as the ledger's
+spend figure (`bench.run_writers`, threads over several processes) time plain spends and
+catalog charges in alternate rounds, each writer with its own buyer and uploader, so the ratio
+compares the two under the same concurrency. It has the shape of `services.bench.EXTRA`
+entries, so `jeton bench` can add it with `bench.EXTRA.append(charging_bench.figures)`.
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 import jeton
 from jeton.core.errors import NotFound
-from jeton.store.engine import Store, normalize_url
+from jeton.services import bench
+from jeton.store.engine import Store
 
 CATALOG = """
 [services."bench.download"]
@@ -88,15 +90,57 @@ def bench_charge(j: jeton.Jeton, community_id: str, n: int = 2000) -> dict[str, 
             "p99_spend_ms": _p99_ms(spends), "p99_charge_ms": _p99_ms(charges)}
 
 
-# The plain spends timed here run one at a time beside the charges: named apart from the
-# ledger's own spend figures (16 writers on PostgreSQL) so neither overwrites the other.
+# The plain spends timed here beside the charges are named apart from the ledger's own spend
+# figures (timed on a set-up of their own) so neither overwrites the other.
 _KEYS = {"spend_per_s": "paired_spend_per_s", "charge_per_s": "charge_per_s",
          "charge_to_spend_ratio": "charge_to_spend_ratio", "p99_spend_ms": "paired_p99_spend_ms",
          "p99_charge_ms": "p99_charge_ms"}
 
 
+def _spend_op(c: jeton.Community, w: int, i: int) -> None:
+    c.spend(f"{BUYER}-{w}", 3, idempotency_key=f"spend-{w}-{i}", service="bench.download")
+
+
+def _charge_op(c: jeton.Community, w: int, i: int) -> None:
+    c.charge(f"{BUYER}-{w}", "bench.download", 3000, context={"uploader": f"{UPLOADER}-{w}"},
+             idempotency_key=f"charge-{w}-{i}")
+
+
+def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITERS,
+                          processes: int | None = None, rounds: int = 2) -> dict[str, float]:
+    """`n` plain spends and `n` catalog charges from `writers` concurrent writers on a fresh
+    schema, in `rounds` alternate rounds of each (see the module docstring)."""
+    per_writer = max(1, n // (writers * rounds))
+    with bench.fresh_pg_schema(url, "jeton_charge_bench") as schema:
+        store = Store(url, pg_schema=schema)
+        store.create_schema()
+        c = _community(jeton.Jeton(store), "bench")
+        for w in range(writers):  # own wallets: writers contend only where charges really meet
+            buyer, uploader = f"{BUYER}-{w}", f"{UPLOADER}-{w}"
+            c.create_member(buyer)
+            c.create_member(uploader)
+            c.grant_class(buyer, "seller")
+            c.grant(buyer, 10 * (n + 100), idempotency_key=f"bench-credits-{w}")
+        store.dispose()
+        elapsed = {"spend": 0.0, "charge": 0.0}
+        latencies: dict[str, list[float]] = {"spend": [], "charge": []}
+        for r in range(rounds):
+            for kind, op in (("spend", _spend_op), ("charge", _charge_op)):
+                took, lat = bench.run_writers(
+                    url, schema, "bench", op, per_writer=per_writer, writers=writers,
+                    processes=processes, first=r * (bench.WARMUP + per_writer))
+                elapsed[kind] += took
+                latencies[kind].extend(lat)
+    done = per_writer * writers * rounds
+    spend_per_s, charge_per_s = done / elapsed["spend"], done / elapsed["charge"]
+    return {"spend_per_s": spend_per_s, "charge_per_s": charge_per_s,
+            "charge_to_spend_ratio": charge_per_s / spend_per_s,
+            "p99_spend_ms": _p99_ms(latencies["spend"]),
+            "p99_charge_ms": _p99_ms(latencies["charge"])}
+
+
 def figures(options: dict[str, Any]) -> dict[str, float]:
-    """`bench_charge` on a fresh SQLite file, and on PostgreSQL when a URL is given."""
+    """`bench_charge` on a fresh SQLite file, and `bench_charge_postgres` when a URL is given."""
     n = int(options.get("n") or 2000)
     progress = options.get("progress")
     out: dict[str, float] = {}
@@ -110,20 +154,9 @@ def figures(options: dict[str, Any]) -> dict[str, float]:
     out.update({f"sqlite_{_KEYS[k]}": v for k, v in found.items()})
     url = options.get("postgres_url")
     if url:
-        schema = f"jeton_charge_bench_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(normalize_url(url))
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        try:
-            store = Store(url, pg_schema=schema)
-            store.create_schema()
-            if progress:
-                progress(f"postgres: {n} catalog charges beside {n} plain spends")
-            found = bench_charge(jeton.Jeton(store), "bench", n)
-            store.dispose()
-            out.update({f"postgres_{_KEYS[k]}": v for k, v in found.items()})
-        finally:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            admin.dispose()
+        if progress:
+            progress(f"postgres: {n} catalog charges and {n} plain spends, "
+                     f"{bench.PG_WRITERS} writers")
+        found = bench_charge_postgres(url, n)
+        out.update({f"postgres_{_KEYS[k]}": v for k, v in found.items()})
     return out

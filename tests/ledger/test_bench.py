@@ -1,0 +1,32 @@
+"""`jeton bench` on PostgreSQL with a tiny n: writers spread over processes report back."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import postgres_url
+from jeton.services import bench, charging_bench
+
+pytestmark = pytest.mark.postgres
+
+
+def test_bench_postgres_returns_its_figures() -> None:
+    figures = bench.bench_postgres(postgres_url(), n=32, writers=4, processes=2)
+    assert set(figures) == {"postgres_spend_per_s", "postgres_p99_spend_ms"}
+    assert all(v > 0 for v in figures.values())
+
+
+def test_charge_bench_on_postgres_uses_the_same_writers() -> None:
+    found = charging_bench.bench_charge_postgres(postgres_url(), n=32, writers=4, processes=2)
+    assert set(found) == {"spend_per_s", "charge_per_s", "charge_to_spend_ratio",
+                          "p99_spend_ms", "p99_charge_ms"}
+    assert all(v > 0 for v in found.values())
+
+
+def test_a_failing_writer_fails_the_run() -> None:
+    # an empty schema: every writer fails at its first write, and the parent raises
+    url = postgres_url()
+    with bench.fresh_pg_schema(url, "jeton_test_bench") as schema, \
+            pytest.raises(RuntimeError, match="a writer failed"):
+        bench.run_writers(url, schema, "nowhere", bench.spend_op, per_writer=2, writers=2,
+                          processes=2)
