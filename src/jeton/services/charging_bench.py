@@ -40,6 +40,10 @@ class_credits = { seller = 1 }
 splits = [{ to = "party:uploader", share_bp = 3000 }, { to = "account:appstore", fee = 1 }]
 """
 BUYER, UPLOADER = "bench-buyer", "bench-uploader"
+# A 10 KiB download: 10 credits at the sellers' price, 3 of them to the uploader and 1 to the
+# app store, so every charge pays all three legs. A plain spend of the same credits beside it.
+DOWNLOAD_BYTES = 10 * 1024
+DOWNLOAD_CREDITS = 10
 
 
 def _community(j: jeton.Jeton, community_id: str) -> jeton.Community:
@@ -65,20 +69,21 @@ def bench_charge(j: jeton.Jeton, community_id: str, n: int = 2000) -> dict[str, 
     """Time `n` plain spends and `n` catalog charges (see the module docstring)."""
     c = _community(j, community_id)
     run = uuid.uuid4().hex[:8]
-    c.grant(BUYER, 10 * n + 100, idempotency_key=f"bench-{run}-credits")
+    c.grant(BUYER, 2 * DOWNLOAD_CREDITS * (n + 100), idempotency_key=f"bench-{run}-credits")
     context = {"uploader": UPLOADER}
     spends: list[float] = []
     charges: list[float] = []
     for i in range(min(50, n)):  # warm the caches (catalog, system accounts, statements)
-        c.charge(BUYER, "bench.download", 3000, context=context,
+        c.charge(BUYER, "bench.download", DOWNLOAD_BYTES, context=context,
                  idempotency_key=f"bench-{run}-warm-{i}")
-        c.spend(BUYER, 3, idempotency_key=f"bench-{run}-warm-spend-{i}",
+        c.spend(BUYER, DOWNLOAD_CREDITS, idempotency_key=f"bench-{run}-warm-spend-{i}",
                 service="bench.download")
     for i in range(n):
         t0 = time.perf_counter()
-        c.spend(BUYER, 3, idempotency_key=f"bench-{run}-spend-{i}", service="bench.download")
+        c.spend(BUYER, DOWNLOAD_CREDITS, idempotency_key=f"bench-{run}-spend-{i}",
+                service="bench.download")
         t1 = time.perf_counter()
-        c.charge(BUYER, "bench.download", 3000, context=context,
+        c.charge(BUYER, "bench.download", DOWNLOAD_BYTES, context=context,
                  idempotency_key=f"bench-{run}-charge-{i}")
         t2 = time.perf_counter()
         spends.append(t1 - t0)
@@ -98,12 +103,13 @@ _KEYS = {"spend_per_s": "paired_spend_per_s", "charge_per_s": "charge_per_s",
 
 
 def _spend_op(c: jeton.Community, w: int, i: int) -> None:
-    c.spend(f"{BUYER}-{w}", 3, idempotency_key=f"spend-{w}-{i}", service="bench.download")
+    c.spend(f"{BUYER}-{w}", DOWNLOAD_CREDITS, idempotency_key=f"spend-{w}-{i}",
+            service="bench.download")
 
 
 def _charge_op(c: jeton.Community, w: int, i: int) -> None:
-    c.charge(f"{BUYER}-{w}", "bench.download", 3000, context={"uploader": f"{UPLOADER}-{w}"},
-             idempotency_key=f"charge-{w}-{i}")
+    c.charge(f"{BUYER}-{w}", "bench.download", DOWNLOAD_BYTES,
+             context={"uploader": f"{UPLOADER}-{w}"}, idempotency_key=f"charge-{w}-{i}")
 
 
 def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITERS,
@@ -120,7 +126,8 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
             c.create_member(buyer)
             c.create_member(uploader)
             c.grant_class(buyer, "seller")
-            c.grant(buyer, 10 * (n + 100), idempotency_key=f"bench-credits-{w}")
+            c.grant(buyer, 2 * DOWNLOAD_CREDITS * (n + 100),
+                    idempotency_key=f"bench-credits-{w}")
         store.dispose()
         elapsed = {"spend": 0.0, "charge": 0.0}
         latencies: dict[str, list[float]] = {"spend": [], "charge": []}

@@ -25,7 +25,13 @@ import sqlalchemy as sa
 
 import jeton
 from jeton.services.api_keys import ApiKeys
-from jeton.services.charging_bench import BUYER, UPLOADER, _community
+from jeton.services.charging_bench import (
+    BUYER,
+    DOWNLOAD_BYTES,
+    DOWNLOAD_CREDITS,
+    UPLOADER,
+    _community,
+)
 from jeton.store.engine import Store, normalize_url
 
 CONNECTIONS = 16
@@ -44,7 +50,7 @@ def _prepare(url: str, n: int) -> str:
     store.create_schema()
     j = jeton.Jeton(store)
     c = _community(j, "bench")
-    c.grant(BUYER, 10 * n + 1000, idempotency_key=f"http-bench-{uuid.uuid4().hex}")
+    c.grant(BUYER, DOWNLOAD_CREDITS * (n + 100), idempotency_key=f"http-bench-{uuid.uuid4().hex}")
     token = ApiKeys(store, j.clock).create("bench", name="bench", scopes=["admin"],
                                            created_by="bench").token
     j.close()
@@ -91,7 +97,7 @@ def bench_http(url: str, n: int) -> dict[str, float]:
                 with jeton.Client(base, token) as client:
                     for i in range(per):
                         t0 = time.perf_counter()
-                        client.charge(BUYER, "bench.download", 3000,
+                        client.charge(BUYER, "bench.download", DOWNLOAD_BYTES,
                                       context={"uploader": UPLOADER},
                                       idempotency_key=f"h{run}-{w}-{i}")
                         mine.append(time.perf_counter() - t0)
