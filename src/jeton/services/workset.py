@@ -161,6 +161,40 @@ _LOCK_ACCOUNT = {"sqlite": _SELECT_ACCOUNT, "postgresql": _SELECT_ACCOUNT.with_f
 _SELECT_LIVE_LOTS = sa.select(*_LOT_COLS).where(
     _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
     _L.remaining != sa.literal_column("0"))
+# A transfer between members, or a charge with a royalty, touches two wallets or more: they are
+# locked and their lots read in one statement each (up to _MANY_MAX wallets), not one per
+# wallet. The lock order is the one the one-at-a-time path uses, Python's sorted() (code
+# points): on PostgreSQL the rows come out, and are locked, in "C" collation order, the same.
+_MANY_MAX = 8
+_MANY: dict[tuple[str, int], sa.sql.ClauseElement] = {}
+
+
+def _lock_accounts(dialect: str, n: int) -> sa.sql.ClauseElement:
+    key = ("lock:" + dialect, n)
+    found = _MANY.get(key)
+    if found is None:
+        stmt: Any = _SELECT_ACCOUNTS.where(
+            _T.community_id == sa.bindparam("c"),
+            _T.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]))
+        if dialect == "postgresql":
+            stmt = stmt.order_by(_T.account_id.collate("C")).with_for_update()
+        else:  # SQLite: the whole database is this writer's (BEGIN IMMEDIATE); a read
+            stmt = stmt.order_by(_T.account_id)
+        found = _MANY[key] = stmt
+    return found
+
+
+def _live_lots_of(n: int) -> sa.sql.ClauseElement:
+    key = ("lots", n)
+    found = _MANY.get(key)
+    if found is None:
+        found = _MANY[key] = sa.select(*_LOT_COLS).where(
+            _L.community_id == sa.bindparam("c"),
+            _L.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]),
+            _L.remaining != sa.literal_column("0"))
+    return found
+
+
 _SELECT_MERGE_LOT = sa.select(*_LOT_COLS).where(
     _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
     _L.merge_key == sa.bindparam("k"))
@@ -223,11 +257,17 @@ class WorkSet:
         wanted = ids - self.accounts.keys()
         if wanted:
             wallets = sorted(a for a in wanted if a.startswith("wallet:"))
-            lock = _LOCK_ACCOUNT[self.dialect]
-            for aid in wallets:  # one at a time, in sorted order: no deadlock between writers
-                row = self.db.first(lock, {"c": self.community_id, "a": aid})
-                if row is not None:
-                    self.accounts[aid] = _acct(row)
+            if 1 < len(wallets) <= _MANY_MAX:  # one round trip, locking in the same order
+                params = {f"a{i}": aid for i, aid in enumerate(wallets)}
+                params["c"] = self.community_id
+                for locked in self.db.rows(_lock_accounts(self.dialect, len(wallets)), params):
+                    self.accounts[locked[0]] = _acct(locked)
+            else:
+                lock = _LOCK_ACCOUNT[self.dialect]
+                for aid in wallets:  # one at a time, in sorted order: no deadlock between writers
+                    row = self.db.first(lock, {"c": self.community_id, "a": aid})
+                    if row is not None:
+                        self.accounts[aid] = _acct(row)
             for aid in sorted(wanted.difference(wallets)):
                 self._load_system(aid)
         if with_lots:
@@ -250,9 +290,15 @@ class WorkSet:
         self.accounts[account_id] = _acct(row)
 
     def _load_lots(self, account_ids: list[str]) -> None:
-        for aid in account_ids:
-            for row in self.db.rows(_SELECT_LIVE_LOTS, {"c": self.community_id, "a": aid}):
+        if 1 < len(account_ids) <= _MANY_MAX:
+            params = {f"a{i}": aid for i, aid in enumerate(account_ids)}
+            params["c"] = self.community_id
+            for row in self.db.rows(_live_lots_of(len(account_ids)), params):
                 self._add_lot(_lot(row))
+        else:
+            for aid in account_ids:
+                for row in self.db.rows(_SELECT_LIVE_LOTS, {"c": self.community_id, "a": aid}):
+                    self._add_lot(_lot(row))
         self._loaded_lots_for.update(account_ids)
 
     def _add_lot(self, lot: LotState) -> LotState:
