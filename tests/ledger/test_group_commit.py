@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,8 @@ def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[Outcome], list
     results: list[Outcome] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
-    start = threading.Barrier(WRITERS)
 
     def writer(w: int) -> None:
-        start.wait()
         for i in range(per):
             def fn(conn: Connection, w: int = w, i: int = i) -> tuple[int, int, int]:
                 conn.exec_driver_sql("INSERT INTO probe VALUES (?, ?)", (w, i))
@@ -55,11 +54,7 @@ def _hammer(store: Store, per: int, fail_when: int) -> tuple[list[Outcome], list
                 with lock:
                     errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together(writer)
     return results, errors
 
 
@@ -86,10 +81,8 @@ def test_concurrent_spends_share_commits_and_verify(tmp_path: Path) -> None:
         c.create_member(f"m{w}")
         c.grant(f"m{w}", 25, idempotency_key=f"seed-{w}")
     outcomes: dict[int, list[str]] = {w: [] for w in range(WRITERS)}
-    start = threading.Barrier(WRITERS)
 
     def writer(w: int) -> None:
-        start.wait()
         for i in range(30):  # 25 credits: 25 spends of one succeed, 5 are declined
             try:
                 c.spend(f"m{w}", 1, idempotency_key=f"s{w}-{i}")
@@ -97,11 +90,7 @@ def test_concurrent_spends_share_commits_and_verify(tmp_path: Path) -> None:
             except Declined:
                 outcomes[w].append("declined")
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together(writer)
     for w in range(WRITERS):
         assert outcomes[w] == ["ok"] * 25 + ["declined"] * 5
         assert c.balance(f"m{w}").posted == 0
@@ -112,14 +101,12 @@ def test_concurrent_spends_share_commits_and_verify(tmp_path: Path) -> None:
 def test_after_commit_calls_follow_the_writes_that_committed(sqlite_store: Store) -> None:
     called: list[str] = []
     lock = threading.Lock()
-    start = threading.Barrier(WRITERS)
 
     def note(name: str) -> None:
         with lock:
             called.append(name)
 
     def writer(w: int) -> None:
-        start.wait()
         for i in range(10):
             def fn(conn: Connection, name: str = f"{w}-{i}", fails: bool = i % 3 == 2) -> None:
                 after_commit(conn, lambda: note(name))
@@ -128,11 +115,7 @@ def test_after_commit_calls_follow_the_writes_that_committed(sqlite_store: Store
             with contextlib.suppress(ValueError):
                 sqlite_store.run_write(fn)
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together(writer)
     assert sorted(called) == sorted(f"{w}-{i}" for w in range(WRITERS) for i in range(10)
                                     if i % 3 != 2)
     # A failed lone write asks for nothing either, and the connection forgets it.
@@ -144,3 +127,18 @@ def test_after_commit_calls_follow_the_writes_that_committed(sqlite_store: Store
         sqlite_store.run_write(alone)
     sqlite_store.run_write(lambda conn: None)
     assert "alone" not in called
+
+
+def _together(writer: Callable[[int], None]) -> None:
+    """Run `writer(w)` for every writer at once (they start together) and wait for them all."""
+    start = threading.Barrier(WRITERS)
+
+    def run(w: int) -> None:
+        start.wait()
+        writer(w)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

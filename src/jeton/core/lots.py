@@ -17,9 +17,26 @@ zero or negative; incoming credits repay it first.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 OVERDRAFT = "overdraft"
+
+
+class LotLike(Protocol):
+    """What the spend rules read of a lot (core `Lot`, or a working set's copy of one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def expires_at_us(self) -> int | None: ...
+    @property
+    def scope(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +48,6 @@ class Lot:
     priority: int
     scope: str | None
     source: str
-
-    def is_live(self, now_us: int) -> bool:
-        return self.expires_at_us is None or self.expires_at_us > now_us
 
 
 def scope_matches(scope: str | None, service: str | None) -> bool:
@@ -59,13 +73,17 @@ def spend_order_key(lot: Lot, service: str | None) -> tuple[int, int, int, int, 
     )
 
 
+def may_pay(lot: LotLike, service: str | None, now_us: int) -> bool:
+    """Whether the lot may pay for `service` now, whatever is left in it: not the credit line,
+    not expired, and in scope."""
+    return (lot.source != OVERDRAFT
+            and (lot.expires_at_us is None or lot.expires_at_us > now_us)
+            and scope_matches(lot.scope, service))
+
+
 def spendable(lots: list[Lot], service: str | None, now_us: int) -> list[Lot]:
     """The lots that may pay for `service` now, in spend order."""
-    eligible = [
-        lot for lot in lots
-        if lot.remaining > 0 and lot.source != OVERDRAFT and lot.is_live(now_us)
-        and scope_matches(lot.scope, service)
-    ]
+    eligible = [lot for lot in lots if lot.remaining > 0 and may_pay(lot, service, now_us)]
     eligible.sort(key=lambda lot: spend_order_key(lot, service))
     return eligible
 
@@ -79,14 +97,20 @@ class DrawPlan:
 
 def plan_draw(lots: list[Lot], amount: int, service: str | None, now_us: int) -> DrawPlan:
     """Which lots pay for `amount`, in spend order. Pure: nothing is changed."""
+    return draw_in_order(spendable(lots, service, now_us), amount)
+
+
+def draw_in_order(ordered: Iterable[LotLike], amount: int) -> DrawPlan:
+    """Take `amount` from lots already in spend order (empty ones are passed over)."""
     draws: list[tuple[str, int]] = []
     left = amount
-    for lot in spendable(lots, service, now_us):
+    for lot in ordered:
         if left == 0:
             break
-        take = min(lot.remaining, left)
-        draws.append((lot.id, take))
-        left -= take
+        if lot.remaining > 0:
+            take = min(lot.remaining, left)
+            draws.append((lot.id, take))
+            left -= take
     return DrawPlan(draws=draws, covered=amount - left, shortfall=left)
 
 

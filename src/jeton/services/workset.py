@@ -376,17 +376,7 @@ class WorkSet:
 
         The same plan as `lotlib.plan_draw` over the wallet's lots, walking the spend order
         this working set keeps per wallet and service."""
-        draws: list[tuple[str, int]] = []
-        left = amount
-        for lot in self._spend_order(acct.account_id, service):
-            if left == 0:
-                break
-            have = lot.remaining
-            if have > 0:
-                take = have if have < left else left
-                draws.append((lot.id, take))
-                left -= take
-        plan = lotlib.DrawPlan(draws=draws, covered=amount - left, shortfall=left)
+        plan = lotlib.draw_in_order(self._spend_order(acct.account_id, service), amount)
         if plan.shortfall:
             core = [lot.core() for lot in self.wallet_lots(acct.account_id)]
             floor = acct.floor if acct.floor is not None else 0
@@ -405,7 +395,7 @@ class WorkSet:
     def _spend_order(self, account_id: str, service: str | None) -> list[LotState]:
         """The wallet's lots that may pay for `service`, in spend order, empty ones included.
 
-        `lotlib.spendable` without its `remaining > 0` filter, which the caller applies. A lot's
+        `lotlib.spendable` without its `remaining > 0` filter, which the draw applies. A lot's
         place in the order never changes (only what is left in it does) and `now_us` is fixed,
         so a batch works the order out once per wallet and service, again only when the wallet
         gains a lot."""
@@ -414,11 +404,7 @@ class WorkSet:
         cached = self._spend_orders.get(key)
         if cached is not None and cached[0] == len(mine):
             return cached[1]
-        now = self.now_us
-        order = [lot for lot in mine
-                 if lot.source != lotlib.OVERDRAFT
-                 and (lot.expires_at_us is None or lot.expires_at_us > now)
-                 and lotlib.scope_matches(lot.scope, service)]
+        order = [lot for lot in mine if lotlib.may_pay(lot, service, self.now_us)]
         order.sort(key=lambda lot: lotlib.spend_order_key(lot.core(), service))
         self._spend_orders[key] = (len(mine), order)
         return order
