@@ -3,7 +3,8 @@ retries. Most run against the live server; the client's retries against a script
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -11,9 +12,8 @@ import pytest
 import jeton
 from jeton.api.problems import HTTP_STATUS, problem_type
 from jeton.api.ratelimit import RateLimiter
-from jeton.core.clock import ManualClock
 from jeton.core.errors import Conflict, InsufficientCredits, JetonError, error_for
-from jeton.core.limits import api_body_bytes_max, http_idempotency_stale_s
+from jeton.core.limits import api_body_bytes_max
 from jeton.core.statuses import Status
 from jeton.services.http_idempotency import Answer, HttpIdempotency, Outcome
 from jeton.store.engine import Store
@@ -152,23 +152,74 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert limiter.take("k") == 0.0
 
 
-def test_a_stale_claim_is_taken_over_and_only_its_taker_completes(sqlite_store: Store) -> None:
-    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    kept = HttpIdempotency(sqlite_store, clock)
-    first = kept.claim("c", "k", "POST /v1/spends", "digest")
-    assert first.outcome is Outcome.claimed
+def test_a_key_is_in_flight_only_while_its_request_runs(sqlite_store: Store) -> None:
+    kept = HttpIdempotency(sqlite_store)
+    ok = Answer(201, "application/json", '{"ok": 1}')
+    assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.claimed
     assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.in_flight
-    clock.advance(timedelta(seconds=http_idempotency_stale_s + 1))
-    second = kept.claim("c", "k", "POST /v1/spends", "digest")
-    assert second.outcome is Outcome.claimed
-    kept.complete("c", "k", first.claim_token, Answer(201, "application/json", '{"late": 1}'))
-    kept.release("c", "k", first.claim_token)  # the crashed one cannot undo the new claim
-    assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.in_flight
-    kept.complete("c", "k", second.claim_token, Answer(201, "application/json", '{"ok": 1}'))
-    replay = kept.claim("c", "k", "POST /v1/spends", "digest")
-    assert replay.outcome is Outcome.replay
-    assert replay.answer == Answer(201, "application/json", '{"ok": 1}')
     assert kept.claim("c", "k", "POST /v1/spends", "other").outcome is Outcome.mismatch
+    assert kept.claim("c2", "k", "POST /v1/spends", "digest").outcome is Outcome.claimed
+    assert kept.finish("c", "k", "POST /v1/spends", "digest", ok) is None  # ours is kept
+    replay = kept.claim("c", "k", "POST /v1/spends", "digest")
+    assert (replay.outcome, replay.answer) == (Outcome.replay, ok)
+    assert kept.claim("c", "k", "POST /v1/spends", "other").outcome is Outcome.mismatch
+    assert kept.claim("c", "k", "POST /v1/holds", "digest").outcome is Outcome.mismatch
+
+
+def test_a_failed_request_leaves_nothing_behind(sqlite_store: Store) -> None:
+    kept = HttpIdempotency(sqlite_store)
+    assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.claimed
+    assert kept.finish("c", "k", "POST /v1/spends", "digest", None) is None
+    assert kept.claim("c", "k", "POST /v1/spends", "other").outcome is Outcome.claimed
+    with sqlite_store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM http_idempotency").scalar_one() == 0
+
+
+def test_a_copy_that_arrives_while_another_reads_the_kept_answer_gets_the_same_outcome(
+        sqlite_store: Store) -> None:
+    kept = HttpIdempotency(sqlite_store)
+    kept.claim("c", "k", "POST /v1/spends", "first")
+    kept.finish("c", "k", "POST /v1/spends", "first", Answer(201, "application/json", "{}"))
+    reading, go_on = threading.Event(), threading.Event()
+    find = kept._find
+
+    def slow_find(space: str, key: str) -> Any:
+        reading.set()
+        go_on.wait(10)
+        return find(space, key)
+
+    kept._find = slow_find  # type: ignore[method-assign]
+    outcomes: list[Outcome] = []
+    early = threading.Thread(target=lambda: outcomes.append(
+        kept.claim("c", "k", "POST /v1/spends", "second").outcome))
+    early.start()
+    assert reading.wait(10)
+    late = threading.Thread(target=lambda: outcomes.append(
+        kept.claim("c", "k", "POST /v1/spends", "second").outcome))
+    late.start()
+    late.join(0.2)
+    assert late.is_alive()  # it waits for the first copy's reading, not "in flight"
+    kept._find = find  # type: ignore[method-assign]
+    go_on.set()
+    early.join(10)
+    late.join(10)
+    assert outcomes == [Outcome.mismatch, Outcome.mismatch]
+
+
+def test_when_two_processes_answer_one_key_the_first_answer_is_sent(sqlite_store: Store) -> None:
+    here, there = HttpIdempotency(sqlite_store), HttpIdempotency(sqlite_store)
+    first = Answer(201, "application/json", '{"replayed": false}')
+    second = Answer(201, "application/json", '{"replayed": true}')
+    for kept in (here, there):
+        assert kept.claim("c", "k", "POST /v1/spends", "digest").outcome is Outcome.claimed
+    assert there.finish("c", "k", "POST /v1/spends", "digest", first) is None
+    assert here.finish("c", "k", "POST /v1/spends", "digest", second) == first
+    assert here.claim("c", "k", "POST /v1/spends", "digest").answer == first
+    # another request that ran under the key (its service refused or ran it) keeps its own
+    assert here.claim("c", "k2", "POST /v1/spends", "a").outcome is Outcome.claimed
+    assert there.claim("c", "k2", "POST /v1/spends", "b").outcome is Outcome.claimed
+    assert there.finish("c", "k2", "POST /v1/spends", "b", first) is None
+    assert here.finish("c", "k2", "POST /v1/spends", "a", second) is None
 
 
 def test_dashboard_is_served_beside_the_api(tmp_path: object) -> None:

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on every POST (see services/http_idempotency.py for the states).
+"""`Idempotency-Key` on every POST (see services/http_idempotency.py for where each state lives).
 
 - same key, same request, answered: the same status and body again, with
   `Idempotent-Replayed: true`;
@@ -108,23 +108,25 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
     if claim.outcome is Outcome.replay:
         if claim.answer is None:
             raise InvariantViolation("a replayed idempotency key has no answer")
-        return Response(content=claim.answer.body, status_code=claim.answer.status_code,
-                        media_type=claim.answer.content_type,
-                        headers={KEY_HEADER: key, REPLAYED_HEADER: "true"})
+        return _replay(key, claim.answer)
+    answer: Answer | None = None
     try:
         response = await handler(request)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(store.release, space, key, claim.claim_token)
-        raise
-    kept = getattr(request.state, _STATE_REPLAY_BODY, None) or getattr(response, "body", None)
-    with anyio.CancelScope(shield=True):
+        kept = getattr(request.state, _STATE_REPLAY_BODY, None) or getattr(response, "body", None)
         if 200 <= response.status_code < 300 and isinstance(kept, bytes):
             answer = Answer(response.status_code,
                             response.headers.get("content-type", "application/json"),
                             kept.decode())
-            await run_in_threadpool(store.complete, space, key, claim.claim_token, answer)
-        else:
-            await run_in_threadpool(store.release, space, key, claim.claim_token)
+    finally:
+        with anyio.CancelScope(shield=True):
+            first = await run_in_threadpool(store.finish, space, key, method_path, digest, answer)
+    if first is not None:  # another server process answered this request first: send its answer
+        return _replay(key, first)
     response.headers[KEY_HEADER] = key
     return response
+
+
+def _replay(key: str, answer: Answer) -> Response:
+    return Response(content=answer.body, status_code=answer.status_code,
+                    media_type=answer.content_type,
+                    headers={KEY_HEADER: key, REPLAYED_HEADER: "true"})

@@ -179,11 +179,6 @@ api_key_cache_s = 5.0
 api_key_cache_entries_max = 10_000
 # Keys a community may have (live or revoked): a few per host app and environment.
 api_keys_per_community_max = 500
-# A request that claimed an idempotency key and has not finished after this long is taken to
-# have crashed, and a retry may take the key over. Longer than statement_timeout_ms, so a claim
-# is only taken over from a request that can no longer be writing; if it somehow still is, the
-# ledger's own keys keep the effect single.
-http_idempotency_stale_s = 120
 # Idle keep-alive connections are closed after this (uvicorn's timeout_keep_alive).
 http_keep_alive_s = 5
 # Connections one server process serves at once; more are refused with 503 by uvicorn.

@@ -1,26 +1,25 @@
 """The HTTP layer's memory of POST requests that carried an `Idempotency-Key`.
 
-A request claims its key in a short transaction of its own before its handler runs, and records
-the answer after (docs/decisions/0024-http-idempotency.md):
+Two places, each for what it is good at (docs/decisions/0033-http-idempotency-in-one-write.md):
 
-- no row: the key is claimed (`in_flight`) and the handler runs;
-- a row for another request (method, path, query or body differ): a mismatch (HTTP 422);
-- a row with an answer (`done`): that answer is sent again, byte for byte;
-- a row still `in_flight`: another request with the key is running (HTTP 409), unless its claim
-  is older than `limits.http_idempotency_stale_s`: that request is taken to have crashed, and
-  this one takes the key over.
+- **requests running now** live in this process's memory: a second request with the key while
+  the first runs is told so (`in_flight`, HTTP 409) or, with another body, refused (`mismatch`,
+  HTTP 422). Nothing is written for a request that has not answered yet, so there is nothing to
+  release after a failure or to take over after a crash;
+- **answers** are written once, after a successful (2xx) handler: a later request with the key
+  gets that answer again, byte for byte (`replay`), or is refused if it is another request.
 
-Only successful answers (2xx) are kept. A failed request releases its claim, like the ledger,
-which keeps nothing for a declined write: the same key may be retried once the member has
-topped up. The handler hands the same key to the ledger, whose own key is claimed in the write's
-transaction, so the effect happens once even when a claim is taken over from a request that
-was, after all, still running.
+So a POST costs one read before its handler and one write after, and its handler's own write.
+The handler hands the same key to the service, whose key is claimed in the write's own
+transaction: that is what makes the effect happen once even when two server processes run the
+same key at once, or when a server dies between the ledger's commit and the answer's. When two
+processes both answer a key, the first answer written wins and the other request sends it.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,7 @@ from jeton.core import limits
 from jeton.core.clock import Clock, SystemClock, to_us
 from jeton.services.jobs import job
 from jeton.store.engine import Store
+from jeton.store.fastsql import Runner
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.api import http_idempotency
 
@@ -44,7 +44,7 @@ _T = http_idempotency.c
 
 
 class Outcome(StrEnum):
-    claimed = "claimed"  # run the handler, then complete() or release()
+    claimed = "claimed"  # run the handler, then finish()
     replay = "replay"  # send `answer` again
     mismatch = "mismatch"  # the key was used for another request
     in_flight = "in_flight"  # a request with this key is still running
@@ -60,83 +60,107 @@ class Answer:
 @dataclass(frozen=True, slots=True)
 class Claim:
     outcome: Outcome
-    claim_token: str = ""
     answer: Answer | None = None
 
 
 # Built once: every POST runs them. RETURNING, not rowcount: psycopg reports no rowcount for
 # ON CONFLICT DO NOTHING.
-_CLAIM = {dialect: insert_ignore(dialect, http_idempotency, ["community_id", "key"])
-          .returning(_T.key) for dialect in ("sqlite", "postgresql")}
-_COMPLETE = http_idempotency.update().where(
-    _T.community_id == sa.bindparam("b_space"), _T.key == sa.bindparam("b_key"),
-    _T.claim_token == sa.bindparam("b_token"), _T.state == "in_flight").values(state="done")
+_KEEP = {dialect: insert_ignore(dialect, http_idempotency, ["community_id", "key"])
+         .returning(_T.key) for dialect in ("sqlite", "postgresql")}
+_FIND = sa.select(_T.method_path, _T.request_sha256, _T.status_code, _T.content_type,
+                  _T.response_body).where(_T.community_id == sa.bindparam("space"),
+                                          _T.key == sa.bindparam("key"))
+
+
+@dataclass(slots=True)
+class _Running:
+    """A request of this process that holds its key: being checked, then running."""
+
+    request: tuple[str, str]  # method and path, digest
+    checked: threading.Event = field(default_factory=threading.Event)
+
+
+_CHECK_WAIT_S = limits.statement_timeout_ms / 1000
 
 
 class HttpIdempotency:
-    """Kept answers of one store. Its clock is the wall clock, not the business clock: how long
-    a request has been running is a fact about the machine, whatever time the ledger is told."""
+    """Kept answers of one store, and the requests this process is running."""
 
     def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
+        self._running: dict[tuple[str, str], _Running] = {}  # by (space, key)
+        self._running_lock = threading.Lock()
 
     def claim(self, space: str, key: str, method_path: str, request_sha256: str) -> Claim:
-        now_us = to_us(self.clock.now())
-        token = secrets.token_hex(16)
-        row = {"community_id": space, "key": key, "method_path": method_path[:1000],
-               "request_sha256": request_sha256, "state": "in_flight", "claim_token": token,
-               "status_code": None, "content_type": None, "response_body": None,
-               "created_at_us": now_us, "claimed_at_us": now_us, "completed_at_us": None}
-        where = (_T.community_id == space, _T.key == key)
+        """Before the handler: `claimed` (run it, then `finish`), or what to answer instead."""
+        request = (method_path[:1000], request_sha256)
+        while True:
+            with self._running_lock:
+                running = self._running.get((space, key))
+                if running is None:
+                    mine = _Running(request)
+                    self._running[(space, key)] = mine
+                    break
+                if running.checked.is_set():
+                    return Claim(Outcome.in_flight if running.request == request
+                                 else Outcome.mismatch)
+            # Another copy is reading the kept answers: its outcome (it runs, or it is answered
+            # and gone) is this copy's too, soon.
+            running.checked.wait(_CHECK_WAIT_S)
+        try:
+            kept = self._find(space, key)
+        except BaseException:
+            self._forget(space, key)
+            mine.checked.set()
+            raise
+        if kept is not None:
+            self._forget(space, key)
+        mine.checked.set()
+        if kept is None:
+            return Claim(Outcome.claimed)
+        kept_request, answer = kept
+        if kept_request != request:
+            return Claim(Outcome.mismatch)
+        return Claim(Outcome.replay, answer)
 
-        def tx(conn: Connection) -> Claim:
-            inserted = conn.execute(_CLAIM[self.store.dialect], row).first()
-            if inserted is not None:
-                return Claim(Outcome.claimed, token)
-            stmt = sa.select(_T.method_path, _T.request_sha256, _T.state, _T.status_code,
-                             _T.content_type, _T.response_body, _T.claimed_at_us).where(*where)
-            if self.store.dialect == "postgresql":
-                stmt = stmt.with_for_update()
-            found = conn.execute(stmt).first()
-            if found is None:  # released between our insert and our read: claim it now
-                conn.execute(http_idempotency.insert().values(**row))
-                return Claim(Outcome.claimed, token)
-            path, digest, state, status_code, content_type, body, claimed_at_us = found
-            if path != row["method_path"] or digest != request_sha256:
-                return Claim(Outcome.mismatch)
-            if state == "done":
-                return Claim(Outcome.replay, answer=Answer(status_code, content_type, body))
-            if now_us - claimed_at_us < limits.http_idempotency_stale_s * _S:
-                return Claim(Outcome.in_flight)
-            conn.execute(http_idempotency.update().where(*where).values(
-                claim_token=token, claimed_at_us=now_us))
-            return Claim(Outcome.claimed, token)
+    def finish(self, space: str, key: str, method_path: str, request_sha256: str,
+               answer: Answer | None) -> Answer | None:
+        """After the handler: keep `answer` (None: it failed, keep nothing). Returns the answer
+        to send instead when another process answered the same request first."""
+        try:
+            if answer is None:
+                return None
+            row = {"community_id": space, "key": key, "method_path": method_path[:1000],
+                   "request_sha256": request_sha256, "status_code": answer.status_code,
+                   "content_type": answer.content_type, "response_body": answer.body,
+                   "created_at_us": to_us(self.clock.now())}
+            dialect = self.store.dialect
 
-        return self.store.run_write(tx)
+            def tx(conn: Connection) -> bool:
+                return Runner(conn, dialect).first(_KEEP[dialect], row) is not None
 
-    def complete(self, space: str, key: str, claim_token: str, answer: Answer) -> None:
-        """Keep the answer. Does nothing if the claim was taken over meanwhile."""
-        now_us = to_us(self.clock.now())
+            if self.store.run_write(tx):
+                return None
+            kept = self._find(space, key)
+            if kept is None or kept[0] != (row["method_path"], request_sha256):
+                return None  # purged meanwhile, or the key went to another request
+            return kept[1]
+        finally:
+            self._forget(space, key)
 
-        params = {"b_space": space, "b_key": key, "b_token": claim_token,
-                  "status_code": answer.status_code, "content_type": answer.content_type,
-                  "response_body": answer.body, "completed_at_us": now_us}
+    def _forget(self, space: str, key: str) -> None:
+        with self._running_lock:
+            self._running.pop((space, key), None)
 
-        def tx(conn: Connection) -> None:
-            conn.execute(_COMPLETE, params)
-
-        self.store.run_write(tx)
-
-    def release(self, space: str, key: str, claim_token: str) -> None:
-        """Give the key back after a failed request, so that it may be used again."""
-
-        def tx(conn: Connection) -> None:
-            conn.execute(http_idempotency.delete().where(
-                _T.community_id == space, _T.key == key, _T.claim_token == claim_token,
-                _T.state == "in_flight"))
-
-        self.store.run_write(tx)
+    def _find(self, space: str, key: str) -> tuple[tuple[str, str], Answer] | None:
+        """The kept answer to the key, and the request (method and path, digest) it answered."""
+        with self.store.read() as conn:
+            found = Runner(conn, conn.dialect.name).first(_FIND, {"space": space, "key": key})
+        if found is None:
+            return None
+        path, digest, status_code, content_type, body = found
+        return (path, digest), Answer(int(status_code), content_type, body)
 
     def purge(self, space: str, before_us: int) -> int:
         """Forget answers older than `before_us`, a batch at a time. Returns how many."""

@@ -2,9 +2,9 @@
 
 An API key row never holds the key itself, only the SHA-256 digest of the whole token, so a copy
 of the database does not let anyone call the API (docs/decisions/0022-api-keys.md).
-`http_idempotency` is the HTTP layer's own memory of a POST: it is claimed in a short transaction
-before the handler runs and completed after, so a retry of a request still running is told so
-(409) instead of racing it (docs/decisions/0024-http-idempotency.md).
+`http_idempotency` is the HTTP layer's memory of a POST's answer, written once the handler
+succeeded, so that a retry gets it again byte for byte; requests still running are known to the
+serving process alone (docs/decisions/0033-http-idempotency-in-one-write.md).
 The ledger's `idempotency_keys` still guard the effect itself, in the write's own transaction.
 """
 
@@ -35,8 +35,6 @@ api_keys = sa.Table(
     sa.ForeignKeyConstraint(["community_id"], ["communities.community_id"]),
 )
 
-HTTP_IDEMPOTENCY_STATES = ("in_flight", "done")
-
 http_idempotency = sa.Table(
     "http_idempotency", metadata,
     # The key's community, or `~operator` for the operator's requests (never a community id).
@@ -44,19 +42,10 @@ http_idempotency = sa.Table(
     sa.Column("key", sa.String(255), nullable=False),
     sa.Column("method_path", sa.String(1000), nullable=False),  # `POST /v1/spends`
     sa.Column("request_sha256", sa.String(64), nullable=False),  # method, path, query and body
-    sa.Column("state", sa.String(10), nullable=False),
-    # Who holds an in-flight claim: completing or releasing needs it, so a request whose claim
-    # was taken over (it looked crashed) cannot overwrite the answer of the one that took it.
-    sa.Column("claim_token", sa.String(32), nullable=False),
-    sa.Column("status_code", sa.SmallInteger, nullable=True),
-    sa.Column("content_type", sa.String(100), nullable=True),
-    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("status_code", sa.SmallInteger, nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("response_body", sa.Text, nullable=False),
     instant("created_at_us"),
-    instant("claimed_at_us"),
-    instant("completed_at_us", nullable=True),
     sa.PrimaryKeyConstraint("community_id", "key"),
-    sa.CheckConstraint("state IN ('in_flight', 'done')", name="state"),
-    sa.CheckConstraint("state = 'in_flight' OR (status_code IS NOT NULL AND "
-                       "response_body IS NOT NULL)", name="done_has_answer"),
     sa.Index("ix_http_idempotency_created", "community_id", "created_at_us"),
 )
