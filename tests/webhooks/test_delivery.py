@@ -15,7 +15,7 @@ from jeton.core.clock import ManualClock
 from jeton.services import jobs, webhooks
 from jeton.services.webhooks import Webhooks, sign_headers
 
-from .conftest import Receiver, open_jeton
+from .conftest import Receiver, event_types, open_jeton
 
 
 def send(wh: Webhooks, community_id: str = "chat") -> int:
@@ -309,3 +309,65 @@ def test_failed_attempts_are_counted_for_the_metrics_endpoint(
     after = (counter._value.get(), webhooks.delivery_failures_total(),
              webhooks.delivery_attempts_total())
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
+
+
+def _rows(j: jeton.Jeton, table: str) -> int:
+    with j.store.read() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def test_events_past_retention_go_with_their_deliveries_unless_one_is_pending(
+        j: jeton.Jeton, chat: jeton.Community, wh: Webhooks, receiver: Receiver,
+        clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhooks.limits, "webhook_fanout_lag_ms", 0)  # sweeps reach "now"
+    ep = wh.create_endpoint("chat", receiver.url, event_types=["charge.succeeded"])
+    receiver.secret = ep.secret
+    chat.grant("alice", 50, idempotency_key="g1")
+    chat.spend("alice", 1, idempotency_key="delivered")
+    assert send(wh) == 1  # succeeded on the first attempt
+    receiver.script.append(500)
+    chat.spend("alice", 1, idempotency_key="retrying")
+    assert send(wh) == 1  # failed once: pending, retried later
+    before = event_types(wh)
+    assert before.count("charge.succeeded") == 2
+    assert wh.deliveries.prune_events("chat") == 0  # nothing is old yet
+
+    clock.advance(timedelta(days=webhooks.limits.event_retention_days, seconds=1))
+    chat.spend("alice", 1, idempotency_key="recent")
+    wh.fan_out("chat")
+    pruned = wh.deliveries.prune_events("chat")
+
+    assert pruned == len(before) - 1  # all but the event whose delivery is still pending
+    kept = wh.events.list_events("chat", limit=500).data
+    assert [e.type for e in kept] == ["charge.succeeded", "charge.succeeded"]
+    statuses = sorted(d.status for d in wh.list_deliveries("chat").data)
+    assert statuses == ["pending", "pending"]  # the retrying one, and the recent one
+    assert _rows(j, "webhook_attempts") == 1  # the retrying delivery's failed attempt
+    assert chat.balance("alice").posted == 47  # the journal keeps everything
+    assert wh.deliveries.prune_events("chat") == 0
+
+
+def test_events_fan_out_has_not_swept_past_are_kept(
+        j: jeton.Jeton, chat: jeton.Community, wh: Webhooks, clock: ManualClock) -> None:
+    wh.create_endpoint("chat", "http://127.0.0.1:9/a", event_types=["member.created"])
+    wh.events.record("chat", "member.created", "m1", {"member_id": "m1"})
+    wh.fan_out("chat")  # the sweep stays a minute behind: nothing swept past yet
+    clock.advance(timedelta(days=webhooks.limits.event_retention_days + 1))
+    assert wh.deliveries.prune_events("chat") == 0
+    assert _rows(j, "events") == len(event_types(wh)) > 0
+
+
+def test_without_endpoints_old_events_are_pruned_a_batch_at_a_time(
+        j: jeton.Jeton, chat: jeton.Community, wh: Webhooks, clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhooks.limits, "job_batch_size", 3)
+    for i in range(7):
+        wh.events.record("chat", "member.created", f"m{i}", {"member_id": f"m{i}"})
+    total = _rows(j, "events")
+    clock.advance(timedelta(days=webhooks.limits.event_retention_days, seconds=1))
+    wh.events.record("chat", "member.created", "young", {"member_id": "young"})
+    assert wh.deliveries.prune_events("chat") == total
+    assert [e.member_id for e in wh.events.list_events("chat").data] == ["young"]
+    clock.advance(timedelta(days=webhooks.limits.event_retention_days, seconds=1))
+    assert jobs.run_due(j, force=True, only={"events.prune"}) == {"events.prune": 1}
+    assert _rows(j, "events") == 0

@@ -128,6 +128,10 @@ webhook_fanout_batches_per_pass_max = 20
 # Fan-out reads the outbox a second time this far behind, to catch an event whose transaction
 # committed after a newer one: no write transaction stays open this long (see seal_horizon_ms).
 webhook_fanout_lag_ms = seal_horizon_ms
+# Events, with their deliveries and attempts, are kept this long, then pruned (like the 30 days
+# for which payment APIs commonly keep theirs). The journal keeps every change for good; an
+# event only repeats what happened. A delivery still pending keeps its event.
+event_retention_days = 30
 # Which event types a community's endpoints want and whether it has low-balance thresholds are
 # cached this long per process, so the ledger's write path does not read them on every charge.
 # Changes made through this process are seen at once; other processes see them within this.

@@ -183,7 +183,8 @@ class HttpIdempotency:
 
 @job("http_idempotency.purge", 3600)
 def _purge_old_answers(j: Jeton, community_id: str) -> int:
-    """Forget kept answers after `idempotency_retention_days`, like the ledger's own keys."""
+    """Forget kept answers after `idempotency_retention_days`. The ledger's own keys are kept for
+    good: they are what makes a late retry of a write take effect once."""
     kept = HttpIdempotency(j.store)
     horizon_us = to_us(kept.clock.now()) - limits.idempotency_retention_days * 86_400 * _S
     return kept.purge(community_id, horizon_us)

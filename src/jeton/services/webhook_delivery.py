@@ -25,6 +25,7 @@ answered but before recording it leaves the delivery to be sent again after its 
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -283,6 +284,51 @@ class Deliveries:
             conn.execute(webhook_cursors.update().where(c.community_id == community_id).values(
                 head_event_id=new_head, swept_event_id=new_swept, updated_at_us=now))
         return made, len(fresh) == batch or len(late) == batch
+
+    # ---- retention ----
+
+    def prune_events(self, community_id: str) -> int:
+        """Delete events older than `limits.event_retention_days`, with their deliveries and
+        attempts, a batch per transaction. An event fan-out has not swept past yet, or with a
+        delivery still pending, stays. Returns how many events went."""
+        horizon_us = self.now_us() - limits.event_retention_days * 86_400_000_000
+        total = 0
+        while True:
+            done, more = self.store.run_write(
+                lambda conn: self._prune_batch(conn, community_id, horizon_us))
+            total += done
+            if not more:
+                return total
+
+    def _prune_batch(self, conn: Connection, community_id: str,
+                     horizon_us: int) -> tuple[int, bool]:
+        c, v, d, a = webhook_cursors.c, events.c, webhook_deliveries.c, webhook_attempts.c
+        stmt = sa.select(v.event_id, v.created_at_us).where(
+            v.community_id == community_id,
+            ~sa.select(d.delivery_id).where(
+                d.community_id == community_id, d.event_id == v.event_id,
+                d.status == "pending").exists())
+        cursor = conn.execute(sa.select(c.swept_event_id).where(
+            c.community_id == community_id)).first()
+        if cursor is not None:  # fan-out runs here: only what it has swept past
+            if cursor[0] is None:
+                return 0, False
+            stmt = stmt.where(v.event_id <= cursor[0])
+        # Oldest first by id (the primary key; ids are time-ordered), up to the first event
+        # that is still young enough to keep: everything after it is younger.
+        oldest = conn.execute(stmt.order_by(v.event_id).limit(limits.job_batch_size)).all()
+        ids = list(itertools.takewhile(lambda r: r[1] < horizon_us, oldest))
+        if ids:
+            event_ids = [r[0] for r in ids]
+            deliveries = sa.select(d.delivery_id).where(d.community_id == community_id,
+                                                        d.event_id.in_(event_ids))
+            conn.execute(webhook_attempts.delete().where(a.community_id == community_id,
+                                                         a.delivery_id.in_(deliveries)))
+            conn.execute(webhook_deliveries.delete().where(d.community_id == community_id,
+                                                           d.event_id.in_(event_ids)))
+            conn.execute(events.delete().where(v.community_id == community_id,
+                                               v.event_id.in_(event_ids)))
+        return len(ids), len(ids) == limits.job_batch_size
 
     # ---- delivery ----
 

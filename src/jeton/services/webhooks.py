@@ -408,6 +408,11 @@ def _deliver_job(j: Jeton, community_id: str) -> int:
     return service(j).deliver_due(community_id)
 
 
+@job("events.prune", 3600)
+def _prune_events_job(j: Jeton, community_id: str) -> int:
+    return service(j).deliveries.prune_events(community_id)
+
+
 @job("events.credits_expiring", 60)
 def _credits_expiring_job(j: Jeton, community_id: str) -> int:
     return service(j).events.announce_expiring(community_id)
