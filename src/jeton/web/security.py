@@ -2,16 +2,19 @@
 security headers, the CSRF check's pieces, and how a refusal from a service is told to people.
 
 The dashboard (`web/admin/security.py`) and the member pages (`web/member/security.py`) each
-keep their own session and route class and build on these.
+keep their own session and error pages, and build on these: `PageError` and its kinds are
+raised by pages of either, and `PageRoute` turns them (and services' refusals) into pages.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
 from jeton.core.errors import Conflict, Declined, InvalidRequest, JetonError, NotFound
 
@@ -77,3 +80,63 @@ def service_refusal(exc: JetonError) -> tuple[int, str] | None:
     if isinstance(exc, Conflict):
         return 409, "That cannot be done now"
     return None
+
+
+class PageError(Exception):
+    """An error shown to the person as a page with this status, title and message."""
+
+    status_code = 400
+    title = "Something is wrong with this request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Forbidden(PageError):
+    status_code = 403
+    title = "Not allowed"
+
+
+class CsrfRejected(PageError):
+    status_code = 403
+    title = "This form could not be accepted"
+
+
+class PageNotFound(PageError):
+    status_code = 404
+    title = "Not found"
+
+
+class PageRoute(APIRoute):
+    """A server-rendered route: errors become pages, and every response gets the security
+    headers. An area says how its error page looks (`error_page`) and what its own exceptions
+    become (`page_for`, calling this one for the rest)."""
+
+    def error_page(self, request: Request, status_code: int, title: str,
+                   message: str) -> Response:
+        raise NotImplementedError
+
+    def page_for(self, request: Request, exc: Exception) -> Response:
+        """The page for `exc`; anything else than a refusal is a bug, raised again (a 500)."""
+        if isinstance(exc, PageError):
+            return self.error_page(request, exc.status_code, exc.title, exc.message)
+        if isinstance(exc, JetonError):
+            refusal = service_refusal(exc)
+            if refusal is not None:
+                return self.error_page(request, refusal[0], refusal[1], exc.detail)
+        raise exc
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except Exception as exc:  # page_for raises again what is not a page
+                response = self.page_for(request, exc)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return route_handler

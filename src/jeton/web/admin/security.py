@@ -8,20 +8,20 @@ POST without the session's token). Pages then ask for what they need:
     def write(request: Request, staff: Annotated[StaffSession,
               Depends(require_permission(Permission.configure))]) -> Response: ...
 
-`AdminRoute` turns the exceptions below (and `Declined`, `NotFound`, `InvalidRequest`,
-`Conflict` from the services) into pages, and adds the security headers to every response.
+`AdminRoute` turns `SignInRequired`, the `PageError`s of `web/security.py` (and `Declined`,
+`NotFound`, `InvalidRequest`, `Conflict` from the services) into pages, and adds the security
+headers to every response.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
-from fastapi.routing import APIRoute
 
 from jeton.core import limits
 from jeton.core.errors import JetonError
@@ -36,19 +36,24 @@ from jeton.web.admin.context import (
 )
 from jeton.web.admin.templating import render
 
-# Shared with the member pages (jeton/web/security.py); imported here under their old names.
+# Shared with the member pages (jeton/web/security.py); pages import them from here.
 from jeton.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
     SAFE_METHODS,
     SECURITY_HEADERS,
+    CsrfRejected,
+    Forbidden,
+    PageError,
+    PageNotFound,
+    PageRoute,
     csrf_matches,
     is_cross_site,
     sent_csrf_token,
-    service_refusal,
 )
 
-__all__ = ["CSRF_FIELD", "CSRF_HEADER", "SAFE_METHODS", "SECURITY_HEADERS"]
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "SAFE_METHODS", "SECURITY_HEADERS", "PageError",
+           "PageNotFound"]
 
 SESSION_COOKIE = "jeton_staff"
 # Before sign-in there is no session to hold a CSRF token, so the sign-in form's token is
@@ -57,32 +62,6 @@ SIGN_IN_CSRF_COOKIE = "jeton_staff_csrf"
 
 class SignInRequired(Exception):
     """No live session: the browser is sent to the sign-in page, then back."""
-
-
-class AdminError(Exception):
-    """An error shown to the person as a page with this status, title and message."""
-
-    status_code = 400
-    title = "Something is wrong with this request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Forbidden(AdminError):
-    status_code = 403
-    title = "Not allowed"
-
-
-class CsrfRejected(AdminError):
-    status_code = 403
-    title = "This form could not be accepted"
-
-
-class PageNotFound(AdminError):
-    status_code = 404
-    title = "Not found"
 
 
 # ---- the router's own dependencies ----
@@ -197,26 +176,17 @@ def safe_next(request: Request, target: str | None) -> str:
 
 # ---- the route class ----
 
-class AdminRoute(APIRoute):
-    """A dashboard route: errors become pages, and every response gets the security headers."""
+class AdminRoute(PageRoute):
+    """A dashboard route: errors become dashboard pages; without a session, the sign-in page."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    def error_page(self, request: Request, status_code: int, title: str,
+                   message: str) -> Response:
+        return error_page(request, status_code, title, message)
 
-        async def route_handler(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except SignInRequired:
-                response = _to_sign_in(request)
-            except AdminError as exc:
-                response = error_page(request, exc.status_code, exc.title, exc.message)
-            except JetonError as exc:
-                response = _service_error_page(request, exc)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
-
-        return route_handler
+    def page_for(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, SignInRequired):
+            return _to_sign_in(request)
+        return super().page_for(request, exc)
 
 
 def _to_sign_in(request: Request) -> Response:
@@ -237,14 +207,6 @@ def _to_sign_in(request: Request) -> Response:
     if session_cookie_seen(request):
         clear_session_cookie(response, request)
     return response
-
-
-def _service_error_page(request: Request, exc: JetonError) -> Response:
-    refusal = service_refusal(exc)
-    if refusal is None:
-        raise exc
-    status_code, title = refusal
-    return error_page(request, status_code, title, exc.detail)
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> Response:

@@ -6,18 +6,17 @@ Every member route is a `MemberRoute` on a router whose first dependencies are
 with `me: CurrentMember`; without a live session the answer is a page saying how to open the
 account again (members sign in only through a link from the host app).
 
-The pieces shared with the dashboard (headers, the CSRF comparison, service refusals) are in
-`jeton/web/security.py`.
+The pieces shared with the dashboard (headers, the CSRF comparison, the error kinds, the route
+class that turns them and services' refusals into pages) are in `jeton/web/security.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from fastapi.routing import APIRoute
 
 from jeton.core.errors import JetonError
 from jeton.payments.errors import ProviderUnavailable
@@ -35,39 +34,22 @@ from jeton.web.member.context import (
 from jeton.web.member.templating import render
 from jeton.web.security import (
     SAFE_METHODS,
-    SECURITY_HEADERS,
+    CsrfRejected,
+    PageError,
+    PageNotFound,
+    PageRoute,
     csrf_matches,
     is_cross_site,
     sent_csrf_token,
-    service_refusal,
 )
+
+__all__ = ["PageError", "PageNotFound"]
 
 SESSION_COOKIE = "jeton_member"
 
 
 class SessionRequired(Exception):
     """No live member session: the page says how to open the account again."""
-
-
-class PageError(Exception):
-    """An error shown to the member as a page with this status, title and message."""
-
-    status_code = 400
-    title = "Something is wrong with this request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class CsrfRejected(PageError):
-    status_code = 403
-    title = "This form could not be accepted"
-
-
-class PageNotFound(PageError):
-    status_code = 404
-    title = "Not found"
 
 
 # ---- the router's own dependencies ----
@@ -135,34 +117,23 @@ def clear_session_cookie(response: Response, request: Request) -> None:
 
 # ---- the route class ----
 
-class MemberRoute(APIRoute):
-    """A member page: errors become pages, and every response gets the security headers."""
+class MemberRoute(PageRoute):
+    """A member page: errors become member pages; without a session, the page that says how to
+    open the account again."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    def error_page(self, request: Request, status_code: int, title: str,
+                   message: str) -> Response:
+        return error_page(request, status_code, title, message)
 
-        async def route_handler(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except SessionRequired:
-                response = session_ended_page(request)
-            except PageError as exc:
-                response = error_page(request, exc.status_code, exc.title, exc.message)
-            except ProviderUnavailable:
-                response = error_page(
-                    request, 503, "Payments are not available right now",
-                    "The payment provider could not be reached. Nothing was charged; please try "
-                    "again in a minute.")
-            except JetonError as exc:
-                refusal = service_refusal(exc)
-                if refusal is None:
-                    raise
-                response = error_page(request, refusal[0], refusal[1], exc.detail)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
-
-        return route_handler
+    def page_for(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, SessionRequired):
+            return session_ended_page(request)
+        if isinstance(exc, ProviderUnavailable):
+            return error_page(
+                request, 503, "Payments are not available right now",
+                "The payment provider could not be reached. Nothing was charged; please try "
+                "again in a minute.")
+        return super().page_for(request, exc)
 
 
 def session_ended_page(request: Request) -> Response:
