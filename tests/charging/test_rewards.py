@@ -57,3 +57,33 @@ def test_unknown_reward_and_non_member_are_refused(shop: jeton.Community) -> Non
     with pytest.raises(jeton.NotFound) as missing:
         shop.reward("stranger", "poll.completed", idempotency_key="y")
     assert missing.value.status is jeton.Status.member_not_found
+
+
+def test_counters_of_windows_long_over_are_pruned_and_current_ones_kept(
+        j: jeton.Jeton, shop: jeton.Community, clock: ManualClock, store: Store,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from jeton.core import limits
+    from jeton.services import jobs
+
+    def counters() -> dict[str, int]:
+        return {k: v for k, v in counts(store).items() if k in ("allowance_uses", "reward_counts")}
+
+    shop.reward("alice", "poll.completed", idempotency_key="old-poll")
+    shop.charge("bob", "chat.message", idempotency_key="old-msg", session_id="s-old")
+    shop.charge("bob", "chat.message", idempotency_key="old-msg-2", session_id="s-older")
+    assert counters() == {"allowance_uses": 2, "reward_counts": 1}
+    clock.advance(days=limits.counter_retention_days - 1)
+    shop.charge("bob", "chat.message", idempotency_key="msg", session_id="s-old")  # still used
+    clock.advance(days=2)
+    shop.reward("alice", "poll.completed", idempotency_key="poll")
+    monkeypatch.setattr(limits, "job_batch_size", 1)  # one row per transaction: batches repeat
+    assert jobs.run_due(j, force=True, only={"charging.prune_counters"}) == {
+        "charging.prune_counters": 2}
+    assert counters() == {"allowance_uses": 1, "reward_counts": 1}  # s-old and today's poll
+    assert jobs.run_due(j, force=True, only={"charging.prune_counters"}) == {}
+    # the session still in use keeps its count: three of its five free messages are left
+    for n in range(3):
+        assert shop.charge("bob", "chat.message", idempotency_key=f"m{n}",
+                           session_id="s-old").charged == 0
+    with pytest.raises(jeton.InsufficientCredits):
+        shop.charge("bob", "chat.message", idempotency_key="m3", session_id="s-old")

@@ -9,10 +9,12 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
+import jeton
 from jeton.core import limits
 from jeton.core.clock import ManualClock
 from jeton.core.errors import Conflict, Declined, InvalidRequest, NotFound
 from jeton.core.statuses import Status
+from jeton.services import jobs
 from jeton.services.staff import (
     Action,
     Permission,
@@ -327,6 +329,11 @@ def test_purge_deletes_sessions_past_their_expiry(store: Store, clock: ManualClo
     live = open_session(store, clock, owner).token
     assert purge_sessions(store, clock, COMMUNITY) == 1
     assert resolve_session(store, clock, live) is not None
+    clock.advance(seconds=limits.staff_session_lifetime_s)
+    # the worker runs it: `staff_sessions.purge` is a registered job
+    done = jobs.run_due(jeton.Jeton(store, clock=clock), force=True,
+                        only={"staff_sessions.purge"})
+    assert done == {"staff_sessions.purge": 1}
 
 
 # ---- roles ----

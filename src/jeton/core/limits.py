@@ -128,6 +128,10 @@ webhook_fanout_batches_per_pass_max = 20
 # Fan-out reads the outbox a second time this far behind, to catch an event whose transaction
 # committed after a newer one: no write transaction stays open this long (see seal_horizon_ms).
 webhook_fanout_lag_ms = seal_horizon_ms
+# Allowance and reward counters not raised for this long are deleted: longer than the longest
+# calendar window (a month), so only windows that have ended go. A session window idle this long
+# is taken to be over (a session resumed after it would count from zero again).
+counter_retention_days = 62
 # Events, with their deliveries and attempts, are kept this long, then pruned (like the 30 days
 # for which payment APIs commonly keep theirs). The journal keeps every change for good; an
 # event only repeats what happened. A delivery still pending keeps its event.

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,7 +31,7 @@ from jeton.core import lots as lotlib
 from jeton.core.access import FixKind, Holdings, NeedKind, evaluate
 from jeton.core.allowances import window_key
 from jeton.core.catalog import Service
-from jeton.core.clock import from_us
+from jeton.core.clock import from_us, to_us
 from jeton.core.errors import (
     InsufficientCredits,
     InvalidRequest,
@@ -53,6 +53,7 @@ from jeton.services.charging_reads import (
     add_allowance_use,
     add_reward,
     allowance_used,
+    prune_counters,
     snapshot,
 )
 from jeton.services.charging_results import (
@@ -74,10 +75,14 @@ from jeton.services.funding_sources import (
     paid_amount,
     reference_for,
 )
+from jeton.services.jobs import job
 from jeton.services.ledger import Ledger
 from jeton.services.results import LotMoveInfo, Result, SpendRequest, Split, TransferResult
 from jeton.services.workset import Acct, Declined, Header, LotSpec, WorkSet, system_id, wallet_id
 from jeton.store.tables.ledger import communities
+
+if TYPE_CHECKING:
+    from jeton.app import Jeton
 
 R = TypeVar("R", bound=Result)
 DECLINE_EVENTS = frozenset({Status.insufficient_credits, Status.forbidden, Status.limit_exceeded})
@@ -672,3 +677,16 @@ def _upgrades(service: Service, offer: Offer, holdings: Holdings, now: datetime,
                                  credits=price))
     return sorted(found, key=lambda f: (f.credits or 0, f.kind, f.name or ""))
 
+
+@job("charging.prune_counters", 86_400)
+def _prune_counters_job(j: Jeton, community_id: str) -> int:
+    """Forget allowance and reward counters of windows that have ended (see
+    `limits.counter_retention_days`), a batch per transaction."""
+    before_us = to_us(j.clock.now()) - limits.counter_retention_days * 86_400_000_000
+    total = 0
+    while True:
+        done = j.store.run_write(
+            lambda conn: prune_counters(conn, community_id, before_us, limits.job_batch_size))
+        total += done
+        if done < limits.job_batch_size:
+            return total

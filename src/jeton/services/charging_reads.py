@@ -104,6 +104,23 @@ def allowance_used(conn: Connection, community_id: str, member_id: str, service:
     return int(found or 0)
 
 
+def prune_counters(conn: Connection, community_id: str, before_us: int, limit: int) -> int:
+    """Delete up to `limit` allowance and reward counters last raised before `before_us`."""
+    gone = 0
+    for table, key in ((allowance_uses, "service"), (reward_counts, "reward")):
+        t = table.c
+        keys = (t.member_id, t[key], t.window_key)
+        old = [tuple(r) for r in conn.execute(sa.select(*keys).where(
+            t.community_id == community_id, t.updated_at_us < before_us).limit(limit - gone))]
+        if old:
+            conn.execute(table.delete().where(t.community_id == community_id,
+                                              sa.tuple_(*keys).in_(old)))
+        gone += len(old)
+        if gone >= limit:
+            break
+    return gone
+
+
 def add_reward(conn: Connection, community_id: str, member_id: str, reward: str, window: str,
                limit: int, now_us: int) -> int | None:
     """Count one more reward in the window if under `limit`; returns the count before it, or

@@ -115,7 +115,8 @@ def run_job(j: Jeton, job_: Job, community_id: str, *, force: bool = False) -> i
     return count
 
 
-JOB_MODULES = ("http_idempotency", "member_links", "plans", "purchases", "recharge", "webhooks")
+JOB_MODULES = ("charging", "http_idempotency", "member_links", "plans", "purchases", "recharge",
+               "staff_sessions", "webhooks")
 """Modules of jeton.services that register jobs; a worker imports them all."""
 
 

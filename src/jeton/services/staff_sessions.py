@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -26,6 +26,7 @@ from jeton.core import limits
 from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import Conflict, InvalidRequest
 from jeton.core.statuses import Status
+from jeton.services.jobs import job
 from jeton.services.staff import (
     Action,
     SessionStage,
@@ -44,6 +45,9 @@ from jeton.services.staff import (
 from jeton.services.staff_audit import record_audit
 from jeton.store.engine import Store
 from jeton.store.tables.web import staff_sessions, staff_users
+
+if TYPE_CHECKING:
+    from jeton.app import Jeton
 
 _S = 1_000_000  # microseconds per second
 
@@ -289,6 +293,11 @@ def purge_sessions(store: Store, clock: Clock, community_id: str) -> int:
         return int(result.rowcount)
 
     return store.run_write(write)
+
+
+@job("staff_sessions.purge", 3600)
+def _purge_sessions_job(j: Jeton, community_id: str) -> int:
+    return purge_sessions(j.store, j.clock, community_id)
 
 
 def _end(store: Store, session: StaffSession) -> None:
