@@ -122,6 +122,9 @@ def test_a_staff_user_turns_on_two_step_sign_in(dashboard: Dashboard, page: Page
     page.get_by_role("button", name="Start setup").click()
     secret = page.locator("#totp-secret").inner_text()
     expect(page.locator("#totp-uri")).to_contain_text("otpauth://totp/")
+    expect(page.locator("#totp-qr")).to_be_visible()
+    # drawn: the page's content security policy lets the inline SVG through
+    assert page.evaluate("document.getElementById('totp-qr').naturalWidth") > 100
     shoot(page, "enrollment")
 
     totp = pyotp.TOTP(secret)

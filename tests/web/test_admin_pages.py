@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pyotp
 import pytest
+import segno
 import sqlalchemy as sa
 
 from jeton.config import Settings
@@ -202,7 +204,14 @@ async def test_two_step_sign_in_over_http(browser: Visitor, clock: ManualClock,
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page.text)
     assert secret is not None
     totp = pyotp.TOTP(secret.group(1))
-    assert "otpauth://totp/" in page.text
+    uri = re.search(r'<code id="totp-uri">([^<]+)</code>', page.text)
+    assert uri is not None
+    assert uri.group(1).startswith("otpauth://totp/")
+    qr = re.search(r'<img id="totp-qr" class="qr" src="([^"]+)"', page.text)
+    assert qr is not None  # the QR code of that very address, as the phone's camera reads it
+    expected = segno.make(html.unescape(uri.group(1)), error="m").svg_data_uri(
+        scale=5, border=4, light="#fff")
+    assert html.unescape(qr.group(1)) == expected
     confirmed = await browser.post("/admin/account/two-step/confirm",
                                    {"code": totp.at(clock.now())})
     assert confirmed.status_code == 303

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import segno
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -47,6 +48,11 @@ def _page(request: Request, staff: CurrentStaff, *, status_code: int = 200,
           error: str = "") -> HTMLResponse:
     ctx = admin_context(request)
     enrollment = pending_totp_enrollment(ctx.store, staff)
+    # The setup key as a QR code for the phone's camera: an SVG inline in the page (a data:
+    # URI, which the page's content security policy allows for images), nothing fetched; on
+    # white, so that a dark theme does not hide it from the camera.
+    qr = (segno.make(enrollment.uri, error="m").svg_data_uri(scale=5, border=4, light="#fff")
+          if enrollment is not None else None)
     return render(request, "admin/account_totp.html", {
-        "enrollment": enrollment, "error": error,
+        "enrollment": enrollment, "qr": qr, "error": error,
     }, status_code=status_code, section="account")
