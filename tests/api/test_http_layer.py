@@ -11,9 +11,9 @@ import pytest
 
 import jeton
 from jeton.api.problems import HTTP_STATUS, problem_type
-from jeton.api.ratelimit import RateLimiter
 from jeton.core.errors import Conflict, InsufficientCredits, JetonError, error_for
 from jeton.core.limits import api_body_bytes_max
+from jeton.core.ratelimit import RateLimiter
 from jeton.core.statuses import Status
 from jeton.services.http_idempotency import Answer, HttpIdempotency, Outcome
 from jeton.store.engine import Store

@@ -123,6 +123,28 @@ async def test_lockout_is_explained_and_says_when_to_retry(browser: Visitor,
     assert response.headers["retry-after"] == str(limits.staff_lockout_s)
 
 
+async def test_many_attempts_from_one_address_are_slowed_down_whatever_the_account(
+        store: Store, clock: ManualClock, staff: Staff) -> None:
+    app = create_dashboard_app(store, clock, Settings(public_url="http://testserver"))
+
+    def from_address(host: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(host, 40000)),
+                                 base_url="http://testserver")
+
+    async with from_address("203.0.113.7") as sprayer, from_address("198.51.100.2") as office:
+        spray, colleague = Visitor(sprayer), Visitor(office)
+        burst = limits.staff_sign_in_burst_per_address
+        for n in range(burst):  # one guess on each of many accounts: no lockout sees it
+            assert (await spray.sign_in(f"user{n}@example.org", "Summer2026!")).status_code == 401
+        slowed = await spray.sign_in(staff.owner.email, staff.password)
+        assert slowed.status_code == 429
+        assert "Too many sign-in attempts from your network" in slowed.text
+        assert 1 <= int(slowed.headers["retry-after"]) <= limits.staff_sign_in_refill_s
+        assert "jeton_staff=" not in slowed.headers.get("set-cookie", "")
+        # Another address is not slowed down, and the owner's account was never tried.
+        assert (await colleague.sign_in(staff.owner.email, staff.password)).status_code == 303
+
+
 async def test_post_without_the_session_csrf_token_is_refused(store: Store, browser: Visitor,
                                                               staff: Staff) -> None:
     await browser.sign_in(staff.owner.email, staff.password)

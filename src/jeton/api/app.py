@@ -13,9 +13,9 @@ from jeton.api.docs_ui import mount_docs
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
 from jeton.api.middleware import BodyLimitMiddleware
 from jeton.api.openapi import complete
-from jeton.api.ratelimit import RateLimiter
 from jeton.app import Jeton
 from jeton.core import limits
+from jeton.core.ratelimit import RateLimiter
 from jeton.services.api_keys import ApiKeys
 from jeton.services.http_idempotency import HttpIdempotency
 

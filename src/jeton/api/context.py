@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import Request
 
 from jeton.api.metrics import ApiMetrics
-from jeton.api.ratelimit import RateLimiter
 from jeton.app import Community, Jeton
 from jeton.core.errors import InvariantViolation, JetonError
+from jeton.core.ratelimit import RateLimiter
 from jeton.services.api_keys import ApiKeys
 from jeton.services.http_idempotency import HttpIdempotency
 

@@ -16,7 +16,7 @@ from jeton.api.auth import Requirement, Requires, authenticate, authorize
 from jeton.api.context import api_context
 from jeton.api.idempotency import run_idempotent
 from jeton.api.problems import HttpProblem
-from jeton.api.ratelimit import retry_after_s
+from jeton.core.ratelimit import retry_after_s
 from jeton.core.statuses import Status
 
 

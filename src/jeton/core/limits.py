@@ -75,6 +75,11 @@ display_name_chars_max = 100
 # short enough that an owner who mistyped is not locked out for the day.
 staff_sign_in_failures_max = 5
 staff_lockout_s = 15 * 60
+# Sign-in attempts (passwords and codes) from one network address, whatever the account: a
+# burst, then one more every so often. Slows down trying one password on many accounts, which
+# the per-account lockout above does not see.
+staff_sign_in_burst_per_address = 10
+staff_sign_in_refill_s = 30
 # A dashboard session ends 12 hours after sign-in whatever happens (a working day), and after an
 # hour without a request (a screen left open in a shared office).
 staff_session_lifetime_s = 12 * 3600

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import jinja2
@@ -10,8 +10,10 @@ from fastapi import Request
 
 from jeton.app import Community, Jeton
 from jeton.config import Settings
+from jeton.core import limits
 from jeton.core.clock import Clock
 from jeton.core.errors import InvariantViolation
+from jeton.core.ratelimit import RateLimiter
 from jeton.services.results import AssetInfo
 from jeton.services.staff import StaffSession
 from jeton.store.engine import Store
@@ -32,6 +34,9 @@ class AdminContext:
     community_id: str | None
     # The services pages call (`Community` methods and the modules that take a Jeton).
     jeton: Jeton
+    # Sign-in attempts per client address (limits.staff_sign_in_burst_per_address).
+    sign_in_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(
+        1 / limits.staff_sign_in_refill_s, limits.staff_sign_in_burst_per_address))
 
     @property
     def cookie_secure(self) -> bool:

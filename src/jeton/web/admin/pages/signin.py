@@ -10,6 +10,7 @@ from fastapi import Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from jeton.core import limits
+from jeton.core.ratelimit import retry_after_s
 from jeton.services.staff import SessionStage, community_choices
 from jeton.services.staff_sessions import (
     Authentication,
@@ -49,6 +50,11 @@ def sign_in(request: Request, email: Text, password: Text, community: Text = "",
             next: Text = "") -> Response:
     ctx = admin_context(request)
     community_id = ctx.community_id or community.strip() or _only_community(request)
+    wait_s = _attempts_left_wait_s(request)
+    if wait_s:
+        return _sign_in_form(request, email=email, community=community_id, next=next,
+                             status_code=429, error=_slow_down_message(wait_s),
+                             headers={"retry-after": str(wait_s)})
     result = authenticate(ctx.store, ctx.clock, community_id, email, password)
     if result.status is SignInStatus.ok and result.user is not None:
         new = open_session(ctx.store, ctx.clock, result.user)
@@ -81,6 +87,11 @@ def submit_code(request: Request, code: Annotated[str, Form(max_length=20)],
     pending = session_of(request)
     if pending is None or pending.stage is not SessionStage.totp:
         return RedirectResponse(request.url_for("admin.sign_in").path, status_code=303)
+    wait_s = _attempts_left_wait_s(request)
+    if wait_s:
+        return render(request, "admin/sign_in_code.html",
+                      {"next": next, "error": _slow_down_message(wait_s)}, status_code=429,
+                      headers={"retry-after": str(wait_s)})
     result, new = complete_totp_sign_in(ctx.store, ctx.clock, pending, code)
     if new is not None:
         response: Response = RedirectResponse(safe_next(request, next), status_code=303)
@@ -142,6 +153,18 @@ def _locked_message(until: datetime, wait_s: int) -> str:
     return (f"Too many failed attempts: this account is locked until "
             f"{until.strftime('%H:%M')} UTC (about {minutes} minute{'s' if minutes != 1 else ''}"
             "). Try again then, or ask an owner.")
+
+
+def _attempts_left_wait_s(request: Request) -> int:
+    """0 if this client address may try to sign in now, else the seconds until it may."""
+    address = request.client.host if request.client else "unknown"
+    wait = admin_context(request).sign_in_attempts.take(address)
+    return retry_after_s(wait) if wait > 0 else 0
+
+
+def _slow_down_message(wait_s: int) -> str:
+    return (f"Too many sign-in attempts from your network. Wait {wait_s} seconds, then try "
+            "again.")
 
 
 def _only_community(request: Request) -> str:

@@ -1,4 +1,5 @@
-"""Requests per API key, as a token bucket in this process's memory.
+"""Token buckets in this process's memory: requests per API key (the HTTP API), sign-in
+attempts per address (the dashboard).
 
 Each server process keeps its own buckets: with N processes behind a balancer a key may make up
 to N times the rate. That is the price of not touching the database on every request; an
