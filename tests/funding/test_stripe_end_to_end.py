@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import jeton
 from jeton.config import Settings
@@ -17,6 +18,7 @@ from jeton.core.clock import ManualClock
 from jeton.payments.fake_stripe import FakeStripe
 from jeton.services.provider_webhooks import handle_provider_webhook
 from jeton.store.engine import Store
+from jeton.store.tables.funding import refunds
 
 from .conftest import CANCEL, SUCCESS, events, ok
 
@@ -213,4 +215,39 @@ def test_a_refund_through_stripe_gives_the_money_back_and_takes_the_credits_back
     assert bought.refunded_minor == 6000
     assert bought.credits_taken_back == 20
     assert shop.account_balance("deferred", asset="USD").posted == 0
+    ok(shop.jeton.store)
+
+
+def test_a_chargeback_takes_back_the_credits_left_and_says_how_many_were_spent(
+        shop: jeton.Community, fake: FakeStripe) -> None:
+    checkout = shop.buy_pack("ann", "p50", idempotency_key="ann-p50", success_url=SUCCESS,
+                             cancel_url=CANCEL)
+    assert checkout.session_id is not None
+    paid = fake.complete_checkout(checkout.session_id, deliver=False)
+    handle_provider_webhook(shop.jeton, "stripe", paid.payload, paid.headers)
+    assert shop.balance("ann").available == 55  # 50 and a bonus of 5
+    shop.spend("ann", 20, idempotency_key="ann-spends")
+    payment_id = shop.get_purchase(checkout.purchase_id).payment_id
+    assert payment_id is not None
+
+    withdrawn = fake.dispute(payment_id, deliver=False)
+    opened = _last(fake, "charge.dispute.created")
+    assert _deliver(shop, fake, opened).status == "ignored"  # no money moved yet
+    outcome = handle_provider_webhook(shop.jeton, "stripe", withdrawn.payload,
+                                      withdrawn.headers)
+    assert (outcome.status, outcome.detail) == ("processed", "disputed")
+
+    assert shop.balance("ann").available == 0  # the 35 left are taken back
+    bought = shop.get_purchase(checkout.purchase_id)
+    assert (bought.refunded_minor, bought.credits_taken_back) == (15000, 35)
+    with shop.jeton.store.read() as conn:
+        [refund] = conn.execute(sa.select(
+            refunds.c.kind, refunds.c.amount_minor, refunds.c.credits_taken)).all()
+    assert tuple(refund) == ("dispute", 15000, 35)
+    [told] = events(shop.jeton.store, "purchase.refunded", "ann")
+    assert (told["kind"], told["credits_taken"], told["credits_short"]) == ("dispute", 35, 20)
+    # The same event again changes nothing.
+    again = handle_provider_webhook(shop.jeton, "stripe", withdrawn.payload, withdrawn.headers)
+    assert again.status == "duplicate"
+    assert shop.get_purchase(checkout.purchase_id).refunded_minor == 15000
     ok(shop.jeton.store)

@@ -16,7 +16,7 @@ What it serves (form-encoded bodies, Stripe-shaped JSON and error envelopes):
     POST /v1/checkout/sessions          GET /v1/checkout/sessions/{id}
     POST /v1/payment_intents            GET /v1/payment_intents/{id}
     POST /v1/refunds                    GET /v1/refunds/{id}, /v1/charges/{id},
-                                            /v1/payment_methods/{id}
+                                            /v1/payment_methods/{id}, /v1/disputes/{id}
     GET/POST /c/pay/{session id}        a bare hosted checkout page with Pay and Cancel buttons
 
 Behaviour worth knowing:
@@ -29,6 +29,8 @@ Behaviour worth knowing:
   methods (`pm_card_chargeDeclined`, `pm_card_chargeDeclinedInsufficientFunds`,
   `pm_card_chargeDeclinedExpiredCard`, `pm_card_authenticationRequired`) or was marked with
   `decline()`; then it answers 402 `card_error` like Stripe.
+- `dispute()` plays a chargeback on a paid PaymentIntent (`charge.dispute.created`, then
+  `charge.dispute.funds_withdrawn`).
 - Events are recorded in `events`, signed with `webhook_secret` in the `Stripe-Signature`
   format, and POSTed to `webhook_url` if one is set (a 127.0.0.1 URL only).
 
@@ -88,6 +90,7 @@ _COLLECTIONS = {
     "payment_methods": "payment_method",
     "charges": "charge",
     "refunds": "refund",
+    "disputes": "dispute",
 }
 
 
@@ -227,6 +230,32 @@ class FakeStripe:
             self._deliver([event])
         return self.signed(event)
 
+    def dispute(self, payment_intent_id: str, amount: int | None = None, *,
+                reason: str = "fraudulent", deliver: bool = True) -> SignedWebhook:
+        """The card holder disputes the payment and the bank takes the money back: a Dispute on
+        its charge (all of it unless `amount`), `charge.dispute.created` then
+        `charge.dispute.funds_withdrawn`. Returns the second, signed. Like Stripe's, the
+        dispute carries no metadata of its own: a receiver looks at its PaymentIntent."""
+        with self._lock:
+            intent = self._find(payment_intent_id, "payment_intent")
+            charge = self._find(intent["latest_charge"] or "", "charge")
+            if not charge["paid"]:
+                raise ValueError(f"payment {payment_intent_id} took no money to dispute")
+            taken = charge["amount_captured"] if amount is None else amount
+            dispute = self._put({
+                "id": self._new_id("dp"), "object": "dispute", "amount": taken,
+                "currency": charge["currency"], "charge": charge["id"],
+                "payment_intent": intent["id"], "reason": reason,
+                "status": "needs_response", "metadata": {}, "created": int(time.time()),
+                "livemode": False,
+            })
+            charge["disputed"] = True
+            events = [self._event("charge.dispute.created", dispute),
+                      self._event("charge.dispute.funds_withdrawn", dispute)]
+        if deliver:
+            self._deliver(events)
+        return self.signed(events[-1])
+
     def signed(self, event: Mapping[str, Any], *, timestamp_s: int | None = None,
                secret: str | None = None) -> SignedWebhook:
         """`event` as Stripe would POST it: JSON body and `Stripe-Signature` header."""
@@ -331,7 +360,8 @@ class FakeStripe:
             "amount_captured": 0, "amount_refunded": 0, "currency": intent["currency"],
             "customer": intent["customer"], "metadata": dict(intent["metadata"]),
             "payment_intent": intent["id"], "payment_method": method_id, "paid": False,
-            "refunded": False, "status": "failed", "created": int(time.time()),
+            "refunded": False, "disputed": False, "status": "failed",
+            "created": int(time.time()),
             "failure_code": None, "failure_message": None, "livemode": False,
         })
         intent.update(payment_method=method_id, latest_charge=charge["id"])

@@ -47,6 +47,9 @@ class PaymentEventKind(StrEnum):
     payment_failed = "payment_failed"
     # Money went back to the member; `amount_minor` is the total refunded on that payment so far.
     refunded = "refunded"
+    # The member's bank took the money back (a chargeback): `amount_minor` is what this dispute
+    # withdrew. Whatever its outcome later, the money is gone now.
+    disputed = "disputed"
 
 
 class CheckoutStatus(StrEnum):

@@ -258,21 +258,12 @@ class StripeProvider:
         obj = data.get("object") if isinstance(data, Mapping) else None
         if event_type is None or not isinstance(obj, Mapping):
             raise WebhookInvalid("Stripe event has no type or no data.object", provider=PROVIDER)
-        raw_metadata = obj.get("metadata")
-        metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
-        purchase_id = _str(metadata, META_PURCHASE)
-        if purchase_id is None:
+        if event_type.startswith("charge.dispute."):
+            return self._dispute_event(event, event_type, obj)
+        metadata = _metadata(obj)
+        common = _common(event, obj, metadata)
+        if common is None:
             return None  # not a payment Jeton started (the account may serve other systems)
-        common: dict[str, Any] = {
-            "provider": PROVIDER,
-            "event_id": _require_str(event, "id"),
-            "occurred_at": datetime.fromtimestamp(_int(event, "created") or 0, UTC),
-            "purchase_id": purchase_id,
-            "community_id": _str(metadata, META_COMMUNITY),
-            "member_id": _str(metadata, META_MEMBER),
-            "currency": (_str(obj, "currency") or "").upper() or None,
-            "customer_id": _id_of(obj.get("customer")),
-        }
         if event_type.startswith("checkout.session."):
             return self._checkout_event(event_type, obj, metadata, common)
         if event_type in ("payment_intent.succeeded", "payment_intent.payment_failed"):
@@ -292,6 +283,22 @@ class StripeProvider:
                 amount_minor=_int(obj, "amount_refunded"),
                 **common)
         return None
+
+    def _dispute_event(self, event: Mapping[str, Any], event_type: str,
+                       dispute: Mapping[str, Any]) -> PaymentEvent | None:
+        """`charge.dispute.funds_withdrawn`: the bank took the money back. A dispute carries no
+        metadata of its own, so the purchase is read from its PaymentIntent. The other dispute
+        events (opened, evidence, closed) change no money: ignored."""
+        payment_id = _id_of(dispute.get("payment_intent"))
+        if event_type != "charge.dispute.funds_withdrawn" or payment_id is None:
+            return None
+        with _translate_errors():
+            intent = self._client.v1.payment_intents.retrieve(payment_id).to_dict()
+        common = _common(event, dispute, _metadata(intent))
+        if common is None:
+            return None
+        return PaymentEvent(kind=PaymentEventKind.disputed, provider_payment_id=payment_id,
+                            amount_minor=_int(dispute, "amount"), **common)
 
     def _checkout_event(
         self, event_type: str, session: Mapping[str, Any], metadata: Mapping[str, Any],
@@ -501,6 +508,29 @@ def _failure_code(error: object) -> str | None:
     if not isinstance(error, Mapping):
         return None
     return _str(error, "decline_code") or _str(error, "code")
+
+
+def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    raw = obj.get("metadata")
+    return raw if isinstance(raw, Mapping) else {}
+
+
+def _common(event: Mapping[str, Any], obj: Mapping[str, Any],
+            metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields every event of a Jeton purchase has; None when Jeton did not start it."""
+    purchase_id = _str(metadata, META_PURCHASE)
+    if purchase_id is None:
+        return None
+    return {
+        "provider": PROVIDER,
+        "event_id": _require_str(event, "id"),
+        "occurred_at": datetime.fromtimestamp(_int(event, "created") or 0, UTC),
+        "purchase_id": purchase_id,
+        "community_id": _str(metadata, META_COMMUNITY),
+        "member_id": _str(metadata, META_MEMBER),
+        "currency": (_str(obj, "currency") or "").upper() or None,
+        "customer_id": _id_of(obj.get("customer")),
+    }
 
 
 def _str(obj: Mapping[str, Any], key: str) -> str | None:

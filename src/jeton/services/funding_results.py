@@ -85,7 +85,7 @@ class PurchaseInfo(Result):
 class RefundInfo(Result):
     id: str
     purchase_id: str
-    kind: str  # cash, credits, external
+    kind: str  # cash, credits, external (refunded at the provider), dispute (a chargeback)
     status: str  # pending, succeeded, failed
     amount_minor: int
     currency: str

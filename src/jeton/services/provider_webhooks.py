@@ -119,6 +119,12 @@ def _apply(ws: WorkSet, j: Jeton, event: PaymentEvent, row: RowMapping) -> str:
 
         return refunds.external_refund_in(ws, j, row, event.amount_minor or 0,
                                           event.provider_payment_id)
+    if kind is PaymentEventKind.disputed:
+        from jeton.services import refunds
+
+        outcome = refunds.dispute_in(ws, j, row, event.amount_minor or 0,
+                                     event.provider_payment_id)
+        return "disputed" if outcome == "refunded" else outcome
     return "noted"  # checkout_pending: the money is on its way
 
 

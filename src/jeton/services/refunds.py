@@ -198,12 +198,14 @@ def refund_charge(j: Jeton, community_id: str, transfer_id: str, *, idempotency_
 # ---- a refund made at the provider ----
 
 def external_refund_in(ws: WorkSet, j: Jeton, row: RowMapping, refunded_total: int,
-                       payment_id: str | None) -> str:
+                       payment_id: str | None, *, kind: str = "external",
+                       reason: str = "refunded at the provider") -> str:
     """A `refunded` event: record money refunded outside Jeton (the provider's dashboard).
 
     `refunded_total` is the provider's running total for the payment; what Jeton already
     recorded (its own refunds) is not counted twice. The money is gone, so the credits are
     taken back as far as they are unspent, and `purchase.refunded` says how many could not be.
+    A chargeback is recorded the same way (`dispute_in`).
     """
     if row["status"] != "completed":
         return "ignored"
@@ -218,14 +220,25 @@ def external_refund_in(ws: WorkSet, j: Jeton, row: RowMapping, refunded_total: i
     taken = _take_back(ws, row, paid_take, bonus_take, refund_id, actor, strict=False,
                        amount=extra)
     money = fb.post_money(ws, row["currency"], extra, refund=True, member_id=row["member_id"],
-                          actor=actor, reason_code="refund", memo="refunded at the provider",
+                          actor=actor, reason_code="refund", memo=reason,
                           metadata={"purchase_id": row["purchase_id"], "refund_id": refund_id})
-    _record(ws, row, refund_id, "external", "succeeded", extra, taken, 0, request_key=None,
-            actor=actor, reason="refunded at the provider", take_transfer_id=taken[0],
+    _record(ws, row, refund_id, kind, "succeeded", extra, taken, 0, request_key=None,
+            actor=actor, reason=reason, take_transfer_id=taken[0],
             money_transfer_id=money.id, settled_at_us=ws.now_us)
     current = _refund_row(ws, ws.community_id, refund_id)
     _emit(ws, row, current, "succeeded", credits_short=paid_take + bonus_take - taken[1])
     return "refunded"
+
+
+def dispute_in(ws: WorkSet, j: Jeton, row: RowMapping, disputed_minor: int,
+               payment_id: str | None) -> str:
+    """A `disputed` event: the member's bank took `disputed_minor` back (a chargeback). Recorded
+    as a refund of kind `dispute`: the credits it stands for are taken back as far as they are
+    unspent. Each dispute is its own provider event, so its amount adds to what was refunded.
+    If the owner wins the dispute, the bank returns the money; granting the credits again is
+    then the owner's decision (a grant), as Jeton cannot know what the member was promised."""
+    return external_refund_in(ws, j, row, row["refunded_minor"] + max(disputed_minor, 0),
+                              payment_id, kind="dispute", reason="disputed at the bank")
 
 
 # ---- helpers ----

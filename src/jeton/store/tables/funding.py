@@ -156,7 +156,7 @@ refunds = sa.Table(
     community_id(),
     id_col("refund_id"),
     id_col("purchase_id"),
-    sa.Column("kind", sa.String(16), nullable=False),  # cash, credits, external
+    sa.Column("kind", sa.String(16), nullable=False),  # cash, credits, external, dispute
     sa.Column("status", sa.String(16), nullable=False),  # pending, succeeded, failed
     amount("amount_minor"),
     sa.Column("currency", sa.String(3), nullable=False),
@@ -174,7 +174,7 @@ refunds = sa.Table(
     instant("settled_at_us", nullable=True),
     sa.PrimaryKeyConstraint("community_id", "refund_id"),
     sa.UniqueConstraint("community_id", "request_key"),
-    sa.CheckConstraint("kind IN ('cash', 'credits', 'external')", name="kind"),
+    sa.CheckConstraint("kind IN ('cash', 'credits', 'external', 'dispute')", name="kind"),
     sa.CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
     sa.CheckConstraint("amount_minor >= 0 AND credits_taken >= 0 AND credits_given >= 0",
                        name="amounts"),
