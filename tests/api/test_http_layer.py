@@ -15,8 +15,11 @@ from jeton.core.errors import Conflict, InsufficientCredits, JetonError, error_f
 from jeton.core.limits import api_body_bytes_max
 from jeton.core.ratelimit import RateLimiter
 from jeton.core.statuses import Status
+from jeton.services.http_idempotency import _FIND as http_idempotency_find
 from jeton.services.http_idempotency import Answer, HttpIdempotency, Outcome
 from jeton.store.engine import Store
+from jeton.store.fastsql import compiled
+from jeton.store.tables.api import http_idempotency
 
 from .conftest import LiveServer, run_live_server
 
@@ -303,3 +306,22 @@ def test_client_flags_http_replays_like_ledger_replays() -> None:
         "effective_at": "2026-01-01T00:00:00Z"}, headers={"idempotent-replayed": "true"})])
     with jeton.Client("http://127.0.0.1:9", "key", transport=transport) as client:
         assert client.grant("alice", 1, idempotency_key="g").replayed
+
+
+@pytest.mark.postgres
+def test_a_kept_answer_is_found_by_its_key_on_a_new_table(pg_store: Store) -> None:
+    """A new database has no statistics: the lookup by key must still use the primary key, not
+    read every answer of the community (it did, through the purge job's index)."""
+    kept = HttpIdempotency(pg_store)
+    with pg_store.write() as conn:  # 1,000 answers, as a busy hour leaves them
+        conn.execute(http_idempotency.insert(), [
+            {"community_id": "c", "key": f"k{i}", "method_path": "POST /v1/spends",
+             "request_sha256": "d", "status_code": 201, "content_type": "application/json",
+             "response_body": "{}", "created_at_us": 1_700_000_000_000_000 + i}
+            for i in range(1000)])
+    with pg_store.read() as conn:
+        plan = "\n".join(conn.exec_driver_sql(
+            "EXPLAIN " + compiled(http_idempotency_find, "postgresql"),
+            {"space": "c", "key": "k7"}).scalars())
+    assert "pk_http_idempotency" in plan, plan
+    assert kept.claim("c", "k7", "POST /v1/spends", "d").outcome is Outcome.replay
