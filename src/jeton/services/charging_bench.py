@@ -112,6 +112,18 @@ def _charge_op(c: jeton.Community, w: int, i: int) -> None:
              context={"uploader": f"{UPLOADER}-{w}"}, idempotency_key=f"charge-{w}-{i}")
 
 
+def writer_members(c: jeton.Community, writers: int, credits: int) -> None:
+    """A buyer (a seller, with `credits`) and an uploader for each writer `w`: `{BUYER}-{w}`,
+    `{UPLOADER}-{w}`. Writers then contend only where charges really meet (the revenue and
+    app-store accounts), not on one buyer's wallet."""
+    for w in range(writers):
+        buyer, uploader = f"{BUYER}-{w}", f"{UPLOADER}-{w}"
+        c.create_member(buyer)
+        c.create_member(uploader)
+        c.grant_class(buyer, "seller")
+        c.grant(buyer, credits, idempotency_key=f"bench-credits-{w}")
+
+
 def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITERS,
                           processes: int | None = None, rounds: int = 2) -> dict[str, float]:
     """`n` plain spends and `n` catalog charges from `writers` concurrent writers on a fresh
@@ -121,13 +133,7 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
         store = Store(url, pg_schema=schema)
         store.create_schema()
         c = _community(jeton.Jeton(store), "bench")
-        for w in range(writers):  # own wallets: writers contend only where charges really meet
-            buyer, uploader = f"{BUYER}-{w}", f"{UPLOADER}-{w}"
-            c.create_member(buyer)
-            c.create_member(uploader)
-            c.grant_class(buyer, "seller")
-            c.grant(buyer, 2 * DOWNLOAD_CREDITS * (n + 100),
-                    idempotency_key=f"bench-credits-{w}")
+        writer_members(c, writers, 2 * DOWNLOAD_CREDITS * (n + 100))
         store.dispose()
         elapsed = {"spend": 0.0, "charge": 0.0}
         latencies: dict[str, list[float]] = {"spend": [], "charge": []}

@@ -3,7 +3,9 @@
 A real `jeton serve` runs in its own process on 127.0.0.1 (so the server does not share the
 benchmark's interpreter lock) over a fresh database: a temporary SQLite file, and with a
 PostgreSQL URL a temporary database made and dropped for the run. Sixteen threads, each with
-its own `jeton.Client` (one keep-alive connection each), send the charges.
+its own `jeton.Client` (one keep-alive connection each) and its own buyer and uploader (as in
+the PostgreSQL charge figure: connections meet on the revenue and app-store accounts, not on
+one buyer's wallet), send the charges.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from jeton.services.charging_bench import (
     DOWNLOAD_CREDITS,
     UPLOADER,
     _community,
+    writer_members,
 )
 from jeton.store.engine import Store, normalize_url
 
@@ -50,7 +53,7 @@ def _prepare(url: str, n: int) -> str:
     store.create_schema()
     j = jeton.Jeton(store)
     c = _community(j, "bench")
-    c.grant(BUYER, DOWNLOAD_CREDITS * (n + 100), idempotency_key=f"http-bench-{uuid.uuid4().hex}")
+    writer_members(c, CONNECTIONS, DOWNLOAD_CREDITS * (n // CONNECTIONS + 100))
     token = ApiKeys(store, j.clock).create("bench", name="bench", scopes=["admin"],
                                            created_by="bench").token
     j.close()
@@ -97,8 +100,8 @@ def bench_http(url: str, n: int) -> dict[str, float]:
                 with jeton.Client(base, token) as client:
                     for i in range(per):
                         t0 = time.perf_counter()
-                        client.charge(BUYER, "bench.download", DOWNLOAD_BYTES,
-                                      context={"uploader": UPLOADER},
+                        client.charge(f"{BUYER}-{w}", "bench.download", DOWNLOAD_BYTES,
+                                      context={"uploader": f"{UPLOADER}-{w}"},
                                       idempotency_key=f"h{run}-{w}-{i}")
                         mine.append(time.perf_counter() - t0)
             except BaseException as exc:  # reported after the run
