@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
             help="Environment variable holding the password (never on the command line).")
         ] = "JETON_OWNER_PASSWORD",  # noqa: S107 (the variable's name, not a password)
         community_id: CommunityOption = None, database_url: DbOption = None,
+        as_json: JsonOption = False,
     ) -> None:
         """The first owner of a community's dashboard (refused once it has staff)."""
         from jeton.services.staff import bootstrap_owner
@@ -112,4 +113,8 @@ def register(app: typer.Typer) -> None:
                 user = bootstrap_owner(j.store, j.clock, c.id, email, password)
             except ValueError as exc:
                 raise CliError(str(exc)) from None
+        if as_json:
+            emit_json({"community_id": c.id, "user_id": user.user_id, "email": user.email,
+                       "role": user.role.value})
+            return
         console.print(f"owner {user.email} of {c.id}: sign in at /admin")

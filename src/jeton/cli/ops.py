@@ -28,12 +28,16 @@ def _spinner() -> Progress:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def migrate(database_url: DbOption = None) -> None:
+    def migrate(database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """Create or upgrade the schema."""
         with opened(database_url, migrate=True) as j:
             from jeton.store.migrate import current
 
-            console.print(f"schema at revision {current(j.store)} ({j.store.dialect})")
+            revision = current(j.store)
+            if as_json:
+                emit_json({"revision": revision, "database": j.store.dialect})
+                return
+            console.print(f"schema at revision {revision} ({j.store.dialect})")
 
     @app.command()
     def verify(
@@ -130,14 +134,19 @@ def register(app: typer.Typer) -> None:
         once: Annotated[bool, typer.Option("--once", help="One pass over due jobs, then exit.")
                         ] = False,
         database_url: DbOption = None,
+        as_json: JsonOption = False,
     ) -> None:
-        """Run jobs: expiry, hold timeouts, renewals, recharges, webhook delivery, seals."""
+        """Run jobs: expiry, hold timeouts, renewals, recharges, webhook delivery, seals,
+        pruning (`--json` with `--once`)."""
         from jeton.services.jobs import Worker, run_due
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         with opened(database_url) as j:
             if once:
                 done = run_due(j, force=True)
+                if as_json:
+                    emit_json(dict(sorted(done.items())))
+                    return
                 table("jobs run", ["job", "count"], sorted(done.items()))
                 return
             w = Worker(j)

@@ -1,0 +1,87 @@
+"""The operator's everyday commands, as a script runs them (`--json`) and as a person reads
+them (one line for an error, a non-zero exit)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import jeton
+from jeton.cli import main
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    if not any(g.name == "keys" for g in main.app.registered_groups):
+        main._register()
+    return main.app
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("JETON_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return url
+
+
+def run_json(app: typer.Typer, *args: str) -> Any:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    return json.loads(result.output)
+
+
+def test_a_script_drives_the_ledger_with_json(app: typer.Typer, db: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_json(app, "migrate") == {"revision": "0001", "database": "sqlite"}
+    made = run_json(app, "communities", "create", "club", "--name", "Chess club")
+    assert made["id"] == "club"
+    run_json(app, "members", "add", "ann")
+    granted = run_json(app, "grant", "ann", "50", "--paid", "--key", "g-1")
+    assert granted["balance_after"] == 50
+    again = run_json(app, "grant", "ann", "50", "--paid", "--key", "g-1")
+    assert (again["id"], again["replayed"]) == (granted["id"], True)  # nothing happens twice
+    spent = run_json(app, "spend", "ann", "8", "--service", "chess.game", "--key", "s-1")
+    assert spent["balance_after"] == 42
+    assert run_json(app, "balance", "ann")["balance"]["available"] == 42
+    lines = run_json(app, "statement", "ann")["data"]
+    assert [line["amount"] for line in lines] == [-8, 50]
+
+    key = run_json(app, "keys", "create", "--name", "ci", "--scope", "members:read")
+    assert key["token"].startswith("jtk_")
+    assert run_json(app, "keys", "revoke", key["id"])["revoked_at"] is not None
+
+    monkeypatch.setenv("JETON_OWNER_PASSWORD", "a long enough password")
+    owner = run_json(app, "staff", "create-owner", "owner@club.example")
+    assert (owner["community_id"], owner["role"]) == ("club", "owner")
+    assert isinstance(run_json(app, "worker", "--once"), dict)
+    assert run_json(app, "verify")["ok"] is True
+
+    exported = CliRunner().invoke(app, ["export", "ann"])
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    assert [(r["member"], r["amount"]) for r in rows] == [("ann", "-8"), ("ann", "50")]
+
+
+def test_an_error_is_one_line_and_a_non_zero_exit(db: str, tmp_path: Path) -> None:
+    with jeton.open(db) as j:
+        j.create_community("Club", community_id="club")
+    done = subprocess.run(  # noqa: S603 (our own interpreter and CLI, fixed arguments)
+        [sys.executable, "-m", "jeton.cli", "spend", "nobody", "5", "--key", "k"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "JETON_DATABASE_URL": db})
+    assert done.returncode != 0
+    assert done.stdout == ""
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "nobody" in message
