@@ -76,7 +76,7 @@ def test_a_script_drives_the_ledger_with_json(app: typer.Typer, db: str,
 def test_an_error_is_one_line_and_a_non_zero_exit(db: str, tmp_path: Path) -> None:
     with jeton.open(db) as j:
         j.create_community("Club", community_id="club")
-    done = subprocess.run(  # noqa: S603 (our own interpreter and CLI, fixed arguments)
+    done = subprocess.run(
         [sys.executable, "-m", "jeton.cli", "spend", "nobody", "5", "--key", "k"],
         capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "JETON_DATABASE_URL": db})
