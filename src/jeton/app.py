@@ -152,7 +152,7 @@ class Jeton:
     @property
     def charging(self) -> Charging:
         """Catalogs, check and charge, metered use and rewards (services/charging.py). The
-        funding side sets its hooks here: `plan_discounts`, `pack_suggestions`,
+        funding side sets its hooks here: `plan_discount_query`, `pack_suggestions`,
         `funding_sources`."""
         found = self.__dict__.get("_charging")
         if found is None:

@@ -168,8 +168,9 @@ def test_seller_pays_the_class_price_and_a_plan_discount_applies_on_top(
         shop: jeton.Community, store: Store, invariants: Check) -> None:
     shop.grant("carol", 1000, idempotency_key="g")
     shop.grant_class("carol", "seller")
-    shop.jeton.charging.plan_discounts = (
-        lambda conn, community_id, member_id, now_us: 2500 if member_id == "carol" else 0)
+    shop.jeton.charging.plan_discount_query = sa.select(sa.case(
+        (sa.bindparam("m") == sa.literal_column("'carol'"), sa.literal_column("2500")),
+        else_=sa.literal_column("0")))
     receipt = shop.charge("carol", "video.minute", 3, idempotency_key="v1")
     invariants(store)
     assert receipt.price.price_class == "seller"

@@ -47,7 +47,7 @@ from jeton.core.splits import REVENUE, Target, TargetKind
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
 from jeton.services.catalogs import Catalogs
-from jeton.services.charging_hooks import PackSuggestions, PlanDiscounts, no_discount, no_packs
+from jeton.services.charging_hooks import PackSuggestions, no_packs
 from jeton.services.charging_reads import (
     Snapshot,
     add_allowance_use,
@@ -114,7 +114,8 @@ class Evaluation:
 class Charging:
     """Catalogs, check, charge, metered use and rewards over one Ledger (module docstring).
 
-    The funding side plugs in through `plan_discounts`, `pack_suggestions` (charging_hooks.py)
+    The funding side plugs in through `plan_discount_query`, `pack_suggestions`
+    (charging_hooks.py)
     and `funding_sources` (funding_sources.py).
     """
 
@@ -122,7 +123,7 @@ class Charging:
         self.ledger = ledger
         self.store = ledger.store
         self.catalogs = Catalogs(ledger.store, ledger.clock)
-        self.plan_discounts: PlanDiscounts = no_discount
+        self.plan_discount_query: sa.Select[Any] | None = None  # None: no plan discounts
         self.pack_suggestions: PackSuggestions = no_packs
         self.funding_sources = FundingSources()
         self.events = events or Events(ledger.store, ledger.clock)
@@ -287,7 +288,7 @@ class Charging:
                    "memo": memo}
 
         def body(ws: WorkSet) -> RewardResult:
-            snap = snapshot(ws.conn, community_id, member_id)
+            snap = snapshot(ws.conn, community_id, member_id, ws.now_us)
             catalog = self.catalogs.active(ws.conn, community_id, snap.catalog_version)
             found = catalog.rewards.get(code)
             if found is None:
@@ -328,7 +329,7 @@ class Charging:
     def evaluate_use(self, conn: Connection, community_id: str, member_id: str, code: str,
                   quantity: int, session_id: str | None, now_us: int, *,
                   count: bool) -> Evaluation:
-        snap = snapshot(conn, community_id, member_id)
+        snap = snapshot(conn, community_id, member_id, now_us, self.plan_discount_query)
         now = from_us(now_us)
         catalog = self.catalogs.active(conn, community_id, snap.catalog_version)
         found = catalog.services.get(code)
@@ -337,8 +338,7 @@ class Charging:
         holdings = snap.holdings if snap.is_member else None
         discount = 0
         if holdings is not None and _may_charge(found.price):
-            discount = basis_points(self.plan_discounts(conn, community_id, member_id, now_us),
-                                    "plan discount")
+            discount = basis_points(snap.discount_bp, "plan discount")
         used = 0
         if (holdings is not None and found.allowance is not None and quantity > 0
                 and evaluate(found.access, holdings, now).allowed):

@@ -1,9 +1,10 @@
 """The few statements of the charge path beside the ledger's own.
 
 - `snapshot`: in ONE statement, whether the member exists, every class and key they hold (with
-  expiries, lapsed ones included so that a refusal can say "your vip class expired"), and the
-  community's active catalog version. This is the only round trip a charge adds to a plain
-  spend when the service has no allowance.
+  expiries, lapsed ones included so that a refusal can say "your vip class expired"), the
+  community's active catalog version, and the member's plan discount (the funding side's
+  query, charging_hooks.py). This is the only round trip a charge adds to a plain spend when
+  the service has no allowance.
 - `add_allowance_use` / `allowance_used`: the allowance counter, raised by an atomic upsert that
   returns the new count (so two racing charges never both get the last free use), or read.
 - `add_reward`: the reward counter, raised only while under the limit (a conditional upsert;
@@ -35,7 +36,7 @@ _COMMUNITY: sa.BindParameter[str] = sa.bindparam("c")
 _MEMBER: sa.BindParameter[str] = sa.bindparam("m")
 _NO_INSTANT = sa.cast(sa.null(), sa.BigInteger)
 
-_SNAPSHOT = sa.union_all(
+_SNAPSHOT_PARTS: tuple[Any, ...] = (
     sa.select(sa.literal_column("'m'").label("what"), _M.member_id.label("name"),
               _NO_INSTANT.label("value")).where(
         _M.community_id == _COMMUNITY, _M.member_id == _MEMBER),
@@ -46,6 +47,9 @@ _SNAPSHOT = sa.union_all(
     sa.select(sa.literal_column("'v'"), sa.cast(sa.null(), sa.String),
               sa.cast(sa.func.max(_V.version), sa.BigInteger)).where(_V.community_id == _COMMUNITY),
 )
+_SNAPSHOT = sa.union_all(*_SNAPSHOT_PARTS)
+# The snapshot with a discount query folded in, per query (kept beside it: ids are reused).
+_WITH_DISCOUNT: dict[int, tuple[sa.Select[Any], sa.CompoundSelect[Any]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +57,44 @@ class Snapshot:
     is_member: bool
     holdings: Holdings  # every grant, lapsed ones too; access rules look at `now`
     catalog_version: int  # 0: no catalog loaded
+    discount_bp: int = 0  # the plan discount the query found (0: none, or no query)
 
 
-def snapshot(conn: Connection, community_id: str, member_id: str) -> Snapshot:
+def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
+             discount: sa.Select[Any] | None = None) -> Snapshot:
+    """The member's snapshot; `discount` (charging_hooks.py) is read in the same statement."""
     is_member = False
     version = 0
+    discount_bp = 0
     classes: list[Grant] = []
     keys: list[Grant] = []
-    rows = Runner(conn, conn.dialect.name).rows(_SNAPSHOT, {"c": community_id, "m": member_id})
+    rows = Runner(conn, conn.dialect.name).rows(
+        _statement(discount), {"c": community_id, "m": member_id, "now": now_us})
     for what, name, value in rows:
         if what == "m":
             is_member = True
         elif what == "v":
             version = int(value or 0)
+        elif what == "d":
+            discount_bp = int(value or 0)
         else:
             grant = Grant(name, from_us(value) if value is not None else None)
             (classes if what == "c" else keys).append(grant)
     classes.sort(key=lambda g: g.name)
     keys.sort(key=lambda g: g.name)
-    return Snapshot(is_member, Holdings(tuple(classes), tuple(keys)), version)
+    return Snapshot(is_member, Holdings(tuple(classes), tuple(keys)), version, discount_bp)
+
+
+def _statement(discount: sa.Select[Any] | None) -> sa.CompoundSelect[Any]:
+    if discount is None:
+        return _SNAPSHOT
+    found = _WITH_DISCOUNT.get(id(discount))
+    if found is None or found[0] is not discount:
+        found = (discount, sa.union_all(*_SNAPSHOT_PARTS, sa.select(
+            sa.literal_column("'d'"), sa.cast(sa.null(), sa.String),
+            sa.cast(discount.scalar_subquery(), sa.BigInteger))))
+        _WITH_DISCOUNT[id(discount)] = found
+    return found[1]
 
 
 def _insert(dialect: str, table: sa.Table) -> Any:

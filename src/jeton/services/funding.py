@@ -6,7 +6,7 @@
 - transfer limits (`member_transfers.transfer_limits_hook`): refuses a transfer over the
   sender's day or month limit;
 and answers charging's two questions (services/charging_hooks.py): the member's plan discount
-(`plans.plan_discount`) and the packs to suggest beside a decline (`packs.suggest_packs`).
+(`plans.DISCOUNT_QUERY`) and the packs to suggest beside a decline (`packs.suggest_packs`).
 
 Importing this module also registers the funding jobs with the jobs framework:
 `purchases.expire`, `plans.renew`, `recharge.run`. Installing twice is harmless.
@@ -34,7 +34,7 @@ def install(j: Jeton) -> None:
         if hook not in j.ledger.hooks:
             j.ledger.hooks.append(hook)
     charging = j.charging
-    charging.plan_discounts = plans.plan_discount
+    charging.plan_discount_query = plans.DISCOUNT_QUERY
 
     def suggestions(community_id: str, member_id: str, shortfall: int,
                     asset: str) -> Sequence[PackSuggestion]:

@@ -48,7 +48,6 @@ from jeton.services.funding_results import Checkout, PlanInfo, SubscriptionInfo
 from jeton.services.jobs import job
 from jeton.services.workset import Header, LotSpec, WorkSet, system_id
 from jeton.store.dialect import for_update, is_unique_violation
-from jeton.store.fastsql import Runner
 from jeton.store.tables.funding import (
     LIVE_SUBSCRIPTION_STATUSES,
     plans,
@@ -495,16 +494,9 @@ def _discount_query() -> sa.Select[Any]:
                    p.discount_bp > sa.literal_column("0")))
 
 
-_DISCOUNT = _discount_query()
-
-
-def plan_discount(conn: Connection, community_id: str, member_id: str, now_us: int) -> int:
-    """The best discount (basis points) of the member's plans whose cycle runs now and was
-    paid: one indexed query, inside the charge's own transaction, on the hot path's compiled
-    statements (store/fastsql.py)."""
-    row = Runner(conn, conn.dialect.name).first(
-        _DISCOUNT, {"c": community_id, "m": member_id, "now": now_us})
-    return int(row[0] or 0) if row else 0
+# The best discount (basis points) of the member's plans whose cycle runs now and was paid:
+# charging folds it into its member snapshot, inside the charge's own transaction.
+DISCOUNT_QUERY = _discount_query()
 
 
 # ---- helpers ----
