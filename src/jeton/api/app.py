@@ -83,3 +83,12 @@ def mount_web(app: FastAPI, j: Jeton) -> None:
     app.include_router(create_admin_router(j.store, j.clock, j.settings, jeton=j))
     app.include_router(create_member_router(j))
     mount_static(app)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one process of `jeton serve --workers N`: uvicorn starts each worker process
+    on its own and calls this there, so the process opens its own Jeton from the environment
+    (JETON_DATABASE_URL and the rest, which `jeton serve` sets before starting them)."""
+    import jeton
+
+    return create_app(jeton.open(migrate=False))

@@ -14,14 +14,17 @@ from fastapi import FastAPI
 from jeton.core import limits
 
 
-def server_config(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000,
-                  log_level: str = "info", access_log: bool = True) -> uvicorn.Config:
+def server_config(app: FastAPI | str, *, host: str = "127.0.0.1", port: int = 8000,
+                  log_level: str = "info", access_log: bool = True,
+                  workers: int = 1) -> uvicorn.Config:
     """uvicorn's settings for the API, with Jeton's limits: idle keep-alive connections close
     after `http_keep_alive_s`, at most `http_connections_max` at once, 10 s to finish requests
     under way at shutdown. A request has no deadline of its own: a write cut off half-way could
-    still commit; the database bounds each statement instead (docs/decisions/0023-http-api.md)."""
+    still commit; the database bounds each statement instead (docs/decisions/0023-http-api.md).
+    With `workers` above 1, `app` is the import string of a factory (`app_from_env`)."""
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=access_log,
+        workers=workers, factory=isinstance(app, str),
         timeout_keep_alive=limits.http_keep_alive_s,
         limit_concurrency=limits.http_connections_max, timeout_graceful_shutdown=10,
         server_header=False, ws="none", lifespan="off")
@@ -52,3 +55,14 @@ def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", startup_timeout_s:
         watchdog.cancel()
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def serve(config: uvicorn.Config) -> None:
+    """Run until stopped: in this process, or with `config.workers` processes sharing one
+    listening socket under uvicorn's supervisor (which restarts a worker that dies)."""
+    if config.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()

@@ -102,12 +102,13 @@ def register(app: typer.Typer) -> None:
                         ] = False,
         jobs: Annotated[bool, typer.Option(
             "--jobs/--no-jobs", help="Run jobs in-process (default on SQLite).")] = True,
+        workers: Annotated[int, typer.Option(
+            min=1, max=64, help="Server processes (for PostgreSQL: each uses a core).")] = 1,
         database_url: DbOption = None,
     ) -> None:
         """Serve the HTTP API, the dashboard and member pages (health at /healthz)."""
-        import uvicorn
-
         from jeton.api.app import create_app
+        from jeton.api.server import serve as run_server
         from jeton.api.server import server_config
         from jeton.services.jobs import Worker
 
@@ -123,8 +124,15 @@ def register(app: typer.Typer) -> None:
                 worker.start()
             typer.echo(f"Jeton on http://{host}:{port}  (API /v1, docs /docs, "
                        f"dashboard /admin, member pages /m, health /healthz)")
+            if workers > 1:
+                # Each worker process opens its own Jeton from the environment.
+                os.environ["JETON_DATABASE_URL"] = j.store.url
+                config = server_config("jeton.api.app:app_from_env", host=host, port=port,
+                                       workers=workers)
+            else:
+                config = server_config(create_app(j), host=host, port=port)
             try:
-                uvicorn.Server(server_config(create_app(j), host=host, port=port)).run()
+                run_server(config)
             finally:
                 if worker:
                     worker.stop()

@@ -61,13 +61,16 @@ def _prepare(url: str, n: int) -> str:
     return token
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """`jeton serve` on `url` in a process of its own, on a free port of 127.0.0.1; returns the
+    process and the base URL once `/healthz` answers."""
     port = _free_port()
     # The per-key rate limit is lifted: the figure is the server's throughput, not the limit's.
     env = {**os.environ, "JETON_DATABASE_URL": url, "JETON_SQLITE_SYNCHRONOUS": "FULL",
            "JETON_API_RATE_PER_S": "1000000"}
     proc = subprocess.Popen(  # noqa: S603 (our own interpreter and CLI, fixed arguments)
-        [sys.executable, "-m", "jeton.cli", "serve", "--port", str(port), "--no-jobs"],
+        [sys.executable, "-m", "jeton.cli", "serve", "--port", str(port), "--no-jobs",
+         "--workers", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S_MAX
@@ -86,7 +89,7 @@ def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
 
 def bench_http(url: str, n: int) -> dict[str, float]:
     token = _prepare(url, n)
-    proc, base = _serve(url)
+    proc, base = start_server(url)
     try:
         per = max(1, n // CONNECTIONS)
         latencies: list[float] = []

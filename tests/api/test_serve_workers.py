@@ -1,0 +1,60 @@
+"""`jeton serve --workers 2`: two server processes share one port and one database."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+import jeton
+from jeton.services import http_bench
+from jeton.services.charging_bench import BUYER, DOWNLOAD_BYTES, UPLOADER
+from jeton.services.verify import verify
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_two_worker_processes_serve_charges_into_one_ledger(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jeton.db'}"
+    token = http_bench._prepare(url, 64)
+    proc, base = http_bench.start_server(url, workers=2)
+    try:
+        assert len(_children(proc.pid)) >= 2  # uvicorn's supervisor and its two workers
+        errors: list[BaseException] = []
+
+        def client(w: int) -> None:
+            try:
+                with jeton.Client(base, token) as c:
+                    for i in range(4):
+                        c.charge(f"{BUYER}-{w}", "bench.download", DOWNLOAD_BYTES,
+                                 context={"uploader": f"{UPLOADER}-{w}"},
+                                 idempotency_key=f"workers-{w}-{i}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    with jeton.open(url) as j:
+        c = j.community("bench")
+        assert [len(c.statement(f"{BUYER}-{w}").data) for w in range(4)] == [5, 5, 5, 5]
+        assert verify(j.store) == []
