@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import typer
 
 import jeton
 from jeton.core.clock import ManualClock
@@ -110,3 +111,13 @@ def check_invariants(store: Store) -> None:
 def invariants() -> object:
     """`invariants(store)` fails the test naming every broken invariant."""
     return check_invariants
+
+
+@pytest.fixture(scope="session")
+def cli_app() -> typer.Typer:
+    """The `jeton` command line with every command registered, for typer's CliRunner."""
+    from jeton.cli import main
+
+    if not any(g.name == "keys" for g in main.app.registered_groups):
+        main._register()
+    return main.app

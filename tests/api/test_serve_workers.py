@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from pathlib import Path
 
@@ -49,11 +48,7 @@ def test_two_worker_processes_serve_charges_into_one_ledger(tmp_path: Path) -> N
             t.join(60)
         assert not errors, errors
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        http_bench.stop_server(proc)
     with jeton.open(url) as j:
         c = j.community("bench")
         assert [len(c.statement(f"{BUYER}-{w}").data) for w in range(4)] == [5, 5, 5, 5]

@@ -10,16 +10,13 @@ import typer
 from typer.testing import CliRunner
 
 import jeton
-from jeton.cli import main
 
 from .conftest import SHOP_CATALOG
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    if not any(g.name == "catalog" for g in main.app.registered_groups):
-        main._register()
-    return main.app
+@pytest.fixture
+def app(cli_app: typer.Typer) -> typer.Typer:
+    return cli_app
 
 
 @pytest.fixture

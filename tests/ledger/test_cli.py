@@ -17,14 +17,11 @@ import typer
 from typer.testing import CliRunner
 
 import jeton
-from jeton.cli import main
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    if not any(g.name == "keys" for g in main.app.registered_groups):
-        main._register()
-    return main.app
+@pytest.fixture
+def app(cli_app: typer.Typer) -> typer.Typer:
+    return cli_app
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from jeton.store.engine import Store, normalize_url
 
 CONNECTIONS = 16
 SERVER_START_S_MAX = 60
+SERVER_STOP_S_MAX = 20
 
 
 def _free_port() -> int:
@@ -124,11 +125,17 @@ def bench_http(url: str, n: int) -> dict[str, float]:
         p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 1 else 0.0
         return {"charge_per_s": per * CONNECTIONS / elapsed, "p99_charge_ms": p99}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server from `start_server`: SIGTERM, which uvicorn's supervisor passes on to its
+    workers; SIGKILL only if it has not ended after `SERVER_STOP_S_MAX`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=SERVER_STOP_S_MAX)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def figures(options: dict[str, Any]) -> dict[str, float]:
