@@ -121,3 +121,12 @@ def cli_app() -> typer.Typer:
     if not any(g.name == "keys" for g in main.app.registered_groups):
         main._register()
     return main.app
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new SQLite database for the command line (JETON_DATABASE_URL), with wide output."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("JETON_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return url

@@ -15,15 +15,8 @@ from .conftest import SHOP_CATALOG
 
 
 @pytest.fixture
-def app(cli_app: typer.Typer) -> typer.Typer:
-    return cli_app
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("JETON_DATABASE_URL", url)
-    monkeypatch.setenv("COLUMNS", "200")
+def db(cli_db: str) -> str:
+    url = cli_db
     with jeton.open(url) as j:
         c = j.create_community("Shop", community_id="shop")
         c.create_account("appstore")
@@ -33,33 +26,33 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def run(app: typer.Typer, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
+def run(cli_app: typer.Typer, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli_app, list(args))
     return result.exit_code, result.output
 
 
-def test_loading_a_catalog_file_then_showing_it(app: typer.Typer, db: str,
+def test_loading_a_catalog_file_then_showing_it(cli_app: typer.Typer, db: str,
                                                 tmp_path: Path) -> None:
     path = tmp_path / "shop.toml"
     path.write_text(SHOP_CATALOG)
-    code, out = run(app, "catalog", "load", str(path))
+    code, out = run(cli_app, "catalog", "load", str(path))
     assert code == 0, out
     assert "version 1" in out
-    code, out = run(app, "catalog", "load", str(path), "--json")
+    code, out = run(cli_app, "catalog", "load", str(path), "--json")
     assert (code, json.loads(out)["changed"]) == (0, False)
-    code, out = run(app, "catalog", "show", "--json")
+    code, out = run(cli_app, "catalog", "show", "--json")
     shown = json.loads(out)
     assert code == 0
     assert shown["version"] == 1
     assert "classifieds.ad" in [s["code"] for s in shown["services"]]
-    code, out = run(app, "catalog", "show")
+    code, out = run(cli_app, "catalog", "show")
     assert code == 0
     assert "catalog version 1" in out  # the table itself wraps to the terminal's width
     assert "poll.completed" in out
 
 
 def test_a_broken_catalog_prints_every_error_and_changes_nothing(
-        app: typer.Typer, db: str, tmp_path: Path) -> None:
+        cli_app: typer.Typer, db: str, tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("services:\n"
                     "  chat.message:\n"
@@ -67,39 +60,39 @@ def test_a_broken_catalog_prints_every_error_and_changes_nothing(
                     "    credits: one\n"
                     "  video.minute:\n"
                     "    credits: 20\n")
-    code, out = run(app, "catalog", "load", str(path))
+    code, out = run(cli_app, "catalog", "load", str(path))
     assert code == 1
     assert "line 4: services.chat.message.credits" in out.replace('"', "")
     assert "line 5" in out
     assert "name is required" in out
-    code, out = run(app, "catalog", "load", str(path), "--json")
+    code, out = run(cli_app, "catalog", "load", str(path), "--json")
     assert code == 1
     answer, _ = json.JSONDecoder().raw_decode(out)
     assert [e["line"] for e in answer["errors"]] == [4, 5]
-    code, out = run(app, "catalog", "show", "--json")
+    code, out = run(cli_app, "catalog", "show", "--json")
     assert json.loads(out)["version"] == 0
 
 
-def test_check_then_charge_from_the_command_line(app: typer.Typer, db: str,
+def test_check_then_charge_from_the_command_line(cli_app: typer.Typer, db: str,
                                                  tmp_path: Path) -> None:
     path = tmp_path / "shop.toml"
     path.write_text(SHOP_CATALOG)
-    assert run(app, "catalog", "load", str(path))[0] == 0
-    code, out = run(app, "check", "alice", "video.minute", "--quantity", "2", "--json")
+    assert run(cli_app, "catalog", "load", str(path))[0] == 0
+    code, out = run(cli_app, "check", "alice", "video.minute", "--quantity", "2", "--json")
     assert code == 1  # 40 credits needed, 30 available
     assert json.loads(out)["status"] == "insufficient_credits"
-    code, out = run(app, "check", "alice", "classifieds.ad")
+    code, out = run(cli_app, "check", "alice", "classifieds.ad")
     assert code == 0
     assert "allowed" in out
-    code, out = run(app, "charge", "alice", "classifieds.ad", "--key", "ad-1", "--json")
+    code, out = run(cli_app, "charge", "alice", "classifieds.ad", "--key", "ad-1", "--json")
     assert code == 0
     assert json.loads(out)["charged"] == 10
-    code, out = run(app, "charge", "alice", "classifieds.ad", "--key", "ad-1")
+    code, out = run(cli_app, "charge", "alice", "classifieds.ad", "--key", "ad-1")
     assert code == 0
     assert "(replayed)" in out
-    code, out = run(app, "charge", "alice", "consult.minute", "-q", "1",
+    code, out = run(cli_app, "charge", "alice", "consult.minute", "-q", "1",
                     "--context", "expert=bob", "--json")
     assert code == 0
     assert json.loads(out)["splits"][0]["member"] == "bob"
-    code, out = run(app, "charge", "bob", "classifieds.ad")
+    code, out = run(cli_app, "charge", "bob", "classifieds.ad")
     assert code == 1

@@ -51,6 +51,18 @@ def _deliver(shop: jeton.Community, fake: FakeStripe, event: dict[str, Any]
     return handle_provider_webhook(shop.jeton, "stripe", signed.payload, signed.headers)
 
 
+def _paid_on_checkout(shop: jeton.Community, fake: FakeStripe, member: str, pack: str,
+                      key: str) -> str:
+    """The member buys `pack` on Stripe's checkout and the signed webhook grants it; returns
+    the purchase's id."""
+    checkout = shop.buy_pack(member, pack, idempotency_key=key, success_url=SUCCESS,
+                             cancel_url=CANCEL)
+    assert checkout.session_id is not None
+    paid = fake.complete_checkout(checkout.session_id, deliver=False)
+    handle_provider_webhook(shop.jeton, "stripe", paid.payload, paid.headers)
+    return checkout.purchase_id
+
+
 def _last(fake: FakeStripe, type_: str) -> dict[str, Any]:
     return [e for e in fake.events if e["type"] == type_][-1]
 
@@ -186,13 +198,9 @@ def test_a_declined_card_fails_the_recharge_and_says_so(
 
 def test_a_refund_through_stripe_gives_the_money_back_and_takes_the_credits_back(
         shop: jeton.Community, fake: FakeStripe) -> None:
-    checkout = shop.buy_pack("ann", "p20", idempotency_key="ann-refund", success_url=SUCCESS,
-                             cancel_url=CANCEL)
-    assert checkout.session_id is not None
-    webhook = fake.complete_checkout(checkout.session_id, deliver=False)
-    handle_provider_webhook(shop.jeton, "stripe", webhook.payload, webhook.headers)
+    purchase_id = _paid_on_checkout(shop, fake, "ann", "p20", "ann-refund")
 
-    refund = shop.refund_purchase(checkout.purchase_id, idempotency_key="refund-1",
+    refund = shop.refund_purchase(purchase_id, idempotency_key="refund-1",
                                   amount_minor=3000, reason="changed her mind")
     assert refund.status == "succeeded"
     assert refund.credits_taken == 10
@@ -205,13 +213,13 @@ def test_a_refund_through_stripe_gives_the_money_back_and_takes_the_credits_back
     assert shop.balance("ann").available == 10
 
     # The owner refunds the rest from Stripe's dashboard: the event takes the credits back.
-    payment_id = shop.get_purchase(checkout.purchase_id).payment_id
+    payment_id = shop.get_purchase(purchase_id).payment_id
     assert payment_id is not None
     shop.jeton.payments.get("stripe").refund(provider_payment_id=payment_id,
                                              amount_minor=3000, idempotency_key="dashboard-1")
     assert _deliver(shop, fake, _last(fake, "charge.refunded")).detail == "refunded"
     assert shop.balance("ann").available == 0
-    bought = shop.get_purchase(checkout.purchase_id)
+    bought = shop.get_purchase(purchase_id)
     assert bought.refunded_minor == 6000
     assert bought.credits_taken_back == 20
     assert shop.account_balance("deferred", asset="USD").posted == 0
@@ -220,14 +228,10 @@ def test_a_refund_through_stripe_gives_the_money_back_and_takes_the_credits_back
 
 def test_a_chargeback_takes_back_the_credits_left_and_says_how_many_were_spent(
         shop: jeton.Community, fake: FakeStripe) -> None:
-    checkout = shop.buy_pack("ann", "p50", idempotency_key="ann-p50", success_url=SUCCESS,
-                             cancel_url=CANCEL)
-    assert checkout.session_id is not None
-    paid = fake.complete_checkout(checkout.session_id, deliver=False)
-    handle_provider_webhook(shop.jeton, "stripe", paid.payload, paid.headers)
+    purchase_id = _paid_on_checkout(shop, fake, "ann", "p50", "ann-p50")
     assert shop.balance("ann").available == 55  # 50 and a bonus of 5
     shop.spend("ann", 20, idempotency_key="ann-spends")
-    payment_id = shop.get_purchase(checkout.purchase_id).payment_id
+    payment_id = shop.get_purchase(purchase_id).payment_id
     assert payment_id is not None
 
     withdrawn = fake.dispute(payment_id, deliver=False)
@@ -238,7 +242,7 @@ def test_a_chargeback_takes_back_the_credits_left_and_says_how_many_were_spent(
     assert (outcome.status, outcome.detail) == ("processed", "disputed")
 
     assert shop.balance("ann").available == 0  # the 35 left are taken back
-    bought = shop.get_purchase(checkout.purchase_id)
+    bought = shop.get_purchase(purchase_id)
     assert (bought.refunded_minor, bought.credits_taken_back) == (15000, 35)
     with shop.jeton.store.read() as conn:
         [refund] = conn.execute(sa.select(
@@ -249,5 +253,5 @@ def test_a_chargeback_takes_back_the_credits_left_and_says_how_many_were_spent(
     # The same event again changes nothing.
     again = handle_provider_webhook(shop.jeton, "stripe", withdrawn.payload, withdrawn.headers)
     assert again.status == "duplicate"
-    assert shop.get_purchase(checkout.purchase_id).refunded_minor == 15000
+    assert shop.get_purchase(purchase_id).refunded_minor == 15000
     ok(shop.jeton.store)

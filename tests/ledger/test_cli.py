@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,64 +18,51 @@ from typer.testing import CliRunner
 import jeton
 
 
-@pytest.fixture
-def app(cli_app: typer.Typer) -> typer.Typer:
-    return cli_app
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("JETON_DATABASE_URL", url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return url
-
-
-def run_json(app: typer.Typer, *args: str) -> Any:
-    result = CliRunner().invoke(app, [*args, "--json"])
+def run_json(cli_app: typer.Typer, *args: str) -> Any:
+    result = CliRunner().invoke(cli_app, [*args, "--json"])
     assert result.exit_code == 0, (args, result.output, result.exception)
     return json.loads(result.output)
 
 
-def test_a_script_drives_the_ledger_with_json(app: typer.Typer, db: str,
+def test_a_script_drives_the_ledger_with_json(cli_app: typer.Typer, cli_db: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run_json(app, "migrate") == {"revision": "0001", "database": "sqlite"}
-    made = run_json(app, "communities", "create", "club", "--name", "Chess club")
+    assert run_json(cli_app, "migrate") == {"revision": "0001", "database": "sqlite"}
+    made = run_json(cli_app, "communities", "create", "club", "--name", "Chess club")
     assert made["id"] == "club"
-    run_json(app, "members", "add", "ann")
-    granted = run_json(app, "grant", "ann", "50", "--paid", "--key", "g-1")
+    run_json(cli_app, "members", "add", "ann")
+    granted = run_json(cli_app, "grant", "ann", "50", "--paid", "--key", "g-1")
     assert granted["balance_after"] == 50
-    again = run_json(app, "grant", "ann", "50", "--paid", "--key", "g-1")
+    again = run_json(cli_app, "grant", "ann", "50", "--paid", "--key", "g-1")
     assert (again["id"], again["replayed"]) == (granted["id"], True)  # nothing happens twice
-    spent = run_json(app, "spend", "ann", "8", "--service", "chess.game", "--key", "s-1")
+    spent = run_json(cli_app, "spend", "ann", "8", "--service", "chess.game", "--key", "s-1")
     assert spent["balance_after"] == 42
-    assert run_json(app, "balance", "ann")["balance"]["available"] == 42
-    lines = run_json(app, "statement", "ann")["data"]
+    assert run_json(cli_app, "balance", "ann")["balance"]["available"] == 42
+    lines = run_json(cli_app, "statement", "ann")["data"]
     assert [line["amount"] for line in lines] == [-8, 50]
 
-    key = run_json(app, "keys", "create", "--name", "ci", "--scope", "members:read")
+    key = run_json(cli_app, "keys", "create", "--name", "ci", "--scope", "members:read")
     assert key["token"].startswith("jtk_")
-    assert run_json(app, "keys", "revoke", key["id"])["revoked_at"] is not None
+    assert run_json(cli_app, "keys", "revoke", key["id"])["revoked_at"] is not None
 
     monkeypatch.setenv("JETON_OWNER_PASSWORD", "a long enough password")
-    owner = run_json(app, "staff", "create-owner", "owner@club.example")
+    owner = run_json(cli_app, "staff", "create-owner", "owner@club.example")
     assert (owner["community_id"], owner["role"]) == ("club", "owner")
-    assert isinstance(run_json(app, "worker", "--once"), dict)
-    assert run_json(app, "verify")["ok"] is True
+    assert isinstance(run_json(cli_app, "worker", "--once"), dict)
+    assert run_json(cli_app, "verify")["ok"] is True
 
-    exported = CliRunner().invoke(app, ["export", "ann"])
+    exported = CliRunner().invoke(cli_app, ["export", "ann"])
     assert exported.exit_code == 0, exported.output
     rows = list(csv.DictReader(io.StringIO(exported.output)))
     assert [(r["member"], r["amount"]) for r in rows] == [("ann", "-8"), ("ann", "50")]
 
 
-def test_an_error_is_one_line_and_a_non_zero_exit(db: str, tmp_path: Path) -> None:
-    with jeton.open(db) as j:
+def test_an_error_is_one_line_and_a_non_zero_exit(cli_db: str) -> None:
+    with jeton.open(cli_db) as j:
         j.create_community("Club", community_id="club")
     done = subprocess.run(
         [sys.executable, "-m", "jeton.cli", "spend", "nobody", "5", "--key", "k"],
         capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "JETON_DATABASE_URL": db})
+        env={**os.environ, "JETON_DATABASE_URL": cli_db})
     assert done.returncode != 0
     assert done.stdout == ""
     message = done.stderr.strip()
