@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 import jeton
 from jeton.services import http_bench
 from jeton.services.charging_bench import BUYER, DOWNLOAD_BYTES, UPLOADER
@@ -23,9 +25,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts the worker processes in /proc")
 def test_two_worker_processes_serve_charges_into_one_ledger(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jeton.db'}"
-    token = http_bench._prepare(url, 64)
+    token = http_bench.prepare(url, 64)
     proc, base = http_bench.start_server(url, workers=2)
     try:
         assert len(_children(proc.pid)) >= 2  # uvicorn's supervisor and its two workers

@@ -48,8 +48,8 @@ _SNAPSHOT_PARTS: tuple[Any, ...] = (
               sa.cast(sa.func.max(_V.version), sa.BigInteger)).where(_V.community_id == _COMMUNITY),
 )
 _SNAPSHOT = sa.union_all(*_SNAPSHOT_PARTS)
-# The snapshot with a discount query folded in, per query (kept beside it: ids are reused).
-_WITH_DISCOUNT: dict[int, tuple[sa.Select[Any], sa.CompoundSelect[Any]]] = {}
+# The snapshot with a discount query folded in, per query object (one in practice: funding's).
+_WITH_DISCOUNT: dict[sa.Select[Any], sa.CompoundSelect[Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +88,12 @@ def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
 def _statement(discount: sa.Select[Any] | None) -> sa.CompoundSelect[Any]:
     if discount is None:
         return _SNAPSHOT
-    found = _WITH_DISCOUNT.get(id(discount))
-    if found is None or found[0] is not discount:
-        found = (discount, sa.union_all(*_SNAPSHOT_PARTS, sa.select(
+    found = _WITH_DISCOUNT.get(discount)
+    if found is None:
+        found = _WITH_DISCOUNT[discount] = sa.union_all(*_SNAPSHOT_PARTS, sa.select(
             sa.literal_column("'d'"), sa.cast(sa.null(), sa.String),
-            sa.cast(discount.scalar_subquery(), sa.BigInteger))))
-        _WITH_DISCOUNT[id(discount)] = found
-    return found[1]
+            sa.cast(discount.scalar_subquery(), sa.BigInteger)))
+    return found
 
 
 def _insert(dialect: str, table: sa.Table) -> Any:

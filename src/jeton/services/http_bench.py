@@ -48,8 +48,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _prepare(url: str, n: int) -> str:
-    """The community, its catalog, credits and an API key; returns the key's token."""
+def prepare(url: str, n: int) -> str:
+    """The community, its catalog, a buyer and an uploader for each connection with credits for
+    about `n` charges in all, and an API key; returns the key's token."""
     store = Store(url)
     store.create_schema()
     j = jeton.Jeton(store)
@@ -89,7 +90,7 @@ def start_server(url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], s
 
 
 def bench_http(url: str, n: int) -> dict[str, float]:
-    token = _prepare(url, n)
+    token = prepare(url, n)
     proc, base = start_server(url)
     try:
         per = max(1, n // CONNECTIONS)
