@@ -24,7 +24,7 @@ import typer
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services.verify import verify
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store, normalize_url
 
 PG_ENV = "JETON_TEST_POSTGRES_URL"

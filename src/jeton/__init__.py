@@ -27,7 +27,9 @@ from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
 from jeton.core.rewards import Reward
 from jeton.core.splits import SplitPart, Target
 from jeton.core.statuses import Status
-from jeton.services.charging_results import (
+from jeton.services.access.member_links import MemberLink
+from jeton.services.charging.funding_sources import FundingRequest, FundingSource, LoyaltyCardSource
+from jeton.services.charging.results import (
     CatalogErrorInfo,
     CatalogInfo,
     CatalogLoad,
@@ -46,7 +48,7 @@ from jeton.services.charging_results import (
     ServiceInfo,
     SplitLine,
 )
-from jeton.services.funding_results import (
+from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
@@ -67,9 +69,7 @@ from jeton.services.funding_results import (
     TransferLimits,
     WebhookOutcome,
 )
-from jeton.services.funding_sources import FundingRequest, FundingSource, LoyaltyCardSource
-from jeton.services.member_links import MemberLink
-from jeton.services.results import (
+from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,

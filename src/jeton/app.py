@@ -26,24 +26,12 @@ from jeton.core.catalog import Catalog, Service
 from jeton.core.clock import Clock, SystemClock, to_us
 from jeton.core.rewards import Reward
 from jeton.payments.port import PaymentProvider, SignedWebhook
-from jeton.services import (
-    access_grants,
-    bonuses,
-    coupons,
-    funding,
-    funding_base,
-    grants,
-    member_links,
-    member_transfers,
-    packs,
-    plans,
-    provider_webhooks,
-    purchases,
-    recharge,
-    refunds,
-)
-from jeton.services.charging import Charging
-from jeton.services.charging_results import (
+from jeton.services.access import member_links
+from jeton.services.access.member_links import MemberLink
+from jeton.services.access.staff import StaffUser
+from jeton.services.charging import access_grants
+from jeton.services.charging.funding_sources import FundingSource
+from jeton.services.charging.results import (
     CatalogInfo,
     CatalogLoad,
     ChargeReceipt,
@@ -52,7 +40,24 @@ from jeton.services.charging_results import (
     MeteredSession,
     RewardResult,
 )
-from jeton.services.funding_results import (
+from jeton.services.charging.service import Charging
+from jeton.services.funding import base as funding_base
+from jeton.services.funding import (
+    bonuses,
+    coupons,
+    grants,
+    member_transfers,
+    packs,
+    plans,
+    provider_webhooks,
+    purchases,
+    recharge,
+    refunds,
+    renewals,
+)
+from jeton.services.funding import service as funding
+from jeton.services.funding.payment_registry import PaymentRegistry
+from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
@@ -71,12 +76,7 @@ from jeton.services.funding_results import (
     SubscriptionInfo,
     TransferLimits,
 )
-from jeton.services.funding_sources import FundingSource
-from jeton.services.ledger import Ledger
-from jeton.services.member_links import MemberLink
-from jeton.services.payment_registry import PaymentRegistry
-from jeton.services.reports import Report
-from jeton.services.results import (
+from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,
@@ -91,18 +91,13 @@ from jeton.services.results import (
     StatementLine,
     TransferResult,
 )
-from jeton.services.staff import StaffUser
+from jeton.services.ledger.service import Ledger
+from jeton.services.reports.results import Report
 from jeton.store.engine import Store
 
 if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
-    from jeton.services.webhooks import (
-        DeliveryInfo,
-        EndpointInfo,
-        EndpointWithSecret,
-        EventInfo,
-        LowBalanceAlert,
-        Webhooks,
-    )
+    from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert, Webhooks
+    from jeton.services.events.results import EndpointInfo, EndpointWithSecret
 
 
 class Jeton:
@@ -117,7 +112,7 @@ class Jeton:
         self.settings = settings or Settings.from_env()
         self.ledger = Ledger(store, self.clock)
         # Payment providers by name ('stripe', 'offline', 'demo'): from settings by default
-        # (services/payment_registry.py). Events of the in-process providers go through the
+        # (services/funding/payment_registry.py). Events of the in-process providers go through the
         # same webhook handler as Stripe's.
         if payments is None:
             payments = PaymentRegistry.from_settings(self.settings, self.clock,
@@ -125,7 +120,7 @@ class Jeton:
         elif not isinstance(payments, PaymentRegistry):
             payments = PaymentRegistry(payments)
         self.payments: PaymentRegistry = payments
-        from jeton.services import webhooks
+        from jeton.services.events import endpoints as webhooks
 
         # Events (balance.low, refunds, ...) come from a ledger hook; one Events for everyone.
         self.events = webhooks.install(self).events
@@ -151,7 +146,7 @@ class Jeton:
 
     @property
     def charging(self) -> Charging:
-        """Catalogs, check and charge, metered use and rewards (services/charging.py). The
+        """Catalogs, check and charge, metered use and rewards (services/charging/service.py). The
         funding side sets its hooks here: `plan_discount_query`, `pack_suggestions`,
         `funding_sources`."""
         found = self.__dict__.get("_charging")
@@ -290,7 +285,7 @@ class Community:
 
     def account_balance(self, account: str, *, asset: str | None = None) -> Balance:
         """A system or named account: `revenue`, `breakage`, `appstore`..."""
-        from jeton.services.workset import system_id
+        from jeton.services.ledger.state import system_id
 
         return self._ledger.account_balance(self.id, system_id(account, asset or self.asset))
 
@@ -311,7 +306,7 @@ class Community:
     def report(self, *, since: date | None = None, until: date | None = None,
                asset: str | None = None) -> Report:
         """The owner's report over [since, until): 30 days up to today by default."""
-        from jeton.services import reports
+        from jeton.services.reports import service as reports
 
         return reports.build(self.jeton.store, self.id, asset=asset or self.asset, since=since,
                              until=until, today=self.jeton.clock.now().date())
@@ -322,7 +317,7 @@ class Community:
         """Expire lots and holds that are due now. Returns how many were expired."""
         return self._ledger.expire_lots(self.id) + self._ledger.expire_holds(self.id)
 
-    # ---- funding: packs, purchases, refunds (services/packs.py, purchases.py, refunds.py) ----
+    # ---- funding: packs, purchases, refunds (services/funding/) ----
 
     def create_pack(self, name: str, *, credits: int, price_minor: int, currency: str = "USD",
                     pack_id: str | None = None, asset: str | None = None,
@@ -406,7 +401,7 @@ class Community:
                                      idempotency_key=idempotency_key, actor=actor,
                                      reason=reason)
 
-    # ---- funding: plans (services/plans.py) ----
+    # ---- funding: plans (services/funding/plans.py) ----
 
     def create_plan(self, name: str, *, cycle: str, credits: int, price_minor: int,
                     currency: str = "USD", plan_id: str | None = None,
@@ -446,7 +441,7 @@ class Community:
     def list_subscriptions(self, member_id: str | None = None) -> list[SubscriptionInfo]:
         return plans.list_subscriptions(self.jeton, self.id, member_id)
 
-    # ---- funding: auto-recharge, bonuses, grants, transfers (services/recharge.py ...) ----
+    # ---- funding: auto-recharge, bonuses, grants, transfers (services/funding/) ----
 
     def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
                           monthly_cap: int, enabled: bool = True,
@@ -498,7 +493,7 @@ class Community:
     def get_transfer_limits(self, *, asset: str | None = None) -> TransferLimits:
         return member_transfers.get_transfer_limits(self.jeton, self.id, asset or self.asset)
 
-    # ---- funding: coupons and affiliate codes (services/coupons.py) ----
+    # ---- funding: coupons and affiliate codes (services/funding/coupons.py) ----
 
     def create_coupon(self, code: str | None = None, *, credits: int = 0,
                       asset: str | None = None, credit_expiry_days: int | None = None,
@@ -526,7 +521,7 @@ class Community:
         return coupons.create_affiliate_codes(self.jeton, self.id, member_id, count,
                                               idempotency_key=idempotency_key)
 
-    # ---- member pages (services/member_links.py) ----
+    # ---- member pages (services/access/member_links.py) ----
 
     def create_member_link(self, member_id: str, *, return_url: str | None = None,
                            ttl_s: int = limits.member_link_ttl_s_default,
@@ -538,7 +533,7 @@ class Community:
         return member_links.create_member_link(self.jeton, self.id, member_id,
                                                return_url=return_url, ttl_s=ttl_s, actor=actor)
 
-    # ---- member classes and keys (services/access_grants.py) ----
+    # ---- member classes and keys (services/charging/access_grants.py) ----
 
     def grant_class(self, member_id: str, name: str, *,
                     expires_at: datetime | None = None) -> MemberHoldings:
@@ -562,11 +557,11 @@ class Community:
     def run_funding_jobs(self) -> dict[str, int]:
         """Run the funding jobs for this community now (renewals, recharges, stale purchases);
         `jeton worker` runs them on their intervals."""
-        return {"plans.renew": plans.renew_due(self.jeton, self.id),
+        return {"plans.renew": renewals.renew_due(self.jeton, self.id),
                 "recharge.run": recharge.run_recharges(self.jeton, self.id),
                 "purchases.expire": purchases.expire_stale(self.jeton, self.id)}
 
-    # ---- catalog and charging (services/catalogs.py, charging.py, metered.py) ----
+    # ---- catalog and charging (services/charging/catalogs.py, charging.py, metered.py) ----
 
     def set_catalog(self, catalog: Catalog | Iterable[Service | Reward], *,
                     actor: str = "system", dry_run: bool = False) -> CatalogLoad:
@@ -641,12 +636,12 @@ class Community:
         self.jeton.charging.funding_sources.register(source, community_id=self.id)
         self.jeton.charging.ensure_source_account(self.id, source.name, self.asset)
 
-    # ---- webhooks, events and low-balance alerts (services/webhooks.py, events.py) ----
+    # ---- webhooks, events and low-balance alerts (services/events/endpoints.py, events.py) ----
     # Over HTTP: /v1/webhook_endpoints, /v1/events, /v1/webhook_deliveries (docs/api/webhooks.md).
 
     @property
     def _webhooks(self) -> Webhooks:
-        from jeton.services import webhooks
+        from jeton.services.events import endpoints as webhooks
 
         return webhooks.service(self.jeton)
 
@@ -676,7 +671,7 @@ class Community:
                                 enabled: bool | None = None) -> EndpointInfo:
         """Change what is given; None leaves a field as it is (`event_types=["*"]`: every
         type). Disabling abandons the endpoint's pending deliveries."""
-        from jeton.services.webhooks import UNCHANGED
+        from jeton.services.events.endpoints import UNCHANGED
 
         return self._webhooks.update_endpoint(
             self.id, endpoint_id, url=UNCHANGED if url is None else url,

@@ -33,8 +33,10 @@ from jeton.core.catalog import Catalog, Service
 from jeton.core.errors import JetonError, error_for
 from jeton.core.rewards import Reward
 from jeton.core.statuses import Status
-from jeton.services.api_keys import ApiKeyCreated, ApiKeyInfo
-from jeton.services.charging_results import (
+from jeton.services.access.api_keys import ApiKeyCreated, ApiKeyInfo
+from jeton.services.access.member_links import MemberLink
+from jeton.services.access.staff import StaffUser
+from jeton.services.charging.results import (
     CatalogInfo,
     CatalogLoad,
     ChargeReceipt,
@@ -43,7 +45,7 @@ from jeton.services.charging_results import (
     MeteredSession,
     RewardResult,
 )
-from jeton.services.funding_results import (
+from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
@@ -62,9 +64,7 @@ from jeton.services.funding_results import (
     SubscriptionInfo,
     TransferLimits,
 )
-from jeton.services.member_links import MemberLink
-from jeton.services.reports import Report
-from jeton.services.results import (
+from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,
@@ -79,12 +79,16 @@ from jeton.services.results import (
     StatementLine,
     TransferResult,
 )
-from jeton.services.staff import StaffUser
+from jeton.services.reports.results import Report
 
 if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webhooks service)
-    from jeton.services.events import EventInfo, LowBalanceAlert
-    from jeton.services.webhook_delivery import DeliveryInfo
-    from jeton.services.webhooks import EndpointInfo, EndpointWithSecret
+    from jeton.services.events.results import (
+        DeliveryInfo,
+        EndpointInfo,
+        EndpointWithSecret,
+        EventInfo,
+        LowBalanceAlert,
+    )
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -498,7 +502,7 @@ class Client:
         import json
 
         from jeton.core.catalog_data import catalog_to_data
-        from jeton.services.catalogs import build_catalog
+        from jeton.services.charging.catalogs import build_catalog
 
         built = catalog if isinstance(catalog, Catalog) else build_catalog(catalog)
         text = json.dumps(catalog_to_data(built), ensure_ascii=False, indent=1)
@@ -580,7 +584,7 @@ class Client:
                                 description: str = "", enabled: bool = True,
                                 idempotency_key: str | None = None) -> EndpointWithSecret:
         """A replay of the request (same idempotency key) answers `secret: ""`."""
-        from jeton.services.webhooks import EndpointWithSecret
+        from jeton.services.events.results import EndpointWithSecret
 
         body = {"url": url, "description": description, "enabled": enabled,
                 "event_types": list(event_types) if event_types is not None else None}
@@ -589,14 +593,14 @@ class Client:
     def list_webhook_endpoints(self, *, include_deleted: bool = False,
                                limit: int = limits.page_size_default,
                                starting_after: str | None = None) -> Page[EndpointInfo]:
-        from jeton.services.webhooks import EndpointInfo
+        from jeton.services.events.results import EndpointInfo
 
         return self._get("/v1/webhook_endpoints", Page[EndpointInfo],
                          include_deleted="true" if include_deleted else "false", limit=limit,
                          starting_after=starting_after)
 
     def get_webhook_endpoint(self, endpoint_id: str) -> EndpointInfo:
-        from jeton.services.webhooks import EndpointInfo
+        from jeton.services.events.results import EndpointInfo
 
         return self._get(f"/v1/webhook_endpoints/{_seg(endpoint_id)}", EndpointInfo)
 
@@ -604,7 +608,7 @@ class Client:
                                 event_types: Sequence[str] | None = None,
                                 description: str | None = None,
                                 enabled: bool | None = None) -> EndpointInfo:
-        from jeton.services.webhooks import EndpointInfo
+        from jeton.services.events.results import EndpointInfo
 
         changes = {"url": url, "description": description, "enabled": enabled,
                    "event_types": list(event_types) if event_types is not None else None}
@@ -612,7 +616,7 @@ class Client:
                           {k: v for k, v in changes.items() if v is not None}, EndpointInfo)
 
     def delete_webhook_endpoint(self, endpoint_id: str) -> EndpointInfo:
-        from jeton.services.webhooks import EndpointInfo
+        from jeton.services.events.results import EndpointInfo
 
         return self._call("DELETE", f"/v1/webhook_endpoints/{_seg(endpoint_id)}",
                           EndpointInfo)
@@ -620,7 +624,7 @@ class Client:
     def rotate_webhook_secret(self, endpoint_id: str, *,
                               grace_s: int = limits.webhook_secret_grace_s_default,
                               ) -> EndpointWithSecret:
-        from jeton.services.webhooks import EndpointWithSecret
+        from jeton.services.events.results import EndpointWithSecret
 
         return self._post(f"/v1/webhook_endpoints/{_seg(endpoint_id)}/rotate_secret",
                           {"grace_s": grace_s}, EndpointWithSecret)
@@ -628,13 +632,13 @@ class Client:
     def list_events(self, *, type: str | None = None, member_id: str | None = None,
                     limit: int = limits.page_size_default,
                     starting_after: str | None = None) -> Page[EventInfo]:
-        from jeton.services.events import EventInfo
+        from jeton.services.events.results import EventInfo
 
         return self._get("/v1/events", Page[EventInfo], type=type, member_id=member_id,
                          limit=limit, starting_after=starting_after)
 
     def get_event(self, event_id: str) -> EventInfo:
-        from jeton.services.events import EventInfo
+        from jeton.services.events.results import EventInfo
 
         return self._get(f"/v1/events/{_seg(event_id)}", EventInfo)
 
@@ -642,26 +646,26 @@ class Client:
                                 event_id: str | None = None, status: str | None = None,
                                 limit: int = limits.page_size_default,
                                 starting_after: str | None = None) -> Page[DeliveryInfo]:
-        from jeton.services.webhook_delivery import DeliveryInfo
+        from jeton.services.events.results import DeliveryInfo
 
         return self._get("/v1/webhook_deliveries", Page[DeliveryInfo], endpoint_id=endpoint_id,
                          event_id=event_id, status=status, limit=limit,
                          starting_after=starting_after)
 
     def get_webhook_delivery(self, delivery_id: str) -> DeliveryInfo:
-        from jeton.services.webhook_delivery import DeliveryInfo
+        from jeton.services.events.results import DeliveryInfo
 
         return self._get(f"/v1/webhook_deliveries/{_seg(delivery_id)}", DeliveryInfo)
 
     def redeliver_webhook(self, delivery_id: str) -> DeliveryInfo:
-        from jeton.services.webhook_delivery import DeliveryInfo
+        from jeton.services.events.results import DeliveryInfo
 
         return self._post(f"/v1/webhook_deliveries/{_seg(delivery_id)}/redeliver", {},
                           DeliveryInfo)
 
     def set_low_balance_threshold(self, member_id: str, threshold: int | None, *,
                                   asset: str | None = None) -> LowBalanceAlert | None:
-        from jeton.services.events import LowBalanceAlert
+        from jeton.services.events.results import LowBalanceAlert
 
         answer = self._call("PUT", f"/v1/members/{_seg(member_id)}/low_balance_threshold",
                             _Json, body={"threshold": threshold, "asset": asset or self.asset})
@@ -735,7 +739,7 @@ def create_community(base_url: str, operator_token: str, community_id: str, name
                      timeout: float = limits.client_timeout_s_default) -> tuple[Client, str]:
     """Make a community with the operator's token; returns a Client on its new admin key, and
     that key's token (shown this once: keep it)."""
-    from jeton.services.operator import CommunityCreated
+    from jeton.services.ops.operator import CommunityCreated
 
     with Client(base_url, operator_token, timeout=timeout) as operator:
         created = operator._post("/v1/communities", {

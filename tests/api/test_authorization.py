@@ -19,8 +19,8 @@ from fastapi.routing import iter_route_contexts
 import jeton
 from jeton.api.auth import OPERATOR, Requirement
 from jeton.api.routing import ApiRoute, requirement_of
-from jeton.services import webhooks
-from jeton.services.api_keys import Scope
+from jeton.services.access.api_keys import Scope
+from jeton.services.events import endpoints as webhooks
 
 from .conftest import LiveServer
 

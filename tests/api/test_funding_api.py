@@ -26,8 +26,8 @@ from jeton.config import Settings
 from jeton.payments.fake_stripe import FakeStripe
 from jeton.payments.offline import DEMO_METHOD_OK, DemoProvider
 from jeton.payments.port import SignedWebhook
-from jeton.services.funding_results import AffiliateProgram
-from jeton.services.verify import verify
+from jeton.services.funding.results import AffiliateProgram
+from jeton.services.ledger.verify import verify
 
 from .conftest import COMMUNITY_ID, OPERATOR_TOKEN, TEST_RATE_PER_S, LiveServer
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import jeton
-from jeton.services import http_bench
-from jeton.services.charging_bench import BUYER, UPLOADER
+from jeton.services.bench import http as http_bench
+from jeton.services.bench.charging import BUYER, UPLOADER
 
 
 def test_each_connection_charges_its_own_buyer_over_http(tmp_path: Path) -> None:

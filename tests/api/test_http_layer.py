@@ -15,8 +15,8 @@ from jeton.core.errors import Conflict, InsufficientCredits, JetonError, error_f
 from jeton.core.limits import api_body_bytes_max
 from jeton.core.ratelimit import RateLimiter
 from jeton.core.statuses import Status
-from jeton.services.http_idempotency import _FIND as http_idempotency_find
-from jeton.services.http_idempotency import Answer, HttpIdempotency, Outcome
+from jeton.services.ledger.http_idempotency import _FIND as http_idempotency_find
+from jeton.services.ledger.http_idempotency import Answer, HttpIdempotency, Outcome
 from jeton.store.engine import Store
 from jeton.store.fastsql import compiled
 from jeton.store.tables.api import http_idempotency

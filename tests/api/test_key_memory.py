@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import jeton
 from jeton.core import limits
 from jeton.core.clock import SystemClock
-from jeton.services.api_keys import ApiKeys
+from jeton.services.access.api_keys import ApiKeys
 from jeton.store.engine import Store
 from jeton.store.tables.api import api_keys
 

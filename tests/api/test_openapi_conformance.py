@@ -24,9 +24,9 @@ from schemathesis.config import SchemathesisConfig
 import jeton
 from conftest import make_sqlite_store
 from jeton.api import create_app
-from jeton.services import webhooks
-from jeton.services.api_keys import ApiKeys, Scope
-from jeton.services.operator import bootstrap_community
+from jeton.services.access.api_keys import ApiKeys, Scope
+from jeton.services.events import endpoints as webhooks
+from jeton.services.ops.operator import bootstrap_community
 from jeton.store.engine import Store
 
 from .conftest import OPERATOR_TOKEN, TEST_RATE_PER_S

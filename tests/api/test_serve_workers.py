@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import jeton
-from jeton.services import http_bench
-from jeton.services.charging_bench import BUYER, DOWNLOAD_BYTES, UPLOADER
-from jeton.services.verify import verify
+from jeton.services.bench import http as http_bench
+from jeton.services.bench.charging import BUYER, DOWNLOAD_BYTES, UPLOADER
+from jeton.services.ledger.verify import verify
 
 
 def _children(pid: int) -> list[int]:

@@ -25,7 +25,7 @@ import pytest
 from conftest import make_sqlite_store
 from jeton import InvalidRequest, JetonError, NotFound, Status
 from jeton.api.routes.webhooks import DeliveryStatus
-from jeton.services import webhooks
+from jeton.services.events import endpoints as webhooks
 from jeton.store.tables.webhooks import DELIVERY_STATUSES
 
 from .conftest import LiveServer, run_live_server

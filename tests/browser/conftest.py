@@ -36,7 +36,8 @@ from starlette.types import ASGIApp
 import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
-from jeton.services.staff import (
+from jeton.services.access.sessions import open_session
+from jeton.services.access.staff import (
     StaffRole,
     StaffUser,
     bootstrap_owner,
@@ -44,7 +45,6 @@ from jeton.services.staff import (
     create_staff_user,
     start_totp_enrollment,
 )
-from jeton.services.staff_sessions import open_session
 from jeton.store.engine import Store
 from jeton.web import create_dashboard_app
 

@@ -30,14 +30,14 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
-from jeton.services.staff import (
+from jeton.services.access.sessions import open_session
+from jeton.services.access.staff import (
     StaffRole,
     bootstrap_owner,
     confirm_totp,
     create_staff_user,
     start_totp_enrollment,
 )
-from jeton.services.staff_sessions import open_session
 from jeton.store.engine import Store
 
 from .conftest import CHROMIUM, HOST, Shoot

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 import jeton
-from jeton.services.staff import StaffRole, create_staff_user
+from jeton.services.access.staff import StaffRole, create_staff_user
 
 from .conftest import Dashboard, Shoot
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
-from jeton.services.verify import verify
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
 from jeton.store.tables import metadata
 

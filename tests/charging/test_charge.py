@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services import webhooks
-from jeton.services.charging_results import PackSuggestion
+from jeton.services.charging.results import PackSuggestion
+from jeton.services.events import endpoints as webhooks
 from jeton.store.engine import Store
 from jeton.store.tables.charging import allowance_uses
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import jeton
-from jeton.services import demo
+from jeton.services.ops import demo
 from jeton.store.engine import Store
 
 from .conftest import Check, counts

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import jeton
-from jeton.services import funding_sources
-from jeton.services.funding_sources import FundingRequest, LoyaltyCardSource
+from jeton.services.charging import funding_sources
+from jeton.services.charging.funding_sources import FundingRequest, LoyaltyCardSource
 from jeton.store.engine import Store
 
 from .conftest import Check, counts
@@ -102,7 +102,7 @@ def test_a_source_installed_as_an_entry_point_is_found_by_name(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shop: jeton.Community,
         store: Store, invariants: Check) -> None:
     installed = [EntryPoint(name="loyalty_card",
-                            value="jeton.services.funding_sources:LoyaltyCardSource",
+                            value="jeton.services.charging.funding_sources:LoyaltyCardSource",
                             group=funding_sources.ENTRY_POINT_GROUP)]
     monkeypatch.setattr(funding_sources, "entry_points",
                         lambda group: [e for e in installed if e.group == group])

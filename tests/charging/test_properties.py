@@ -27,7 +27,7 @@ from jeton.core.catalog import Catalog, Service, catalog_from_data
 from jeton.core.catalog_data import catalog_to_data
 from jeton.core.prices import PriceRule
 from jeton.core.splits import PartKind, SplitPart, TargetKind
-from jeton.services.workset import SYSTEM_KINDS
+from jeton.services.ledger.state import SYSTEM_KINDS
 from jeton.store.engine import Store
 from strategies import CLASS_NAMES, price_rules, split_parts
 

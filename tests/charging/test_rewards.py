@@ -63,7 +63,7 @@ def test_counters_of_windows_long_over_are_pruned_and_current_ones_kept(
         j: jeton.Jeton, shop: jeton.Community, clock: ManualClock, store: Store,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from jeton.core import limits
-    from jeton.services import jobs
+    from jeton.services.ops import worker
 
     def counters() -> dict[str, int]:
         return {k: v for k, v in counts(store).items() if k in ("allowance_uses", "reward_counts")}
@@ -77,10 +77,10 @@ def test_counters_of_windows_long_over_are_pruned_and_current_ones_kept(
     clock.advance(days=2)
     shop.reward("alice", "poll.completed", idempotency_key="poll")
     monkeypatch.setattr(limits, "job_batch_size", 1)  # one row per transaction: batches repeat
-    assert jobs.run_due(j, force=True, only={"charging.prune_counters"}) == {
+    assert worker.run_due(j, force=True, only={"charging.prune_counters"}) == {
         "charging.prune_counters": 2}
     assert counters() == {"allowance_uses": 1, "reward_counts": 1}  # s-old and today's poll
-    assert jobs.run_due(j, force=True, only={"charging.prune_counters"}) == {}
+    assert worker.run_due(j, force=True, only={"charging.prune_counters"}) == {}
     # the session still in use keeps its count: three of its five free messages are left
     for n in range(3):
         assert shop.charge("bob", "chat.message", idempotency_key=f"m{n}",

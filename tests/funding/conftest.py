@@ -22,8 +22,8 @@ import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
 from jeton.payments.offline import DemoProvider
-from jeton.services.provider_webhooks import handle_provider_webhook
-from jeton.services.verify import verify
+from jeton.services.funding.provider_webhooks import handle_provider_webhook
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import events as events_table
 

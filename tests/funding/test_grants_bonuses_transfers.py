@@ -10,7 +10,7 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services.staff_audit import list_audit
+from jeton.services.access.audit import list_audit
 
 from .conftest import ok
 

@@ -10,9 +10,9 @@ import pytest
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.payments.offline import DemoProvider
-from jeton.services.provider_webhooks import handle_provider_webhook
-from jeton.services.staff_audit import list_audit
-from jeton.services.workset import system_id
+from jeton.services.access.audit import list_audit
+from jeton.services.funding.provider_webhooks import handle_provider_webhook
+from jeton.services.ledger.state import system_id
 
 from .conftest import CANCEL, SUCCESS, events, ok, pay
 
@@ -115,7 +115,7 @@ def test_a_checkout_nobody_pays_expires_and_a_late_payment_still_grants(
 def test_an_event_for_another_amount_grants_nothing(
         j: jeton.Jeton, club: jeton.Community) -> None:
     from jeton.payments.port import PaymentEvent, PaymentEventKind
-    from jeton.services.provider_webhooks import process_event
+    from jeton.services.funding.provider_webhooks import process_event
 
     checkout = club.buy_pack("ann", "p100", idempotency_key="ann-100", success_url=SUCCESS,
                              cancel_url=CANCEL)
@@ -132,7 +132,7 @@ def test_an_event_for_another_amount_grants_nothing(
 def test_events_out_of_order_cannot_undo_a_completed_purchase(
         j: jeton.Jeton, club: jeton.Community) -> None:
     from jeton.payments.port import PaymentEvent, PaymentEventKind
-    from jeton.services.provider_webhooks import process_event
+    from jeton.services.funding.provider_webhooks import process_event
 
     checkout = club.buy_pack("bob", "p20", idempotency_key="bob-20", success_url=SUCCESS,
                              cancel_url=CANCEL)

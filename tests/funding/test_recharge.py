@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.payments.offline import DEMO_METHOD_DECLINED, DEMO_METHOD_OK
-from jeton.services.process_metrics import recharges_total
+from jeton.services.ledger.metrics import recharges_total
 from jeton.store.tables.funding import recharge_claims
 
 from .conftest import events, ok
@@ -173,7 +173,8 @@ def test_a_transfer_that_takes_the_sender_under_the_threshold_recharges_too(
 def test_the_worker_runs_the_funding_jobs(
         j: jeton.Jeton, club: jeton.Community,
         buy: Callable[..., jeton.PurchaseInfo]) -> None:
-    from jeton.services.jobs import REGISTRY, run_due
+    from jeton.services.ledger.jobs import REGISTRY
+    from jeton.services.ops.worker import run_due
 
     assert {"plans.renew", "recharge.run", "purchases.expire"} <= set(REGISTRY)
     buy("ann", "p20")

@@ -12,7 +12,7 @@ from jeton.core.clock import ManualClock
 from jeton.payments.errors import ProviderDeclined
 from jeton.payments.offline import DemoProvider
 from jeton.payments.port import RefundResult
-from jeton.services.payment_registry import PaymentRegistry
+from jeton.services.funding.payment_registry import PaymentRegistry
 from jeton.store.engine import Store
 
 from .conftest import CANCEL, SUCCESS, events, ok, pay

@@ -16,7 +16,7 @@ import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
 from jeton.payments.fake_stripe import FakeStripe
-from jeton.services.provider_webhooks import handle_provider_webhook
+from jeton.services.funding.provider_webhooks import handle_provider_webhook
 from jeton.store.engine import Store
 from jeton.store.tables.funding import refunds
 

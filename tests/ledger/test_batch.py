@@ -22,9 +22,8 @@ from pydantic import ValidationError
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services import idempotency
-from jeton.services.ledger import _spend_request_hash
-from jeton.services.results import (
+from jeton.services.ledger import idempotency
+from jeton.services.ledger.results import (
     BatchItem,
     LotMoveInfo,
     PostingInfo,
@@ -32,6 +31,7 @@ from jeton.services.results import (
     TransferResult,
     trusted,
 )
+from jeton.services.ledger.writes import _spend_request_hash
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
     accounts,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import postgres_url
-from jeton.services import bench, charging_bench
+from jeton.services.bench import charging as charging_bench
+from jeton.services.bench import service as bench
 
 pytestmark = pytest.mark.postgres
 

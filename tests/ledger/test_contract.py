@@ -295,7 +295,7 @@ def test_database_refuses_a_wallet_under_its_floor(chat: jeton.Community, store:
 
 
 def test_verify_names_a_tampered_balance(chat: jeton.Community, store: Store) -> None:
-    from jeton.services.verify import verify
+    from jeton.services.ledger.verify import verify
 
     chat.grant("alice", 5, idempotency_key="g")
     with store.write() as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from jeton.services.verify import verify
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
 
 WRITER = r"""

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 import jeton
 from jeton.core.errors import Declined
-from jeton.services.verify import verify
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store, after_commit
 
 pytestmark = pytest.mark.timeout(120)

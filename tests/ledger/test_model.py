@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services.verify import verify
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
 
 MEMBERS = ["ann", "ben", "cat"]

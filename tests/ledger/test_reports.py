@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services import reports
+from jeton.services.reports import service as reports
 from jeton.store.engine import Store
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services.staff import StaffRole, StaffUser, bootstrap_owner, create_staff_user
+from jeton.services.access.staff import StaffRole, StaffUser, bootstrap_owner, create_staff_user
 from jeton.store.engine import Store
 
 

@@ -16,7 +16,7 @@ import httpx
 import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
-from jeton.services.staff import StaffUser
+from jeton.services.access.staff import StaffUser
 from jeton.store.engine import Store
 from jeton.web import create_dashboard_app
 

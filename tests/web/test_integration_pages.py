@@ -11,9 +11,9 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services import webhooks
-from jeton.services.api_keys import ApiKeys
-from jeton.services.staff_audit import list_audit
+from jeton.services.access.api_keys import ApiKeys
+from jeton.services.access.audit import list_audit
+from jeton.services.events import endpoints as webhooks
 from jeton.store.engine import Store
 
 from .conftest import Staff

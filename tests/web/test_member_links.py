@@ -13,9 +13,9 @@ import sqlalchemy as sa
 import jeton
 from jeton.core import limits
 from jeton.core.clock import ManualClock
-from jeton.services import member_links
-from jeton.services.jobs import REGISTRY
-from jeton.services.member_links import LinkStatus, exchange_member_link
+from jeton.services.access import member_links
+from jeton.services.access.member_links import LinkStatus, exchange_member_link
+from jeton.services.ledger.jobs import REGISTRY
 from jeton.store.engine import Store
 from jeton.store.tables.member_links import member_links as links_table
 from jeton.store.tables.member_links import member_sessions

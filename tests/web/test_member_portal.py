@@ -15,8 +15,8 @@ import pytest
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
 from jeton.payments.fake_stripe import FakeStripe
-from jeton.services.provider_webhooks import handle_provider_webhook
-from jeton.services.verify import verify
+from jeton.services.funding.provider_webhooks import handle_provider_webhook
+from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
 
 from .member_support import (

@@ -9,8 +9,8 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services import coupons
-from jeton.services.staff_audit import list_audit
+from jeton.services.access.audit import list_audit
+from jeton.services.funding import coupons
 from jeton.store.engine import Store
 
 from .conftest import Staff

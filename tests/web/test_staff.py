@@ -14,8 +14,17 @@ from jeton.core import limits
 from jeton.core.clock import ManualClock
 from jeton.core.errors import Conflict, Declined, InvalidRequest, NotFound
 from jeton.core.statuses import Status
-from jeton.services import jobs
-from jeton.services.staff import (
+from jeton.services.access.audit import list_audit
+from jeton.services.access.sessions import (
+    SignInStatus,
+    authenticate,
+    complete_totp_sign_in,
+    end_session,
+    open_session,
+    purge_sessions,
+    resolve_session,
+)
+from jeton.services.access.staff import (
     Action,
     Permission,
     SessionStage,
@@ -32,16 +41,7 @@ from jeton.services.staff import (
     set_role,
     start_totp_enrollment,
 )
-from jeton.services.staff_audit import list_audit
-from jeton.services.staff_sessions import (
-    SignInStatus,
-    authenticate,
-    complete_totp_sign_in,
-    end_session,
-    open_session,
-    purge_sessions,
-    resolve_session,
-)
+from jeton.services.ops import worker
 from jeton.store.engine import Store
 from jeton.store.tables.web import staff_audit, staff_sessions, staff_users
 
@@ -331,7 +331,7 @@ def test_purge_deletes_sessions_past_their_expiry(store: Store, clock: ManualClo
     assert resolve_session(store, clock, live) is not None
     clock.advance(seconds=limits.staff_session_lifetime_s)
     # the worker runs it: `staff_sessions.purge` is a registered job
-    done = jobs.run_due(jeton.Jeton(store, clock=clock), force=True,
+    done = worker.run_due(jeton.Jeton(store, clock=clock), force=True,
                         only={"staff_sessions.purge"})
     assert done == {"staff_sessions.purge": 1}
 

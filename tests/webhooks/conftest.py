@@ -22,8 +22,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 import jeton
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
-from jeton.services import webhooks
-from jeton.services.webhooks import Webhooks
+from jeton.services.events import endpoints as webhooks
+from jeton.services.events.endpoints import Webhooks
 
 RECEIVER_LIFETIME_S = 60.0
 

@@ -12,8 +12,9 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services import jobs, webhooks
-from jeton.services.webhooks import Webhooks, sign_headers
+from jeton.services.events import endpoints as webhooks
+from jeton.services.events.endpoints import Webhooks, sign_headers
+from jeton.services.ops import worker
 
 from .conftest import Receiver, event_types, open_jeton
 
@@ -266,8 +267,8 @@ def test_the_worker_jobs_deliver_on_their_own(
     receiver.secret = ep.secret
     chat.grant("alice", 1, idempotency_key="g1")
     chat.spend("alice", 1, idempotency_key="s1")
-    jobs.run_due(j, force=True, only={"webhooks.fan_out"})
-    jobs.run_due(j, force=True, only={"webhooks.deliver"})
+    worker.run_due(j, force=True, only={"webhooks.fan_out"})
+    worker.run_due(j, force=True, only={"webhooks.deliver"})
     assert sorted(r.data["type"] for r in receiver.verified) == [
         "balance.depleted", "charge.succeeded"]
 
@@ -369,5 +370,5 @@ def test_without_endpoints_old_events_are_pruned_a_batch_at_a_time(
     assert wh.deliveries.prune_events("chat") == total
     assert [e.member_id for e in wh.events.list_events("chat").data] == ["young"]
     clock.advance(timedelta(days=webhooks.limits.event_retention_days, seconds=1))
-    assert jobs.run_due(j, force=True, only={"events.prune"}) == {"events.prune": 1}
+    assert worker.run_due(j, force=True, only={"events.prune"}) == {"events.prune": 1}
     assert _rows(j, "events") == 0

@@ -13,9 +13,9 @@ import pytest
 import jeton
 from jeton.core import limits
 from jeton.core.clock import ManualClock
-from jeton.services import webhooks
-from jeton.services.webhook_urls import refusal, resolve_host, target_for
-from jeton.services.webhooks import UNCHANGED, Webhooks
+from jeton.services.events import endpoints as webhooks
+from jeton.services.events.endpoints import UNCHANGED, Webhooks
+from jeton.services.events.urls import refusal, resolve_host, target_for
 
 from .conftest import open_jeton
 
@@ -191,7 +191,7 @@ def test_installing_twice_gives_the_same_service_and_one_hook(j: jeton.Jeton) ->
 
 def test_the_tables_are_made_with_the_schema_even_before_the_service_is_imported() -> None:
     code = ("import sys; from jeton.store.tables import metadata; "
-            "assert 'jeton.services.webhooks' not in sys.modules; "
+            "assert 'jeton.services.events.endpoints' not in sys.modules; "
             "names = {'webhook_endpoints', 'webhook_deliveries', 'webhook_attempts', "
             "'webhook_cursors', 'member_alerts', 'expiring_lot_notices', 'event_settings'}; "
             "assert names <= set(metadata.tables), names - set(metadata.tables)")

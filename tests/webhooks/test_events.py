@@ -13,10 +13,10 @@ import jeton
 from jeton.core.clock import ManualClock
 from jeton.core.errors import InvariantViolation
 from jeton.core.ids import id_floor
-from jeton.services import webhooks
-from jeton.services.events import EVENT_TYPES, emit_event
-from jeton.services.webhooks import Webhooks
-from jeton.services.workset import WorkSet
+from jeton.services.events import endpoints as webhooks
+from jeton.services.events.endpoints import Webhooks
+from jeton.services.events.outbox import EVENT_TYPES, emit_event
+from jeton.services.ledger.workset import WorkSet
 from jeton.store.tables.ledger import events
 from jeton.store.tables.webhooks import expiring_lot_notices, webhook_cursors
 

@@ -16,8 +16,8 @@ from jeton.api.openapi import complete
 from jeton.app import Jeton
 from jeton.core import limits
 from jeton.core.ratelimit import RateLimiter
-from jeton.services.api_keys import ApiKeys
-from jeton.services.http_idempotency import HttpIdempotency
+from jeton.services.access.api_keys import ApiKeys
+from jeton.services.ledger.http_idempotency import HttpIdempotency
 
 OPERATOR_TOKEN_ENV = "JETON_OPERATOR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 # Anything shorter could be guessed; `openssl rand -hex 32` makes a good one.

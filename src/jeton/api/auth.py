@@ -27,7 +27,7 @@ from jeton.api.problems import HttpProblem
 from jeton.app import Community
 from jeton.core.errors import InvariantViolation
 from jeton.core.statuses import Status
-from jeton.services.api_keys import KeyHolder, Scope
+from jeton.services.access.api_keys import KeyHolder, Scope
 
 OPERATOR: Literal["operator"] = "operator"
 Requirement = Scope | Literal["operator"]

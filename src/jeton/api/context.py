@@ -12,8 +12,8 @@ from jeton.api.metrics import ApiMetrics
 from jeton.app import Community, Jeton
 from jeton.core.errors import InvariantViolation, JetonError
 from jeton.core.ratelimit import RateLimiter
-from jeton.services.api_keys import ApiKeys
-from jeton.services.http_idempotency import HttpIdempotency
+from jeton.services.access.api_keys import ApiKeys
+from jeton.services.ledger.http_idempotency import HttpIdempotency
 
 # Adds fields to the problem of a declined request: (community, the error) -> extra fields.
 # The funding service registers one that answers `suggested_packs` (see routes/__init__.py).

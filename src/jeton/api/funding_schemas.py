@@ -25,8 +25,8 @@ from jeton.api.schemas import (
 from jeton.core import limits
 from jeton.core.cycles import Cycle
 from jeton.payments import limits as payment_limits
-from jeton.services.funding_results import AffiliateProgram, Entitlement
-from jeton.services.staff import StaffRole
+from jeton.services.access.staff import StaffRole
+from jeton.services.funding.results import AffiliateProgram, Entitlement
 
 Days = Annotated[StrictInt, Field(ge=1, le=limits.lot_expiry_days_max)]
 Credits = Annotated[StrictInt, Field(ge=0, le=limits.amount_max)]

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on every POST (see services/http_idempotency.py for where each state lives).
+"""`Idempotency-Key` on every POST (services/ledger/http_idempotency.py: where each state lives).
 
 - same key, same request, answered: the same status and body again, with
   `Idempotent-Replayed: true`;
@@ -32,7 +32,7 @@ from jeton.core import limits
 from jeton.core.errors import IdempotencyConflict, InvariantViolation
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
-from jeton.services.http_idempotency import OPERATOR_SPACE, Answer, Outcome
+from jeton.services.ledger.http_idempotency import OPERATOR_SPACE, Answer, Outcome
 
 KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

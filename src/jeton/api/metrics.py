@@ -4,7 +4,7 @@ Two registries:
 - each app has its own (`ApiMetrics.registry`): requests by route template and status, their
   latency, charges and declines answered through the API. An app's own registry means two apps
   in one process (tests, a dashboard beside the API) never clash;
-- the process has one (services/process_metrics.py) for what services count wherever they run:
+- the process has one (services/ledger/metrics.py) for what services count wherever they run:
   `recharges_total` (funding) and `webhook_delivery_failures_total` (webhooks).
 
 Counts are per process: Prometheus adds up the processes it scrapes.
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jeton.services.process_metrics import (  # served here; re-exported for callers
+from jeton.services.ledger.metrics import (  # served here; re-exported for callers
     PROCESS_REGISTRY,
     recharges_total,
     webhook_delivery_failures_total,

@@ -14,7 +14,7 @@ from jeton.api.context import api_context
 from jeton.api.metrics import CONTENT_TYPE
 from jeton.api.problems import HttpProblem
 from jeton.core.statuses import Status
-from jeton.services.health import database_reachable
+from jeton.services.ops.health import database_reachable
 
 router = APIRouter(tags=["operations"])
 

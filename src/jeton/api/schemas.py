@@ -1,4 +1,4 @@
-"""Request bodies of the API. Responses are the services' own result models (services/results.py).
+"""Request bodies of the API. Responses are the services' result models (services/*/results.py).
 
 Every body forbids fields it does not declare (`extra="forbid"`), so a request can never set
 what it must not (the community, a balance, a key's owner). Numbers and booleans are strict: a
@@ -21,8 +21,8 @@ from pydantic import (
 )
 
 from jeton.core import amounts, limits
-from jeton.services.api_keys import Scope
-from jeton.services.results import SpendRequest, Split
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import SpendRequest, Split
 
 # One source for each pattern: the checks of core.amounts.
 EXTERNAL_ID_PATTERN = amounts._EXTERNAL_ID.pattern

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
                     community_id: CommunityOption = None, database_url: DbOption = None,
                     as_json: JsonOption = False) -> None:
         """Create an API key. Its token is printed once and never stored."""
-        from jeton.services.api_keys import ApiKeys
+        from jeton.services.access.api_keys import ApiKeys
 
         with opened(database_url) as j:
             c = community(j, community_id)
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
     def keys_list(community_id: CommunityOption = None, database_url: DbOption = None,
                   as_json: JsonOption = False) -> None:
         """API keys of the community (tokens are never shown again)."""
-        from jeton.services.api_keys import ApiKeys
+        from jeton.services.access.api_keys import ApiKeys
 
         with opened(database_url) as j:
             c = community(j, community_id)
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
     def keys_revoke(key_id: str, community_id: CommunityOption = None,
                     database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """Revoke a key: it stops working at once."""
-        from jeton.services.api_keys import ApiKeys
+        from jeton.services.access.api_keys import ApiKeys
 
         with opened(database_url) as j:
             c = community(j, community_id)
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """The first owner of a community's dashboard (refused once it has staff)."""
-        from jeton.services.staff import bootstrap_owner
+        from jeton.services.access.staff import bootstrap_owner
 
         password = os.environ.get(password_env) or ""
         if not password:

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Check every invariant of the ledger; exit 1 naming each violation."""
-        from jeton.services.verify import verify as run_verify
+        from jeton.services.ledger.verify import verify as run_verify
 
         with opened(database or database_url, migrate=False) as j, _spinner() as progress:
             task = progress.add_task("verifying", total=None)
@@ -80,8 +80,9 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Measure spends per second and latency on fresh databases."""
-        from jeton.services import bench as bench_mod
-        from jeton.services import charging_bench, http_bench
+        from jeton.services.bench import charging as charging_bench
+        from jeton.services.bench import http as http_bench
+        from jeton.services.bench import service as bench_mod
 
         bench_mod.EXTRA[:] = [charging_bench.figures] + ([http_bench.figures] if http else [])
         with _spinner() as progress:
@@ -110,7 +111,7 @@ def register(app: typer.Typer) -> None:
         from jeton.api.app import create_app
         from jeton.api.server import serve as run_server
         from jeton.api.server import server_config
-        from jeton.services.jobs import Worker
+        from jeton.services.ops.worker import Worker
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         # Links Jeton hands out (member pages, checkout returns) point at this server unless
@@ -146,7 +147,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run jobs: expiry, hold timeouts, renewals, recharges, webhook delivery, seals,
         pruning (`--json` with `--once`)."""
-        from jeton.services.jobs import Worker, run_due
+        from jeton.services.ops.worker import Worker, run_due
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         with opened(database_url) as j:
@@ -180,7 +181,7 @@ def register(app: typer.Typer) -> None:
 
 def _load_demo(j: jeton.Jeton) -> jeton.Community:
     try:
-        from jeton.services.demo import load_demo
+        from jeton.services.ops.demo import load_demo
     except ImportError as exc:  # pragma: no cover - only before the demo module lands
         raise CliError("the demo catalog is not available in this build") from exc
     with _spinner() as progress:
@@ -192,8 +193,8 @@ def _demo_welcome(c: jeton.Community, base_url: str) -> None:
     """What a new user needs to look around the demo: a sign-in, an API key, a member link."""
     import secrets
 
-    from jeton.services.api_keys import ApiKeys
-    from jeton.services.staff import bootstrap_owner, list_staff_users
+    from jeton.services.access.api_keys import ApiKeys
+    from jeton.services.access.staff import bootstrap_owner, list_staff_users
 
     j = c.jeton
     lines = [f"demo community '{c.id}' is ready"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 
 def insert_ignore(dialect: str, table: sa.Table, keys: list[str]) -> Any:
@@ -16,3 +17,13 @@ def insert_ignore(dialect: str, table: sa.Table, keys: list[str]) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def insert_new(conn: Connection, table: sa.Table, keys: list[str], row: dict[str, Any]) -> bool:
+    """INSERT unless a row with the same key exists; True when this call inserted it.
+
+    RETURNING rather than rowcount: with ON CONFLICT DO NOTHING the PostgreSQL driver reports
+    an unknown rowcount (-1), which reads as true.
+    """
+    stmt = insert_ignore(conn.dialect.name, table, keys).returning(table.c[keys[0]])
+    return conn.execute(stmt, row).first() is not None

@@ -8,8 +8,8 @@ from jeton.api.auth import Caller, requires
 from jeton.api.params import AccountName, Asset
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import CreateAccount, CreateAsset
-from jeton.services.api_keys import Scope
-from jeton.services.results import AccountInfo, AssetInfo, Balance, Page
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import AccountInfo, AssetInfo, Balance, Page
 
 router = api_router(tags=["assets and accounts"])
 

@@ -16,8 +16,8 @@ from jeton.api.auth import Caller, requires
 from jeton.api.routing import api_router
 from jeton.api.schemas import Actor, Body
 from jeton.core import limits
-from jeton.services.api_keys import Scope
-from jeton.services.charging_results import CatalogInfo, CatalogLoad
+from jeton.services.access.api_keys import Scope
+from jeton.services.charging.results import CatalogInfo, CatalogLoad
 
 router = api_router(tags=["catalog"])
 

@@ -1,4 +1,4 @@
-"""Charging through the catalog: check, charge, metered use and rewards (services/charging.py).
+"""Charging through the catalog: check, charge, metered use and rewards (services/charging/).
 
 The catalog itself is routes/catalog.py. Every body names the asset (CREDIT by default); the
 price, the splits and any free allowance come from the community's active catalog.
@@ -26,8 +26,8 @@ from jeton.api.schemas import (
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import InsufficientCredits
-from jeton.services.api_keys import Scope
-from jeton.services.charging_results import (
+from jeton.services.access.api_keys import Scope
+from jeton.services.charging.results import (
     ChargeReceipt,
     CheckResult,
     MeteredReceipt,

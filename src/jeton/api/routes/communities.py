@@ -12,9 +12,9 @@ from jeton.api.params import AfterMember, Limit
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import CreateCommunity
 from jeton.core import limits
-from jeton.services import operator
-from jeton.services.api_keys import Scope
-from jeton.services.results import CommunityInfo, Page
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import CommunityInfo, Page
+from jeton.services.ops import operator
 
 router = api_router(tags=["communities"])
 

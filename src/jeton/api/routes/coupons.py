@@ -14,8 +14,8 @@ from jeton.api.funding_schemas import (
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routes.funding_params import CouponCodePath
 from jeton.api.routing import api_router, problem_responses
-from jeton.services.api_keys import Scope
-from jeton.services.funding_results import AffiliateProgram, CouponInfo, Redemption
+from jeton.services.access.api_keys import Scope
+from jeton.services.funding.results import AffiliateProgram, CouponInfo, Redemption
 
 router = api_router(tags=["coupons"])
 

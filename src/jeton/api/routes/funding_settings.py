@@ -9,8 +9,8 @@ from jeton.api.auth import Caller, requires
 from jeton.api.funding_schemas import SetRoleLimit, SetSignupBonus, SetTransferLimits
 from jeton.api.params import Asset
 from jeton.api.routing import api_router
-from jeton.services.api_keys import Scope
-from jeton.services.funding_results import RoleLimit, SignupBonus, TransferLimits
+from jeton.services.access.api_keys import Scope
+from jeton.services.funding.results import RoleLimit, SignupBonus, TransferLimits
 
 router = api_router(tags=["settings"])
 

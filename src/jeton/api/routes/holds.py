@@ -9,8 +9,8 @@ from jeton.api.idempotency import IdempotencyKey
 from jeton.api.params import HoldId
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import Capture, Hold, Void
-from jeton.services.api_keys import Scope
-from jeton.services.results import HoldResult
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import HoldResult
 
 router = api_router(tags=["holds"])
 

@@ -12,8 +12,8 @@ from jeton.api.params import AfterId, KeyId, Limit
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import CreateKey
 from jeton.core import limits
-from jeton.services.api_keys import ApiKeyCreated, ApiKeyInfo, Scope
-from jeton.services.results import Page
+from jeton.services.access.api_keys import ApiKeyCreated, ApiKeyInfo, Scope
+from jeton.services.ledger.results import Page
 
 router = api_router(tags=["API keys"])
 

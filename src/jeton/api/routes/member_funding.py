@@ -15,8 +15,8 @@ from jeton.api.funding_schemas import (
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.params import Asset, MemberId
 from jeton.api.routing import api_router, problem_responses
-from jeton.services.api_keys import Scope
-from jeton.services.funding_results import (
+from jeton.services.access.api_keys import Scope
+from jeton.services.funding.results import (
     AffiliateCodes,
     AutoRechargeInfo,
     MemberHoldings,

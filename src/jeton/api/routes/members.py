@@ -9,8 +9,8 @@ from jeton.api.params import AfterId, AfterMember, Asset, Limit, MemberId, Searc
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import CreateMember, SetCreditLine
 from jeton.core import limits
-from jeton.services.api_keys import Scope
-from jeton.services.results import Balance, LotInfo, MemberInfo, Page, StatementLine
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import Balance, LotInfo, MemberInfo, Page, StatementLine
 
 router = api_router(tags=["members"])
 

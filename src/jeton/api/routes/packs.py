@@ -11,10 +11,10 @@ from jeton.api.routing import api_router, problem_responses
 from jeton.app import Community
 from jeton.core.errors import JetonError
 from jeton.core.statuses import Status
-from jeton.services import packs
-from jeton.services.api_keys import Scope
-from jeton.services.funding_results import PackInfo
-from jeton.services.results import Page
+from jeton.services.access.api_keys import Scope
+from jeton.services.funding import packs
+from jeton.services.funding.results import PackInfo
+from jeton.services.ledger.results import Page
 
 router = api_router(tags=["packs"])
 

@@ -10,9 +10,9 @@ from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routes.funding_params import ForMember, PlanId, SubscriptionId
 from jeton.api.routes.purchases import provider_retry_later
 from jeton.api.routing import api_router, problem_responses
-from jeton.services.api_keys import Scope
-from jeton.services.funding_results import PlanInfo, SubscriptionInfo
-from jeton.services.results import Page
+from jeton.services.access.api_keys import Scope
+from jeton.services.funding.results import PlanInfo, SubscriptionInfo
+from jeton.services.ledger.results import Page
 
 router = api_router(tags=["plans and subscriptions"])
 

@@ -1,4 +1,4 @@
-"""Member portal links (services/member_links.py): the host app asks for a link, then sends the
+"""Portal links (services/access/member_links.py): the host app asks for a link, then sends the
 member's browser to it; it opens the member's own pages (balance, store, plans, coupons,
 transfers) once.
 
@@ -20,8 +20,8 @@ from jeton.api.params import MemberId
 from jeton.api.routing import api_router
 from jeton.api.schemas import Actor, Body
 from jeton.core import limits
-from jeton.services.api_keys import Scope
-from jeton.services.member_links import MemberLink
+from jeton.services.access.api_keys import Scope
+from jeton.services.access.member_links import MemberLink
 
 router = api_router(tags=["members"])
 

@@ -26,8 +26,8 @@ from jeton.api.schemas import EXTERNAL_ID_PATTERN
 from jeton.core.errors import InvariantViolation, JetonError, NotFound
 from jeton.core.statuses import Status
 from jeton.payments.errors import WebhookInvalid
-from jeton.services.funding_results import WebhookOutcome
-from jeton.services.provider_webhooks import handle_provider_webhook
+from jeton.services.funding.provider_webhooks import handle_provider_webhook
+from jeton.services.funding.results import WebhookOutcome
 
 log = logging.getLogger("jeton.api")
 

@@ -28,9 +28,9 @@ from jeton.api.routing import api_router, problem_responses
 from jeton.core import limits
 from jeton.core.statuses import Status
 from jeton.payments.errors import ProviderUnavailable
-from jeton.services.api_keys import Scope
-from jeton.services.funding_results import Checkout, PurchaseInfo, RefundInfo
-from jeton.services.results import Page, TransferResult
+from jeton.services.access.api_keys import Scope
+from jeton.services.funding.results import Checkout, PurchaseInfo, RefundInfo
+from jeton.services.ledger.results import Page, TransferResult
 
 router = api_router(tags=["purchases"])
 

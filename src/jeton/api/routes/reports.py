@@ -1,4 +1,4 @@
-"""The owner's report (services/reports.py): JSON, or one of its tables as CSV."""
+"""The owner's report (services/reports/service.py): JSON, or one of its tables as CSV."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from jeton.api.params import Asset
 from jeton.api.routing import api_router
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
-from jeton.services.api_keys import Scope
-from jeton.services.reports import Report
+from jeton.services.access.api_keys import Scope
+from jeton.services.reports.results import Report
 
 router = api_router(tags=["reports"])
 

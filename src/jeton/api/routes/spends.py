@@ -11,8 +11,8 @@ from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import Spend, SpendBatch
 from jeton.core.statuses import Status
-from jeton.services.api_keys import Scope
-from jeton.services.results import BatchItem, TransferResult
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import BatchItem, TransferResult
 
 router = api_router(tags=["spends"])
 

@@ -13,8 +13,8 @@ from jeton.api.auth import Caller, requires
 from jeton.api.funding_schemas import StaffGrant, StaffPosting
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routing import api_router, problem_responses
-from jeton.services.api_keys import Scope
-from jeton.services.results import TransferResult
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import TransferResult
 
 router = api_router(tags=["staff postings"])
 

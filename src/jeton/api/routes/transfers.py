@@ -9,8 +9,8 @@ from jeton.api.idempotency import IdempotencyKey
 from jeton.api.params import TransferId
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import Reverse, Transfer
-from jeton.services.api_keys import Scope
-from jeton.services.results import TransferResult
+from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.results import TransferResult
 
 router = api_router(tags=["transfers"])
 

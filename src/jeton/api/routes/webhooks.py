@@ -1,5 +1,5 @@
 """Webhook endpoints, the events they receive and the deliveries made to them
-(services/webhooks.py, events.py, webhook_delivery.py), and members' low-balance thresholds.
+(services/events/endpoints.py, events.py, webhook_delivery.py), and members' low-balance thresholds.
 
 Scopes: endpoints and deliveries (where events go, and what those servers answered) need
 `webhooks:write`, reads included; events are a read of what happened in the community, like
@@ -25,16 +25,11 @@ from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import UUID_PATTERN, AssetCode, Body
 from jeton.app import Community
 from jeton.core import limits
-from jeton.services.api_keys import Scope
-from jeton.services.events import ALL_TYPES, EVENT_TYPES
-from jeton.services.results import Page
-from jeton.services.webhooks import (
-    DeliveryInfo,
-    EndpointInfo,
-    EndpointWithSecret,
-    EventInfo,
-    LowBalanceAlert,
-)
+from jeton.services.access.api_keys import Scope
+from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert
+from jeton.services.events.outbox import ALL_TYPES, EVENT_TYPES
+from jeton.services.events.results import EndpointInfo, EndpointWithSecret
+from jeton.services.ledger.results import Page
 
 router = api_router(tags=["webhooks"])
 

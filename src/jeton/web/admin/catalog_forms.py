@@ -1,6 +1,6 @@
 """The catalog service form: one service's fields to and from a catalog entry.
 
-The catalog is versioned as a whole (services/catalogs.py): the dashboard edits one service by
+The catalog is versioned whole (services/charging/catalogs.py): the dashboard edits one service by
 taking the active catalog as data (the shape of a catalog file), putting the edited entry in or
 taking one out, and checking the result exactly as a file is checked (`catalog_from_data`). The
 form covers what owners change by hand: name, price, unit, class prices, money price, access
@@ -18,7 +18,7 @@ from jeton.core.catalog import Catalog, CatalogError, catalog_from_data
 from jeton.core.currencies import currency_code, exponent
 from jeton.core.errors import InvalidRequest
 from jeton.core.prices import PriceKind
-from jeton.services.charging_results import CatalogInfo
+from jeton.services.charging.results import CatalogInfo
 from jeton.web.admin.forms import Fields
 
 SERVICE_FIELDS = ("code", "name", "price_kind", "credits", "unit_size", "unit", "class_credits",

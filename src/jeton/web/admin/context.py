@@ -14,8 +14,8 @@ from jeton.core import limits
 from jeton.core.clock import Clock
 from jeton.core.errors import InvariantViolation
 from jeton.core.ratelimit import RateLimiter
-from jeton.services.results import AssetInfo
-from jeton.services.staff import StaffSession
+from jeton.services.access.staff import StaffSession
+from jeton.services.ledger.results import AssetInfo
 from jeton.store.engine import Store
 
 DEFAULT_ASSET = "CREDIT"

@@ -24,8 +24,8 @@ from fastapi.responses import RedirectResponse
 from jeton.core import limits
 from jeton.core.amounts import format_amount, parse_amount
 from jeton.core.errors import InvalidRequest, JetonError
-from jeton.services.staff import StaffSession
-from jeton.services.staff_audit import record_audit_now
+from jeton.services.access.audit import record_audit_now
+from jeton.services.access.staff import StaffSession
 from jeton.web.admin.context import admin_context
 
 KEY_FIELD = "key"

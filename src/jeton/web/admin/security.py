@@ -25,8 +25,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from jeton.core import limits
 from jeton.core.errors import JetonError
-from jeton.services.staff import Permission, SessionStage, StaffSession
-from jeton.services.staff_sessions import resolve_session
+from jeton.services.access.sessions import resolve_session
+from jeton.services.access.staff import Permission, SessionStage, StaffSession
 from jeton.web.admin.context import (
     AdminContext,
     admin_context,

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from jeton.services.staff import SessionStage
+from jeton.services.access.staff import SessionStage
 from jeton.web.admin.context import admin_context, session_of
 from jeton.web.admin.nav import nav_links
 

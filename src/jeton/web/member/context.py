@@ -15,8 +15,8 @@ from fastapi import Request
 
 from jeton.app import Community, Jeton
 from jeton.core.errors import InvariantViolation
-from jeton.services.member_links import MemberSession
-from jeton.services.results import AssetInfo, MemberInfo
+from jeton.services.access.member_links import MemberSession
+from jeton.services.ledger.results import AssetInfo, MemberInfo
 
 # The asset the pages show and move: CREDIT, else the community's first asset that is not money.
 DEFAULT_ASSET = "CREDIT"

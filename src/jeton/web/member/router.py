@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from jeton.app import Jeton
 from jeton.core import limits
-from jeton.services.member_links import MEMBER_PAGES_PATH
+from jeton.services.access.member_links import MEMBER_PAGES_PATH
 from jeton.web.member.context import MemberContext
 from jeton.web.member.pages import coupon, home, link, plans, recharge, store, transfer
 from jeton.web.member.security import bind_member_pages, check_csrf
@@ -21,7 +21,7 @@ def create_member_router(j: Jeton, *, prefix: str = MEMBER_PAGES_PATH) -> APIRou
     `app.include_router(create_member_router(j))`, and call `mount_static(app)` too (pages
     link their CSS and scripts from there).
 
-    Member links (`services/member_links.py`) point under `/m`: mount it elsewhere only if
+    Member links (`services/access/member_links.py`) point under `/m`: mount it elsewhere only if
     something in front rewrites the path. Links and return URLs are made from
     `JETON_PUBLIC_URL`, which must be the address members' browsers reach this app at.
     """

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from jeton.core.errors import JetonError
 from jeton.payments.errors import ProviderUnavailable
-from jeton.services.member_links import resolve_member_session
+from jeton.services.access.member_links import resolve_member_session
 from jeton.web.member.context import (
     Member,
     MemberContext,

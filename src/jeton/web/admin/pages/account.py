@@ -8,7 +8,7 @@ import segno
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from jeton.services.staff import (
+from jeton.services.access.staff import (
     confirm_totp,
     pending_totp_enrollment,
     start_totp_enrollment,

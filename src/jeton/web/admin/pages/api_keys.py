@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from jeton.core import limits
 from jeton.core.errors import InvalidRequest
-from jeton.services.api_keys import ApiKeys, Scope
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.api_keys import ApiKeys, Scope
+from jeton.services.access.staff import Permission, StaffSession
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,

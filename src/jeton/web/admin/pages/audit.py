@@ -8,7 +8,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
-from jeton.services.staff_audit import list_audit
+from jeton.services.access.audit import list_audit
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff

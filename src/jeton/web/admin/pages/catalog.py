@@ -1,6 +1,6 @@
 """The catalog and its prices: the active version's services and rewards, and changing them.
 
-Every change makes a new catalog version (services/catalogs.py), and each goes through a review
+Every change makes a new catalog version (services/charging/catalogs.py); each goes through a review
 that shows what the new version would add, change and retire (a dry run) before it is made:
 
     /catalog/load                    a whole catalog file (TOML or YAML), every error listed
@@ -24,8 +24,8 @@ from fastapi.responses import HTMLResponse, Response
 from jeton.app import Community
 from jeton.core.catalog import Catalog
 from jeton.core.errors import InvalidRequest, NotFound
-from jeton.services.charging_results import CatalogInfo, CatalogLoad
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.staff import Permission, StaffSession
+from jeton.services.charging.results import CatalogInfo, CatalogLoad
 from jeton.web.admin import catalog_forms as cf
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (

@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from jeton.core import limits
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
-from jeton.services import coupons
-from jeton.services.funding_results import AffiliateProgram, CouponInfo
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.staff import Permission, StaffSession
+from jeton.services.funding import coupons
+from jeton.services.funding.results import AffiliateProgram, CouponInfo
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,

@@ -3,7 +3,7 @@
     GET  /members/{id}/credits?kind=grant   the form (with a new idempotency key)
     POST /members/{id}/credits/review       checks the fields, shows what will happen
     POST /members/{id}/credits/edit         back from the review to the form, values kept
-    POST /members/{id}/credits              posts it (services/grants.py), then the member page
+    POST /members/{id}/credits              posts it (funding/grants.py), then the member page
 
 The services check the staff user's permission and their role's limit, post the transfer with
 the user as its actor and write the audit record, all in one transaction; a refusal (over the
@@ -20,8 +20,8 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core.errors import Conflict, Declined, IdempotencyConflict, InvalidRequest
-from jeton.services import grants
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.staff import Permission, StaffSession
+from jeton.services.funding import grants
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,

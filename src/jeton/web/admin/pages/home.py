@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from jeton.services.staff import ROLE_PERMISSIONS, Permission
-from jeton.services.staff_audit import audit_counts_by_day, list_audit
+from jeton.services.access.audit import audit_counts_by_day, list_audit
+from jeton.services.access.staff import ROLE_PERMISSIONS, Permission
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff

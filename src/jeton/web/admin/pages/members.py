@@ -13,7 +13,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
-from jeton.services.staff import Permission, list_staff_users
+from jeton.services.access.staff import Permission, list_staff_users
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff

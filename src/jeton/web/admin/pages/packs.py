@@ -1,6 +1,6 @@
 """Packs and cashier packages: list, create, retire (and put back on sale).
 
-A pack is never edited once made: a purchase freezes what it grants (services/packs.py). To
+A pack is never edited once made: a purchase freezes what it grants (services/funding/packs.py). To
 change one, an owner copies it into the form (`/packs/new?copy=ID`), saves the copy as a new
 pack and, in the same step, retires the original. Retired packs stay listed for history.
 
@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from jeton.core.currencies import currency_code, exponent
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.ids import new_id
-from jeton.services.funding_results import PackInfo
-from jeton.services.results import AssetInfo
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.staff import Permission, StaffSession
+from jeton.services.funding.results import PackInfo
+from jeton.services.ledger.results import AssetInfo
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,

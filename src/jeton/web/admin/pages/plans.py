@@ -17,7 +17,7 @@ from jeton.core.currencies import currency_code, exponent
 from jeton.core.cycles import Cycle
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.ids import new_id
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.staff import Permission, StaffSession
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import Fields, FormValues, amount_text, audit, error_message, redirect_to
 from jeton.web.admin.routing import page_router

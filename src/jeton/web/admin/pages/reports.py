@@ -1,8 +1,8 @@
 """Reports: what was sold, issued, consumed and expired over a range of days, and what is owed.
 
-Every table of `services.reports.build` is shown with its chart (when the report gives it one)
-and as an accessible table, and downloads as CSV at `/reports/{key}.csv?since=&until=`. Tables
-that other areas register with the reports service (packs sold, recharges, money taken) appear
+Every table of `services.reports.service.build` is shown with its chart (when the report gives
+it one) and as an accessible table, and downloads as CSV at `/reports/{key}.csv?since=&until=`.
+A table added to the report (the funding tables are: packs sold, recharges, money taken) appears
 here without any change to this page.
 
 The range is two dates, both included (`until` is the last day shown; the service's end is the
@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from jeton.core.amounts import format_amount
 from jeton.core.errors import InvalidRequest
-from jeton.services.reports import Report, ReportTable, range_days_max
-from jeton.services.results import AssetInfo
+from jeton.services.ledger.results import AssetInfo
+from jeton.services.reports.results import Report, ReportTable
+from jeton.services.reports.service import range_days_max
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import Fields, sentence
 from jeton.web.admin.routing import page_router

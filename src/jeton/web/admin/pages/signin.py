@@ -11,8 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from jeton.core import limits
 from jeton.core.ratelimit import retry_after_s
-from jeton.services.staff import SessionStage, community_choices
-from jeton.services.staff_sessions import (
+from jeton.services.access.sessions import (
     Authentication,
     SignInStatus,
     authenticate,
@@ -20,6 +19,7 @@ from jeton.services.staff_sessions import (
     end_session,
     open_session,
 )
+from jeton.services.access.staff import SessionStage, community_choices
 from jeton.web.admin.context import admin_context, session_of
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import (

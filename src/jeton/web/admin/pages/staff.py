@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from jeton.core import limits
 from jeton.core.errors import Conflict, InvalidRequest
-from jeton.services.staff import (
+from jeton.services.access.staff import (
     Permission,
     StaffRole,
     StaffSession,

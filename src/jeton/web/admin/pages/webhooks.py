@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import Conflict, InvalidRequest
-from jeton.services.events import EVENT_TYPES
-from jeton.services.staff import Permission, StaffSession
+from jeton.services.access.staff import Permission, StaffSession
+from jeton.services.events.outbox import EVENT_TYPES
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import Fields, FormValues, audit, error_message, form_key, redirect_to
 from jeton.web.admin.routing import page_router

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
-from jeton.services.results import StatementLine
+from jeton.services.ledger.results import StatementLine
 from jeton.web.member.context import member_context
 from jeton.web.member.routing import page_router
 from jeton.web.member.security import CurrentMember

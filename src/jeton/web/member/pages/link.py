@@ -14,7 +14,7 @@ from fastapi import Path, Request, Response
 from fastapi.responses import RedirectResponse
 
 from jeton.core import limits
-from jeton.services.member_links import (
+from jeton.services.access.member_links import (
     TOKEN_CHARS_MAX,
     LinkStatus,
     end_member_session,

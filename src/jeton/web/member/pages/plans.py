@@ -9,7 +9,7 @@ from fastapi import Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
 from jeton.core.errors import InvalidRequest, NotFound
-from jeton.services.funding_results import SubscriptionInfo
+from jeton.services.funding.results import SubscriptionInfo
 from jeton.web.member.context import Member, member_context
 from jeton.web.member.forms import FormKey, error_message, form_key, redirect_to, write_key
 from jeton.web.member.pages.store import cancel_url, return_url, to_checkout

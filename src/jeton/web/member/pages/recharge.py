@@ -19,7 +19,7 @@ from jeton.web.templating import format_money
 
 router = page_router()
 
-# What the service accepts for the monthly cap (services/recharge.py); 0 would never recharge.
+# The monthly cap the service accepts (services/funding/recharge.py); 0 would never recharge.
 CAP_MIN = 1
 CAP_MAX = 1_000
 

@@ -21,8 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from jeton.core import limits
 from jeton.core.errors import NotFound
-from jeton.services import local_checkout
-from jeton.services.funding_results import Checkout, PurchaseInfo
+from jeton.services.funding import local_checkout
+from jeton.services.funding.results import Checkout, PurchaseInfo
 from jeton.web.member.context import Member, member_context
 from jeton.web.member.forms import FormKey, form_key, redirect_to, write_key
 from jeton.web.member.routing import page_router

@@ -16,7 +16,7 @@ from jeton.core import limits
 from jeton.core.amounts import format_amount
 from jeton.core.errors import Declined, InvalidRequest, NotFound
 from jeton.core.statuses import Status
-from jeton.services import member_transfers
+from jeton.services.funding import member_transfers
 from jeton.web.member.context import Member, member_context
 from jeton.web.member.forms import (
     Fields,

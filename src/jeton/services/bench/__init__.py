@@ -1,0 +1,1 @@
+"""The bench domain: see docs.md beside this file."""

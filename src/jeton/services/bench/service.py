@@ -1,0 +1,318 @@
+"""`jeton bench`: how fast the ledger is, measured on fresh databases in one run.
+
+A benchmark, never a timed test: it prints figures and asserts nothing. Every figure comes
+from a fresh database (a temporary SQLite file, or a new schema in the PostgreSQL database
+given), so runs are comparable.
+
+- `sqlite_spend_per_s`: one spend per transaction, in-process, synchronous=FULL (durable);
+- `sqlite_batch_spend_per_s`: spends submitted in batches of 1,000;
+- `postgres_spend_per_s`: 16 writers at once, every spend crediting the same revenue account;
+- `*_p99_spend_ms`: the 99th percentile latency of one spend (one batch for the batch figure);
+- with `preload_postings`, the SQLite spend figure is measured again on a journal that already
+  holds that many postings, to show a spend does not slow down as the journal grows.
+
+The PostgreSQL writers (`run_writers`, also used by the charging figures) are threads spread
+over several new Python processes, by default one per CPU and at least two (16 writers on a
+2-CPU machine: 2 processes of 8 threads). One interpreter runs Python on one core at a time, so
+16 threads in one process measured the GIL rather than the database. The parent makes the
+schema and the members once; each process opens its own Store, each writer warms up with a few
+writes of its own, and the clock starts when every writer is ready and all are let go at once.
+Each writer sends back its latencies, and the figure is the writes over the time from that
+start to the last writer's end.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.queues
+import os
+import queue
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+
+import jeton
+from jeton.services.ledger.results import SpendRequest
+from jeton.store.engine import Store, normalize_url
+
+Progress = Callable[[str], None]
+MEMBERS = 64
+
+
+def _p99(samples: list[float]) -> float:
+    if len(samples) < 2:
+        return samples[0] * 1000 if samples else 0.0
+    return statistics.quantiles(samples, n=100)[98] * 1000
+
+
+def _setup(store: Store, members: int = MEMBERS, credits: int = 10**12) -> jeton.Community:
+    j = jeton.Jeton(store)
+    c = j.create_community("Bench", community_id="bench")
+    c.create_account("appstore")
+    items = []
+    for i in range(members):
+        c.create_member(f"m{i}")
+        items.append(i)
+    for i in items:
+        c.grant(f"m{i}", credits, idempotency_key=f"seed-{i}", paid=True, cost_minor=credits)
+    return c
+
+
+def _spend_loop(c: jeton.Community, n: int, prefix: str, member_of: Callable[[int], str],
+                ) -> tuple[float, list[float]]:
+    lat: list[float] = []
+    start = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        c.spend(member_of(i), 1, idempotency_key=f"{prefix}{i}", service="chat.message")
+        lat.append(time.perf_counter() - t0)
+    return time.perf_counter() - start, lat
+
+
+def bench_sqlite(n: int = 5000, batches: int = 20, preload_postings: int = 0,
+                 progress: Progress | None = None) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="jeton-bench-") as tmp:
+        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}", sqlite_synchronous="FULL")
+        store.create_schema()
+        c = _setup(store)
+        if progress:
+            progress(f"sqlite: {n} spends, one per transaction")
+        _spend_loop(c, 200, "warm", lambda i: f"m{i % MEMBERS}")
+        elapsed, lat = _spend_loop(c, n, "s", lambda i: f"m{i % MEMBERS}")
+        figures["sqlite_spend_per_s"] = n / elapsed
+        figures["sqlite_p99_spend_ms"] = _p99(lat)
+        if progress:
+            progress(f"sqlite: {batches} batches of 1,000 spends")
+        batch_lat: list[float] = []
+        start = time.perf_counter()
+        for b in range(batches):
+            items = [SpendRequest(member=f"m{i % MEMBERS}", amount=1,
+                                  idempotency_key=f"b{b}-{i}", service="chat.message")
+                     for i in range(1000)]
+            t0 = time.perf_counter()
+            results = c.spend_batch(items)
+            batch_lat.append(time.perf_counter() - t0)
+            bad = [r for r in results if r.status != "ok"]
+            if bad:
+                raise RuntimeError(f"bench batch had failures: {bad[:3]}")
+        figures["sqlite_batch_spend_per_s"] = batches * 1000 / (time.perf_counter() - start)
+        figures["sqlite_batch_p99_batch_ms"] = _p99(batch_lat)
+        if preload_postings:
+            if progress:
+                progress(f"sqlite: growing the journal to {preload_postings:,} postings")
+            _preload(c, preload_postings, progress)
+            elapsed, lat = _spend_loop(c, n, "after", lambda i: f"m{i % MEMBERS}")
+            figures["sqlite_spend_per_s_large_journal"] = n / elapsed
+            figures["sqlite_p99_spend_ms_large_journal"] = _p99(lat)
+            figures["journal_postings"] = float(_postings(store))
+        store.dispose()
+    return figures
+
+
+def _preload(c: jeton.Community, postings: int, progress: Progress | None) -> None:
+    per_batch = 1000
+    done = 0
+    b = 0
+    while done < postings:
+        items = [SpendRequest(member=f"m{i % MEMBERS}", amount=1, idempotency_key=f"pre{b}-{i}")
+                 for i in range(per_batch)]
+        c.spend_batch(items)
+        done += per_batch * 2  # a spend writes two postings
+        b += 1
+        if progress and b % 50 == 0:
+            progress(f"  {done:,} postings")
+
+
+def _postings(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM postings").scalar_one())
+
+
+WriteOp = Callable[[jeton.Community, int, int], object]
+"""One write: `op(community, w, i)` is writer `w`'s `i`-th. A module-level function (or a
+`functools.partial` of one), since it is sent to other processes; it makes its idempotency key
+from `w` and `i`."""
+
+PG_WRITERS = 16
+WARMUP = 20  # untimed writes per writer before the start
+WRITER_TIMEOUT_S = 600
+# What a writer process tells the parent: ("ready" | "done" | what failed, latencies)
+Inbox: TypeAlias = "multiprocessing.queues.Queue[tuple[str, list[float]]]"
+
+
+def writer_processes(writers: int = PG_WRITERS) -> int:
+    """The default number of processes for `writers`: one per CPU, at least two.
+
+    One interpreter runs Python on one core at a time, and a PostgreSQL spend costs the client
+    more CPU than the server, so fewer processes than cores would measure the GIL.
+    """
+    return max(1, min(writers, max(2, os.cpu_count() or 2)))
+
+
+@contextmanager
+def fresh_pg_schema(url: str, prefix: str) -> Iterator[str]:
+    """A new, empty schema in the database at `url`, dropped with everything in it afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(normalize_url(url))
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
+def run_writers(url: str, schema: str, community_id: str, op: WriteOp, *, per_writer: int,
+                writers: int = PG_WRITERS, processes: int | None = None, warmup: int = WARMUP,
+                first: int = 0) -> tuple[float, list[float]]:
+    """Run `op` `per_writer` times in each of `writers` threads spread over `processes` new
+    Python processes (default `writer_processes`), each process with its own Store on
+    `schema`; return the seconds from the common start to the last writer's end, and the
+    latency of every timed write.
+
+    Each writer first runs `warmup` untimed writes to open its connection and fill the caches,
+    says it is ready, and waits for the start. Writer `w` runs `op(c, w, i)` for `i` from
+    `first` to `first + warmup + per_writer - 1`: a caller running the same writers again
+    starts after that, so idempotency keys never repeat.
+    """
+    processes = max(1, min(processes or writer_processes(writers), writers))
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    go = ctx.Event()
+    inbox: Inbox = ctx.Queue()
+    children = []
+    taken = 0
+    for p in range(processes):
+        threads = writers // processes + (1 if p < writers % processes else 0)
+        children.append(ctx.Process(
+            target=_writer_process, daemon=True,
+            args=(url, schema, community_id, op, range(taken, taken + threads),
+                  range(first, first + warmup), range(first + warmup, first + warmup + per_writer),
+                  go, inbox)))
+        taken += threads
+    for child in children:
+        child.start()
+    finished = False
+    try:
+        for _ in range(writers):
+            _receive(inbox, children, "ready")
+        go.set()
+        start = time.perf_counter()
+        latencies: list[float] = []
+        for _ in children:
+            latencies.extend(_receive(inbox, children, "done"))
+        elapsed = time.perf_counter() - start
+        finished = True
+    finally:
+        for child in children:
+            if not finished:  # a writer failed: stop the others rather than wait for them
+                child.terminate()
+            child.join(timeout=WRITER_TIMEOUT_S)
+    return elapsed, latencies
+
+
+def _receive(inbox: Inbox, children: Sequence[BaseProcess], expected: str) -> list[float]:
+    deadline = time.monotonic() + WRITER_TIMEOUT_S
+    while True:
+        try:
+            kind, latencies = inbox.get(timeout=1)
+            break
+        except queue.Empty:
+            dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"a writer process died (exit codes {dead})") from None
+    if kind != expected:
+        raise RuntimeError(f"a writer failed: {kind}")
+    return latencies
+
+
+def _writer_process(url: str, schema: str, community_id: str, op: WriteOp, mine: range,
+                    warmup: range, timed: range, go: Event, inbox: Inbox) -> None:
+    """One process of `run_writers`: its writers are threads sharing one Store."""
+    latencies: list[float] = []
+    failed: list[str] = []
+    store = Store(url, pg_schema=schema, pool_size=len(mine))
+
+    def writer(c: jeton.Community, w: int) -> None:
+        try:
+            for i in warmup:
+                op(c, w, i)
+            inbox.put(("ready", []))
+            go.wait()
+            lat = []
+            for i in timed:
+                t0 = time.perf_counter()
+                op(c, w, i)
+                lat.append(time.perf_counter() - t0)
+            latencies.extend(lat)
+        except Exception as exc:  # the parent raises it
+            failed.append(f"writer {w}: {exc!r}")
+            inbox.put((failed[-1], []))
+
+    try:
+        c = jeton.Jeton(store).community(community_id)
+        threads = [threading.Thread(target=writer, args=(c, w)) for w in mine]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if not failed:
+            inbox.put(("done", latencies))
+    except Exception as exc:
+        inbox.put((repr(exc), []))
+    finally:
+        store.dispose()
+
+
+def spend_op(c: jeton.Community, w: int, i: int) -> None:
+    # Each writer pays from its own four members; every spend credits the one revenue account,
+    # the row that must not become a serialization point.
+    c.spend(f"m{w * 4 + i % 4}", 1, idempotency_key=f"w{w}-{i}", service="chat.message")
+
+
+def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
+                   processes: int | None = None, progress: Progress | None = None,
+                   ) -> dict[str, float]:
+    """`n` spends from `writers` concurrent writers (see `run_writers`) on a fresh schema."""
+    processes = processes or writer_processes(writers)
+    with fresh_pg_schema(url, "jeton_bench") as schema:
+        store = Store(url, pg_schema=schema)
+        store.create_schema()
+        _setup(store, members=writers * 4)
+        store.dispose()
+        if progress:
+            progress(f"postgres: {n} spends from {writers} writers in {processes} processes, "
+                     "one revenue account")
+        per_writer = max(1, n // writers)
+        elapsed, lat = run_writers(url, schema, "bench", spend_op, per_writer=per_writer,
+                                   writers=writers, processes=processes)
+    return {"postgres_spend_per_s": per_writer * writers / elapsed,
+            "postgres_p99_spend_ms": _p99(lat)}
+
+
+EXTRA: list[Callable[[dict[str, Any]], dict[str, float]]] = []
+"""More figures from other areas (charging, HTTP): each gets the options and returns figures."""
+
+
+def run(*, postgres_url: str | None = None, n: int = 5000, preload_postings: int = 0,
+        progress: Progress | None = None) -> dict[str, float]:
+    figures = {"cpu_count": float(os.cpu_count() or 0)}
+    figures.update(bench_sqlite(n=n, preload_postings=preload_postings, progress=progress))
+    if postgres_url:
+        figures.update(bench_postgres(postgres_url, n=max(n, 4000), progress=progress))
+    options = {"postgres_url": postgres_url, "n": n, "progress": progress}
+    for extra in EXTRA:
+        figures.update(extra(options))
+    return figures

@@ -1,0 +1,1 @@
+"""The charging domain: see docs.md beside this file."""

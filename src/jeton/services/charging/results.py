@@ -1,0 +1,244 @@
+"""What charging returns: catalog loads, checks, receipts, metered uses and rewards.
+
+Pydantic models like services/ledger/results.py, so that the HTTP API serialises them, the
+idempotency table stores them (a replayed charge returns the stored receipt, `replayed` set),
+and `jeton.Client` parses them back into the very same classes.
+
+Credits are integers in the minor unit of the community's asset; money is `amount_minor` in the
+minor unit of `currency`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from jeton.services.ledger.results import LotMoveInfo, Result
+
+
+class CatalogErrorInfo(Result):
+    """One thing wrong in a catalog: its line (0 when none), where, and why."""
+
+    line: int
+    where: str
+    reason: str
+
+
+class CatalogLoad(Result):
+    """The outcome of loading a catalog: the version now active and what changed."""
+
+    version: int
+    changed: bool  # False: the catalog was the active one already; nothing was written
+    services: int
+    rewards: int
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    retired: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+
+
+class MoneyInfo(Result):
+    currency: str
+    amount_minor: int
+
+
+class ServiceInfo(Result):
+    code: str
+    name: str
+    price_kind: str  # fixed, per_unit
+    credits: int  # list price per use or per unit; negative pays the member
+    unit_size: int = 1
+    unit: str | None = None
+    class_credits: dict[str, int] = Field(default_factory=dict)
+    money: MoneyInfo | None = None
+    access: str = "open"  # open, locked, hidden
+    any_of: list[str] = Field(default_factory=list)  # class:NAME, key:NAME, payment
+    allowance: str | None = None  # "5 per session, then charge"
+    # "party:uploader 30.00%", "account:appstore 1 credit(s)"
+    splits: list[str] = Field(default_factory=list)
+    retired: bool = False
+    definition: dict[str, Any]  # the entry as a catalog file would hold it
+
+
+class RewardInfo(Result):
+    code: str
+    name: str
+    credits: int
+    limit: int
+    per: str
+    retired: bool = False
+
+
+class CatalogInfo(Result):
+    version: int  # 0: no catalog loaded yet
+    loaded_at: datetime | None = None
+    services: list[ServiceInfo] = Field(default_factory=list)
+    rewards: list[RewardInfo] = Field(default_factory=list)
+
+
+class PriceInfo(Result):
+    """What the units not covered by an allowance cost, and how the price was reached."""
+
+    credits: int  # positive: charged; negative: paid to the member
+    money: MoneyInfo | None = None
+    quantity: int
+    units: int  # uses (fixed) or started units (per_unit)
+    unit_credits: int
+    price_class: str | None = None  # the class whose price applied; None: the list price
+    gross_credits: int
+    discount_bp: int = 0
+    discount_credits: int = 0
+
+
+class SplitLine(Result):
+    """Where part of a charge goes: `party:uploader` resolved to a member, or an account."""
+
+    target: str  # as in the catalog: party:uploader, account:appstore, account:revenue
+    member: str | None = None
+    account: str | None = None
+    amount: int
+
+
+class ReasonInfo(Result):
+    kind: str  # not_a_member, no_class, class_expired, no_key, key_expired, insufficient_credits
+    name: str | None = None
+    expired_at: datetime | None = None
+
+
+class PackSuggestion(Result):
+    """A pack the funding side suggests to a member short of credits."""
+
+    id: str
+    name: str
+    credits: int
+    price_minor: int
+    currency: str
+    bonus_credits: int = 0
+
+
+class FixInfo(Result):
+    """Something that would let the member go ahead."""
+
+    kind: str  # become_member, get_class, get_key, pay, buy_pack, buy_credits
+    name: str | None = None  # the class, key or pack
+    credits: int | None = None  # buy_credits: the shortfall; get_class: the price with it
+    pack: PackSuggestion | None = None
+
+
+class ExternalPayment(Result):
+    """Part of a charge paid by a funding source outside the wallet (a loyalty card)."""
+
+    source: str
+    amount: int
+    reference: str
+
+
+class CheckResult(Result):
+    """`check`: may the member do it, for how much, paid by which lots; if not, why and what
+    would fix it. A check writes nothing."""
+
+    allowed: bool
+    status: str  # ok, service_not_found, forbidden, limit_exceeded, insufficient_credits
+    member_id: str
+    service: str
+    quantity: int
+    asset: str
+    visible: bool = True  # False for a hidden service the member cannot see (and unknown ones)
+    price: PriceInfo | None = None
+    charge: int = 0  # credits that would be taken
+    payout: int = 0  # credits that would be paid to the member (a negative price)
+    free_units: int = 0  # units an allowance would cover
+    allowance_left: int | None = None  # free units left in the window after it
+    window: str | None = None
+    splits: list[SplitLine] = Field(default_factory=list)
+    lots: list[LotMoveInfo] = Field(default_factory=list)  # the lots that would pay, in spend order
+    # what funding sources would pay before the wallet
+    external: list[ExternalPayment] = Field(default_factory=list)
+    balance: int | None = None  # the member's available credits
+    required: int = 0  # what the wallet must cover (after funding sources)
+    reasons: list[ReasonInfo] = Field(default_factory=list)
+    fixes: list[FixInfo] = Field(default_factory=list)
+
+
+class ChargeReceipt(Result):
+    """`charge`: what was taken, from which lots, and where it went."""
+
+    id: str  # the transfer's id; for a free use (nothing moved) an id of its own
+    transfer_id: str | None = None
+    member_id: str
+    service: str
+    quantity: int
+    asset: str
+    price: PriceInfo
+    charged: int  # credits taken (wallet and funding sources together)
+    paid_to_member: int = 0  # a negative price: credits paid to the member
+    free_units: int = 0
+    allowance_left: int | None = None
+    window: str | None = None
+    # the member's lots that paid (negative) or were credited (a payout)
+    lots: list[LotMoveInfo] = Field(default_factory=list)
+    splits: list[SplitLine] = Field(default_factory=list)  # sums to `charged`
+    external: list[ExternalPayment] = Field(default_factory=list)
+    balance_after: int | None = None  # posted balance of the wallet after the charge
+    available_after: int | None = None
+    context: dict[str, str] = Field(default_factory=dict)
+    catalog_version: int
+    created_at: datetime
+    replayed: bool = False
+
+
+class MeteredSession(Result):
+    """`start_metered`: credits set aside for the estimated use. Finish it with its `id`."""
+
+    id: str  # pass to finish_metered; the ledger hold's id when credits were held
+    hold_id: str | None = None  # None: nothing needed holding (free, or a class waives it)
+    member_id: str
+    service: str
+    asset: str
+    estimated_quantity: int
+    held: int
+    price: PriceInfo
+    free_units: int = 0
+    expires_at: datetime
+    lots: list[LotMoveInfo] = Field(default_factory=list)
+    replayed: bool = False
+
+
+class MeteredReceipt(Result):
+    """`finish_metered`: the real use captured (with splits), the rest of the hold released."""
+
+    id: str
+    hold_id: str | None = None
+    transfer_id: str | None = None
+    member_id: str
+    service: str
+    asset: str
+    estimated_quantity: int
+    actual_quantity: int
+    price: PriceInfo
+    held: int
+    captured: int
+    released: int
+    uncharged: int = 0  # what the use cost past the hold (a hold is the ceiling)
+    free_units: int = 0
+    splits: list[SplitLine] = Field(default_factory=list)
+    lots: list[LotMoveInfo] = Field(default_factory=list)
+    balance_after: int | None = None
+    finished_at: datetime
+    replayed: bool = False
+
+
+class RewardResult(Result):
+    """`reward`: credits posted to a member, or `limit_exceeded` with nothing written."""
+
+    status: str  # ok, limit_exceeded
+    member_id: str
+    reward: str
+    credits: int  # posted now (0 when refused)
+    window: str
+    left: int  # rewards of this kind the member can still get in the window
+    transfer_id: str | None = None
+    balance_after: int | None = None
+    replayed: bool = False

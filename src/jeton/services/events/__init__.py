@@ -1,0 +1,1 @@
+"""The events domain: see docs.md beside this file."""

@@ -1,0 +1,1 @@
+"""The funding domain: see docs.md beside this file."""

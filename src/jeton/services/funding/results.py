@@ -1,0 +1,256 @@
+"""What the funding services return: packs, purchases, checkouts, refunds, plans, subscriptions,
+auto-recharge, coupons, limits and settings. Pydantic models, like ledger/results.py, so the
+HTTP API serialises them and the idempotency table stores them.
+
+Money is `amount_minor` in the minor unit of `currency` (cents for USD); credits are minor units
+of the community's asset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from jeton.services.ledger.results import Result, TransferResult
+
+
+class Entitlement(Result):
+    """A class or key a pack or coupon gives, for `days` days (None: for good)."""
+
+    name: str
+    days: int | None = None
+
+
+class PackInfo(Result):
+    id: str
+    name: str
+    asset: str
+    credits: int
+    price_minor: int
+    currency: str
+    bonus_credits: int = 0
+    bonus_expiry_days: int | None = None
+    credit_expiry_days: int | None = None
+    classes: list[Entitlement] = Field(default_factory=list)
+    keys: list[Entitlement] = Field(default_factory=list)
+    # `class:NAME` / `key:NAME`: who is offered the pack; empty: every member.
+    visible_to: list[str] = Field(default_factory=list)
+    active: bool = True
+    sort_order: int = 0
+    created_at: datetime
+
+
+class Checkout(Result):
+    """A purchase waiting for payment on the provider's hosted page: send the member to `url`."""
+
+    purchase_id: str
+    provider: str
+    session_id: str | None
+    url: str | None
+    status: str
+    amount_minor: int
+    currency: str
+    replayed: bool = False
+
+
+class PurchaseInfo(Result):
+    id: str
+    member_id: str
+    kind: str  # pack, recharge, plan, renewal
+    pack_id: str | None = None
+    subscription_id: str | None = None
+    provider: str
+    status: str  # pending, charging, processing, completed, failed, expired
+    description: str
+    asset: str
+    credits: int
+    bonus_credits: int = 0
+    amount_minor: int
+    currency: str
+    refunded_minor: int = 0
+    credits_taken_back: int = 0
+    session_id: str | None = None
+    payment_id: str | None = None
+    reference: str | None = None
+    failure_reason: str | None = None
+    grant_transfer_id: str | None = None
+    bonus_transfer_id: str | None = None
+    money_transfer_id: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+    replayed: bool = False
+
+
+class RefundInfo(Result):
+    id: str
+    purchase_id: str
+    kind: str  # cash, credits, external (refunded at the provider), dispute (a chargeback)
+    status: str  # pending, succeeded, failed
+    amount_minor: int
+    currency: str
+    credits_taken: int = 0
+    credits_given: int = 0
+    provider_refund_id: str | None = None
+    take_transfer_id: str | None = None
+    give_transfer_id: str | None = None
+    money_transfer_id: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime
+    replayed: bool = False
+
+
+class PaymentProfile(Result):
+    """The member's customer and saved payment method at one provider (tokens only)."""
+
+    member_id: str
+    provider: str
+    customer_id: str | None = None
+    payment_method_id: str | None = None
+
+
+class WebhookOutcome(Result):
+    """What a provider webhook did: `processed`, `duplicate` (a replay), or `ignored`."""
+
+    status: str
+    provider: str
+    event_id: str | None = None
+    kind: str | None = None
+    purchase_id: str | None = None
+    detail: str = ""
+
+
+class PlanInfo(Result):
+    id: str
+    name: str
+    cycle: str
+    asset: str
+    credits: int
+    price_minor: int
+    currency: str
+    member_class: str | None = None
+    discount_bp: int = 0  # off every charge while a cycle runs (10000 = free)
+    active: bool = True
+    created_at: datetime
+
+
+class SubscriptionInfo(Result):
+    id: str
+    member_id: str
+    plan_id: str
+    provider: str
+    status: str  # incomplete, scheduled, active, past_due, canceled
+    anchor_at: datetime
+    current_cycle: int | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    failed_attempts: int = 0
+    end_reason: str | None = None
+    ended_at: datetime | None = None
+    checkout: Checkout | None = None  # when the first cycle is paid on a hosted page
+    replayed: bool = False
+
+
+class AutoRechargeInfo(Result):
+    member_id: str
+    asset: str
+    enabled: bool
+    threshold: int
+    pack_id: str
+    monthly_cap: int
+    provider: str
+    status: str  # ok, failed, cap_reached
+    last_error: str | None = None
+    recharges_this_month: int = 0
+    in_flight: bool = False
+
+
+class CouponInfo(Result):
+    code: str
+    kind: str  # promo, affiliate
+    asset: str
+    credits: int
+    credit_expiry_days: int | None = None
+    classes: list[Entitlement] = Field(default_factory=list)
+    keys: list[Entitlement] = Field(default_factory=list)
+    max_redemptions: int | None = None
+    per_member_limit: int = 1
+    redeemed_count: int = 0
+    expires_at: datetime | None = None
+    active: bool = True
+    owner_member_id: str | None = None
+    royalty: int = 0
+    created_at: datetime
+
+
+class Redemption(Result):
+    id: str
+    code: str
+    member_id: str
+    credits: int
+    classes: list[str] = Field(default_factory=list)
+    keys: list[str] = Field(default_factory=list)
+    transfer: TransferResult | None = None
+    royalty_transfer: TransferResult | None = None
+    replayed: bool = False
+
+
+class AffiliateCodes(Result):
+    member_id: str
+    codes: list[str]
+    fee: int = 0
+    fee_transfer: TransferResult | None = None
+    replayed: bool = False
+
+
+class AffiliateProgram(Result):
+    """Who may request affiliate codes and what they pay and earn."""
+
+    asset: str = "CREDIT"
+    classes: list[str] = Field(default_factory=list)  # who may request codes; empty: nobody
+    fee_per_code: int = 0  # credits the member pays per code
+    credits: int = 0  # what a redeemer gets
+    credit_expiry_days: int | None = None
+    royalty: int = 0  # what the code's owner earns per redemption
+    max_redemptions_per_code: int | None = None
+    codes_per_member_max: int = 20
+
+
+class SignupBonus(Result):
+    amount: int = 0  # 0: no bonus
+    asset: str = "CREDIT"
+    expiry_days: int | None = None
+
+
+class TransferLimits(Result):
+    """Credits a member may send to other members per UTC day and calendar month (None: no
+    limit), and the fee the sender pays on each transfer (fixed plus basis points)."""
+
+    asset: str = "CREDIT"
+    per_day: int | None = None
+    per_month: int | None = None
+    fee_fixed: int = 0
+    fee_bp: int = 0
+
+
+class RoleLimit(Result):
+    """Credits each staff user of `role` may post (grant or charge by hand) per period."""
+
+    role: str
+    asset: str
+    amount: int
+    period: str  # day, week, month
+
+
+class Holding(Result):
+    """A class or key held until `expires_at` (None: for good)."""
+
+    name: str
+    expires_at: datetime | None = None
+
+
+class MemberHoldings(Result):
+    member_id: str
+    classes: list[Holding] = Field(default_factory=list)
+    keys: list[Holding] = Field(default_factory=list)

@@ -1,0 +1,295 @@
+"""The ledger's shared part: the write transaction of one key, checks, hold helpers.
+
+Each write is one database transaction that claims its idempotency key, locks the accounts it
+touches in sorted order, plans against their live lots (failing with a status and writing
+nothing), then applies and flushes. See services/ledger/workset.py for the mechanics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from jeton.core import amounts, limits
+from jeton.core import lots as lotlib
+from jeton.core.clock import Clock, SystemClock, from_us, to_us
+from jeton.core.errors import InvalidRequest, NotFound
+from jeton.core.statuses import Status
+from jeton.core.transfers import TransferKind
+from jeton.services.ledger import idempotency
+from jeton.services.ledger.results import (
+    HoldResult,
+    Result,
+    Split,
+    TransferResult,
+)
+from jeton.services.ledger.state import Acct, Declined, LotSpec, wallet_id
+from jeton.services.ledger.workset import WorkSet
+from jeton.store.dialect import for_update, is_unique_violation
+from jeton.store.engine import Store
+from jeton.store.tables.ledger import (
+    assets,
+    communities,
+    hold_lots,
+    holds,
+    members,
+)
+
+R = TypeVar("R", bound=Result)
+Hook = Callable[[WorkSet, list[TransferResult]], None]
+REVERSIBLE_KINDS = {k.value for k in TransferKind} - {"expiry", "reversal"}
+
+
+def checked_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("metadata must be an object", status=Status.value_invalid)
+    raw = json.dumps(metadata, default=str)
+    if len(raw.encode()) > limits.metadata_bytes_max:
+        raise InvalidRequest(f"metadata is over {limits.metadata_bytes_max} bytes",
+                             status=Status.metadata_too_large)
+    return metadata
+
+
+def checked_text(value: str, what: str, chars_max: int) -> str:
+    if not isinstance(value, str) or len(value) > chars_max:
+        raise InvalidRequest(f"{what} must be text of at most {chars_max} characters",
+                             status=Status.value_invalid)
+    return value
+
+
+class LedgerBase:
+    """What every part of the ledger shares: the store, the clock, the hooks, the write
+    transaction of one idempotency key, and the checks and hold helpers the writes reuse."""
+
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        # Called inside every write transaction after its transfers are built, before flush:
+        # funding (auto-recharge) and webhooks (balance.low) hook in here.
+        self.hooks: list[Hook] = []
+        self._known_communities: set[str] = set()
+
+    def now_us(self) -> int:
+        return to_us(self.clock.now())
+
+    def write_once(self, community_id: str, key: str, operation: str,
+                   request: dict[str, Any], body: Callable[[WorkSet], R], result_type: type[R],
+                   *, now_us: int | None = None) -> R:
+        """Run `body` once per idempotency key: one transaction that claims the key, builds the
+        write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
+        request racing another with the same key is retried and finds that answer. Every
+        service that writes to the ledger (charging, funding) goes through here."""
+        req_hash = idempotency.request_hash(operation, request)
+
+        def tx(conn: Connection) -> R:
+            self._require_community(conn, community_id)
+            replay = idempotency.lookup_one(conn, community_id, key, operation, req_hash)
+            if replay is not None:
+                return result_type.model_validate_json(replay).model_copy(
+                    update={"replayed": True})
+            ws = WorkSet(conn, self.store.dialect, community_id,
+                         self.now_us() if now_us is None else now_us)
+            try:
+                result = body(ws)
+            except Declined as d:
+                raise d.error() from None
+            ws.remember_key(key, operation, req_hash, result.model_dump_json())
+            self._run_hooks(ws)
+            ws.flush()
+            return result
+
+        for attempt in range(2):
+            try:
+                return self.store.run_write(tx)
+            except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
+                if attempt == 0 and is_unique_violation(exc, "idempotency_keys"):
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _write_plain(self, fn: Callable[[Connection], None]) -> None:
+        def tx(conn: Connection) -> None:
+            try:
+                fn(conn)
+            except Declined as d:
+                raise d.error() from None
+
+        self.store.run_write(tx)
+
+    def _run_hooks(self, ws: WorkSet) -> None:
+        if ws.results:
+            for hook in self.hooks:
+                hook(ws, ws.results)
+
+    def _wallet(self, ws: WorkSet, member_id: str, asset: str) -> Acct:
+        aid = wallet_id(member_id, asset)
+        ws.load([aid])
+        acct = ws.accounts.get(aid)
+        if acct is None:
+            if ws.conn.execute(sa.select(members.c.member_id).where(
+                    members.c.community_id == ws.community_id,
+                    members.c.member_id == member_id)).first() is None:
+                raise Declined(Status.member_not_found, f"no member {member_id!r}")
+            self._require_asset(ws.conn, ws.community_id, asset)
+            return ws.ensure_wallet(member_id, asset)
+        return acct
+
+    def _plan_or_release(self, ws: WorkSet, wallet: Acct, amount: int,
+                         service: str | None) -> lotlib.DrawPlan:
+        try:
+            return ws.plan_debit(wallet, amount, service)
+        except Declined:
+            # Holds past their timeout still set credits aside until the job runs; release
+            # them now rather than decline a member whose credits are really there.
+            if not self._release_expired_holds(ws, wallet):
+                raise
+            return ws.plan_debit(wallet, amount, service)
+
+    def _release_expired_holds(self, ws: WorkSet, wallet: Acct) -> bool:
+        due = ws.conn.execute(sa.select(holds.c.hold_id).where(
+            holds.c.community_id == ws.community_id, holds.c.account_id == wallet.account_id,
+            holds.c.status == "active", holds.c.expires_at_us <= ws.now_us)).all()
+        for (hold_id,) in due:
+            hold, _ = self._lock_hold(ws, hold_id)
+            self._release_hold(ws, hold, wallet, "expired")
+            ws.hold_updates[hold_id] = hold_update_row(ws, hold)
+        return bool(due)
+
+    def _lock_hold(self, ws: WorkSet, hold_id: str) -> tuple[dict[str, Any], Acct]:
+        cached = ws.hold_rows
+        if hold_id in cached:
+            hold = cached[hold_id]
+            return hold, ws.accounts[hold["account_id"]]
+        row = ws.conn.execute(sa.select(holds.c.account_id).where(
+            holds.c.community_id == ws.community_id, holds.c.hold_id == hold_id)).first()
+        if row is None:
+            raise Declined(Status.hold_not_found, f"no hold {hold_id!r}")
+        ws.load([row[0]])  # the wallet's lock guards its holds
+        stmt = sa.select(holds).where(holds.c.community_id == ws.community_id,
+                                      holds.c.hold_id == hold_id)
+        hold = dict(ws.conn.execute(for_update(stmt, ws.dialect)).mappings().one())
+        cached[hold_id] = hold
+        return hold, ws.accounts[hold["account_id"]]
+
+    def _hold_lots(self, ws: WorkSet, hold_id: str) -> list[dict[str, Any]]:
+        cache = ws.hold_lot_rows
+        if hold_id not in cache:
+            rows = ws.conn.execute(sa.select(hold_lots).where(
+                hold_lots.c.community_id == ws.community_id,
+                hold_lots.c.hold_id == hold_id).order_by(hold_lots.c.seq)).mappings().all()
+            cache[hold_id] = [dict(r) for r in rows]
+        result: list[dict[str, Any]] = cache[hold_id]
+        return result
+
+    def _release_hold(self, ws: WorkSet, hold: dict[str, Any], wallet: Acct, status: str) -> None:
+        """Give the unused part of a hold back to its lots and close it."""
+        rest = hold["amount"] - hold["captured"] - hold["voided"]
+        for hl in self._hold_lots(ws, hold["hold_id"]):
+            free = hl["reserved"] - hl["used"] - hl["released"]
+            if free:
+                hl["released"] += free
+                ws.hold_lot_updates[(hold["hold_id"], hl["lot_id"])] = hold_lot_update_row(ws, hl)
+                lot = ws.lot(hl["lot_id"])
+                lot.remaining += free
+                lot.dirty = True
+        hold["voided"] += rest
+        hold["status"] = status
+        hold["settled_at_us"] = ws.now_us
+        wallet.pending -= rest
+        wallet.dirty = True
+
+    def _lot_spec(self, source: str, paid: bool, cost_minor: int, cost_currency: str | None,
+                  expires_at: datetime | None, priority: int, scope: str | None) -> LotSpec:
+        if not isinstance(source, str) or not 1 <= len(source) <= 32 or source == lotlib.OVERDRAFT:
+            raise InvalidRequest("source must be a short word (not 'overdraft')",
+                                 status=Status.value_invalid)
+        cost = amounts.whole_amount(cost_minor, "cost_minor")
+        if cost_currency is not None and (not isinstance(cost_currency, str)
+                                          or not 1 <= len(cost_currency) <= 16):
+            raise InvalidRequest("cost_currency must be a currency code of 1-16 characters",
+                                 status=Status.value_invalid)
+        if cost < 0 or (cost and not paid):
+            raise InvalidRequest("only paid credits carry a cost, and it is not negative",
+                                 status=Status.amount_invalid)
+        expires_us = None
+        if expires_at is not None:
+            if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
+                raise InvalidRequest("expires_at must be a timezone-aware datetime",
+                                     status=Status.expiry_invalid)
+            expires_us = to_us(expires_at)
+            now = self.now_us()
+            # "Not in the future" is checked inside the write, after the idempotency lookup:
+            # a replay of yesterday's grant must answer as it did, not fail on today's clock.
+            if expires_at - from_us(now) > timedelta(days=limits.lot_expiry_days_max):
+                raise InvalidRequest("expires_at is too far in the future",
+                                     status=Status.expiry_invalid)
+        if type(priority) is not int or not -1000 <= priority <= 1000:
+            raise InvalidRequest("priority must be an integer -1000..1000",
+                                 status=Status.value_invalid)
+        if scope is not None:
+            amounts.service_code(scope)
+        if type(paid) is not bool:
+            raise InvalidRequest("paid must be true or false", status=Status.value_invalid)
+        return LotSpec(source=source, paid=paid, cost_minor=cost, cost_currency=cost_currency,
+                       expires_at_us=expires_us, priority=priority, scope=scope)
+
+    def _require_community(self, conn: Connection, community_id: str) -> None:
+        if community_id in self._known_communities:
+            return
+        found = conn.execute(sa.select(communities.c.community_id).where(
+            communities.c.community_id == community_id)).first()
+        if found is None:
+            raise NotFound(f"no community {community_id!r}", status=Status.community_not_found)
+        self._known_communities.add(community_id)
+
+    def _require_member(self, conn: Connection, community_id: str, member_id: str) -> None:
+        found = conn.execute(sa.select(members.c.member_id).where(
+            members.c.community_id == community_id, members.c.member_id == member_id)).first()
+        if found is None:
+            raise NotFound(f"no member {member_id!r}", status=Status.member_not_found)
+
+    def _require_asset(self, conn: Connection, community_id: str, asset: str) -> None:
+        found = conn.execute(sa.select(assets.c.code).where(
+            assets.c.community_id == community_id, assets.c.code == asset)).first()
+        if found is None:
+            raise Declined(Status.asset_not_found, f"no asset {asset!r} in this community")
+
+    def _missing_system_account(self, ws: WorkSet, asset: str, account_id: str) -> None:
+        self._require_asset(ws.conn, ws.community_id, asset)
+        raise Declined(Status.account_not_found, f"no account {account_id!r}")
+
+
+def as_split(value: Split | dict[str, Any]) -> Split:
+    return value if isinstance(value, Split) else Split.model_validate(value)
+
+
+def page_limit(limit: int) -> int:
+    if type(limit) is not int or not 1 <= limit <= limits.page_size_max:
+        raise InvalidRequest(f"limit must be 1-{limits.page_size_max}", status=Status.value_invalid)
+    return limit
+
+
+def hold_update_row(ws: WorkSet, hold: dict[str, Any]) -> dict[str, Any]:
+    return {"b_community": ws.community_id, "b_hold": hold["hold_id"],
+            "captured": hold["captured"], "voided": hold["voided"], "status": hold["status"],
+            "settled_at_us": hold["settled_at_us"]}
+
+
+def hold_lot_update_row(ws: WorkSet, hl: dict[str, Any]) -> dict[str, Any]:
+    return {"b_community": ws.community_id, "b_hold": hl["hold_id"], "b_lot": hl["lot_id"],
+            "used": hl["used"], "released": hl["released"]}
+
+
+def hold_result(hold: dict[str, Any], transfer: TransferResult | None = None) -> HoldResult:
+    return HoldResult(id=hold["hold_id"], member_id=hold["member_id"], asset=hold["asset"],
+                      amount=hold["amount"], captured=hold["captured"], voided=hold["voided"],
+                      status=hold["status"], service=hold["service"],
+                      expires_at=from_us(hold["expires_at_us"]),
+                      created_at=from_us(hold["created_at_us"]), transfer=transfer)

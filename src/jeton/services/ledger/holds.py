@@ -1,0 +1,216 @@
+"""Holds: authorize, capture any part, void the rest; a hold times out by itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from jeton.core import amounts, limits
+from jeton.core import lots as lotlib
+from jeton.core.clock import from_us
+from jeton.core.errors import InvalidRequest, NotFound
+from jeton.core.ids import new_id
+from jeton.core.statuses import Status
+from jeton.core.transfers import TransferDraft, TransferKind
+from jeton.services.ledger.base import (
+    LedgerBase,
+    as_split,
+    checked_metadata,
+    hold_lot_update_row,
+    hold_result,
+    hold_update_row,
+)
+from jeton.services.ledger.results import (
+    HoldResult,
+    LotMoveInfo,
+    Split,
+)
+from jeton.services.ledger.state import Declined, Header, LotSpec, system_id
+from jeton.services.ledger.workset import WorkSet
+from jeton.store.tables.ledger import (
+    holds,
+)
+
+
+class LedgerHolds(LedgerBase):
+    """Two-phase movements: hold credits, capture part of them, void the rest; timeouts."""
+
+    def hold(self, community_id: str, member_id: str, amount: int, *, idempotency_key: str,
+             asset: str = "CREDIT", service: str | None = None,
+             timeout_s: int = limits.hold_timeout_s_default, actor: str = "system",
+             metadata: dict[str, Any] | None = None) -> HoldResult:
+        """Set credits aside for metered use; they count against the available balance now."""
+        amount = amounts.positive_amount(amount)
+        key = amounts.idempotency_key(idempotency_key)
+        if type(timeout_s) is not int or not 1 <= timeout_s <= limits.hold_timeout_s_max:
+            raise InvalidRequest(f"timeout_s must be 1-{limits.hold_timeout_s_max}",
+                                 status=Status.value_invalid)
+        if service is not None:
+            amounts.service_code(service)
+        meta = checked_metadata(metadata)
+        request = {"member": member_id, "amount": amount, "asset": asset, "service": service,
+                   "timeout_s": timeout_s, "metadata": meta}
+
+        def body(ws: WorkSet) -> HoldResult:
+            wallet = self._wallet(ws, member_id, asset)
+            core = [lot.core() for lot in ws.wallet_lots(wallet.account_id)]
+            plan = lotlib.plan_draw(core, amount, service, ws.now_us)
+            if plan.shortfall and self._release_expired_holds(ws, wallet):
+                core = [lot.core() for lot in ws.wallet_lots(wallet.account_id)]
+                plan = lotlib.plan_draw(core, amount, service, ws.now_us)
+            if plan.shortfall:
+                raise Declined(Status.insufficient_credits,
+                               f"member {member_id!r} has {plan.covered} {asset} available, "
+                               f"{amount} required", balance=plan.covered, required=amount)
+            hold_id = new_id()
+            expires_us = ws.now_us + timeout_s * 1_000_000
+            moves = []
+            for seq, (lot_id, take) in enumerate(plan.draws):
+                lot = ws.lots[lot_id]
+                lot.remaining -= take
+                lot.dirty = True
+                ws.hold_lot_inserts.append({
+                    "community_id": community_id, "hold_id": hold_id, "lot_id": lot_id,
+                    "seq": seq, "reserved": take, "used": 0, "released": 0})
+                moves.append(LotMoveInfo(lot_id=lot_id, account_id=wallet.account_id,
+                                         amount=-take))
+            wallet.pending += amount
+            wallet.dirty = True
+            ws.hold_inserts.append({
+                "community_id": community_id, "hold_id": hold_id,
+                "account_id": wallet.account_id, "member_id": member_id, "asset": asset,
+                "amount": amount, "captured": 0, "voided": 0, "status": "active",
+                "service": service, "metadata_json": json.dumps(meta),
+                "expires_at_us": expires_us, "created_at_us": ws.now_us, "settled_at_us": None})
+            return HoldResult(id=hold_id, member_id=member_id, asset=asset, amount=amount,
+                              captured=0, voided=0, status="active", service=service,
+                              expires_at=from_us(expires_us), created_at=from_us(ws.now_us),
+                              lots=moves)
+
+        return self.write_once(community_id, key, "hold", request, body, HoldResult)
+
+    def capture(self, community_id: str, hold_id: str, amount: int, *, idempotency_key: str,
+                final: bool = True, splits: Sequence[Split | dict[str, Any]] = (),
+                to_account: str | None = None, actor: str = "system",
+                reason_code: str = "capture", memo: str = "",
+                metadata: dict[str, Any] | None = None) -> HoldResult:
+        """Spend part (or all) of a hold. With `final` (the default) the rest is released."""
+        amount = amounts.positive_amount(amount)
+        key = amounts.idempotency_key(idempotency_key)
+        split_list = [as_split(s) for s in splits]
+        meta = checked_metadata(metadata)
+        request = {"hold": hold_id, "amount": amount, "final": final,
+                   "splits": [s.model_dump() for s in split_list], "to": to_account,
+                   "memo": memo, "metadata": meta}
+
+        def body(ws: WorkSet) -> HoldResult:
+            hold, wallet = self._lock_hold(ws, hold_id)
+            if hold["status"] != "active":
+                raise Declined(Status.hold_not_active, f"hold {hold_id} is {hold['status']}")
+            if hold["expires_at_us"] <= ws.now_us:
+                raise Declined(Status.hold_expired, f"hold {hold_id} has expired")
+            open_amount = hold["amount"] - hold["captured"] - hold["voided"]
+            if amount > open_amount:
+                raise Declined(Status.capture_exceeds_hold,
+                               f"capture of {amount} exceeds the {open_amount} left on the hold",
+                               required=amount, balance=open_amount)
+            if sum(s.amount for s in split_list) > amount:
+                raise Declined(Status.split_invalid, "splits exceed the amount captured")
+            header = Header(TransferKind.capture, hold["asset"], member_id=hold["member_id"],
+                            service=hold["service"], hold_id=hold_id, actor=actor,
+                            reason_code=reason_code, memo=memo, metadata=meta,
+                            idempotency_key=key)
+            revenue = system_id(to_account or "revenue", hold["asset"])
+            # Named accounts of the splits (an app-store fee) are read with revenue.
+            ws.load([revenue, *(system_id(s.account, hold["asset"]) for s in split_list
+                                if s.account)], with_lots=False)
+            if revenue not in ws.accounts:
+                self._missing_system_account(ws, hold["asset"], revenue)
+            draft = TransferDraft(header.kind, hold["asset"])
+            left = amount
+            for hl in self._hold_lots(ws, hold_id):
+                free = hl["reserved"] - hl["used"] - hl["released"]
+                take = min(free, left)
+                if take:
+                    hl["used"] += take
+                    ws.hold_lot_updates[(hold_id, hl["lot_id"])] = hold_lot_update_row(ws, hl)
+                    draft.move_lot(wallet.account_id, hl["lot_id"], -take)
+                    left -= take
+            draft.add(wallet.account_id, -amount)
+            rest = amount
+            for split in split_list:
+                target = (ws.ensure_wallet(split.member, hold["asset"]) if split.member
+                          else ws.account(system_id(split.account or "", hold["asset"])))
+                if target.kind == "wallet":
+                    ws.credit(draft, target, split.amount, LotSpec(source="royalty"))
+                else:
+                    draft.add(target.account_id, split.amount)
+                rest -= split.amount
+            if rest:
+                draft.add(revenue, rest)
+            wallet.pending -= amount
+            wallet.dirty = True
+            hold["captured"] += amount
+            if final:
+                self._release_hold(ws, hold, wallet, "captured")
+            elif hold["captured"] + hold["voided"] == hold["amount"]:
+                hold["status"] = "captured"
+                hold["settled_at_us"] = ws.now_us
+            ws.hold_updates[hold_id] = hold_update_row(ws, hold)
+            result = ws.commit_transfer(header, draft, wallet)
+            return hold_result(hold, transfer=result)
+
+        return self.write_once(community_id, key, "capture", request, body, HoldResult)
+
+    def void(self, community_id: str, hold_id: str, *, idempotency_key: str,
+             actor: str = "system") -> HoldResult:
+        """Release what is left of a hold back to the lots it came from."""
+        key = amounts.idempotency_key(idempotency_key)
+
+        def body(ws: WorkSet) -> HoldResult:
+            hold, wallet = self._lock_hold(ws, hold_id)
+            if hold["status"] != "active":
+                raise Declined(Status.hold_not_active, f"hold {hold_id} is {hold['status']}")
+            self._release_hold(ws, hold, wallet, "voided")
+            ws.hold_updates[hold_id] = hold_update_row(ws, hold)
+            return hold_result(hold)
+
+        return self.write_once(community_id, key, "void", {"hold": hold_id}, body, HoldResult)
+
+    def get_hold(self, community_id: str, hold_id: str) -> HoldResult:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(holds).where(
+                holds.c.community_id == community_id,
+                holds.c.hold_id == hold_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no hold {hold_id!r}", status=Status.hold_not_found)
+        return hold_result(dict(row))
+
+    def expire_holds(self, community_id: str) -> int:
+        """Release holds whose timeout has passed. Returns the holds expired."""
+        now = self.now_us()
+
+        def tx(conn: Connection) -> int:
+            due = conn.execute(sa.select(holds.c.hold_id).where(
+                holds.c.community_id == community_id, holds.c.status == "active",
+                holds.c.expires_at_us <= now).limit(limits.job_batch_size)).all()
+            ws = WorkSet(conn, self.store.dialect, community_id, now)
+            count = 0
+            for (hold_id,) in due:
+                hold, wallet = self._lock_hold(ws, hold_id)
+                if hold["status"] != "active":
+                    continue
+                self._release_hold(ws, hold, wallet, "expired")
+                ws.hold_updates[hold_id] = hold_update_row(ws, hold)
+                count += 1
+            ws.flush()
+            return count
+
+        total = 0
+        while (done := self.store.run_write(tx)):
+            total += done
+        return total

@@ -1,0 +1,190 @@
+"""The HTTP layer's memory of POST requests that carried an `Idempotency-Key`.
+
+Two places, each for what it is good at (docs/decisions/0033-http-idempotency-in-one-write.md):
+
+- **requests running now** live in this process's memory: a second request with the key while
+  the first runs is told so (`in_flight`, HTTP 409) or, with another body, refused (`mismatch`,
+  HTTP 422). Nothing is written for a request that has not answered yet, so there is nothing to
+  release after a failure or to take over after a crash;
+- **answers** are written once, after a successful (2xx) handler: a later request with the key
+  gets that answer again, byte for byte (`replay`), or is refused if it is another request.
+
+So a POST costs one read before its handler and one write after, and its handler's own write.
+The handler hands the same key to the service, whose key is claimed in the write's own
+transaction: that is what makes the effect happen once even when two server processes run the
+same key at once, or when a server dies between the ledger's commit and the answer's. When two
+processes both answer a key, the first answer written wins and the other request sends it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from jeton.core import limits
+from jeton.core.clock import Clock, SystemClock, to_us
+from jeton.services.ledger.jobs import job
+from jeton.store.engine import Store
+from jeton.store.fastsql import Runner
+from jeton.store.sql import insert_ignore
+from jeton.store.tables.api import http_idempotency
+
+if TYPE_CHECKING:
+    from jeton.app import Jeton
+
+# The space of the operator's requests: never a community id (those start with a letter or digit).
+OPERATOR_SPACE = "~operator"
+_S = 1_000_000
+_T = http_idempotency.c
+
+
+class Outcome(StrEnum):
+    claimed = "claimed"  # run the handler, then finish()
+    replay = "replay"  # send `answer` again
+    mismatch = "mismatch"  # the key was used for another request
+    in_flight = "in_flight"  # a request with this key is still running
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status_code: int
+    content_type: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: Outcome
+    answer: Answer | None = None
+
+
+# Built once: every POST runs them. RETURNING, not rowcount: psycopg reports no rowcount for
+# ON CONFLICT DO NOTHING.
+_KEEP = {dialect: insert_ignore(dialect, http_idempotency, ["community_id", "key"])
+         .returning(_T.key) for dialect in ("sqlite", "postgresql")}
+_FIND = sa.select(_T.method_path, _T.request_sha256, _T.status_code, _T.content_type,
+                  _T.response_body).where(_T.community_id == sa.bindparam("space"),
+                                          _T.key == sa.bindparam("key"))
+
+
+@dataclass(slots=True)
+class _Running:
+    """A request of this process that holds its key: being checked, then running."""
+
+    request: tuple[str, str]  # method and path, digest
+    checked: threading.Event = field(default_factory=threading.Event)
+
+
+_CHECK_WAIT_S = limits.statement_timeout_ms / 1000
+
+
+class HttpIdempotency:
+    """Kept answers of one store, and the requests this process is running."""
+
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self._running: dict[tuple[str, str], _Running] = {}  # by (space, key)
+        self._running_lock = threading.Lock()
+
+    def claim(self, space: str, key: str, method_path: str, request_sha256: str) -> Claim:
+        """Before the handler: `claimed` (run it, then `finish`), or what to answer instead."""
+        request = (method_path[:1000], request_sha256)
+        while True:
+            with self._running_lock:
+                running = self._running.get((space, key))
+                if running is None:
+                    mine = _Running(request)
+                    self._running[(space, key)] = mine
+                    break
+                if running.checked.is_set():
+                    return Claim(Outcome.in_flight if running.request == request
+                                 else Outcome.mismatch)
+            # Another copy is reading the kept answers: its outcome (it runs, or it is answered
+            # and gone) is this copy's too, soon.
+            running.checked.wait(_CHECK_WAIT_S)
+        try:
+            kept = self._find(space, key)
+        except BaseException:
+            self._forget(space, key)
+            mine.checked.set()
+            raise
+        if kept is not None:
+            self._forget(space, key)
+        mine.checked.set()
+        if kept is None:
+            return Claim(Outcome.claimed)
+        kept_request, answer = kept
+        if kept_request != request:
+            return Claim(Outcome.mismatch)
+        return Claim(Outcome.replay, answer)
+
+    def finish(self, space: str, key: str, method_path: str, request_sha256: str,
+               answer: Answer | None) -> Answer | None:
+        """After the handler: keep `answer` (None: it failed, keep nothing). Returns the answer
+        to send instead when another process answered the same request first."""
+        try:
+            if answer is None:
+                return None
+            row = {"community_id": space, "key": key, "method_path": method_path[:1000],
+                   "request_sha256": request_sha256, "status_code": answer.status_code,
+                   "content_type": answer.content_type, "response_body": answer.body,
+                   "created_at_us": to_us(self.clock.now())}
+            dialect = self.store.dialect
+
+            def tx(conn: Connection) -> bool:
+                return Runner(conn, dialect).first(_KEEP[dialect], row) is not None
+
+            if self.store.run_write(tx):
+                return None
+            kept = self._find(space, key)
+            if kept is None or kept[0] != (row["method_path"], request_sha256):
+                return None  # purged meanwhile, or the key went to another request
+            return kept[1]
+        finally:
+            self._forget(space, key)
+
+    def _forget(self, space: str, key: str) -> None:
+        with self._running_lock:
+            self._running.pop((space, key), None)
+
+    def _find(self, space: str, key: str) -> tuple[tuple[str, str], Answer] | None:
+        """The kept answer to the key, and the request (method and path, digest) it answered."""
+        with self.store.read() as conn:
+            found = Runner(conn, conn.dialect.name).first(_FIND, {"space": space, "key": key})
+        if found is None:
+            return None
+        path, digest, status_code, content_type, body = found
+        return (path, digest), Answer(int(status_code), content_type, body)
+
+    def purge(self, space: str, before_us: int) -> int:
+        """Forget answers older than `before_us`, a batch at a time. Returns how many."""
+        total = 0
+        while True:
+            def tx(conn: Connection) -> int:
+                keys = conn.execute(sa.select(_T.key).where(
+                    _T.community_id == space, _T.created_at_us < before_us,
+                ).limit(limits.job_batch_size)).scalars().all()
+                if keys:
+                    conn.execute(http_idempotency.delete().where(
+                        _T.community_id == space, _T.key.in_(keys)))
+                return len(keys)
+
+            done = self.store.run_write(tx)
+            total += done
+            if done < limits.job_batch_size:
+                return total
+
+
+@job("http_idempotency.purge", 3600)
+def _purge_old_answers(j: Jeton, community_id: str) -> int:
+    """Forget kept answers after `idempotency_retention_days`. The ledger's own keys are kept for
+    good: they are what makes a late retry of a write take effect once."""
+    kept = HttpIdempotency(j.store)
+    horizon_us = to_us(kept.clock.now()) - limits.idempotency_retention_days * 86_400 * _S
+    return kept.purge(community_id, horizon_us)

@@ -1,0 +1,110 @@
+"""The state a write works on: accounts and lots as loaded, what comes into a wallet, the
+transfer's header, and a declined plan. No I/O: the working set (workset.py) loads and writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jeton.core import lots as lotlib
+from jeton.core.errors import error_for
+from jeton.core.statuses import Status
+from jeton.core.transfers import TransferKind
+
+SYSTEM_KINDS = ("issuance", "promotions", "revenue", "breakage")
+
+
+def wallet_id(member_id: str, asset: str) -> str:
+    return f"wallet:{member_id}:{asset}"
+
+
+def system_id(name: str, asset: str) -> str:
+    return f"{name}:{asset}"
+
+
+@dataclass(slots=True)
+class Acct:
+    account_id: str
+    kind: str
+    member_id: str | None
+    asset: str
+    tracked: bool
+    floor: int | None
+    posted: int
+    pending: int
+    version: int
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class LotState:
+    id: str
+    account_id: str
+    source: str
+    paid: bool
+    cost_minor: int
+    cost_currency: str | None
+    amount: int
+    remaining: int
+    expires_at_us: int | None
+    priority: int
+    scope: str | None
+    merge_key: str | None
+    origin_transfer_id: str
+    created_at_us: int
+    new: bool = False
+    dirty: bool = False
+
+    def core(self) -> lotlib.Lot:
+        return lotlib.Lot(self.id, self.remaining, self.paid, self.expires_at_us, self.priority,
+                          self.scope, self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class LotSpec:
+    """The attributes of credits coming into a wallet."""
+
+    source: str
+    paid: bool = False
+    cost_minor: int = 0
+    cost_currency: str | None = None
+    expires_at_us: int | None = None
+    priority: int = 0
+    scope: str | None = None
+
+    def merge_key(self) -> str | None:
+        # Free credits with identical attributes share one lot, so that a wallet receiving a
+        # royalty on every download keeps one royalty lot rather than millions. Paid lots keep
+        # their own cost basis and are never merged.
+        if self.paid or self.cost_minor:
+            return None
+        return (f"{self.source}|{self.expires_at_us or ''}|{self.priority}|{self.scope or ''}")
+
+
+@dataclass(slots=True)
+class Header:
+    kind: TransferKind
+    asset: str
+    member_id: str | None = None
+    service: str | None = None
+    reverses_id: str | None = None
+    hold_id: str | None = None
+    actor: str = "system"
+    reason_code: str = ""
+    memo: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+class Declined(Exception):
+    """An operation planned against the working set failed; nothing was applied."""
+
+    def __init__(self, status: Status, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+    def error(self) -> Exception:
+        return error_for(self.status, self.detail, **self.extra)

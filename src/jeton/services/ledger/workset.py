@@ -1,0 +1,562 @@
+"""The working set of one write transaction.
+
+A write loads the accounts it touches (locked, in sorted order) and their live lots once, applies
+one or many operations to that in-memory copy, and then flushes every change with a handful of
+`executemany` statements. A single spend and a batch of a thousand take the same path; the
+batch only pays the round trips once (and seals its plain spends with `pay`, which writes what
+`draw` and `commit_transfer` would, without building a draft for each).
+
+Each operation first plans (pure, may fail with a status and changes nothing) and then applies.
+Rows are written with absolute values computed here; that is safe because every row written
+belongs to an account this transaction holds locked (PostgreSQL) or the database's single write
+lock (SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from jeton.core import lots as lotlib
+from jeton.core.clock import from_us
+from jeton.core.errors import InvariantViolation, invariant
+from jeton.core.ids import new_id
+from jeton.core.statuses import Status
+from jeton.core.transfers import TransferDraft, transfer_hash
+from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
+from jeton.services.ledger.state import Acct, Declined, Header, LotSpec, LotState, wallet_id
+from jeton.store.fastsql import Runner
+from jeton.store.sql import insert_ignore
+from jeton.store.tables.base import db_now_us
+from jeton.store.tables.ledger import (
+    accounts,
+    events,
+    hold_lots,
+    holds,
+    idempotency_keys,
+    lots,
+    members,
+    posting_lots,
+    postings,
+    transfers,
+)
+
+_T = accounts.c
+_L = lots.c
+
+_SELECT_ACCOUNTS = sa.select(
+    _T.account_id, _T.kind, _T.member_id, _T.asset, _T.tracked, _T.floor, _T.posted, _T.pending,
+    _T.version,
+)
+_LOT_COLS = (_L.lot_id, _L.account_id, _L.source, _L.paid, _L.cost_minor, _L.cost_currency,
+             _L.amount, _L.remaining, _L.expires_at_us, _L.priority, _L.scope, _L.merge_key,
+             _L.origin_transfer_id, _L.created_at_us)
+
+_SELECT_ACCOUNT = _SELECT_ACCOUNTS.where(
+    _T.community_id == sa.bindparam("c"), _T.account_id == sa.bindparam("a"))
+_LOCK_ACCOUNT = {"sqlite": _SELECT_ACCOUNT, "postgresql": _SELECT_ACCOUNT.with_for_update(),
+                 "read": _SELECT_ACCOUNT}
+_SELECT_LIVE_LOTS = sa.select(*_LOT_COLS).where(
+    _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
+    _L.remaining != sa.literal_column("0"))
+# A transfer between members, or a charge with a royalty, touches two wallets or more: they are
+# locked and their lots read in one statement each (up to _MANY_MAX wallets), not one per
+# wallet. The lock order is the one the one-at-a-time path uses, Python's sorted() (code
+# points): on PostgreSQL the rows come out, and are locked, in "C" collation order, the same.
+_MANY_MAX = 8
+_MANY: dict[tuple[str, int], sa.sql.ClauseElement] = {}
+
+
+def _lock_accounts(dialect: str, n: int) -> sa.sql.ClauseElement:
+    key = ("lock:" + dialect, n)
+    found = _MANY.get(key)
+    if found is None:
+        stmt: Any = _SELECT_ACCOUNTS.where(
+            _T.community_id == sa.bindparam("c"),
+            _T.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]))
+        if dialect == "postgresql":
+            stmt = stmt.order_by(_T.account_id.collate("C")).with_for_update()
+        else:  # SQLite: the whole database is this writer's (BEGIN IMMEDIATE); a read
+            stmt = stmt.order_by(_T.account_id)
+        found = _MANY[key] = stmt
+    return found
+
+
+def _live_lots_of(n: int) -> sa.sql.ClauseElement:
+    key = ("lots", n)
+    found = _MANY.get(key)
+    if found is None:
+        found = _MANY[key] = sa.select(*_LOT_COLS).where(
+            _L.community_id == sa.bindparam("c"),
+            _L.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]),
+            _L.remaining != sa.literal_column("0"))
+    return found
+
+
+_SELECT_MERGE_LOT = sa.select(*_LOT_COLS).where(
+    _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
+    _L.merge_key == sa.bindparam("k"))
+_SELECT_LOT = sa.select(*_LOT_COLS).where(
+    _L.community_id == sa.bindparam("c"), _L.lot_id == sa.bindparam("lot"))
+_SELECT_MEMBER = sa.select(members.c.member_id).where(
+    members.c.community_id == sa.bindparam("c"), members.c.member_id == sa.bindparam("m"))
+
+# System and named accounts never change once made (their balance is not on the row), so each
+# process keeps them after the first read: a charge neither reads nor locks the revenue row.
+_SYSTEM_CACHE: dict[tuple[str, str], tuple[Any, ...]] = {}
+_INSERT_TRANSFER = transfers.insert().values(recorded_at_us=db_now_us())
+
+_UPDATE_ACCOUNT = accounts.update().where(
+    _T.community_id == sa.bindparam("b_community"), _T.account_id == sa.bindparam("b_account"))
+_UPDATE_LOT = lots.update().where(
+    _L.community_id == sa.bindparam("b_community"), _L.lot_id == sa.bindparam("b_lot"))
+_UPDATE_HOLD = holds.update().where(
+    holds.c.community_id == sa.bindparam("b_community"), holds.c.hold_id == sa.bindparam("b_hold"))
+_UPDATE_HOLD_LOT = hold_lots.update().where(
+    hold_lots.c.community_id == sa.bindparam("b_community"),
+    hold_lots.c.hold_id == sa.bindparam("b_hold"), hold_lots.c.lot_id == sa.bindparam("b_lot"))
+
+
+class WorkSet:
+    def __init__(self, conn: Connection, dialect: str, community_id: str, now_us: int) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.db = Runner(conn, dialect)
+        self.community_id = community_id
+        self.now_us = now_us
+        self.effective_at = from_us(now_us)
+        self.accounts: dict[str, Acct] = {}
+        self.lots: dict[str, LotState] = {}
+        self.lots_by_account: dict[str, list[LotState]] = {}
+        self._loaded_lots_for: set[str] = set()
+        self._merge_misses: set[tuple[str, str]] = set()
+        self._spend_orders: dict[tuple[str, str | None], tuple[int, list[LotState]]] = {}
+        self.new_accounts: list[dict[str, Any]] = []
+        self.transfer_rows: list[dict[str, Any]] = []
+        self.posting_rows: list[dict[str, Any]] = []
+        self.posting_lot_rows: list[dict[str, Any]] = []
+        self.key_rows: list[dict[str, Any]] = []
+        self.event_rows: list[dict[str, Any]] = []
+        self.hold_inserts: list[dict[str, Any]] = []
+        self.hold_updates: dict[str, dict[str, Any]] = {}
+        self.hold_lot_inserts: list[dict[str, Any]] = []
+        self.hold_lot_updates: dict[tuple[str, str], dict[str, Any]] = {}
+        # Holds this transaction read (locked), and their lot reservations, by hold id.
+        self.hold_rows: dict[str, dict[str, Any]] = {}
+        self.hold_lot_rows: dict[str, list[dict[str, Any]]] = {}
+        self.results: list[TransferResult] = []
+
+    # ---- loading ----
+
+    def load(self, account_ids: Iterable[str], *, with_lots: bool = True) -> None:
+        """Lock and load wallets (in sorted order) with their live lots; other accounts are
+        read without a lock (nothing on their row changes)."""
+        ids = set(account_ids)
+        wanted = ids - self.accounts.keys()
+        if wanted:
+            wallets = sorted(a for a in wanted if a.startswith("wallet:"))
+            if 1 < len(wallets) <= _MANY_MAX:  # one round trip, locking in the same order
+                params = {f"a{i}": aid for i, aid in enumerate(wallets)}
+                params["c"] = self.community_id
+                for locked in self.db.rows(_lock_accounts(self.dialect, len(wallets)), params):
+                    self.accounts[locked[0]] = _acct(locked)
+            else:
+                lock = _LOCK_ACCOUNT[self.dialect]
+                for aid in wallets:  # one at a time, in sorted order: no deadlock between writers
+                    row = self.db.first(lock, {"c": self.community_id, "a": aid})
+                    if row is not None:
+                        self.accounts[aid] = _acct(row)
+            for aid in sorted(wanted.difference(wallets)):
+                self._load_system(aid)
+        if with_lots:
+            need = sorted(a for a in ids
+                          if a in self.accounts and self.accounts[a].tracked
+                          and a not in self._loaded_lots_for)
+            if need:
+                self._load_lots(need)
+
+    def _load_system(self, account_id: str) -> None:
+        key = (self.community_id, account_id)
+        row = _SYSTEM_CACHE.get(key)
+        if row is None:
+            found = self.db.first(_SELECT_ACCOUNT, {"c": self.community_id, "a": account_id})
+            if found is None:
+                return
+            row = found
+            if not row[4]:  # untracked: immutable, safe to keep
+                _SYSTEM_CACHE[key] = row
+        self.accounts[account_id] = _acct(row)
+
+    def _load_lots(self, account_ids: list[str]) -> None:
+        if 1 < len(account_ids) <= _MANY_MAX:
+            params = {f"a{i}": aid for i, aid in enumerate(account_ids)}
+            params["c"] = self.community_id
+            for row in self.db.rows(_live_lots_of(len(account_ids)), params):
+                self._add_lot(_lot(row))
+        else:
+            for aid in account_ids:
+                for row in self.db.rows(_SELECT_LIVE_LOTS, {"c": self.community_id, "a": aid}):
+                    self._add_lot(_lot(row))
+        self._loaded_lots_for.update(account_ids)
+
+    def _add_lot(self, lot: LotState) -> LotState:
+        known = self.lots.get(lot.id)
+        if known is not None:
+            return known
+        self.lots[lot.id] = lot
+        self.lots_by_account.setdefault(lot.account_id, []).append(lot)
+        return lot
+
+    def merge_lot(self, account_id: str, key: str) -> LotState | None:
+        """The lot free credits with these attributes merge into, if the wallet has one."""
+        for lot in self.wallet_lots(account_id):
+            if lot.merge_key == key:
+                return lot
+        probe = (account_id, key)
+        if probe in self._merge_misses:
+            return None
+        row = self.db.first(_SELECT_MERGE_LOT, {"c": self.community_id, "a": account_id,
+                                                "k": key})
+        if row is None:
+            self._merge_misses.add(probe)
+            return None
+        return self._add_lot(_lot(row))
+
+    def account(self, account_id: str) -> Acct:
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            raise Declined(Status.account_not_found, f"no account {account_id!r}",
+                           account=account_id)
+        return acct
+
+    def ensure_wallet(self, member_id: str, asset: str) -> Acct:
+        """The member's wallet for `asset`, opened (floor 0) on first use."""
+        aid = wallet_id(member_id, asset)
+        if aid not in self.accounts:
+            self.load([aid])
+        if aid in self.accounts:
+            return self.accounts[aid]
+        exists = self.db.first(_SELECT_MEMBER, {"c": self.community_id, "m": member_id})
+        if exists is None:
+            raise Declined(Status.member_not_found, f"no member {member_id!r}", member=member_id)
+        row = {"community_id": self.community_id, "account_id": aid, "kind": "wallet",
+               "member_id": member_id, "asset": asset, "tracked": True, "floor": 0,
+               "posted": 0, "pending": 0, "version": 0, "created_at_us": self.now_us}
+        # Insert now (not at flush) so that a concurrent opener blocks on the key, then lock it.
+        self.conn.execute(insert_ignore(self.dialect, accounts, ["community_id", "account_id"]),
+                          row)
+        self.load([aid])
+        return self.accounts[aid]
+
+    def wallet_lots(self, account_id: str) -> list[LotState]:
+        return self.lots_by_account.get(account_id, [])
+
+    def loaded(self, account_id: str) -> Acct | None:
+        """The account if this working set holds it with its lots (a wallet: locked)."""
+        if account_id in self._loaded_lots_for:
+            return self.accounts.get(account_id)
+        return None
+
+    # ---- planning helpers (pure over the working set) ----
+
+    def spendable(self, account_id: str, service: str | None) -> int:
+        core = [lot.core() for lot in self.wallet_lots(account_id)]
+        return lotlib.available_from_lots(core, service, self.now_us)
+
+    def overdraft_lot(self, account_id: str) -> LotState | None:
+        for lot in self.wallet_lots(account_id):
+            if lot.source == lotlib.OVERDRAFT:
+                return lot
+        return None
+
+    def plan_debit(self, acct: Acct, amount: int, service: str | None) -> lotlib.DrawPlan:
+        """Lots that pay `amount` from a wallet; Declined when they (and its credit line) can't.
+
+        The same plan as `lotlib.plan_draw` over the wallet's lots, walking the spend order
+        this working set keeps per wallet and service."""
+        plan = lotlib.draw_in_order(self._spend_order(acct.account_id, service), amount)
+        if plan.shortfall:
+            core = [lot.core() for lot in self.wallet_lots(acct.account_id)]
+            floor = acct.floor if acct.floor is not None else 0
+            owed = self.overdraft_lot(acct.account_id)
+            owed_now = owed.remaining if owed else 0
+            room = plan.covered + owed_now - floor  # what the credit line still allows
+            if floor >= 0 or room < amount:
+                available = lotlib.available_from_lots(core, service, self.now_us) + owed_now
+                raise Declined(
+                    Status.insufficient_credits,
+                    f"member {acct.member_id!r} has {available} {acct.asset} available, "
+                    f"{amount} required", balance=available, required=amount,
+                    member=acct.member_id, asset=acct.asset)
+        return plan
+
+    def _spend_order(self, account_id: str, service: str | None) -> list[LotState]:
+        """The wallet's lots that may pay for `service`, in spend order, empty ones included.
+
+        `lotlib.spendable` without its `remaining > 0` filter, which the draw applies. A lot's
+        place in the order never changes (only what is left in it does) and `now_us` is fixed,
+        so a batch works the order out once per wallet and service, again only when the wallet
+        gains a lot."""
+        mine = self.wallet_lots(account_id)
+        key = (account_id, service)
+        cached = self._spend_orders.get(key)
+        if cached is not None and cached[0] == len(mine):
+            return cached[1]
+        order = [lot for lot in mine if lotlib.may_pay(lot, service, self.now_us)]
+        order.sort(key=lambda lot: lotlib.spend_order_key(lot.core(), service))
+        self._spend_orders[key] = (len(mine), order)
+        return order
+
+    # ---- applying ----
+
+    def draw(self, draft: TransferDraft, acct: Acct, amount: int, plan: lotlib.DrawPlan) -> None:
+        """Debit a wallet by the lots of `plan`, and the rest from its credit line."""
+        draft.lot_moves.extend(self._take(acct, plan))
+        draft.add(acct.account_id, -amount)
+
+    def _take(self, acct: Acct, plan: lotlib.DrawPlan) -> list[tuple[str, str, int]]:
+        """Take the plan's credits out of the wallet's lots: the lot moves, one per lot."""
+        moves = []
+        for lot_id, take in plan.draws:
+            lot = self.lots[lot_id]
+            lot.remaining -= take
+            lot.dirty = True
+            moves.append((acct.account_id, lot_id, -take))
+        if plan.shortfall:
+            owed = self.overdraft_lot(acct.account_id) or self._new_lot(
+                acct, LotSpec(source=lotlib.OVERDRAFT), 0)
+            owed.remaining -= plan.shortfall
+            owed.dirty = True
+            moves.append((acct.account_id, owed.id, -plan.shortfall))
+        return moves
+
+    def pay(self, header: Header, wallet: Acct, amount: int, plan: lotlib.DrawPlan,
+            to: Acct) -> TransferResult:
+        """A two-leg transfer from a wallet, by the lots of `plan`, to `to` (no lot credited):
+        what `draw`, `draft.add(to)` and `commit_transfer` make, without building a draft
+        (a batch of plain spends makes one per item)."""
+        invariant(amount > 0 and to.account_id != wallet.account_id,
+                  "a payment moves credits from a wallet to another account")
+        # The plan's lots are distinct and never the overdraft lot: no move merges with another.
+        return self._seal(header, header.asset,
+                          [(wallet.account_id, -amount), (to.account_id, amount)],
+                          self._take(wallet, plan), wallet)
+
+    def credit(self, draft: TransferDraft, acct: Acct, amount: int, spec: LotSpec) -> None:
+        """Credit a wallet: repay its credit line first, then a new (or merged) lot."""
+        invariant(acct.kind == "wallet", "lots are for wallets")
+        left = amount
+        owed = self.overdraft_lot(acct.account_id)
+        if owed is not None and owed.remaining < 0:
+            repay = min(-owed.remaining, left)
+            owed.remaining += repay
+            owed.dirty = True
+            draft.move_lot(acct.account_id, owed.id, repay)
+            left -= repay
+        if left:
+            key = spec.merge_key()
+            lot = self.merge_lot(acct.account_id, key) if key is not None else None
+            if lot is None:
+                lot = self._new_lot(acct, spec, left)
+            else:
+                lot.amount += left
+                lot.dirty = True
+            lot.remaining += left
+            draft.move_lot(acct.account_id, lot.id, left)
+        draft.add(acct.account_id, amount)
+
+    def restore(self, draft: TransferDraft, account_id: str, lot_id: str, amount: int) -> None:
+        """Put credits back into (positive) or take them out of (negative) one named lot."""
+        lot = self.lot(lot_id)
+        invariant(lot.account_id == account_id, "a lot moves only within its own account")
+        lot.remaining += amount
+        if amount > 0 and lot.merge_key is not None and lot.remaining > lot.amount:
+            lot.amount = lot.remaining
+        lot.dirty = True
+        draft.move_lot(account_id, lot_id, amount)
+
+    def lot(self, lot_id: str) -> LotState:
+        """A lot of a loaded (locked) account, read from the database if it was drained."""
+        lot = self.lots.get(lot_id)
+        if lot is None:
+            row = self.db.first(_SELECT_LOT, {"c": self.community_id, "lot": lot_id})
+            invariant(row is not None, f"no lot {lot_id}")
+            lot = self._add_lot(_lot(row))  # type: ignore[arg-type]
+            invariant(lot.account_id in self.accounts, "a lot is read only under its account")
+        return lot
+
+    def _new_lot(self, acct: Acct, spec: LotSpec, amount: int) -> LotState:
+        lot = LotState(
+            id=new_id(), account_id=acct.account_id, source=spec.source, paid=spec.paid,
+            cost_minor=spec.cost_minor, cost_currency=spec.cost_currency, amount=amount,
+            remaining=0, expires_at_us=spec.expires_at_us, priority=spec.priority,
+            scope=spec.scope, merge_key=spec.merge_key(), origin_transfer_id="",
+            created_at_us=self.now_us, new=True, dirty=True)
+        self.lots[lot.id] = lot
+        self.lots_by_account.setdefault(acct.account_id, []).append(lot)
+        return lot
+
+    def commit_transfer(self, header: Header, draft: TransferDraft,
+                        primary: Acct | None = None) -> TransferResult:
+        """Seal a built transfer into rows: postings, lot moves, balances and its hash."""
+        lot_moves = draft.lot_moves
+        if len(lot_moves) > 1:  # moves of one lot merge into one row
+            merged: dict[tuple[str, str], int] = {}
+            for account_id, lot_id, amount in lot_moves:
+                merged[(account_id, lot_id)] = merged.get((account_id, lot_id), 0) + amount
+            lot_moves = [(a, lot_id, amount) for (a, lot_id), amount in merged.items()]
+        return self._seal(header, draft.asset, draft.balanced_legs(), lot_moves, primary)
+
+    def _seal(self, header: Header, asset: str, legs: list[tuple[str, int]],
+              lot_moves: list[tuple[str, str, int]], primary: Acct | None) -> TransferResult:
+        """Rows, balances, hash and answer of a transfer: `legs` balanced, one move per lot."""
+        transfer_id = new_id()
+        c = self.community_id
+        accounts_ = self.accounts
+        posting_rows = self.posting_rows
+        posting_infos: list[PostingInfo] = []
+        moved = 0
+        for account_id, amount in legs:
+            if amount > 0:
+                moved += amount
+            acct = accounts_.get(account_id)
+            if acct is None:
+                raise InvariantViolation(f"posting to an account not loaded: {account_id}")
+            if acct.asset != asset:
+                raise InvariantViolation(
+                    f"asset {asset} posted to {acct.account_id} of {acct.asset}")
+            balance_after = None
+            version = None
+            if acct.tracked:
+                acct.posted += amount
+                acct.version += 1
+                acct.dirty = True
+                if acct.floor is not None and acct.posted - acct.pending < acct.floor:
+                    raise InvariantViolation(f"{acct.account_id} would go under its floor")
+                balance_after, version = acct.posted, acct.version
+            posting_rows.append({
+                "community_id": c, "transfer_id": transfer_id, "account_id": account_id,
+                "amount": amount, "balance_after": balance_after, "account_version": version})
+            posting_infos.append(trusted(PostingInfo, {
+                "account_id": account_id, "amount": amount, "balance_after": balance_after}))
+        moves: list[LotMoveInfo] = []
+        hashed_moves: list[tuple[int, str, int]] = []
+        for account_id, lot_id, amount in lot_moves:
+            if amount == 0:
+                continue
+            lot = self.lots.get(lot_id)
+            if lot is not None and lot.new and not lot.origin_transfer_id:
+                lot.origin_transfer_id = transfer_id
+            self.posting_lot_rows.append({
+                "community_id": c, "transfer_id": transfer_id, "lot_id": lot_id,
+                "account_id": account_id, "amount": amount})
+            moves.append(trusted(LotMoveInfo, {
+                "lot_id": lot_id, "account_id": account_id, "amount": amount}))
+            hashed_moves.append((0, lot_id, amount))
+        metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
+                         if header.metadata else "{}")
+        kind = header.kind.value
+        row = {
+            "community_id": c, "transfer_id": transfer_id, "kind": kind, "asset": asset,
+            "member_id": header.member_id, "service": header.service,
+            "reverses_id": header.reverses_id, "hold_id": header.hold_id,
+            "actor": header.actor, "reason_code": header.reason_code, "memo": header.memo,
+            "metadata_json": metadata_json, "idempotency_key": header.idempotency_key,
+            "effective_at_us": self.now_us,
+        }
+        row["hash"] = transfer_hash(row, [(0, a, amt) for a, amt in legs], hashed_moves)
+        self.transfer_rows.append(row)
+        result = trusted(TransferResult, {
+            "id": transfer_id, "kind": kind, "asset": asset,
+            "amount": moved, "member_id": header.member_id,
+            "service": header.service, "reverses_id": header.reverses_id,
+            "hold_id": header.hold_id, "postings": posting_infos, "lots": moves,
+            "actor": header.actor, "reason_code": header.reason_code, "memo": header.memo,
+            "metadata": header.metadata, "effective_at": self.effective_at,
+            "balance_after": primary.posted if primary is not None else None,
+            "replayed": False})
+        self.results.append(result)
+        return result
+
+    def remember_key(self, key: str, operation: str, req_hash: str, response_json: str) -> None:
+        self.key_rows.append({
+            "community_id": self.community_id, "key": key, "operation": operation,
+            "request_hash": req_hash, "response_json": response_json,
+            "created_at_us": self.now_us})
+
+    def emit(self, type_: str, member_id: str | None, payload: dict[str, Any]) -> None:
+        """An event in the outbox, committed with the change it describes."""
+        self.event_rows.append({
+            "community_id": self.community_id, "event_id": new_id(), "type": type_,
+            "member_id": member_id, "payload_json": json.dumps(payload, default=str),
+            "created_at_us": self.now_us})
+
+    # ---- writing ----
+
+    def flush(self) -> None:
+        c = self.community_id
+        db = self.db
+        acct_rows = [{"b_community": c, "b_account": a.account_id, "posted": a.posted,
+                      "pending": a.pending, "version": a.version}
+                     for a in self.accounts.values() if a.dirty]
+        new_lots = [lot for lot in self.lots.values() if lot.new]
+        lot_updates = [{"b_community": c, "b_lot": lot.id, "amount": lot.amount,
+                        "remaining": lot.remaining}
+                       for lot in self.lots.values() if lot.dirty and not lot.new]
+        db.many(_INSERT_TRANSFER, self.transfer_rows)
+        db.many(lots.insert(), [_lot_row(c, lot) for lot in new_lots], _LOT_ROW_KEYS)
+        db.many(_UPDATE_LOT, lot_updates)
+        db.many(_INSERT_HOLD, self.hold_inserts)
+        db.many(_INSERT_HOLD_LOT, self.hold_lot_inserts)
+        db.many(_UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
+        # Accounts after holds: pending and posted move together under the floor CHECK.
+        db.many(_UPDATE_ACCOUNT, acct_rows)
+        db.many(_UPDATE_HOLD, list(self.hold_updates.values()))
+        db.many(_INSERT_POSTING, self.posting_rows)
+        db.many(_INSERT_POSTING_LOT, self.posting_lot_rows)
+        db.many(_INSERT_KEY, self.key_rows)
+        db.many(_INSERT_EVENT, self.event_rows)
+        for a in self.accounts.values():
+            a.dirty = False
+        for lot in self.lots.values():
+            lot.new = lot.dirty = False
+        for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
+                     self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows):
+            rows.clear()
+        self.hold_updates.clear()
+        self.hold_lot_updates.clear()
+
+
+def _acct(row: tuple[Any, ...]) -> Acct:
+    return Acct(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
+
+
+def _lot(row: tuple[Any, ...]) -> LotState:
+    return LotState(row[0], row[1], row[2], bool(row[3]), *row[4:])
+
+
+_LOT_ROW_KEYS = ("community_id", "lot_id", "account_id", "source", "paid", "cost_minor",
+                 "cost_currency", "amount", "remaining", "expires_at_us", "priority", "scope",
+                 "merge_key", "origin_transfer_id", "created_at_us")
+_INSERT_HOLD = holds.insert()
+_INSERT_HOLD_LOT = hold_lots.insert()
+_INSERT_POSTING = postings.insert()
+_INSERT_POSTING_LOT = posting_lots.insert()
+_INSERT_KEY = idempotency_keys.insert()
+_INSERT_EVENT = events.insert()
+
+
+def _lot_row(community_id: str, lot: LotState) -> dict[str, Any]:
+    invariant(bool(lot.origin_transfer_id), f"lot {lot.id} has no origin transfer")
+    return {
+        "community_id": community_id, "lot_id": lot.id, "account_id": lot.account_id,
+        "source": lot.source, "paid": lot.paid, "cost_minor": lot.cost_minor,
+        "cost_currency": lot.cost_currency, "amount": lot.amount, "remaining": lot.remaining,
+        "expires_at_us": lot.expires_at_us, "priority": lot.priority, "scope": lot.scope,
+        "merge_key": lot.merge_key, "origin_transfer_id": lot.origin_transfer_id,
+        "created_at_us": lot.created_at_us,
+    }

@@ -1,0 +1,1 @@
+"""The ops domain: see docs.md beside this file."""

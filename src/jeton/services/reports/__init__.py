@@ -1,0 +1,1 @@
+"""The reports domain: see docs.md beside this file."""
