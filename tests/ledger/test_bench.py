@@ -11,10 +11,25 @@ from jeton.services.bench import service as bench
 pytestmark = pytest.mark.postgres
 
 
-def test_bench_postgres_returns_its_figures() -> None:
+def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> None:
     figures = bench.bench_postgres(postgres_url(), n=32, writers=4, processes=2)
-    assert set(figures) == {"postgres_spend_per_s", "postgres_p99_spend_ms"}
+    assert set(figures) == {
+        "postgres_spend_per_s", "postgres_transfer_per_s", "postgres_raw_transfer_per_s",
+        "postgres_p99_spend_ms", "postgres_p99_transfer_ms", "postgres_spend_ratio",
+        "postgres_transfer_ratio"}
     assert all(v > 0 for v in figures.values())
+    assert figures["postgres_spend_ratio"] == pytest.approx(
+        figures["postgres_spend_per_s"] / figures["postgres_raw_transfer_per_s"], rel=0.5)
+
+
+def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
+    figures = bench.bench_sqlite(n=40, batches=2, rounds=2)
+    for name in ("sqlite_spend", "sqlite_normal_spend"):
+        assert figures[f"{name}_per_s"] > 0
+        assert figures[f"{name}_ratio"] > 0
+    assert figures["sqlite_raw_commit_per_s"] > 0
+    assert figures["sqlite_normal_raw_commit_per_s"] > 0
+    assert figures["sqlite_raw_batch_per_s"] > figures["sqlite_batch_spend_per_s"] > 0
 
 
 def test_charge_bench_on_postgres_uses_the_same_writers() -> None:

@@ -52,8 +52,11 @@ class Store:
             options = f"-c statement_timeout={limits.statement_timeout_ms}"
             if pg_schema:  # one schema per test run or per tenant database
                 options += f" -c search_path={pg_schema}"
+            # psycopg prepares a statement it has run five times, and after a ROLLBACK drops
+            # every prepared statement of the connection (DEALLOCATE ALL), the ledger's own
+            # included; the write path prepares its statements itself (store/pipeline.py).
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-                          connect_args={"options": options})
+                          connect_args={"options": options, "prepare_threshold": None})
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         self._writers: dict[int, Connection] = {}  # thread id -> its kept writer connection
         self._writers_lock = threading.Lock()
@@ -120,7 +123,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only snapshot (one transaction)."""
+        """A connection for reads. On SQLite one transaction (one snapshot of the WAL). On
+        PostgreSQL each statement is its own snapshot under READ COMMITTED whether or not a
+        transaction wraps them, so reads run in autocommit: no BEGIN and no ROLLBACK, one
+        round trip per statement."""
+        if self.dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield conn
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 

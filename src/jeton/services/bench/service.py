@@ -42,6 +42,7 @@ from typing import Any, TypeAlias
 import sqlalchemy as sa
 
 import jeton
+from jeton.services.bench import references
 from jeton.services.ledger.results import SpendRequest
 from jeton.store.engine import Store, normalize_url
 
@@ -80,44 +81,78 @@ def _spend_loop(c: jeton.Community, n: int, prefix: str, member_of: Callable[[in
 
 
 def bench_sqlite(n: int = 5000, batches: int = 20, preload_postings: int = 0,
-                 progress: Progress | None = None) -> dict[str, float]:
+                 progress: Progress | None = None, rounds: int = 2) -> dict[str, float]:
+    """SQLite figures, each beside its raw reference (`references.py`) in alternating rounds
+    on the same disk: one spend per transaction with synchronous FULL and NORMAL, batches."""
     figures: dict[str, float] = {}
+    per_round = max(1, n // rounds)
+    batches_per_round = max(1, batches // rounds)
     with tempfile.TemporaryDirectory(prefix="jeton-bench-") as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}", sqlite_synchronous="FULL")
-        store.create_schema()
-        c = _setup(store)
+        for sync, suffix in (("FULL", ""), ("NORMAL", "_normal")):
+            store = Store(f"sqlite:///{Path(tmp) / f'bench-{sync}.db'}",
+                          sqlite_synchronous=sync)
+            store.create_schema()
+            c = _setup(store)
+            _spend_loop(c, 200, "warm", lambda i: f"m{i % MEMBERS}")
+            ours: list[float] = []
+            raw: list[float] = []
+            lat: list[float] = []
+            for r in range(rounds):
+                if progress:
+                    progress(f"sqlite {sync}: round {r + 1}/{rounds}: {per_round} spends, "
+                             "one per transaction, and raw commits")
+                raw.append(references.sqlite_raw_commit(Path(tmp) / f"raw-{sync}.db", sync,
+                                                        per_round))
+                elapsed, lat_r = _spend_loop(c, per_round, f"s{r}",
+                                             lambda i: f"m{i % MEMBERS}")
+                ours.append(per_round / elapsed)
+                lat += lat_r
+            figures[f"sqlite{suffix}_spend_per_s"] = statistics.fmean(ours)
+            figures[f"sqlite{suffix}_raw_commit_per_s"] = statistics.fmean(raw)
+            figures[f"sqlite{suffix}_spend_ratio"] = statistics.fmean(
+                o / r for o, r in zip(ours, raw, strict=True))
+            figures[f"sqlite{suffix}_p99_spend_ms"] = _p99(lat)
+            if sync == "FULL":
+                figures.update(_sqlite_batches(c, Path(tmp), batches_per_round, rounds,
+                                               progress))
+                if preload_postings:
+                    if progress:
+                        progress(f"sqlite: growing the journal to {preload_postings:,} postings")
+                    _preload(c, preload_postings, progress)
+                    elapsed, lat = _spend_loop(c, n, "after", lambda i: f"m{i % MEMBERS}")
+                    figures["sqlite_spend_per_s_large_journal"] = n / elapsed
+                    figures["sqlite_p99_spend_ms_large_journal"] = _p99(lat)
+                    figures["journal_postings"] = float(_postings(store))
+            store.dispose()
+    return figures
+
+
+def _sqlite_batches(c: jeton.Community, tmp: Path, batches: int, rounds: int,
+                    progress: Progress | None) -> dict[str, float]:
+    ours: list[float] = []
+    raw: list[float] = []
+    batch_lat: list[float] = []
+    for r in range(rounds):
         if progress:
-            progress(f"sqlite: {n} spends, one per transaction")
-        _spend_loop(c, 200, "warm", lambda i: f"m{i % MEMBERS}")
-        elapsed, lat = _spend_loop(c, n, "s", lambda i: f"m{i % MEMBERS}")
-        figures["sqlite_spend_per_s"] = n / elapsed
-        figures["sqlite_p99_spend_ms"] = _p99(lat)
-        if progress:
-            progress(f"sqlite: {batches} batches of 1,000 spends")
-        batch_lat: list[float] = []
+            progress(f"sqlite: round {r + 1}/{rounds}: {batches} batches of 1,000 spends "
+                     "and raw batches")
+        raw.append(references.sqlite_raw_batch(tmp / f"raw-batch-{r}.db", "FULL", batches))
         start = time.perf_counter()
         for b in range(batches):
             items = [SpendRequest(member=f"m{i % MEMBERS}", amount=1,
-                                  idempotency_key=f"b{b}-{i}", service="chat.message")
+                                  idempotency_key=f"b{r}-{b}-{i}", service="chat.message")
                      for i in range(1000)]
             t0 = time.perf_counter()
             results = c.spend_batch(items)
             batch_lat.append(time.perf_counter() - t0)
-            bad = [r for r in results if r.status != "ok"]
+            bad = [x for x in results if x.status != "ok"]
             if bad:
                 raise RuntimeError(f"bench batch had failures: {bad[:3]}")
-        figures["sqlite_batch_spend_per_s"] = batches * 1000 / (time.perf_counter() - start)
-        figures["sqlite_batch_p99_batch_ms"] = _p99(batch_lat)
-        if preload_postings:
-            if progress:
-                progress(f"sqlite: growing the journal to {preload_postings:,} postings")
-            _preload(c, preload_postings, progress)
-            elapsed, lat = _spend_loop(c, n, "after", lambda i: f"m{i % MEMBERS}")
-            figures["sqlite_spend_per_s_large_journal"] = n / elapsed
-            figures["sqlite_p99_spend_ms_large_journal"] = _p99(lat)
-            figures["journal_postings"] = float(_postings(store))
-        store.dispose()
-    return figures
+        ours.append(batches * 1000 / (time.perf_counter() - start))
+    return {"sqlite_batch_spend_per_s": statistics.fmean(ours),
+            "sqlite_raw_batch_per_s": statistics.fmean(raw),
+            "sqlite_batch_ratio": statistics.fmean(o / r for o, r in zip(ours, raw, strict=True)),
+            "sqlite_batch_p99_batch_ms": _p99(batch_lat)}
 
 
 def _preload(c: jeton.Community, postings: int, progress: Progress | None) -> None:
@@ -282,24 +317,52 @@ def spend_op(c: jeton.Community, w: int, i: int) -> None:
     c.spend(f"m{w * 4 + i % 4}", 1, idempotency_key=f"w{w}-{i}", service="chat.message")
 
 
+def transfer_op(c: jeton.Community, w: int, i: int) -> None:
+    # Member to member between the writer's own members: the lots travel with the credits.
+    c.transfer(f"m{w * 4 + i % 4}", f"m{w * 4 + (i + 1) % 4}", 1, idempotency_key=f"t{w}-{i}")
+
+
 def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                    processes: int | None = None, progress: Progress | None = None,
-                   ) -> dict[str, float]:
-    """`n` spends from `writers` concurrent writers (see `run_writers`) on a fresh schema."""
+                   rounds: int = 2) -> dict[str, float]:
+    """`n` spends, `n` member transfers and `n` plain SQL transfers (the reference) from
+    `writers` concurrent writers (see `run_writers`) on a fresh schema, in alternating rounds."""
     processes = processes or writer_processes(writers)
+    per_writer = max(1, n // writers // rounds)
+    timed: dict[str, list[float]] = {"spend": [], "transfer": [], "raw": []}
+    lat: dict[str, list[float]] = {"spend": [], "transfer": [], "raw": []}
+    ops: dict[str, WriteOp] = {"raw": references.raw_transfer_op, "spend": spend_op,
+                               "transfer": transfer_op}
     with fresh_pg_schema(url, "jeton_bench") as schema:
         store = Store(url, pg_schema=schema)
         store.create_schema()
         _setup(store, members=writers * 4)
         store.dispose()
-        if progress:
-            progress(f"postgres: {n} spends from {writers} writers in {processes} processes, "
-                     "one revenue account")
-        per_writer = max(1, n // writers)
-        elapsed, lat = run_writers(url, schema, "bench", spend_op, per_writer=per_writer,
-                                   writers=writers, processes=processes)
-    return {"postgres_spend_per_s": per_writer * writers / elapsed,
-            "postgres_p99_spend_ms": _p99(lat)}
+        references.raw_setup(url, schema, writers)
+        first = 0
+        for r in range(rounds):
+            for name, op in ops.items():
+                if progress:
+                    progress(f"postgres: round {r + 1}/{rounds}: {per_writer * writers} {name} "
+                             f"from {writers} writers in {processes} processes")
+                elapsed, samples = run_writers(url, schema, "bench", op, per_writer=per_writer,
+                                               writers=writers, processes=processes,
+                                               first=first)
+                timed[name].append(per_writer * writers / elapsed)
+                lat[name] += samples
+            first += WARMUP + per_writer
+    figures = {
+        "postgres_spend_per_s": statistics.fmean(timed["spend"]),
+        "postgres_transfer_per_s": statistics.fmean(timed["transfer"]),
+        "postgres_raw_transfer_per_s": statistics.fmean(timed["raw"]),
+        "postgres_p99_spend_ms": _p99(lat["spend"]),
+        "postgres_p99_transfer_ms": _p99(lat["transfer"]),
+        "postgres_spend_ratio": statistics.fmean(
+            s / r for s, r in zip(timed["spend"], timed["raw"], strict=True)),
+        "postgres_transfer_ratio": statistics.fmean(
+            s / r for s, r in zip(timed["transfer"], timed["raw"], strict=True)),
+    }
+    return figures
 
 
 EXTRA: list[Callable[[dict[str, Any]], dict[str, float]]] = []

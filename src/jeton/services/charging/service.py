@@ -249,8 +249,14 @@ class Charging:
             return receipt(ws, ev, offer, member_id, code, quantity, asset, ctx, lines,
                             external, transfer)
 
+        # The wallets a charge may touch: the member's, revenue's and those of the parties its
+        # context names (an uploader's royalty), locked with the key in one round trip.
+        touched = [wallet_id(member_id, asset), system_id("revenue", asset),
+                   *(wallet_id(who, asset) for who in ctx.values() if who != member_id)]
         try:
-            return self.once(community_id, key, "charge", request, body, ChargeReceipt)
+            return self.ledger.write_once(community_id, key, "charge", request, body,
+                                          ChargeReceipt, accounts=touched, member_id=member_id,
+                                          asset=asset)
         except BaseException as exc:
             for source, reference in paid:
                 source.refund(reference)

@@ -39,7 +39,7 @@ from jeton.services.ledger import metrics as process_metrics
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import wallet_id
-from jeton.services.ledger.workset import WorkSet
+from jeton.services.ledger.workset import PreRead, WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.engine import after_commit
 from jeton.store.sql import insert_new
@@ -136,13 +136,27 @@ _SETTINGS_FOR_TRIGGER = sa.select(
     auto_recharge.c.member_id == sa.bindparam("m"), auto_recharge.c.asset == sa.bindparam("a"))
 
 
+def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
+    """The settings `request_in` reads, sent ahead with a debit's first round trip."""
+    return [PreRead(_pre_read_name(member_id, asset), _SETTINGS_FOR_TRIGGER,
+                    {"c": community_id, "m": member_id, "a": asset})]
+
+
+def _pre_read_name(member_id: str, asset: str) -> str:
+    return f"auto_recharge:{member_id}:{asset}"
+
+
 def request_in(ws: WorkSet, member_id: str, asset: str) -> bool:
     """Record a recharge intent if the member has auto-recharge on, is under the threshold and
     under the monthly cap. Cheap: one read by primary key, maybe one insert. Also for callers
     that decline a charge for want of credits (the member then gets credits for next time)."""
     conn, cid = ws.conn, ws.community_id
     # On every debit: the compiled statement on the transaction's cursor (decision 0004).
-    row = ws.db.first(_SETTINGS_FOR_TRIGGER, {"c": cid, "m": member_id, "a": asset})
+    name = _pre_read_name(member_id, asset)
+    if name in ws.prefetched:
+        row = ws.prefetched.pop(name)
+    else:
+        row = ws.db.first(_SETTINGS_FOR_TRIGGER, {"c": cid, "m": member_id, "a": asset})
     if row is None:
         return False
     enabled, threshold, status, cap, month, count = row

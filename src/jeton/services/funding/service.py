@@ -33,6 +33,8 @@ def install(j: Jeton) -> None:
     for hook in (recharge.recharge_hook, transfer_limits_hook):
         if hook not in j.ledger.hooks:
             j.ledger.hooks.append(hook)
+    if recharge.pre_read not in j.ledger.pre_reads:
+        j.ledger.pre_reads.append(recharge.pre_read)
     charging = j.charging
     charging.plan_discount_query = plans.DISCOUNT_QUERY
 

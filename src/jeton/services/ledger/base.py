@@ -8,7 +8,7 @@ nothing), then applies and flushes. See services/ledger/workset.py for the mecha
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ from jeton.services.ledger.results import (
     TransferResult,
 )
 from jeton.services.ledger.state import Acct, Declined, LotSpec, wallet_id
-from jeton.services.ledger.workset import WorkSet
+from jeton.services.ledger.workset import PreRead, WorkSet
 from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
@@ -42,6 +42,7 @@ from jeton.store.tables.ledger import (
 
 R = TypeVar("R", bound=Result)
 Hook = Callable[[WorkSet, list[TransferResult]], None]
+PreReads = Callable[[str, str, str], Sequence[PreRead]]  # (community, member, asset)
 REVERSIBLE_KINDS = {k.value for k in TransferKind} - {"expiry", "reversal"}
 
 
@@ -74,6 +75,9 @@ class LedgerBase:
         # Called inside every write transaction after its transfers are built, before flush:
         # funding (auto-recharge) and webhooks (balance.low) hook in here.
         self.hooks: list[Hook] = []
+        # Reads the hooks will make for the member a write debits, sent ahead with the write's
+        # first round trip on PostgreSQL (see `write_once`); funding's auto-recharge has one.
+        self.pre_reads: list[PreReads] = []
         self._known_communities: set[str] = set()
 
     def now_us(self) -> int:
@@ -81,28 +85,42 @@ class LedgerBase:
 
     def write_once(self, community_id: str, key: str, operation: str,
                    request: dict[str, Any], body: Callable[[WorkSet], R], result_type: type[R],
-                   *, now_us: int | None = None) -> R:
+                   *, now_us: int | None = None, accounts: Sequence[str] = (),
+                   member_id: str | None = None, asset: str = "CREDIT") -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
         request racing another with the same key is retried and finds that answer. Every
-        service that writes to the ledger (charging, funding) goes through here."""
+        service that writes to the ledger (charging, funding) goes through here.
+
+        `accounts` names the accounts the write will touch when the caller knows them, and
+        `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
+        and the hooks' reads for that member with them, in the write's first round trip; its
+        rows and COMMIT go in the second (decision 0036). Elsewhere they change nothing."""
         req_hash = idempotency.request_hash(operation, request)
+        pipelined = self.store.dialect == "postgresql" and bool(accounts)
 
         def tx(conn: Connection) -> R:
             self._require_community(conn, community_id)
-            replay = idempotency.lookup_one(conn, community_id, key, operation, req_hash)
+            ws = WorkSet(conn, self.store.dialect, community_id,
+                         self.now_us() if now_us is None else now_us)
+            if pipelined:
+                reads = [r for pre in self.pre_reads
+                         for r in pre(community_id, member_id, asset)] if member_id else []
+                row = ws.preload(accounts, idempotency.key_read(community_id, key), reads)
+                stored = idempotency.Stored(*row) if row is not None else None
+                replay = idempotency.check_replay(stored, key, operation, req_hash)
+            else:
+                replay = idempotency.lookup_one(conn, community_id, key, operation, req_hash)
             if replay is not None:
                 return result_type.model_validate_json(replay).model_copy(
                     update={"replayed": True})
-            ws = WorkSet(conn, self.store.dialect, community_id,
-                         self.now_us() if now_us is None else now_us)
             try:
                 result = body(ws)
             except Declined as d:
                 raise d.error() from None
             ws.remember_key(key, operation, req_hash, result.model_dump_json())
             self._run_hooks(ws)
-            ws.flush()
+            ws.flush(commit=self.store.dialect == "postgresql")
             return result
 
         for attempt in range(2):

@@ -29,7 +29,7 @@ from jeton.services.ledger.results import (
     LotMoveInfo,
     Split,
 )
-from jeton.services.ledger.state import Declined, Header, LotSpec, system_id
+from jeton.services.ledger.state import Declined, Header, LotSpec, system_id, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.tables.ledger import (
     holds,
@@ -91,7 +91,9 @@ class LedgerHolds(LedgerBase):
                               expires_at=from_us(expires_us), created_at=from_us(ws.now_us),
                               lots=moves)
 
-        return self.write_once(community_id, key, "hold", request, body, HoldResult)
+        return self.write_once(community_id, key, "hold", request, body, HoldResult,
+                               accounts=[wallet_id(member_id, asset)], member_id=member_id,
+                               asset=asset)
 
     def capture(self, community_id: str, hold_id: str, amount: int, *, idempotency_key: str,
                 final: bool = True, splits: Sequence[Split | dict[str, Any]] = (),

@@ -104,6 +104,11 @@ _LOOKUP_ONE = sa.select(idempotency_keys.c.operation, idempotency_keys.c.request
     idempotency_keys.c.key == sa.bindparam("k"))
 
 
+def key_read(community_id: str, key: str) -> tuple[sa.sql.ClauseElement, dict[str, Any]]:
+    """The statement and parameters that read one stored key (`lookup_one`'s read)."""
+    return _LOOKUP_ONE, {"c": community_id, "k": key}
+
+
 def lookup_one(conn: Connection, community_id: str, key: str, operation: str,
                req_hash: str) -> str | None:
     row = Runner(conn, conn.dialect.name).first(_LOOKUP_ONE, {"c": community_id, "k": key})

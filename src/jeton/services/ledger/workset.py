@@ -15,7 +15,8 @@ lock (SQLite).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,98 +28,36 @@ from jeton.core.errors import InvariantViolation, invariant
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, transfer_hash
+from jeton.services.ledger import statements as q
 from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
 from jeton.services.ledger.state import Acct, Declined, Header, LotSpec, LotState, wallet_id
-from jeton.store.fastsql import Runner
+from jeton.store import pipeline
+from jeton.store.fastsql import Runner, compiled
 from jeton.store.sql import insert_ignore
-from jeton.store.tables.base import db_now_us
 from jeton.store.tables.ledger import (
     accounts,
-    events,
-    hold_lots,
-    holds,
-    idempotency_keys,
     lots,
-    members,
-    posting_lots,
-    postings,
-    transfers,
 )
 
-_T = accounts.c
-_L = lots.c
-
-_SELECT_ACCOUNTS = sa.select(
-    _T.account_id, _T.kind, _T.member_id, _T.asset, _T.tracked, _T.floor, _T.posted, _T.pending,
-    _T.version,
-)
-_LOT_COLS = (_L.lot_id, _L.account_id, _L.source, _L.paid, _L.cost_minor, _L.cost_currency,
-             _L.amount, _L.remaining, _L.expires_at_us, _L.priority, _L.scope, _L.merge_key,
-             _L.origin_transfer_id, _L.created_at_us)
-
-_SELECT_ACCOUNT = _SELECT_ACCOUNTS.where(
-    _T.community_id == sa.bindparam("c"), _T.account_id == sa.bindparam("a"))
-_LOCK_ACCOUNT = {"sqlite": _SELECT_ACCOUNT, "postgresql": _SELECT_ACCOUNT.with_for_update(),
-                 "read": _SELECT_ACCOUNT}
-_SELECT_LIVE_LOTS = sa.select(*_LOT_COLS).where(
-    _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
-    _L.remaining != sa.literal_column("0"))
 # A transfer between members, or a charge with a royalty, touches two wallets or more: they are
-# locked and their lots read in one statement each (up to _MANY_MAX wallets), not one per
+# locked and their lots read in one statement each (up to q.MANY_MAX wallets), not one per
 # wallet. The lock order is the one the one-at-a-time path uses, Python's sorted() (code
 # points): on PostgreSQL the rows come out, and are locked, in "C" collation order, the same.
-_MANY_MAX = 8
-_MANY: dict[tuple[str, int], sa.sql.ClauseElement] = {}
 
-
-def _lock_accounts(dialect: str, n: int) -> sa.sql.ClauseElement:
-    key = ("lock:" + dialect, n)
-    found = _MANY.get(key)
-    if found is None:
-        stmt: Any = _SELECT_ACCOUNTS.where(
-            _T.community_id == sa.bindparam("c"),
-            _T.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]))
-        if dialect == "postgresql":
-            stmt = stmt.order_by(_T.account_id.collate("C")).with_for_update()
-        else:  # SQLite: the whole database is this writer's (BEGIN IMMEDIATE); a read
-            stmt = stmt.order_by(_T.account_id)
-        found = _MANY[key] = stmt
-    return found
-
-
-def _live_lots_of(n: int) -> sa.sql.ClauseElement:
-    key = ("lots", n)
-    found = _MANY.get(key)
-    if found is None:
-        found = _MANY[key] = sa.select(*_LOT_COLS).where(
-            _L.community_id == sa.bindparam("c"),
-            _L.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]),
-            _L.remaining != sa.literal_column("0"))
-    return found
-
-
-_SELECT_MERGE_LOT = sa.select(*_LOT_COLS).where(
-    _L.community_id == sa.bindparam("c"), _L.account_id == sa.bindparam("a"),
-    _L.merge_key == sa.bindparam("k"))
-_SELECT_LOT = sa.select(*_LOT_COLS).where(
-    _L.community_id == sa.bindparam("c"), _L.lot_id == sa.bindparam("lot"))
-_SELECT_MEMBER = sa.select(members.c.member_id).where(
-    members.c.community_id == sa.bindparam("c"), members.c.member_id == sa.bindparam("m"))
 
 # System and named accounts never change once made (their balance is not on the row), so each
 # process keeps them after the first read: a charge neither reads nor locks the revenue row.
 _SYSTEM_CACHE: dict[tuple[str, str], tuple[Any, ...]] = {}
-_INSERT_TRANSFER = transfers.insert().values(recorded_at_us=db_now_us())
 
-_UPDATE_ACCOUNT = accounts.update().where(
-    _T.community_id == sa.bindparam("b_community"), _T.account_id == sa.bindparam("b_account"))
-_UPDATE_LOT = lots.update().where(
-    _L.community_id == sa.bindparam("b_community"), _L.lot_id == sa.bindparam("b_lot"))
-_UPDATE_HOLD = holds.update().where(
-    holds.c.community_id == sa.bindparam("b_community"), holds.c.hold_id == sa.bindparam("b_hold"))
-_UPDATE_HOLD_LOT = hold_lots.update().where(
-    hold_lots.c.community_id == sa.bindparam("b_community"),
-    hold_lots.c.hold_id == sa.bindparam("b_hold"), hold_lots.c.lot_id == sa.bindparam("b_lot"))
+
+@dataclass(frozen=True, slots=True)
+class PreRead:
+    """A read a hook will make, sent ahead with a write's first round trip (`preload`); its
+    row (or None) waits in `WorkSet.prefetched[name]`."""
+
+    name: str
+    stmt: sa.sql.ClauseElement
+    params: dict[str, Any]
 
 
 class WorkSet:
@@ -149,6 +88,8 @@ class WorkSet:
         self.hold_rows: dict[str, dict[str, Any]] = {}
         self.hold_lot_rows: dict[str, list[dict[str, Any]]] = {}
         self.results: list[TransferResult] = []
+        # Rows read ahead for hooks (see `preload`), by the name of the read.
+        self.prefetched: dict[str, tuple[Any, ...] | None] = {}
 
     # ---- loading ----
 
@@ -159,17 +100,17 @@ class WorkSet:
         wanted = ids - self.accounts.keys()
         if wanted:
             wallets = sorted(a for a in wanted if a.startswith("wallet:"))
-            if 1 < len(wallets) <= _MANY_MAX:  # one round trip, locking in the same order
+            if 1 < len(wallets) <= q.MANY_MAX:  # one round trip, locking in the same order
                 params = {f"a{i}": aid for i, aid in enumerate(wallets)}
                 params["c"] = self.community_id
-                for locked in self.db.rows(_lock_accounts(self.dialect, len(wallets)), params):
-                    self.accounts[locked[0]] = _acct(locked)
+                for locked in self.db.rows(q.lock_accounts(self.dialect, len(wallets)), params):
+                    self.accounts[locked[0]] = q.acct(locked)
             else:
-                lock = _LOCK_ACCOUNT[self.dialect]
+                lock = q.LOCK_ACCOUNT[self.dialect]
                 for aid in wallets:  # one at a time, in sorted order: no deadlock between writers
                     row = self.db.first(lock, {"c": self.community_id, "a": aid})
                     if row is not None:
-                        self.accounts[aid] = _acct(row)
+                        self.accounts[aid] = q.acct(row)
             for aid in sorted(wanted.difference(wallets)):
                 self._load_system(aid)
         if with_lots:
@@ -179,28 +120,65 @@ class WorkSet:
             if need:
                 self._load_lots(need)
 
+    def preload(self, account_ids: Iterable[str], key_read: tuple[sa.sql.ClauseElement,
+                dict[str, Any]], reads: Sequence[PreRead] = ()) -> tuple[Any, ...] | None:
+        """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
+        `load`), read their live lots, its idempotency key and what the hooks will ask
+        (`reads`), all in one round trip; the row of the key read comes back.
+
+        The statements go out in one pipeline and run one after the other, so the lots are
+        read after their wallets' locks are held. Wallets that do not exist yet are left to
+        `ensure_wallet`; system accounts are read (once per process) as `load` does."""
+        invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
+        ids = set(account_ids)
+        wallets = sorted(a for a in ids if a.startswith("wallet:"))
+        work: list[tuple[str, list[dict[str, Any]]]] = [
+            ("BEGIN", [{}]), (compiled(key_read[0], "postgresql"), [key_read[1]])]
+        if wallets:
+            params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(wallets)}
+            params["c"] = self.community_id
+            work.append((compiled(q.lock_accounts("postgresql", len(wallets)), "postgresql"),
+                         [params]))
+            work.append((compiled(q.live_lots_of(len(wallets)), "postgresql"), [params]))
+        work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
+        results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
+                               work)
+        key_rows = results[1]
+        if wallets:
+            for row in results[2]:
+                self.accounts[row[0]] = q.acct(row)
+            for row in results[3]:
+                self._add_lot(q.lot(row))
+            self._loaded_lots_for.update(a for a in wallets if a in self.accounts)
+        for read, rows in zip(reads, results[4 if wallets else 2:], strict=True):
+            self.prefetched[read.name] = rows[0] if rows else None
+        for aid in sorted(ids.difference(wallets)):
+            if aid not in self.accounts:
+                self._load_system(aid)
+        return key_rows[0] if key_rows else None
+
     def _load_system(self, account_id: str) -> None:
         key = (self.community_id, account_id)
         row = _SYSTEM_CACHE.get(key)
         if row is None:
-            found = self.db.first(_SELECT_ACCOUNT, {"c": self.community_id, "a": account_id})
+            found = self.db.first(q.SELECT_ACCOUNT, {"c": self.community_id, "a": account_id})
             if found is None:
                 return
             row = found
             if not row[4]:  # untracked: immutable, safe to keep
                 _SYSTEM_CACHE[key] = row
-        self.accounts[account_id] = _acct(row)
+        self.accounts[account_id] = q.acct(row)
 
     def _load_lots(self, account_ids: list[str]) -> None:
-        if 1 < len(account_ids) <= _MANY_MAX:
+        if 1 < len(account_ids) <= q.MANY_MAX:
             params = {f"a{i}": aid for i, aid in enumerate(account_ids)}
             params["c"] = self.community_id
-            for row in self.db.rows(_live_lots_of(len(account_ids)), params):
-                self._add_lot(_lot(row))
+            for row in self.db.rows(q.live_lots_of(len(account_ids)), params):
+                self._add_lot(q.lot(row))
         else:
             for aid in account_ids:
-                for row in self.db.rows(_SELECT_LIVE_LOTS, {"c": self.community_id, "a": aid}):
-                    self._add_lot(_lot(row))
+                for row in self.db.rows(q.SELECT_LIVE_LOTS, {"c": self.community_id, "a": aid}):
+                    self._add_lot(q.lot(row))
         self._loaded_lots_for.update(account_ids)
 
     def _add_lot(self, lot: LotState) -> LotState:
@@ -219,12 +197,12 @@ class WorkSet:
         probe = (account_id, key)
         if probe in self._merge_misses:
             return None
-        row = self.db.first(_SELECT_MERGE_LOT, {"c": self.community_id, "a": account_id,
+        row = self.db.first(q.SELECT_MERGE_LOT, {"c": self.community_id, "a": account_id,
                                                 "k": key})
         if row is None:
             self._merge_misses.add(probe)
             return None
-        return self._add_lot(_lot(row))
+        return self._add_lot(q.lot(row))
 
     def account(self, account_id: str) -> Acct:
         acct = self.accounts.get(account_id)
@@ -240,7 +218,7 @@ class WorkSet:
             self.load([aid])
         if aid in self.accounts:
             return self.accounts[aid]
-        exists = self.db.first(_SELECT_MEMBER, {"c": self.community_id, "m": member_id})
+        exists = self.db.first(q.SELECT_MEMBER, {"c": self.community_id, "m": member_id})
         if exists is None:
             raise Declined(Status.member_not_found, f"no member {member_id!r}", member=member_id)
         row = {"community_id": self.community_id, "account_id": aid, "kind": "wallet",
@@ -383,9 +361,9 @@ class WorkSet:
         """A lot of a loaded (locked) account, read from the database if it was drained."""
         lot = self.lots.get(lot_id)
         if lot is None:
-            row = self.db.first(_SELECT_LOT, {"c": self.community_id, "lot": lot_id})
+            row = self.db.first(q.SELECT_LOT, {"c": self.community_id, "lot": lot_id})
             invariant(row is not None, f"no lot {lot_id}")
-            lot = self._add_lot(_lot(row))  # type: ignore[arg-type]
+            lot = self._add_lot(q.lot(row))  # type: ignore[arg-type]
             invariant(lot.account_id in self.accounts, "a lot is read only under its account")
         return lot
 
@@ -497,9 +475,23 @@ class WorkSet:
 
     # ---- writing ----
 
-    def flush(self) -> None:
+    def flush(self, *, commit: bool = False) -> None:
+        """Write every row this working set made. With `commit` on PostgreSQL, the statements
+        and the COMMIT go out in one pipeline: one round trip for the whole write (an error in
+        any of them skips the rest, COMMIT included, and is raised here)."""
+        if commit and self.dialect == "postgresql":
+            work: list[tuple[str, list[dict[str, Any]]]] = []
+            self._write_rows(work)
+            work.append(("COMMIT", [{}]))
+            pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
+                         work)
+        else:
+            self._write_rows(None)
+
+    def _write_rows(self, work: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
+        """Write the rows now, or (`work` given) add their statements to it."""
         c = self.community_id
-        db = self.db
+        db: Runner | _Queue = self.db if work is None else _Queue(work)
         acct_rows = [{"b_community": c, "b_account": a.account_id, "posted": a.posted,
                       "pending": a.pending, "version": a.version}
                      for a in self.accounts.values() if a.dirty]
@@ -507,19 +499,19 @@ class WorkSet:
         lot_updates = [{"b_community": c, "b_lot": lot.id, "amount": lot.amount,
                         "remaining": lot.remaining}
                        for lot in self.lots.values() if lot.dirty and not lot.new]
-        db.many(_INSERT_TRANSFER, self.transfer_rows)
-        db.many(lots.insert(), [_lot_row(c, lot) for lot in new_lots], _LOT_ROW_KEYS)
-        db.many(_UPDATE_LOT, lot_updates)
-        db.many(_INSERT_HOLD, self.hold_inserts)
-        db.many(_INSERT_HOLD_LOT, self.hold_lot_inserts)
-        db.many(_UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
+        db.many(q.INSERT_TRANSFER, self.transfer_rows)
+        db.many(lots.insert(), [q.lot_row(c, lot) for lot in new_lots], q.LOT_ROW_KEYS)
+        db.many(q.UPDATE_LOT, lot_updates)
+        db.many(q.INSERT_HOLD, self.hold_inserts)
+        db.many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
+        db.many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
         # Accounts after holds: pending and posted move together under the floor CHECK.
-        db.many(_UPDATE_ACCOUNT, acct_rows)
-        db.many(_UPDATE_HOLD, list(self.hold_updates.values()))
-        db.many(_INSERT_POSTING, self.posting_rows)
-        db.many(_INSERT_POSTING_LOT, self.posting_lot_rows)
-        db.many(_INSERT_KEY, self.key_rows)
-        db.many(_INSERT_EVENT, self.event_rows)
+        db.many(q.UPDATE_ACCOUNT, acct_rows)
+        db.many(q.UPDATE_HOLD, list(self.hold_updates.values()))
+        db.many(q.INSERT_POSTING, self.posting_rows)
+        db.many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
+        db.many(q.INSERT_KEY, self.key_rows)
+        db.many(q.INSERT_EVENT, self.event_rows)
         for a in self.accounts.values():
             a.dirty = False
         for lot in self.lots.values():
@@ -531,32 +523,17 @@ class WorkSet:
         self.hold_lot_updates.clear()
 
 
-def _acct(row: tuple[Any, ...]) -> Acct:
-    return Acct(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
+class _Queue:
+    """`Runner.many` that queues the statement and its rows for one pipeline instead."""
+
+    def __init__(self, work: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        self.work = work
+
+    def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
+             set_keys: Sequence[str] | None = None) -> None:
+        if rows:
+            keys = set_keys if set_keys is not None else [
+                k for k in rows[0] if not k.startswith("b_")]
+            self.work.append((compiled(stmt, "postgresql", keys), list(rows)))
 
 
-def _lot(row: tuple[Any, ...]) -> LotState:
-    return LotState(row[0], row[1], row[2], bool(row[3]), *row[4:])
-
-
-_LOT_ROW_KEYS = ("community_id", "lot_id", "account_id", "source", "paid", "cost_minor",
-                 "cost_currency", "amount", "remaining", "expires_at_us", "priority", "scope",
-                 "merge_key", "origin_transfer_id", "created_at_us")
-_INSERT_HOLD = holds.insert()
-_INSERT_HOLD_LOT = hold_lots.insert()
-_INSERT_POSTING = postings.insert()
-_INSERT_POSTING_LOT = posting_lots.insert()
-_INSERT_KEY = idempotency_keys.insert()
-_INSERT_EVENT = events.insert()
-
-
-def _lot_row(community_id: str, lot: LotState) -> dict[str, Any]:
-    invariant(bool(lot.origin_transfer_id), f"lot {lot.id} has no origin transfer")
-    return {
-        "community_id": community_id, "lot_id": lot.id, "account_id": lot.account_id,
-        "source": lot.source, "paid": lot.paid, "cost_minor": lot.cost_minor,
-        "cost_currency": lot.cost_currency, "amount": lot.amount, "remaining": lot.remaining,
-        "expires_at_us": lot.expires_at_us, "priority": lot.priority, "scope": lot.scope,
-        "merge_key": lot.merge_key, "origin_transfer_id": lot.origin_transfer_id,
-        "created_at_us": lot.created_at_us,
-    }

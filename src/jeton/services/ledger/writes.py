@@ -103,7 +103,8 @@ class LedgerWrites(LedgerBase):
         def body(ws: WorkSet) -> TransferResult:
             return self.apply_grant(ws, header, member_id, amount, spec, source_account)
 
-        return self.write_once(community_id, key, "grant", request, body, TransferResult)
+        return self.write_once(community_id, key, "grant", request, body, TransferResult,
+                               accounts=[source_account, wallet_id(member_id, asset)])
 
     def apply_grant(self, ws: WorkSet, header: Header, member_id: str, amount: int,
                     spec: LotSpec, source_account: str) -> TransferResult:
@@ -136,8 +137,10 @@ class LedgerWrites(LedgerBase):
         def body(ws: WorkSet) -> TransferResult:
             return self.apply_spend(ws, header, req, to_account)
 
-        return self.write_once(community_id, req.idempotency_key, "spend", request, body,
-                            TransferResult)
+        return self.write_once(
+            community_id, req.idempotency_key, "spend", request, body, TransferResult,
+            accounts=[*self._spend_accounts(req), system_id(to_account or "revenue", req.asset)],
+            member_id=req.member, asset=req.asset)
 
     def spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]], *,
                     actor: str = "system") -> list[BatchItem]:
@@ -289,7 +292,10 @@ class LedgerWrites(LedgerBase):
                 draft.add(revenue, fee)
             return ws.commit_transfer(header, draft, sender)
 
-        return self.write_once(community_id, key, "transfer", request, body, TransferResult)
+        return self.write_once(
+            community_id, key, "transfer", request, body, TransferResult,
+            accounts=[wallet_id(from_member, asset), wallet_id(to_member, asset),
+                      system_id("revenue", asset)], member_id=from_member, asset=asset)
 
     def reverse(self, community_id: str, transfer_id: str, *, idempotency_key: str,
                 actor: str = "system", reason_code: str = "reversal",

@@ -1,0 +1,143 @@
+"""What `jeton bench` measures Jeton against, in the same run: the database doing the same
+writes with no ledger around them. A figure of Jeton's alone says little on a shared machine;
+its ratio to the reference measured beside it (interleaved, same database, same settings) is
+the figure to compare across runs.
+
+- `sqlite_raw_commit_per_s`: raw `sqlite3`, one small row inserted and committed per
+  operation, WAL and the same `synchronous` as Jeton's store: the floor of a durable commit.
+- `sqlite_raw_batch_per_s`: raw `sqlite3` writing what a spend writes (a transfer row, two
+  postings, a lot move, the idempotency key, an event-sized row, and one balance update) for
+  1,000 operations per transaction.
+- `postgres_raw_transfer_per_s`: a plain SQL transfer between two accounts (two conditional
+  UPDATEs in sorted order and two INSERTs, one transaction) from the same writers as Jeton's
+  PostgreSQL figures (`service.run_writers`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+import jeton
+
+BATCH_OPS = 1000
+RAW_ACCOUNTS_PER_WRITER = 4
+
+
+def _sqlite(path: Path, synchronous: str) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(f"PRAGMA synchronous={synchronous}")
+    return con
+
+
+def sqlite_raw_commit(path: Path, synchronous: str, n: int) -> float:
+    """Operations per second: insert one row and commit, `n` times."""
+    con = _sqlite(path, synchronous)
+    con.execute("CREATE TABLE IF NOT EXISTS raw_commit (id INTEGER PRIMARY KEY, k TEXT, v INT)")
+    start = time.perf_counter()
+    for i in range(n):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO raw_commit (k, v) VALUES (?, ?)", (f"k{i}", i))
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return n / elapsed
+
+
+_SPEND_TABLES = (
+    "CREATE TABLE IF NOT EXISTS raw_transfers (c TEXT, id TEXT, kind TEXT, member TEXT, "
+    "amount INT, hash TEXT, PRIMARY KEY (c, id))",
+    "CREATE TABLE IF NOT EXISTS raw_postings (c TEXT, id TEXT, account TEXT, amount INT, "
+    "after INT, PRIMARY KEY (c, id, account))",
+    "CREATE TABLE IF NOT EXISTS raw_lot_moves (c TEXT, id TEXT, lot TEXT, amount INT, "
+    "PRIMARY KEY (c, id, lot))",
+    "CREATE TABLE IF NOT EXISTS raw_keys (c TEXT, k TEXT, answer TEXT, PRIMARY KEY (c, k))",
+    "CREATE TABLE IF NOT EXISTS raw_events (c TEXT, id TEXT, body TEXT, PRIMARY KEY (c, id))",
+    "CREATE TABLE IF NOT EXISTS raw_balances (c TEXT, account TEXT, posted INT, "
+    "PRIMARY KEY (c, account))",
+)
+
+
+def _spend_rows(con: sqlite3.Connection, i: int) -> None:
+    t = f"t{i:09d}"
+    con.execute("INSERT INTO raw_transfers VALUES ('c', ?, 'spend', 'm', 1, ?)", (t, t * 2))
+    con.execute("INSERT INTO raw_postings VALUES ('c', ?, 'wallet', -1, ?)", (t, -i))
+    con.execute("INSERT INTO raw_postings VALUES ('c', ?, 'revenue', 1, NULL)", (t,))
+    con.execute("INSERT INTO raw_lot_moves VALUES ('c', ?, 'lot', -1)", (t,))
+    con.execute("INSERT INTO raw_keys VALUES ('c', ?, ?)", (t, '{"id": "' + t + '"}'))
+    con.execute("INSERT INTO raw_events VALUES ('c', ?, '{}')", (t,))
+    con.execute("UPDATE raw_balances SET posted = posted - 1 WHERE c = 'c' AND account = 'w'")
+
+
+def sqlite_raw_batch(path: Path, synchronous: str, batches: int) -> float:
+    """Operations per second: a spend's rows, `BATCH_OPS` operations per transaction."""
+    con = _sqlite(path, synchronous)
+    for ddl in _SPEND_TABLES:
+        con.execute(ddl)
+    con.execute("INSERT OR IGNORE INTO raw_balances VALUES ('c', 'w', 0)")
+    start = time.perf_counter()
+    for b in range(batches):
+        con.execute("BEGIN IMMEDIATE")
+        for i in range(b * BATCH_OPS, (b + 1) * BATCH_OPS):
+            _spend_rows(con, i)
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return batches * BATCH_OPS / elapsed
+
+
+# ---- PostgreSQL: a plain SQL transfer, run by the writers of `service.run_writers` ----
+
+_RAW_DDL = (
+    "CREATE TABLE IF NOT EXISTS raw_accounts (id TEXT PRIMARY KEY, balance BIGINT NOT NULL "
+    "CHECK (balance >= 0))",
+    "CREATE TABLE IF NOT EXISTS raw_entries (id BIGSERIAL PRIMARY KEY, account TEXT NOT NULL, "
+    "amount BIGINT NOT NULL, ref TEXT NOT NULL)",
+)
+_local = threading.local()
+
+
+def raw_setup(url: str, schema: str, writers: int) -> None:
+    """The reference's tables in the bench schema: `RAW_ACCOUNTS_PER_WRITER` accounts per
+    writer, each with a large balance."""
+    with psycopg.connect(url, options=f"-c search_path={schema}", autocommit=True) as conn:
+        for ddl in _RAW_DDL:
+            conn.execute(ddl)
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO raw_accounts VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                            [(f"r{a}", 10**12)
+                             for a in range(writers * RAW_ACCOUNTS_PER_WRITER)])
+
+
+def _raw_conn(c: jeton.Community) -> psycopg.Connection[Any]:
+    conn: psycopg.Connection[Any] | None = getattr(_local, "conn", None)
+    if conn is None:
+        store = c.jeton.store
+        url = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = psycopg.connect(url, options=f"-c search_path={store.pg_schema}")
+        _local.conn = conn
+    return conn
+
+
+def raw_transfer_op(c: jeton.Community, w: int, i: int) -> None:
+    """One plain transfer of 1 between two of writer `w`'s own accounts, locks in sorted order."""
+    base, k = w * RAW_ACCOUNTS_PER_WRITER, RAW_ACCOUNTS_PER_WRITER
+    src, dst = f"r{base + i % k}", f"r{base + (i + 1) % k}"
+    conn = _raw_conn(c)
+    first, second = sorted((src, dst))
+    with conn.transaction():
+        for account in (first, second):
+            delta = -1 if account == src else 1
+            cur = conn.execute("UPDATE raw_accounts SET balance = balance + %s "
+                               "WHERE id = %s AND balance + %s >= 0", (delta, account, delta))
+            if cur.rowcount != 1:
+                raise RuntimeError(f"raw transfer refused on {account}")
+        for account, amount in ((src, -1), (dst, 1)):
+            conn.execute("INSERT INTO raw_entries (account, amount, ref) VALUES (%s, %s, %s)",
+                         (account, amount, f"{w}-{i}"))

@@ -1,0 +1,164 @@
+"""The write path's SQL: the statements a working set loads and writes with, and its rows.
+
+Written with SQLAlchemy Core and compiled once per dialect (store/fastsql.py); on PostgreSQL the
+hot ones go out pipelined (store/pipeline.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from jeton.core.errors import invariant
+from jeton.services.ledger.state import Acct, LotState
+from jeton.store.tables.base import db_now_us
+from jeton.store.tables.ledger import (
+    accounts,
+    events,
+    hold_lots,
+    holds,
+    idempotency_keys,
+    lots,
+    members,
+    posting_lots,
+    postings,
+    transfers,
+)
+
+T = accounts.c
+
+
+L = lots.c
+
+
+SELECT_ACCOUNTS = sa.select(
+    T.account_id, T.kind, T.member_id, T.asset, T.tracked, T.floor, T.posted, T.pending,
+    T.version,
+)
+
+
+LOT_COLS = (L.lot_id, L.account_id, L.source, L.paid, L.cost_minor, L.cost_currency,
+             L.amount, L.remaining, L.expires_at_us, L.priority, L.scope, L.merge_key,
+             L.origin_transfer_id, L.created_at_us)
+
+
+SELECT_ACCOUNT = SELECT_ACCOUNTS.where(
+    T.community_id == sa.bindparam("c"), T.account_id == sa.bindparam("a"))
+
+
+LOCK_ACCOUNT = {"sqlite": SELECT_ACCOUNT, "postgresql": SELECT_ACCOUNT.with_for_update(),
+                 "read": SELECT_ACCOUNT}
+
+
+SELECT_LIVE_LOTS = sa.select(*LOT_COLS).where(
+    L.community_id == sa.bindparam("c"), L.account_id == sa.bindparam("a"),
+    L.remaining != sa.literal_column("0"))
+
+
+MANY_MAX = 8
+
+
+MANY: dict[tuple[str, int], sa.sql.ClauseElement] = {}
+
+
+def lock_accounts(dialect: str, n: int) -> sa.sql.ClauseElement:
+    key = ("lock:" + dialect, n)
+    found = MANY.get(key)
+    if found is None:
+        stmt: Any = SELECT_ACCOUNTS.where(
+            T.community_id == sa.bindparam("c"),
+            T.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]))
+        if dialect == "postgresql":
+            stmt = stmt.order_by(T.account_id.collate("C")).with_for_update()
+        else:  # SQLite: the whole database is this writer's (BEGIN IMMEDIATE); a read
+            stmt = stmt.order_by(T.account_id)
+        found = MANY[key] = stmt
+    return found
+
+
+def live_lots_of(n: int) -> sa.sql.ClauseElement:
+    key = ("lots", n)
+    found = MANY.get(key)
+    if found is None:
+        found = MANY[key] = sa.select(*LOT_COLS).where(
+            L.community_id == sa.bindparam("c"),
+            L.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]),
+            L.remaining != sa.literal_column("0"))
+    return found
+
+
+SELECT_MERGE_LOT = sa.select(*LOT_COLS).where(
+    L.community_id == sa.bindparam("c"), L.account_id == sa.bindparam("a"),
+    L.merge_key == sa.bindparam("k"))
+
+
+SELECT_LOT = sa.select(*LOT_COLS).where(
+    L.community_id == sa.bindparam("c"), L.lot_id == sa.bindparam("lot"))
+
+
+SELECT_MEMBER = sa.select(members.c.member_id).where(
+    members.c.community_id == sa.bindparam("c"), members.c.member_id == sa.bindparam("m"))
+
+
+INSERT_TRANSFER = transfers.insert().values(recorded_at_us=db_now_us())
+
+
+UPDATE_ACCOUNT = accounts.update().where(
+    T.community_id == sa.bindparam("b_community"), T.account_id == sa.bindparam("b_account"))
+
+
+UPDATE_LOT = lots.update().where(
+    L.community_id == sa.bindparam("b_community"), L.lot_id == sa.bindparam("b_lot"))
+
+
+UPDATE_HOLD = holds.update().where(
+    holds.c.community_id == sa.bindparam("b_community"), holds.c.hold_id == sa.bindparam("b_hold"))
+
+
+UPDATE_HOLD_LOT = hold_lots.update().where(
+    hold_lots.c.community_id == sa.bindparam("b_community"),
+    hold_lots.c.hold_id == sa.bindparam("b_hold"), hold_lots.c.lot_id == sa.bindparam("b_lot"))
+
+
+def acct(row: tuple[Any, ...]) -> Acct:
+    return Acct(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
+
+
+def lot(row: tuple[Any, ...]) -> LotState:
+    return LotState(row[0], row[1], row[2], bool(row[3]), *row[4:])
+
+
+LOT_ROW_KEYS = ("community_id", "lot_id", "account_id", "source", "paid", "cost_minor",
+                 "cost_currency", "amount", "remaining", "expires_at_us", "priority", "scope",
+                 "merge_key", "origin_transfer_id", "created_at_us")
+
+
+INSERT_HOLD = holds.insert()
+
+
+INSERT_HOLD_LOT = hold_lots.insert()
+
+
+INSERT_POSTING = postings.insert()
+
+
+INSERT_POSTING_LOT = posting_lots.insert()
+
+
+INSERT_KEY = idempotency_keys.insert()
+
+
+INSERT_EVENT = events.insert()
+
+
+def lot_row(community_id: str, lot: LotState) -> dict[str, Any]:
+    invariant(bool(lot.origin_transfer_id), f"lot {lot.id} has no origin transfer")
+    return {
+        "community_id": community_id, "lot_id": lot.id, "account_id": lot.account_id,
+        "source": lot.source, "paid": lot.paid, "cost_minor": lot.cost_minor,
+        "cost_currency": lot.cost_currency, "amount": lot.amount, "remaining": lot.remaining,
+        "expires_at_us": lot.expires_at_us, "priority": lot.priority, "scope": lot.scope,
+        "merge_key": lot.merge_key, "origin_transfer_id": lot.origin_transfer_id,
+        "created_at_us": lot.created_at_us,
+    }

@@ -1,0 +1,172 @@
+"""Several statements to PostgreSQL in one round trip: libpq's pipeline mode, used directly.
+
+A ledger write on PostgreSQL is two round trips (decision 0036): BEGIN with every read it
+needs (the key, the locked wallets, their lots, what the hooks ask), then every row it writes
+with COMMIT. psycopg's own pipeline context costs a round trip of its own to begin a
+transaction and another to leave pipeline mode, so the hot path talks to libpq (through
+psycopg's `pgconn`) itself: it queues the statements and one Sync, then reads the results.
+
+Statements are prepared once per connection (named `jeton_<n>`) and sent with text
+parameters; only the plain values of the hot path cross (str, int, bool, None), and results
+come back as tuples of those. The transaction the statements open or close is the one psycopg
+tracks from the server's own status, so SQLAlchemy and psycopg carry on with it as usual.
+
+A statement that fails aborts the rest of its pipeline (a COMMIT in it included): the error is
+raised as psycopg raises it (same class, `sqlstate` and `diag`), so the retry and unique-key
+checks of the callers see what they always saw, and the rollback that follows is psycopg's.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import pq
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+_INT_OIDS = frozenset({20, 21, 23, 26})  # int8, int2, int4, oid
+_BOOL_OID = 16
+_COMMANDS = frozenset({"BEGIN", "COMMIT"})
+_FATAL = pq.ExecStatus.FATAL_ERROR
+_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
+
+
+class Statement:
+    """A statement in `%(name)s` form (as `fastsql.compiled` gives for psycopg), turned once
+    into libpq's `$n` form with the order of its parameters."""
+
+    __slots__ = ("name", "names", "sql")
+    _count = 0
+
+    def __init__(self, sql: str) -> None:
+        names: list[str] = []
+
+        def number(m: re.Match[str]) -> str:
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+
+        self.sql = _NAMED.sub(number, sql).replace("%%", "%").encode()
+        self.names = tuple(names)
+        Statement._count += 1
+        self.name = f"jeton_{Statement._count}".encode()
+
+
+_STATEMENTS: dict[str, Statement] = {}
+# The statements each connection has prepared, by its psycopg connection.
+_PREPARED: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[bytes]] = (
+    weakref.WeakKeyDictionary())
+
+
+def statement(sql: str) -> Statement:
+    found = _STATEMENTS.get(sql)
+    if found is None:
+        found = _STATEMENTS[sql] = Statement(sql)
+    return found
+
+
+def _param(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if value is True:
+        return b"t"
+    if value is False:
+        return b"f"
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, int):
+        return str(value).encode()
+    raise TypeError(f"the hot path sends str, int, bool or None, not {type(value).__name__}")
+
+
+def _rows(result: pq.abc.PGresult) -> list[tuple[Any, ...]]:
+    cols = result.nfields
+    kinds = [result.ftype(i) for i in range(cols)]
+    out = []
+    for r in range(result.ntuples):
+        row: list[Any] = []
+        for i in range(cols):
+            raw = result.get_value(r, i)
+            if raw is None:
+                row.append(None)
+            elif kinds[i] in _INT_OIDS:
+                row.append(int(raw))
+            elif kinds[i] == _BOOL_OID:
+                row.append(raw == b"t")
+            else:
+                row.append(raw.decode())
+        out.append(tuple(row))
+    return out
+
+
+def run(conn: psycopg.Connection[Any],
+        work: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> list[list[tuple[Any, ...]]]:
+    """Send every statement of `work` (SQL in `%(name)s` form, and the parameters of each of
+    its executions: one dict per run; "BEGIN" and "COMMIT" with one empty run) in one
+    pipeline with one Sync, wait once, and return the rows of each execution in order.
+    Raises the first error, after reading everything."""
+    pgconn = conn.pgconn
+    prepared = _PREPARED.setdefault(conn, set())
+    # What each result answers: an execution (None) or the prepare of this statement name.
+    expected: list[bytes | None] = []
+    with conn.lock:
+        pgconn.enter_pipeline_mode()
+        try:
+            for sql, runs in work:
+                if sql in _COMMANDS:  # utility commands: sent as they are, never prepared
+                    pgconn.send_query_params(sql.encode(), None)
+                    expected.append(None)
+                    continue
+                st = statement(sql)
+                if st.name not in prepared and st.name not in expected:
+                    pgconn.send_prepare(st.name, st.sql)
+                    expected.append(st.name)
+                for params in runs:
+                    pgconn.send_query_prepared(st.name, [_param(params[n]) for n in st.names])
+                    expected.append(None)
+            pgconn.pipeline_sync()
+            _send(pgconn)
+            out: list[list[tuple[Any, ...]]] = []
+            error: pq.abc.PGresult | None = None
+            for prepare in expected:
+                result = _result(pgconn)
+                while _result(pgconn) is not None:  # each query's results end with NULL
+                    pass
+                ok = result is not None and result.status not in (_FATAL, _ABORTED)
+                if result is not None and result.status == _FATAL and error is None:
+                    error = result
+                if prepare is not None:
+                    if ok:
+                        prepared.add(prepare)
+                else:
+                    out.append(_rows(result) if ok and result is not None else [])
+            sync = _result(pgconn)  # the Sync's own result
+            if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
+                raise pg_errors.InternalError("the pipeline lost step with its results")
+            if error is not None:
+                raise pg_errors.error_from_result(error, encoding=conn.info.encoding)
+            return out
+        finally:
+            pgconn.exit_pipeline_mode()
+
+
+# The connection stays non-blocking, as psycopg keeps it: waits are in `select`, which lets
+# other threads run (a blocking libpq call would hold the interpreter while the server works).
+
+def _send(pgconn: pq.abc.PGconn) -> None:
+    while pgconn.flush():  # 1: more to send once the socket takes it
+        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+        if readable:
+            pgconn.consume_input()
+
+
+def _result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+    return pgconn.get_result()

@@ -1,0 +1,109 @@
+"""A ledger write on PostgreSQL is two round trips (decision 0037): BEGIN with every read it
+needs, then every row it writes with COMMIT. Counted on the wire, through a relay on loopback
+between the Store and the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+import jeton
+from conftest import drop_pg_store, make_pg_store, postgres_url
+from jeton.services.bench.charging import CATALOG
+from jeton.store.engine import Store
+from roundtrips import RoundTripCounter
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def counted() -> Iterator[tuple[RoundTripCounter, jeton.Community]]:
+    url = postgres_url()
+    parts = urlsplit(url)
+    relay = RoundTripCounter((parts.hostname or "127.0.0.1", parts.port or 5432))
+    store = make_pg_store(relay.url(url))
+    c = jeton.Jeton(store).create_community("Round trips", "rt")
+    c.create_account("appstore")
+    for m in ("alice", "bob", "uploader"):
+        c.create_member(m)
+    c.load_catalog(CATALOG, "toml", actor="test")
+    c.grant("alice", 1_000, idempotency_key="seed-alice")
+    c.grant("bob", 1_000, idempotency_key="seed-bob")
+    try:
+        yield relay, c
+    finally:
+        drop_pg_store(store)
+        relay.close()
+
+
+def _trips(relay: RoundTripCounter, write: object) -> int:
+    assert callable(write)
+    for i in range(3):  # the first writes prepare their statements and fill the caches
+        write(f"warm-{i}")
+    relay.reset()
+    write("counted")
+    return relay.turns
+
+
+def test_a_spend_grant_and_hold_are_two_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
+                                           service="chat.message")) == 2
+    assert _trips(relay, lambda k: c.grant("bob", 1, idempotency_key=f"g-{k}")) == 2
+    assert _trips(relay, lambda k: c.hold("alice", 1, idempotency_key=f"h-{k}")) == 2
+
+
+def test_a_spend_with_a_royalty_split_is_two_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    assert _trips(relay, lambda k: c.spend(
+        "alice", 10, idempotency_key=f"s-{k}", splits=[{"member": "uploader", "amount": 3}],
+    )) == 2
+
+
+def test_a_catalog_charge_is_at_most_three_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    # The third is the member's snapshot (classes, keys, plan discount, catalog version).
+    assert _trips(relay, lambda k: c.charge("alice", "bench.download", 10 * 1024,
+                                            context={"uploader": "uploader"},
+                                            idempotency_key=f"c-{k}")) <= 3
+
+
+def test_a_replay_is_one_round_trip_and_answers_as_the_first(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    first = c.spend("alice", 2, idempotency_key="once", service="chat.message")
+    relay.reset()
+    again = c.spend("alice", 2, idempotency_key="once", service="chat.message")
+    assert again.replayed
+    assert again.id == first.id
+    assert relay.turns <= 2  # the read, then the COMMIT of a transaction that wrote nothing
+
+
+def test_a_declined_spend_writes_nothing_and_the_next_one_works(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    _relay, c = counted
+    with pytest.raises(jeton.InsufficientCredits):
+        c.spend("alice", 10**6, idempotency_key="too-much")
+    assert c.balance("alice").posted == 1_000
+    assert c.spend("alice", 5, idempotency_key="fine").balance_after == 995
+
+
+def test_relay_counts_a_plain_statement_as_one_round_trip() -> None:
+    url = postgres_url()
+    parts = urlsplit(url)
+    relay = RoundTripCounter((parts.hostname or "127.0.0.1", parts.port or 5432))
+    store = Store(relay.url(url))
+    try:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").all()
+            relay.reset()
+            conn.exec_driver_sql("SELECT 2").all()
+            assert relay.turns == 1
+    finally:
+        store.dispose()
+        relay.close()
