@@ -7,9 +7,10 @@ transaction and another to leave pipeline mode, so the hot path talks to libpq (
 psycopg's `pgconn`) itself: it queues the statements and one Sync, then reads the results.
 
 Statements are prepared once per connection (named `jeton_<n>`) and sent with text
-parameters; only the plain values of the hot path cross (str, int, bool, None), and results
-come back as tuples of those. The transaction the statements open or close is the one psycopg
-tracks from the server's own status, so SQLAlchemy and psycopg carry on with it as usual.
+parameters; only the plain values of the hot path cross (str, int, bool, None). Results are
+loaded by psycopg's own loaders, as tuples. The transaction the statements open or close is
+the one psycopg tracks from the server's own status, so SQLAlchemy and psycopg carry on with
+it as usual.
 
 A statement that fails aborts the rest of its pipeline (a COMMIT in it included): the error is
 raised as psycopg raises it (same class, `sqlstate` and `diag`), so the retry and unique-key
@@ -25,12 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import abc, pq
 from psycopg import errors as pg_errors
-from psycopg import pq
+from psycopg.adapt import Transformer
 
 _NAMED = re.compile(r"%\((\w+)\)s")
-_INT_OIDS = frozenset({20, 21, 23, 26})  # int8, int2, int4, oid
-_BOOL_OID = 16
 _COMMANDS = frozenset({"BEGIN", "COMMIT"})
 _FATAL = pq.ExecStatus.FATAL_ERROR
 _ABORTED = pq.ExecStatus.PIPELINE_ABORTED
@@ -84,24 +84,11 @@ def _param(value: Any) -> bytes | None:
     raise TypeError(f"the hot path sends str, int, bool or None, not {type(value).__name__}")
 
 
-def _rows(result: pq.abc.PGresult) -> list[tuple[Any, ...]]:
-    cols = result.nfields
-    kinds = [result.ftype(i) for i in range(cols)]
-    out = []
-    for r in range(result.ntuples):
-        row: list[Any] = []
-        for i in range(cols):
-            raw = result.get_value(r, i)
-            if raw is None:
-                row.append(None)
-            elif kinds[i] in _INT_OIDS:
-                row.append(int(raw))
-            elif kinds[i] == _BOOL_OID:
-                row.append(raw == b"t")
-            else:
-                row.append(raw.decode())
-        out.append(tuple(row))
-    return out
+def _rows(tx: abc.Transformer, result: pq.abc.PGresult) -> list[tuple[Any, ...]]:
+    """The rows of `result` as Python values, by psycopg's own loaders (its C ones where
+    installed): ints for integer columns, bools, str for text."""
+    tx.set_pgresult(result)
+    return tx.load_rows(0, result.ntuples, tuple)
 
 
 def run(conn: psycopg.Connection[Any],
@@ -112,6 +99,7 @@ def run(conn: psycopg.Connection[Any],
     Raises the first error, after reading everything."""
     pgconn = conn.pgconn
     prepared = _PREPARED.setdefault(conn, set())
+    tx: abc.Transformer = Transformer(conn)
     # What each result answers: an execution (None) or the prepare of this statement name.
     expected: list[bytes | None] = []
     with conn.lock:
@@ -144,7 +132,7 @@ def run(conn: psycopg.Connection[Any],
                     if ok:
                         prepared.add(prepare)
                 else:
-                    out.append(_rows(result) if ok and result is not None else [])
+                    out.append(_rows(tx, result) if ok and result is not None else [])
             sync = _result(pgconn)  # the Sync's own result
             if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
                 raise pg_errors.InternalError("the pipeline lost step with its results")
