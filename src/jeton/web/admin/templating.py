@@ -30,7 +30,8 @@ from jeton.web.templating import (
 )
 
 __all__ = ["NOTICES", "create_environment", "format_amount", "format_day",
-           "format_detail_value", "format_money", "format_when", "render"]
+           "format_detail_value", "format_money", "format_when", "render",
+           "render_form"]
 
 # Messages a redirect may ask for with `?notice=<code>`.
 NOTICES: Mapping[str, str] = {
@@ -87,3 +88,13 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     values.update(context or {})
     html = ctx.templates.get_template(template).render(values)
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+
+
+def render_form(request: Request, template: str, values: Mapping[str, str],
+                errors: Mapping[str, str] | None = None, message: str = "", *, section: str,
+                context: Mapping[str, Any] | None = None) -> HTMLResponse:
+    """A write form, shown again with 400 when it comes back with `errors` (beside each field)
+    or a `message` (the service's refusal)."""
+    return render(request, template, {
+        "values": values, "errors": errors or {}, "message": message, **(context or {}),
+    }, status_code=400 if errors or message else 200, section=section)

@@ -27,7 +27,7 @@ from jeton.web.admin.forms import (
 )
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
@@ -113,7 +113,7 @@ def revoke(request: Request, staff: Configurer, key_id: str) -> Response:
 
 def _form(request: Request, values: dict[str, str], chosen: list[str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/api_key_new.html", {
-        "values": values, "errors": errors or {}, "message": message, "chosen": chosen,
-        "scopes": [(s.value, SCOPE_TEXT.get(s, "")) for s in Scope],
-    }, status_code=400 if errors or message else 200, section="api_keys")
+    return render_form(request, "admin/api_key_new.html", values, errors, message,
+                       section="api_keys", context={
+                           "chosen": chosen,
+                           "scopes": [(s.value, SCOPE_TEXT.get(s, "")) for s in Scope]})

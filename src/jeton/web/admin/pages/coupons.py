@@ -23,6 +23,7 @@ from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.services.access.staff import Permission, StaffSession
 from jeton.services.funding import coupons
 from jeton.services.funding.results import AffiliateProgram, CouponInfo
+from jeton.services.ledger.results import AssetInfo
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,
@@ -33,10 +34,11 @@ from jeton.web.admin.forms import (
     entitlement_text,
     error_message,
     redirect_to,
+    retire_or_restore,
 )
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff, require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
@@ -173,12 +175,10 @@ def program_save(request: Request, staff: Configurer, form: FormValues) -> Respo
 def _set_active(request: Request, staff: StaffSession, code: str, active: bool) -> Response:
     ctx = admin_context(request)
     before = ctx.community(staff.community_id).get_coupon(code)
-    if before.active != active:  # a second submit changes nothing and records nothing
-        coupons.set_coupon_active(ctx.jeton, staff.community_id, code, active)
-        audit(request, staff, "coupon.restored" if active else "coupon.retired",
-              target=before.code, detail={"kind": before.kind})
-    return redirect_to(request, "admin.coupons",
-                       notice="coupon_restored" if active else "coupon_retired")
+    return retire_or_restore(
+        request, staff, "coupon", before.code, active=active, was_active=before.active,
+        detail={"kind": before.kind},
+        change=lambda: coupons.set_coupon_active(ctx.jeton, staff.community_id, code, active))
 
 
 def _same_terms(found: CouponInfo, terms: dict[str, Any], expires_at: datetime | None) -> bool:
@@ -196,15 +196,15 @@ def _same_terms(found: CouponInfo, terms: dict[str, Any], expires_at: datetime |
 
 def _form(request: Request, staff: StaffSession, values: dict[str, str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/coupon_form.html", {
-        "values": values, "errors": errors or {}, "message": message,
-        "asset": admin_context(request).credit_asset(staff.community_id),
-    }, status_code=400 if errors or message else 200, section="coupons")
+    return render_form(request, "admin/coupon_form.html", values, errors, message,
+                       section="coupons", context={"asset": _asset(request, staff)})
 
 
 def _program_form(request: Request, staff: StaffSession, values: dict[str, str],
                   errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/affiliate_program.html", {
-        "values": values, "errors": errors or {}, "message": message,
-        "asset": admin_context(request).credit_asset(staff.community_id),
-    }, status_code=400 if errors or message else 200, section="coupons")
+    return render_form(request, "admin/affiliate_program.html", values, errors, message,
+                       section="coupons", context={"asset": _asset(request, staff)})
+
+
+def _asset(request: Request, staff: StaffSession) -> AssetInfo:
+    return admin_context(request).credit_asset(staff.community_id)

@@ -21,7 +21,7 @@ from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import Fields, FormValues, audit, error_message, form_key, redirect_to
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
@@ -135,8 +135,7 @@ def _community(request: Request, staff: StaffSession) -> Community:
 
 def _form(request: Request, values: dict[str, str], chosen: list[str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/webhook_new.html", {
-        "values": values, "errors": errors or {}, "message": message, "chosen": chosen,
-        "event_types": sorted(EVENT_TYPES.items()),
-        "description_max": limits.webhook_description_chars_max,
-    }, status_code=400 if errors or message else 200, section="webhooks")
+    return render_form(request, "admin/webhook_new.html", values, errors, message,
+                       section="webhooks", context={
+                           "chosen": chosen, "event_types": sorted(EVENT_TYPES.items()),
+                           "description_max": limits.webhook_description_chars_max})
