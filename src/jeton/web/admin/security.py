@@ -129,6 +129,10 @@ def require_permission(permission: Permission) -> Callable[[Request], StaffSessi
     return dependency
 
 
+# The staff user of a page that changes the community's setup (packs, plans, keys...).
+Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
+
+
 def sign_in_csrf_token(request: Request) -> str:
     """The sign-in form's token: the one in the cookie, or a new one to set."""
     return request.cookies.get(SIGN_IN_CSRF_COOKIE) or secrets.token_urlsafe(32)

@@ -13,9 +13,9 @@ sent twice, and the page answers as if it were the first time.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core import limits
@@ -37,12 +37,11 @@ from jeton.web.admin.forms import (
     retire_or_restore,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
+from jeton.web.admin.security import Configurer, CurrentStaff
 from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FIELDS = ("code", "credits", "credit_expiry_days", "classes", "keys", "max_redemptions",
           "per_member_limit", "expires")
 PROGRAM_FIELDS = ("classes", "fee_per_code", "credits", "credit_expiry_days", "royalty",

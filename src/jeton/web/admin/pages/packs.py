@@ -10,9 +10,9 @@ same pack for the same id and terms, so a second submit makes nothing new.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core.currencies import exponent
@@ -33,12 +33,11 @@ from jeton.web.admin.forms import (
     retire_or_restore,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
+from jeton.web.admin.security import Configurer, CurrentStaff
 from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FIELDS = ("name", "pack_id", "credits", "price", "currency", "bonus_credits",
           "bonus_expiry_days", "credit_expiry_days", "classes", "keys", "visible_to",
           "sort_order")

@@ -8,9 +8,8 @@ id, made when it is rendered, so a second submit makes nothing new.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core.currencies import exponent
@@ -29,12 +28,11 @@ from jeton.web.admin.forms import (
     retire_or_restore,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
+from jeton.web.admin.security import Configurer, CurrentStaff
 from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FIELDS = ("name", "plan_id", "cycle", "credits", "price", "currency", "member_class")
 CYCLES = [(c.value, c.value.capitalize() if c is not Cycle.semiannual else "Semi-annual")
           for c in Cycle]
