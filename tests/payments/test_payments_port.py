@@ -14,6 +14,7 @@ from jeton.core.statuses import Status
 from jeton.payments import (
     ChargeResult,
     ChargeStatus,
+    DemoProvider,
     PaymentError,
     PaymentEvent,
     PaymentEventKind,
@@ -144,11 +145,12 @@ def test_ordinary_text_is_accepted(text: str) -> None:
 
 
 def test_checkout_arguments_are_normalized() -> None:
-    request = _validate.checkout_request(
+    provider = DemoProvider()
+    checkout = provider.create_checkout(
         community_id="c", member_id="m", purchase_id="p", description="20 credits",
         amount_minor=6000, currency="usd", success_url="https://a.example/ok",
         cancel_url="http://127.0.0.1:8000/no", save_payment_method=False, customer_id=None)
-    assert request.currency == "USD"
+    assert provider.get_checkout(checkout.session_id).currency == "USD"
 
 
 @pytest.mark.parametrize(("field", "value"), [
@@ -166,4 +168,4 @@ def test_bad_checkout_arguments_are_refused(field: str, value: object) -> None:
     }
     args[field] = value
     with pytest.raises(InvalidRequest):
-        _validate.checkout_request(**args)  # type: ignore[arg-type]
+        DemoProvider().create_checkout(**args)  # type: ignore[arg-type]

@@ -27,8 +27,9 @@ from jeton.core.clock import Clock, SystemClock
 from jeton.core.errors import invariant
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
-from jeton.payments import _signing, _validate, limits
-from jeton.payments._validate import CheckoutRequest
+from jeton.payments import _signing, limits
+from jeton.payments._checked import CheckedProvider
+from jeton.payments._validate import ChargeRequest, CheckoutRequest
 from jeton.payments.errors import PaymentNotFound, ProviderRejected, WebhookInvalid
 from jeton.payments.port import (
     ChargeResult,
@@ -80,7 +81,7 @@ class Purchase:
     currency: str
 
 
-class LocalProvider:
+class LocalProvider(CheckedProvider):
     """Base of the in-memory providers. Subclasses set `name` and the charging policy."""
 
     name = "local"
@@ -110,25 +111,7 @@ class LocalProvider:
 
     # -- the port -------------------------------------------------------------------------------
 
-    def create_checkout(
-        self,
-        *,
-        community_id: str,
-        member_id: str,
-        purchase_id: str,
-        description: str,
-        amount_minor: int,
-        currency: str,
-        success_url: str,
-        cancel_url: str,
-        save_payment_method: bool,
-        customer_id: str | None = None,
-    ) -> Checkout:
-        request = _validate.checkout_request(
-            community_id=community_id, member_id=member_id, purchase_id=purchase_id,
-            description=description, amount_minor=amount_minor, currency=currency,
-            success_url=success_url, cancel_url=cancel_url,
-            save_payment_method=save_payment_method, customer_id=customer_id)
+    def _open_checkout(self, request: CheckoutRequest) -> Checkout:
         self._check_checkout(request)
         with self._lock:
             existing = self._by_purchase.get((request.community_id, request.purchase_id))
@@ -137,7 +120,8 @@ class LocalProvider:
                 session = self._sessions[existing]
                 if session.request != request:
                     raise ProviderRejected(
-                        f"purchase {purchase_id} already has a checkout with other parameters",
+                        f"purchase {request.purchase_id} already has a checkout with other "
+                        "parameters",
                         provider=self.name, status=Status.idempotency_conflict)
                 return session.checkout
             session_id = self._new_id("cs")
@@ -175,42 +159,30 @@ class LocalProvider:
         except (ValueError, TypeError, KeyError) as exc:
             raise WebhookInvalid(f"not a {self.name} event: {exc}", provider=self.name) from exc
 
-    def charge_saved_method(
-        self,
-        *,
-        customer_id: str,
-        payment_method_id: str,
-        amount_minor: int,
-        currency: str,
-        purchase_id: str,
-        idempotency_key: str,
-        community_id: str | None = None,
-        member_id: str | None = None,
-    ) -> ChargeResult:
-        _validate.provider_id(customer_id, "customer_id")
-        _validate.provider_id(payment_method_id, "payment_method_id")
-        amount = amounts.positive_amount(amount_minor, "amount_minor")
-        code = _validate.currency_code(currency)
-        amounts.external_id(purchase_id, "purchase_id")
-        request = ("charge", customer_id, payment_method_id, amount, code, purchase_id,
-                   community_id, member_id)
+    def _charge(self, request: ChargeRequest) -> ChargeResult:
+        # What a replay must match: every argument, as a tuple like the refunds' ones.
+        asked = ("charge", request.customer_id, request.payment_method_id, request.amount_minor,
+                 request.currency, request.purchase_id, request.community_id, request.member_id)
         with self._lock:
-            replay = self._replay(self._charges, idempotency_key, request)
+            replay = self._replay(self._charges, request.idempotency_key, asked)
             if replay is not None:
                 return replay
-            status, reason = self._charge_outcome(customer_id, payment_method_id, amount)
-            payment = _Payment(self._new_id("pi"), purchase_id, community_id, member_id,
-                               amount, code, customer_id)
+            status, reason = self._charge_outcome(request.customer_id, request.payment_method_id,
+                                                  request.amount_minor)
+            payment = _Payment(self._new_id("pi"), request.purchase_id, request.community_id,
+                               request.member_id, request.amount_minor, request.currency,
+                               request.customer_id)
             if status is ChargeStatus.succeeded:
                 self._payments[payment.payment_id] = payment
             result = ChargeResult(
                 provider=self.name, status=status, provider_payment_id=payment.payment_id,
-                amount_minor=amount, currency=code, failure_reason=reason,
+                amount_minor=request.amount_minor, currency=request.currency,
+                failure_reason=reason,
                 failure_message=None if reason is None else f"{self.name}: {reason}")
-            self._charges[idempotency_key] = (request, result)
+            self._charges[request.idempotency_key] = (asked, result)
             kind = (PaymentEventKind.payment_succeeded if status is ChargeStatus.succeeded
                     else PaymentEventKind.payment_failed)
-            event = self._event(kind, payment, payment_method_id=payment_method_id,
+            event = self._event(kind, payment, payment_method_id=request.payment_method_id,
                                 failure_reason=reason)
         self._publish(event)
         return result

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from jeton.core import amounts
 from jeton.core.errors import InvalidRequest
 from jeton.core.statuses import Status
 from jeton.payments import limits
@@ -41,33 +40,19 @@ class CheckoutRequest:
     customer_id: str | None
 
 
-def checkout_request(
-    *,
-    community_id: str,
-    member_id: str,
-    purchase_id: str,
-    description: str,
-    amount_minor: int,
-    currency: str,
-    success_url: str,
-    cancel_url: str,
-    save_payment_method: bool,
-    customer_id: str | None,
-) -> CheckoutRequest:
-    if not isinstance(save_payment_method, bool):
-        raise InvalidRequest("save_payment_method must be a bool", status=Status.value_invalid)
-    return CheckoutRequest(
-        community_id=amounts.external_id(community_id, "community_id"),
-        member_id=amounts.external_id(member_id, "member_id"),
-        purchase_id=amounts.external_id(purchase_id, "purchase_id"),
-        description=text(description, "description", limits.description_chars_max),
-        amount_minor=amounts.positive_amount(amount_minor, "amount_minor"),
-        currency=currency_code(currency),
-        success_url=url(success_url, "success_url"),
-        cancel_url=url(cancel_url, "cancel_url"),
-        save_payment_method=save_payment_method,
-        customer_id=None if customer_id is None else provider_id(customer_id, "customer_id"),
-    )
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """The arguments of `charge_saved_method`: ids, amount and currency checked (currency in
+    capitals); the key, community and member as given (each provider checks those its way)."""
+
+    customer_id: str
+    payment_method_id: str
+    amount_minor: int
+    currency: str
+    purchase_id: str
+    idempotency_key: str
+    community_id: str | None
+    member_id: str | None
 
 
 def currency_code(value: object) -> str:

@@ -32,7 +32,9 @@ from jeton.core import amounts
 from jeton.core.errors import InvalidRequest
 from jeton.core.statuses import Status
 from jeton.payments import _validate, limits
+from jeton.payments._checked import CheckedProvider
 from jeton.payments._signing import header_value
+from jeton.payments._validate import ChargeRequest, CheckoutRequest
 from jeton.payments.errors import (
     PaymentError,
     PaymentNotFound,
@@ -74,7 +76,7 @@ _PAID = frozenset({"paid", "no_payment_required"})
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 
-class StripeProvider:
+class StripeProvider(CheckedProvider):
     """`PaymentProvider` for Stripe. Thread-safe; call `close()` (or use `with`) when done.
 
     `api_base` points the SDK somewhere other than Stripe's API, such as the local fake
@@ -143,25 +145,7 @@ class StripeProvider:
 
     # -- checkout ---------------------------------------------------------------------------
 
-    def create_checkout(
-        self,
-        *,
-        community_id: str,
-        member_id: str,
-        purchase_id: str,
-        description: str,
-        amount_minor: int,
-        currency: str,
-        success_url: str,
-        cancel_url: str,
-        save_payment_method: bool,
-        customer_id: str | None = None,
-    ) -> Checkout:
-        request = _validate.checkout_request(
-            community_id=community_id, member_id=member_id, purchase_id=purchase_id,
-            description=description, amount_minor=amount_minor, currency=currency,
-            success_url=success_url, cancel_url=cancel_url,
-            save_payment_method=save_payment_method, customer_id=customer_id)
+    def _open_checkout(self, request: CheckoutRequest) -> Checkout:
         key_prefix = f"jeton:{request.community_id}:{request.purchase_id}"
         metadata = {
             META_PURCHASE: request.purchase_id,
@@ -335,32 +319,18 @@ class StripeProvider:
 
     # -- off-session charges and refunds ----------------------------------------------------
 
-    def charge_saved_method(
-        self,
-        *,
-        customer_id: str,
-        payment_method_id: str,
-        amount_minor: int,
-        currency: str,
-        purchase_id: str,
-        idempotency_key: str,
-        community_id: str | None = None,
-        member_id: str | None = None,
-    ) -> ChargeResult:
-        _validate.provider_id(customer_id, "customer_id")
-        _validate.provider_id(payment_method_id, "payment_method_id")
-        amount = amounts.positive_amount(amount_minor, "amount_minor")
-        code = _validate.currency_code(currency)
-        metadata = {META_PURCHASE: amounts.external_id(purchase_id, "purchase_id")}
-        if community_id is not None:
-            metadata[META_COMMUNITY] = amounts.external_id(community_id, "community_id")
-        if member_id is not None:
-            metadata[META_MEMBER] = amounts.external_id(member_id, "member_id")
+    def _charge(self, request: ChargeRequest) -> ChargeResult:
+        amount, code = request.amount_minor, request.currency
+        metadata = {META_PURCHASE: request.purchase_id}
+        if request.community_id is not None:
+            metadata[META_COMMUNITY] = amounts.external_id(request.community_id, "community_id")
+        if request.member_id is not None:
+            metadata[META_MEMBER] = amounts.external_id(request.member_id, "member_id")
         params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": code.lower(),
-            "customer": customer_id,
-            "payment_method": payment_method_id,
+            "customer": request.customer_id,
+            "payment_method": request.payment_method_id,
             "off_session": True,
             "confirm": True,
             # The member is absent, so a method that needs a redirect cannot work; saying so
@@ -368,7 +338,7 @@ class StripeProvider:
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": metadata,
         }
-        key = amounts.idempotency_key(idempotency_key)
+        key = amounts.idempotency_key(request.idempotency_key)
         try:
             intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": key})

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 
 from jeton.core.errors import Conflict, Declined, InvalidRequest, JetonError, NotFound
@@ -106,6 +107,30 @@ class CsrfRejected(PageError):
 class PageNotFound(PageError):
     status_code = 404
     title = "Not found"
+
+
+def area_error_page(request: Request, status_code: int, title: str, message: str, *,
+                    context_of: Callable[[Request], object],
+                    render: Callable[..., HTMLResponse], template: str) -> Response:
+    """An area's error page (`template`, with `title` and `message`), or plain text when the
+    area is not bound to this request yet (`context_of` raises): nothing to render with."""
+    try:
+        context_of(request)
+    except JetonError:
+        return PlainTextResponse(f"{title}: {message}", status_code=status_code)
+    return render(request, template, {"title": title, "message": message},
+                  status_code=status_code)
+
+
+def set_page_cookie(response: Response, name: str, value: str, *, path: str, secure: bool,
+                    max_age_s: int) -> None:
+    """Every cookie of the pages: HttpOnly, SameSite=Lax, sent only under its area's path."""
+    response.set_cookie(name, value, max_age=max_age_s, path=path, secure=secure,
+                        httponly=True, samesite="lax")
+
+
+def clear_page_cookie(response: Response, name: str, *, path: str, secure: bool) -> None:
+    response.delete_cookie(name, path=path, secure=secure, httponly=True, samesite="lax")
 
 
 class PageRoute(APIRoute):

@@ -1,7 +1,9 @@
 """The Jinja2 environment every page of Jeton renders with (dashboard and member pages).
 
 Templates live in `jeton/web/templates/`: `layout.html` is the frame every page shares (head,
-skip link, landmarks, footer), `admin/` and `member/` extend it. Autoescape is on and undefined
+skip link, landmarks, footer), `signed_in.html` adds what both areas show around a page (account
+bar, side navigation, notice), `admin/` and `member/` extend it. `render_page` is the render
+both areas' `render` call. Autoescape is on and undefined
 names are errors. Filters: `when` (an instant in UTC), `day` and `time` (its parts),
 `detail_value` (an audit detail), `amount(scale)` (minor units as a decimal), `money(currency)`
 (money for people).
@@ -10,9 +12,14 @@ names are errors. Filters: `when` (an instant in UTC), `day` and `time` (its par
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 
 from jeton.core import amounts, currencies
 from jeton.core.clock import ensure_utc
@@ -20,6 +27,36 @@ from jeton.core.errors import InvalidRequest
 
 # Symbols people know at a glance; every other currency is written with its code.
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    """One link of an area's side navigation (`signed_in.html`)."""
+
+    label: str
+    href: str
+    current: bool
+
+
+def render_page(request: Request, templates: jinja2.Environment, template: str,
+                values: Mapping[str, Any], context: Mapping[str, Any] | None, *,
+                notices: Mapping[str, str], section: str | None, status_code: int,
+                headers: Mapping[str, str] | None) -> HTMLResponse:
+    """Render a page of either area. Every template gets `request`, `path_for(route_name,
+    **params)`, `static(path)`, `notice` (the fixed message of `notices` that `?notice=` picks,
+    never text from the URL) and `section`; then the area's `values` (who is signed in, `nav`,
+    `csrf_token`...), then the page's own `context`."""
+    page: dict[str, Any] = {
+        "request": request,
+        "path_for": lambda name, **params: request.url_for(name, **params).path,
+        "static": lambda path: request.url_for("static", path=path).path,
+        "notice": notices.get(request.query_params.get("notice", ""), ""),
+        "section": section,
+        **values,
+        **(context or {}),
+    }
+    html = templates.get_template(template).render(page)
+    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
 
 
 def create_environment() -> jinja2.Environment:

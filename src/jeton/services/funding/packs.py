@@ -19,13 +19,14 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from jeton.core import amounts, currencies, limits
 from jeton.core.clock import from_us
-from jeton.core.errors import Conflict, InvalidRequest, NotFound
+from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.services.charging.access_grants import holds_any
 from jeton.services.charging.results import PackSuggestion
 from jeton.services.funding import base as fb
 from jeton.services.funding.results import Entitlement, PackInfo
+from jeton.services.funding.shelf import Shelf
 from jeton.store.tables.funding import packs
 
 if TYPE_CHECKING:
@@ -53,43 +54,18 @@ def create_pack(j: Jeton, community_id: str, *, name: str, credits: int, price_m
         classes=fb.entitlements(classes, "classes"), keys=fb.entitlements(keys, "keys"),
         visible_to=fb.requirements(visible_to), active=True,
         sort_order=_sort_order(sort_order), created_at=j.clock.now())
-    fb.ensure_money_accounts(j.ledger, community_id, info.currency)
-    now_us = j.ledger.now_us()
-
-    def tx(conn: Connection) -> PackInfo:
-        fb.require_asset(conn, community_id, info.asset)
-        existing = _row(conn, community_id, pid)
-        if existing is not None:
-            found = pack_info(existing)
-            if found.model_dump(exclude={"created_at", "active"}) != info.model_dump(
-                    exclude={"created_at", "active"}):
-                raise Conflict(f"pack {pid!r} exists with other terms; create a new pack",
-                               status=Status.already_exists)
-            return found
-        count = conn.execute(sa.select(sa.func.count()).select_from(packs).where(
-            packs.c.community_id == community_id)).scalar_one()
-        if count >= limits.packs_max:
-            raise InvalidRequest(f"a community has at most {limits.packs_max} packs",
-                                 status=Status.limit_exceeded)
-        conn.execute(packs.insert().values(
-            community_id=community_id, pack_id=pid, name=info.name, asset=info.asset,
-            credits=info.credits, price_minor=info.price_minor, currency=info.currency,
-            bonus_credits=info.bonus_credits, bonus_expiry_days=info.bonus_expiry_days,
-            credit_expiry_days=info.credit_expiry_days,
-            classes_json=_dump(info.classes), keys_json=_dump(info.keys),
-            visible_to_json=json.dumps(info.visible_to), active=True,
-            sort_order=info.sort_order, created_at_us=now_us))
-        return info.model_copy(update={"created_at": from_us(now_us)})
-
-    return j.store.run_write(tx)
+    row = {"name": info.name, "asset": info.asset, "credits": info.credits,
+           "price_minor": info.price_minor, "currency": info.currency,
+           "bonus_credits": info.bonus_credits, "bonus_expiry_days": info.bonus_expiry_days,
+           "credit_expiry_days": info.credit_expiry_days, "classes_json": _dump(info.classes),
+           "keys_json": _dump(info.keys), "visible_to_json": json.dumps(info.visible_to),
+           "sort_order": info.sort_order}
+    return _SHELF.create_once(j, community_id, pid, info, asset=info.asset,
+                              currency=info.currency, values=row)
 
 
 def get_pack(j: Jeton, community_id: str, pack_id: str) -> PackInfo:
-    with j.store.read() as conn:
-        row = _row(conn, community_id, pack_id)
-    if row is None:
-        raise NotFound(f"no pack {pack_id!r}", status=Status.not_found)
-    return pack_info(row)
+    return _SHELF.get(j, community_id, pack_id)
 
 
 def list_packs(j: Jeton, community_id: str, member_id: str | None = None, *,
@@ -114,17 +90,7 @@ def list_packs(j: Jeton, community_id: str, member_id: str | None = None, *,
 
 def set_pack_active(j: Jeton, community_id: str, pack_id: str, active: bool) -> PackInfo:
     """Take a pack off sale (or put it back). Purchases under way keep their terms."""
-    if type(active) is not bool:
-        raise InvalidRequest("active must be true or false", status=Status.value_invalid)
-
-    def tx(conn: Connection) -> None:
-        done = conn.execute(packs.update().where(packs.c.community_id == community_id,
-                                                 packs.c.pack_id == pack_id).values(active=active))
-        if not done.rowcount:
-            raise NotFound(f"no pack {pack_id!r}", status=Status.not_found)
-
-    j.store.run_write(tx)
-    return get_pack(j, community_id, pack_id)
+    return _SHELF.set_active(j, community_id, pack_id, active)
 
 
 def suggest_packs(j: Jeton, community_id: str, member_id: str, shortfall: int,
@@ -148,7 +114,7 @@ def offered_pack(conn: Connection, community_id: str, member_id: str, pack_id: s
                  now_us: int) -> PackInfo:
     """The pack, if it is on sale and offered to this member; NotFound otherwise (a pack the
     member may not see is answered like one that does not exist)."""
-    row = _row(conn, community_id, pack_id)
+    row = _SHELF.row(conn, community_id, pack_id)
     if row is None or not row["active"]:
         raise NotFound(f"no pack {pack_id!r} on sale", status=Status.not_found)
     info = pack_info(row)
@@ -177,9 +143,7 @@ def pack_info(row: RowMapping) -> PackInfo:
         sort_order=row["sort_order"], created_at=from_us(row["created_at_us"]))
 
 
-def _row(conn: Connection, community_id: str, pack_id: str) -> RowMapping | None:
-    return conn.execute(sa.select(packs).where(packs.c.community_id == community_id,
-                                               packs.c.pack_id == pack_id)).mappings().first()
+_SHELF = Shelf("pack", packs, "pack_id", limits.packs_max, pack_info)
 
 
 def _dump(items: list[Entitlement]) -> str:

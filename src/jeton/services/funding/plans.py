@@ -32,7 +32,6 @@ from sqlalchemy.engine import Connection, RowMapping
 from jeton.core import amounts, currencies, cycles, limits
 from jeton.core.clock import ensure_utc, from_us, to_us
 from jeton.core.errors import (
-    Conflict,
     IdempotencyConflict,
     InvalidRequest,
     NotFound,
@@ -53,6 +52,7 @@ from jeton.services.funding.renewals import (
     update_subscription,
 )
 from jeton.services.funding.results import Checkout, PlanInfo, SubscriptionInfo
+from jeton.services.funding.shelf import Shelf
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.funding import (
@@ -87,32 +87,11 @@ def create_plan(j: Jeton, community_id: str, *, name: str, cycle: str, credits: 
                     member_class=(amounts.external_id(member_class, "class")
                                   if member_class is not None else None),
                     discount_bp=discount_bp, created_at=j.clock.now())
-    fb.ensure_money_accounts(j.ledger, community_id, info.currency)
-    now_us = j.ledger.now_us()
-
-    def tx(conn: Connection) -> PlanInfo:
-        fb.require_asset(conn, community_id, info.asset)
-        existing = plan_row(conn, community_id, pid)
-        if existing is not None:
-            found = plan_info(existing)
-            if found.model_dump(exclude={"created_at", "active"}) != info.model_dump(
-                    exclude={"created_at", "active"}):
-                raise Conflict(f"plan {pid!r} exists with other terms; create a new plan",
-                               status=Status.already_exists)
-            return found
-        count = conn.execute(sa.select(sa.func.count()).select_from(plans).where(
-            plans.c.community_id == community_id)).scalar_one()
-        if count >= limits.plans_max:
-            raise InvalidRequest(f"a community has at most {limits.plans_max} plans",
-                                 status=Status.limit_exceeded)
-        conn.execute(plans.insert().values(
-            community_id=community_id, plan_id=pid, name=info.name, cycle=info.cycle,
-            asset=info.asset, credits=info.credits, price_minor=info.price_minor,
-            currency=info.currency, discount_bp=info.discount_bp, active=True,
-            created_at_us=now_us, **{"class": info.member_class}))
-        return info.model_copy(update={"created_at": from_us(now_us)})
-
-    return j.store.run_write(tx)
+    row = {"name": info.name, "cycle": info.cycle, "asset": info.asset, "credits": info.credits,
+           "price_minor": info.price_minor, "currency": info.currency,
+           "discount_bp": info.discount_bp, "class": info.member_class}
+    return _SHELF.create_once(j, community_id, pid, info, asset=info.asset,
+                              currency=info.currency, values=row)
 
 
 def list_plans(j: Jeton, community_id: str, *, include_inactive: bool = False) -> list[PlanInfo]:
@@ -126,25 +105,11 @@ def list_plans(j: Jeton, community_id: str, *, include_inactive: bool = False) -
 
 def set_plan_active(j: Jeton, community_id: str, plan_id: str, active: bool) -> PlanInfo:
     """Stop offering a plan (or offer it again). Subscriptions to it run on unchanged."""
-    if type(active) is not bool:
-        raise InvalidRequest("active must be true or false", status=Status.value_invalid)
-
-    def tx(conn: Connection) -> None:
-        done = conn.execute(plans.update().where(plans.c.community_id == community_id,
-                                                 plans.c.plan_id == plan_id).values(active=active))
-        if not done.rowcount:
-            raise NotFound(f"no plan {plan_id!r}", status=Status.not_found)
-
-    j.store.run_write(tx)
-    return get_plan(j, community_id, plan_id)
+    return _SHELF.set_active(j, community_id, plan_id, active)
 
 
 def get_plan(j: Jeton, community_id: str, plan_id: str) -> PlanInfo:
-    with j.store.read() as conn:
-        row = plan_row(conn, community_id, plan_id)
-    if row is None:
-        raise NotFound(f"no plan {plan_id!r}", status=Status.not_found)
-    return plan_info(row)
+    return _SHELF.get(j, community_id, plan_id)
 
 
 # ---- subscribing ----
@@ -342,6 +307,9 @@ def plan_info(row: RowMapping) -> PlanInfo:
                     currency=row["currency"], member_class=row["class"],
                     discount_bp=row["discount_bp"], active=bool(row["active"]),
                     created_at=from_us(row["created_at_us"]))
+
+
+_SHELF = Shelf("plan", plans, "plan_id", limits.plans_max, plan_info)
 
 
 def _sub_info(conn: Connection, row: RowMapping, now_us: int) -> SubscriptionInfo:

@@ -15,7 +15,7 @@ from jeton.core.access import AccessLevel
 from jeton.core.allowances import AfterAllowance, Period
 from jeton.core.amounts import format_amount
 from jeton.core.catalog import Catalog, CatalogError, catalog_from_data
-from jeton.core.currencies import currency_code, exponent
+from jeton.core.currencies import exponent
 from jeton.core.errors import InvalidRequest
 from jeton.core.prices import PriceKind
 from jeton.services.charging.results import CatalogInfo
@@ -97,12 +97,7 @@ def read_entry(fields: Fields, scale: int, splits: list[Any] | None) -> dict[str
         entry["class_credits"] = prices
     money_text = fields.text("money_amount")
     if money_text:
-        currency = fields.text("money_currency", required=True, what="A currency")
-        try:
-            places = exponent(currency_code(currency))
-        except InvalidRequest:
-            fields.errors["money_currency"] = "Enter a three-letter currency code, such as USD."
-            places = 2
+        currency, places = fields.currency("money_currency")
         amount = fields.amount("money_amount", places)
         if amount is not None:
             entry["money"] = {"currency": currency.upper(), "amount_minor": amount}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse
 
 from jeton.core import limits
 from jeton.core.amounts import format_amount, parse_amount
+from jeton.core.currencies import currency_code, exponent
 from jeton.core.errors import InvalidRequest, JetonError
 from jeton.services.access.audit import record_audit_now
 from jeton.services.access.staff import StaffSession
@@ -104,6 +105,16 @@ class Fields:
         if required and not value:
             self.errors[name] = f"{what} is needed."
         return value
+
+    def currency(self, name: str) -> tuple[str, int]:
+        """A currency code as typed, and its decimals: 2 while the code is wrong, so that the
+        amount beside it is still read and its own mistakes shown."""
+        code = self.text(name, required=True, what="A currency")
+        try:
+            return code, exponent(currency_code(code))
+        except InvalidRequest:
+            self.errors[name] = "Enter a three-letter currency code, such as USD."
+            return code, 2
 
     def amount(self, name: str, scale: int, *, required: bool = True,
                positive: bool = True) -> int | None:
@@ -193,3 +204,17 @@ def entitlement_text(items: list[Any]) -> str:
     for item in items:
         parts.append(item.name if item.days is None else f"{item.name}:{item.days}")
     return ", ".join(parts)
+
+
+def retire_or_restore(request: Request, staff: StaffSession, kind: str, target: str, *,
+                      active: bool, was_active: bool, change: Callable[[], object],
+                      detail: Mapping[str, Any] | None = None) -> RedirectResponse:
+    """Take a pack, plan or coupon off (or put it back): `change` runs, audited as
+    `<kind>.retired` or `<kind>.restored`, only when it changes something, so a second submit
+    records nothing. Then back to the list (`admin.<kind>s`) with the matching notice."""
+    if was_active != active:
+        change()
+        audit(request, staff, f"{kind}.restored" if active else f"{kind}.retired",
+              target=target, detail=detail)
+    return redirect_to(request, f"admin.{kind}s",
+                       notice=f"{kind}_restored" if active else f"{kind}_retired")

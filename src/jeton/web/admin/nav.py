@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from jeton.services.access.staff import Permission, StaffSession
+from jeton.web.templating import NavLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +36,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("staff", "Staff", "admin.staff"),
     NavItem("audit", "Audit", "admin.audit"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NavLink:
-    label: str
-    href: str
-    current: bool
 
 
 def nav_links(request: Request, session: StaffSession, section: str | None) -> list[NavLink]:

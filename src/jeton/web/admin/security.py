@@ -21,10 +21,9 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
 from jeton.core import limits
-from jeton.core.errors import JetonError
 from jeton.services.access.sessions import resolve_session
 from jeton.services.access.staff import Permission, SessionStage, StaffSession
 from jeton.web.admin.context import (
@@ -47,9 +46,12 @@ from jeton.web.security import (
     PageError,
     PageNotFound,
     PageRoute,
+    area_error_page,
+    clear_page_cookie,
     csrf_matches,
     is_cross_site,
     sent_csrf_token,
+    set_page_cookie,
 )
 
 __all__ = ["CSRF_FIELD", "CSRF_HEADER", "SAFE_METHODS", "SECURITY_HEADERS", "PageError",
@@ -129,6 +131,10 @@ def require_permission(permission: Permission) -> Callable[[Request], StaffSessi
     return dependency
 
 
+# The staff user of a page that changes the community's setup (packs, plans, keys...).
+Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
+
+
 def sign_in_csrf_token(request: Request) -> str:
     """The sign-in form's token: the one in the cookie, or a new one to set."""
     return request.cookies.get(SIGN_IN_CSRF_COOKIE) or secrets.token_urlsafe(32)
@@ -143,21 +149,20 @@ def cookie_path(request: Request) -> str:
 
 def set_session_cookie(response: Response, request: Request, token: str, max_age_s: int) -> None:
     ctx = admin_context(request)
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age_s, path=cookie_path(request),
-                        secure=ctx.cookie_secure, httponly=True, samesite="lax")
+    set_page_cookie(response, SESSION_COOKIE, token, path=cookie_path(request),
+                    secure=ctx.cookie_secure, max_age_s=max_age_s)
 
 
 def clear_session_cookie(response: Response, request: Request) -> None:
     ctx = admin_context(request)
-    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request), secure=ctx.cookie_secure,
-                           httponly=True, samesite="lax")
+    clear_page_cookie(response, SESSION_COOKIE, path=cookie_path(request),
+                      secure=ctx.cookie_secure)
 
 
 def set_sign_in_csrf_cookie(response: Response, request: Request, token: str) -> None:
     ctx = admin_context(request)
-    response.set_cookie(SIGN_IN_CSRF_COOKIE, token, max_age=limits.staff_session_idle_s,
-                        path=cookie_path(request), secure=ctx.cookie_secure, httponly=True,
-                        samesite="lax")
+    set_page_cookie(response, SIGN_IN_CSRF_COOKIE, token, path=cookie_path(request),
+                    secure=ctx.cookie_secure, max_age_s=limits.staff_session_idle_s)
 
 
 def safe_next(request: Request, target: str | None) -> str:
@@ -210,11 +215,5 @@ def _to_sign_in(request: Request) -> Response:
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
-    try:
-        admin_context(request)
-    except JetonError:
-        return PlainTextResponse(f"{title}: {message}", status_code=status_code)
-    response: HTMLResponse = render(request, "admin/error.html",
-                                    {"title": title, "message": message},
-                                    status_code=status_code)
-    return response
+    return area_error_page(request, status_code, title, message, context_of=admin_context,
+                           render=render, template="admin/error.html")

@@ -27,10 +27,12 @@ from jeton.web.templating import (
     format_detail_value,
     format_money,
     format_when,
+    render_page,
 )
 
 __all__ = ["NOTICES", "create_environment", "format_amount", "format_day",
-           "format_detail_value", "format_money", "format_when", "render"]
+           "format_detail_value", "format_money", "format_when", "render",
+           "render_form"]
 
 # Messages a redirect may ask for with `?notice=<code>`.
 NOTICES: Mapping[str, str] = {
@@ -73,17 +75,21 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     ctx = admin_context(request)
     session = session_of(request)
     staff = session if session is not None and session.stage is SessionStage.full else None
-    values: dict[str, Any] = {
-        "request": request,
+    values = {
         "staff": staff,
         "nav": nav_links(request, staff, section) if staff is not None else [],
         "csrf_token": session.csrf_token if session is not None else "",
-        "path_for": lambda name, **params: request.url_for(name, **params).path,
-        "static": lambda path: request.url_for("static", path=path).path,
-        "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         "community_id": staff.community_id if staff is not None else ctx.community_id,
-        "section": section,
     }
-    values.update(context or {})
-    html = ctx.templates.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    return render_page(request, ctx.templates, template, values, context, notices=NOTICES,
+                       section=section, status_code=status_code, headers=headers)
+
+
+def render_form(request: Request, template: str, values: Mapping[str, str],
+                errors: Mapping[str, str] | None = None, message: str = "", *, section: str,
+                context: Mapping[str, Any] | None = None) -> HTMLResponse:
+    """A write form, shown again with 400 when it comes back with `errors` (beside each field)
+    or a `message` (the service's refusal)."""
+    return render(request, template, {
+        "values": values, "errors": errors or {}, "message": message, **(context or {}),
+    }, status_code=400 if errors or message else 200, section=section)

@@ -16,9 +16,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from jeton.core.errors import JetonError
 from jeton.payments.errors import ProviderUnavailable
 from jeton.services.access.member_links import resolve_member_session
 from jeton.web.member.context import (
@@ -38,9 +36,12 @@ from jeton.web.security import (
     PageError,
     PageNotFound,
     PageRoute,
+    area_error_page,
+    clear_page_cookie,
     csrf_matches,
     is_cross_site,
     sent_csrf_token,
+    set_page_cookie,
 )
 
 __all__ = ["PageError", "PageNotFound"]
@@ -104,15 +105,13 @@ def cookie_path(request: Request) -> str:
 
 def set_session_cookie(response: Response, request: Request, token: str,
                        max_age_s: int) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age_s, path=cookie_path(request),
-                        secure=member_context(request).cookie_secure, httponly=True,
-                        samesite="lax")
+    set_page_cookie(response, SESSION_COOKIE, token, path=cookie_path(request),
+                    secure=member_context(request).cookie_secure, max_age_s=max_age_s)
 
 
 def clear_session_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request),
-                           secure=member_context(request).cookie_secure, httponly=True,
-                           samesite="lax")
+    clear_page_cookie(response, SESSION_COOKIE, path=cookie_path(request),
+                      secure=member_context(request).cookie_secure)
 
 
 # ---- the route class ----
@@ -145,11 +144,5 @@ def session_ended_page(request: Request) -> Response:
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
-    try:
-        member_context(request)
-    except JetonError:
-        return PlainTextResponse(f"{title}: {message}", status_code=status_code)
-    response: HTMLResponse = render(request, "member/error.html",
-                                    {"title": title, "message": message},
-                                    status_code=status_code)
-    return response
+    return area_error_page(request, status_code, title, message, context_of=member_context,
+                           render=render, template="member/error.html")

@@ -25,6 +25,7 @@ from jeton.web.member.context import (
     member_of,
     session_of,
 )
+from jeton.web.templating import NavLink, render_page
 
 # Messages a redirect may ask for with `?notice=<code>`.
 NOTICES: Mapping[str, str] = {
@@ -57,34 +58,21 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NavLink:
-    label: str
-    href: str
-    current: bool
-
-
 def render(request: Request, template: str, context: Mapping[str, Any] | None = None, *,
            status_code: int = 200, section: str | None = None,
            headers: Mapping[str, str] | None = None) -> HTMLResponse:
     ctx = member_context(request)
     me = _member(request)
-    values: dict[str, Any] = {
-        "request": request,
+    values = {
         "me": me,
         "nav": [NavLink(item.label, request.url_for(item.route).path, item.section == section)
                 for item in NAV] if me is not None else [],
         "csrf_token": me.session.csrf_token if me is not None else "",
-        "path_for": lambda name, **params: request.url_for(name, **params).path,
-        "static": lambda path: request.url_for("static", path=path).path,
-        "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
-        "section": section,
         "scale": me.asset.scale if me is not None else 0,
         "asset": me.asset.code if me is not None else "",
     }
-    values.update(context or {})
-    html = ctx.templates.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    return render_page(request, ctx.templates, template, values, context, notices=NOTICES,
+                       section=section, status_code=status_code, headers=headers)
 
 
 def _member(request: Request) -> Member | None:

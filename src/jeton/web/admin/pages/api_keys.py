@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core import limits
 from jeton.core.errors import InvalidRequest
 from jeton.services.access.api_keys import ApiKeys, Scope
-from jeton.services.access.staff import Permission, StaffSession
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,
@@ -26,12 +25,11 @@ from jeton.web.admin.forms import (
     staff_actor,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.security import Configurer
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 Cursor = Annotated[str, Query(max_length=200)]
 PAGE_SIZE = 50
 SCOPE_TEXT = {
@@ -113,7 +111,7 @@ def revoke(request: Request, staff: Configurer, key_id: str) -> Response:
 
 def _form(request: Request, values: dict[str, str], chosen: list[str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/api_key_new.html", {
-        "values": values, "errors": errors or {}, "message": message, "chosen": chosen,
-        "scopes": [(s.value, SCOPE_TEXT.get(s, "")) for s in Scope],
-    }, status_code=400 if errors or message else 200, section="api_keys")
+    return render_form(request, "admin/api_key_new.html", values, errors, message,
+                       section="api_keys", context={
+                           "chosen": chosen,
+                           "scopes": [(s.value, SCOPE_TEXT.get(s, "")) for s in Scope]})

@@ -16,9 +16,9 @@ asked for (the same form sent twice), which is answered as done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.app import Community
@@ -37,12 +37,11 @@ from jeton.web.admin.forms import (
     staff_actor,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
+from jeton.web.admin.security import Configurer, CurrentStaff
 from jeton.web.admin.templating import render
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FORMATS = [("toml", "TOML"), ("yaml", "YAML")]
 AUDIT_CODES_MAX = 20  # codes named in an audit record; the counts say the rest
 MOVED = ("The catalog changed since this review (it is now version {version}), so nothing was "

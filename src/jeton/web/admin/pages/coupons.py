@@ -13,9 +13,9 @@ sent twice, and the page answers as if it were the first time.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core import limits
@@ -23,6 +23,7 @@ from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.services.access.staff import Permission, StaffSession
 from jeton.services.funding import coupons
 from jeton.services.funding.results import AffiliateProgram, CouponInfo
+from jeton.services.ledger.results import AssetInfo
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,
@@ -33,14 +34,14 @@ from jeton.web.admin.forms import (
     entitlement_text,
     error_message,
     redirect_to,
+    retire_or_restore,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.security import Configurer, CurrentStaff
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FIELDS = ("code", "credits", "credit_expiry_days", "classes", "keys", "max_redemptions",
           "per_member_limit", "expires")
 PROGRAM_FIELDS = ("classes", "fee_per_code", "credits", "credit_expiry_days", "royalty",
@@ -173,12 +174,10 @@ def program_save(request: Request, staff: Configurer, form: FormValues) -> Respo
 def _set_active(request: Request, staff: StaffSession, code: str, active: bool) -> Response:
     ctx = admin_context(request)
     before = ctx.community(staff.community_id).get_coupon(code)
-    if before.active != active:  # a second submit changes nothing and records nothing
-        coupons.set_coupon_active(ctx.jeton, staff.community_id, code, active)
-        audit(request, staff, "coupon.restored" if active else "coupon.retired",
-              target=before.code, detail={"kind": before.kind})
-    return redirect_to(request, "admin.coupons",
-                       notice="coupon_restored" if active else "coupon_retired")
+    return retire_or_restore(
+        request, staff, "coupon", before.code, active=active, was_active=before.active,
+        detail={"kind": before.kind},
+        change=lambda: coupons.set_coupon_active(ctx.jeton, staff.community_id, code, active))
 
 
 def _same_terms(found: CouponInfo, terms: dict[str, Any], expires_at: datetime | None) -> bool:
@@ -196,15 +195,15 @@ def _same_terms(found: CouponInfo, terms: dict[str, Any], expires_at: datetime |
 
 def _form(request: Request, staff: StaffSession, values: dict[str, str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/coupon_form.html", {
-        "values": values, "errors": errors or {}, "message": message,
-        "asset": admin_context(request).credit_asset(staff.community_id),
-    }, status_code=400 if errors or message else 200, section="coupons")
+    return render_form(request, "admin/coupon_form.html", values, errors, message,
+                       section="coupons", context={"asset": _asset(request, staff)})
 
 
 def _program_form(request: Request, staff: StaffSession, values: dict[str, str],
                   errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/affiliate_program.html", {
-        "values": values, "errors": errors or {}, "message": message,
-        "asset": admin_context(request).credit_asset(staff.community_id),
-    }, status_code=400 if errors or message else 200, section="coupons")
+    return render_form(request, "admin/affiliate_program.html", values, errors, message,
+                       section="coupons", context={"asset": _asset(request, staff)})
+
+
+def _asset(request: Request, staff: StaffSession) -> AssetInfo:
+    return admin_context(request).credit_asset(staff.community_id)

@@ -10,12 +10,12 @@ same pack for the same id and terms, so a second submit makes nothing new.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from jeton.core.currencies import currency_code, exponent
+from jeton.core.currencies import exponent
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.ids import new_id
 from jeton.services.access.staff import Permission, StaffSession
@@ -30,14 +30,14 @@ from jeton.web.admin.forms import (
     entitlement_text,
     error_message,
     redirect_to,
+    retire_or_restore,
 )
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.security import Configurer, CurrentStaff
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FIELDS = ("name", "pack_id", "credits", "price", "currency", "bonus_credits",
           "bonus_expiry_days", "credit_expiry_days", "classes", "keys", "visible_to",
           "sort_order")
@@ -75,12 +75,7 @@ def create(request: Request, staff: Configurer, form: FormValues) -> Response:
     fields = Fields(values)
     name = fields.text("name", required=True, what="A name")
     credits = fields.amount("credits", asset.scale)
-    currency = fields.text("currency", required=True, what="A currency")
-    try:
-        places = exponent(currency_code(currency))
-    except InvalidRequest:
-        fields.errors["currency"] = "Enter a three-letter currency code, such as USD."
-        places = 2
+    currency, places = fields.currency("currency")
     price = fields.amount("price", places)
     bonus = fields.amount("bonus_credits", asset.scale, required=False, positive=False)
     bonus_days = fields.integer("bonus_expiry_days", minimum=1)
@@ -127,12 +122,9 @@ def restore(request: Request, staff: Configurer, pack_id: str) -> Response:
 def _set_active(request: Request, staff: StaffSession, pack_id: str, active: bool) -> Response:
     community = admin_context(request).community(staff.community_id)
     before = community.get_pack(pack_id)
-    if before.active != active:  # a second submit changes nothing and records nothing
-        community.set_pack_active(pack_id, active)
-        audit(request, staff, "pack.restored" if active else "pack.retired", target=pack_id,
-              detail={"name": before.name})
-    return redirect_to(request, "admin.packs",
-                       notice="pack_restored" if active else "pack_retired")
+    return retire_or_restore(request, staff, "pack", pack_id, active=active,
+                             was_active=before.active, detail={"name": before.name},
+                             change=lambda: community.set_pack_active(pack_id, active))
 
 
 def _values_of(pack: PackInfo, asset: AssetInfo) -> dict[str, str]:
@@ -155,7 +147,6 @@ def _form(request: Request, staff: StaffSession, values: dict[str, str],
     original: Any = None
     if values.get("replaces"):
         original = ctx.community(staff.community_id).get_pack(values["replaces"])
-    return render(request, "admin/pack_form.html", {
-        "values": values, "errors": errors or {}, "message": message, "original": original,
-        "asset": ctx.credit_asset(staff.community_id),
-    }, status_code=400 if errors or message else 200, section="packs")
+    return render_form(request, "admin/pack_form.html", values, errors, message, section="packs",
+                       context={"original": original,
+                                "asset": ctx.credit_asset(staff.community_id)})

@@ -8,25 +8,31 @@ id, made when it is rendered, so a second submit makes nothing new.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from jeton.core.currencies import currency_code, exponent
+from jeton.core.currencies import exponent
 from jeton.core.cycles import Cycle
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.ids import new_id
 from jeton.services.access.staff import Permission, StaffSession
 from jeton.web.admin.context import admin_context
-from jeton.web.admin.forms import Fields, FormValues, amount_text, audit, error_message, redirect_to
+from jeton.web.admin.forms import (
+    Fields,
+    FormValues,
+    amount_text,
+    audit,
+    error_message,
+    redirect_to,
+    retire_or_restore,
+)
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import CurrentStaff, require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.security import Configurer, CurrentStaff
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 FIELDS = ("name", "plan_id", "cycle", "credits", "price", "currency", "member_class")
 CYCLES = [(c.value, c.value.capitalize() if c is not Cycle.semiannual else "Semi-annual")
           for c in Cycle]
@@ -74,12 +80,7 @@ def create(request: Request, staff: Configurer, form: FormValues) -> Response:
     if cycle not in {c.value for c in Cycle}:
         fields.errors["cycle"] = "Choose a cycle."
     credits = fields.amount("credits", asset.scale, required=False, positive=False)
-    currency = fields.text("currency", required=True, what="A currency")
-    try:
-        places = exponent(currency_code(currency))
-    except InvalidRequest:
-        fields.errors["currency"] = "Enter a three-letter currency code, such as USD."
-        places = 2
+    currency, places = fields.currency("currency")
     price = fields.amount("price", places, positive=False)
     member_class = fields.text("member_class") or None
     if not credits and member_class is None:
@@ -103,10 +104,9 @@ def create(request: Request, staff: Configurer, form: FormValues) -> Response:
 
 def _form(request: Request, staff: StaffSession, values: dict[str, str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/plan_form.html", {
-        "values": values, "errors": errors or {}, "message": message, "cycles": CYCLES,
-        "asset": admin_context(request).credit_asset(staff.community_id),
-    }, status_code=400 if errors or message else 200, section="plans")
+    return render_form(request, "admin/plan_form.html", values, errors, message, section="plans",
+                       context={"cycles": CYCLES,
+                                "asset": admin_context(request).credit_asset(staff.community_id)})
 
 
 @router.post("/plans/{plan_id}/retire", name="admin.plan_retire")
@@ -125,8 +125,6 @@ def _set_active(request: Request, staff: StaffSession, plan_id: str, active: boo
                   None)
     if before is None:
         raise NotFound(f"no plan {plan_id!r}")
-    if before.active != active:  # a second submit changes nothing and records nothing
-        community.set_plan_active(plan_id, active)
-        audit(request, staff, "plan.restored" if active else "plan.retired", target=plan_id)
-    return redirect_to(request, "admin.plans",
-                       notice="plan_restored" if active else "plan_retired")
+    return retire_or_restore(request, staff, "plan", plan_id, active=active,
+                             was_active=before.active,
+                             change=lambda: community.set_plan_active(plan_id, active))

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import Conflict, InvalidRequest
-from jeton.services.access.staff import Permission, StaffSession
+from jeton.services.access.staff import StaffSession
 from jeton.services.events.outbox import EVENT_TYPES
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import Fields, FormValues, audit, error_message, form_key, redirect_to
 from jeton.web.admin.routing import page_router
-from jeton.web.admin.security import require_permission
-from jeton.web.admin.templating import render
+from jeton.web.admin.security import Configurer
+from jeton.web.admin.templating import render, render_form
 
 router = page_router()
 
-Configurer = Annotated[StaffSession, Depends(require_permission(Permission.configure))]
 Cursor = Annotated[str, Query(max_length=200)]
 PAGE_SIZE = 25
 RECENT_MAX = 10
@@ -135,8 +134,7 @@ def _community(request: Request, staff: StaffSession) -> Community:
 
 def _form(request: Request, values: dict[str, str], chosen: list[str],
           errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
-    return render(request, "admin/webhook_new.html", {
-        "values": values, "errors": errors or {}, "message": message, "chosen": chosen,
-        "event_types": sorted(EVENT_TYPES.items()),
-        "description_max": limits.webhook_description_chars_max,
-    }, status_code=400 if errors or message else 200, section="webhooks")
+    return render_form(request, "admin/webhook_new.html", values, errors, message,
+                       section="webhooks", context={
+                           "chosen": chosen, "event_types": sorted(EVENT_TYPES.items()),
+                           "description_max": limits.webhook_description_chars_max})
