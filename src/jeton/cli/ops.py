@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import jeton
 from jeton.cli.common import CliError, console, emit_json, opened, table
+from jeton.core import limits
 
 DbOption = Annotated[str | None, typer.Option(
     "--database-url", envvar="JETON_DATABASE_URL",
@@ -28,16 +29,30 @@ def _spinner() -> Progress:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def migrate(database_url: DbOption = None, as_json: JsonOption = False) -> None:
-        """Create or upgrade the schema."""
-        with opened(database_url, migrate=True) as j:
-            from jeton.store.migrate import current
+    def migrate(
+        database_url: DbOption = None,
+        shard_count: Annotated[int | None, typer.Option(
+            "--shard-count", min=1, max=limits.citus_shard_count_max,
+            help="Citus only: shards per table when the tables are first distributed "
+                 "(default: the coordinator's citus.shard_count).")] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Create or upgrade the schema; on a Citus coordinator, distribute it."""
+        with opened(database_url, migrate=False) as j:
+            from jeton.store.migrate import current, upgrade
 
+            done = upgrade(j.store, shard_count=shard_count)
             revision = current(j.store)
+            database = "citus" if done is not None else j.store.dialect
             if as_json:
-                emit_json({"revision": revision, "database": j.store.dialect})
+                emit_json({"revision": revision, "database": database,
+                           "distributed": None if done is None else {
+                               "tables": done.tables, "functions": done.functions}})
                 return
-            console.print(f"schema at revision {revision} ({j.store.dialect})")
+            console.print(f"schema at revision {revision} ({database})")
+            if done is not None:
+                console.print(f"distributed by community_id: {len(done.tables)} new table(s), "
+                              f"{len(done.functions)} new function(s)")
 
     @app.command()
     def verify(
