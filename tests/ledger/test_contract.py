@@ -303,3 +303,21 @@ def test_verify_names_a_tampered_balance(chat: jeton.Community, store: Store) ->
                              "'wallet:alice:CREDIT'")
     checks = {v.check for v in verify(store)}
     assert {"account_balance", "wallet_lots"} <= checks
+
+
+def test_verify_goes_community_by_community_and_names_the_one_that_fails(
+        chat: jeton.Community, jeton_app: jeton.Jeton, store: Store) -> None:
+    from jeton.services.ledger.verify import UnknownCommunity, verify
+
+    shop = jeton_app.create_community("Shop", community_id="shop")
+    shop.create_member("dave")
+    shop.grant("dave", 7, idempotency_key="g")
+    chat.grant("alice", 5, idempotency_key="g")
+    with store.write() as conn:
+        conn.exec_driver_sql("UPDATE accounts SET posted = 6 WHERE community_id = 'shop' "
+                             "AND account_id = 'wallet:dave:CREDIT'")
+    assert {v.community_id for v in verify(store)} == {"shop"}
+    assert verify(store, community_id="chat") == []
+    assert {v.check for v in verify(store, community_id="shop")} >= {"account_balance"}
+    with pytest.raises(UnknownCommunity):
+        verify(store, community_id="nowhere")
