@@ -82,6 +82,7 @@ def test_verify_names_the_failing_community_and_checks_one_alone(
                                  "AND account_id = 'wallet:ann:CREDIT'")
     every = CliRunner().invoke(cli_app, ["verify"])
     assert every.exit_code == 1
+    assert "[account_balance] shop/wallet:ann:CREDIT" in every.output
     assert "in 1 community: shop" in every.output
     failed = CliRunner().invoke(cli_app, ["verify", "--json"])
     assert json.loads(failed.output)["failing_communities"] == ["shop"]

@@ -10,6 +10,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import jeton
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
                        "violations": [_violation(v) for v in found]})
         elif found:
             for v in found:
-                console.print(f"[red]✗[/] {v}", highlight=False)
+                console.print(f"[red]✗[/] {escape(str(v))}", highlight=False)
             console.print(f"[bold red]{len(found)} violation(s)[/] in "
                           f"{len(failing)} communit{'y' if len(failing) == 1 else 'ies'}: "
                           + ", ".join(failing), highlight=False)
