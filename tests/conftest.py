@@ -1,13 +1,17 @@
 """Fixtures shared by every test package.
 
-- `store`: a fresh Store, once on SQLite and once on PostgreSQL (the contract suite); the
-  PostgreSQL run needs JETON_TEST_POSTGRES_URL and is skipped with a message without it.
-- `sqlite_store`, `pg_store`: one of each.
+- `store`: a fresh Store, on SQLite, on PostgreSQL and on Citus (the contract suite); the
+  PostgreSQL run needs JETON_TEST_POSTGRES_URL, the Citus run JETON_TEST_CITUS_URL (a
+  coordinator), and each is skipped with a message without it.
+- `sqlite_store`, `pg_store`, `citus_store`: one of each; `server_store`: PostgreSQL, then
+  Citus (what only a server does: many writers at once).
 - `clock`: a ManualClock; `jeton_app`: a Jeton on `store` and `clock`.
 - `check_invariants(store)`: `jeton verify`'s checks, failing the test with every violation.
 
 Every PostgreSQL store lives in a schema of its own, dropped afterwards, so tests (and people)
-sharing one database never see each other's rows.
+sharing one database never see each other's rows. On Citus too: the schema is an ordinary one
+(schema-based sharding off) and `jeton migrate` distributes its tables by community_id, with
+few shards so that making and dropping a schema per test stays quick.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store, normalize_url
 
 PG_ENV = "JETON_TEST_POSTGRES_URL"
+CITUS_ENV = "JETON_TEST_CITUS_URL"
+CITUS_TEST_SHARD_COUNT = 4  # per table; Citus's default of 32 makes a schema take seconds
 
 
 def postgres_url() -> str:
@@ -39,16 +45,27 @@ def postgres_url() -> str:
     return url
 
 
-def make_pg_store(url: str | None = None, **kwargs: object) -> Store:
-    """A Store in a new, empty PostgreSQL schema. Call `drop_pg_store` when done."""
-    url = url or postgres_url()
+def citus_url() -> str:
+    url = os.environ.get(CITUS_ENV)
+    if not url:
+        pytest.skip(f"Citus tests need {CITUS_ENV} naming a coordinator (e.g. "
+                    "postgresql://postgres@127.0.0.1:9700/test): docs/operations/citus.md")
+    return url
+
+
+def make_pg_store(url: str | None = None, *, citus: bool = False, **kwargs: object) -> Store:
+    """A Store in a new, empty PostgreSQL schema (on the Citus coordinator with `citus`,
+    its tables distributed). Call `drop_pg_store` when done."""
+    url = url or (citus_url() if citus else postgres_url())
     schema = f"jeton_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(normalize_url(url))
     with admin.begin() as conn:
+        if citus:  # a plain schema whose tables Jeton distributes, not a schema-sharded one
+            conn.exec_driver_sql("SET LOCAL citus.enable_schema_based_sharding = off")
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     admin.dispose()
     store = Store(url, pg_schema=schema, **kwargs)  # type: ignore[arg-type]
-    store.create_schema()
+    store.create_schema(shard_count=CITUS_TEST_SHARD_COUNT if citus else None)
     return store
 
 
@@ -73,6 +90,10 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     store.dispose()
 
 
+SERVERS = [pytest.param("postgres", marks=pytest.mark.postgres),
+           pytest.param("citus", marks=pytest.mark.citus)]
+
+
 @pytest.fixture
 def pg_store() -> Iterator[Store]:
     store = make_pg_store()
@@ -80,14 +101,29 @@ def pg_store() -> Iterator[Store]:
     drop_pg_store(store)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=SERVERS)
+def server_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """PostgreSQL, then Citus: for what only a server does (many connections at once)."""
+    store = make_pg_store(citus=request.param == "citus")
+    yield store
+    drop_pg_store(store)
+
+
+@pytest.fixture
+def citus_store() -> Iterator[Store]:
+    store = make_pg_store(citus=True)
+    yield store
+    drop_pg_store(store)
+
+
+@pytest.fixture(params=["sqlite", *SERVERS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         s = make_sqlite_store(tmp_path / "jeton.db")
         yield s
         s.dispose()
     else:
-        s = make_pg_store()
+        s = make_pg_store(citus=request.param == "citus")
         yield s
         drop_pg_store(s)
 

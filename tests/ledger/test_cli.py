@@ -68,3 +68,25 @@ def test_an_error_is_one_line_and_a_non_zero_exit(cli_db: str) -> None:
     message = done.stderr.strip()
     assert len(message.splitlines()) == 1, message
     assert "nobody" in message
+
+
+def test_verify_names_the_failing_community_and_checks_one_alone(
+        cli_app: typer.Typer, cli_db: str) -> None:
+    with jeton.open(cli_db) as j:
+        for cid in ("club", "shop"):
+            c = j.create_community(cid.title(), community_id=cid)
+            c.create_member("ann")
+            c.grant("ann", 5, idempotency_key="g")
+        with j.store.write() as conn:
+            conn.exec_driver_sql("UPDATE accounts SET posted = 4 WHERE community_id = 'shop' "
+                                 "AND account_id = 'wallet:ann:CREDIT'")
+    every = CliRunner().invoke(cli_app, ["verify"])
+    assert every.exit_code == 1
+    assert "[account_balance] shop/wallet:ann:CREDIT" in every.output
+    assert "in 1 community: shop" in every.output
+    failed = CliRunner().invoke(cli_app, ["verify", "--json"])
+    assert json.loads(failed.output)["failing_communities"] == ["shop"]
+    assert run_json(cli_app, "verify", "--community", "club")["ok"] is True
+    unknown = CliRunner().invoke(cli_app, ["verify", "--community", "nowhere"])
+    assert unknown.exit_code == 1
+    assert str(unknown.exception) == "no community 'nowhere'"  # `main` prints it as one line

@@ -1,4 +1,5 @@
-"""Many writers at once on PostgreSQL: no overspend, no deadlock reaching the caller."""
+"""Many writers at once on PostgreSQL and on Citus: no overspend, no deadlock reaching the
+caller."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ import pytest
 import jeton
 from jeton.store.engine import Store
 
-pytestmark = pytest.mark.postgres
-
 Check = Callable[[Store], None]
 
 
 @pytest.fixture
-def pg_chat(pg_store: Store) -> jeton.Community:
-    c = jeton.Jeton(pg_store).create_community("Concurrency", "conc")
+def chat(server_store: Store) -> jeton.Community:
+    c = jeton.Jeton(server_store).create_community("Concurrency", "conc")
     for m in ("alice", "bob"):
         c.create_member(m)
     return c
@@ -42,11 +41,11 @@ def _run(threads: int, work: Callable[[int], None]) -> list[BaseException]:
     return errors
 
 
-def test_sixteen_writers_on_one_wallet_never_overspend(pg_chat: jeton.Community,
-                                                        pg_store: Store,
+def test_sixteen_writers_on_one_wallet_never_overspend(chat: jeton.Community,
+                                                        server_store: Store,
                                                         invariants: Check) -> None:
     spends_possible = 100
-    pg_chat.grant("alice", spends_possible * 3, idempotency_key="g")
+    chat.grant("alice", spends_possible * 3, idempotency_key="g")
     ok = []
     declined = []
     lock = threading.Lock()
@@ -54,7 +53,7 @@ def test_sixteen_writers_on_one_wallet_never_overspend(pg_chat: jeton.Community,
     def work(i: int) -> None:
         for n in range(12):
             try:
-                pg_chat.spend("alice", 3, idempotency_key=f"t{i}-{n}")
+                chat.spend("alice", 3, idempotency_key=f"t{i}-{n}")
                 with lock:
                     ok.append(1)
             except jeton.InsufficientCredits:
@@ -64,38 +63,38 @@ def test_sixteen_writers_on_one_wallet_never_overspend(pg_chat: jeton.Community,
     assert _run(16, work) == []
     assert len(ok) == spends_possible
     assert len(declined) == 16 * 12 - spends_possible
-    assert pg_chat.balance("alice").posted == 0
-    invariants(pg_store)
+    assert chat.balance("alice").posted == 0
+    invariants(server_store)
 
 
-def test_opposite_transfers_net_to_zero_without_deadlock(pg_chat: jeton.Community,
-                                                         pg_store: Store,
+def test_opposite_transfers_net_to_zero_without_deadlock(chat: jeton.Community,
+                                                         server_store: Store,
                                                          invariants: Check) -> None:
-    pg_chat.grant("alice", 1000, idempotency_key="ga")
-    pg_chat.grant("bob", 1000, idempotency_key="gb")
+    chat.grant("alice", 1000, idempotency_key="ga")
+    chat.grant("bob", 1000, idempotency_key="gb")
 
     def work(i: int) -> None:
         a, b = ("alice", "bob") if i % 2 == 0 else ("bob", "alice")
         for n in range(125):  # 4 threads each way: 500 transfers in each direction
-            pg_chat.transfer(a, b, 1, idempotency_key=f"x{i}-{n}")
+            chat.transfer(a, b, 1, idempotency_key=f"x{i}-{n}")
 
     assert _run(8, work) == []
-    assert pg_chat.balance("alice").posted == 1000
-    assert pg_chat.balance("bob").posted == 1000
-    invariants(pg_store)
+    assert chat.balance("alice").posted == 1000
+    assert chat.balance("bob").posted == 1000
+    invariants(server_store)
 
 
-def test_racing_requests_with_one_key_have_one_effect(pg_chat: jeton.Community,
-                                                      pg_store: Store,
+def test_racing_requests_with_one_key_have_one_effect(chat: jeton.Community,
+                                                      server_store: Store,
                                                       invariants: Check) -> None:
-    pg_chat.grant("alice", 100, idempotency_key="g")
+    chat.grant("alice", 100, idempotency_key="g")
     results: list[jeton.TransferResult] = []
 
     def work(i: int) -> None:
-        results.append(pg_chat.spend("alice", 10, idempotency_key="same"))
+        results.append(chat.spend("alice", 10, idempotency_key="same"))
 
     assert _run(8, work) == []
     assert sum(not r.replayed for r in results) == 1
     assert len({r.id for r in results}) == 1
-    assert pg_chat.balance("alice").posted == 90
-    invariants(pg_store)
+    assert chat.balance("alice").posted == 90
+    invariants(server_store)

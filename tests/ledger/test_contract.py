@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 import jeton
 from jeton import Status
@@ -303,3 +304,43 @@ def test_verify_names_a_tampered_balance(chat: jeton.Community, store: Store) ->
                              "'wallet:alice:CREDIT'")
     checks = {v.check for v in verify(store)}
     assert {"account_balance", "wallet_lots"} <= checks
+
+
+def test_verify_goes_community_by_community_and_names_the_one_that_fails(
+        chat: jeton.Community, jeton_app: jeton.Jeton, store: Store) -> None:
+    from jeton.services.ledger.verify import UnknownCommunity, verify
+
+    shop = jeton_app.create_community("Shop", community_id="shop")
+    shop.create_member("dave")
+    shop.grant("dave", 7, idempotency_key="g")
+    chat.grant("alice", 5, idempotency_key="g")
+    with store.write() as conn:
+        conn.exec_driver_sql("UPDATE accounts SET posted = 6 WHERE community_id = 'shop' "
+                             "AND account_id = 'wallet:dave:CREDIT'")
+    assert {v.community_id for v in verify(store)} == {"shop"}
+    assert verify(store, community_id="chat") == []
+    assert {v.check for v in verify(store, community_id="shop")} >= {"account_balance"}
+    with pytest.raises(UnknownCommunity):
+        verify(store, community_id="nowhere")
+
+
+def test_every_job_runs_in_every_community_without_error(
+        chat: jeton.Community, jeton_app: jeton.Jeton, clock: ManualClock, store: Store,
+        invariants: Check) -> None:
+    from jeton.services.ops.worker import run_due
+    from jeton.store.tables.jobs import job_runs
+
+    shop = jeton_app.create_community("Shop", community_id="shop")
+    shop.create_member("dave")
+    for c, member in ((chat, "alice"), (shop, "dave")):
+        c.grant(member, 5, idempotency_key="g", expires_at=clock.now() + timedelta(days=1))
+        c.hold(member, 2, idempotency_key="h", timeout_s=60)
+    clock.advance(days=2)
+    run_due(jeton_app, force=True)
+    with store.read() as conn:
+        runs = conn.execute(sa.select(job_runs.c.community_id, job_runs.c.job,
+                                      job_runs.c.last_error)).all()
+    assert {cid for cid, _, _ in runs} == {"chat", "shop"}
+    assert [r for r in runs if r.last_error is not None] == []
+    assert chat.balance("alice").available == shop.balance("dave").available == 0  # expired
+    invariants(store)

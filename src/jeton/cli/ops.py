@@ -10,10 +10,12 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import jeton
 from jeton.cli.common import CliError, console, emit_json, opened, table
+from jeton.core import limits
 
 DbOption = Annotated[str | None, typer.Option(
     "--database-url", envvar="JETON_DATABASE_URL",
@@ -28,25 +30,44 @@ def _spinner() -> Progress:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def migrate(database_url: DbOption = None, as_json: JsonOption = False) -> None:
-        """Create or upgrade the schema."""
-        with opened(database_url, migrate=True) as j:
-            from jeton.store.migrate import current
+    def migrate(
+        database_url: DbOption = None,
+        shard_count: Annotated[int | None, typer.Option(
+            "--shard-count", min=1, max=limits.citus_shard_count_max,
+            help="Citus only: shards per table when the tables are first distributed "
+                 "(default: the coordinator's citus.shard_count).")] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Create or upgrade the schema; on a Citus coordinator, distribute it."""
+        with opened(database_url, migrate=False) as j:
+            from jeton.store.migrate import current, upgrade
 
+            done = upgrade(j.store, shard_count=shard_count)
             revision = current(j.store)
+            database = "citus" if done is not None else j.store.dialect
             if as_json:
-                emit_json({"revision": revision, "database": j.store.dialect})
+                out: dict[str, object] = {"revision": revision, "database": database}
+                if done is not None:
+                    out["distributed"] = {"tables": done.tables, "functions": done.functions}
+                emit_json(out)
                 return
-            console.print(f"schema at revision {revision} ({j.store.dialect})")
+            console.print(f"schema at revision {revision} ({database})")
+            if done is not None:
+                console.print(f"distributed by community_id: {len(done.tables)} new table(s), "
+                              f"{len(done.functions)} new function(s)")
 
     @app.command()
     def verify(
         database: Annotated[str | None, typer.Argument(
             help="Database URL to check (default: --database-url / JETON_DATABASE_URL).")] = None,
         database_url: DbOption = None,
+        community_id: Annotated[str | None, typer.Option(
+            "--community", help="Check this community only (default: each in turn).")] = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Check every invariant of the ledger; exit 1 naming each violation."""
+        """Check every invariant of the ledger, community by community; exit 1 naming each
+        violation and the communities that fail."""
+        from jeton.services.ledger.verify import UnknownCommunity
         from jeton.services.ledger.verify import verify as run_verify
 
         with opened(database or database_url, migrate=False) as j, _spinner() as progress:
@@ -55,15 +76,23 @@ def register(app: typer.Typer) -> None:
             def step(name: str, found: int) -> None:
                 progress.update(task, description=f"checking {name} ({found} problems so far)")
 
-            found = run_verify(j.store, step)
+            try:
+                found = run_verify(j.store, step, community_id=community_id)
+            except UnknownCommunity:
+                raise CliError(f"no community {community_id!r}") from None
+        failing = sorted({v.community_id for v in found})
         if as_json:
-            emit_json({"ok": not found, "violations": [_violation(v) for v in found]})
+            emit_json({"ok": not found, "failing_communities": failing,
+                       "violations": [_violation(v) for v in found]})
         elif found:
             for v in found:
-                console.print(f"[red]✗[/] {v}", highlight=False)
-            console.print(f"[bold red]{len(found)} violation(s)[/]")
+                console.print(f"[red]✗[/] {escape(str(v))}", highlight=False)
+            console.print(f"[bold red]{len(found)} violation(s)[/] in "
+                          f"{len(failing)} communit{'y' if len(failing) == 1 else 'ies'}: "
+                          + ", ".join(failing), highlight=False)
         else:
-            console.print("[green]✓[/] every invariant holds")
+            where = f"community {community_id}" if community_id else "every community"
+            console.print(f"[green]✓[/] every invariant holds in {where}", highlight=False)
         if found:
             raise typer.Exit(1)
 

@@ -44,6 +44,11 @@ write_retries_max = 8
 seal_horizon_ms = 60_000
 statement_timeout_ms = 30_000
 
+# Citus: shards per distributed table, chosen once when `jeton migrate` first distributes.
+# Shards, not communities, are what a rebalance moves; a few per worker core is plenty, and
+# every shard is a table on a worker, so tens of thousands would make DDL crawl.
+citus_shard_count_max = 1_024
+
 # Expiry and other sweep jobs take this many rows per transaction.
 job_batch_size = 500
 

@@ -22,23 +22,28 @@ def append_only_ddl(dialect: str) -> list[str]:
                     f"BEGIN SELECT RAISE(ABORT, 'jeton: {table} is append-only'); END"
                 )
     elif dialect == "postgresql":
+        # The trigger names its table in an argument: on Citus the trigger fires on a shard
+        # (`postings_102008`), and the message must name the table (docs/decisions/0036).
         statements.append(
             "CREATE OR REPLACE FUNCTION jeton_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN RAISE EXCEPTION 'jeton: % is append-only', TG_TABLE_NAME"
+            " BEGIN RAISE EXCEPTION 'jeton: % is append-only', coalesce(TG_ARGV[0], TG_TABLE_NAME)"
             " USING ERRCODE = 'insufficient_privilege'; END $$"
         )
         for table in JOURNAL_TABLES:
-            statements.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            statements.append(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION jeton_append_only()"
-            )
-            statements.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-            statements.append(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION jeton_append_only()"
-            )
+            statements.extend(append_only_triggers(table))
     return statements
+
+
+def append_only_triggers(table: str) -> list[str]:
+    """PostgreSQL: the two triggers that refuse UPDATE, DELETE and TRUNCATE on `table`."""
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION jeton_append_only('{table}')",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION jeton_append_only('{table}')",
+    ]
 
 
 def for_update(stmt: SelectT, dialect: str) -> SelectT:

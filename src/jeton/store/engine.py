@@ -226,11 +226,12 @@ class Store:
 
     # ---- schema ----
 
-    def create_schema(self) -> None:
-        """Create every table and the append-only guards (what `jeton migrate` applies)."""
+    def create_schema(self, *, shard_count: int | None = None) -> None:
+        """Create every table and the append-only guards (what `jeton migrate` applies); on a
+        Citus coordinator, distribute them (`shard_count` shards per table, the first time)."""
         from jeton.store.migrate import upgrade
 
-        upgrade(self)
+        upgrade(self, shard_count=shard_count)
 
     def drop_schema(self) -> None:
         """Drop everything Jeton made. For tests and `jeton demo --reset` only."""

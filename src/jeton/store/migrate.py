@@ -1,4 +1,7 @@
-"""Schema migrations with Alembic, applied by `jeton migrate` (and on first use)."""
+"""Schema migrations with Alembic, applied by `jeton migrate` (and on first use).
+
+On a Citus coordinator every upgrade ends by distributing what is not distributed yet
+(`store/citus.py`), in the same transaction: a schema is never left half local."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 
 if TYPE_CHECKING:
+    from jeton.store.citus import Distributed
     from jeton.store.engine import Store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,11 +25,19 @@ def alembic_config(store: Store) -> Config:
     return cfg
 
 
-def upgrade(store: Store, revision: str = "head") -> None:
+def upgrade(store: Store, revision: str = "head", *,
+            shard_count: int | None = None) -> Distributed | None:
+    """Bring the schema to `revision`; on Citus, distribute it (what that did, else None).
+    `shard_count`: Citus only, shards per table when the tables are first distributed."""
+    from jeton.store import citus
+
     with store.engine.begin() as conn:
         cfg = alembic_config(store)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if citus.is_citus(conn):
+            return citus.distribute(conn, shard_count=shard_count)
+    return None
 
 
 def current(store: Store) -> str | None:

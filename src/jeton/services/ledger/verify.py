@@ -13,6 +13,10 @@ The checks (DESIGN.md §2):
   no lot is below zero except a credit line's overdraft lot;
 - every hold's captured + voided is at most its amount, exactly its amount once settled, and
   its lot reservations add up.
+
+It goes community by community, each in a snapshot of its own (DESIGN.md §6): every invariant
+is about one community, and on Citus a community is one shard group on one worker, so each
+check of a community runs there and nothing needs one snapshot across shards.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
     account_checkpoints,
     accounts,
+    communities,
     hold_lots,
     holds,
     lots,
@@ -53,50 +58,75 @@ class Violation:
         return f"[{self.check}] {self.community_id}/{self.subject}: {self.detail}"
 
 
-def verify(store: Store, progress: Progress | None = None) -> list[Violation]:
+class UnknownCommunity(LookupError):
+    """`verify(store, community_id=...)` named a community the store does not have."""
+
+
+def verify(store: Store, progress: Progress | None = None, *,
+           community_id: str | None = None) -> list[Violation]:
+    """Every violation of every community (or of `community_id` alone), community by community.
+    `progress(step, problems so far)` is told each community and check as it starts."""
+    with store.read() as conn:
+        ids = list(conn.execute(sa.select(communities.c.community_id)
+                                .order_by(communities.c.community_id)).scalars())
+    if community_id is not None:
+        if community_id not in ids:
+            raise UnknownCommunity(community_id)
+        ids = [community_id]
+    found: list[Violation] = []
+    for cid in ids:
+        found.extend(verify_community(store, cid, progress, so_far=len(found)))
+    return found
+
+
+def verify_community(store: Store, community_id: str, progress: Progress | None = None, *,
+                     so_far: int = 0) -> list[Violation]:
+    """Every violation of one community, read in one snapshot (on Citus: on its worker)."""
     found: list[Violation] = []
     with store.read() as conn:
         for name, check in _CHECKS:
             if progress:
-                progress(name, len(found))
-            found.extend(check(conn))
+                progress(f"{community_id}: {name}", so_far + len(found))
+            found.extend(check(conn, community_id))
     return found
 
 
-def _sums_to_zero(conn: Connection) -> Iterator[Violation]:
+def _sums_to_zero(conn: Connection, cid: str) -> Iterator[Violation]:
     t, p = transfers.c, postings.c
     rows: Any = conn.execute(
         sa.select(t.community_id, t.asset, sa.func.sum(p.amount))
         .join(postings, sa.and_(p.community_id == t.community_id, p.transfer_id == t.transfer_id))
+        .where(t.community_id == cid, p.community_id == cid)
         .group_by(t.community_id, t.asset).having(sa.func.sum(p.amount) != 0))
-    for cid, asset, total in rows:
-        yield Violation("sum_zero", cid, asset, f"postings of {asset} sum to {total}, not 0")
+    for cid_, asset, total in rows:
+        yield Violation("sum_zero", cid_, asset, f"postings of {asset} sum to {total}, not 0")
     rows = conn.execute(sa.select(p.community_id, p.transfer_id, sa.func.sum(p.amount),
-                                  sa.func.count()).group_by(p.community_id, p.transfer_id)
+                                  sa.func.count()).where(p.community_id == cid)
+                        .group_by(p.community_id, p.transfer_id)
                         .having(sa.or_(sa.func.sum(p.amount) != 0, sa.func.count() < 2)))
-    for cid, tid, total, n in rows:
-        yield Violation("transfer_balanced", cid, tid, f"{n} postings summing to {total}")
+    for cid_, tid, total, n in rows:
+        yield Violation("transfer_balanced", cid_, tid, f"{n} postings summing to {total}")
 
 
-def _hashes(conn: Connection) -> Iterator[Violation]:
-    """Recompute every transfer's hash, then every seal in each community's chain."""
+def _hashes(conn: Connection, community_id: str) -> Iterator[Violation]:
+    """Recompute every transfer's hash, then every seal in the community's chain."""
     t = transfers.c
     legs: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
     for cid, tid, account, amount in conn.execute(sa.select(
             postings.c.community_id, postings.c.transfer_id, postings.c.account_id,
-            postings.c.amount)):
+            postings.c.amount).where(postings.c.community_id == community_id)):
         legs.setdefault((cid, tid), []).append((0, account, amount))
     moves: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
     for cid, tid, lot_id, amount in conn.execute(sa.select(
             posting_lots.c.community_id, posting_lots.c.transfer_id, posting_lots.c.lot_id,
-            posting_lots.c.amount)):
+            posting_lots.c.amount).where(posting_lots.c.community_id == community_id)):
         moves.setdefault((cid, tid), []).append((0, lot_id, amount))
     hashes: dict[str, list[tuple[str, str]]] = {}
     header_cols = ("community_id", "transfer_id", "kind", "asset", "member_id", "service",
                    "reverses_id", "hold_id", "actor", "reason_code", "memo", "metadata_json",
                    "idempotency_key", "effective_at_us")
-    stmt = sa.select(*(t[c] for c in header_cols), t.hash).order_by(t.community_id,
-                                                                     t.transfer_id)
+    stmt = (sa.select(*(t[c] for c in header_cols), t.hash)
+            .where(t.community_id == community_id).order_by(t.community_id, t.transfer_id))
     for row in conn.execute(stmt):
         header = dict(zip(header_cols, row[:-1], strict=True))
         key = (header["community_id"], header["transfer_id"])
@@ -120,20 +150,23 @@ def _hashes(conn: Connection) -> Iterator[Violation]:
             prev_hash, prev_up_to, expected_seq = digest, up_to, seq + 1
 
 
-def _account_balances(conn: Connection) -> Iterator[Violation]:
+def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation]:
     a, p = accounts.c, postings.c
     sums = (sa.select(p.community_id, p.account_id, sa.func.sum(p.amount).label("total"))
+            .where(p.community_id == community_id)
             .group_by(p.community_id, p.account_id).subquery())
     rows: Any = conn.execute(
         sa.select(a.community_id, a.account_id, a.posted, sums.c.total)
         .outerjoin(sums, sa.and_(sums.c.community_id == a.community_id,
                                  sums.c.account_id == a.account_id))
-        .where(a.tracked.is_(True), a.posted != sa.func.coalesce(sums.c.total, 0)))
+        .where(a.community_id == community_id, a.tracked.is_(True),
+               a.posted != sa.func.coalesce(sums.c.total, 0)))
     for cid, aid, posted, total in rows:
         yield Violation("account_balance", cid, aid,
                         f"balance {posted} but its postings sum to {total or 0}")
     rows = conn.execute(sa.select(a.community_id, a.account_id, a.posted, a.pending, a.floor)
-                        .where(a.floor.is_not(None), a.posted - a.pending < a.floor))
+                        .where(a.community_id == community_id, a.floor.is_not(None),
+                               a.posted - a.pending < a.floor))
     for cid, aid, posted, pending, floor in rows:
         yield Violation("floor", cid, aid, f"posted {posted} - pending {pending} under {floor}")
     # Running balances: each tracked posting's balance_after is the sum so far.
@@ -141,7 +174,7 @@ def _account_balances(conn: Connection) -> Iterator[Violation]:
     running = 0
     for cid, aid, amount, after in conn.execute(
             sa.select(p.community_id, p.account_id, p.amount, p.balance_after)
-            .where(p.account_version.is_not(None))
+            .where(p.community_id == community_id, p.account_version.is_not(None))
             .order_by(p.community_id, p.account_id, p.account_version)):
         if (cid, aid) != last:
             last, running = (cid, aid), 0
@@ -152,24 +185,28 @@ def _account_balances(conn: Connection) -> Iterator[Violation]:
             running = after
     c = account_checkpoints.c
     for cid, aid, balance, up_to in conn.execute(sa.select(
-            c.community_id, c.account_id, c.balance, c.up_to_transfer_id)):
+            c.community_id, c.account_id, c.balance, c.up_to_transfer_id)
+            .where(c.community_id == community_id)):
         total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.amount), 0)).where(
             p.community_id == cid, p.account_id == aid, p.transfer_id < up_to)).scalar_one()
         if int(total) != balance:
             yield Violation("checkpoint", cid, aid, f"checkpoint {balance}, postings {total}")
 
 
-def _wallets_and_lots(conn: Connection) -> Iterator[Violation]:
+def _wallets_and_lots(conn: Connection, community_id: str) -> Iterator[Violation]:
     a, lt, hl, h, pl = accounts.c, lots.c, hold_lots.c, holds.c, posting_lots.c
     lot_sums = (sa.select(lt.community_id, lt.account_id, sa.func.sum(lt.remaining).label("s"))
+                .where(lt.community_id == community_id)
                 .group_by(lt.community_id, lt.account_id).subquery())
     held = (sa.select(h.community_id, h.account_id,
                       sa.func.sum(hl.reserved - hl.used - hl.released).label("s"))
             .join(holds, sa.and_(h.community_id == hl.community_id, h.hold_id == hl.hold_id))
+            .where(hl.community_id == community_id, h.community_id == community_id)
             .group_by(h.community_id, h.account_id).subquery())
     pending = (sa.select(h.community_id, h.account_id,
                          sa.func.sum(h.amount - h.captured - h.voided).label("s"))
-               .where(h.status == "active").group_by(h.community_id, h.account_id).subquery())
+               .where(h.community_id == community_id, h.status == "active")
+               .group_by(h.community_id, h.account_id).subquery())
     rows: Any = conn.execute(
         sa.select(a.community_id, a.account_id, a.posted, a.pending,
                   sa.func.coalesce(lot_sums.c.s, 0), sa.func.coalesce(held.c.s, 0),
@@ -180,7 +217,7 @@ def _wallets_and_lots(conn: Connection) -> Iterator[Violation]:
                                  held.c.account_id == a.account_id))
         .outerjoin(pending, sa.and_(pending.c.community_id == a.community_id,
                                     pending.c.account_id == a.account_id))
-        .where(a.kind == "wallet"))
+        .where(a.community_id == community_id, a.kind == "wallet"))
     for cid, aid, posted, pend, in_lots, set_aside, open_holds in rows:
         if posted != in_lots + set_aside:
             yield Violation("wallet_lots", cid, aid,
@@ -190,12 +227,14 @@ def _wallets_and_lots(conn: Connection) -> Iterator[Violation]:
             yield Violation("pending", cid, aid, f"pending {pend} but open holds hold {open_holds}")
     for cid, lot_id, remaining, source in conn.execute(sa.select(
             lt.community_id, lt.lot_id, lt.remaining, lt.source).where(
-            lt.remaining < 0, lt.source != "overdraft")):
+            lt.community_id == community_id, lt.remaining < 0, lt.source != "overdraft")):
         yield Violation("lot_negative", cid, lot_id, f"{source} lot at {remaining}")
     moved = (sa.select(pl.community_id, pl.lot_id, sa.func.sum(pl.amount).label("s"))
+             .where(pl.community_id == community_id)
              .group_by(pl.community_id, pl.lot_id).subquery())
     reserved = (sa.select(hl.community_id, hl.lot_id,
                           sa.func.sum(hl.reserved - hl.used - hl.released).label("s"))
+                .where(hl.community_id == community_id)
                 .group_by(hl.community_id, hl.lot_id).subquery())
     rows = conn.execute(
         sa.select(lt.community_id, lt.lot_id, lt.remaining, sa.func.coalesce(moved.c.s, 0),
@@ -204,16 +243,18 @@ def _wallets_and_lots(conn: Connection) -> Iterator[Violation]:
                                   moved.c.lot_id == lt.lot_id))
         .outerjoin(reserved, sa.and_(reserved.c.community_id == lt.community_id,
                                      reserved.c.lot_id == lt.lot_id))
-        .where(lt.remaining + sa.func.coalesce(reserved.c.s, 0) != sa.func.coalesce(moved.c.s, 0)))
+        .where(lt.community_id == community_id,
+               lt.remaining + sa.func.coalesce(reserved.c.s, 0) != sa.func.coalesce(moved.c.s, 0)))
     for cid, lot_id, remaining, total, set_aside in rows:
         yield Violation("lot_moves", cid, lot_id,
                         f"remaining {remaining} + held {set_aside} but its moves sum to {total}")
 
 
-def _holds(conn: Connection) -> Iterator[Violation]:
+def _holds(conn: Connection, community_id: str) -> Iterator[Violation]:
     h, hl = holds.c, hold_lots.c
     for cid, hid, amount, captured, voided, status in conn.execute(sa.select(
-            h.community_id, h.hold_id, h.amount, h.captured, h.voided, h.status)):
+            h.community_id, h.hold_id, h.amount, h.captured, h.voided, h.status)
+            .where(h.community_id == community_id)):
         if captured + voided > amount or captured < 0 or voided < 0:
             yield Violation("hold", cid, hid, f"captured {captured} + voided {voided} > {amount}")
         if status != "active" and captured + voided != amount:
@@ -222,6 +263,7 @@ def _holds(conn: Connection) -> Iterator[Violation]:
         sa.select(h.community_id, h.hold_id, h.amount, h.captured, sa.func.sum(hl.reserved),
                   sa.func.sum(hl.used))
         .join(hold_lots, sa.and_(hl.community_id == h.community_id, hl.hold_id == h.hold_id))
+        .where(h.community_id == community_id, hl.community_id == community_id)
         .group_by(h.community_id, h.hold_id, h.amount, h.captured))
     for cid, hid, amount, captured, reserved, used in sums:
         if reserved != amount or used != captured:
@@ -229,7 +271,7 @@ def _holds(conn: Connection) -> Iterator[Violation]:
                             f"reserved {reserved}/{amount}, used {used}/{captured}")
 
 
-_CHECKS: list[tuple[str, Callable[[Connection], Iterator[Violation]]]] = [
+_CHECKS: list[tuple[str, Callable[[Connection, str], Iterator[Violation]]]] = [
     ("postings sum to zero", _sums_to_zero),
     ("hashes and seals", _hashes),
     ("account balances", _account_balances),
