@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from jeton.cli.common import CliError, community, console, emit_json, opened, table
+from jeton.cli.common import CliError, CommunityOption, community, console, emit_json, opened, table
 from jeton.cli.ops import DbOption, JsonOption
-
-CommunityOption = Annotated[str | None, typer.Option(
-    "--community", "-c", help="Community id (may be left out when there is only one).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +32,10 @@ def register(app: typer.Typer) -> None:
               [(c.id, c.name, c.created_at.date().isoformat()) for c in found])
 
     @communities_app.command("create")
-    def communities_create(community_id: str, name: Annotated[str, typer.Option()] = "",
+    def communities_create(community_id: Annotated[str, typer.Argument(
+                               help="Its id, e.g. chat.", metavar="ID", show_default=False)],
+                           name: Annotated[str, typer.Option(help="Display name (default: the id).")
+                                           ] = "",
                            asset: Annotated[str, typer.Option(help="First asset code.")
                                             ] = "CREDIT",
                            scale: Annotated[int, typer.Option(help="Decimal places.")] = 0,
@@ -82,7 +82,9 @@ def register(app: typer.Typer) -> None:
                 k.revoked_at.isoformat() if k.revoked_at else "") for k in page.data])
 
     @keys_app.command("revoke")
-    def keys_revoke(key_id: str, community_id: CommunityOption = None,
+    def keys_revoke(key_id: Annotated[str, typer.Argument(
+                        help="The key's id (from `jeton keys list`).", metavar="KEY_ID",
+                        show_default=False)], community_id: CommunityOption = None,
                     database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """Revoke a key: it stops working at once."""
         from jeton.services.access.api_keys import ApiKeys
@@ -94,7 +96,8 @@ def register(app: typer.Typer) -> None:
 
     @staff_app.command("create-owner")
     def staff_create_owner(
-        email: str,
+        email: Annotated[str, typer.Argument(help="The owner's email, to sign in with.",
+                                             metavar="EMAIL", show_default=False)],
         password_env: Annotated[str, typer.Option(
             help="Environment variable holding the password (never on the command line).")
         ] = "JETON_OWNER_PASSWORD",  # noqa: S107 (the variable's name, not a password)
