@@ -10,12 +10,20 @@ import typer
 from jeton.cli.common import CliError, CommunityOption, community, console, emit_json, opened, table
 from jeton.cli.ops import DbOption, JsonOption
 
+OWNER_PASSWORD_ENV = "JETON_OWNER_PASSWORD"  # noqa: S105 (a variable's name, not a password)
+EmailArg = Annotated[str, typer.Argument(help="The staff user's email, to sign in with.",
+                                         metavar="EMAIL", show_default=False)]
+PasswordEnvOption = Annotated[str, typer.Option(
+    help="Environment variable holding the password (never on the command line); "
+         "without it the password is asked for.")]
+
 
 def register(app: typer.Typer) -> None:
     communities_app = typer.Typer(help="Communities: list and create.", no_args_is_help=True)
     keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.",
                            no_args_is_help=True)
-    staff_app = typer.Typer(help="Staff of the dashboard.", no_args_is_help=True)
+    staff_app = typer.Typer(help="Staff of the dashboard: the first owner, a new password.",
+                            no_args_is_help=True)
     app.add_typer(communities_app, name="communities")
     app.add_typer(keys_app, name="keys")
     app.add_typer(staff_app, name="staff")
@@ -96,20 +104,14 @@ def register(app: typer.Typer) -> None:
 
     @staff_app.command("create-owner")
     def staff_create_owner(
-        email: Annotated[str, typer.Argument(help="The owner's email, to sign in with.",
-                                             metavar="EMAIL", show_default=False)],
-        password_env: Annotated[str, typer.Option(
-            help="Environment variable holding the password (never on the command line).")
-        ] = "JETON_OWNER_PASSWORD",  # noqa: S107 (the variable's name, not a password)
+        email: EmailArg, password_env: PasswordEnvOption = OWNER_PASSWORD_ENV,
         community_id: CommunityOption = None, database_url: DbOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """The first owner of a community's dashboard (refused once it has staff)."""
         from jeton.services.access.staff import bootstrap_owner
 
-        password = os.environ.get(password_env) or ""
-        if not password:
-            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        password = _password(password_env)
         with opened(database_url) as j:
             c = community(j, community_id)
             try:
@@ -121,3 +123,29 @@ def register(app: typer.Typer) -> None:
                        "role": user.role.value})
             return
         console.print(f"owner {user.email} of {c.id}: sign in at /admin")
+
+    @staff_app.command("reset-password")
+    def staff_reset_password(
+        email: EmailArg, password_env: PasswordEnvOption = OWNER_PASSWORD_ENV,
+        community_id: CommunityOption = None, database_url: DbOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Set a staff user's new password; lifts a lock-out and signs them out everywhere."""
+        from jeton.services.access.staff import reset_password
+
+        password = _password(password_env)
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            user = reset_password(j.store, j.clock, c.id, email, password)
+        if as_json:
+            emit_json({"community_id": c.id, "user_id": user.user_id, "email": user.email,
+                       "role": user.role.value})
+            return
+        console.print(f"new password for {user.email} of {c.id}: sign in at /admin")
+
+
+def _password(env_name: str) -> str:
+    password = os.environ.get(env_name) or ""
+    if not password:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return password
