@@ -11,7 +11,7 @@ from jeton.api import ops, problems, routes
 from jeton.api.context import ApiContext
 from jeton.api.docs_ui import mount_docs
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
-from jeton.api.middleware import BodyLimitMiddleware
+from jeton.api.middleware import BodyLimitMiddleware, InputGuardMiddleware
 from jeton.api.openapi import complete
 from jeton.app import Jeton
 from jeton.config import Settings
@@ -63,6 +63,7 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
     app.state.jeton_api = ctx
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=body_bytes_max)
+    app.add_middleware(InputGuardMiddleware)  # NUL anywhere: 422; no exception escapes
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)  # outermost: sees every answer
     app.include_router(ops.router)
     for router in routes.ROUTERS:
