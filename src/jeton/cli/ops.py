@@ -229,15 +229,18 @@ def _demo_welcome(c: jeton.Community, base_url: str) -> None:
 
     j = c.jeton
     lines = [f"demo community '{c.id}' is ready"]
-    if not list_staff_users(j.store, c.id):
+    if not list_staff_users(j.store, c.id):  # the first run: an owner and a key, shown once
         password = secrets.token_urlsafe(12)
         bootstrap_owner(j.store, j.clock, c.id, "owner@demo.example", password)
         lines.append(f"dashboard  {base_url}/admin  owner@demo.example / {password}")
+        key = ApiKeys(j.store, j.clock).create(c.id, name="demo", scopes=["admin"],
+                                               created_by="jeton serve --demo")
+        lines.append(f"API key    {key.token}   (docs at {base_url}/docs)")
     else:
-        lines.append(f"dashboard  {base_url}/admin  (its owner was created on the first run)")
-    key = ApiKeys(j.store, j.clock).create(c.id, name="demo", scopes=["admin"],
-                                           created_by="jeton serve --demo")
-    lines.append(f"API key    {key.token}   (docs at {base_url}/docs)")
+        lines.append(f"dashboard  {base_url}/admin  (a forgotten password: "
+                     f"jeton staff reset-password owner@demo.example)")
+        lines.append(f"API key    the one shown on the first run (another: jeton keys create; "
+                     f"docs at {base_url}/docs)")
     link = c.create_member_link("alice", ttl_s=3600)
     lines.append(f"alice's pages (one use, within the hour)  {link.url}")
     for line in lines:
