@@ -7,87 +7,172 @@
     chat.spend("alice", 3, service="files.download", idempotency_key="dl-1")
 """
 
-from jeton.app import Community, Jeton, open
-from jeton.client import Client
-from jeton.core.access import AccessLevel, AccessRule, Requirement
-from jeton.core.allowances import AfterAllowance, Allowance, Period
-from jeton.core.catalog import Catalog, Service
-from jeton.core.clock import Clock, ManualClock, SystemClock
-from jeton.core.errors import (
-    Conflict,
-    Declined,
-    IdempotencyConflict,
-    InsufficientCredits,
-    InvalidRequest,
-    InvariantViolation,
-    JetonError,
-    NotFound,
-)
-from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
-from jeton.core.rewards import Reward
-from jeton.core.splits import SplitPart, Target
-from jeton.core.statuses import Status
-from jeton.services.access.member_links import MemberLink
-from jeton.services.charging.funding_sources import FundingRequest, FundingSource, LoyaltyCardSource
-from jeton.services.charging.results import (
-    CatalogErrorInfo,
-    CatalogInfo,
-    CatalogLoad,
-    ChargeReceipt,
-    CheckResult,
-    ExternalPayment,
-    FixInfo,
-    MeteredReceipt,
-    MeteredSession,
-    MoneyInfo,
-    PackSuggestion,
-    PriceInfo,
-    ReasonInfo,
-    RewardInfo,
-    RewardResult,
-    ServiceInfo,
-    SplitLine,
-)
-from jeton.services.funding.results import (
-    AffiliateCodes,
-    AffiliateProgram,
-    AutoRechargeInfo,
-    Checkout,
-    CouponInfo,
-    Entitlement,
-    Holding,
-    MemberHoldings,
-    PackInfo,
-    PaymentProfile,
-    PlanInfo,
-    PurchaseInfo,
-    Redemption,
-    RefundInfo,
-    RoleLimit,
-    SignupBonus,
-    SubscriptionInfo,
-    TransferLimits,
-    WebhookOutcome,
-)
-from jeton.services.ledger.results import (
-    AccountInfo,
-    AssetInfo,
-    Balance,
-    BatchItem,
-    CommunityInfo,
-    HoldResult,
-    LotInfo,
-    LotMoveInfo,
-    MemberInfo,
-    Page,
-    PostingInfo,
-    SpendRequest,
-    Split,
-    StatementLine,
-    TransferResult,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jeton.app import Community, Jeton, open
+    from jeton.client import Client
+    from jeton.core.access import AccessLevel, AccessRule, Requirement
+    from jeton.core.allowances import AfterAllowance, Allowance, Period
+    from jeton.core.catalog import Catalog, Service
+    from jeton.core.clock import Clock, ManualClock, SystemClock
+    from jeton.core.errors import (
+        Conflict,
+        Declined,
+        IdempotencyConflict,
+        InsufficientCredits,
+        InvalidRequest,
+        InvariantViolation,
+        JetonError,
+        NotFound,
+    )
+    from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
+    from jeton.core.rewards import Reward
+    from jeton.core.splits import SplitPart, Target
+    from jeton.core.statuses import Status
+    from jeton.services.access.member_links import MemberLink
+    from jeton.services.charging.funding_sources import (
+        FundingRequest,
+        FundingSource,
+        LoyaltyCardSource,
+    )
+    from jeton.services.charging.results import (
+        CatalogErrorInfo,
+        CatalogInfo,
+        CatalogLoad,
+        ChargeReceipt,
+        CheckResult,
+        ExternalPayment,
+        FixInfo,
+        MeteredReceipt,
+        MeteredSession,
+        MoneyInfo,
+        PackSuggestion,
+        PriceInfo,
+        ReasonInfo,
+        RewardInfo,
+        RewardResult,
+        ServiceInfo,
+        SplitLine,
+    )
+    from jeton.services.funding.results import (
+        AffiliateCodes,
+        AffiliateProgram,
+        AutoRechargeInfo,
+        Checkout,
+        CouponInfo,
+        Entitlement,
+        Holding,
+        MemberHoldings,
+        PackInfo,
+        PaymentProfile,
+        PlanInfo,
+        PurchaseInfo,
+        Redemption,
+        RefundInfo,
+        RoleLimit,
+        SignupBonus,
+        SubscriptionInfo,
+        TransferLimits,
+        WebhookOutcome,
+    )
+    from jeton.services.ledger.results import (
+        AccountInfo,
+        AssetInfo,
+        Balance,
+        BatchItem,
+        CommunityInfo,
+        HoldResult,
+        LotInfo,
+        LotMoveInfo,
+        MemberInfo,
+        Page,
+        PostingInfo,
+        SpendRequest,
+        Split,
+        StatementLine,
+        TransferResult,
+    )
 
 __version__ = "0.1.0"
+
+# Names load on first use (PEP 562), so `import jeton` and the command line start quickly:
+# `jeton --help` needs none of them, `jeton balance` only the ledger.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "jeton.app": (
+        "Community", "Jeton", "open",
+    ),
+    "jeton.client": (
+        "Client",
+    ),
+    "jeton.core.access": (
+        "AccessLevel", "AccessRule", "Requirement",
+    ),
+    "jeton.core.allowances": (
+        "AfterAllowance", "Allowance", "Period",
+    ),
+    "jeton.core.catalog": (
+        "Catalog", "Service",
+    ),
+    "jeton.core.clock": (
+        "Clock", "ManualClock", "SystemClock",
+    ),
+    "jeton.core.errors": (
+        "Conflict", "Declined", "IdempotencyConflict", "InsufficientCredits",
+        "InvalidRequest", "InvariantViolation", "JetonError", "NotFound",
+    ),
+    "jeton.core.prices": (
+        "ClassPrice", "Money", "PriceKind", "PriceRule",
+    ),
+    "jeton.core.rewards": (
+        "Reward",
+    ),
+    "jeton.core.splits": (
+        "SplitPart", "Target",
+    ),
+    "jeton.core.statuses": (
+        "Status",
+    ),
+    "jeton.services.access.member_links": (
+        "MemberLink",
+    ),
+    "jeton.services.charging.funding_sources": (
+        "FundingRequest", "FundingSource", "LoyaltyCardSource",
+    ),
+    "jeton.services.charging.results": (
+        "CatalogErrorInfo", "CatalogInfo", "CatalogLoad", "ChargeReceipt", "CheckResult",
+        "ExternalPayment", "FixInfo", "MeteredReceipt", "MeteredSession", "MoneyInfo",
+        "PackSuggestion", "PriceInfo", "ReasonInfo", "RewardInfo", "RewardResult",
+        "ServiceInfo", "SplitLine",
+    ),
+    "jeton.services.funding.results": (
+        "AffiliateCodes", "AffiliateProgram", "AutoRechargeInfo", "Checkout", "CouponInfo",
+        "Entitlement", "Holding", "MemberHoldings", "PackInfo", "PaymentProfile",
+        "PlanInfo", "PurchaseInfo", "Redemption", "RefundInfo", "RoleLimit", "SignupBonus",
+        "SubscriptionInfo", "TransferLimits", "WebhookOutcome",
+    ),
+    "jeton.services.ledger.results": (
+        "AccountInfo", "AssetInfo", "Balance", "BatchItem", "CommunityInfo", "HoldResult",
+        "LotInfo", "LotMoveInfo", "MemberInfo", "Page", "PostingInfo", "SpendRequest",
+        "Split", "StatementLine", "TransferResult",
+    ),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jeton' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "AccessLevel",

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from jeton.config import Settings
 from jeton.core import limits
+from jeton.core.amounts import positive_amount
 from jeton.core.catalog import Catalog, Service
 from jeton.core.clock import Clock, SystemClock, to_us
 from jeton.core.rewards import Reward
@@ -232,6 +233,9 @@ class Community:
               splits: Sequence[Split | dict[str, Any]] = (), actor: str = "system",
               reason_code: str = "spend", memo: str = "",
               metadata: dict[str, Any] | None = None) -> TransferResult:
+        # Checked here as grant, transfer and hold check it: the ledger's spend path took "5",
+        # 5.0 and True for amounts (issue 13: one error vocabulary).
+        positive_amount(amount)
         return self._ledger.spend(
             self.id, member_id, amount, idempotency_key=idempotency_key,
             asset=asset or self.asset, service=service, splits=splits, actor=actor,

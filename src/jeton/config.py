@@ -12,7 +12,6 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     # Webhook endpoints on private or loopback addresses are refused unless this is set.
     webhooks_allow_private: bool = False
-    secret_key: str = ""
     stripe_api_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
@@ -30,7 +29,6 @@ class Settings:
             database_url=env.get("JETON_DATABASE_URL", cls.database_url),
             sqlite_synchronous=env.get("JETON_SQLITE_SYNCHRONOUS", cls.sqlite_synchronous),
             webhooks_allow_private=flag("JETON_WEBHOOKS_ALLOW_PRIVATE"),
-            secret_key=env.get("JETON_SECRET_KEY", ""),
             stripe_api_key=env.get("JETON_STRIPE_API_KEY", ""),
             stripe_webhook_secret=env.get("JETON_STRIPE_WEBHOOK_SECRET", ""),
             stripe_api_base=env.get("JETON_STRIPE_API_BASE", ""),

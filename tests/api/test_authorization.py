@@ -8,6 +8,7 @@ new endpoint is checked as soon as it exists; one that declares no scope cannot 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -162,6 +163,8 @@ def call(http: httpx.Client, server: LiveServer, world: World, endpoint: Endpoin
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = world.url(server.base_url, endpoint.path)
     if endpoint.method in ("POST", "PUT"):
+        # A new key each call, as a client sends (money-moving POSTs refuse a call without).
+        headers["Idempotency-Key"] = f"auth-{uuid.uuid4()}"
         return http.request(endpoint.method, url, headers=headers,
                             json={} if body is None else body)
     return http.request(endpoint.method, url, headers=headers)
@@ -231,7 +234,8 @@ def test_bodies_cannot_set_what_they_must_not(live_server: LiveServer) -> None:
         ("/v1/api_keys", {"scopes": ["admin"], "community_id": "other"}),
         ("/v1/spends", {"member": "alice", "amount": 1, "owner": "bob"}),
     ]:
-        answer = httpx.post(live_server.base_url + path, json=body, headers=headers)
+        answer = httpx.post(live_server.base_url + path, json=body,
+                            headers={**headers, "Idempotency-Key": f"must-not-{path}"})
         assert answer.status_code == 422, (path, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == "value_invalid"

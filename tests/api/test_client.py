@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -276,12 +277,39 @@ CHARGING_METHODS = {
     "list_webhook_deliveries", "get_webhook_delivery", "redeliver_webhook",
     "set_low_balance_threshold",
 }
-# Community methods that are deliberately not over HTTP, with the reason.
+# Community methods that are deliberately not over HTTP, with the reason (README.md lists
+# them: "A first charge, in-process").
 IN_PROCESS_ONLY = {
     "run_funding_jobs": "jobs run in `jeton serve` / `jeton worker`, not on a client's request",
+    "run_expiry": "expiry is a job too",
     "add_funding_source": "a funding source is Python code that runs inside the server's "
                           "process, beside the wallet; a remote client has none to give",
 }
+# Client methods a Community has not, with the reason.
+CLIENT_ONLY = {
+    "close": "the client holds a connection pool",
+    "report_csv": "the report's tables as the API's CSV download",
+    "create_api_key": "a key manages its own community's keys over HTTP; in-process, "
+                      "ApiKeys (and `jeton keys`) do it",
+    "list_api_keys": "as create_api_key",
+    "revoke_api_key": "as create_api_key",
+}
+
+
+def _public(cls: type) -> set[str]:
+    return {name for name, value in vars(cls).items()
+            if not name.startswith("_") and (callable(value) or isinstance(value, property))}
+
+
+def test_client_and_community_differ_only_where_the_readme_says() -> None:
+    # The README once said "the methods are the same" of `jeton.open(...)`'s Jeton and the
+    # Client; the Client is a Community over HTTP, and these are the only differences.
+    assert _public(Community) - _public(jeton.Client) == set(IN_PROCESS_ONLY)
+    assert _public(jeton.Client) - _public(Community) == set(CLIENT_ONLY)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in [*IN_PROCESS_ONLY, *CLIENT_ONLY]:
+        assert f"`{name}`" in readme, name
+    assert not hasattr(jeton.Client, "create_community")
 
 
 def test_client_mirrors_the_community_api() -> None:

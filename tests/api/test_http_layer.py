@@ -80,12 +80,15 @@ def test_decline_hooks_add_their_fields(tmp_path: object) -> None:
 
 
 def test_validation_errors_are_problems_naming_the_field(live_server: LiveServer) -> None:
-    answer = httpx.post(f"{live_server.base_url}/v1/spends", headers=_auth(live_server),
+    answer = httpx.post(f"{live_server.base_url}/v1/spends", headers=_auth(live_server, "v-1"),
                         json={"member": "alice", "amount": "5"})
     assert answer.status_code == 422
     problem = answer.json()
-    assert problem["code"] == "value_invalid"
+    assert problem["code"] == "amount_invalid"  # as in-process: one vocabulary
     assert problem["errors"][0]["loc"] == ["body", "amount"]
+    answer = httpx.post(f"{live_server.base_url}/v1/spends", headers=_auth(live_server, "v-2"),
+                        json={"member": "alice", "amount": 1, "colour": "red"})
+    assert answer.json()["code"] == "value_invalid"
     unknown = httpx.get(f"{live_server.base_url}/v1/members?limt=5", headers=_auth(live_server))
     assert unknown.status_code == 422
     assert "limt" in unknown.json()["detail"]
@@ -114,15 +117,21 @@ def test_a_wrong_method_is_405_with_every_allowed_method(live_server: LiveServer
 
 def test_a_post_without_idempotency_key_gets_one_made_by_the_server(
         live_server: LiveServer) -> None:
+    # Only where nothing moves credits or money; there a key is required (400 without).
     chat = live_server.client()
     chat.create_member("alice")
-    first = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server),
-                       json={"member": "alice", "amount": 1})
-    second = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server),
-                        json={"member": "alice", "amount": 1})
+    pack = {"name": "Twenty", "credits": 20, "price_minor": 600}
+    first = httpx.post(f"{live_server.base_url}/v1/packs", headers=_auth(live_server),
+                       json=pack)
+    second = httpx.post(f"{live_server.base_url}/v1/packs", headers=_auth(live_server),
+                        json=pack)
     assert first.status_code == second.status_code == 201
     assert first.headers["idempotency-key"] != second.headers["idempotency-key"]
-    assert chat.balance("alice").posted == 2  # no protection: two requests, two grants
+    assert len(chat.list_packs()) == 2  # no protection: two requests, two packs
+    refused = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server),
+                         json={"member": "alice", "amount": 1})
+    assert refused.status_code == 400
+    assert chat.balance("alice").posted == 0
     bad = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server, "x" * 256),
                      json={"member": "alice", "amount": 1})
     assert bad.status_code == 422

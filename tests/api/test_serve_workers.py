@@ -1,16 +1,40 @@
-"""`jeton serve --workers 2`: two server processes share one port and one database."""
+"""`jeton serve --workers 2`: two server processes share one port and one PostgreSQL database
+(SQLite refuses several: tests/ledger/test_cli_first_hour.py)."""
 
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import jeton
+from conftest import postgres_url
 from jeton.services.bench import http as http_bench
 from jeton.services.bench.charging import BUYER, DOWNLOAD_BYTES, UPLOADER
 from jeton.services.ledger.verify import verify
+from jeton.store.engine import normalize_url
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new PostgreSQL database (the server's processes open it by URL alone), then dropped."""
+    url = postgres_url()
+    name = f"jeton_workers_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield sa.make_url(normalize_url(url)).set(database=name).render_as_string(
+            hide_password=False).replace("+psycopg", "")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
 
 
 def _children(pid: int) -> list[int]:
@@ -25,9 +49,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts the worker processes in /proc")
-def test_two_worker_processes_serve_charges_into_one_ledger(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'jeton.db'}"
+def test_two_worker_processes_serve_charges_into_one_ledger() -> None:
+    with fresh_database() as url:
+        _serve_with_two_workers(url)
+
+
+def _serve_with_two_workers(url: str) -> None:
     token = http_bench.prepare(url, 64)
     proc, base = http_bench.start_server(url, workers=2)
     try:

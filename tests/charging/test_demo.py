@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import jeton
 from jeton.services.ops import demo
 from jeton.store.engine import Store
@@ -56,3 +58,28 @@ def test_other_areas_add_their_demo_steps(j: jeton.Jeton) -> None:
     finally:
         demo.DEMO_STEPS.remove(step)
     assert seen == ["demo"]
+
+
+def test_a_restart_keeps_what_the_owner_changed_and_makes_no_new_key(
+        j: jeton.Jeton, capsys: pytest.CaptureFixture[str]) -> None:
+    # `jeton serve --demo` once put the demo catalog back and made another admin key each start.
+    from jeton.cli.ops import _demo_welcome
+    from jeton.services.access.api_keys import ApiKeys
+
+    c = demo.load_demo(j)
+    _demo_welcome(c, "http://127.0.0.1:8000")
+    first = capsys.readouterr().out
+    assert "owner@demo.example / " in first
+    retired = c.list_packs()[0].id
+    c.set_pack_active(retired, False)
+    version = c.catalog().version
+    c.load_catalog('[services."chat.message"]\nname = "Chat message"\ncredits = 2\n')
+
+    again = demo.load_demo(j)
+    _demo_welcome(again, "http://127.0.0.1:8000")
+    second = capsys.readouterr().out
+    assert "jeton staff reset-password" in second
+    assert "jtk_" not in second
+    assert len(ApiKeys(j.store, j.clock).list(c.id, limit=50).data) == 1
+    assert retired not in {p.id for p in again.list_packs()}
+    assert again.catalog().version == version + 1

@@ -23,7 +23,7 @@ def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> 
 
 
 def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
-    figures = bench.bench_sqlite(n=40, batches=2, rounds=2)
+    figures = bench.bench_sqlite(n=40, rounds=2)
     for name in ("sqlite_spend", "sqlite_normal_spend"):
         assert figures[f"{name}_per_s"] > 0
         assert figures[f"{name}_ratio"] > 0

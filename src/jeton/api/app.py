@@ -11,9 +11,10 @@ from jeton.api import ops, problems, routes
 from jeton.api.context import ApiContext
 from jeton.api.docs_ui import mount_docs
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
-from jeton.api.middleware import BodyLimitMiddleware
+from jeton.api.middleware import BodyLimitMiddleware, InputGuardMiddleware
 from jeton.api.openapi import complete
 from jeton.app import Jeton
+from jeton.config import Settings
 from jeton.core import limits
 from jeton.core.ratelimit import RateLimiter
 from jeton.services.access.api_keys import ApiKeys
@@ -22,6 +23,7 @@ from jeton.services.ledger.http_idempotency import HttpIdempotency
 OPERATOR_TOKEN_ENV = "JETON_OPERATOR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 # Anything shorter could be guessed; `openssl rand -hex 32` makes a good one.
 OPERATOR_TOKEN_CHARS_MIN = 32
+RATE_ENV = "JETON_API_RATE_PER_S"
 
 _DESCRIPTION = """Credits and micropayments for online communities and SaaS products.
 
@@ -47,13 +49,9 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
 
     token = j.settings.extra.get(OPERATOR_TOKEN_ENV, "") if operator_token is None \
         else operator_token
-    if token and len(token) < OPERATOR_TOKEN_CHARS_MIN:
-        raise ValueError(f"{OPERATOR_TOKEN_ENV} must be at least {OPERATOR_TOKEN_CHARS_MIN} "
-                         "characters")
+    _check_operator_token(token)
     if rate_per_s is None:  # the operator's JETON_API_RATE_PER_S, or the default limit
-        rate_per_s = float(j.settings.extra.get("JETON_API_RATE_PER_S", limits.api_rate_per_s))
-        if not rate_per_s > 0:
-            raise ValueError("JETON_API_RATE_PER_S must be a positive number")
+        rate_per_s = _rate_per_s(j.settings)
     if rate_burst is None:
         rate_burst = max(int(rate_per_s * 2), 1)
     app = JetonApi(title="Jeton", version=__version__, description=_DESCRIPTION,
@@ -65,6 +63,7 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
     app.state.jeton_api = ctx
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=body_bytes_max)
+    app.add_middleware(InputGuardMiddleware)  # NUL anywhere: 422; no exception escapes
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)  # outermost: sees every answer
     app.include_router(ops.router)
     for router in routes.ROUTERS:
@@ -73,6 +72,30 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
     if include_web:
         mount_web(app, j)
     return app
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise ValueError, with a one-line message, for a setting the API would refuse to start
+    with (`jeton serve` says it before it starts any server process)."""
+    _check_operator_token(settings.extra.get(OPERATOR_TOKEN_ENV, ""))
+    _rate_per_s(settings)
+
+
+def _check_operator_token(token: str) -> None:
+    if token and len(token) < OPERATOR_TOKEN_CHARS_MIN:
+        raise ValueError(f"{OPERATOR_TOKEN_ENV} must be at least {OPERATOR_TOKEN_CHARS_MIN} "
+                         f"characters (it has {len(token)}); `openssl rand -hex 32` makes one")
+
+
+def _rate_per_s(settings: Settings) -> float:
+    given = settings.extra.get(RATE_ENV, "")
+    try:
+        rate_per_s = float(given) if given else float(limits.api_rate_per_s)
+    except ValueError:
+        rate_per_s = 0.0
+    if not rate_per_s > 0:
+        raise ValueError(f"{RATE_ENV} must be a positive number, not {given!r}")
+    return rate_per_s
 
 
 def mount_web(app: FastAPI, j: Jeton) -> None:

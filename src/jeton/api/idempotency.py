@@ -4,8 +4,14 @@
   `Idempotent-Replayed: true`;
 - same key, another request (method, path, query or JSON body): 422 `idempotency-conflict`;
 - same key while the first is still running: 409 `request-in-flight` with `Retry-After`;
-- no header: the server makes a key for the handler (returned in the `Idempotency-Key` response
-  header) and keeps nothing: a retry of such a request is a new request.
+- no header, on a POST that moves credits or money (`KEY_REQUIRED`): 400 `value-invalid`,
+  nothing done (a retry of such a request could do it twice);
+- no header on another POST (creating a pack, a webhook endpoint, ...): the server makes a key
+  for the handler (returned in the `Idempotency-Key` response header) and keeps nothing: a
+  retry of such a request is a new request.
+
+A replay's body says `"replayed": true` where the answer has that field, as its
+`Idempotent-Replayed` header does; the rest of the body is the first answer's.
 
 The handler gets the key (`key: IdempotencyKey`) and passes it to the service, whose write claims
 it again in its own transaction: the HTTP record saves the work and answers byte for byte, the
@@ -39,6 +45,18 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII, no space at either end (HTTP trims them), 1-255 characters.
 KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 _KEY = re.compile(KEY_PATTERN)
+# POSTs that move credits or money (docs/api/idempotency.md lists them; a test holds each to
+# a route). Without a key, a client's retry after a lost answer would move them twice.
+KEY_REQUIRED = frozenset({
+    "/v1/grants", "/v1/spends", "/v1/spends/batch", "/v1/transfers",
+    "/v1/transfers/{transfer_id}/reverse", "/v1/transfers/{transfer_id}/refund",
+    "/v1/holds", "/v1/holds/{hold_id}/capture", "/v1/holds/{hold_id}/void",
+    "/v1/charges", "/v1/metered", "/v1/metered/{hold_id}/finish", "/v1/rewards",
+    "/v1/staff_grants", "/v1/staff_charges", "/v1/coupons/{code}/redeem",
+    "/v1/purchases", "/v1/purchases/{purchase_id}/offline_payment",
+    "/v1/purchases/{purchase_id}/refund", "/v1/purchases/{purchase_id}/refund_as_credits",
+    "/v1/subscriptions",
+})
 _STATE_KEY = "idempotency_key"
 _STATE_REPLAY_BODY = "idempotency_replay_body"
 
@@ -83,6 +101,11 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
     # what it is (413) rather than as a body FastAPI could not parse (400).
     body = await request.body()
     key = request.headers.get(KEY_HEADER)
+    route = request.scope.get("route")
+    if key is None and getattr(route, "path", None) in KEY_REQUIRED:
+        raise HttpProblem(Status.value_invalid, f"this request moves credits or money: send an "
+                          f"{KEY_HEADER} header (any unique string, the same on every retry)",
+                          http_status=400, field=KEY_HEADER)
     if key is None:
         key = f"auto-{new_id()}"
         setattr(request.state, _STATE_KEY, key)
@@ -127,6 +150,20 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
 
 
 def _replay(key: str, answer: Answer) -> Response:
-    return Response(content=answer.body, status_code=answer.status_code,
+    return Response(content=_replayed_body(answer), status_code=answer.status_code,
                     media_type=answer.content_type,
                     headers={KEY_HEADER: key, REPLAYED_HEADER: "true"})
+
+
+def _replayed_body(answer: Answer) -> str:
+    """The first answer's body, saying it is a replay where it has a `replayed` field."""
+    if "json" not in answer.content_type or '"replayed"' not in answer.body:
+        return answer.body
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return answer.body
+    if isinstance(body, dict) and body.get("replayed") is False:
+        body["replayed"] = True
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return answer.body

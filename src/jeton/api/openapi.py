@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jeton.api.idempotency import KEY_HEADER, KEY_PATTERN, REPLAYED_HEADER
+from jeton.api.idempotency import KEY_HEADER, KEY_PATTERN, KEY_REQUIRED, REPLAYED_HEADER
 from jeton.api.problems import MEDIA_TYPE, Problem
 from jeton.core import limits
 
@@ -35,7 +35,8 @@ _KEY_PARAMETER = {
     "name": KEY_HEADER, "in": "header", "required": False,
     "description": "Makes the POST safe to retry: the same key and request get the same answer "
                    "(with `Idempotent-Replayed: true`), the same key with another request a "
-                   "422, a key still in use a 409. Without it the request is not protected.",
+                   "422, a key still in use a 409. Required where the POST moves credits or "
+                   "money (400 without); elsewhere a request without one is not protected.",
     "schema": {"type": "string", "minLength": 1,
                "maxLength": limits.idempotency_key_chars_max, "pattern": KEY_PATTERN},
 }
@@ -65,7 +66,7 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
                 if method == "post":
                     for code, description in _POST_ONLY.items():
                         responses.setdefault(code, {"description": description})
-                    _add_key_parameter(operation)
+                    _add_key_parameter(operation, required=path in KEY_REQUIRED)
             for code, response in responses.items():
                 if code.startswith(("4", "5")):
                     response["content"] = {MEDIA_TYPE: {"schema": _PROBLEM_REF}}
@@ -76,10 +77,36 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
                     response.setdefault("headers", {}).update(_ANSWER_HEADERS)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    _exact_bounds(schema)
     return schema
 
 
-def _add_key_parameter(operation: dict[str, Any]) -> None:
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+# FastAPI's OpenAPI model types bounds as floats: 2**62 - 1 comes out as 4.611686018427388e+18,
+# one above what the server accepts. Jeton's bounds are integers, and the large ones are the
+# limits of core/limits.py; each float is put back to the integer it was made from.
+_LARGE_LIMITS = {float(v): v for v in vars(limits).values()
+                 if isinstance(v, int) and not isinstance(v, bool)}
+_LARGE_LIMITS.update({-k: -v for k, v in _LARGE_LIMITS.items()})
+
+
+def _exact_bounds(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUNDS and isinstance(value, float):
+                exact = _LARGE_LIMITS.get(value)
+                if exact is not None:
+                    node[key] = exact
+                elif value.is_integer() and abs(value) < 2**53:
+                    node[key] = int(value)
+            else:
+                _exact_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            _exact_bounds(item)
+
+
+def _add_key_parameter(operation: dict[str, Any], *, required: bool) -> None:
     parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
     if not any(p.get("name") == KEY_HEADER for p in parameters):
-        parameters.append(dict(_KEY_PARAMETER))
+        parameters.append({**_KEY_PARAMETER, "required": required})

@@ -188,8 +188,24 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     errors = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")),
                "type": str(e.get("type", ""))} for e in exc.errors()]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "invalid"
-    return problem_response(Status.value_invalid, detail, instance=request.url.path,
+    if any(e["type"] == "json_invalid" for e in errors):  # a body that cannot be read at all
+        return problem_response(Status.value_invalid, detail, instance=request.url.path,
+                                http_status=400, errors=errors)
+    return problem_response(validation_status(errors), detail, instance=request.url.path,
                             errors=errors)
+
+
+def validation_status(errors: list[dict[str, Any]]) -> Status:
+    """The status of a body that failed validation: the first error whose type is a Status
+    (a check written as the in-process API's, such as the amount's), else `value_invalid`."""
+    for error in errors:
+        status = _STATUS_VALUES.get(error["type"])
+        if status is not None:
+            return status
+    return Status.value_invalid
+
+
+_STATUS_VALUES = {s.value: s for s in Status if s is not Status.ok}
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

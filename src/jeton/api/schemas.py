@@ -15,12 +15,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StrictInt,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from jeton.core import amounts, limits
+from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
 from jeton.services.ledger.results import SpendRequest, Split
 
@@ -35,7 +39,27 @@ TEXT_PATTERN = r"^[^\x00]*$"
 ExternalId = Annotated[str, Field(pattern=EXTERNAL_ID_PATTERN, max_length=64)]
 AssetCode = Annotated[str, Field(pattern=ASSET_CODE_PATTERN, max_length=16)]
 ServiceCode = Annotated[str, Field(pattern=SERVICE_PATTERN, max_length=100)]
-Amount = Annotated[StrictInt, Field(ge=1, le=limits.amount_max)]
+
+
+def _amount(value: Any) -> int:
+    """An amount as the in-process API checks it (core.amounts.positive_amount), with the same
+    status as the error's type, so that the HTTP `code` is the in-process exception's status."""
+    if type(value) is not int:  # JSON integers only: not "5", not 5.0, not true
+        raise PydanticCustomError(Status.amount_invalid.value,
+                                  "an amount is a whole number of minor units")
+    if value > limits.amount_max:
+        raise PydanticCustomError(Status.amount_too_large.value,
+                                  "an amount is at most {amount_max}",
+                                  {"amount_max": limits.amount_max})
+    if value < 1:
+        raise PydanticCustomError(Status.amount_invalid.value,
+                                  "an amount is at least 1 minor unit")
+    return value
+
+
+Amount = Annotated[int, PlainValidator(_amount, json_schema_input_type=int),
+                   WithJsonSchema({"type": "integer", "minimum": 1,
+                                   "maximum": limits.amount_max})]
 Name = Annotated[str, Field(max_length=200)]
 Memo = Annotated[str, Field(max_length=limits.memo_chars_max)]
 ReasonCode = Annotated[str, Field(max_length=limits.reason_code_chars_max)]

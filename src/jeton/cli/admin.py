@@ -7,18 +7,23 @@ from typing import Annotated
 
 import typer
 
-from jeton.cli.common import CliError, community, console, emit_json, opened, table
+from jeton.cli.common import CliError, CommunityOption, community, console, emit_json, opened, table
 from jeton.cli.ops import DbOption, JsonOption
 
-CommunityOption = Annotated[str | None, typer.Option(
-    "--community", "-c", help="Community id (may be left out when there is only one).")]
+OWNER_PASSWORD_ENV = "JETON_OWNER_PASSWORD"  # noqa: S105 (a variable's name, not a password)
+EmailArg = Annotated[str, typer.Argument(help="The staff user's email, to sign in with.",
+                                         metavar="EMAIL", show_default=False)]
+PasswordEnvOption = Annotated[str, typer.Option(
+    help="Environment variable holding the password (never on the command line); "
+         "without it the password is asked for.")]
 
 
 def register(app: typer.Typer) -> None:
     communities_app = typer.Typer(help="Communities: list and create.", no_args_is_help=True)
     keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.",
                            no_args_is_help=True)
-    staff_app = typer.Typer(help="Staff of the dashboard.", no_args_is_help=True)
+    staff_app = typer.Typer(help="Staff of the dashboard: the first owner, a new password.",
+                            no_args_is_help=True)
     app.add_typer(communities_app, name="communities")
     app.add_typer(keys_app, name="keys")
     app.add_typer(staff_app, name="staff")
@@ -35,7 +40,10 @@ def register(app: typer.Typer) -> None:
               [(c.id, c.name, c.created_at.date().isoformat()) for c in found])
 
     @communities_app.command("create")
-    def communities_create(community_id: str, name: Annotated[str, typer.Option()] = "",
+    def communities_create(community_id: Annotated[str, typer.Argument(
+                               help="Its id, e.g. chat.", metavar="ID", show_default=False)],
+                           name: Annotated[str, typer.Option(help="Display name (default: the id).")
+                                           ] = "",
                            asset: Annotated[str, typer.Option(help="First asset code.")
                                             ] = "CREDIT",
                            scale: Annotated[int, typer.Option(help="Decimal places.")] = 0,
@@ -82,7 +90,9 @@ def register(app: typer.Typer) -> None:
                 k.revoked_at.isoformat() if k.revoked_at else "") for k in page.data])
 
     @keys_app.command("revoke")
-    def keys_revoke(key_id: str, community_id: CommunityOption = None,
+    def keys_revoke(key_id: Annotated[str, typer.Argument(
+                        help="The key's id (from `jeton keys list`).", metavar="KEY_ID",
+                        show_default=False)], community_id: CommunityOption = None,
                     database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """Revoke a key: it stops working at once."""
         from jeton.services.access.api_keys import ApiKeys
@@ -94,19 +104,14 @@ def register(app: typer.Typer) -> None:
 
     @staff_app.command("create-owner")
     def staff_create_owner(
-        email: str,
-        password_env: Annotated[str, typer.Option(
-            help="Environment variable holding the password (never on the command line).")
-        ] = "JETON_OWNER_PASSWORD",  # noqa: S107 (the variable's name, not a password)
+        email: EmailArg, password_env: PasswordEnvOption = OWNER_PASSWORD_ENV,
         community_id: CommunityOption = None, database_url: DbOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """The first owner of a community's dashboard (refused once it has staff)."""
         from jeton.services.access.staff import bootstrap_owner
 
-        password = os.environ.get(password_env) or ""
-        if not password:
-            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        password = _password(password_env)
         with opened(database_url) as j:
             c = community(j, community_id)
             try:
@@ -118,3 +123,29 @@ def register(app: typer.Typer) -> None:
                        "role": user.role.value})
             return
         console.print(f"owner {user.email} of {c.id}: sign in at /admin")
+
+    @staff_app.command("reset-password")
+    def staff_reset_password(
+        email: EmailArg, password_env: PasswordEnvOption = OWNER_PASSWORD_ENV,
+        community_id: CommunityOption = None, database_url: DbOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Set a staff user's new password; lifts a lock-out and signs them out everywhere."""
+        from jeton.services.access.staff import reset_password
+
+        password = _password(password_env)
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            user = reset_password(j.store, j.clock, c.id, email, password)
+        if as_json:
+            emit_json({"community_id": c.id, "user_id": user.user_id, "email": user.email,
+                       "role": user.role.value})
+            return
+        console.print(f"new password for {user.email} of {c.id}: sign in at /admin")
+
+
+def _password(env_name: str) -> str:
+    password = os.environ.get(env_name) or ""
+    if not password:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return password

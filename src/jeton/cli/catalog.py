@@ -8,14 +8,23 @@ from typing import Annotated, Literal
 
 import typer
 
-from jeton.cli.common import CliError, community, console, emit_json, opened, table
+from jeton.cli.common import (
+    CliError,
+    CommunityOption,
+    MemberArg,
+    community,
+    console,
+    emit_json,
+    opened,
+    table,
+)
 from jeton.cli.ops import DbOption, JsonOption
 from jeton.core.errors import InvalidRequest
 from jeton.core.limits import catalog_bytes_max
 from jeton.core.statuses import Status
 
-CommunityOption = Annotated[str | None, typer.Option(
-    "--community", "-c", help="Community id (may be left out when there is only one).")]
+ServiceArg = Annotated[str, typer.Argument(help="A service of the catalog, e.g. chat.message.",
+                                           metavar="SERVICE", show_default=False)]
 QuantityOption = Annotated[int, typer.Option(
     "--quantity", "-q", help="How much: uses, or the service's unit (bytes, minutes).")]
 ContextOption = Annotated[list[str] | None, typer.Option(
@@ -131,7 +140,7 @@ def register(app: typer.Typer) -> None:
                     f"{r.limit} per {r.per}") for r in info.rewards])
 
     @app.command("check")
-    def check(member_id: str, service: str, quantity: QuantityOption = 1,
+    def check(member_id: MemberArg, service: ServiceArg, quantity: QuantityOption = 1,
               context: ContextOption = None, session: SessionOption = None,
               community_id: CommunityOption = None, database_url: DbOption = None,
               as_json: JsonOption = False) -> None:
@@ -167,7 +176,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @app.command("charge")
-    def charge(member_id: str, service: str, quantity: QuantityOption = 1,
+    def charge(member_id: MemberArg, service: ServiceArg, quantity: QuantityOption = 1,
                key: Annotated[str | None, typer.Option(
                    "--key", help="Idempotency key: the same key never charges twice.")] = None,
                context: ContextOption = None, session: SessionOption = None,

@@ -11,11 +11,18 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from jeton.cli.common import community, console, emit_json, opened, table
+from jeton.cli.common import (
+    AmountArg,
+    CommunityOption,
+    MemberArg,
+    community,
+    console,
+    emit_json,
+    opened,
+    table,
+)
 from jeton.cli.ops import DbOption, JsonOption
 
-CommunityOption = Annotated[str | None, typer.Option(
-    "--community", "-c", help="Community id (may be left out when there is only one).")]
 KeyOption = Annotated[str | None, typer.Option(
     "--key", help="Idempotency key: run the command again with it and nothing happens twice.")]
 
@@ -25,18 +32,16 @@ def _key(key: str | None, what: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    members_app = typer.Typer(help="List, find and add members.", no_args_is_help=False)
+    members_app = typer.Typer(help="Members: list (or find) and add.", no_args_is_help=True)
     app.add_typer(members_app, name="members")
 
-    @members_app.callback(invoke_without_command=True)
-    def members_list(ctx: typer.Context, search: Annotated[str | None, typer.Option(
+    @members_app.command("list")
+    def members_list(search: Annotated[str | None, typer.Option(
             help="Part of an id, name or email.")] = None,
             limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
             community_id: CommunityOption = None, database_url: DbOption = None,
             as_json: JsonOption = False) -> None:
-        """List members (newest ids last)."""
-        if ctx.invoked_subcommand is not None:
-            return
+        """List members with their available credits (--search to find some)."""
         with opened(database_url) as j:
             c = community(j, community_id)
             page = c.list_members(limit=limit, search=search)
@@ -47,8 +52,10 @@ def register(app: typer.Typer) -> None:
             table(f"members of {c.id}", ["member", "name", "email", "available"], rows)
 
     @members_app.command("add")
-    def members_add(member_id: str, name: Annotated[str, typer.Option()] = "",
-                    email: Annotated[str | None, typer.Option()] = None,
+    def members_add(member_id: Annotated[str, typer.Argument(
+                        help="The member's id in the host app.")],
+                    name: Annotated[str, typer.Option(help="Display name.")] = "",
+                    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
                     community_id: CommunityOption = None, database_url: DbOption = None,
                     as_json: JsonOption = False) -> None:
         """Add a member (adding one that exists changes nothing)."""
@@ -57,7 +64,7 @@ def register(app: typer.Typer) -> None:
             emit_json(m) if as_json else console.print(f"member {m.id}")
 
     @app.command()
-    def grant(member_id: str, amount: int,
+    def grant(member_id: MemberArg, amount: AmountArg,
               reason: Annotated[str, typer.Option(help="Why (shown in the statement).")] = "",
               paid: Annotated[bool, typer.Option("--paid", help="Credits that were paid for.")
                               ] = False,
@@ -79,7 +86,7 @@ def register(app: typer.Typer) -> None:
                               + (" (replayed)" if r.replayed else ""))
 
     @app.command()
-    def spend(member_id: str, amount: int,
+    def spend(member_id: MemberArg, amount: AmountArg,
               service: Annotated[str | None, typer.Option(help="What it pays for.")] = None,
               reason: Annotated[str, typer.Option(help="Why.")] = "",
               key: KeyOption = None, community_id: CommunityOption = None,
@@ -95,7 +102,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"spent {amount} from {member_id}; balance {r.balance_after}")
 
     @app.command()
-    def balance(member_id: str, community_id: CommunityOption = None,
+    def balance(member_id: MemberArg, community_id: CommunityOption = None,
                 database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """A member's posted, pending and available credits, and their lots."""
         with opened(database_url) as j:
@@ -112,7 +119,8 @@ def register(app: typer.Typer) -> None:
                     lot.expires_at.isoformat() if lot.expires_at else "never") for lot in lots])
 
     @app.command()
-    def statement(member_id: str, limit: Annotated[int, typer.Option()] = 20,
+    def statement(member_id: MemberArg,
+                  limit: Annotated[int, typer.Option(help="Lines per page.")] = 20,
                   after: Annotated[str | None, typer.Option(
                       help="Cursor from the previous page.")] = None,
                   community_id: CommunityOption = None, database_url: DbOption = None,

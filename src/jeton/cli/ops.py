@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,6 +21,22 @@ DbOption = Annotated[str | None, typer.Option(
     "--database-url", envvar="JETON_DATABASE_URL",
     help="Where Jeton keeps its ledger (default sqlite:///jeton.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+VerboseOption = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Log what happens (migrations, jobs, each request); "
+                            "otherwise only warnings and errors.")]
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _job_thread(j: jeton.Jeton) -> Any:
+    from jeton.services.ops.worker import Worker
+
+    worker = Worker(j)
+    worker.start()
+    return worker
 
 
 def _spinner() -> Progress:
@@ -128,39 +144,53 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-        demo: Annotated[bool, typer.Option("--demo", help="Load the demo community first.")
-                        ] = False,
+        demo: Annotated[bool, typer.Option(
+            "--demo", help="Load the demo community first (once: a restart keeps it as it is).")
+        ] = False,
         jobs: Annotated[bool, typer.Option(
-            "--jobs/--no-jobs", help="Run jobs in-process (default on SQLite).")] = True,
+            "--jobs/--no-jobs",
+            help="Run the jobs (expiry, hold timeouts, renewals, webhooks...) in this process. "
+                 "A job run is claimed by one process at a time, so `jeton worker`s may run "
+                 "beside it.")] = True,
         workers: Annotated[int, typer.Option(
-            min=1, max=64, help="Server processes (for PostgreSQL: each uses a core).")] = 1,
+            min=1, max=64, help="Server processes, PostgreSQL only (each uses a core).")] = 1,
+        verbose: VerboseOption = False,
         database_url: DbOption = None,
     ) -> None:
         """Serve the HTTP API, the dashboard and member pages (health at /healthz)."""
-        from jeton.api.app import create_app
+        from jeton.api.app import check_settings, create_app
         from jeton.api.server import serve as run_server
         from jeton.api.server import server_config
-        from jeton.services.ops.worker import Worker
+        from jeton.config import Settings
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        _logging(verbose)
         # Links Jeton hands out (member pages, checkout returns) point at this server unless
         # the operator says where members reach it.
         os.environ.setdefault("JETON_PUBLIC_URL", f"http://{host}:{port}")
+        try:  # what would stop the server (or each of its processes) is said before it starts
+            check_settings(Settings.from_env())
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         with opened(database_url) as j:
+            if workers > 1 and j.store.dialect == "sqlite":
+                raise CliError("--workers above 1 needs PostgreSQL: SQLite has one writer at a "
+                               "time, and one process already batches its writes (group commit)")
             if demo:
                 _demo_welcome(_load_demo(j), f"http://{host}:{port}")
-            worker = Worker(j) if jobs and j.store.dialect == "sqlite" else None
-            if worker:
-                worker.start()
+            worker = _job_thread(j) if jobs else None
             typer.echo(f"Jeton on http://{host}:{port}  (API /v1, docs /docs, "
-                       f"dashboard /admin, member pages /m, health /healthz)")
+                       f"dashboard /admin, member pages /m, health /healthz)"
+                       + ("" if jobs else "; jobs off: run `jeton worker`"))
+            log_level, access_log = ("info", True) if verbose else ("warning", False)
             if workers > 1:
                 # Each worker process opens its own Jeton from the environment.
                 os.environ["JETON_DATABASE_URL"] = j.store.url
                 config = server_config("jeton.api.app:app_from_env", host=host, port=port,
-                                       workers=workers)
+                                       workers=workers, log_level=log_level,
+                                       access_log=access_log)
             else:
-                config = server_config(create_app(j), host=host, port=port)
+                config = server_config(create_app(j), host=host, port=port,
+                                       log_level=log_level, access_log=access_log)
             try:
                 run_server(config)
             finally:
@@ -171,6 +201,7 @@ def register(app: typer.Typer) -> None:
     def worker(
         once: Annotated[bool, typer.Option("--once", help="One pass over due jobs, then exit.")
                         ] = False,
+        verbose: VerboseOption = False,
         database_url: DbOption = None,
         as_json: JsonOption = False,
     ) -> None:
@@ -178,7 +209,7 @@ def register(app: typer.Typer) -> None:
         pruning (`--json` with `--once`)."""
         from jeton.services.ops.worker import Worker, run_due
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        _logging(verbose)
         with opened(database_url) as j:
             if once:
                 done = run_due(j, force=True)
@@ -227,15 +258,18 @@ def _demo_welcome(c: jeton.Community, base_url: str) -> None:
 
     j = c.jeton
     lines = [f"demo community '{c.id}' is ready"]
-    if not list_staff_users(j.store, c.id):
+    if not list_staff_users(j.store, c.id):  # the first run: an owner and a key, shown once
         password = secrets.token_urlsafe(12)
         bootstrap_owner(j.store, j.clock, c.id, "owner@demo.example", password)
         lines.append(f"dashboard  {base_url}/admin  owner@demo.example / {password}")
+        key = ApiKeys(j.store, j.clock).create(c.id, name="demo", scopes=["admin"],
+                                               created_by="jeton serve --demo")
+        lines.append(f"API key    {key.token}   (docs at {base_url}/docs)")
     else:
-        lines.append(f"dashboard  {base_url}/admin  (its owner was created on the first run)")
-    key = ApiKeys(j.store, j.clock).create(c.id, name="demo", scopes=["admin"],
-                                           created_by="jeton serve --demo")
-    lines.append(f"API key    {key.token}   (docs at {base_url}/docs)")
+        lines.append(f"dashboard  {base_url}/admin  (a forgotten password: "
+                     f"jeton staff reset-password owner@demo.example)")
+        lines.append(f"API key    the one shown on the first run (another: jeton keys create; "
+                     f"docs at {base_url}/docs)")
     link = c.create_member_link("alice", ttl_s=3600)
     lines.append(f"alice's pages (one use, within the hour)  {link.url}")
     for line in lines:

@@ -10,6 +10,8 @@
 See docs.md for what this package is for and what it must never do.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from jeton.payments.errors import (
     PaymentError,
     PaymentNotFound,
@@ -40,7 +42,18 @@ from jeton.payments.port import (
     RefundStatus,
     SignedWebhook,
 )
-from jeton.payments.stripe_provider import StripeProvider
+
+if TYPE_CHECKING:
+    from jeton.payments.stripe_provider import StripeProvider
+
+
+def __getattr__(name: str) -> Any:
+    # The Stripe adapter loads its SDK (a fifth of a second) only when someone asks for it.
+    if name == "StripeProvider":
+        from jeton.payments.stripe_provider import StripeProvider
+
+        return StripeProvider
+    raise AttributeError(f"module 'jeton.payments' has no attribute {name!r}")
 
 __all__ = [
     "DEMO_METHOD_DECLINED",

@@ -8,17 +8,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+import sqlalchemy as sa
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from jeton.store.citus import Distributed
     from jeton.store.engine import Store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision under migrations/versions (a test holds the two equal). Opening a store
+# that is already there reads one row instead of loading Alembic and its scripts, which would
+# cost every command a third of a second and a page of log lines.
+HEAD_REVISION = "0001"
 
 
 def alembic_config(store: Store) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["store"] = store
@@ -30,6 +37,13 @@ def upgrade(store: Store, revision: str = "head", *,
     """Bring the schema to `revision`; on Citus, distribute it (what that did, else None).
     `shard_count`: Citus only, shards per table when the tables are first distributed."""
     from jeton.store import citus
+
+    if revision == "head" and _at_head(store):
+        if store.dialect != "postgresql":
+            return None
+        with store.engine.begin() as conn:  # at head, but a table may not be distributed yet
+            return citus.distribute(conn, shard_count=shard_count) if citus.is_citus(conn) else None
+    from alembic import command
 
     with store.engine.begin() as conn:
         cfg = alembic_config(store)
@@ -45,3 +59,12 @@ def current(store: Store) -> str | None:
 
     with store.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _at_head(store: Store) -> bool:
+    try:
+        with store.engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except sa.exc.DBAPIError:  # no table yet (a new database), or no database: Alembic says
+        return False
+    return found == HEAD_REVISION

@@ -83,6 +83,7 @@ class Action(StrEnum):
     totp_enrollment_started = "staff.totp_enrollment_started"
     totp_enabled = "staff.totp_enabled"
     totp_reset = "staff.totp_reset"
+    password_reset = "staff.password_reset"  # noqa: S105 (an audit action; by the operator)
 
 
 class SessionStage(StrEnum):
@@ -219,6 +220,33 @@ def bootstrap_owner(store: Store, clock: Clock, community_id: str, email: str,
         user_id = _insert_user(conn, community_id, email, "", StaffRole.owner, password_hash,
                                now_us)
         record_audit(conn, community_id, None, Action.owner_bootstrapped, target=email,
+                     detail={"user_id": user_id})
+        return load_user(conn, community_id, user_id)
+
+    return store.run_write(write)
+
+
+def reset_password(store: Store, clock: Clock, community_id: str, email: str,
+                   password: str) -> StaffUser:
+    """Set a staff user's password from the command line (the operator, who holds the
+    database, is trusted): lifts a lock-out and ends the user's sessions. Two-step sign-in,
+    when the user has it, stays on."""
+    email = normalize_email(email)
+    password_hash = hash_password(password)
+
+    def write(conn: Connection) -> StaffUser:
+        u = staff_users.c
+        row = conn.execute(sa.select(u.user_id).where(
+            u.community_id == community_id, u.email == email)).first()
+        if row is None:
+            raise NotFound(f"no staff user {email!r} in community {community_id!r}",
+                           status=Status.not_found, field="email")
+        user_id = str(row.user_id)
+        conn.execute(staff_users.update().where(
+            u.community_id == community_id, u.user_id == user_id,
+        ).values(password_hash=password_hash, failed_logins=0, locked_until_at_us=None))
+        revoke_user_sessions(conn, community_id, user_id)
+        record_audit(conn, community_id, None, Action.password_reset, target=email,
                      detail={"user_id": user_id})
         return load_user(conn, community_id, user_id)
 

@@ -75,8 +75,9 @@ def _spend_rows(con: sqlite3.Connection, i: int) -> None:
     con.execute("UPDATE raw_balances SET posted = posted - 1 WHERE c = 'c' AND account = 'w'")
 
 
-def sqlite_raw_batch(path: Path, synchronous: str, batches: int) -> float:
-    """Operations per second: a spend's rows, `BATCH_OPS` operations per transaction."""
+def sqlite_raw_batch(path: Path, synchronous: str, batches: int,
+                     ops: int = BATCH_OPS) -> float:
+    """Operations per second: a spend's rows, `ops` operations per transaction."""
     con = _sqlite(path, synchronous)
     for ddl in _SPEND_TABLES:
         con.execute(ddl)
@@ -84,12 +85,12 @@ def sqlite_raw_batch(path: Path, synchronous: str, batches: int) -> float:
     start = time.perf_counter()
     for b in range(batches):
         con.execute("BEGIN IMMEDIATE")
-        for i in range(b * BATCH_OPS, (b + 1) * BATCH_OPS):
+        for i in range(b * ops, (b + 1) * ops):
             _spend_rows(con, i)
         con.execute("COMMIT")
     elapsed = time.perf_counter() - start
     con.close()
-    return batches * BATCH_OPS / elapsed
+    return batches * ops / elapsed
 
 
 # ---- PostgreSQL: a plain SQL transfer, run by the writers of `service.run_writers` ----

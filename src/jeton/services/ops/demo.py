@@ -7,8 +7,9 @@ library with royalties, classifieds, a mall, video consultations, rewards), clas
 welcome credits, and a handful of charges so that a new user sees balances, royalties, free
 allowances, a metered call and rewards in the dashboard straight away.
 
-It is idempotent: every step either creates what does not exist yet or replays a write by its
-fixed idempotency key, so running it twice changes nothing the second time.
+It seeds once: when community `demo` exists, `load_demo` returns it untouched, so the owner's
+changes survive a restart. Every step is idempotent as well (it creates what does not exist yet
+or replays a write by its fixed idempotency key), so a step added later can run on its own.
 
 Other areas add to the demo by appending a step to `DEMO_STEPS` (or `add_demo_step(step)`): a
 step is `step(j, community) -> None`, runs after the ones before it and must be idempotent in
@@ -128,7 +129,10 @@ def add_demo_step(step: DemoStep) -> None:
 
 
 def load_demo(j: Jeton) -> Community:
-    """Build (or, when it exists, confirm) the demo community; see the module docstring."""
+    """Build the demo community once; when it exists, leave it as its owner left it (a restart
+    of `jeton serve --demo` once put the demo catalog back over the owner's edits)."""
+    if any(info.id == COMMUNITY_ID for info in j.communities()):
+        return j.community(COMMUNITY_ID)
     c = j.create_community(COMMUNITY_NAME, COMMUNITY_ID)
     for step in list(DEMO_STEPS):
         step(j, c)
