@@ -408,7 +408,8 @@ class Charging:
         ids += [system_id(e.source, asset) for e in external]
         ids += [wallet_id(s.member, asset) if s.member else system_id(s.account or "", asset)
                 for s in lines]
-        ws.load(ids)
+        ws.load(ids[:1])  # the payer's lots; the others are credited (`WorkSet.credit`)
+        ws.load(ids[1:], with_lots=False)
         wallet = ws.ensure_wallet(member_id, asset)
         targets: list[tuple[Acct, int]] = []
         for line in lines:

@@ -179,8 +179,8 @@ def _available(ws: WorkSet, member_id: str, asset: str) -> int:
     """Available credits: posted - pending, less lots expired but not yet swept. From the
     working set when this transaction holds the wallet, else read without locking."""
     aid = wallet_id(member_id, asset)
-    acct = ws.accounts.get(aid)
-    if acct is not None and aid in ws.lots_by_account:
+    acct = ws.loaded(aid)  # the wallet with all its live lots
+    if acct is not None:
         stale = sum(lot.remaining for lot in ws.wallet_lots(aid)
                     if lot.remaining > 0 and lot.expires_at_us is not None
                     and lot.expires_at_us <= ws.now_us)

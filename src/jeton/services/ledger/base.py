@@ -106,7 +106,8 @@ class LedgerBase:
             if pipelined:
                 reads = [r for pre in self.pre_reads
                          for r in pre(community_id, member_id, asset)] if member_id else []
-                row = ws.preload(accounts, idempotency.key_read(community_id, key), reads)
+                row = ws.preload(accounts, idempotency.key_read(community_id, key), reads,
+                                 debited=wallet_id(member_id, asset) if member_id else None)
                 stored = idempotency.Stored(*row) if row is not None else None
                 replay = idempotency.check_replay(stored, key, operation, req_hash)
             else:

@@ -88,6 +88,22 @@ def live_lots_of(n: int) -> sa.sql.ClauseElement:
     return found
 
 
+def credit_lots_of(n: int) -> sa.sql.ClauseElement:
+    """The lots a credit to these wallets may touch: the credit line's (overdraft) lot and the
+    lots free credits merge into, drained or not. Paid and one-off lots never take a credit,
+    so a wallet that received ten thousand transfers is not read whole to receive one more."""
+    key = ("credit-lots", n)
+    found = MANY.get(key)
+    if found is None:
+        found = MANY[key] = sa.select(*LOT_COLS).where(
+            L.community_id == sa.bindparam("c"),
+            L.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]),
+            sa.or_(L.merge_key.is_not(None),
+                   sa.and_(L.source == sa.literal_column("'overdraft'"),
+                           L.remaining != sa.literal_column("0"))))
+    return found
+
+
 SELECT_MERGE_LOT = sa.select(*LOT_COLS).where(
     L.community_id == sa.bindparam("c"), L.account_id == sa.bindparam("a"),
     L.merge_key == sa.bindparam("k"))

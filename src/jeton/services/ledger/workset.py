@@ -72,6 +72,8 @@ class WorkSet:
         self.lots: dict[str, LotState] = {}
         self.lots_by_account: dict[str, list[LotState]] = {}
         self._loaded_lots_for: set[str] = set()
+        # Wallets whose lots that can take a credit are loaded (see `load_credit_lots`).
+        self._credit_lots_for: set[str] = set()
         self._merge_misses: set[tuple[str, str]] = set()
         self._spend_orders: dict[tuple[str, str | None], tuple[int, list[LotState]]] = {}
         self.new_accounts: list[dict[str, Any]] = []
@@ -121,10 +123,12 @@ class WorkSet:
                 self._load_lots(need)
 
     def preload(self, account_ids: Iterable[str], key_read: tuple[sa.sql.ClauseElement,
-                dict[str, Any]], reads: Sequence[PreRead] = ()) -> tuple[Any, ...] | None:
+                dict[str, Any]], reads: Sequence[PreRead] = (),
+                debited: str | None = None) -> tuple[Any, ...] | None:
         """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
-        `load`), read their live lots, its idempotency key and what the hooks will ask
-        (`reads`), all in one round trip; the row of the key read comes back.
+        `load`), read the live lots of the wallet it debits (`debited`) and the lots the others
+        may be credited to (`load_credit_lots`), its idempotency key and what the hooks will
+        ask (`reads`), all in one round trip; the row of the key read comes back.
 
         The statements go out in one pipeline and run one after the other, so the lots are
         read after their wallets' locks are held. Wallets that do not exist yet are left to
@@ -134,23 +138,35 @@ class WorkSet:
         wallets = sorted(a for a in ids if a.startswith("wallet:"))
         work: list[tuple[str, list[dict[str, Any]]]] = [
             ("BEGIN", [{}]), (compiled(key_read[0], "postgresql"), [key_read[1]])]
+        full = [a for a in wallets if a == debited]
+        credit_only = [a for a in wallets if a != debited]
         if wallets:
             params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(wallets)}
             params["c"] = self.community_id
             work.append((compiled(q.lock_accounts("postgresql", len(wallets)), "postgresql"),
                          [params]))
-            work.append((compiled(q.live_lots_of(len(wallets)), "postgresql"), [params]))
+        lot_reads = [(names, stmt(len(names))) for names, stmt in
+                     ((full, q.live_lots_of), (credit_only, q.credit_lots_of)) if names]
+        for names, stmt in lot_reads:
+            lp: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
+            lp["c"] = self.community_id
+            work.append((compiled(stmt, "postgresql"), [lp]))
         work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
         results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
                                work)
         key_rows = results[1]
+        at = 2
         if wallets:
-            for row in results[2]:
+            for row in results[at]:
                 self.accounts[row[0]] = q.acct(row)
-            for row in results[3]:
+            at += 1
+        for _names, _stmt in lot_reads:
+            for row in results[at]:
                 self._add_lot(q.lot(row))
-            self._loaded_lots_for.update(a for a in wallets if a in self.accounts)
-        for read, rows in zip(reads, results[4 if wallets else 2:], strict=True):
+            at += 1
+        self._loaded_lots_for.update(a for a in full if a in self.accounts)
+        self._credit_lots_for.update(a for a in credit_only if a in self.accounts)
+        for read, rows in zip(reads, results[at:], strict=True):
             self.prefetched[read.name] = rows[0] if rows else None
         for aid in sorted(ids.difference(wallets)):
             if aid not in self.accounts:
@@ -189,11 +205,27 @@ class WorkSet:
         self.lots_by_account.setdefault(lot.account_id, []).append(lot)
         return lot
 
+    def load_credit_lots(self, account_ids: Iterable[str]) -> None:
+        """Read the lots a credit to these wallets may touch (their credit line's lot and their
+        mergeable lots), in one statement, unless this working set has them already."""
+        need = sorted(a for a in set(account_ids)
+                      if a in self.accounts and self.accounts[a].tracked
+                      and a not in self._loaded_lots_for and a not in self._credit_lots_for)
+        if not need:
+            return
+        params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(need)}
+        params["c"] = self.community_id
+        for row in self.db.rows(q.credit_lots_of(len(need)), params):
+            self._add_lot(q.lot(row))
+        self._credit_lots_for.update(need)
+
     def merge_lot(self, account_id: str, key: str) -> LotState | None:
         """The lot free credits with these attributes merge into, if the wallet has one."""
         for lot in self.wallet_lots(account_id):
             if lot.merge_key == key:
                 return lot
+        if account_id in self._credit_lots_for:  # every mergeable lot of it is loaded
+            return None
         probe = (account_id, key)
         if probe in self._merge_misses:
             return None
@@ -215,7 +247,7 @@ class WorkSet:
         """The member's wallet for `asset`, opened (floor 0) on first use."""
         aid = wallet_id(member_id, asset)
         if aid not in self.accounts:
-            self.load([aid])
+            self.load([aid], with_lots=False)  # a credit reads what it needs (`credit`)
         if aid in self.accounts:
             return self.accounts[aid]
         exists = self.db.first(q.SELECT_MEMBER, {"c": self.community_id, "m": member_id})
@@ -327,6 +359,7 @@ class WorkSet:
     def credit(self, draft: TransferDraft, acct: Acct, amount: int, spec: LotSpec) -> None:
         """Credit a wallet: repay its credit line first, then a new (or merged) lot."""
         invariant(acct.kind == "wallet", "lots are for wallets")
+        self.load_credit_lots([acct.account_id])
         left = amount
         owed = self.overdraft_lot(acct.account_id)
         if owed is not None and owed.remaining < 0:

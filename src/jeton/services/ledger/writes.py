@@ -219,7 +219,10 @@ class LedgerWrites(LedgerBase):
         revenue = system_id(to_account or "revenue", asset)
         wallet = ws.loaded(wallet_id(req.member, asset))
         if wallet is None or req.splits or revenue not in ws.accounts:
-            ws.load([*self._spend_accounts(req), revenue])
+            payer, *others = self._spend_accounts(req)
+            ws.load([payer])
+            ws.load([*others, revenue], with_lots=False)
+            ws.load_credit_lots(others)  # the splits' wallets take credits, all in one read
             wallet = self._wallet(ws, req.member, asset)
             if revenue not in ws.accounts:
                 self._missing_system_account(ws, asset, revenue)
@@ -266,7 +269,7 @@ class LedgerWrites(LedgerBase):
                    "asset": asset, "memo": memo, "metadata": header.metadata}
 
         def body(ws: WorkSet) -> TransferResult:
-            ws.load([wallet_id(from_member, asset), wallet_id(to_member, asset)])
+            ws.load([wallet_id(from_member, asset)])
             sender = self._wallet(ws, from_member, asset)
             receiver = ws.ensure_wallet(to_member, asset)
             core = [lot.core() for lot in ws.wallet_lots(sender.account_id)]
