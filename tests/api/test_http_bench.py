@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+import pytest
+
 import jeton
+from api.conftest import LiveServer
 from jeton.services.bench import http as http_bench
 from jeton.services.bench.charging import BUYER, UPLOADER
 
@@ -27,3 +31,36 @@ def test_each_connection_charges_its_own_buyer_over_http(tmp_path: Path) -> None
         assert royalties.pop() > 0  # every charge paid its uploader's share
     finally:
         j.close()
+
+
+@pytest.mark.skipif(http_bench.WRK is None, reason="needs Debian's wrk (CI installs it)")
+def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    found = http_bench.bench_http_wrk(url, seconds=1, rounds=1)
+    assert found["bare_per_s"] > 0
+    assert found["charge_per_s"] > 0
+    assert found["ratio"] == pytest.approx(found["charge_per_s"] / found["bare_per_s"])
+    j = jeton.open(url)
+    try:
+        c = j.community("bench")
+        charged = sum(len(c.statement(f"{BUYER}-{w}").data) - 1
+                      for w in range(http_bench.CONNECTIONS))
+        assert charged >= found["charge_per_s"] * 0.5  # wrk's count, within its rounding
+        assert sum(1 for w in range(http_bench.CONNECTIONS)
+                   if c.balance(f"{UPLOADER}-{w}").posted > 0) == http_bench.CONNECTIONS
+    finally:
+        j.close()
+
+
+def test_ping_answers_the_key_and_changes_nothing(live_server: LiveServer) -> None:
+    auth = {"Authorization": f"Bearer {live_server.api_key}"}
+    with httpx.Client(base_url=live_server.base_url, timeout=10) as http:
+        answer = http.post("/v1/ping", json={"message": "hello"}, headers=auth)
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["community_id"] == live_server.community_id
+        assert body["message"] == "hello"
+        assert http.post("/v1/ping", json={}).status_code == 401
+        too_long = http.post("/v1/ping", json={"message": "x" * 201}, headers=auth)
+        assert too_long.status_code == 422

@@ -22,6 +22,7 @@ from jeton.api.routes import (
     member_funding,
     members,
     packs,
+    ping,
     plans,
     portal_links,
     provider_webhooks,
@@ -58,6 +59,7 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     webhooks.router,
     portal_links.router,
+    ping.router,
 ]
 
 # Called when a request is declined (not enough credits, a limit): each returns fields for the

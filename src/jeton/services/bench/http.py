@@ -1,4 +1,11 @@
-"""HTTP figures for `jeton bench`: catalog charges through the API with the Python client.
+"""HTTP figures for `jeton bench`: catalog charges through the API, beside the API's floor.
+
+With Debian's `wrk` installed, `wrk` drives the server (its own process, in C, so the load
+generator does not take the server's CPU): 16 connections on two threads, for a few seconds
+each, alternating `POST /v1/ping` (authenticated, a JSON body, nothing else: the floor of an
+API call, `http_bare_per_s`) and `POST /v1/charges` (`http_charge_per_s`); the ratio of the two
+is the figure to compare across runs, with the server's CPU per charge read from /proc. Without
+`wrk` the Python client drives the charges as before, and `http_driver_wrk` says 0.
 
 A real `jeton serve` runs in its own process on 127.0.0.1 (so the server does not share the
 benchmark's interpreter lock) over a fresh database: a temporary SQLite file, and with a
@@ -11,6 +18,7 @@ one buyer's wallet), send the charges.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,6 +46,7 @@ from jeton.services.bench.charging import (
 from jeton.store.engine import Store, normalize_url
 
 CONNECTIONS = 16
+WRK = shutil.which("wrk")
 SERVER_START_S_MAX = 60
 SERVER_STOP_S_MAX = 20
 
@@ -87,6 +96,89 @@ def start_server(url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], s
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError("the benchmark server did not start")
+
+
+WRK_SECONDS = 5
+WRK_ROUNDS = 2
+# A request per call of `request()`: each thread numbers its own and takes its buyers in turn
+# (8 per thread, so two threads use 16, each with its own uploader); keys never repeat.
+_WRK_SCRIPT = """
+local n = 0
+local seq = 0
+function setup(thread) thread:set("tid", seq); seq = seq + 1 end
+function init(args) run = args[1]; kind = args[2]; token = args[3] end
+request = function()
+  n = n + 1
+  local hdrs = {["Authorization"] = "Bearer " .. token,
+                ["Content-Type"] = "application/json"}
+  if kind == "ping" then
+    return wrk.format("POST", "/v1/ping", hdrs, '{"message":"bench"}')
+  end
+  local who = tid * 8 + n % 8
+  hdrs["Idempotency-Key"] = run .. "-" .. tid .. "-" .. n
+  local body = string.format('{"member":"%s-%d","service":"bench.download",' ..
+    '"quantity":%d,"context":{"uploader":"%s-%d"}}', "BUYER", who, BYTES, "UPLOADER", who)
+  return wrk.format("POST", "/v1/charges", hdrs, body)
+end
+"""
+
+
+def _wrk_script() -> str:
+    return (_WRK_SCRIPT.replace('"BUYER"', f'"{BUYER}"').replace('"UPLOADER"', f'"{UPLOADER}"')
+            .replace("BYTES", str(DOWNLOAD_BYTES)))
+
+
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux /proc), 0 where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int) -> float:
+    """Requests per second of one `wrk` run; raises if any answer was not a success."""
+    done = subprocess.run(  # noqa: S603 (fixed arguments, our own script)
+        [WRK or "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), base,
+         "--", run, kind, token], capture_output=True, text=True, check=True,
+        timeout=seconds + 60)
+    out = done.stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failed requests ({kind}):\n{out}")
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(f"wrk printed no rate:\n{out}")
+
+
+def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
+                   rounds: int = WRK_ROUNDS) -> dict[str, float]:
+    """`http_bare_per_s` and `http_charge_per_s` in alternating `wrk` runs on one server."""
+    token = prepare(url, 200_000)
+    proc, base = start_server(url)
+    rates: dict[str, list[float]] = {"ping": [], "charge": []}
+    cpu_ms: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="jeton-wrk-") as tmp:
+            script = Path(tmp) / "bench.lua"
+            script.write_text(_wrk_script())
+            for r in range(rounds):
+                for kind in ("ping", "charge"):
+                    before = _cpu_s(proc.pid)
+                    rate = _wrk(base, token, kind, script, f"w{uuid.uuid4().hex[:8]}{r}",
+                                seconds)
+                    rates[kind].append(rate)
+                    if kind == "charge" and rate:
+                        cpu_ms.append((_cpu_s(proc.pid) - before) * 1000 / (rate * seconds))
+    finally:
+        stop_server(proc)
+    bare = statistics.fmean(rates["ping"])
+    charge = statistics.fmean(rates["charge"])
+    return {"bare_per_s": bare, "charge_per_s": charge,
+            "ratio": statistics.fmean(c / b for c, b in zip(rates["charge"], rates["ping"],
+                                                              strict=True)),
+            "server_cpu_ms_per_charge": statistics.fmean(cpu_ms) if cpu_ms else 0.0}
 
 
 def bench_http(url: str, n: int) -> dict[str, float]:
@@ -139,16 +231,30 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def _measure(url: str, n: int, prefix: str, progress: Any) -> dict[str, float]:
+    if WRK:
+        if progress:
+            progress(f"http on {prefix or 'sqlite'}: wrk, {CONNECTIONS} connections, "
+                     f"{WRK_ROUNDS} rounds of ping and charges")
+        found = bench_http_wrk(url)
+        return {f"{prefix}http_bare_per_s": found["bare_per_s"],
+                f"{prefix}http_charge_per_s": found["charge_per_s"],
+                f"{prefix}http_charge_ratio": found["ratio"],
+                f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"]}
+    if progress:
+        progress(f"http on {prefix or 'sqlite'}: wrk is not installed (Debian's package "
+                 f"`wrk`): {n} charges from {CONNECTIONS} Python clients instead")
+    found = bench_http(url, n)
+    return {f"{prefix}http_charge_per_s": found["charge_per_s"],
+            f"{prefix}http_p99_charge_ms": found["p99_charge_ms"]}
+
+
 def figures(options: dict[str, Any]) -> dict[str, float]:
     n = int(options.get("n") or 2000)
     progress = options.get("progress")
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"http_driver_wrk": 1.0 if WRK else 0.0}
     with tempfile.TemporaryDirectory(prefix="jeton-http-bench-") as tmp:
-        if progress:
-            progress(f"http on sqlite: {n} charges from {CONNECTIONS} clients")
-        found = bench_http(f"sqlite:///{Path(tmp) / 'bench.db'}", n)
-    out["http_charge_per_s"] = found["charge_per_s"]
-    out["http_p99_charge_ms"] = found["p99_charge_ms"]
+        out.update(_measure(f"sqlite:///{Path(tmp) / 'bench.db'}", n, "", progress))
     url = options.get("postgres_url")
     if url:
         name = f"jeton_http_bench_{uuid.uuid4().hex[:10]}"
@@ -158,11 +264,7 @@ def figures(options: dict[str, Any]) -> dict[str, float]:
         try:
             bench_url = sa.make_url(normalize_url(url)).set(database=name).render_as_string(
                 hide_password=False)
-            if progress:
-                progress(f"http on postgres: {n} charges from {CONNECTIONS} clients")
-            found = bench_http(bench_url.replace("+psycopg", ""), n)
-            out["postgres_http_charge_per_s"] = found["charge_per_s"]
-            out["postgres_http_p99_charge_ms"] = found["p99_charge_ms"]
+            out.update(_measure(bench_url.replace("+psycopg", ""), n, "postgres_", progress))
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
