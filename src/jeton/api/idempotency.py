@@ -57,6 +57,13 @@ KEY_REQUIRED = frozenset({
     "/v1/purchases/{purchase_id}/refund", "/v1/purchases/{purchase_id}/refund_as_credits",
     "/v1/subscriptions",
 })
+# POSTs whose handler is one ledger write under the same key, answering the write's own result:
+# the ledger keeps that answer in the write's transaction (its idempotency key), and a replay
+# of the key returns it, flagged. For these the HTTP layer keeps no second copy, so such a POST
+# is one write, not two (decision 0038); a request that reuses the key of another route's kept
+# answer is still refused, since the kept answers are read first.
+LEDGER_KEYED = frozenset({"/v1/charges", "/v1/spends", "/v1/grants", "/v1/holds"})
+_REPLAYED_BODY = b'"replayed":true'
 _STATE_KEY = "idempotency_key"
 _STATE_REPLAY_BODY = "idempotency_replay_body"
 
@@ -132,6 +139,15 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
         if claim.answer is None:
             raise InvariantViolation("a replayed idempotency key has no answer")
         return _replay(key, claim.answer)
+    if getattr(route, "path", None) in LEDGER_KEYED:
+        try:
+            response = await handler(request)
+        finally:
+            store.release(space, key)
+        response.headers[KEY_HEADER] = key
+        if _REPLAYED_BODY in getattr(response, "body", b""):
+            response.headers[REPLAYED_HEADER] = "true"
+        return response
     answer: Answer | None = None
     try:
         response = await handler(request)

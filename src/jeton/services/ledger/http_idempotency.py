@@ -149,6 +149,11 @@ class HttpIdempotency:
         finally:
             self._forget(space, key)
 
+    def release(self, space: str, key: str) -> None:
+        """After the handler of a route whose answer the ledger keeps: the request is no longer
+        running here, and nothing is written."""
+        self._forget(space, key)
+
     def _forget(self, space: str, key: str) -> None:
         with self._running_lock:
             self._running.pop((space, key), None)
