@@ -22,7 +22,7 @@ from jeton.services.ledger.reads import read_transfer
 from jeton.services.ledger.results import Page, TransferResult
 from jeton.store.engine import Store
 from jeton.store.tables.funding import purchases
-from jeton.store.tables.ledger import accounts, events, lots, postings, transfers
+from jeton.store.tables.ledger import accounts, events, lots, members, postings, transfers
 
 # The owner's words for the ledger's transfer kinds, and which kinds each word covers.
 TRANSFER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -90,6 +90,47 @@ class TransferDetail(BaseModel):
     postings: list[PostingLine]
     lots: list[LotLine]
     reversed_by: list[str]  # transfers that reverse this one
+
+
+class Parties(BaseModel):
+    """Who a transfer was about: its main member and every member whose wallet it moved, each
+    with the name to show (the member's name, else their id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member_id: str | None
+    names: dict[str, str]  # member id -> name to show, for every member it touched
+
+
+def transfer_parties(store: Store, community_id: str,
+                     transfer_ids: list[str]) -> dict[str, Parties]:
+    """The parties of each transfer, in two reads whatever the number of transfers (a page
+    of a member's history names the other member of each line)."""
+    if not transfer_ids:
+        return {}
+    t, p, a, m = transfers.c, postings.c, accounts.c, members.c
+    with store.read() as conn:
+        main = {r[0]: r[1] for r in conn.execute(
+            sa.select(t.transfer_id, t.member_id)
+            .where(t.community_id == community_id, t.transfer_id.in_(transfer_ids))).all()}
+        wallet_members = conn.execute(
+            sa.select(p.transfer_id, a.member_id)
+            .join(accounts, sa.and_(a.community_id == p.community_id,
+                                    a.account_id == p.account_id))
+            .where(p.community_id == community_id, p.transfer_id.in_(transfer_ids),
+                   a.member_id.is_not(None))).all()
+        ids = {str(r[1]) for r in wallet_members} | {str(v) for v in main.values() if v}
+        names = {r[0]: (r[1] or r[0]) for r in conn.execute(
+            sa.select(m.member_id, m.name)
+            .where(m.community_id == community_id, m.member_id.in_(ids))).all()} if ids else {}
+    touched: dict[str, dict[str, str]] = {tid: {} for tid in main}
+    for tid, member in wallet_members:
+        touched.setdefault(tid, {})[member] = names.get(member, member)
+    for tid, member in main.items():
+        if member:
+            touched[tid].setdefault(member, names.get(member, member))
+    return {tid: Parties(member_id=main.get(tid), names=touched.get(tid, {}))
+            for tid in main}
 
 
 def _like(text: str) -> str:
