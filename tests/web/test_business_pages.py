@@ -82,7 +82,8 @@ async def test_home_shows_the_business_as_the_overview_counts_it(
         store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
     chat = j.community("chat")
     o = chat.overview()
-    assert [(m.currency, m.amount) for m in o.money_days] == [("USD", "42.99")]  # two packs, a month and a week
+    # Two packs, a month and a week.
+    assert [(m.currency, m.amount) for m in o.money_days] == [("USD", "42.99")]
     assert o.money_today == []
     assert o.credits_sold == 100 + 100 + 10  # two packs, the plans' first cycles
     assert o.credits_consumed == 3 + 5 - 0  # the download (gross of its royalty) and dave's
@@ -131,7 +132,9 @@ async def test_purchases_across_members_filter_and_page(
         assert "(continued)" in text_of(second)
         failed = await support.get("/admin/purchases?kind=recharge&status=failed")
         text = text_of(failed)
-        assert "dave" in text and "card_declined" in text and "carol" not in text
+        assert "dave" in text
+        assert "card_declined" in text
+        assert "carol" not in text
         bob = await support.get("/admin/purchases?q=bob&provider=offline")
         assert text_of(bob).count("bob Fifty completed offline") == 1
         assert "/admin/transfers/" in bob.text
@@ -150,13 +153,15 @@ async def test_transfers_across_members_lead_to_postings_and_lots(
         detail = await support.get(detail_link.group(1))
         text = text_of(detail)
         assert "Transfer of 5 CREDIT" in text
-        assert "wallet alice -5" in text and "wallet carol +5" in text
+        assert "wallet alice -5" in text
+        assert "wallet carol +5" in text
         assert re.search(r"alice purchase paid never -5", text)
         assert "carol transfer paid never +5" in text
         charges = text_of(await support.get("/admin/transfers?kind=charge"))
         assert "files.download" in charges
         expiry = text_of(await support.get("/admin/transfers?kind=expiry&q=bob"))
-        assert "expiry" in expiry and "20" in expiry
+        assert "expiry" in expiry
+        assert "20" in expiry
         declines = text_of(await support.get("/admin/declines"))
         assert "dave files.download insufficient credits 150" in declines
         assert (await support.get("/admin/transfers/nope")).status_code == 404
