@@ -129,3 +129,21 @@ def test_home_figures_match_the_api_and_lead_to_transfers(tmp_path: Path, page: 
             expect(page.get_by_role("heading", level=1)).to_contain_text("bob")
     finally:
         store.dispose()
+
+
+def test_the_api_docs_show_realistic_examples(tmp_path: Path, page: Page,
+                                              shoot: Shoot) -> None:
+    store = make_sqlite_store(tmp_path / "jeton.db")
+    try:
+        with run_live_server(store) as server:
+            page.set_viewport_size(DESKTOP)
+            page.goto(server.base_url + "/docs")
+            charge = page.locator(".opblock-post", has_text="/v1/charges").filter(
+                has_not_text="/v1/charges/").first
+            charge.locator(".opblock-summary").click()
+            example = charge.locator(".body-param__example, .highlight-code").first
+            expect(example).to_contain_text('"service": "files.download"')
+            expect(example).to_contain_text('"uploader": "bob"')
+            shoot(page, "api-docs-charge-example")
+    finally:
+        store.dispose()
