@@ -93,6 +93,7 @@ from jeton.services.ledger.results import (
     TransferResult,
 )
 from jeton.services.ledger.service import Ledger
+from jeton.services.reports.overview import Overview
 from jeton.services.reports.results import Report
 from jeton.store.engine import Store
 
@@ -314,6 +315,14 @@ class Community:
 
         return reports.build(self.jeton.store, self.id, asset=asset or self.asset, since=since,
                              until=until, today=self.jeton.clock.now().date())
+
+    def overview(self, *, asset: str | None = None) -> Overview:
+        """The business at a glance: money taken today and over 30 days, credits sold,
+        consumed and expired, the float, active members and subscriptions, declines."""
+        from jeton.services.reports import overview
+
+        return overview.build(self.jeton.store, self.id, asset=asset or self.asset,
+                              today=self.jeton.clock.now().date())
 
     # ---- jobs (normally run by `jeton worker` / `jeton serve`) ----
 

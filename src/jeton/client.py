@@ -79,6 +79,7 @@ from jeton.services.ledger.results import (
     StatementLine,
     TransferResult,
 )
+from jeton.services.reports.overview import Overview
 from jeton.services.reports.results import Report
 
 if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webhooks service)
@@ -565,6 +566,10 @@ class Client:
                asset: str | None = None) -> Report:
         return self._get("/v1/reports", Report, since=_day(since), until=_day(until),
                          asset=asset or self.asset)
+
+    def overview(self, *, asset: str | None = None) -> Overview:
+        """The business at a glance (`GET /v1/reports/overview`), as the dashboard's home."""
+        return self._get("/v1/reports/overview", Overview, asset=asset or self.asset)
 
     def report_csv(self, key: str, *, since: date | None = None, until: date | None = None,
                    asset: str | None = None) -> str:

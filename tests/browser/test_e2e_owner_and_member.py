@@ -270,7 +270,8 @@ def test_staff_and_a_member_through_the_real_server(
     page.get_by_role("button", name="Send 40 credits").click()
     expect(page.get_by_role("status")).to_have_text("The credits were sent.")
     expect(page.locator('[data-figure="available"]')).to_contain_text("125")
-    expect(page.get_by_role("cell", name="Sent to another member: for the pizza")).to_be_visible()
+    expect(page.get_by_role("cell", name="Sent to Bob Builder: for the pizza")
+           ).to_be_visible()
     shoot(page, "member-after-transfer")
     assert (chat.balance("alice").available, chat.balance("bob").available) == (125, 40)
 

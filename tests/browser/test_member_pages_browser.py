@@ -144,3 +144,25 @@ def test_signing_out_leaves_nothing_open(pages: Pages, page: Page, shoot: Shoot)
     assert response is not None
     assert response.status == 401
     expect(page.get_by_role("heading", name="Open your account from the site")).to_be_visible()
+
+
+def test_history_says_what_happened_in_words(pages: Pages, page: Page, shoot: Shoot) -> None:
+    chat = pages.chat
+    chat.load_catalog("""
+[services."files.download"]
+name = "File download"
+credits = 10
+splits = [{ to = "party:uploader", share_bp = 3000 }]
+""")
+    chat.grant("bob", 40, idempotency_key="bob-start")
+    chat.charge("bob", "files.download", idempotency_key="dl", context={"uploader": "alice"})
+    chat.transfer("alice", "bob", 4, idempotency_key="gift", memo="thanks")
+    chat.charge("alice", "files.download", idempotency_key="dl-2", context={"uploader": "bob"})
+    page.goto(pages.link("alice"))
+    history = page.get_by_role("table", name="Your latest movements")
+    expect(history.get_by_role("cell", name="File download", exact=True)).to_be_visible()
+    expect(history.get_by_role("cell", name="Sent to Bob Builder: thanks")).to_be_visible()
+    expect(history.get_by_role("cell", name="Royalty from Bob Builder's file download")
+           ).to_be_visible()
+    assert "files.download" not in history.inner_text()
+    shoot(page, "member-history-words")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.store.engine import Store
@@ -17,8 +19,49 @@ def test_report_counts_money_taken_and_packs_sold(jeton_app: jeton.Jeton, clock:
                              cancel_url="https://chat.example/no")
     chat.record_offline_payment(checkout.purchase_id, reference="check 1042")
     report = chat.report()
-    money = report.table("money_per_day").rows
-    assert [row[1:] for row in money] == [["USD", 6000, 0, 1]]
+    money = [row for row in report.table("money_per_day").rows if row[-1]]
+    assert [row[1:] for row in money] == [["USD", "60.00", "0.00", "60.00", 1]]
     assert report.table("packs_sold").rows == [["Twenty", "pack", 1, 20, "USD", 6000]]
     assert report.table("recharges").rows == []
-    assert report.table("money_per_day").to_csv().startswith("day,currency,taken_minor")
+    assert report.table("money_per_day").to_csv().startswith(
+        "day,currency,taken,refunded,net,purchases")
+    assert report.table("money_total").rows == [["USD", "60.00", "0.00", "60.00", 1]]
+
+
+def _buy(chat: jeton.Community, pack_id: str, member: str, key: str) -> None:
+    checkout = chat.buy_pack(member, pack_id, provider="offline", idempotency_key=key,
+                             success_url="https://chat.example/ok",
+                             cancel_url="https://chat.example/no")
+    chat.record_offline_payment(checkout.purchase_id, reference=key)
+
+
+def test_money_per_day_is_one_row_per_day_and_currency_for_every_day(
+        jeton_app: jeton.Jeton, clock: ManualClock) -> None:
+    chat = jeton_app.create_community("Money", "money")
+    for member in ("alice", "bob"):
+        chat.create_member(member)
+    usd = chat.create_pack("Twenty", credits=20, price_minor=6000, currency="USD")
+    eur = chat.create_pack("Fifty", credits=50, price_minor=14950, currency="EUR")
+    start = clock.now().date()
+    # Four purchases in one day, at different hours: one row for the day, not four.
+    for i, member in enumerate(("alice", "bob", "alice", "bob")):
+        _buy(chat, usd.id, member, f"usd-{i}")
+        clock.advance(hours=1)
+    _buy(chat, eur.id, "alice", "eur-0")
+    clock.advance(days=2)
+    _buy(chat, usd.id, "bob", "usd-late")
+    report = chat.report(since=start, until=start + timedelta(days=4))
+    rows = report.table("money_per_day").rows
+    days = [(start + timedelta(days=n)).isoformat() for n in range(4)]
+    assert rows == [
+        [days[0], "EUR", "149.50", "0.00", "149.50", 1],
+        [days[0], "USD", "240.00", "0.00", "240.00", 4],
+        [days[1], "EUR", "0.00", "0.00", "0.00", 0],
+        [days[1], "USD", "0.00", "0.00", "0.00", 0],
+        [days[2], "EUR", "0.00", "0.00", "0.00", 0],
+        [days[2], "USD", "60.00", "0.00", "60.00", 1],
+        [days[3], "EUR", "0.00", "0.00", "0.00", 0],
+        [days[3], "USD", "0.00", "0.00", "0.00", 0],
+    ]
+    assert report.table("money_total").rows == [["EUR", "149.50", "0.00", "149.50", 1],
+                                                 ["USD", "300.00", "0.00", "300.00", 5]]

@@ -81,8 +81,41 @@ async def test_overview_shows_balance_expiring_credits_and_history(shop: Shop,
     assert '<td class="num">3</td><td>Credits added</td>' in page.text
     assert '<td class="num">40</td>' not in page.text
     history = history_of(page)
-    assert "Spent on chat.message -25 145" in history
+    assert "Chat message -25 145" in history
     assert "Credits added: Welcome +100 100" in history
+
+
+async def test_history_names_services_members_and_royalties_in_words(
+        shop: Shop, alice: MemberBrowser) -> None:
+    shop.chat.load_catalog("""
+[services."files.download"]
+name = "File download"
+credits = 10
+splits = [{ to = "party:uploader", share_bp = 3000 }]
+
+[services."chat.message"]
+name = "Chat message"
+credits = 1
+""")
+    shop.chat.grant("alice", 50, idempotency_key="g-a")
+    shop.chat.grant("bob", 50, idempotency_key="g-b")
+    shop.chat.charge("bob", "files.download", idempotency_key="dl",
+                     context={"uploader": "alice"})
+    shop.chat.charge("alice", "chat.message", idempotency_key="msg")
+    shop.chat.transfer("alice", "carol", 5, idempotency_key="gift")
+    shop.chat.transfer("bob", "alice", 7, idempotency_key="back")
+    spent = shop.chat.spend("alice", 2, idempotency_key="s", service="chat.message")
+    shop.chat.reverse(spent.id, idempotency_key="r")
+    history = history_of(await alice.get("/m/"))
+    assert history[:6] == [
+        "Refund of chat message +2 54",
+        "Chat message -2 52",
+        "Received from Bob Builder +7 54",
+        "Sent to Carol Singer -5 47",
+        "Chat message -1 52",
+        "Royalty from Bob Builder's file download +3 53",
+    ]
+    assert not any("files.download" in line or "chat.message" in line for line in history)
 
 
 async def test_history_is_paginated_with_a_running_balance(shop: Shop,
@@ -371,7 +404,7 @@ async def test_a_transfer_is_reviewed_then_sent_once(shop: Shop, alice: MemberBr
     assert shop.chat.balance("bob").available == 20
     home = await alice.get("/m/?notice=transfer_sent")
     assert "The credits were sent." in text_of(home)
-    assert history_of(home)[0] == "Sent to another member: for pizza -21 29"
+    assert history_of(home)[0] == "Sent to Bob Builder: for pizza -21 29"
     ok(shop)
 
 

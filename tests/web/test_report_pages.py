@@ -131,3 +131,42 @@ async def test_support_reads_reports(store: Store, clock: ManualClock, staff: St
     async with signed_in(store, clock, staff.support, staff.password, j) as support:
         assert (await support.get("/admin/reports")).status_code == 200
         assert (await support.get("/admin/reports/float.csv")).status_code == 200
+
+
+def _buy(chat: jeton.Community, pack_id: str, member: str, key: str) -> None:
+    checkout = chat.buy_pack(member, pack_id, provider="offline", idempotency_key=key,
+                             success_url="https://chat.example/ok",
+                             cancel_url="https://chat.example/no")
+    chat.record_offline_payment(checkout.purchase_id, reference=key)
+
+
+async def test_money_is_per_day_in_major_units_with_a_total(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    pack = chat.create_pack("Twenty", credits=20, price_minor=6000, currency="USD")
+    first = clock.now().date()
+    for n, member in enumerate(("alice", "bob", "alice", "bob")):
+        _buy(chat, pack.id, member, f"buy-{n}")
+        clock.advance(hours=1)
+    clock.advance(days=3)
+    _buy(chat, pack.id, "alice", "buy-late")
+    last = clock.now().date()
+    query = f"since={first.isoformat()}&until={last.isoformat()}"
+    async with signed_in(store, clock, staff.owner, staff.password, j) as owner:
+        page = await owner.get(f"/admin/reports?{query}")
+        csv_text = (await owner.get(f"/admin/reports/money_per_day.csv?{query}")).text
+    text = text_of(page)
+    assert "Revenue (USD, net of refunds) $300.00" in text
+    chart = {key: json.loads(data) for key, data in CHART_DATA.findall(page.text)}[
+        "money_per_day"]
+    assert chart["type"] == "bar"
+    assert chart["labels"] == [(first + timedelta(days=n)).isoformat() for n in range(4)]
+    assert chart["series"] == [{"label": "Taken (USD)", "values": [240.0, 0, 0, 60.0]}]
+    # The table folds the two empty days into one line; the CSV keeps every day.
+    quiet = f"{(first + timedelta(days=1)).isoformat()} to {(first + timedelta(days=2))}"
+    assert f"{quiet}: no activity" in text
+    assert f"{first.isoformat()} USD $240.00 $0.00 $240.00 4" in text
+    rows = list(csv.reader(io.StringIO(csv_text)))
+    assert rows[0] == ["day", "currency", "taken", "refunded", "net", "purchases"]
+    assert [r[0] for r in rows[1:]] == chart["labels"]
+    assert rows[1][1:] == ["USD", "240.00", "0.00", "240.00", "4"]

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from jeton.api.examples import add_example
 from jeton.core import amounts, limits
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
@@ -89,7 +90,8 @@ def _check_text(value: Any) -> None:
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Every request body shows an example in the API docs (api/examples.py).
+    model_config = ConfigDict(extra="forbid", json_schema_extra=add_example)
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jeton.api.context import api_context
+from jeton.api.examples import PROVIDER_EVENT_EXAMPLE
 from jeton.api.problems import problem_response
 from jeton.api.schemas import EXTERNAL_ID_PATTERN
 from jeton.core.errors import InvariantViolation, JetonError, NotFound
@@ -47,7 +48,8 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
                          "again."},
 }
 _BODY = {"required": True, "description": "The provider's event, exactly as it signed it.",
-         "content": {"application/json": {"schema": {"type": "object"}}}}
+         "content": {"application/json": {"schema": {"type": "object"},
+                                          "example": PROVIDER_EVENT_EXAMPLE}}}
 
 
 @router.post("/providers/{name}/webhook", response_model=WebhookOutcome, responses=_RESPONSES,

@@ -13,6 +13,7 @@ from jeton.api.routing import api_router
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
+from jeton.services.reports.overview import Overview
 from jeton.services.reports.results import Report
 
 router = api_router(tags=["reports"])
@@ -39,6 +40,16 @@ def report(caller: Annotated[Caller, requires(Scope.reports_read)], since: Since
     """Credits issued, consumed and expired, the float, top members, and the sections other
     services add (packs sold...), over [since, until): at most 366 days."""
     return _build(caller, since, until, asset)
+
+
+@router.get("/reports/overview")
+def overview(caller: Annotated[Caller, requires(Scope.reports_read)],
+             asset: Asset = "CREDIT") -> Overview:
+    """The business at a glance, as the dashboard's home shows it: money taken today and over
+    the last 30 days (net of refunds, major units), credits sold, consumed and expired, the
+    float, active members, active subscriptions and their monthly value, declines and failed
+    auto-recharges."""
+    return caller.community.overview(asset=asset)
 
 
 @router.get("/reports/{key}.csv", response_class=CsvResponse,

@@ -74,9 +74,10 @@ def _per_day(conn: sa.Connection, community_id: str, asset: str, lo: int,
              hi: int) -> ReportTable:
     """Credits issued, consumed and expired per day (consumed net of refunds)."""
     flows = _wallet_flows(community_id, asset, lo, hi).subquery()
-    # An integer literal keeps this integer division on both databases (a bound parameter
-    # may arrive as NUMERIC on PostgreSQL, which would round noon up to the next day).
-    day = (flows.c.effective_at_us / sa.literal_column(str(DAY_US), sa.BigInteger)).label("day")
+    # `//` and an integer literal keep this integer division on both databases (`/` is true
+    # division in SQLAlchemy 2, and a bound parameter may arrive as NUMERIC on PostgreSQL).
+    day_us = sa.literal_column(str(DAY_US), sa.BigInteger)
+    day = (flows.c.effective_at_us // day_us).label("day")
     rows = conn.execute(
         sa.select(day, flows.c.kind, sa.func.sum(flows.c.amount))
         .group_by(day, flows.c.kind)).all()

@@ -26,6 +26,8 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("home", "Home", "admin.home"),
     NavItem("members", "Members", "admin.members"),
+    NavItem("purchases", "Purchases", "admin.purchases"),
+    NavItem("transfers", "Transfers", "admin.transfers"),
     NavItem("catalog", "Catalog", "admin.catalog"),
     NavItem("packs", "Packs", "admin.packs"),
     NavItem("plans", "Plans", "admin.plans"),

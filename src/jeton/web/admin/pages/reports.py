@@ -18,7 +18,8 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from jeton.core.amounts import format_amount
+from jeton.core import currencies
+from jeton.core.amounts import format_amount, parse_amount
 from jeton.core.errors import InvalidRequest
 from jeton.services.ledger.results import AssetInfo
 from jeton.services.reports.results import Report, ReportTable
@@ -35,7 +36,10 @@ DEFAULT_DAYS = 30
 DateText = Annotated[str, Query(max_length=20)]
 # Columns that count credits (shown in the asset's decimals); money columns end in `_minor`.
 CREDIT_COLUMNS = frozenset({"credits", "issued", "consumed", "expired", "bonus_credits"})
-HEADERS = {"money_minor": "Money", "amount_minor": "Money", "paid": "Paid credits"}
+# Money the report gives in major units as decimal strings, beside its `currency` column.
+MONEY_COLUMNS = frozenset({"taken", "refunded", "net"})
+HEADERS = {"money_minor": "Money", "amount_minor": "Money", "paid": "Paid credits",
+           "net": "Net of refunds"}
 # Tables of how things stand now rather than of the range (the float is owed today).
 SNAPSHOT_TABLES = frozenset({"float"})
 
@@ -44,6 +48,7 @@ SNAPSHOT_TABLES = frozenset({"float"})
 class Cell:
     text: str
     numeric: bool
+    span: bool = False  # a folded run of empty days: one cell across the whole row
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,17 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _minor(value: str, currency: str) -> int:
+    return parse_amount(value, currencies.exponent(currency))
+
+
 def _cell(column: str, value: Any, row: dict[str, Any], asset: AssetInfo) -> Cell:
+    if column in MONEY_COLUMNS and isinstance(value, str) and row.get("currency"):
+        try:
+            return Cell(format_money(_minor(value, str(row["currency"])),
+                                     str(row["currency"])), True)
+        except InvalidRequest:
+            return Cell(f"{value} {row['currency']}", True)
     if isinstance(value, bool):
         return Cell("yes" if value else "no", False)
     if isinstance(value, int) and column.endswith("_minor") and row.get("currency"):
@@ -140,6 +155,13 @@ def _cell(column: str, value: Any, row: dict[str, Any], asset: AssetInfo) -> Cel
     if _is_number(value):
         return Cell(f"{value}", True)
     return Cell("—" if value in (None, "") else str(value), False)
+
+
+def _money_value(value: Any) -> float:
+    try:
+        return float(value)  # drawn only; the table and CSV keep the exact decimal
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _chart_value(column: str, value: Any, asset: AssetInfo) -> float | int:
@@ -154,12 +176,15 @@ def _chart_value(column: str, value: Any, asset: AssetInfo) -> float | int:
 def _view(table: ReportTable, asset: AssetInfo) -> TableView:
     columns = table.columns
     dict_rows = [dict(zip(columns, row, strict=False)) for row in table.rows]
-    numeric = [bool(table.rows) and all(_is_number(r[i]) for r in table.rows if i < len(r))
-               for i in range(len(columns))]
+    numeric = [bool(table.rows) and (c in MONEY_COLUMNS or all(
+               _is_number(r[i]) for r in table.rows if i < len(r)))
+               for i, c in enumerate(columns)]
     rows = [[_cell(c, r.get(c), r, asset) for c in columns] for r in dict_rows]
     chart: dict[str, Any] | None = None
     number_columns = [c for c, n in zip(columns, numeric, strict=True) if n]
-    if table.chart and number_columns and table.rows:
+    if table.key == "money_per_day" and table.rows:
+        chart = _money_chart(dict_rows)
+    elif table.chart and number_columns and table.rows:
         if table.chart == "line":
             chart = {"type": "line", "labels": [str(r[columns[0]]) for r in dict_rows],
                      "series": [{"label": _header(c),
@@ -177,21 +202,82 @@ def _view(table: ReportTable, asset: AssetInfo) -> TableView:
             chart = {"type": "bar", "label": _header(value_column), "labels": labels,
                      "values": [_chart_value(value_column, r[value_column], asset)
                                 for r in dict_rows]}
+    if columns and columns[0] == "day":
+        rows = _fold_empty_days(rows, [c for c, n in zip(columns, numeric, strict=True)
+                                       if n and c != "day"], columns)
     return TableView(key=table.key, title=table.title, headers=[_header(c) for c in columns],
                      numeric=numeric, rows=rows, chart=chart,
                      snapshot=table.key in SNAPSHOT_TABLES)
 
 
-def _totals(report: Report, asset: AssetInfo) -> list[tuple[str, str]]:
-    """(label, amount) of the range's totals; the template adds the asset's code."""
+def _money_chart(dict_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bars of money taken per day, one series per currency, in major units."""
+    days = list(dict.fromkeys(str(r["day"]) for r in dict_rows))
+    series = []
+    for cur in dict.fromkeys(str(r["currency"]) for r in dict_rows):
+        by_day = {str(r["day"]): _money_value(r["taken"])
+                  for r in dict_rows if r["currency"] == cur}
+        series.append({"label": f"Taken ({cur})", "values": [by_day.get(d, 0) for d in days]})
+    return {"type": "bar", "labels": days, "series": series}
+
+
+def _fold_empty_days(rows: list[list[Cell]], number_columns: list[str],
+                     columns: list[str]) -> list[list[Cell]]:
+    """Runs of days with nothing in them become one row ("from … to …: no activity").
+
+    The chart and the CSV keep every day; only the table is folded, so a month with three
+    busy days reads as three rows and two short notes, not thirty lines of zeros.
+    """
+    indexes = [columns.index(c) for c in number_columns]
+    out: list[list[Cell]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            first, last = run[0], run[-1]
+            when = first if first == last else f"{first} to {last}"
+            out.append([Cell(f"{when}: no activity", False, span=True)])
+            run.clear()
+
+    busy = {cells[0].text for cells in rows
+            if not indexes or not all(_is_zero(cells[i].text) for i in indexes)}
+    for cells in rows:
+        day = cells[0].text
+        if day not in busy:  # every row of the day (one per currency) is empty
+            if not run or run[-1] != day:
+                run.append(day)
+            continue
+        flush()
+        out.append(cells)
+    flush()
+    return out
+
+
+def _is_zero(text: str) -> bool:
+    """A cell that shows nothing happened: 0, 0.00, $0.00, 0.00 CHF, ¥0."""
+    return not any(ch in "123456789" for ch in text)
+
+
+def _totals(report: Report, asset: AssetInfo) -> list[tuple[str, str, str]]:
+    """(label, amount, unit) of the range's totals: money taken, then credits."""
+    out: list[tuple[str, str, str]] = []
+    try:
+        money = report.table("money_total")
+    except KeyError:
+        money = None
+    if money is not None:
+        for row in money.rows:
+            r = dict(zip(money.columns, row, strict=True))
+            cur = str(r["currency"])
+            out.append((f"Revenue ({cur}, net of refunds)", _cell("net", r["net"], r, asset).text,
+                        ""))
     try:
         per_day = report.table("per_day")
     except KeyError:
-        return []
-    out = []
+        return out
     for i, column in enumerate(per_day.columns):
         if column in ("issued", "consumed", "expired"):
             total = sum(int(row[i]) for row in per_day.rows)
             label = {"expired": "Expired (breakage)"}.get(column, _header(column))
-            out.append((label, format_amount(total, asset.scale)))
+            out.append((label, format_amount(total, asset.scale), asset.code))
     return out

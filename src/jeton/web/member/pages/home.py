@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
 from jeton.services.ledger.results import StatementLine
+from jeton.services.reports import activity
 from jeton.web.member.context import member_context
 from jeton.web.member.routing import page_router
 from jeton.web.member.security import CurrentMember
@@ -73,26 +75,74 @@ def home(request: Request, me: CurrentMember, after: str = "") -> HTMLResponse:
                       key=lambda lot: lot.expires_at or horizon)
     cursor = after if _CURSOR.match(after) else None
     page = c.statement(me.id, limit=limits.member_history_page_size, starting_after=cursor)
+    words = HistoryWords(
+        me=me.id,
+        services={s.code: s.name for s in c.catalog(include_retired=True).services},
+        parties=activity.transfer_parties(ctx.jeton.store, c.id,
+                                          [line.transfer_id for line in page.data]))
     return render(request, "member/home.html", {
         "balance": balance,
         "expiring": [(lot, source_label(lot.source)) for lot in expiring],
         "expiring_days": limits.member_expiring_days,
-        "history": [(line, describe(line)) for line in page.data],
+        "history": [(line, words.describe(line)) for line in page.data],
         "next_cursor": page.next_cursor if page.has_more else None,
         "paged": cursor is not None,
     }, section="home")
 
 
-def describe(line: StatementLine) -> str:
-    """What a line of the history was, in a few words."""
-    if line.kind == "transfer":
-        what = "Sent to another member" if line.amount < 0 else "Received from another member"
-    elif line.kind == "spend" and line.service:
-        what = f"Spent on {line.service}"
-    else:
-        what = (REASON_LABELS.get(line.reason_code) or KIND_LABELS.get(line.kind)
+@dataclass(frozen=True, slots=True)
+class HistoryWords:
+    """Names what happened on a line of a member's history, in words: the service's name, the
+    other member of a transfer, whose use of a service paid this member a royalty."""
+
+    me: str
+    services: dict[str, str]  # service code -> its name in the catalog
+    parties: dict[str, activity.Parties]  # transfer id -> who it was about
+
+    def service(self, code: str) -> str:
+        """The catalog's name; for a service no longer in it, its code in words."""
+        return self.services.get(code) or code.replace(".", " ").replace("_", " ").capitalize()
+
+    def other(self, line: StatementLine) -> str | None:
+        """The other member of the line's transfer, by name: the first that is not me."""
+        parties = self.parties.get(line.transfer_id)
+        if parties is None:
+            return None
+        if parties.member_id and parties.member_id != self.me:
+            return parties.names.get(parties.member_id, parties.member_id)
+        return next((name for member, name in parties.names.items() if member != self.me),
+                    None)
+
+    def describe(self, line: StatementLine) -> str:
+        what = self._what(line)
+        return f"{what}: {line.memo}" if line.memo else what
+
+    def _what(self, line: StatementLine) -> str:
+        other = self.other(line)
+        if line.kind == "transfer":
+            if line.amount < 0:
+                return f"Sent to {other}" if other else "Sent to another member"
+            return f"Received from {other}" if other else "Received from another member"
+        if line.kind in ("spend", "capture") and line.service:
+            name = self.service(line.service)
+            parties = self.parties.get(line.transfer_id)
+            payer = parties.member_id if parties else None
+            if line.amount > 0 and payer and payer != self.me and other:
+                return f"Royalty from {other}'s {_lower_first(name)}"
+            if line.amount > 0:
+                return f"Paid to you for {_lower_first(name)}"
+            return name
+        if line.kind == "reversal":
+            if line.service:
+                return f"Refund of {_lower_first(self.service(line.service))}"
+            return "Reversed"
+        return (REASON_LABELS.get(line.reason_code) or KIND_LABELS.get(line.kind)
                 or line.kind.capitalize())
-    return f"{what}: {line.memo}" if line.memo else what
+
+
+def _lower_first(name: str) -> str:
+    """"File download" -> "file download", for the middle of a sentence; a code stays."""
+    return name[:1].lower() + name[1:] if name[:2].istitle() or name[1:2].islower() else name
 
 
 def source_label(source: str) -> str:

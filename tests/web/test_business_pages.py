@@ -1,0 +1,167 @@
+"""The owner runs the business from the dashboard: the home's figures (the same as
+`Community.overview()` and the report), lists across members, and one transfer in full."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+import jeton
+from jeton.core.clock import ManualClock
+from jeton.payments.offline import DEMO_METHOD_DECLINED, DEMO_METHOD_OK
+from jeton.store.engine import Store
+
+from .conftest import Staff
+from .helpers import signed_in, text_of
+
+pytestmark = pytest.mark.anyio
+FIGURE = re.compile(r'data-figure="([a-z_]+)">\s*<dt>[^<]*</dt>\s*<dd>([^<]*)')
+CATALOG = """
+[services."files.download"]
+name = "File download"
+credits = 3
+splits = [{ to = "party:uploader", share_bp = 3000 }]
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _buy(chat: jeton.Community, pack_id: str, member: str, key: str) -> jeton.PurchaseInfo:
+    checkout = chat.buy_pack(member, pack_id, provider="offline", idempotency_key=key,
+                             success_url="https://chat.example/ok",
+                             cancel_url="https://chat.example/no")
+    return chat.record_offline_payment(checkout.purchase_id, reference=key)
+
+
+@pytest.fixture
+def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
+    """A month of business: packs bought, a plan, a royalty, a transfer, expiry, declines."""
+    j = jeton.Jeton(store, clock=clock)
+    chat = j.community("chat")
+    chat.load_catalog(CATALOG)
+    for member in ("alice", "bob", "carol", "dave"):
+        chat.create_member(member)
+    pack = chat.create_pack("Fifty", credits=50, price_minor=1500, currency="USD",
+                            pack_id="p50")
+    chat.create_plan("Monthly 100", cycle="monthly", credits=100, price_minor=999,
+                     plan_id="monthly")
+    chat.create_plan("Weekly 10", cycle="weekly", credits=10, price_minor=300,
+                     plan_id="weekly")
+    _buy(chat, pack.id, "alice", "old")  # 40 days ago: outside the 30 days
+    clock.advance(days=40)
+    _buy(chat, pack.id, "alice", "a1")
+    _buy(chat, pack.id, "bob", "b1")
+    for member, plan in (("carol", "monthly"), ("dave", "weekly")):
+        chat.set_payment_method(member, provider="demo", customer_id=f"cus_{member}",
+                                payment_method_id=DEMO_METHOD_OK)
+        chat.subscribe(member, plan, idempotency_key=f"{member}-{plan}")
+    chat.grant("bob", 20, idempotency_key="promo", source="promo",
+               expires_at=clock.now() + timedelta(days=1))
+    chat.charge("alice", "files.download", idempotency_key="dl-1", context={"uploader": "bob"})
+    chat.transfer("alice", "carol", 5, idempotency_key="gift")
+    with pytest.raises(jeton.InsufficientCredits):
+        chat.charge("dave", "files.download", quantity=50, idempotency_key="too-much",
+                    context={"uploader": "bob"})
+    # A failed auto-recharge: dave's card stops working.
+    chat.set_payment_method("dave", provider="demo", customer_id="cus_dave",
+                            payment_method_id=DEMO_METHOD_DECLINED)
+    chat.set_auto_recharge("dave", pack_id="p50", threshold=20, monthly_cap=3)
+    chat.spend("dave", 5, idempotency_key="d-spend", service="files.download")
+    chat.run_funding_jobs()
+    clock.advance(days=2)
+    chat.run_expiry()
+    return j
+
+
+async def test_home_shows_the_business_as_the_overview_counts_it(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    o = chat.overview()
+    # Two packs, a month and a week.
+    assert [(m.currency, m.amount) for m in o.money_days] == [("USD", "42.99")]
+    assert o.money_today == []
+    assert o.credits_sold == 100 + 100 + 10  # two packs, the plans' first cycles
+    assert o.credits_consumed == 3 + 5 - 0  # the download (gross of its royalty) and dave's
+    assert o.credits_expired == 20
+    assert o.subscriptions_active == 2
+    # 9.99 a month, and 3.00 a week is 13.00 a month.
+    assert [(m.currency, m.amount) for m in o.subscriptions_monthly_value] == [
+        ("USD", "22.99")]
+    assert o.declines == 1
+    assert o.recharges_failed == 1
+    assert o.members_active == 4
+    report = chat.report(since=o.today - timedelta(days=o.days - 1))
+    assert o.float_credits == sum(r[1] for r in report.table("float").rows)
+    assert o.credits_expired == sum(r[3] for r in report.table("per_day").rows)
+
+    async with signed_in(store, clock, staff.owner, staff.password, j) as owner:
+        page = await owner.get("/admin/")
+    figures = {key: " ".join(value.split()) for key, value in FIGURE.findall(page.text)}
+    assert figures == {
+        "money_today": "0", "money_days": "$42.99", "credits_sold": "210",
+        "credits_consumed": str(o.credits_consumed), "credits_expired": "20",
+        "float_credits": str(o.float_credits), "float_money": "$" + o.float_money[0].amount,
+        "members_active": "4", "subscriptions_active": "2",
+        "subscriptions_monthly_value": "$22.99", "declines": "1", "recharges_failed": "1",
+    }
+    # Each figure links to its detail, and every link opens.
+    links = re.findall(r'<dd class="figure-link"><a href="([^"]+)"', page.text)
+    assert len(links) == len(figures)
+    async with signed_in(store, clock, staff.owner, staff.password, j) as owner:
+        for link in links:
+            assert (await owner.get(link.replace("&amp;", "&"))).status_code == 200, link
+
+
+async def test_purchases_across_members_filter_and_page(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    for n in range(26):
+        _buy(chat, "p50", "carol", f"c{n}")
+    async with signed_in(store, clock, staff.support, staff.password, j) as support:
+        first = await support.get("/admin/purchases")
+        assert first.status_code == 200
+        assert first.text.count('href="/admin/members/carol"') == 25
+        after = re.search(r'href="(/admin/purchases\?after=[^"]+)"', first.text)
+        assert after is not None
+        second = await support.get(after.group(1))
+        assert "(continued)" in text_of(second)
+        failed = await support.get("/admin/purchases?kind=recharge&status=failed")
+        text = text_of(failed)
+        assert "dave" in text
+        assert "card_declined" in text
+        assert "carol" not in text
+        bob = await support.get("/admin/purchases?q=bob&provider=offline")
+        assert text_of(bob).count("bob Fifty completed offline") == 1
+        assert "/admin/transfers/" in bob.text
+        odd = await support.get("/admin/purchases?status=nonsense")
+        assert odd.status_code == 200  # an unknown filter is no filter
+
+
+async def test_transfers_across_members_lead_to_postings_and_lots(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    async with signed_in(store, clock, staff.support, staff.password, j) as support:
+        listing = await support.get("/admin/transfers?q=carol&kind=transfer")
+        text = text_of(listing)
+        assert "alice → carol" in text
+        detail_link = re.search(r'href="(/admin/transfers/[^"]+)"', listing.text)
+        assert detail_link is not None
+        detail = await support.get(detail_link.group(1))
+        text = text_of(detail)
+        assert "Transfer of 5 CREDIT" in text
+        assert "wallet alice -5" in text
+        assert "wallet carol +5" in text
+        assert re.search(r"alice purchase paid never -5", text)
+        assert "carol transfer paid never +5" in text
+        charges = text_of(await support.get("/admin/transfers?kind=charge"))
+        assert "files.download" in charges
+        expiry = text_of(await support.get("/admin/transfers?kind=expiry&q=bob"))
+        assert "expiry" in expiry
+        assert "20" in expiry
+        declines = text_of(await support.get("/admin/declines"))
+        assert "dave files.download insufficient credits 150" in declines
+        assert (await support.get("/admin/transfers/nope")).status_code == 404
