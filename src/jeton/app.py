@@ -351,9 +351,11 @@ class Community:
         return packs.set_pack_active(self.jeton, self.id, pack_id, active)
 
     def buy_pack(self, member_id: str, pack_id: str, *, idempotency_key: str,
-                 success_url: str, cancel_url: str, provider: str | None = None,
-                 save_payment_method: bool = False) -> Checkout:
-        """Start a purchase; send the member to `Checkout.url`. Credits come on payment."""
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 provider: str | None = None, save_payment_method: bool = False) -> Checkout:
+        """Start a purchase; send the member to `Checkout.url`. Credits come on payment.
+        `success_url` and `cancel_url` may be left out with the demo and offline providers,
+        whose checkout page is Jeton's own."""
         return purchases.buy_pack(self.jeton, self.id, member_id, pack_id,
                                   idempotency_key=idempotency_key, success_url=success_url,
                                   cancel_url=cancel_url, provider=provider,

@@ -309,8 +309,8 @@ class Client:
         return self._post(f"/v1/packs/{_seg(pack_id)}/{action}", {}, PackInfo)
 
     def buy_pack(self, member_id: str, pack_id: str, *, idempotency_key: str,
-                 success_url: str, cancel_url: str, provider: str | None = None,
-                 save_payment_method: bool = False) -> Checkout:
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 provider: str | None = None, save_payment_method: bool = False) -> Checkout:
         body = {"member": member_id, "pack_id": pack_id, "success_url": success_url,
                 "cancel_url": cancel_url, "provider": provider,
                 "save_payment_method": save_payment_method}
