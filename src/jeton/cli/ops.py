@@ -83,8 +83,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check every invariant of the ledger, community by community; exit 1 naming each
         violation and the communities that fail."""
-        from jeton.services.ledger.verify import UnknownCommunity
-        from jeton.services.ledger.verify import verify as run_verify
+        from jeton.services.ops.verify import UnknownCommunity
+        from jeton.services.ops.verify import verify as run_verify
 
         with opened(database or database_url, migrate=False) as j, _spinner() as progress:
             task = progress.add_task("verifying", total=None)
