@@ -37,6 +37,7 @@ from jeton.services.charging.results import (
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
@@ -585,6 +586,15 @@ class Community:
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         """The active catalog (and, asked, the retired services and rewards)."""
         return self.jeton.charging.catalogs.info(self.id, include_retired=include_retired)
+
+    def member_catalog(self, member_id: str, *,
+                       session_id: str | None = None) -> MemberCatalog:
+        """The services this member can see, at their price, with what would let them in
+        (or pay less) where they cannot. Writes nothing."""
+        from jeton.services.charging.member_catalog import member_catalog
+
+        return member_catalog(self.jeton.charging, self.id, member_id, session_id=session_id,
+                              asset=self.asset)
 
     def check(self, member_id: str, service: str, quantity: int = 1, *,
               context: Mapping[str, str] | None = None,

@@ -41,6 +41,7 @@ from jeton.services.charging.results import (
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
@@ -516,6 +517,11 @@ class Client:
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         return self._get("/v1/catalog", CatalogInfo,
                          include_retired="true" if include_retired else "false")
+
+    def member_catalog(self, member_id: str, *,
+                       session_id: str | None = None) -> MemberCatalog:
+        return self._get(f"/v1/members/{_seg(member_id)}/catalog", MemberCatalog,
+                         session_id=session_id)
 
     def check(self, member_id: str, service: str, quantity: int = 1, *,
               context: Mapping[str, str] | None = None,
