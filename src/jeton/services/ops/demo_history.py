@@ -24,7 +24,8 @@ import sqlalchemy as sa
 
 from jeton.app import Community, Jeton
 from jeton.core.clock import ManualClock
-from jeton.payments.offline import DEMO_METHOD_OK
+from jeton.core.errors import InvariantViolation, invariant
+from jeton.payments.offline import DEMO_METHOD_OK, DemoProvider
 from jeton.store.engine import Store
 
 HISTORY_DAYS = 60
@@ -49,6 +50,8 @@ def seed_history(j: Jeton, c: Community) -> None:
     past = Jeton(store, clock=clock, settings=j.settings)
     pc = past.community(c.id)
     demo_provider = past.payments.get("demo")
+    if not isinstance(demo_provider, DemoProvider):
+        raise InvariantViolation("the demo provider is always registered")
     rng = random.Random(_SEED)
     packs = [p.id for p in pc.list_packs()]
     plan_ids = [p.id for p in pc.list_plans()]
@@ -81,7 +84,8 @@ def seed_history(j: Jeton, c: Community) -> None:
                                        idempotency_key=f"demo-h-buy-{day}-{member_id}",
                                        success_url="https://demo.example/thanks",
                                        cancel_url="https://demo.example/store")
-                demo_provider.complete_checkout(checkout.session_id)  # type: ignore[attr-defined]
+                invariant(checkout.session_id is not None, "a demo checkout has a session")
+                demo_provider.complete_checkout(str(checkout.session_id))
         clock.set(morning + timedelta(hours=9))
         items = []
         for member_id in joined:
