@@ -28,7 +28,7 @@ import typer
 
 import jeton
 from jeton.core.clock import ManualClock
-from jeton.services.ledger.verify import verify
+from jeton.services.ops.verify import verify  # the ledger's checks and one key, one effect
 from jeton.store.engine import Store, normalize_url
 
 PG_ENV = "JETON_TEST_POSTGRES_URL"

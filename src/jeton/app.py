@@ -37,6 +37,7 @@ from jeton.services.charging.results import (
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
@@ -360,9 +361,11 @@ class Community:
         return packs.set_pack_active(self.jeton, self.id, pack_id, active)
 
     def buy_pack(self, member_id: str, pack_id: str, *, idempotency_key: str,
-                 success_url: str, cancel_url: str, provider: str | None = None,
-                 save_payment_method: bool = False) -> Checkout:
-        """Start a purchase; send the member to `Checkout.url`. Credits come on payment."""
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 provider: str | None = None, save_payment_method: bool = False) -> Checkout:
+        """Start a purchase; send the member to `Checkout.url`. Credits come on payment.
+        `success_url` and `cancel_url` may be left out with the demo and offline providers,
+        whose checkout page is Jeton's own."""
         return purchases.buy_pack(self.jeton, self.id, member_id, pack_id,
                                   idempotency_key=idempotency_key, success_url=success_url,
                                   cancel_url=cancel_url, provider=provider,
@@ -592,6 +595,15 @@ class Community:
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         """The active catalog (and, asked, the retired services and rewards)."""
         return self.jeton.charging.catalogs.info(self.id, include_retired=include_retired)
+
+    def member_catalog(self, member_id: str, *,
+                       session_id: str | None = None) -> MemberCatalog:
+        """The services this member can see, at their price, with what would let them in
+        (or pay less) where they cannot. Writes nothing."""
+        from jeton.services.charging.member_catalog import member_catalog
+
+        return member_catalog(self.jeton.charging, self.id, member_id, session_id=session_id,
+                              asset=self.asset)
 
     def check(self, member_id: str, service: str, quantity: int = 1, *,
               context: Mapping[str, str] | None = None,

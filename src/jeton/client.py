@@ -41,6 +41,7 @@ from jeton.services.charging.results import (
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
@@ -310,8 +311,8 @@ class Client:
         return self._post(f"/v1/packs/{_seg(pack_id)}/{action}", {}, PackInfo)
 
     def buy_pack(self, member_id: str, pack_id: str, *, idempotency_key: str,
-                 success_url: str, cancel_url: str, provider: str | None = None,
-                 save_payment_method: bool = False) -> Checkout:
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 provider: str | None = None, save_payment_method: bool = False) -> Checkout:
         body = {"member": member_id, "pack_id": pack_id, "success_url": success_url,
                 "cancel_url": cancel_url, "provider": provider,
                 "save_payment_method": save_payment_method}
@@ -517,6 +518,11 @@ class Client:
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         return self._get("/v1/catalog", CatalogInfo,
                          include_retired="true" if include_retired else "false")
+
+    def member_catalog(self, member_id: str, *,
+                       session_id: str | None = None) -> MemberCatalog:
+        return self._get(f"/v1/members/{_seg(member_id)}/catalog", MemberCatalog,
+                         session_id=session_id)
 
     def check(self, member_id: str, service: str, quantity: int = 1, *,
               context: Mapping[str, str] | None = None,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 
 import jeton
-from jeton.services.ops import demo
+from jeton.core.catalog import load_catalog
+from jeton.services.ops import demo, demo_history
 from jeton.store.engine import Store
 
 from .conftest import Check, counts
@@ -16,7 +20,10 @@ def test_the_demo_shows_charges_royalties_allowances_a_call_and_rewards(
     c = demo.load_demo(j)
     invariants(store)
     assert c.id == "demo"
-    assert [m.id for m in c.list_members().data] == ["alice", "bob", "carol", "dave", "mia"]
+    ids = [m.id for m in c.list_members(limit=100).data]
+    assert [i for i in ids if not i.startswith("member-")] == [
+        "alice", "bob", "carol", "dave", "mia"]
+    assert len(ids) > 30  # and the members who joined over the last sixty days
     catalog = c.catalog()
     assert {s.code for s in catalog.services} >= {
         "chat.message", "chat.private_room", "files.download", "classifieds.ad",
@@ -83,3 +90,47 @@ def test_a_restart_keeps_what_the_owner_changed_and_makes_no_new_key(
     assert len(ApiKeys(j.store, j.clock).list(c.id, limit=50).data) == 1
     assert retired not in {p.id for p in again.list_packs()}
     assert again.catalog().version == version + 1
+
+
+def test_the_demo_has_sixty_days_of_history_for_the_reports(
+        j: jeton.Jeton, store: Store, invariants: Check) -> None:
+    # All demo activity once happened on one day: every chart was a flat line and a spike.
+    c = demo.load_demo(j)
+    invariants(store)
+    today = j.clock.now().date()
+    report = c.report(since=today - timedelta(days=demo_history.HISTORY_DAYS + 1),
+                      until=today + timedelta(days=1))
+    per_day = report.table("per_day").rows  # day, issued, consumed, expired
+    assert len({row[0] for row in per_day if row[2]}) >= 40  # use on most days
+    assert sum(row[3] for row in per_day) > 0  # expiring credits expired
+    sources = {row[0] for row in report.table("issued_by_source").rows}
+    assert {"purchase", "plan", "bonus"} <= sources
+    sold = report.table("packs_sold").rows
+    assert {row[0] for row in sold} == {name for _, name, *_ in demo.PACKS}
+    assert len({row[0] for row in report.table("money_per_day").rows}) >= 15
+    renewed = [s for s in c.list_subscriptions() if (s.current_cycle or 0) >= 1]  # from 0
+    assert renewed  # plans renewed by the job as the days passed
+
+
+def test_the_demo_history_is_the_same_every_time(tmp_path: Path) -> None:
+    seen = []
+    for n in (1, 2):
+        with jeton.open(f"sqlite:///{tmp_path / f'demo{n}.db'}") as j:
+            c = demo.load_demo(j)
+            seen.append([(m.id, c.balance(m.id).available)
+                         for m in c.list_members(limit=100).data])
+    assert seen[0] == seen[1]
+
+
+def test_packs_and_the_plan_sell_credits_at_one_rate() -> None:
+    # 20 credits for $60 in packs beside 120 credits for $29 in the plan: a demo at odds
+    # with itself.
+    rates = [(credits + bonus) / (price / 100) for _, _, credits, price, bonus, _ in demo.PACKS]
+    rates.append(demo.PLAN_CREDITS / (demo.PLAN_PRICE_MINOR / 100))
+    assert rates == sorted(rates[:-1]) + rates[-1:]  # bigger packs are never a worse deal
+    assert max(rates) / min(rates) < 1.5
+    catalog = load_catalog(demo.demo_catalog_text(), "toml").unwrap()
+    for service in catalog.services.values():
+        if service.price.money is not None:
+            per_dollar = service.price.credits / (service.price.money.amount_minor / 100)
+            assert min(rates) * 0.75 <= per_dollar <= max(rates), service.code

@@ -64,7 +64,7 @@ services:
     credits: 20
     unit: minute
     class_credits: {buyer: 20, seller: 10}
-    money: {currency: USD, amount_minor: 25}
+    money: {currency: USD, amount_minor: 200}
 rewards:
   poll.completed: {name: Poll completed, credits: 5, limit: 3, per: day}
   files.uploaded: {name: File uploaded, credits: 10, limit: 10, per: day}
@@ -97,7 +97,7 @@ def test_demo_catalog_loads_with_every_service_of_the_demo_community() -> None:
     room = catalog.service("chat.private_room")
     assert room.access.level is AccessLevel.locked
     assert [r.kind for r in room.access.any_of] == [NeedKind.member_class, NeedKind.payment]
-    assert catalog.service("video.minute").price.money == Money("USD", 25)
+    assert catalog.service("video.minute").price.money == Money("USD", 200)
     assert catalog.service("files.promoted_download").price.pays_member
     assert catalog.reward("poll.completed").limit == 3
 

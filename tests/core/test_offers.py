@@ -82,7 +82,7 @@ def test_seller_pays_less_for_video_minutes_and_plans_discount_it(catalog: Catal
     discounted = make_offer(video, seller, 3, NOW, discount_bp=1500)
     assert discounted.charge == 26  # 30 less 15 % = 25.5, rounded up
     assert discounted.quote is not None
-    assert discounted.quote.money == Money("USD", 64)
+    assert discounted.quote.money == Money("USD", 510)  # $6.00 for 3 minutes, less 15 %
 
 
 def test_promoted_download_pays_the_member(catalog: Catalog) -> None:

@@ -60,7 +60,8 @@ def test_local_providers_implement_the_port(provider: PaymentProvider) -> None:
 def test_staff_record_a_check_and_the_purchase_completes() -> None:
     provider = OfflineProvider()
     checkout = provider.create_checkout(**checkout_args())
-    assert checkout.url == f"/pay/offline/{checkout.session_id}"
+    assert checkout.url == (f"/pay/offline/{checkout.session_id}"
+                            f"?sig={provider.checkout_signature(checkout.session_id)}")
     assert provider.get_checkout(checkout.session_id).status is CheckoutStatus.open
 
     webhook = record(provider, "check 1042 from Ann")
@@ -194,7 +195,8 @@ def test_demo_checkout_completes_at_once_and_sends_the_member_back() -> None:
 def test_demo_checkout_waits_for_complete_checkout_by_default() -> None:
     provider = DemoProvider()
     checkout = provider.create_checkout(**checkout_args())
-    assert checkout.url == f"/pay/demo/{checkout.session_id}"
+    assert checkout.url == (f"/pay/demo/{checkout.session_id}"
+                            f"?sig={provider.checkout_signature(checkout.session_id)}")
     assert provider.events == []
     event = parse(provider, provider.complete_checkout(checkout.session_id))
     assert event.kind is PaymentEventKind.checkout_completed

@@ -99,12 +99,15 @@ def _rate_per_s(settings: Settings) -> float:
 
 
 def mount_web(app: FastAPI, j: Jeton) -> None:
-    """The dashboard (`/admin`), the member pages (`/m`) and their assets (`/static`)."""
+    """The dashboard (`/admin`), the member pages (`/m`), the hosted checkout of the in-process
+    payment providers (`/pay`) and their assets (`/static`)."""
     # Imported here so that an app without the pages does not load their templates.
     from jeton.web import create_admin_router, create_member_router, mount_static
+    from jeton.web.checkout import create_checkout_router
 
     app.include_router(create_admin_router(j.store, j.clock, j.settings, jeton=j))
     app.include_router(create_member_router(j))
+    app.include_router(create_checkout_router(j))  # the demo and offline providers' page
     mount_static(app)
 
 

@@ -90,8 +90,13 @@ class NoBody(Body):
 class BuyPack(Body):
     member: ExternalId
     pack_id: ExternalId
-    success_url: Url = Field(description="Where the provider sends the member after paying.")
-    cancel_url: Url = Field(description="Where the provider sends a member who gives up.")
+    success_url: Url | None = Field(
+        None, description="Where the provider sends the member after paying. Required with "
+                          "Stripe; with the demo and offline providers Jeton's own checkout "
+                          "page says how it went when it is left out.")
+    cancel_url: Url | None = Field(
+        None, description="Where the provider sends a member who gives up (required with "
+                          "Stripe, like `success_url`).")
     provider: ProviderName | None = None
     save_payment_method: StrictBool = False
 

@@ -83,8 +83,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check every invariant of the ledger, community by community; exit 1 naming each
         violation and the communities that fail."""
-        from jeton.services.ledger.verify import UnknownCommunity
-        from jeton.services.ledger.verify import verify as run_verify
+        from jeton.services.ops.verify import UnknownCommunity
+        from jeton.services.ops.verify import verify as run_verify
 
         with opened(database or database_url, migrate=False) as j, _spinner() as progress:
             task = progress.add_task("verifying", total=None)
@@ -235,8 +235,14 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 emit_json({"community": community.id, "members": [m.id for m in members]})
                 return
-            rows = [(m.id, m.name, community.balance(m.id).available) for m in members]
+            from jeton.services.ops.demo import MEMBERS
+
+            # The named members; the others are the history's (demo_history.py), counted.
+            rows = [(m.id, m.name, community.balance(m.id).available) for m in members
+                    if m.id in MEMBERS]
             table(f"demo community '{community.id}'", ["member", "name", "available"], rows)
+            console.print(f"and {len(members) - len(rows)} members who joined over the last "
+                          f"sixty days (jeton members list)")
 
 
 def _load_demo(j: jeton.Jeton) -> jeton.Community:

@@ -14,6 +14,8 @@ in every process that signs or reads these events.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -279,7 +281,32 @@ class LocalProvider(CheckedProvider):
         """Called once a new session is recorded, without the lock held."""
 
     def _checkout_url(self, session_id: str, request: CheckoutRequest) -> str:
-        return self._url_template.replace("{session_id}", session_id)
+        # Signed, so the hosted page needs no member session: whoever holds the URL may pay
+        # or cancel this one checkout, as with a card provider's hosted page.
+        url = self._url_template.replace("{session_id}", session_id)
+        joiner = "&" if "?" in url else "?"
+        return f"{url}{joiner}sig={self.checkout_signature(session_id)}"
+
+    # -- the hosted page ------------------------------------------------------------------------
+
+    def checkout_signature(self, session_id: str) -> str:
+        """The signature of a checkout URL: an HMAC of the session id under this provider's
+        secret (the secret its events are signed with; sessions live no longer than it)."""
+        mac = hmac.new(self.webhook_secret.encode(), f"checkout:{session_id}".encode(),
+                       hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def signed_checkout(self, session_id: str, signature: str) -> tuple[CheckoutRequest,
+                                                                        CheckoutStatus]:
+        """The request and status of the session a signed URL names. PaymentNotFound for an
+        unknown session or a wrong signature alike (a guess learns nothing)."""
+        good = hmac.compare_digest(self.checkout_signature(session_id).encode(),
+                                   signature.encode())
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if not good or session is None:
+                raise PaymentNotFound("no such checkout", provider=self.name)
+            return session.request, session.status
 
     def _charge_outcome(self, customer_id: str, payment_method_id: str,
                         amount_minor: int) -> tuple[ChargeStatus, str | None]:

@@ -13,11 +13,12 @@ from fastapi import Query
 from pydantic import Field, StrictBool
 
 from jeton.api.auth import Caller, requires
-from jeton.api.routing import api_router
+from jeton.api.params import MemberId
+from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import Actor, Body
 from jeton.core import limits
 from jeton.services.access.api_keys import Scope
-from jeton.services.charging.results import CatalogInfo, CatalogLoad
+from jeton.services.charging.results import CatalogInfo, CatalogLoad, MemberCatalog
 
 router = api_router(tags=["catalog"])
 
@@ -48,3 +49,16 @@ def get_catalog(caller: Annotated[Caller, requires(Scope.reports_read)],
                 ) -> CatalogInfo:
     """The active catalog (`version: 0` before any was loaded)."""
     return caller.community.catalog(include_retired=include_retired)
+
+
+@router.get("/members/{member_id}/catalog", responses=problem_responses(404))
+def member_catalog(member_id: MemberId,
+                   caller: Annotated[Caller, requires(Scope.members_read)],
+                   session_id: Annotated[str | None, Query(
+                       max_length=limits.external_id_chars_max,
+                       description="The member's session, for per-session allowances.")] = None,
+                   ) -> MemberCatalog:
+    """The services this member can see, each at their price (one use or one unit), with the
+    free uses left and, where they may not use it, why and what would let them in. Hidden
+    services they cannot see are left out. Writes nothing."""
+    return caller.community.member_catalog(member_id, session_id=session_id)

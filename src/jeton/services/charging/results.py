@@ -242,3 +242,34 @@ class RewardResult(Result):
     transfer_id: str | None = None
     balance_after: int | None = None
     replayed: bool = False
+
+
+class MemberService(Result):
+    """One service as a member sees it (`member_catalog`)."""
+
+    code: str
+    name: str
+    unit: str | None = None
+    price_kind: str  # fixed (per use) or per_unit
+    unit_size: int = 1
+    allowed: bool  # one use now would go ahead (balance aside)
+    status: str  # ok, forbidden, limit_exceeded
+    price: PriceInfo | None = None  # one use or one unit at this member's price
+    charge: int = 0  # credits one use or unit would take (0 when a class or key waives it)
+    payout: int = 0  # credits one use would pay the member (a negative price)
+    allowance_uses: int | None = None  # free units per window, when the service has some
+    allowance_per: str | None = None  # session, day, week or month
+    allowance_left: int | None = None  # free units left now (a new session: all of them)
+    reasons: list[ReasonInfo] = Field(default_factory=list)  # when not allowed: why
+    fixes: list[FixInfo] = Field(default_factory=list)  # when not allowed: what would let in
+    upgrades: list[FixInfo] = Field(default_factory=list)  # classes or keys that cost less
+
+
+class MemberCatalog(Result):
+    """The services a member can see, at their price; hidden ones they cannot see left out."""
+
+    member_id: str
+    asset: str
+    version: int  # the catalog version (0: none loaded)
+    balance: int  # the member's available credits
+    services: list[MemberService] = Field(default_factory=list)

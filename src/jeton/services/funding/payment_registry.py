@@ -55,9 +55,15 @@ class PaymentRegistry:
 
             providers["stripe"] = StripeProvider.from_settings(settings)
             default = "stripe"
-        providers["offline"] = OfflineProvider(clock=clock, on_event=_sink("offline",
-                                                                           on_local_event))
-        providers["demo"] = DemoProvider(clock=clock, on_event=_sink("demo", on_local_event))
+        # Their checkout pages are Jeton's own (`/pay/<provider>/<session>`, web/checkout.py),
+        # at the address members' browsers reach.
+        base = settings.public_url.rstrip("/")
+        providers["offline"] = OfflineProvider(
+            clock=clock, on_event=_sink("offline", on_local_event),
+            checkout_url_template=f"{base}/pay/offline/{{session_id}}")
+        providers["demo"] = DemoProvider(
+            clock=clock, on_event=_sink("demo", on_local_event),
+            checkout_url_template=f"{base}/pay/demo/{{session_id}}")
         return cls(providers, default)
 
     def get(self, name: str | None = None) -> PaymentProvider:

@@ -33,6 +33,7 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
 from jeton.payments import _validate
+from jeton.payments._local import LocalProvider
 from jeton.payments.errors import ProviderRejected
 from jeton.payments.offline import OfflineProvider
 from jeton.services.access.audit import record_audit
@@ -51,6 +52,7 @@ from jeton.store.tables.funding import billing_profiles, purchases
 
 if TYPE_CHECKING:
     from jeton.app import Jeton
+    from jeton.payments.port import PaymentProvider
 
 CHECKOUT_KINDS = ("pack", "plan")  # paid on a hosted page
 OFF_SESSION_KINDS = ("recharge", "renewal")  # charged to a saved payment method
@@ -60,8 +62,9 @@ OPEN_STATUSES = ("pending", "charging", "processing")
 # ---- buying ----
 
 def buy_pack(j: Jeton, community_id: str, member_id: str, pack_id: str, *,
-             idempotency_key: str, success_url: str, cancel_url: str,
-             provider: str | None = None, save_payment_method: bool = False) -> Checkout:
+             idempotency_key: str, success_url: str | None = None,
+             cancel_url: str | None = None, provider: str | None = None,
+             save_payment_method: bool = False) -> Checkout:
     """Start buying a pack: a pending purchase and the provider's hosted checkout for it.
 
     The same key returns the same checkout (asking the provider again if the first attempt did
@@ -69,8 +72,7 @@ def buy_pack(j: Jeton, community_id: str, member_id: str, pack_id: str, *,
     """
     key = amounts.idempotency_key(idempotency_key)
     prov = j.payments.get(provider)
-    _validate.url(success_url, "success_url")
-    _validate.url(cancel_url, "cancel_url")
+    success_url, cancel_url = return_urls(j, prov, success_url, cancel_url)
     if type(save_payment_method) is not bool:
         raise InvalidRequest("save_payment_method must be true or false",
                              status=Status.value_invalid)
@@ -87,6 +89,22 @@ def buy_pack(j: Jeton, community_id: str, member_id: str, pack_id: str, *,
     row, replayed = open_purchase(j, community_id, member_id, key, request, prov.name, make)
     return start_checkout(j, community_id, row, success_url=success_url, cancel_url=cancel_url,
                           save_payment_method=save_payment_method, replayed=replayed)
+
+
+def return_urls(j: Jeton, prov: PaymentProvider, success_url: str | None,
+                cancel_url: str | None) -> tuple[str, str]:
+    """Where the checkout page sends the member back. Stripe's page needs both; Jeton's own
+    page for the demo and offline providers (web/checkout.py) says how it went by itself
+    when they are left out (decision 0046)."""
+    if success_url is None or cancel_url is None:
+        if not isinstance(prov, LocalProvider):
+            raise InvalidRequest(f"success_url and cancel_url are required with provider "
+                                 f"{prov.name!r}: its checkout page sends the member back there",
+                                 status=Status.value_invalid)
+        done = f"{j.settings.public_url.rstrip('/')}/pay/done"
+        success_url = success_url or f"{done}?result=paid"
+        cancel_url = cancel_url or f"{done}?result=canceled"
+    return _validate.url(success_url, "success_url"), _validate.url(cancel_url, "cancel_url")
 
 
 def open_purchase(j: Jeton, community_id: str, member_id: str, key: str,

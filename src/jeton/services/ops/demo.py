@@ -5,7 +5,10 @@
 the moderator), the demo catalog (core/demo_catalog.toml: a chat room, private rooms, a file
 library with royalties, classifieds, a mall, video consultations, rewards), classes and keys,
 welcome credits, and a handful of charges so that a new user sees balances, royalties, free
-allowances, a metered call and rewards in the dashboard straight away.
+allowances, a metered call and rewards in the dashboard straight away. Before today, sixty days
+of history (demo_history.py: members joining, packs bought, plans renewing, use, expiry) give
+the reports and charts something to draw. Packs, the plan and the catalog's money prices all
+sell credits at about 10 a dollar (docs/decisions/0045).
 
 It seeds once: when community `demo` exists, `load_demo` returns it untouched, so the owner's
 changes survive a restart. Every step is idempotent as well (it creates what does not exist yet
@@ -34,6 +37,14 @@ MEMBERS = {
     "mia": "Mia (moderator)",
 }
 DemoStep = Callable[[Jeton, Community], None]
+# (id, name, credits, price in cents, bonus credits, classes): 10 credits a dollar, a bonus on
+# the bigger packs (12 and 13 a dollar with it).
+PACKS = (("pack-50", "50 credits", 50, 500, 0, None),
+         ("pack-100", "100 credits + 20 bonus", 100, 1000, 20, None),
+         ("pack-250", "250 credits + 75 bonus + VIP for 30 days", 250, 2500, 75, [("vip", 30)]))
+PLAN_NAME = "Monthly 150"
+PLAN_CREDITS = 150  # a month, for $12: 12.5 credits a dollar, expiring at the month's end
+PLAN_PRICE_MINOR = 1200
 
 
 def demo_catalog_text() -> str:
@@ -67,8 +78,8 @@ def _welcome_credits(j: Jeton, c: Community) -> None:
             memo="Welcome to the demo")
     c.grant("carol", 100, idempotency_key="demo-welcome-carol", source="welcome",
             memo="Welcome to the demo")
-    c.grant("dave", 500, idempotency_key="demo-purchase-dave", paid=True, cost_minor=1500,
-            cost_currency="USD", source="purchase", memo="500 credits bought for $15")
+    c.grant("dave", 500, idempotency_key="demo-purchase-dave", paid=True, cost_minor=5000,
+            cost_currency="USD", source="purchase", memo="500 credits bought for $50")
     c.grant("mia", 20, idempotency_key="demo-welcome-mia", source="welcome",
             memo="Welcome to the demo")
 
@@ -96,30 +107,35 @@ def _activity(j: Jeton, c: Community) -> None:
 
 
 def _offers(j: Jeton, c: Community) -> None:
-    """What members can buy: three packs (one with a bonus and a class), a monthly plan and
-    a welcome coupon. Made once; a second load finds them and changes nothing."""
+    """What members can buy, at one going rate of about 10 credits a dollar: bigger packs and
+    the plan give a little more per dollar (the plan's credits expire each month, so it may);
+    see docs/decisions/0045. Made once; a second load finds them and changes nothing."""
     from jeton.core.errors import NotFound
 
     known_packs = {p.id for p in c.list_packs(include_inactive=True)}
-    for pack_id, name, credits, price, bonus, classes in (
-            ("pack-20", "20 credits", 20, 6000, 0, None),
-            ("pack-50", "50 credits", 50, 15000, 5, None),
-            ("pack-100", "100 credits + VIP for 30 days", 100, 30000, 10, [("vip", 30)])):
+    for pack_id, name, credits, price, bonus, classes in PACKS:
         if pack_id not in known_packs:
             c.create_pack(name, pack_id=pack_id, credits=credits, price_minor=price,
                           bonus_credits=bonus, bonus_expiry_days=90 if bonus else None,
                           classes=classes)
     if "plan-monthly" not in {p.id for p in c.list_plans(include_inactive=True)}:
-        c.create_plan("Monthly 120", plan_id="plan-monthly", cycle="monthly", credits=120,
-                      price_minor=2900)
+        c.create_plan(PLAN_NAME, plan_id="plan-monthly", cycle="monthly", credits=PLAN_CREDITS,
+                      price_minor=PLAN_PRICE_MINOR)
     try:
         c.get_coupon("WELCOME10")
     except NotFound:
         c.create_coupon("WELCOME10", credits=10, per_member_limit=1)
 
 
-DEMO_STEPS: list[DemoStep] = [_members_and_accounts, _catalog, _classes_and_keys,
-                              _welcome_credits, _activity, _offers]
+def _history(j: Jeton, c: Community) -> None:
+    from jeton.services.ops.demo_history import seed_history
+
+    seed_history(j, c)
+
+
+# Offers come before the history, which buys them; the named members' story is today's.
+DEMO_STEPS: list[DemoStep] = [_members_and_accounts, _catalog, _classes_and_keys, _offers,
+                              _history, _welcome_credits, _activity]
 
 
 def add_demo_step(step: DemoStep) -> None:

@@ -191,6 +191,13 @@ transfers = sa.Table(
     sa.Index("ix_transfers_reverses", "community_id", "reverses_id", unique=True,
              sqlite_where=sa.text("reverses_id IS NOT NULL"),
              postgresql_where=sa.text("reverses_id IS NOT NULL")),
+    # One idempotency key, one effect: a write that claimed its key writes one transfer under
+    # it; writes that make several (a pack with its bonus, a purchase's payment) give the
+    # others no key. The ledger's `idempotency_keys` claims the key first; this is the last
+    # line if code ever wrote a second transfer under it (decision 0047).
+    sa.Index("ix_transfers_idempotency_key", "community_id", "idempotency_key", unique=True,
+             sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+             postgresql_where=sa.text("idempotency_key IS NOT NULL")),
     sqlite_with_rowid=False,
 )
 
