@@ -140,10 +140,12 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
             raise InvariantViolation("a replayed idempotency key has no answer")
         return _replay(key, claim.answer)
     if getattr(route, "path", None) in LEDGER_KEYED:
+        answered = False
         try:
             response = await handler(request)
+            answered = 200 <= response.status_code < 300
         finally:
-            store.release(space, key)
+            store.release(space, key, method_path, digest, answered)
         response.headers[KEY_HEADER] = key
         if _REPLAYED_BODY in getattr(response, "body", b""):
             response.headers[REPLAYED_HEADER] = "true"

@@ -54,6 +54,10 @@ job_batch_size = 500
 
 # How long an idempotency key keeps its answer.
 idempotency_retention_days = 30
+# Keys of the ledger's own routes answered by this server process, remembered (with the request
+# they answered) so that another request under one of them is refused at once, before its
+# handler runs (decision 0038); the oldest are forgotten first. About 1 MiB.
+http_answered_keys_max = 10_000
 
 # The quantity of one check or charge, in the service's own unit (uses, minutes, bytes). 2**40
 # bytes is a terabyte: more than any single download or session a community prices, and small

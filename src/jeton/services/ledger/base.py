@@ -128,7 +128,12 @@ class LedgerBase:
             try:
                 return self.store.run_write(tx)
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
-                if attempt == 0 and is_unique_violation(exc, "idempotency_keys"):
+                # Two writes racing with one key: the second meets the first's key, or (its
+                # transfer row goes first) the transfers' index on the key; either way it is
+                # retried and finds the first's answer.
+                if attempt == 0 and (is_unique_violation(exc, "idempotency_keys")
+                                     or is_unique_violation(exc, "transfers_idempotency_key")
+                                     or is_unique_violation(exc, "transfers.idempotency_key")):
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -19,6 +19,7 @@ processes both answer a key, the first answer written wins and the other request
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -91,12 +92,16 @@ class HttpIdempotency:
         self.clock: Clock = clock or SystemClock()
         self._running: dict[tuple[str, str], _Running] = {}  # by (space, key)
         self._running_lock = threading.Lock()
+        # Keys this process answered on the ledger's routes, with their request, oldest first.
+        self._answered: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
 
     def claim(self, space: str, key: str, method_path: str, request_sha256: str) -> Claim:
         """Before the handler: `claimed` (run it, then `finish`), or what to answer instead."""
         request = (method_path[:1000], request_sha256)
         while True:
             with self._running_lock:
+                if self._answered.get((space, key), request) != request:
+                    return Claim(Outcome.mismatch)
                 running = self._running.get((space, key))
                 if running is None:
                     mine = _Running(request)
@@ -149,10 +154,18 @@ class HttpIdempotency:
         finally:
             self._forget(space, key)
 
-    def release(self, space: str, key: str) -> None:
+    def release(self, space: str, key: str, method_path: str, request_sha256: str,
+                answered: bool) -> None:
         """After the handler of a route whose answer the ledger keeps: the request is no longer
-        running here, and nothing is written."""
-        self._forget(space, key)
+        running here, and nothing is written. An `answered` key is remembered with its request,
+        so another request under it is refused at once (`claim`)."""
+        with self._running_lock:
+            self._running.pop((space, key), None)
+            if answered:
+                self._answered[(space, key)] = (method_path[:1000], request_sha256)
+                self._answered.move_to_end((space, key))
+                while len(self._answered) > limits.http_answered_keys_max:
+                    self._answered.popitem(last=False)
 
     def _forget(self, space: str, key: str) -> None:
         with self._running_lock:
