@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         InvariantViolation,
         JetonError,
         NotFound,
+        VelocityLimitExceeded,
+        WalletFrozen,
     )
     from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
     from jeton.core.rewards import Reward
@@ -54,7 +56,10 @@ if TYPE_CHECKING:
         RewardInfo,
         RewardResult,
         ServiceInfo,
+        SpendingLimits,
         SplitLine,
+        VelocityLimit,
+        WalletFreeze,
     )
     from jeton.services.funding.results import (
         AffiliateCodes,
@@ -121,6 +126,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "jeton.core.errors": (
         "Conflict", "Declined", "IdempotencyConflict", "InsufficientCredits",
         "InvalidRequest", "InvariantViolation", "JetonError", "NotFound",
+        "VelocityLimitExceeded", "WalletFrozen",
     ),
     "jeton.core.prices": (
         "ClassPrice", "Money", "PriceKind", "PriceRule",
@@ -144,7 +150,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "CatalogErrorInfo", "CatalogInfo", "CatalogLoad", "ChargeReceipt", "CheckResult",
         "ExternalPayment", "FixInfo", "MeteredReceipt", "MeteredSession", "MoneyInfo",
         "PackSuggestion", "PriceInfo", "ReasonInfo", "RewardInfo", "RewardResult",
-        "ServiceInfo", "SplitLine",
+        "ServiceInfo", "SpendingLimits", "SplitLine", "VelocityLimit", "WalletFreeze",
     ),
     "jeton.services.funding.results": (
         "AffiliateCodes", "AffiliateProgram", "AutoRechargeInfo", "Checkout", "CouponInfo",
@@ -249,6 +255,7 @@ __all__ = [
     "ServiceInfo",
     "SignupBonus",
     "SpendRequest",
+    "SpendingLimits",
     "Split",
     "SplitLine",
     "SplitPart",
@@ -259,6 +266,10 @@ __all__ = [
     "Target",
     "TransferLimits",
     "TransferResult",
+    "VelocityLimit",
+    "VelocityLimitExceeded",
+    "WalletFreeze",
+    "WalletFrozen",
     "WebhookOutcome",
     "__version__",
     "open",
