@@ -24,6 +24,7 @@ from jeton.api.routes import (
     packs,
     plans,
     portal_links,
+    protection,
     provider_webhooks,
     purchases,
     reports,
@@ -52,6 +53,7 @@ ROUTERS: list[APIRouter] = [
     coupons.router,
     funding_settings.router,
     staff_postings.router,
+    protection.router,
     provider_webhooks.router,
     # charging, reports, webhooks and member portal links
     catalog.router,
