@@ -266,7 +266,8 @@ class Community:
              asset: str | None = None, service: str | None = None,
              timeout_s: int = limits.hold_timeout_s_default, actor: str = "system",
              metadata: dict[str, Any] | None = None) -> HoldResult:
-        protection.require_not_frozen(self.jeton, self.id, member_id)
+        # Not refused for a frozen wallet here (a read would cost every hold a round trip):
+        # its capture is refused inside the write, so nothing held can leave the wallet.
         return self._ledger.hold(self.id, member_id, amount, idempotency_key=idempotency_key,
                                  asset=asset or self.asset, service=service,
                                  timeout_s=timeout_s, actor=actor, metadata=metadata)

@@ -47,7 +47,7 @@ def test_moderator_freezes_an_abused_wallet_and_every_way_out_is_refused(
     with pytest.raises(jeton.WalletFrozen):
         shop.capture(hold.id, 5, idempotency_key="c1")
     with pytest.raises(jeton.WalletFrozen):
-        shop.hold("alice", 5, idempotency_key="h1")
+        shop.start_metered("alice", "video.minute", 2, idempotency_key="m1")
     with pytest.raises(jeton.WalletFrozen):
         shop.buy_pack("alice", pack.id, idempotency_key="b1", success_url="https://x.test/ok",
                       cancel_url="https://x.test/no")

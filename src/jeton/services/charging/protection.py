@@ -30,10 +30,15 @@ from jeton.services.charging.results import WalletFreeze
 from jeton.services.events.outbox import emit_event
 from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import Declined, wallet_id
-from jeton.services.ledger.workset import WorkSet
+from jeton.services.ledger.workset import PreRead, WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.tables.ledger import members
-from jeton.store.tables.protection import limit_trips, spending_settings, wallet_freezes
+from jeton.store.tables.protection import (
+    limit_trips,
+    spending_settings,
+    velocity_limits,
+    wallet_freezes,
+)
 
 if TYPE_CHECKING:
     from jeton.app import Jeton
@@ -49,9 +54,33 @@ DAY_US = 86_400_000_000
 
 def install(j: Jeton) -> None:
     """Put the protection hook first on `j.ledger`: a frozen or over-limit member is refused
-    before the other hooks do any work (installing twice is harmless)."""
+    before the other hooks do any work; its read goes ahead with the write's first round trip
+    on PostgreSQL (installing twice is harmless)."""
     if protection_hook not in j.ledger.hooks:
         j.ledger.hooks.insert(0, protection_hook)
+    if pre_read not in j.ledger.pre_reads:
+        j.ledger.pre_reads.append(pre_read)
+
+
+# One row whatever is stored: the freeze's reason (or NULL), and how many velocity limits the
+# asset has (0: the debit needs no counting). Two questions, one statement, one row.
+_GUARD = sa.select(
+    sa.select(wallet_freezes.c.reason).where(
+        wallet_freezes.c.community_id == sa.bindparam("c"),
+        wallet_freezes.c.member_id == sa.bindparam("m")).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(velocity_limits).where(
+        velocity_limits.c.community_id == sa.bindparam("c"),
+        velocity_limits.c.asset == sa.bindparam("a")).scalar_subquery())
+
+
+def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
+    """The guard `protection_hook` reads, sent ahead with a debit's first round trip."""
+    return [PreRead(_pre_read_name(member_id, asset), _GUARD,
+                    {"c": community_id, "m": member_id, "a": asset})]
+
+
+def _pre_read_name(member_id: str, asset: str) -> str:
+    return f"protection:{member_id}:{asset}"
 
 
 def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
@@ -60,13 +89,21 @@ def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
             and r.reason_code not in STAFF_REASONS and _debits_wallet(r)]
     if not mine:
         return
-    frozen = ws.conn.execute(sa.select(wallet_freezes.c.member_id, wallet_freezes.c.reason).where(
-        wallet_freezes.c.community_id == ws.community_id,
-        wallet_freezes.c.member_id.in_(sorted({r.member_id for r in mine})))).first()
-    if frozen is not None:
-        raise WalletFrozen(f"the wallet of {frozen[0]!r} is frozen by staff: {frozen[1]}",
-                           member=frozen[0])
-    velocity.check_and_count(ws, [r for r in mine if r.kind in velocity.SPEND_KINDS])
+    counted: list[TransferResult] = []
+    for member_id, asset in sorted({(r.member_id or "", r.asset) for r in mine}):
+        name = _pre_read_name(member_id, asset)
+        if name in ws.prefetched:
+            row = ws.prefetched.pop(name)
+        else:
+            row = ws.db.first(_GUARD, {"c": ws.community_id, "m": member_id, "a": asset})
+        reason, limit_count = row if row is not None else (None, 0)
+        if reason is not None:
+            raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {reason}",
+                               member=member_id)
+        if limit_count:
+            counted += [r for r in mine if r.member_id == member_id and r.asset == asset
+                        and r.kind in velocity.SPEND_KINDS]
+    velocity.check_and_count(ws, counted)
 
 
 def _debits_wallet(r: TransferResult) -> bool:
