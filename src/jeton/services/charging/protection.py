@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from jeton.core import limits
 from jeton.core.clock import from_us
 from jeton.core.errors import InvalidRequest, JetonError, WalletFrozen
 from jeton.core.statuses import Status
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 FROZEN_KINDS = frozenset({"spend", "capture", "transfer"})
 # Debits made by staff's hand or by a refund, which a freeze or a limit never stops.
 STAFF_REASONS = frozenset({"staff_charge", "refund"})
-REASON_CHARS_MAX = 500
+REASON_CHARS_MAX = limits.freeze_reason_chars_max
 DAY_US = 86_400_000_000
 
 

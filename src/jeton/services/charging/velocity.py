@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from jeton.core import amounts
+from jeton.core import amounts, limits
 from jeton.core.clock import from_us
 from jeton.core.errors import InvalidRequest, VelocityLimitExceeded
 from jeton.core.statuses import Status
@@ -43,12 +43,10 @@ ALL = "*"
 HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
 PERIODS = (("hour", HOUR_US), ("day", DAY_US))
-# Trips of a limit in one UTC day before the owner is alerted, unless the community says.
-ALERT_AFTER_TRIPS_DEFAULT = 3
-# A community needs a rule for everything and a few services, not the whole catalog.
-VELOCITY_LIMITS_MAX = 100
-NEW_MEMBER_DAYS_MAX = 365
-ALERT_AFTER_TRIPS_MAX = 1_000
+ALERT_AFTER_TRIPS_DEFAULT = limits.alert_after_trips_default
+VELOCITY_LIMITS_MAX = limits.velocity_limits_max
+NEW_MEMBER_DAYS_MAX = limits.new_member_days_max
+ALERT_AFTER_TRIPS_MAX = limits.alert_after_trips_max
 
 
 # ---- the check, inside the write ----
