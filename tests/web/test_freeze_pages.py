@@ -89,3 +89,19 @@ async def test_support_staff_cannot_freeze(store: Store, clock: ManualClock, sta
         assert "Freeze wallet" not in page.text
         form = await support.get("/admin/members/alice/freeze")
         assert form.status_code == 403
+
+
+async def test_the_owner_sees_who_keeps_hitting_a_spending_limit(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    chat.set_velocity_limit(per_hour=5)
+    chat.set_spending_settings(alert_after_trips=2)
+    for n in range(3):
+        with pytest.raises(jeton.VelocityLimitExceeded):
+            chat.spend("alice", 6, idempotency_key=f"s{n}")
+    async with signed_in(store, clock, staff.owner, staff.password, j) as owner:
+        home = await owner.get("/admin/")
+        assert "Members hitting a spending limit today" in text_of(home)
+        assert "alice : declined 3 times" in text_of(home)
+        page = await owner.get("/admin/members/alice")
+        assert "Declined by a spending limit 3 times today." in text_of(page)

@@ -272,6 +272,17 @@ def trips_today(j: Jeton, community_id: str, member_id: str) -> int:
         else 0
 
 
+def tripping_today(j: Jeton, community_id: str, *, limit: int = 20) -> list[tuple[str, int]]:
+    """Members who reached the alert threshold today, most trips first: (member id, trips)."""
+    now_us = j.ledger.now_us()
+    t = limit_trips.c
+    with j.store.read() as conn:
+        rows = conn.execute(sa.select(t.member_id, t.trips).where(
+            t.community_id == community_id, t.day_start_us == now_us - now_us % DAY_US,
+            t.alerted.is_(True)).order_by(t.trips.desc(), t.member_id).limit(limit)).all()
+    return [(r.member_id, int(r.trips)) for r in rows]
+
+
 def alert_after_trips(conn: Connection, community_id: str) -> int:
     found = conn.execute(sa.select(spending_settings.c.alert_after_trips).where(
         spending_settings.c.community_id == community_id)).scalar()

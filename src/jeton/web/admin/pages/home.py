@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from jeton.services.access.audit import audit_counts_by_day, list_audit
 from jeton.services.access.staff import ROLE_PERMISSIONS, Permission
+from jeton.services.charging import protection
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff
@@ -41,4 +42,6 @@ def home(request: Request, staff: CurrentStaff) -> HTMLResponse:
         "activity": activity,
         "chart": chart,
         "recent": list_audit(ctx.store, staff.community_id, limit=RECENT_ENTRIES),
+        # The owner's alert: members who keep hitting a spending limit today.
+        "tripping": protection.tripping_today(ctx.jeton, staff.community_id),
     }, section="home")
