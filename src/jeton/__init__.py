@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         InvariantViolation,
         JetonError,
         NotFound,
+        VelocityLimitExceeded,
+        WalletFrozen,
     )
     from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
     from jeton.core.rewards import Reward
@@ -56,7 +58,10 @@ if TYPE_CHECKING:
         RewardInfo,
         RewardResult,
         ServiceInfo,
+        SpendingLimits,
         SplitLine,
+        VelocityLimit,
+        WalletFreeze,
     )
     from jeton.services.funding.results import (
         AffiliateCodes,
@@ -123,6 +128,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "jeton.core.errors": (
         "Conflict", "Declined", "IdempotencyConflict", "InsufficientCredits",
         "InvalidRequest", "InvariantViolation", "JetonError", "NotFound",
+        "VelocityLimitExceeded", "WalletFrozen",
     ),
     "jeton.core.prices": (
         "ClassPrice", "Money", "PriceKind", "PriceRule",
@@ -146,7 +152,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "CatalogErrorInfo", "CatalogInfo", "CatalogLoad", "ChargeReceipt", "CheckResult",
         "ExternalPayment", "FixInfo", "MemberCatalog", "MemberService", "MeteredReceipt",
         "MeteredSession", "MoneyInfo", "PackSuggestion", "PriceInfo", "ReasonInfo",
-        "RewardInfo", "RewardResult", "ServiceInfo", "SplitLine",
+        "RewardInfo", "RewardResult", "ServiceInfo", "SpendingLimits", "SplitLine",
+        "VelocityLimit", "WalletFreeze",
     ),
     "jeton.services.funding.results": (
         "AffiliateCodes", "AffiliateProgram", "AutoRechargeInfo", "Checkout", "CouponInfo",
@@ -253,6 +260,7 @@ __all__ = [
     "ServiceInfo",
     "SignupBonus",
     "SpendRequest",
+    "SpendingLimits",
     "Split",
     "SplitLine",
     "SplitPart",
@@ -263,6 +271,10 @@ __all__ = [
     "Target",
     "TransferLimits",
     "TransferResult",
+    "VelocityLimit",
+    "VelocityLimitExceeded",
+    "WalletFreeze",
+    "WalletFrozen",
     "WebhookOutcome",
     "__version__",
     "open",

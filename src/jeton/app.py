@@ -30,7 +30,7 @@ from jeton.payments.port import PaymentProvider, SignedWebhook
 from jeton.services.access import member_links
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
-from jeton.services.charging import access_grants
+from jeton.services.charging import access_grants, protection, velocity
 from jeton.services.charging.funding_sources import FundingSource
 from jeton.services.charging.results import (
     CatalogInfo,
@@ -41,6 +41,9 @@ from jeton.services.charging.results import (
     MeteredReceipt,
     MeteredSession,
     RewardResult,
+    SpendingLimits,
+    VelocityLimit,
+    WalletFreeze,
 )
 from jeton.services.charging.service import Charging
 from jeton.services.funding import base as funding_base
@@ -128,6 +131,7 @@ class Jeton:
         # Events (balance.low, refunds, ...) come from a ledger hook; one Events for everyone.
         self.events = webhooks.install(self).events
         funding.install(self)
+        protection.install(self)  # first of the hooks: a frozen wallet is refused at once
 
     def _local_payment_event(self, provider: str, webhook: SignedWebhook) -> None:
         provider_webhooks.handle_provider_webhook(self, provider, webhook.payload,
@@ -238,10 +242,11 @@ class Community:
         # Checked here as grant, transfer and hold check it: the ledger's spend path took "5",
         # 5.0 and True for amounts (issue 13: one error vocabulary).
         positive_amount(amount)
-        return self._ledger.spend(
-            self.id, member_id, amount, idempotency_key=idempotency_key,
-            asset=asset or self.asset, service=service, splits=splits, actor=actor,
-            reason_code=reason_code, memo=memo, metadata=metadata)
+        with protection.tripwire(self.jeton, self.id, member_id):
+            return self._ledger.spend(
+                self.id, member_id, amount, idempotency_key=idempotency_key,
+                asset=asset or self.asset, service=service, splits=splits, actor=actor,
+                reason_code=reason_code, memo=memo, metadata=metadata)
 
     def spend_batch(self, items: Sequence[SpendRequest | dict[str, Any]], *,
                     actor: str = "system") -> list[BatchItem]:
@@ -263,6 +268,8 @@ class Community:
              asset: str | None = None, service: str | None = None,
              timeout_s: int = limits.hold_timeout_s_default, actor: str = "system",
              metadata: dict[str, Any] | None = None) -> HoldResult:
+        # Not refused for a frozen wallet here (a read would cost every hold a round trip):
+        # its capture is refused inside the write, so nothing held can leave the wallet.
         return self._ledger.hold(self.id, member_id, amount, idempotency_key=idempotency_key,
                                  asset=asset or self.asset, service=service,
                                  timeout_s=timeout_s, actor=actor, metadata=metadata)
@@ -270,8 +277,10 @@ class Community:
     def capture(self, hold_id: str, amount: int, *, idempotency_key: str, final: bool = True,
                 splits: Sequence[Split | dict[str, Any]] = (), actor: str = "system",
                 memo: str = "") -> HoldResult:
-        return self._ledger.capture(self.id, hold_id, amount, idempotency_key=idempotency_key,
-                                    final=final, splits=splits, actor=actor, memo=memo)
+        with protection.tripwire(self.jeton, self.id, ""):
+            return self._ledger.capture(self.id, hold_id, amount,
+                                        idempotency_key=idempotency_key, final=final,
+                                        splits=splits, actor=actor, memo=memo)
 
     def void(self, hold_id: str, *, idempotency_key: str, actor: str = "system") -> HoldResult:
         return self._ledger.void(self.id, hold_id, idempotency_key=idempotency_key, actor=actor)
@@ -365,7 +374,9 @@ class Community:
                  provider: str | None = None, save_payment_method: bool = False) -> Checkout:
         """Start a purchase; send the member to `Checkout.url`. Credits come on payment.
         `success_url` and `cancel_url` may be left out with the demo and offline providers,
-        whose checkout page is Jeton's own."""
+        whose checkout page is Jeton's own. Refused (WalletFrozen) while staff have frozen
+        the member's wallet."""
+        protection.require_not_frozen(self.jeton, self.id, member_id)
         return purchases.buy_pack(self.jeton, self.id, member_id, pack_id,
                                   idempotency_key=idempotency_key, success_url=success_url,
                                   cancel_url=cancel_url, provider=provider,
@@ -441,6 +452,7 @@ class Community:
                   start_at: datetime | None = None, provider: str | None = None,
                   success_url: str | None = None,
                   cancel_url: str | None = None) -> SubscriptionInfo:
+        protection.require_not_frozen(self.jeton, self.id, member_id)
         return plans.subscribe(self.jeton, self.id, member_id, plan_id,
                                idempotency_key=idempotency_key, start_at=start_at,
                                provider=provider, success_url=success_url,
@@ -508,6 +520,45 @@ class Community:
 
     def get_transfer_limits(self, *, asset: str | None = None) -> TransferLimits:
         return member_transfers.get_transfer_limits(self.jeton, self.id, asset or self.asset)
+
+    # ---- protection: frozen wallets, velocity limits (services/charging/protection.py) ----
+
+    def freeze_wallet(self, member_id: str, *, reason: str,
+                      actor: StaffUser | str) -> WalletFreeze:
+        """Stop the member's wallet: no spend, charge, capture, transfer out or purchase until
+        unfrozen. Audited with its reason; `wallet.frozen` goes to the outbox."""
+        return protection.freeze(self.jeton, self.id, member_id, reason=reason, actor=actor)
+
+    def unfreeze_wallet(self, member_id: str, *, reason: str,
+                        actor: StaffUser | str) -> WalletFreeze:
+        return protection.unfreeze(self.jeton, self.id, member_id, reason=reason, actor=actor)
+
+    def get_wallet_freeze(self, member_id: str) -> WalletFreeze:
+        return protection.get_freeze(self.jeton, self.id, member_id)
+
+    def set_velocity_limit(self, *, service: str | None = None, per_hour: int | None = None,
+                           per_day: int | None = None, new_member_per_hour: int | None = None,
+                           new_member_per_day: int | None = None, asset: str | None = None,
+                           actor: str | None = None) -> VelocityLimit:
+        """Credits a member may spend per hour and per UTC day, on every service (`service`
+        None) or one; `new_member_` figures apply to members newer than `new_member_days`.
+        Every figure None removes the limit."""
+        return velocity.set_velocity_limit(
+            self.jeton, self.id, service=service, per_hour=per_hour, per_day=per_day,
+            new_member_per_hour=new_member_per_hour, new_member_per_day=new_member_per_day,
+            asset=asset or self.asset, actor=actor)
+
+    def set_spending_settings(self, *, new_member_days: int | None = None,
+                              alert_after_trips: int | None = None,
+                              actor: str | None = None) -> SpendingLimits:
+        """Who is a new member (days since joining), and how many declines by a limit in one
+        UTC day send the owner `member.limit_tripped`."""
+        return velocity.set_spending_settings(self.jeton, self.id,
+                                              new_member_days=new_member_days,
+                                              alert_after_trips=alert_after_trips, actor=actor)
+
+    def spending_limits(self) -> SpendingLimits:
+        return velocity.get_spending_limits(self.jeton, self.id)
 
     # ---- funding: coupons and affiliate codes (services/funding/coupons.py) ----
 
@@ -621,11 +672,13 @@ class Community:
         """Charge for `quantity` of `service` with its splits and free allowance, atomically
         and idempotently. `context` names the parties of the splits ({"uploader": "bob"});
         `session_id` is the window of a per-session allowance. Out of credits:
-        InsufficientCredits (balance, required, fixes), nothing written."""
-        return self.jeton.charging.charge(self.id, member_id, service, quantity,
-                                          idempotency_key=idempotency_key, context=context,
-                                          session_id=session_id, asset=self.asset,
-                                          actor=actor, memo=memo)
+        InsufficientCredits (balance, required, fixes), nothing written. Over a velocity
+        limit: VelocityLimitExceeded (`retry_after`); a frozen wallet: WalletFrozen."""
+        with protection.tripwire(self.jeton, self.id, member_id):
+            return self.jeton.charging.charge(self.id, member_id, service, quantity,
+                                              idempotency_key=idempotency_key, context=context,
+                                              session_id=session_id, asset=self.asset,
+                                              actor=actor, memo=memo)
 
     def start_metered(self, member_id: str, service: str, estimated_quantity: int, *,
                       idempotency_key: str, context: Mapping[str, str] | None = None,
@@ -634,6 +687,7 @@ class Community:
                       actor: str = "system") -> MeteredSession:
         """Hold credits for the estimated use (ten minutes of video); finish it with
         `finish_metered(session.id, actual)`."""
+        protection.require_not_frozen(self.jeton, self.id, member_id)
         return self.jeton.charging.metering.start(
             self.id, member_id, service, estimated_quantity, idempotency_key=idempotency_key,
             context=dict(context) if context is not None else None, session_id=session_id,
@@ -642,9 +696,10 @@ class Community:
     def finish_metered(self, hold_id: str, actual_quantity: int, *, idempotency_key: str,
                        actor: str = "system") -> MeteredReceipt:
         """Capture what the use really cost (with splits) and release the rest of the hold."""
-        return self.jeton.charging.metering.finish(self.id, hold_id, actual_quantity,
-                                                   idempotency_key=idempotency_key,
-                                                   actor=actor)
+        with protection.tripwire(self.jeton, self.id, ""):
+            return self.jeton.charging.metering.finish(self.id, hold_id, actual_quantity,
+                                                       idempotency_key=idempotency_key,
+                                                       actor=actor)
 
     def reward(self, member_id: str, reward: str, *, idempotency_key: str,
                session_id: str | None = None, actor: str = "system",

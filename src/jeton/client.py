@@ -45,6 +45,9 @@ from jeton.services.charging.results import (
     MeteredReceipt,
     MeteredSession,
     RewardResult,
+    SpendingLimits,
+    VelocityLimit,
+    WalletFreeze,
 )
 from jeton.services.funding.results import (
     AffiliateCodes,
@@ -450,6 +453,41 @@ class Client:
     def get_transfer_limits(self, *, asset: str | None = None) -> TransferLimits:
         return self._get("/v1/settings/transfer_limits", TransferLimits,
                          asset=asset or self.asset)
+
+    # ---- protection: frozen wallets, velocity limits ----
+
+    def freeze_wallet(self, member_id: str, *, reason: str,
+                      actor: StaffUser | str) -> WalletFreeze:
+        """Stop the member's wallet (no spend, charge, transfer out or purchase), audited."""
+        body = {"reason": reason, "actor": _staff(actor, None)["actor"]}
+        return self._post(f"/v1/members/{_seg(member_id)}/freeze", body, WalletFreeze)
+
+    def unfreeze_wallet(self, member_id: str, *, reason: str,
+                        actor: StaffUser | str) -> WalletFreeze:
+        body = {"reason": reason, "actor": _staff(actor, None)["actor"]}
+        return self._post(f"/v1/members/{_seg(member_id)}/unfreeze", body, WalletFreeze)
+
+    def get_wallet_freeze(self, member_id: str) -> WalletFreeze:
+        return self._get(f"/v1/members/{_seg(member_id)}/freeze", WalletFreeze)
+
+    def set_velocity_limit(self, *, service: str | None = None, per_hour: int | None = None,
+                           per_day: int | None = None, new_member_per_hour: int | None = None,
+                           new_member_per_day: int | None = None, asset: str | None = None,
+                           actor: str | None = None) -> VelocityLimit:
+        """`actor` is recorded by the server as the API key; the argument is for parity."""
+        body = {"service": service, "per_hour": per_hour, "per_day": per_day,
+                "new_member_per_hour": new_member_per_hour,
+                "new_member_per_day": new_member_per_day, "asset": asset or self.asset}
+        return self._post("/v1/settings/spending_limits", body, VelocityLimit)
+
+    def set_spending_settings(self, *, new_member_days: int | None = None,
+                              alert_after_trips: int | None = None,
+                              actor: str | None = None) -> SpendingLimits:
+        body = {"new_member_days": new_member_days, "alert_after_trips": alert_after_trips}
+        return self._post("/v1/settings/spending", body, SpendingLimits)
+
+    def spending_limits(self) -> SpendingLimits:
+        return self._get("/v1/settings/spending_limits", SpendingLimits)
 
     def create_coupon(self, code: str | None = None, *, credits: int = 0,
                       asset: str | None = None, credit_expiry_days: int | None = None,

@@ -67,6 +67,8 @@ class World:
 # another community's key, they must find nothing (404).
 OBJECT_BODIES = {
     "/v1/members/{member_id}/credit_line": {"floor": 0},
+    "/v1/members/{member_id}/freeze": {"reason": "abuse", "actor": "mod"},
+    "/v1/members/{member_id}/unfreeze": {"reason": "cleared", "actor": "mod"},
     "/v1/transfers/{transfer_id}/reverse": {},
     "/v1/holds/{hold_id}/capture": {"amount": 1},
     "/v1/holds/{hold_id}/void": {},

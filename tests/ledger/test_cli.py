@@ -16,6 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 import jeton
+from jeton.store import migrate
 
 
 def run_json(cli_app: typer.Typer, *args: str) -> Any:
@@ -26,7 +27,8 @@ def run_json(cli_app: typer.Typer, *args: str) -> Any:
 
 def test_a_script_drives_the_ledger_with_json(cli_app: typer.Typer, cli_db: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run_json(cli_app, "migrate") == {"revision": "0001", "database": "sqlite"}
+    assert run_json(cli_app, "migrate") == {"revision": migrate.HEAD_REVISION,
+                                            "database": "sqlite"}
     made = run_json(cli_app, "communities", "create", "club", "--name", "Chess club")
     assert made["id"] == "club"
     run_json(cli_app, "members", "add", "ann")

@@ -66,6 +66,8 @@ HTTP_STATUS: dict[Status, tuple[int, str]] = {
     Status.conflict: (409, "The request conflicts with the stored state"),
     Status.insufficient_credits: (402, "Not enough credits"),
     Status.limit_exceeded: (403, "A limit was reached"),
+    Status.velocity_limit_exceeded: (403, "The member's spending limit for now was reached"),
+    Status.wallet_frozen: (403, "The wallet is frozen"),
     Status.reversal_insufficient: (409, "The credits to reverse have been spent"),
     Status.forbidden: (403, "Not allowed"),
     Status.declined: (402, "Declined"),

@@ -6,7 +6,11 @@
     ├── Conflict                    the request conflicts with stored state (HTTP 409)
     │   └── IdempotencyConflict     a key was reused with a different request (HTTP 422)
     ├── Declined                    the ledger refuses: not enough credits, a limit (HTTP 402/403)
-    │   └── InsufficientCredits     available balance is below the amount required (HTTP 402)
+    │   ├── InsufficientCredits     available balance is below the amount required (HTTP 402)
+    │   ├── VelocityLimitExceeded   the member spent their hour's or day's limit (HTTP 403);
+    │   │                           `retry_after` says when it frees up
+    │   └── WalletFrozen            staff froze the wallet: no spend, charge, transfer out or
+    │                               purchase until it is unfrozen (HTTP 403)
     └── InvariantViolation          a bug: an invariant of the ledger does not hold (HTTP 500)
 
 Every error carries a `status` (jeton.core.statuses.Status), a human `detail`, and `extra`
@@ -59,6 +63,14 @@ class InsufficientCredits(Declined):
     status = Status.insufficient_credits
 
 
+class VelocityLimitExceeded(Declined):
+    status = Status.velocity_limit_exceeded
+
+
+class WalletFrozen(Declined):
+    status = Status.wallet_frozen
+
+
 class InvariantViolation(JetonError):
     """Raised when the ledger finds itself in a state it must never be in. Always a bug."""
 
@@ -95,6 +107,8 @@ _BY_STATUS: dict[Status, type[JetonError]] = {
     Status.conflict: Conflict,
     Status.insufficient_credits: InsufficientCredits,
     Status.limit_exceeded: Declined,
+    Status.velocity_limit_exceeded: VelocityLimitExceeded,
+    Status.wallet_frozen: WalletFrozen,
     Status.reversal_insufficient: Declined,
     Status.forbidden: Declined,
     Status.declined: Declined,

@@ -247,3 +247,25 @@ member_expiring_days = 14
 member_history_page_size = 20
 # Purchases shown in the credit store, and searched for a returning checkout session.
 member_recent_purchases = 10
+
+# ---- wallet protection (services/charging/protection.py, velocity.py) ----
+# A freeze's reason is read by people in the audit log: a sentence or two, like a memo.
+freeze_reason_chars_max = 500
+# Velocity limits of a community: one for every service and a few for the costly ones; a limit
+# per service of a whole catalog would be a price list, not a guard.
+velocity_limits_max = 100
+# "New member" is about a first week or month of abuse; a year is the most that still means new.
+new_member_days_max = 365
+# Trips of a limit in one UTC day before the owner is alerted: the default tells of a member who
+# keeps trying (one trip is a member who did not know); the bound keeps the setting meaningful.
+alert_after_trips_default = 3
+alert_after_trips_max = 1_000
+
+# ---- badges (core/badges.py) ----
+# A badge's code is an id in URLs and events; its texts are a title and a line, not a page.
+badge_code_chars_max = 64
+badge_text_chars_max = 200
+# Thresholds are counts (uses, credits, days); a billion is more than any member reaches.
+badge_threshold_max = 1_000_000_000
+# Badges per community: a wall of achievements, not a second catalog.
+badges_max = 200

@@ -46,6 +46,8 @@ class Status(StrEnum):
     # The ledger says no.
     insufficient_credits = "insufficient_credits"
     limit_exceeded = "limit_exceeded"
+    velocity_limit_exceeded = "velocity_limit_exceeded"  # spent too much this hour or day
+    wallet_frozen = "wallet_frozen"  # staff stopped the wallet: nothing may leave it
     reversal_insufficient = "reversal_insufficient"
     forbidden = "forbidden"
     declined = "declined"

@@ -25,6 +25,7 @@ from jeton.api.routes import (
     ping,
     plans,
     portal_links,
+    protection,
     provider_webhooks,
     purchases,
     reports,
@@ -53,6 +54,7 @@ ROUTERS: list[APIRouter] = [
     coupons.router,
     funding_settings.router,
     staff_postings.router,
+    protection.router,
     provider_webhooks.router,
     # charging, reports, webhooks and member portal links
     catalog.router,

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     pass
 
 
-DECLINE_EVENTS = frozenset({Status.insufficient_credits, Status.forbidden, Status.limit_exceeded})
+DECLINE_EVENTS = frozenset({Status.insufficient_credits, Status.forbidden, Status.limit_exceeded,
+                            Status.velocity_limit_exceeded, Status.wallet_frozen})
 
 
 @dataclass(slots=True)

@@ -273,3 +273,35 @@ class MemberCatalog(Result):
     version: int  # the catalog version (0: none loaded)
     balance: int  # the member's available credits
     services: list[MemberService] = Field(default_factory=list)
+
+
+class WalletFreeze(Result):
+    """Whether staff froze a member's wallet, by whom and why (services/charging/protection.py).
+    While frozen nothing leaves it: no spend, charge, capture, transfer out or purchase."""
+
+    member_id: str
+    frozen: bool
+    reason: str = ""
+    frozen_by: str = ""
+    frozen_at: datetime | None = None
+
+
+class VelocityLimit(Result):
+    """Credits a member may spend per hour and per UTC day, on every service (`service` None)
+    or on one; members who joined less than `new_member_days` ago get the `new_member_` figures
+    where set. None: no limit for that window."""
+
+    asset: str = "CREDIT"
+    service: str | None = None
+    per_hour: int | None = None
+    per_day: int | None = None
+    new_member_per_hour: int | None = None
+    new_member_per_day: int | None = None
+
+
+class SpendingLimits(Result):
+    """A community's velocity limits and how it treats members who trip them."""
+
+    new_member_days: int = 0
+    alert_after_trips: int = 3
+    limits: list[VelocityLimit] = Field(default_factory=list)

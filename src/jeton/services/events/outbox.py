@@ -77,6 +77,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "credits.expired": "credits of a member expired and went to breakage",
     "credits.expiring": "a lot of a member's credits will expire soon",
     "member.created": "a member was registered",
+    "member.limit_tripped": "a member tripped a spending limit repeatedly today",
     "purchase.completed": "a payment was confirmed and its credits granted",
     "purchase.refund_failed": "the provider could not refund a purchase",
     "purchase.refunded": "a purchase was refunded (money back, credits taken back)",
@@ -89,6 +90,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "subscription.cycle_started": "a plan renewed and granted its credits for the new cycle",
     "subscription.renewal_failed": "a plan's renewal payment failed (it will be retried)",
     "transfer.completed": "a member transferred credits to another member",
+    "wallet.frozen": "staff froze a member's wallet",
+    "wallet.unfrozen": "staff unfroze a member's wallet",
 }
 # Written only while an enabled endpoint subscribes to them (see the module docstring).
 NOISY_TYPES = frozenset({"charge.succeeded"})

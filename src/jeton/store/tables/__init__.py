@@ -8,10 +8,11 @@ from jeton.store.tables import (
     jobs,
     ledger,
     member_links,
+    protection,
     web,
     webhooks,
 )
 from jeton.store.tables.base import metadata
 
 __all__ = ["api", "catalog", "charging", "funding", "jobs", "ledger", "member_links", "metadata",
-           "web", "webhooks"]
+           "protection", "web", "webhooks"]

@@ -22,6 +22,7 @@ from jeton.web.admin.pages import (
     members,
     packs,
     plans,
+    protection,
     reports,
     signin,
     staff,
@@ -31,8 +32,8 @@ from jeton.web.admin.security import bind_admin, check_csrf
 from jeton.web.admin.templating import create_environment
 
 # Every page module, in no particular order; a new page module is added here.
-PAGE_MODULES = (signin, home, staff, account, audit, members, credits, reports, packs,
-                plans, coupons, catalog, webhooks, api_keys, activity)
+PAGE_MODULES = (signin, home, staff, account, audit, members, credits, protection, reports,
+                packs, plans, coupons, catalog, webhooks, api_keys, activity)
 
 
 def create_admin_router(store: Store, clock: Clock, settings: Settings, *,

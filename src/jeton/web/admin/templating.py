@@ -46,6 +46,8 @@ NOTICES: Mapping[str, str] = {
     "totp_enabled": "Two-step sign-in is on. You will be asked for a code at each sign-in.",
     "credits_granted": "The credits were granted.",
     "credits_charged": "The credits were charged.",
+    "wallet_frozen": "The wallet is frozen: the member can no longer spend, send or buy credits.",
+    "wallet_unfrozen": "The wallet is no longer frozen.",
     "pack_created": "The pack is on sale.",
     "pack_retired": "The pack was retired: members no longer see it. It is kept for history.",
     "pack_restored": "The pack is on sale again.",

@@ -17,6 +17,7 @@ from jeton.core.amounts import format_amount, parse_amount
 from jeton.core.errors import InvalidRequest
 from jeton.services.access.audit import list_audit
 from jeton.services.access.staff import ROLE_PERMISSIONS, Permission
+from jeton.services.charging import protection
 from jeton.services.reports.overview import Money
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
@@ -106,4 +107,6 @@ def home(request: Request, staff: CurrentStaff) -> HTMLResponse:
         "overview": o,
         "allowed": allowed,
         "recent": list_audit(ctx.store, staff.community_id, limit=RECENT_ENTRIES),
+        # The owner's alert: members who keep hitting a spending limit today.
+        "tripping": protection.tripping_today(ctx.jeton, staff.community_id),
     }, section="home")

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
 from jeton.services.access.staff import Permission, list_staff_users
+from jeton.services.charging import protection
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff
@@ -70,6 +71,8 @@ def member_page(request: Request, staff: CurrentStaff, member_id: str,
         "actors": _staff_names(request, staff.community_id),
         "now": ctx.clock.now(),
         "can_post": staff.can(Permission.post_credits),
+        "freeze": community.get_wallet_freeze(member_id),
+        "trips_today": protection.trips_today(ctx.jeton, staff.community_id, member_id),
     }, section="members")
 
 

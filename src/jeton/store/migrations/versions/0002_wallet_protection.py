@@ -1,0 +1,29 @@
+"""Wallet protection: freezes, velocity limits, their counters and trips (issue 17).
+
+The baseline creates every table of the current metadata, these included, so a new database
+already has them: each is created only where it is missing.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+from jeton.store.tables.protection import TABLES
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    for table in TABLES:
+        table.create(bind, checkfirst=True)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    for table in reversed(TABLES):
+        table.drop(bind, checkfirst=True)
