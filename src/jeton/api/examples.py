@@ -22,6 +22,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "CreateMember": {"id": "alice", "name": "Alice Liddell", "email": "alice@example.org",
                      "metadata": {"plan": "free"}},
     "SetCreditLine": {"floor": -50, "asset": "CREDIT"},
+    "PingBody": {"message": "hello from the chat backend"},
+    # ---- protection: frozen wallets and velocity limits ----
+    "FreezeBody": {"reason": "card disputes on three purchases this week",
+                   "actor": "support-lee"},
+    "SetVelocityLimit": {"service": "classifieds.ad", "per_hour": 50, "per_day": 200,
+                         "new_member_per_day": 40, "asset": "CREDIT"},
+    "SetSpendingSettings": {"new_member_days": 7, "alert_after_trips": 3},
     # ---- the ledger ----
     "SplitBody": ROYALTY,
     "Grant": {"member": "alice", "amount": 100, "source": "reward", "paid": False,
