@@ -1,7 +1,11 @@
-"""Fixtures for the dashboard: a community with an owner, and staff users of each role."""
+"""Fixtures for the dashboard: a community with an owner, and staff users of each role.
+
+`owner` and `moderator` are those users signed in over the module's own `j` fixture (the
+community as the module's scenario sets it up)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -10,6 +14,8 @@ import jeton
 from jeton.core.clock import ManualClock
 from jeton.services.access.staff import StaffRole, StaffUser, bootstrap_owner, create_staff_user
 from jeton.store.engine import Store
+
+from .helpers import Desk, signed_in
 
 
 @dataclass(frozen=True)
@@ -35,3 +41,22 @@ def staff(store: Store, clock: ManualClock) -> Staff:
     return Staff(community_id="chat", password=password, owner=owner,
                  moderator=add("mod@example.org", StaffRole.moderator),
                  support=add("support@example.org", StaffRole.support))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def owner(store: Store, clock: ManualClock, staff: Staff,
+                j: jeton.Jeton) -> AsyncIterator[Desk]:
+    async with signed_in(store, clock, staff.owner, staff.password, j) as desk:
+        yield desk
+
+
+@pytest.fixture
+async def moderator(store: Store, clock: ManualClock, staff: Staff,
+                    j: jeton.Jeton) -> AsyncIterator[Desk]:
+    async with signed_in(store, clock, staff.moderator, staff.password, j) as desk:
+        yield desk

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.anyio
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Visitor:
     """One browser's worth of cookies, speaking to the app in-process."""
 

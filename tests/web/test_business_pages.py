@@ -26,11 +26,6 @@ splits = [{ to = "party:uploader", share_bp = 3000 }]
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _buy(chat: jeton.Community, pack_id: str, member: str, key: str) -> jeton.PurchaseInfo:
     checkout = chat.buy_pack(member, pack_id, provider="offline", idempotency_key=key,
                              success_url="https://chat.example/ok",

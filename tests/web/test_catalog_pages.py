@@ -3,8 +3,6 @@ version, every error of a file listed, retired services kept, owners only."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 import jeton
@@ -40,22 +38,10 @@ per = "day"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     j = jeton.Jeton(store, clock=clock)
     j.community("chat").load_catalog(CATALOG)
     return j
-
-
-@pytest.fixture
-async def owner(store: Store, clock: ManualClock, staff: Staff,
-                j: jeton.Jeton) -> AsyncIterator[Desk]:
-    async with signed_in(store, clock, staff.owner, staff.password, j) as desk:
-        yield desk
 
 
 async def test_catalog_lists_services_and_rewards(owner: Desk) -> None:

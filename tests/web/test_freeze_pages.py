@@ -3,7 +3,7 @@ spends are refused; the owner unfreezes it; a support user may only look."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -20,24 +20,12 @@ CONFIRM = "/admin/members/alice/freeze"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     j = jeton.Jeton(store, clock=clock)
     chat = j.community("chat")
     chat.create_member("alice", name="Alice Liddell")
     chat.grant("alice", 100, idempotency_key="g")
     return j
-
-
-@pytest.fixture
-async def moderator(store: Store, clock: ManualClock, staff: Staff,
-                    j: jeton.Jeton) -> AsyncIterator[Desk]:
-    async with signed_in(store, clock, staff.moderator, staff.password, j) as desk:
-        yield desk
 
 
 async def test_moderator_freezes_after_a_review_and_the_owner_unfreezes(

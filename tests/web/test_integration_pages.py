@@ -4,7 +4,6 @@ every delivery attempt visible; owners only."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -24,11 +23,6 @@ PUBLIC_ADDRESS = "93.184.216.34"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     j = jeton.Jeton(store, clock=clock)
 
@@ -38,13 +32,6 @@ def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     webhooks.install(j, resolver=lambda host, port: [PUBLIC_ADDRESS], jitter_ratio=0.0,
                      transport=httpx.MockTransport(receiver))
     return j
-
-
-@pytest.fixture
-async def owner(store: Store, clock: ManualClock, staff: Staff,
-                j: jeton.Jeton) -> AsyncIterator[Desk]:
-    async with signed_in(store, clock, staff.owner, staff.password, j) as desk:
-        yield desk
 
 
 def actions(store: Store) -> list[str]:

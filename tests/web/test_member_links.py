@@ -26,11 +26,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
     yield from closing(make_shop(store, clock))
 

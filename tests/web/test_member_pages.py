@@ -3,7 +3,6 @@ with a review step, within role limits, audited, and posted once however often i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -21,11 +20,6 @@ CONFIRM = "/admin/members/alice/credits"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     j = jeton.Jeton(store, clock=clock)
     chat = j.community("chat")
@@ -39,13 +33,6 @@ def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     chat.spend("alice", 5, idempotency_key="alice-chat", service="chat.message")
     chat.set_role_limit("moderator", 50, period="day")
     return j
-
-
-@pytest.fixture
-async def owner(store: Store, clock: ManualClock, staff: Staff,
-                j: jeton.Jeton) -> AsyncIterator[Desk]:
-    async with signed_in(store, clock, staff.owner, staff.password, j) as desk:
-        yield desk
 
 
 async def grant_form(desk: Desk, member: str = "alice", kind: str = "grant") -> dict[str, str]:

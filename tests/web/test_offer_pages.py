@@ -3,8 +3,6 @@ user, created and retired by owners only, audited, and made once however often a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 import jeton
@@ -24,22 +22,10 @@ PACK = {"name": "50 credits", "credits": "50", "price": "15.00", "currency": "us
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     j = jeton.Jeton(store, clock=clock)
     j.community("chat").create_member("alice")
     return j
-
-
-@pytest.fixture
-async def owner(store: Store, clock: ManualClock, staff: Staff,
-                j: jeton.Jeton) -> AsyncIterator[Desk]:
-    async with signed_in(store, clock, staff.owner, staff.password, j) as desk:
-        yield desk
 
 
 def actions(store: Store) -> list[str]:

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -21,11 +20,6 @@ from .helpers import Desk, signed_in, text_of
 
 pytestmark = pytest.mark.anyio
 CHART_DATA = re.compile(r'<script type="application/json" id="chart-([a-z_]+)">(.*?)</script>')
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -43,13 +37,6 @@ def j(store: Store, clock: ManualClock, staff: Staff) -> jeton.Jeton:
     clock.advance(days=2)
     chat.run_expiry()
     return j
-
-
-@pytest.fixture
-async def owner(store: Store, clock: ManualClock, staff: Staff,
-                j: jeton.Jeton) -> AsyncIterator[Desk]:
-    async with signed_in(store, clock, staff.owner, staff.password, j) as desk:
-        yield desk
 
 
 async def test_reports_show_charts_with_their_figures_as_tables(owner: Desk,
