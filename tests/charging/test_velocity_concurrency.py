@@ -15,29 +15,11 @@ from functools import partial
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.store.engine import Store
+from threads import run_together
 
 from .conftest import SHOP_CATALOG, Check
 
 THREADS = 16
-
-
-def _race(work: Callable[[int], None]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(THREADS)
-
-    def run(i: int) -> None:
-        start.wait()
-        try:
-            work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
-    return errors
 
 
 def test_sixteen_writers_never_spend_past_the_limits(server_store: Store,
@@ -67,7 +49,7 @@ def test_sixteen_writers_never_spend_past_the_limits(server_store: Store,
             key = f"s{i}-{n}"
             attempt(partial(shop.spend, "alice", 3, idempotency_key=key))
 
-    assert _race(spends) == []
+    assert run_together(THREADS, spends) == []
     assert outcomes.count("ok") == 32
     assert outcomes.count("declined:*") == THREADS * 6 - 32
     assert shop.balance("alice").posted == 10_000 - 96
@@ -81,7 +63,7 @@ def test_sixteen_writers_never_spend_past_the_limits(server_store: Store,
             key = f"ad{i}-{n}"
             attempt(partial(shop.charge, "alice", "classifieds.ad", idempotency_key=key))
 
-    assert _race(ads) == []
+    assert run_together(THREADS, ads) == []
     assert outcomes.count("ok") == 6
     assert outcomes.count("declined:classifieds.ad") == THREADS * 3 - 6
     assert shop.balance("alice").posted == 10_000 - 96 - 60

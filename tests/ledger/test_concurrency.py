@@ -10,6 +10,7 @@ import pytest
 
 import jeton
 from jeton.store.engine import Store
+from threads import run_together
 
 Check = Callable[[Store], None]
 
@@ -20,25 +21,6 @@ def chat(server_store: Store) -> jeton.Community:
     for m in ("alice", "bob"):
         c.create_member(m)
     return c
-
-
-def _run(threads: int, work: Callable[[int], None]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads)
-
-    def run(i: int) -> None:
-        start.wait()
-        try:
-            work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
-    return errors
 
 
 def test_sixteen_writers_on_one_wallet_never_overspend(chat: jeton.Community,
@@ -60,7 +42,7 @@ def test_sixteen_writers_on_one_wallet_never_overspend(chat: jeton.Community,
                 with lock:
                     declined.append(1)
 
-    assert _run(16, work) == []
+    assert run_together(16, work) == []
     assert len(ok) == spends_possible
     assert len(declined) == 16 * 12 - spends_possible
     assert chat.balance("alice").posted == 0
@@ -78,7 +60,7 @@ def test_opposite_transfers_net_to_zero_without_deadlock(chat: jeton.Community,
         for n in range(125):  # 4 threads each way: 500 transfers in each direction
             chat.transfer(a, b, 1, idempotency_key=f"x{i}-{n}")
 
-    assert _run(8, work) == []
+    assert run_together(8, work) == []
     assert chat.balance("alice").posted == 1000
     assert chat.balance("bob").posted == 1000
     invariants(server_store)
@@ -93,7 +75,7 @@ def test_racing_requests_with_one_key_have_one_effect(chat: jeton.Community,
     def work(i: int) -> None:
         results.append(chat.spend("alice", 10, idempotency_key="same"))
 
-    assert _run(8, work) == []
+    assert run_together(8, work) == []
     assert sum(not r.replayed for r in results) == 1
     assert len({r.id for r in results}) == 1
     assert chat.balance("alice").posted == 90
