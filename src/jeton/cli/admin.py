@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jeton.cli.common import CliError, CommunityOption, community, console, emit_json, opened, table
 from jeton.cli.ops import DbOption, JsonOption
+
+if TYPE_CHECKING:
+    from jeton.app import Jeton
+    from jeton.services.access.staff import StaffUser
 
 OWNER_PASSWORD_ENV = "JETON_OWNER_PASSWORD"  # noqa: S105 (a variable's name, not a password)
 EmailArg = Annotated[str, typer.Argument(help="The staff user's email, to sign in with.",
@@ -111,18 +116,13 @@ def register(app: typer.Typer) -> None:
         """The first owner of a community's dashboard (refused once it has staff)."""
         from jeton.services.access.staff import bootstrap_owner
 
-        password = _password(password_env)
-        with opened(database_url) as j:
-            c = community(j, community_id)
+        def write(j: Jeton, community_id: str, password: str) -> StaffUser:
             try:
-                user = bootstrap_owner(j.store, j.clock, c.id, email, password)
+                return bootstrap_owner(j.store, j.clock, community_id, email, password)
             except ValueError as exc:
                 raise CliError(str(exc)) from None
-        if as_json:
-            emit_json({"community_id": c.id, "user_id": user.user_id, "email": user.email,
-                       "role": user.role.value})
-            return
-        console.print(f"owner {user.email} of {c.id}: sign in at /admin")
+
+        _set_password(write, password_env, community_id, database_url, as_json, done="owner")
 
     @staff_app.command("reset-password")
     def staff_reset_password(
@@ -133,15 +133,11 @@ def register(app: typer.Typer) -> None:
         """Set a staff user's new password; lifts a lock-out and signs them out everywhere."""
         from jeton.services.access.staff import reset_password
 
-        password = _password(password_env)
-        with opened(database_url) as j:
-            c = community(j, community_id)
-            user = reset_password(j.store, j.clock, c.id, email, password)
-        if as_json:
-            emit_json({"community_id": c.id, "user_id": user.user_id, "email": user.email,
-                       "role": user.role.value})
-            return
-        console.print(f"new password for {user.email} of {c.id}: sign in at /admin")
+        def write(j: Jeton, community_id: str, password: str) -> StaffUser:
+            return reset_password(j.store, j.clock, community_id, email, password)
+
+        _set_password(write, password_env, community_id, database_url, as_json,
+                      done="new password for")
 
 
 def _password(env_name: str) -> str:
@@ -149,3 +145,18 @@ def _password(env_name: str) -> str:
     if not password:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     return password
+
+
+def _set_password(write: Callable[[Jeton, str, str], StaffUser], password_env: str,
+                  community_id: str | None, database_url: str | None, as_json: bool, *,
+                  done: str) -> None:
+    """Read a staff user's password, let `write` store it in the chosen community, say whose."""
+    password = _password(password_env)
+    with opened(database_url) as j:
+        c = community(j, community_id)
+        user = write(j, c.id, password)
+    if as_json:
+        emit_json({"community_id": c.id, "user_id": user.user_id, "email": user.email,
+                   "role": user.role.value})
+        return
+    console.print(f"{done} {user.email} of {c.id}: sign in at /admin")
