@@ -118,46 +118,40 @@ def _debits_wallet(r: TransferResult) -> bool:
 def freeze(j: Jeton, community_id: str, member_id: str, *, reason: str,
            actor: StaffUser | str) -> WalletFreeze:
     """Freeze a member's wallet. Freezing a frozen wallet keeps the first freeze."""
-    user_id = _staff(actor)
-    reason = _reason(reason)
-    now_us = j.ledger.now_us()
-
-    def tx(conn: Connection) -> None:
-        _require_member(conn, community_id, member_id)
-        if _freeze_row(conn, community_id, member_id) is not None:
-            return
-        conn.execute(wallet_freezes.insert().values(
-            community_id=community_id, member_id=member_id, reason=reason,
-            frozen_by=user_id, frozen_at_us=now_us))
-        record_audit(conn, community_id, user_id, "wallet.frozen", target=member_id,
-                     detail={"reason": reason})
-        emit_event(conn, community_id, "wallet.frozen", member_id,
-                   {"member_id": member_id, "reason": reason, "frozen_by": user_id},
-                   now_us=now_us)
-
-    j.store.run_write(tx)
-    return get_freeze(j, community_id, member_id)
+    return _set_frozen(j, community_id, member_id, True, reason=reason, actor=actor)
 
 
 def unfreeze(j: Jeton, community_id: str, member_id: str, *, reason: str,
              actor: StaffUser | str) -> WalletFreeze:
     """Let the member spend again. Unfreezing a wallet that is not frozen changes nothing."""
+    return _set_frozen(j, community_id, member_id, False, reason=reason, actor=actor)
+
+
+def _set_frozen(j: Jeton, community_id: str, member_id: str, frozen: bool, *, reason: str,
+                actor: StaffUser | str) -> WalletFreeze:
+    """Freeze or unfreeze, audited and announced; a wallet already as asked is left as it is
+    (no audit entry, no event)."""
     user_id = _staff(actor)
     reason = _reason(reason)
     now_us = j.ledger.now_us()
+    action, by = ("wallet.frozen", "frozen_by") if frozen else ("wallet.unfrozen", "unfrozen_by")
 
     def tx(conn: Connection) -> None:
         _require_member(conn, community_id, member_id)
-        if _freeze_row(conn, community_id, member_id) is None:
+        if (_freeze_row(conn, community_id, member_id) is not None) == frozen:
             return
-        conn.execute(wallet_freezes.delete().where(
-            wallet_freezes.c.community_id == community_id,
-            wallet_freezes.c.member_id == member_id))
-        record_audit(conn, community_id, user_id, "wallet.unfrozen", target=member_id,
+        if frozen:
+            conn.execute(wallet_freezes.insert().values(
+                community_id=community_id, member_id=member_id, reason=reason,
+                frozen_by=user_id, frozen_at_us=now_us))
+        else:
+            conn.execute(wallet_freezes.delete().where(
+                wallet_freezes.c.community_id == community_id,
+                wallet_freezes.c.member_id == member_id))
+        record_audit(conn, community_id, user_id, action, target=member_id,
                      detail={"reason": reason})
-        emit_event(conn, community_id, "wallet.unfrozen", member_id,
-                   {"member_id": member_id, "reason": reason, "unfrozen_by": user_id},
-                   now_us=now_us)
+        emit_event(conn, community_id, action, member_id,
+                   {"member_id": member_id, "reason": reason, by: user_id}, now_us=now_us)
 
     j.store.run_write(tx)
     return get_freeze(j, community_id, member_id)
