@@ -243,16 +243,15 @@ class LedgerMachine(RuleBasedStateMachine):
     def time_passes_and_jobs_run(self, days: int) -> None:
         self.clock.advance(days=days)
         now = self.clock.now()
-        self.chat.run_expiry()
-        for member in MEMBERS:
-            for lot in self.model.lots[member]:
-                if lot.expires is not None and lot.expires <= now and lot.remaining > 0:
-                    self.model.breakage += lot.remaining
-                    lot.remaining = 0
+        self._run_expiry(now)
         for hold_id, h in self.model.holds.items():
             if h.open and h.expires <= now:
                 self._release_rest(hold_id)
         # Lots set aside by holds that expired come back already expired: the job sweeps them.
+        self._run_expiry(now)
+
+    def _run_expiry(self, now: datetime) -> None:
+        """Run the expiry job; in the model, what is left of every lot due by `now` breaks."""
         self.chat.run_expiry()
         for member in MEMBERS:
             for lot in self.model.lots[member]:

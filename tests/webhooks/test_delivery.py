@@ -13,7 +13,7 @@ import pytest
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.services.events import endpoints as webhooks
-from jeton.services.events.endpoints import Webhooks, sign_headers
+from jeton.services.events.endpoints import EndpointWithSecret, Webhooks, sign_headers
 from jeton.services.ops import worker
 
 from .conftest import Receiver, event_types, open_jeton
@@ -23,6 +23,19 @@ def send(wh: Webhooks, community_id: str = "chat") -> int:
     """What the two jobs do on one tick: fan out new events, then send what is due."""
     wh.fan_out(community_id)
     return wh.deliver_due(community_id)
+
+
+def fail_once_on_depletion(chat: jeton.Community, wh: Webhooks,
+                           receiver: Receiver) -> EndpointWithSecret:
+    """An endpoint for balance.depleted whose receiver answers 500 once; alice's balance is
+    depleted and the first attempt sent (and failed)."""
+    ep = wh.create_endpoint("chat", receiver.url, event_types=["balance.depleted"])
+    receiver.secret = ep.secret
+    receiver.script = [500]
+    chat.grant("alice", 1, idempotency_key="g1")
+    chat.spend("alice", 1, idempotency_key="s1")
+    send(wh)
+    return ep
 
 
 def test_a_charge_reaches_the_receiver_signed_and_verified(
@@ -191,12 +204,7 @@ def test_a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends(
 
 def test_disabling_an_endpoint_abandons_what_it_had_pending(
         chat: jeton.Community, wh: Webhooks, receiver: Receiver) -> None:
-    ep = wh.create_endpoint("chat", receiver.url, event_types=["balance.depleted"])
-    receiver.secret = ep.secret
-    receiver.script = [500]
-    chat.grant("alice", 1, idempotency_key="g1")
-    chat.spend("alice", 1, idempotency_key="s1")
-    send(wh)
+    ep = fail_once_on_depletion(chat, wh, receiver)
     wh.update_endpoint("chat", ep.id, enabled=False)
     [delivery] = wh.list_deliveries("chat").data
     assert (delivery.status, delivery.last_error) == ("abandoned", "endpoint disabled")
@@ -301,12 +309,7 @@ def test_failed_attempts_are_counted_for_the_metrics_endpoint(
     counter = metrics.webhook_delivery_failures_total
     before = (counter._value.get(), webhooks.delivery_failures_total(),
               webhooks.delivery_attempts_total())
-    ep = wh.create_endpoint("chat", receiver.url, event_types=["balance.depleted"])
-    receiver.secret = ep.secret
-    receiver.script = [500]
-    chat.grant("alice", 1, idempotency_key="g1")
-    chat.spend("alice", 1, idempotency_key="s1")
-    send(wh)
+    fail_once_on_depletion(chat, wh, receiver)
     after = (counter._value.get(), webhooks.delivery_failures_total(),
              webhooks.delivery_attempts_total())
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
