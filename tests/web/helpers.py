@@ -47,11 +47,15 @@ class Desk:
             self.csrf = found.group(1)
         return response
 
-    async def sign_in(self, email: str, password: str) -> None:
+    async def sign_in(self, email: str, password: str, **extra: str) -> httpx.Response:
+        """Post the sign-in form (with `extra` fields, e.g. a code); on success (303) open the
+        dashboard to pick up the session's CSRF token."""
         await self.get("/admin/sign-in")
-        response = await self.post("/admin/sign-in", {"email": email, "password": password})
-        assert response.status_code == 303, response.text
-        await self.get("/admin/")
+        response = await self.post("/admin/sign-in",
+                                   {"email": email, "password": password, **extra})
+        if response.status_code == 303:
+            await self.get("/admin/")
+        return response
 
 
 def hidden_fields(page: httpx.Response, action: str = "") -> dict[str, str]:
@@ -77,5 +81,6 @@ async def signed_in(store: Store, clock: ManualClock, user: StaffUser, password:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url=settings.public_url) as client:
         desk = Desk(client)
-        await desk.sign_in(user.email, password)
+        response = await desk.sign_in(user.email, password)
+        assert response.status_code == 303, response.text
         yield desk
