@@ -206,3 +206,19 @@ def test_each_post_takes_effect_once_whatever_the_storm(server_fixture: str,
                            json=kind.body if winner else kind.other)
         assert loser.status_code == 422, (kind.name, loser.text)
         kind.check(winning_body)  # nothing more happened
+
+
+def test_a_first_answer_with_replayed_in_its_metadata_is_not_flagged_a_replay(
+        live_server: LiveServer) -> None:
+    c = live_server.community
+    c.create_member("meta")
+    c.grant("meta", 10, idempotency_key="meta-seed")
+    headers = {"Authorization": f"Bearer {live_server.api_key}", "Idempotency-Key": "meta-1"}
+    body = {"member": "meta", "amount": 1, "metadata": {"replayed": True}}
+    first = httpx.post(live_server.base_url + "/v1/spends", headers=headers, json=body)
+    assert first.status_code == 201, first.text
+    assert first.headers.get("idempotent-replayed") is None
+    assert first.json()["replayed"] is False
+    again = httpx.post(live_server.base_url + "/v1/spends", headers=headers, json=body)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["replayed"] is True

@@ -147,7 +147,7 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
         finally:
             store.release(space, key, method_path, digest, answered)
         response.headers[KEY_HEADER] = key
-        if _REPLAYED_BODY in getattr(response, "body", b""):
+        if _answers_a_replay(getattr(response, "body", b"")):
             response.headers[REPLAYED_HEADER] = "true"
         return response
     answer: Answer | None = None
@@ -165,6 +165,18 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
         return _replay(key, first)
     response.headers[KEY_HEADER] = key
     return response
+
+
+def _answers_a_replay(body: bytes) -> bool:
+    """The answer is the ledger's stored one: its own `replayed` field says so (not a
+    `"replayed"` somewhere inside, in metadata say). Parsed only when the text is there."""
+    if _REPLAYED_BODY not in body:
+        return False
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("replayed") is True
 
 
 def _replay(key: str, answer: Answer) -> Response:

@@ -1,6 +1,6 @@
 """Several statements to PostgreSQL in one round trip: libpq's pipeline mode, used directly.
 
-A ledger write on PostgreSQL is two round trips (decision 0036): BEGIN with every read it
+A ledger write on PostgreSQL is two round trips (decision 0037): BEGIN with every read it
 needs (the key, the locked wallets, their lots, what the hooks ask), then every row it writes
 with COMMIT. psycopg's own pipeline context costs a round trip of its own to begin a
 transaction and another to leave pipeline mode, so the hot path talks to libpq (through
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import select
+import threading
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -41,9 +42,8 @@ class Statement:
     into libpq's `$n` form with the order of its parameters."""
 
     __slots__ = ("name", "names", "sql")
-    _count = 0
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, number_: int) -> None:
         names: list[str] = []
 
         def number(m: re.Match[str]) -> str:
@@ -53,8 +53,7 @@ class Statement:
 
         self.sql = _NAMED.sub(number, sql).replace("%%", "%").encode()
         self.names = tuple(names)
-        Statement._count += 1
-        self.name = f"jeton_{Statement._count}".encode()
+        self.name = f"jeton_{number_}".encode()
 
 
 _STATEMENTS: dict[str, Statement] = {}
@@ -63,10 +62,18 @@ _PREPARED: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[bytes]] = (
     weakref.WeakKeyDictionary())
 
 
+# Names are handed out under a lock: two threads naming two statements alike would make one
+# connection run the other's statement.
+_NAMING = threading.Lock()
+
+
 def statement(sql: str) -> Statement:
     found = _STATEMENTS.get(sql)
     if found is None:
-        found = _STATEMENTS[sql] = Statement(sql)
+        with _NAMING:
+            found = _STATEMENTS.get(sql)
+            if found is None:
+                found = _STATEMENTS[sql] = Statement(sql, len(_STATEMENTS) + 1)
     return found
 
 
@@ -98,7 +105,8 @@ def run(conn: psycopg.Connection[Any],
     pipeline with one Sync, wait once, and return the rows of each execution in order.
     Raises the first error, after reading everything."""
     pgconn = conn.pgconn
-    prepared = _PREPARED.setdefault(conn, set())
+    with _NAMING:
+        prepared = _PREPARED.setdefault(conn, set())
     tx: abc.Transformer = Transformer(conn)
     # What each result answers: an execution (None) or the prepare of this statement name.
     expected: list[bytes | None] = []

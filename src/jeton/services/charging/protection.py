@@ -33,6 +33,7 @@ from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import Declined, wallet_id
 from jeton.services.ledger.workset import PreRead, WorkSet
 from jeton.store.dialect import for_update
+from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import members
 from jeton.store.tables.protection import (
     limit_trips,
@@ -76,12 +77,9 @@ _GUARD = sa.select(
 
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     """The guard `protection_hook` reads, sent ahead with a debit's first round trip."""
-    return [PreRead(_pre_read_name(member_id, asset), _GUARD,
+    return [PreRead(f"protection:{member_id}:{asset}", _GUARD,
                     {"c": community_id, "m": member_id, "a": asset})]
 
-
-def _pre_read_name(member_id: str, asset: str) -> str:
-    return f"protection:{member_id}:{asset}"
 
 
 def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
@@ -92,11 +90,7 @@ def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
         return
     counted: list[TransferResult] = []
     for member_id, asset in sorted({(r.member_id or "", r.asset) for r in mine}):
-        name = _pre_read_name(member_id, asset)
-        if name in ws.prefetched:
-            row = ws.prefetched.pop(name)
-        else:
-            row = ws.db.first(_GUARD, {"c": ws.community_id, "m": member_id, "a": asset})
+        row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
         reason, limit_count = row if row is not None else (None, 0)
         if reason is not None:
             raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {reason}",
@@ -232,7 +226,8 @@ def record_trip(j: Jeton, community_id: str, member_id: str, exc: JetonError) ->
         threshold = alert_after_trips(conn, community_id)
         t = limit_trips.c
         key = (t.community_id == community_id, t.member_id == member_id)
-        velocity.insert_ignoring_conflict(conn, limit_trips, {
+        conn.execute(insert_ignore(conn.dialect.name, limit_trips,
+                                   ["community_id", "member_id"]), {
             "community_id": community_id, "member_id": member_id,
             "day_start_us": day_start_us, "trips": 0, "alerted": False,
             "last_status": exc.status.value, "last_at_us": now_us})

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from jeton.core import amounts, limits
@@ -32,6 +31,7 @@ from jeton.services.charging.results import SpendingLimits, VelocityLimit
 from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import wallet_id
 from jeton.services.ledger.workset import WorkSet
+from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import members
 from jeton.store.tables.protection import spending_settings, velocity_counters, velocity_limits
 
@@ -194,7 +194,7 @@ def set_spending_settings(j: Jeton, community_id: str, *, new_member_days: int |
     s = spending_settings.c
 
     def tx(conn: Connection) -> None:
-        insert_ignoring_conflict(conn, spending_settings, {
+        conn.execute(insert_ignore(conn.dialect.name, spending_settings, ["community_id"]), {
             "community_id": community_id, "new_member_days": 0,
             "alert_after_trips": ALERT_AFTER_TRIPS_DEFAULT, "updated_at_us": now_us})
         changes: dict[str, Any] = {"updated_at_us": now_us}
@@ -225,10 +225,3 @@ def get_spending_limits(j: Jeton, community_id: str) -> SpendingLimits:
                               per_hour=r.per_hour, per_day=r.per_day,
                               new_member_per_hour=r.new_member_per_hour,
                               new_member_per_day=r.new_member_per_day) for r in rows])
-
-
-def insert_ignoring_conflict(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:
-    """Insert a row unless one with its key exists (two writers may race to make it)."""
-    dialect = conn.dialect.name
-    stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-    conn.execute(stmt.values(**values).on_conflict_do_nothing())

@@ -138,12 +138,9 @@ _SETTINGS_FOR_TRIGGER = sa.select(
 
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     """The settings `request_in` reads, sent ahead with a debit's first round trip."""
-    return [PreRead(_pre_read_name(member_id, asset), _SETTINGS_FOR_TRIGGER,
+    return [PreRead(f"auto_recharge:{member_id}:{asset}", _SETTINGS_FOR_TRIGGER,
                     {"c": community_id, "m": member_id, "a": asset})]
 
-
-def _pre_read_name(member_id: str, asset: str) -> str:
-    return f"auto_recharge:{member_id}:{asset}"
 
 
 def request_in(ws: WorkSet, member_id: str, asset: str) -> bool:
@@ -152,11 +149,7 @@ def request_in(ws: WorkSet, member_id: str, asset: str) -> bool:
     that decline a charge for want of credits (the member then gets credits for next time)."""
     conn, cid = ws.conn, ws.community_id
     # On every debit: the compiled statement on the transaction's cursor (decision 0004).
-    name = _pre_read_name(member_id, asset)
-    if name in ws.prefetched:
-        row = ws.prefetched.pop(name)
-    else:
-        row = ws.db.first(_SETTINGS_FOR_TRIGGER, {"c": cid, "m": member_id, "a": asset})
+    row = ws.read_ahead(pre_read(cid, member_id, asset)[0])
     if row is None:
         return False
     enabled, threshold, status, cap, month, count = row

@@ -95,7 +95,7 @@ class LedgerBase:
         `accounts` names the accounts the write will touch when the caller knows them, and
         `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
         and the hooks' reads for that member with them, in the write's first round trip; its
-        rows and COMMIT go in the second (decision 0036). Elsewhere they change nothing."""
+        rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing."""
         req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
 

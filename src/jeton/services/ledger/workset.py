@@ -173,6 +173,13 @@ class WorkSet:
                 self._load_system(aid)
         return key_rows[0] if key_rows else None
 
+    def read_ahead(self, read: PreRead) -> tuple[Any, ...] | None:
+        """The row of `read`: the one `preload` fetched with the first round trip, or, where
+        nothing was sent ahead (SQLite, or a write that named no accounts), read now."""
+        if read.name in self.prefetched:
+            return self.prefetched.pop(read.name)
+        return self.db.first(read.stmt, read.params)
+
     def _load_system(self, account_id: str) -> None:
         key = (self.community_id, account_id)
         row = _SYSTEM_CACHE.get(key)
