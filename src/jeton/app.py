@@ -257,12 +257,9 @@ class Community:
                  memo: str = "", metadata: dict[str, Any] | None = None) -> TransferResult:
         """Credits to another member, within the community's transfer limits. `fee` None: the
         community's transfer fee (set_transfer_limits)."""
-        asset = asset or self.asset
-        if fee is None and type(amount) is int:
-            fee = member_transfers.transfer_fee(self.jeton, self.id, amount, asset)
         return self._ledger.transfer(
             self.id, from_member, to_member, amount, idempotency_key=idempotency_key,
-            asset=asset, fee=fee or 0, actor=actor, memo=memo, metadata=metadata)
+            asset=asset or self.asset, fee=fee, actor=actor, memo=memo, metadata=metadata)
 
     def hold(self, member_id: str, amount: int, *, idempotency_key: str,
              asset: str | None = None, service: str | None = None,

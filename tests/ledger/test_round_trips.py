@@ -56,6 +56,16 @@ def test_a_spend_grant_and_hold_are_two_round_trips(
     assert _trips(relay, lambda k: c.hold("alice", 1, idempotency_key=f"h-{k}")) == 2
 
 
+def test_a_member_transfer_is_two_round_trips_with_the_communitys_fee(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    assert _trips(relay, lambda k: c.transfer("alice", "bob", 2, idempotency_key=f"t-{k}")) == 2
+    c.set_transfer_limits(fee_fixed=1, fee_bp=0)  # the fee is read inside the write
+    before = c.balance("alice").posted
+    assert _trips(relay, lambda k: c.transfer("alice", "bob", 2, idempotency_key=f"f-{k}")) == 2
+    assert before - c.balance("alice").posted == 4 * 3  # three warm-ups and one counted
+
+
 def test_a_spend_with_a_royalty_split_is_two_round_trips(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted

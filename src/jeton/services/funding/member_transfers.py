@@ -12,6 +12,7 @@ a fee goes to revenue). This module adds the community's rules:
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -24,7 +25,8 @@ from jeton.services.funding import base as fb
 from jeton.services.funding.results import TransferLimits
 from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import wallet_id
-from jeton.services.ledger.workset import WorkSet
+from jeton.services.ledger.workset import PreRead, WorkSet
+from jeton.store.tables.funding import funding_settings
 from jeton.store.tables.ledger import postings, transfers
 
 if TYPE_CHECKING:
@@ -66,8 +68,36 @@ def get_transfer_limits(j: Jeton, community_id: str, asset: str = "CREDIT") -> T
 
 def transfer_fee(j: Jeton, community_id: str, amount: int, asset: str = "CREDIT") -> int:
     """The community's fee on sending `amount` (0 when none is set)."""
-    config = get_transfer_limits(j, community_id, asset)
+    return _fee(get_transfer_limits(j, community_id, asset), amount)
+
+
+def _fee(config: TransferLimits, amount: int) -> int:
     return config.fee_fixed + amount * config.fee_bp // _BP_WHOLE
+
+
+_SETTING = sa.select(funding_settings.c.value_json).where(
+    funding_settings.c.community_id == sa.bindparam("c"),
+    funding_settings.c.name == sa.bindparam("n"))
+
+
+def pre_read(community_id: str, asset: str) -> list[PreRead]:
+    """A transfer's fee and limits, sent ahead with its first round trip (decision 0037)."""
+    return [PreRead(f"transfer_limits:{asset}", _SETTING,
+                    {"c": community_id, "n": _setting(asset)})]
+
+
+def _limits_in(ws: WorkSet, asset: str) -> TransferLimits:
+    read = pre_read(ws.community_id, asset)[0]
+    row = ws.read_ahead(read)
+    ws.prefetched[read.name] = row  # kept: the fee and the limits hook both ask
+    if row is None:
+        return TransferLimits(asset=asset)
+    return TransferLimits.model_validate(json.loads(row[0]))
+
+
+def default_fee(ws: WorkSet, asset: str, amount: int) -> int:
+    """The ledger's `default_fee`: the community's fee, read inside the transfer's write."""
+    return _fee(_limits_in(ws, asset), amount)
 
 
 def transfer_limits_hook(ws: WorkSet, results: list[TransferResult]) -> None:
@@ -79,7 +109,7 @@ def transfer_limits_hook(ws: WorkSet, results: list[TransferResult]) -> None:
             out = -sum(p.amount for p in r.postings if p.account_id == wid)
             sent[(r.member_id, r.asset)] = sent.get((r.member_id, r.asset), 0) + out
     for (member_id, asset), now_sent in sent.items():
-        config = _limits(ws.conn, ws.community_id, asset)
+        config = _limits_in(ws, asset)
         for limit, period in ((config.per_day, "day"), (config.per_month, "month")):
             if limit is None:
                 continue

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jeton.services.charging.results import PackSuggestion
-from jeton.services.funding import packs, plans, purchases, recharge, renewals
+from jeton.services.funding import member_transfers, packs, plans, purchases, recharge, renewals
 from jeton.services.funding.member_transfers import transfer_limits_hook
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ def install(j: Jeton) -> None:
             j.ledger.hooks.append(hook)
     if recharge.pre_read not in j.ledger.pre_reads:
         j.ledger.pre_reads.append(recharge.pre_read)
+    transfer_reads = j.ledger.operation_pre_reads.setdefault("transfer", [])
+    if member_transfers.pre_read not in transfer_reads:
+        transfer_reads.append(member_transfers.pre_read)
+    j.ledger.default_fee = member_transfers.default_fee
     charging = j.charging
     charging.plan_discount_query = plans.DISCOUNT_QUERY
 

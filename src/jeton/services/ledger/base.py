@@ -43,6 +43,8 @@ from jeton.store.tables.ledger import (
 R = TypeVar("R", bound=Result)
 Hook = Callable[[WorkSet, list[TransferResult]], None]
 PreReads = Callable[[str, str, str], Sequence[PreRead]]  # (community, member, asset)
+OperationPreReads = Callable[[str, str], Sequence[PreRead]]  # (community, asset)
+FeePolicy = Callable[[WorkSet, str, int], int]  # (working set, asset, amount) -> fee
 REVERSIBLE_KINDS = {k.value for k in TransferKind} - {"expiry", "reversal"}
 
 
@@ -78,6 +80,11 @@ class LedgerBase:
         # Reads the hooks will make for the member a write debits, sent ahead with the write's
         # first round trip on PostgreSQL (see `write_once`); funding's auto-recharge has one.
         self.pre_reads: list[PreReads] = []
+        # Reads of one operation only (a transfer's fee and limits), sent ahead the same way.
+        self.operation_pre_reads: dict[str, list[OperationPreReads]] = {}
+        # The fee of a member transfer whose caller names none, worked out inside the write
+        # from what `operation_pre_reads` sent ahead (funding installs the community's rule).
+        self.default_fee: FeePolicy | None = None
         self._known_communities: set[str] = set()
 
     def now_us(self) -> int:
@@ -106,6 +113,8 @@ class LedgerBase:
             if pipelined:
                 reads = [r for pre in self.pre_reads
                          for r in pre(community_id, member_id, asset)] if member_id else []
+                reads += [r for pre in self.operation_pre_reads.get(operation, ())
+                          for r in pre(community_id, asset)]
                 row = ws.preload(accounts, idempotency.key_read(community_id, key), reads,
                                  debited=wallet_id(member_id, asset) if member_id else None)
                 stored = idempotency.Stored(*row) if row is not None else None

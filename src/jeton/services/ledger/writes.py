@@ -248,15 +248,17 @@ class LedgerWrites(LedgerBase):
         return ws.commit_transfer(header, draft, wallet)
 
     def transfer(self, community_id: str, from_member: str, to_member: str, amount: int, *,
-                 idempotency_key: str, asset: str = "CREDIT", fee: int = 0,
+                 idempotency_key: str, asset: str = "CREDIT", fee: int | None = 0,
                  actor: str = "system", reason_code: str = "transfer", memo: str = "",
                  metadata: dict[str, Any] | None = None) -> TransferResult:
         """Credits from one member to another. The lots travel: paid stays paid (with its
-        share of cost basis), expiring credits keep their expiry. A fee goes to revenue."""
+        share of cost basis), expiring credits keep their expiry. A fee goes to revenue;
+        `fee=None` is the community's fee (`default_fee`), worked out inside the write."""
         amount = amounts.positive_amount(amount)
-        fee = amounts.whole_amount(fee, "fee")
-        if fee < 0:
-            raise InvalidRequest("fee must not be negative", status=Status.amount_invalid)
+        if fee is not None:
+            fee = amounts.whole_amount(fee, "fee")
+            if fee < 0:
+                raise InvalidRequest("fee must not be negative", status=Status.amount_invalid)
         key = amounts.idempotency_key(idempotency_key)
         if from_member == to_member:
             raise InvalidRequest("a member cannot transfer to themself", status=Status.same_account)
@@ -269,36 +271,45 @@ class LedgerWrites(LedgerBase):
                    "asset": asset, "memo": memo, "metadata": header.metadata}
 
         def body(ws: WorkSet) -> TransferResult:
-            ws.load([wallet_id(from_member, asset)])
-            sender = self._wallet(ws, from_member, asset)
-            receiver = ws.ensure_wallet(to_member, asset)
-            core = [lot.core() for lot in ws.wallet_lots(sender.account_id)]
-            plan = lotlib.plan_draw(core, amount + fee, None, ws.now_us)
-            if plan.shortfall:  # transfers move only credits the member has, never a credit line
-                have = plan.covered
-                raise Declined(Status.insufficient_credits,
-                               f"member {from_member!r} has {have} {asset} to transfer, "
-                               f"{amount + fee} required", balance=have, required=amount + fee)
-            draft = TransferDraft(header.kind, asset)
-            carried = _take_front(plan.draws, amount)
-            specs = [(ws.lots[lot_id], take) for lot_id, take in carried]
-            ws.draw(draft, sender, amount + fee, plan)
-            for lot, take in specs:
-                cost = lot.cost_minor * take // lot.amount if lot.amount else 0
-                ws.credit(draft, receiver, take, LotSpec(
-                    source="transfer", paid=lot.paid, cost_minor=cost,
-                    cost_currency=lot.cost_currency, expires_at_us=lot.expires_at_us,
-                    scope=lot.scope))
-            if fee:
-                revenue = system_id("revenue", asset)
-                ws.load([revenue], with_lots=False)
-                draft.add(revenue, fee)
-            return ws.commit_transfer(header, draft, sender)
+            fee_ = fee
+            if fee_ is None:
+                policy = self.default_fee
+                fee_ = policy(ws, asset, amount) if policy is not None else 0
+            return self._transfer(ws, header, from_member, to_member, amount, fee_)
 
         return self.write_once(
             community_id, key, "transfer", request, body, TransferResult,
             accounts=[wallet_id(from_member, asset), wallet_id(to_member, asset),
                       system_id("revenue", asset)], member_id=from_member, asset=asset)
+
+    def _transfer(self, ws: WorkSet, header: Header, from_member: str, to_member: str,
+                  amount: int, fee: int) -> TransferResult:
+        asset = header.asset
+        ws.load([wallet_id(from_member, asset)])
+        sender = self._wallet(ws, from_member, asset)
+        receiver = ws.ensure_wallet(to_member, asset)
+        core = [lot.core() for lot in ws.wallet_lots(sender.account_id)]
+        plan = lotlib.plan_draw(core, amount + fee, None, ws.now_us)
+        if plan.shortfall:  # transfers move only credits the member has, never a credit line
+            have = plan.covered
+            raise Declined(Status.insufficient_credits,
+                           f"member {from_member!r} has {have} {asset} to transfer, "
+                           f"{amount + fee} required", balance=have, required=amount + fee)
+        draft = TransferDraft(header.kind, asset)
+        carried = _take_front(plan.draws, amount)
+        specs = [(ws.lots[lot_id], take) for lot_id, take in carried]
+        ws.draw(draft, sender, amount + fee, plan)
+        for lot, take in specs:
+            cost = lot.cost_minor * take // lot.amount if lot.amount else 0
+            ws.credit(draft, receiver, take, LotSpec(
+                source="transfer", paid=lot.paid, cost_minor=cost,
+                cost_currency=lot.cost_currency, expires_at_us=lot.expires_at_us,
+                scope=lot.scope))
+        if fee:
+            revenue = system_id("revenue", asset)
+            ws.load([revenue], with_lots=False)
+            draft.add(revenue, fee)
+        return ws.commit_transfer(header, draft, sender)
 
     def reverse(self, community_id: str, transfer_id: str, *, idempotency_key: str,
                 actor: str = "system", reason_code: str = "reversal",
