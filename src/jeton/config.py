@@ -35,3 +35,16 @@ class Settings:
             public_url=env.get("JETON_PUBLIC_URL", cls.public_url),
             extra={k: v for k, v in env.items() if k.startswith("JETON_")},
         )
+
+
+def default_server_processes(dialect: str) -> int:
+    """`jeton serve`'s processes when the operator names none: every core this process may
+    use on PostgreSQL (each process has its own connections), one on SQLite (one writer at a
+    time, whose process batches the writes already)."""
+    if dialect != "postgresql":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 64))

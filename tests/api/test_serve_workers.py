@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -85,3 +86,11 @@ def _serve_with_two_workers(url: str) -> None:
         c = j.community("bench")
         assert [len(c.statement(f"{BUYER}-{w}").data) for w in range(4)] == [5, 5, 5, 5]
         assert verify(j.store) == []
+
+
+def test_serve_uses_every_core_on_postgresql_and_one_process_on_sqlite() -> None:
+    from jeton.config import default_server_processes
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert default_server_processes("postgresql") == min(cores or 1, 64)
+    assert default_server_processes("sqlite") == 1

@@ -152,8 +152,10 @@ def register(app: typer.Typer) -> None:
             help="Run the jobs (expiry, hold timeouts, renewals, webhooks...) in this process. "
                  "A job run is claimed by one process at a time, so `jeton worker`s may run "
                  "beside it.")] = True,
-        workers: Annotated[int, typer.Option(
-            min=1, max=64, help="Server processes, PostgreSQL only (each uses a core).")] = 1,
+        workers: Annotated[int | None, typer.Option(
+            min=1, max=64, show_default=False,
+            help="Server processes, PostgreSQL only (each uses a core). Default: one per core "
+                 "on PostgreSQL, one on SQLite.")] = None,
         verbose: VerboseOption = False,
         database_url: DbOption = None,
     ) -> None:
@@ -161,7 +163,7 @@ def register(app: typer.Typer) -> None:
         from jeton.api.app import check_settings, create_app
         from jeton.api.server import serve as run_server
         from jeton.api.server import server_config
-        from jeton.config import Settings
+        from jeton.config import Settings, default_server_processes
 
         _logging(verbose)
         # Links Jeton hands out (member pages, checkout returns) point at this server unless
@@ -172,6 +174,8 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise CliError(str(exc)) from None
         with opened(database_url) as j:
+            if workers is None:
+                workers = default_server_processes(j.store.dialect)
             if workers > 1 and j.store.dialect == "sqlite":
                 raise CliError("--workers above 1 needs PostgreSQL: SQLite has one writer at a "
                                "time, and one process already batches its writes (group commit)")
@@ -284,3 +288,4 @@ def _demo_welcome(c: jeton.Community, base_url: str) -> None:
 
 def _violation(v: object) -> dict[str, str]:
     return {k: str(getattr(v, k)) for k in ("check", "community_id", "subject", "detail")}
+

@@ -34,6 +34,7 @@ import httpx
 import sqlalchemy as sa
 
 import jeton
+from jeton.config import default_server_processes
 from jeton.services.access.api_keys import ApiKeys
 from jeton.services.bench.charging import (
     BUYER,
@@ -72,16 +73,17 @@ def prepare(url: str, n: int) -> str:
     return token
 
 
-def start_server(url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, workers: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """`jeton serve` on `url` in a process of its own, on a free port of 127.0.0.1; returns the
-    process and the base URL once `/healthz` answers."""
+    process and the base URL once `/healthz` answers. `workers` None: `serve`'s default (one
+    process per core on PostgreSQL, one on SQLite)."""
     port = _free_port()
     # The per-key rate limit is lifted: the figure is the server's throughput, not the limit's.
     env = {**os.environ, "JETON_DATABASE_URL": url, "JETON_SQLITE_SYNCHRONOUS": "FULL",
            "JETON_API_RATE_PER_S": "1000000"}
     proc = subprocess.Popen(  # noqa: S603 (our own interpreter and CLI, fixed arguments)
         [sys.executable, "-m", "jeton.cli", "serve", "--port", str(port), "--no-jobs",
-         "--workers", str(workers)],
+         *(["--workers", str(workers)] if workers is not None else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S_MAX
@@ -237,7 +239,9 @@ def _measure(url: str, n: int, prefix: str, progress: Any) -> dict[str, float]:
             progress(f"http on {prefix or 'sqlite'}: wrk, {CONNECTIONS} connections, "
                      f"{WRK_ROUNDS} rounds of ping and charges")
         found = bench_http_wrk(url)
-        return {f"{prefix}http_bare_per_s": found["bare_per_s"],
+        return {f"{prefix}http_server_processes": float(default_server_processes(
+                    "postgresql" if prefix else "sqlite")),
+                f"{prefix}http_bare_per_s": found["bare_per_s"],
                 f"{prefix}http_charge_per_s": found["charge_per_s"],
                 f"{prefix}http_charge_ratio": found["ratio"],
                 f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"]}
