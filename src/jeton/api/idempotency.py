@@ -62,7 +62,9 @@ KEY_REQUIRED = frozenset({
 # of the key returns it, flagged. For these the HTTP layer keeps no second copy, so such a POST
 # is one write, not two (decision 0038); a request that reuses the key of another route's kept
 # answer is still refused, since the kept answers are read first.
-LEDGER_KEYED = frozenset({"/v1/charges", "/v1/spends", "/v1/grants", "/v1/holds"})
+LEDGER_KEYED = frozenset({
+    "/v1/charges", "/v1/spends", "/v1/grants", "/v1/holds", "/v1/holds/{hold_id}/capture",
+    "/v1/holds/{hold_id}/void", "/v1/transfers", "/v1/transfers/{transfer_id}/reverse"})
 _REPLAYED_BODY = b'"replayed":true'
 _STATE_KEY = "idempotency_key"
 _STATE_REPLAY_BODY = "idempotency_replay_body"
