@@ -27,6 +27,9 @@ from jeton.store.tables import metadata
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 30  # how long a writer waits for another before "database is locked"
 SQLITE_GROUP_MAX = 64  # writes that share one SQLite commit at most
+# Where a SQLite writer connection keeps the rows its writes may reuse (services/ledger/
+# cache.py); forgotten here whenever a write on the connection fails or is undone.
+WRITER_CACHE = "jeton_writer_cache"
 
 
 class Store:
@@ -119,6 +122,7 @@ class Store:
             if self._writers.get(tid) is conn:
                 del self._writers[tid]
         if not conn.closed:
+            conn.info.pop(WRITER_CACHE, None)
             conn.close()
 
     @contextmanager
@@ -208,6 +212,7 @@ class Store:
                     if queued.error is not None:
                         cur.execute("ROLLBACK TO jeton_group")
                         del callbacks[kept:]  # what the undone write asked for is undone too
+                        conn.info.pop(WRITER_CACHE, None)  # and what it left in the cache
                     cur.execute("RELEASE jeton_group")
         except BaseException as exc:  # the commit (or the lone write) failed: none is done
             for queued in group:

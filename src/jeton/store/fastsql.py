@@ -74,3 +74,17 @@ class Runner:
             self.cur.execute(sql, rows[0])
         else:
             self.cur.executemany(sql, rows)
+
+
+class Queue:
+    """`Runner.many` that queues the statement and its rows for one pipeline instead."""
+
+    def __init__(self, work: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        self.work = work
+
+    def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
+             set_keys: Sequence[str] | None = None) -> None:
+        if rows:
+            keys = set_keys if set_keys is not None else [
+                k for k in rows[0] if not k.startswith("b_")]
+            self.work.append((compiled(stmt, "postgresql", keys), list(rows)))

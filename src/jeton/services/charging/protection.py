@@ -30,8 +30,8 @@ from jeton.services.charging import velocity
 from jeton.services.charging.results import WalletFreeze
 from jeton.services.events.outbox import emit_event
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import Declined, wallet_id
-from jeton.services.ledger.workset import PreRead, WorkSet
+from jeton.services.ledger.state import Declined, PreRead, wallet_id
+from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import members

@@ -24,8 +24,8 @@ from jeton.core.statuses import Status
 from jeton.services.funding import base as fb
 from jeton.services.funding.results import TransferLimits
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import wallet_id
-from jeton.services.ledger.workset import PreRead, WorkSet
+from jeton.services.ledger.state import PreRead, wallet_id
+from jeton.services.ledger.workset import WorkSet
 from jeton.store.tables.funding import funding_settings
 from jeton.store.tables.ledger import postings, transfers
 

@@ -38,8 +38,8 @@ from jeton.services.funding.results import AutoRechargeInfo
 from jeton.services.ledger import metrics as process_metrics
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import wallet_id
-from jeton.services.ledger.workset import PreRead, WorkSet
+from jeton.services.ledger.state import PreRead, wallet_id
+from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.engine import after_commit
 from jeton.store.sql import insert_new

@@ -28,8 +28,8 @@ from jeton.services.ledger.results import (
     Split,
     TransferResult,
 )
-from jeton.services.ledger.state import Acct, Declined, LotSpec, wallet_id
-from jeton.services.ledger.workset import PreRead, WorkSet
+from jeton.services.ledger.state import Acct, Declined, LotSpec, PreRead, wallet_id
+from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (

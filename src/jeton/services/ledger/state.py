@@ -82,6 +82,16 @@ class LotSpec:
         return (f"{self.source}|{self.expires_at_us or ''}|{self.priority}|{self.scope or ''}")
 
 
+@dataclass(frozen=True, slots=True)
+class PreRead:
+    """A read a hook will make, sent ahead with a write's first round trip (`WorkSet.preload`);
+    its row (or None) waits in `WorkSet.prefetched[name]`."""
+
+    name: str
+    stmt: Any  # a SQLAlchemy Core select
+    params: dict[str, Any]
+
+
 @dataclass(slots=True)
 class Header:
     kind: TransferKind

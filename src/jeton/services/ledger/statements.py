@@ -63,6 +63,10 @@ MANY: dict[tuple[str, int], sa.sql.ClauseElement] = {}
 
 
 def lock_accounts(dialect: str, n: int) -> sa.sql.ClauseElement:
+    """Lock and read `n` wallets in one statement. A transfer between members, or a charge
+    with a royalty, touches two or more: locked in the order the one-at-a-time path uses,
+    Python's sorted() (code points); on PostgreSQL the rows come out, and are locked, in "C"
+    collation order, the same."""
     key = ("lock:" + dialect, n)
     found = MANY.get(key)
     if found is None:

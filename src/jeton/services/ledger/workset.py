@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,9 +28,18 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, transfer_hash
 from jeton.services.ledger import statements as q
+from jeton.services.ledger.cache import WriterCache, changes, open_cache
 from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
-from jeton.services.ledger.state import Acct, Declined, Header, LotSpec, LotState, wallet_id
-from jeton.store import pipeline
+from jeton.services.ledger.state import (
+    Acct,
+    Declined,
+    Header,
+    LotSpec,
+    LotState,
+    PreRead,
+    wallet_id,
+)
+from jeton.store import fastsql, pipeline
 from jeton.store.fastsql import Runner, compiled
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import (
@@ -39,25 +47,10 @@ from jeton.store.tables.ledger import (
     lots,
 )
 
-# A transfer between members, or a charge with a royalty, touches two wallets or more: they are
-# locked and their lots read in one statement each (up to q.MANY_MAX wallets), not one per
-# wallet. The lock order is the one the one-at-a-time path uses, Python's sorted() (code
-# points): on PostgreSQL the rows come out, and are locked, in "C" collation order, the same.
-
 
 # System and named accounts never change once made (their balance is not on the row), so each
 # process keeps them after the first read: a charge neither reads nor locks the revenue row.
 _SYSTEM_CACHE: dict[tuple[str, str], tuple[Any, ...]] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class PreRead:
-    """A read a hook will make, sent ahead with a write's first round trip (`preload`); its
-    row (or None) waits in `WorkSet.prefetched[name]`."""
-
-    name: str
-    stmt: sa.sql.ClauseElement
-    params: dict[str, Any]
 
 
 class WorkSet:
@@ -92,6 +85,12 @@ class WorkSet:
         self.results: list[TransferResult] = []
         # Rows read ahead for hooks (see `preload`), by the name of the read.
         self.prefetched: dict[str, tuple[Any, ...] | None] = {}
+        # SQLite: the rows this writer connection's earlier writes left (services/ledger/cache.py).
+        self.cache: WriterCache | None = None
+        self._changes_at_start = 0  # rows this connection had changed when the cache was valid
+        if dialect == "sqlite":
+            self.cache = open_cache(conn)
+            self._changes_at_start = self.cache.start[1]
 
     # ---- loading ----
 
@@ -100,6 +99,9 @@ class WorkSet:
         read without a lock (nothing on their row changes)."""
         ids = set(account_ids)
         wanted = ids - self.accounts.keys()
+        if wanted and self._cache_holds():
+            self._from_cache(self.cache, wanted)  # type: ignore[arg-type]
+            wanted = ids - self.accounts.keys()
         if wanted:
             wallets = sorted(a for a in wanted if a.startswith("wallet:"))
             if 1 < len(wallets) <= q.MANY_MAX:  # one round trip, locking in the same order
@@ -173,12 +175,31 @@ class WorkSet:
                 self._load_system(aid)
         return key_rows[0] if key_rows else None
 
+    def _cache_holds(self) -> bool:
+        """Whether the writer's cache may be used now: it was valid when this working set
+        began, and nothing has written in this transaction since."""
+        return self.cache is not None and changes(self.conn) == self._changes_at_start
+
+    def _from_cache(self, cache: WriterCache, wanted: set[str]) -> None:
+        """Take the wallets the writer's cache holds, with their live lots."""
+        for aid in wanted:
+            entry = cache.wallets.get((self.community_id, aid))
+            if entry is not None:
+                self.accounts[aid] = q.acct(entry[0])
+                for row in entry[1]:
+                    self._add_lot(q.lot(row))
+                self._loaded_lots_for.add(aid)
+
     def read_ahead(self, read: PreRead) -> tuple[Any, ...] | None:
         """The row of `read`: the one `preload` fetched with the first round trip, or, where
-        nothing was sent ahead (SQLite, or a write that named no accounts), read now."""
+        nothing was sent ahead (SQLite, or a write that named no accounts), read now (on
+        SQLite, from the writer's cache when it holds it)."""
         if read.name in self.prefetched:
             return self.prefetched.pop(read.name)
-        return self.db.first(read.stmt, read.params)
+        if self.cache is None or not self._cache_holds():
+            return self.db.first(read.stmt, read.params)
+        return self.cache.read(self.community_id, read.name,
+                               lambda: self.db.first(read.stmt, read.params))
 
     def _load_system(self, account_id: str) -> None:
         key = (self.community_id, account_id)
@@ -525,13 +546,28 @@ class WorkSet:
             work.append(("COMMIT", [{}]))
             pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
                          work)
-        else:
+        elif self.cache is None:
             self._write_rows(None)
+        else:
+            self._flush_cached(self.cache)
+
+    def _flush_cached(self, cache: WriterCache) -> None:
+        """SQLite: write the rows, then keep what they leave for the next write, unless
+        something else wrote in this transaction since it began (then keep nothing)."""
+        alone = changes(self.conn) == self._changes_at_start
+        kept = [self.accounts[a] for a in self._loaded_lots_for] if alone else []
+        self._write_rows(None)
+        if not alone:
+            cache.forget()
+            return
+        cache.keep(self.community_id, kept, self.lots_by_account)
+        self._changes_at_start = changes(self.conn)
+        cache.marker = cache.start = (cache.start[0], self._changes_at_start)
 
     def _write_rows(self, work: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
         """Write the rows now, or (`work` given) add their statements to it."""
         c = self.community_id
-        db: Runner | _Queue = self.db if work is None else _Queue(work)
+        db: Runner | fastsql.Queue = self.db if work is None else fastsql.Queue(work)
         acct_rows = [{"b_community": c, "b_account": a.account_id, "posted": a.posted,
                       "pending": a.pending, "version": a.version}
                      for a in self.accounts.values() if a.dirty]
@@ -561,19 +597,3 @@ class WorkSet:
             rows.clear()
         self.hold_updates.clear()
         self.hold_lot_updates.clear()
-
-
-class _Queue:
-    """`Runner.many` that queues the statement and its rows for one pipeline instead."""
-
-    def __init__(self, work: list[tuple[str, list[dict[str, Any]]]]) -> None:
-        self.work = work
-
-    def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
-             set_keys: Sequence[str] | None = None) -> None:
-        if rows:
-            keys = set_keys if set_keys is not None else [
-                k for k in rows[0] if not k.startswith("b_")]
-            self.work.append((compiled(stmt, "postgresql", keys), list(rows)))
-
-

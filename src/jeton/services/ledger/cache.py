@@ -1,0 +1,94 @@
+"""What a SQLite writer connection already knows (decision 0056).
+
+A spend reads its wallet, the wallet's live lots and what the hooks ask (is the member frozen,
+does the community count spends, is auto-recharge on) before it writes. On SQLite one process
+keeps a writer connection per thread, and its last write left exactly those rows: the wallet
+and lots it wrote, the settings it read. The connection keeps them, and the next write uses
+them instead of reading again, on one condition checked at its start: nothing but this
+connection's own ledger writes has changed the database since.
+
+That condition is two counters SQLite keeps for each connection, read in one statement after
+`BEGIN IMMEDIATE` (so no other writer can commit meanwhile):
+
+- `data_version` changes when any other connection commits (this process or another one);
+- `total_changes` counts the rows this connection inserted, updated or deleted.
+
+A write records both after its flush, provided nothing wrote between its start and its flush
+but the flush itself (a hook that inserts, a new wallet, a velocity counter: then the cache is
+emptied instead). The store forgets a connection's cache when a write on it fails or is rolled
+back to a savepoint, and when it stops being a kept writer (store/engine.py), so no cached row
+outlives the transaction that made it. PostgreSQL has many writers: nothing is cached there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from jeton.services.ledger.state import Acct, LotState
+from jeton.store.engine import WRITER_CACHE
+
+Row = tuple[Any, ...]
+
+_COUNTERS = "SELECT data_version FROM pragma_data_version"
+
+
+class WriterCache:
+    """The rows one SQLite writer connection may reuse, and the counters they are valid at."""
+
+    __slots__ = ("marker", "reads", "start", "wallets")
+
+    def __init__(self) -> None:
+        self.marker: tuple[int, int] | None = None
+        self.start: tuple[int, int] = (-1, -1)
+        # (community, account id) -> (the account's row, its live lots' rows)
+        self.wallets: dict[tuple[str, str], tuple[Row, list[Row]]] = {}
+        # (community, read name) -> the row a hook read (None: no row)
+        self.reads: dict[tuple[str, str], Row | None] = {}
+
+    def keep(self, community_id: str, wallets: Iterable[Acct],
+             lots_by_account: dict[str, list[LotState]]) -> None:
+        """Keep these wallets as a write left them, with their live lots (the rows `load`
+        would read: lots with something left or owed)."""
+        for a in wallets:
+            self.wallets[(community_id, a.account_id)] = (
+                (a.account_id, a.kind, a.member_id, a.asset, a.tracked, a.floor, a.posted,
+                 a.pending, a.version),
+                [(lot.id, lot.account_id, lot.source, lot.paid, lot.cost_minor,
+                  lot.cost_currency, lot.amount, lot.remaining, lot.expires_at_us, lot.priority,
+                  lot.scope, lot.merge_key, lot.origin_transfer_id, lot.created_at_us)
+                 for lot in lots_by_account.get(a.account_id, ()) if lot.remaining != 0])
+
+    def read(self, community_id: str, name: str, fetch: Callable[[], Row | None]) -> Row | None:
+        """The row of a hook's read `name`: kept, or fetched now and kept."""
+        key = (community_id, name)
+        if key in self.reads:
+            return self.reads[key]
+        row = self.reads[key] = fetch()
+        return row
+
+    def forget(self) -> None:
+        self.marker = None
+        self.wallets.clear()
+        self.reads.clear()
+
+
+def open_cache(conn: Connection) -> WriterCache:
+    """The cache of the SQLite connection `conn` (inside its write transaction), emptied unless
+    nothing has changed the database since it was last brought up to date."""
+    raw: Any = conn.connection.driver_connection
+    info = conn.info
+    cache: WriterCache | None = info.get(WRITER_CACHE)
+    if cache is None:
+        cache = info[WRITER_CACHE] = WriterCache()
+    now = (raw.execute(_COUNTERS).fetchone()[0], raw.total_changes)
+    if cache.marker != now:
+        cache.forget()
+    cache.start = now
+    return cache
+
+
+def changes(conn: Connection) -> int:
+    return int(conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
