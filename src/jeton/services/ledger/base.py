@@ -22,6 +22,7 @@ from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
 from jeton.services.ledger import idempotency
+from jeton.services.ledger.clocks import CommunityClocks
 from jeton.services.ledger.results import (
     HoldResult,
     Result,
@@ -79,6 +80,9 @@ class LedgerBase:
         # first round trip on PostgreSQL (see `write_once`); funding's auto-recharge has one.
         self.pre_reads: list[PreReads] = []
         self._known_communities: set[str] = set()
+        # Which communities run on a test clock, and the scope that puts an operation on its
+        # community's time (decision 0056).
+        self.clocks = CommunityClocks(store)
 
     def now_us(self) -> int:
         return to_us(self.clock.now())
