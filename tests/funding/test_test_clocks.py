@@ -14,7 +14,7 @@ import jeton
 from jeton.core.clock import ManualClock
 from jeton.payments.offline import DEMO_METHOD_OK
 
-from .conftest import events, ok
+from .conftest import CANCEL, SUCCESS, events, ok, pay
 
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # the `clock` fixture's instant
 DAY_S = 24 * 3600
@@ -173,4 +173,22 @@ def test_the_worker_runs_a_test_communitys_jobs_on_its_own_clock(
     lab.advance_test_clock(seconds=2 * DAY_S, idempotency_key="two-days")
     assert lab.balance("ann").available == 100
     assert lab.account_balance("breakage").posted == 10
+    ok(j.store)
+
+
+def test_a_pack_paid_on_the_hosted_page_is_granted_at_the_communitys_time(
+        j: jeton.Jeton, lab: jeton.Community, clock: ManualClock) -> None:
+    lab.create_pack("Week pass", pack_id="week", credits=30, price_minor=500,
+                    credit_expiry_days=7)
+    lab.advance_test_clock(seconds=DAY_S, idempotency_key="a-day")
+    clock.advance(days=100)  # the process's time is far off; the grant keeps to the lab's
+    checkout = lab.buy_pack("ann", "week", idempotency_key="buy-week", success_url=SUCCESS,
+                            cancel_url=CANCEL)
+    pay(j, checkout)  # the member pays on the demo page; its event reaches the handler
+    bought = [lot for lot in lab.lots("ann") if lot.source == "purchase"]
+    assert [(lot.created_at, lot.expires_at) for lot in bought] == [
+        (START + timedelta(days=1), START + timedelta(days=8))]
+    moved = lab.advance_test_clock(seconds=7 * DAY_S, idempotency_key="a-week")
+    assert moved.jobs["lots.expire"] == 1
+    assert lab.balance("ann").available == 100
     ok(j.store)
