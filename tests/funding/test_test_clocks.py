@@ -192,3 +192,31 @@ def test_a_pack_paid_on_the_hosted_page_is_granted_at_the_communitys_time(
     assert moved.jobs["lots.expire"] == 1
     assert lab.balance("ann").available == 100
     ok(j.store)
+
+
+def test_a_second_advance_waits_for_the_first_or_takes_over_once_its_lease_is_gone(
+        j: jeton.Jeton, lab: jeton.Community) -> None:
+    import time
+
+    from jeton.store.tables.clocks import test_clocks
+
+    def running(lease_s: float) -> None:  # as if another process were advancing to +1 day
+        with j.store.write() as conn:
+            conn.execute(test_clocks.update().values(
+                status="advancing", advance_key="other", advance_hash="x" * 64,
+                advance_from_us=test_clocks.c.frozen_time_us,
+                advance_to_us=test_clocks.c.frozen_time_us + DAY_S * 1_000_000,
+                lease_until_us=int((time.time() + lease_s) * 1_000_000)))
+
+    running(lease_s=60)
+    assert lab.test_clock().status == "advancing"
+    assert lab.test_clock().advancing_to == START + timedelta(days=1)
+    with pytest.raises(jeton.Conflict) as busy:
+        lab.advance_test_clock(seconds=60, idempotency_key="mine")
+    assert busy.value.status == jeton.Status.clock_advancing
+
+    running(lease_s=-1)  # that process died: its lease ran out
+    moved = lab.advance_test_clock(seconds=60, idempotency_key="mine")
+    assert moved.now == START + timedelta(seconds=60)
+    assert lab.test_clock().status == "ready"
+    ok(j.store)
