@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         TransferLimits,
         WebhookOutcome,
     )
+    from jeton.services.ledger.clocks import ClockAdvance, ClockInfo
     from jeton.services.ledger.results import (
         AccountInfo,
         AssetInfo,
@@ -161,6 +162,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "PlanInfo", "PurchaseInfo", "Redemption", "RefundInfo", "RoleLimit", "SignupBonus",
         "SubscriptionInfo", "TransferLimits", "WebhookOutcome",
     ),
+    "jeton.services.ledger.clocks": (
+        "ClockAdvance", "ClockInfo",
+    ),
     "jeton.services.ledger.results": (
         "AccountInfo", "AssetInfo", "Balance", "BatchItem", "CommunityInfo", "HoldResult",
         "LotInfo", "LotMoveInfo", "MemberInfo", "Page", "PostingInfo", "SpendRequest",
@@ -205,6 +209,8 @@ __all__ = [
     "ClassPrice",
     "Client",
     "Clock",
+    "ClockAdvance",
+    "ClockInfo",
     "Community",
     "CommunityInfo",
     "Conflict",

@@ -13,10 +13,12 @@ moves from embedded to remote by changing the line that makes the object.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -24,7 +26,7 @@ from jeton.config import Settings
 from jeton.core import limits
 from jeton.core.amounts import positive_amount
 from jeton.core.catalog import Catalog, Service
-from jeton.core.clock import Clock, SystemClock, to_us
+from jeton.core.clock import Clock, CommunityClock, SystemClock, current_community_time, to_us
 from jeton.core.rewards import Reward
 from jeton.payments.port import PaymentProvider, SignedWebhook
 from jeton.services.access import member_links
@@ -81,6 +83,7 @@ from jeton.services.funding.results import (
     SubscriptionInfo,
     TransferLimits,
 )
+from jeton.services.ledger.clocks import ClockAdvance, ClockInfo
 from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
@@ -101,6 +104,8 @@ from jeton.services.reports.overview import Overview
 from jeton.services.reports.results import Report
 from jeton.store.engine import Store
 
+R = TypeVar("R")
+
 if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
     from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert, Webhooks
     from jeton.services.events.results import EndpointInfo, EndpointWithSecret
@@ -114,7 +119,9 @@ class Jeton:
                  payments: PaymentRegistry | Mapping[str, PaymentProvider] | None = None,
                  ) -> None:
         self.store = store
-        self.clock: Clock = clock or SystemClock()
+        # Every service asks this clock: the given one (the real time by default), or the test
+        # clock of the test-mode community whose operation is running (decision 0056).
+        self.clock: Clock = CommunityClock(clock or SystemClock())
         self.settings = settings or Settings.from_env()
         self.ledger = Ledger(store, self.clock)
         # Payment providers by name ('stripe', 'offline', 'demo'): from settings by default
@@ -138,9 +145,11 @@ class Jeton:
                                                   webhook.headers)
 
     def create_community(self, name: str, community_id: str | None = None, *,
-                         asset: str = "CREDIT", scale: int = 0) -> Community:
-        """A community with its first asset (credits by default, whole units)."""
-        info = self.ledger.create_community(name, community_id)
+                         asset: str = "CREDIT", scale: int = 0,
+                         test_mode: bool = False) -> Community:
+        """A community with its first asset (credits by default, whole units). In `test_mode`
+        its time is a test clock that `advance_test_clock` moves (docs/api/test-clocks.md)."""
+        info = self.ledger.create_community(name, community_id, test_mode=test_mode)
         self.ledger.create_asset(info.id, asset, scale)
         return Community(self, info.id, asset=asset)
 
@@ -618,6 +627,24 @@ class Community:
                 keys=[Holding(name=g.name, expires_at=g.expires_at)
                       for g in access_grants.member_keys(conn, self.id, member_id, now)])
 
+    # ---- test clocks (services/ledger/clocks.py, services/ops/clocks.py, decision 0056) ----
+
+    def test_clock(self) -> ClockInfo:
+        """The community's test clock: its time and whether an advance is under way. A live
+        community has none: Conflict `test_mode_required`."""
+        return self._ledger.clocks.info(self.id)
+
+    def advance_test_clock(self, *, to: datetime | None = None, seconds: int | None = None,
+                           idempotency_key: str) -> ClockAdvance:
+        """Move the test clock forward to `to`, or by `seconds`, running every job that falls
+        due on the way in time order (renewals, expiry, hold timeouts, webhooks); returns when
+        done. Refused: a live community (`test_mode_required`), a time not after the clock's
+        (`clock_backwards`), another advance under way (`clock_advancing`)."""
+        from jeton.services.ops import clocks
+
+        return clocks.advance(self.jeton, self.id, to=to, seconds=seconds,
+                              idempotency_key=idempotency_key)
+
     def run_funding_jobs(self) -> dict[str, int]:
         """Run the funding jobs for this community now (renewals, recharges, stale purchases);
         `jeton worker` runs them on their intervals."""
@@ -799,6 +826,32 @@ class Community:
         per crossing; None removes the alert."""
         return self._webhooks.events.set_low_balance_threshold(
             self.id, member_id, threshold, asset=asset or self.asset)
+
+
+# Methods that keep to the real time in a test-mode community: a member link is a sign-in,
+# checked by pages against the real time; an advance sets the clock itself, stop by stop.
+_REAL_TIME = frozenset({"create_member_link", "advance_test_clock"})
+
+
+def _on_community_time(method: Callable[..., R]) -> Callable[..., R]:
+    """Run a Community method on its community's time: the test clock's instant in test mode
+    (read once per call), the real time otherwise (a set lookup once the community is known to
+    be live)."""
+
+    @functools.wraps(method)
+    def scoped(self: Community, *args: Any, **kwargs: Any) -> R:
+        clocks = self._ledger.clocks
+        if self.id in clocks.live and current_community_time() is None:
+            return method(self, *args, **kwargs)
+        with clocks.scope(self.id):
+            return method(self, *args, **kwargs)
+
+    return scoped
+
+
+for _name, _method in list(vars(Community).items()):
+    if not _name.startswith("_") and inspect.isfunction(_method) and _name not in _REAL_TIME:
+        setattr(Community, _name, _on_community_time(_method))
 
 
 def _grant_access(community: Community, member_id: str, kind: str, name: str,

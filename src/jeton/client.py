@@ -68,6 +68,7 @@ from jeton.services.funding.results import (
     SubscriptionInfo,
     TransferLimits,
 )
+from jeton.services.ledger.clocks import ClockAdvance, ClockInfo
 from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
@@ -282,6 +283,16 @@ class Client:
 
     def revoke_api_key(self, key_id: str) -> ApiKeyInfo:
         return self._post(f"/v1/api_keys/{_seg(key_id)}/revoke", {}, ApiKeyInfo)
+
+    # ---- test clocks (docs/api/test-clocks.md) ----
+
+    def test_clock(self) -> ClockInfo:
+        return self._get("/v1/test_clock", ClockInfo)
+
+    def advance_test_clock(self, *, to: datetime | None = None, seconds: int | None = None,
+                           idempotency_key: str) -> ClockAdvance:
+        return self._post("/v1/test_clock/advance", {"to": to, "seconds": seconds},
+                          ClockAdvance, idempotency_key)
 
     # ---- funding: packs, purchases, refunds, plans, auto-recharge, coupons, settings ----
     # Over HTTP: docs/api/packs.md, purchases.md, plans-and-subscriptions.md, auto-recharge.md,
@@ -785,15 +796,17 @@ class _Json(RootModel[Any]):
 def create_community(base_url: str, operator_token: str, community_id: str, name: str, *,
                      asset: str = "CREDIT", scale: int = 0, key_name: str = "admin",
                      idempotency_key: str | None = None,
-                     timeout: float = limits.client_timeout_s_default) -> tuple[Client, str]:
+                     timeout: float = limits.client_timeout_s_default,
+                     test_mode: bool = False) -> tuple[Client, str]:
     """Make a community with the operator's token; returns a Client on its new admin key, and
-    that key's token (shown this once: keep it)."""
+    that key's token (shown this once: keep it). In `test_mode` its time is a test clock
+    (`advance_test_clock`)."""
     from jeton.services.ops.operator import CommunityCreated
 
     with Client(base_url, operator_token, timeout=timeout) as operator:
         created = operator._post("/v1/communities", {
             "id": community_id, "name": name, "asset": asset, "scale": scale,
-            "key_name": key_name}, CommunityCreated, idempotency_key)
+            "key_name": key_name, "test_mode": test_mode}, CommunityCreated, idempotency_key)
     token = created.api_key.token
     if token is None:
         raise JetonError("the community was made by an earlier request with this idempotency "

@@ -38,3 +38,22 @@ def test_a_new_database_goes_to_head(tmp_path: Path) -> None:
     assert migrate.current(store) == migrate.HEAD_REVISION
     migrate.upgrade(store)  # at head: nothing to do
     store.dispose()
+
+
+def test_a_database_at_0002_gains_the_test_clocks_table(tmp_path: Path) -> None:
+    from jeton.store.tables.clocks import TABLES as CLOCK_TABLES
+
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(store, "0002")
+    with store.engine.begin() as conn:  # as a 0002 database made before test clocks were
+        for table in reversed(CLOCK_TABLES):
+            table.drop(conn)
+    assert migrate.current(store) == "0002"
+
+    migrate.upgrade(store)
+    assert migrate.current(store) == migrate.HEAD_REVISION
+    assert {t.name for t in CLOCK_TABLES} <= set(sa.inspect(store.engine).get_table_names())
+    j = jeton.Jeton(store)
+    lab = j.create_community("Lab", "lab", test_mode=True)
+    assert lab.advance_test_clock(seconds=60, idempotency_key="m").steps == 1
+    store.dispose()

@@ -16,6 +16,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     # ---- the operator and the community's setup ----
     "CreateCommunity": {"id": "chat", "name": "Chat room", "asset": "CREDIT", "scale": 0,
                         "key_name": "backend"},
+    "AdvanceClock": {"seconds": 2_592_000},
     "CreateAsset": {"code": "POINTS", "scale": 0, "name": "Reward points"},
     "CreateAccount": {"name": "app_store_fees", "asset": "CREDIT"},
     "CreateKey": {"name": "chat-backend", "scopes": ["members:write", "charges:write"]},

@@ -55,7 +55,7 @@ KEY_REQUIRED = frozenset({
     "/v1/staff_grants", "/v1/staff_charges", "/v1/coupons/{code}/redeem",
     "/v1/purchases", "/v1/purchases/{purchase_id}/offline_payment",
     "/v1/purchases/{purchase_id}/refund", "/v1/purchases/{purchase_id}/refund_as_credits",
-    "/v1/subscriptions",
+    "/v1/subscriptions", "/v1/test_clock/advance",
 })
 # POSTs whose handler is one ledger write under the same key, answering the write's own result:
 # the ledger keeps that answer in the write's transaction (its idempotency key), and a replay

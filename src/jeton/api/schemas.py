@@ -129,6 +129,17 @@ class CreateCommunity(Body):
     asset: AssetCode = "CREDIT"
     scale: Annotated[StrictInt, Field(ge=0, le=amounts.asset_scale_max)] = 0
     key_name: Annotated[str, Field(max_length=limits.display_name_chars_max)] = "admin"
+    # Its time is a test clock that POST /v1/test_clock/advance moves (test-clocks.md).
+    test_mode: StrictBool = False
+
+
+# ---- test clocks ----
+
+class AdvanceClock(Body):
+    """Move a test-mode community's clock: to an instant, or a number of seconds on."""
+
+    to: AwareDatetime | None = None
+    seconds: Annotated[StrictInt, Field(ge=1, le=limits.test_clock_advance_s_max)] | None = None
 
 
 # ---- setup ----

@@ -52,12 +52,18 @@ def register(app: typer.Typer) -> None:
                            asset: Annotated[str, typer.Option(help="First asset code.")
                                             ] = "CREDIT",
                            scale: Annotated[int, typer.Option(help="Decimal places.")] = 0,
+                           test_mode: Annotated[bool, typer.Option(
+                               "--test-mode",
+                               help="Its time is a test clock that `jeton clock advance` "
+                                    "moves.")] = False,
                            database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """A community with its first asset (CREDIT, whole units by default)."""
         with opened(database_url) as j:
-            c = j.create_community(name or community_id, community_id, asset=asset, scale=scale)
+            c = j.create_community(name or community_id, community_id, asset=asset, scale=scale,
+                                   test_mode=test_mode)
             info = c.info()
-        emit_json(info) if as_json else console.print(f"community {info.id} ({info.name})")
+        mode = ", test mode" if info.test_mode else ""
+        emit_json(info) if as_json else console.print(f"community {info.id} ({info.name}{mode})")
 
     @keys_app.command("create")
     def keys_create(name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",

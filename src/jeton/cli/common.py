@@ -23,7 +23,7 @@ CommunityOption = Annotated[str | None, typer.Option(
     help=f"Community id; may be left out when there is only one (default: {COMMUNITY_ENV}).")]
 
 # Modules under jeton.cli with a `register(app)` function, added by each area.
-EXTRA_MODULES: list[str] = ["catalog", "protection"]
+EXTRA_MODULES: list[str] = ["catalog", "clocks", "protection"]
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,13 +1,21 @@
 """Business time. Every rule that depends on time (expiry, cycles, hold timeouts) asks a Clock.
 
 `ManualClock` is public so that users test their own integration with time they control.
+
+A community created in test mode has a clock of its own (a test clock, decision 0056): while an
+operation of that community runs, `community_time(...)` says its frozen instant, and
+`CommunityClock.now()` (the clock every service of a Jeton holds) answers it instead of the
+base clock. Outside such an operation, and for live communities, the base clock answers.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -43,6 +51,46 @@ class ManualClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = ensure_utc(when)
+
+
+class CommunityClock:
+    """The clock of a Jeton: its base clock, or the frozen instant of the test-mode community
+    whose operation is running (`community_time`). Anything else (a ManualClock's `advance`)
+    is the base clock's."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+
+    def now(self) -> datetime:
+        scope = _community_time.get()
+        if scope is not None and scope[1] is not None:
+            return scope[1]
+        return self.base.now()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
+# (community id, its frozen instant or None for a live community) of the running operation.
+# Context variables follow threads that copy the context (the SQLite group commit does).
+_community_time: ContextVar[tuple[str, datetime | None] | None] = ContextVar(
+    "jeton_community_time", default=None)
+
+
+def current_community_time() -> tuple[str, datetime | None] | None:
+    """The community whose time is in force here, and its frozen instant (None: live)."""
+    return _community_time.get()
+
+
+@contextmanager
+def community_time(community_id: str, frozen: datetime | None) -> Iterator[None]:
+    """Run the block on `community_id`'s time: `frozen` (a test clock) or, None, the base
+    clock's."""
+    token = _community_time.set((community_id, ensure_utc(frozen) if frozen else None))
+    try:
+        yield
+    finally:
+        _community_time.reset(token)
 
 
 def ensure_utc(when: datetime) -> datetime:

@@ -269,3 +269,14 @@ badge_text_chars_max = 200
 badge_threshold_max = 1_000_000_000
 # Badges per community: a wall of achievements, not a second catalog.
 badges_max = 200
+
+# Test clocks (decision 0056). One advance moves a community's clock at most this far: two
+# years cover every plan cycle twice over, and an advance runs every job that falls due on the
+# way, so an unbounded one could hold a request for minutes.
+test_clock_advance_s_max = 2 * 366 * 24 * 3600
+# An advance stops at most this many times on the way (at each lot expiry, hold timeout or
+# renewal that falls due, in order); past it, what remains falls due together at the target.
+test_clock_steps_max = 2_000
+# An advance whose process died leaves the clock `advancing`; after this long (real time)
+# another advance may take over from where it stopped.
+test_clock_lease_s = 300

@@ -42,6 +42,9 @@ class Status(StrEnum):
     capture_exceeds_hold = "capture_exceeds_hold"
     already_reversed = "already_reversed"
     not_reversible = "not_reversible"
+    test_mode_required = "test_mode_required"  # a live community's clock is the real time
+    clock_backwards = "clock_backwards"  # a test clock only moves forward
+    clock_advancing = "clock_advancing"  # another advance of the test clock is under way
     conflict = "conflict"
     # The ledger says no.
     insufficient_credits = "insufficient_credits"

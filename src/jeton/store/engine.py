@@ -8,6 +8,7 @@ in sorted order; serialization failures and deadlocks are retried by `run_write`
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -223,7 +224,10 @@ class Store:
     def _run_one(self, queued: _Queued[Any], conn: Connection) -> None:
         self._running_for.ident = queued.ident
         try:
-            queued.result = queued.fn(conn)
+            if queued.ident == threading.get_ident():
+                queued.result = queued.fn(conn)
+            else:  # another thread's write sees its context (a test community's time)
+                queued.result = queued.context.run(queued.fn, conn)
         except BaseException as exc:
             queued.error = exc
         finally:
@@ -288,11 +292,12 @@ def _committed(conn: Connection) -> Iterator[None]:
 class _Queued(Generic[T]):
     """A write waiting for its group's commit, then its outcome."""
 
-    __slots__ = ("error", "fn", "ident", "promoted", "result", "wake")
+    __slots__ = ("context", "error", "fn", "ident", "promoted", "result", "wake")
 
     def __init__(self, fn: Callable[[Connection], T], ident: int) -> None:
         self.fn = fn
         self.ident = ident
+        self.context = contextvars.copy_context()
         self.wake = threading.Event()
         self.promoted = False
         self.result: T | None = None

@@ -13,6 +13,7 @@ from jeton.api.routes import (
     assets,
     catalog,
     charges,
+    clocks,
     communities,
     coupons,
     funding_settings,
@@ -61,6 +62,7 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     webhooks.router,
     portal_links.router,
+    clocks.router,
     ping.router,
 ]
 

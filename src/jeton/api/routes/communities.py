@@ -28,7 +28,7 @@ def create_community(body: CreateCommunity, request: Request,
     created = operator.bootstrap_community(
         caller.ctx.jeton, caller.ctx.keys, community_id=body.id, name=body.name,
         asset=body.asset, scale=body.scale, key_name=body.key_name,
-        created_by=caller.actor(), idempotency_key=key)
+        created_by=caller.actor(), idempotency_key=key, test_mode=body.test_mode)
     keep_for_replay(request, operator.without_token(created))
     return created
 

@@ -206,7 +206,7 @@ def end_member_session(j: Jeton, session: MemberSession) -> None:
         s.session_id == session.session_id).values(revoked=True)))
 
 
-@job("member_links.purge", 3600)
+@job("member_links.purge", 3600, real_time=True)
 def purge_member_links(j: Jeton, community_id: str) -> int:
     """Delete links and sessions that expired more than `member_links_retention_s` ago."""
     before_us = to_us(j.clock.now()) - limits.member_links_retention_s * _US

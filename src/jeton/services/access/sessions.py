@@ -295,7 +295,7 @@ def purge_sessions(store: Store, clock: Clock, community_id: str) -> int:
     return store.run_write(write)
 
 
-@job("staff_sessions.purge", 3600)
+@job("staff_sessions.purge", 3600, real_time=True)
 def _purge_sessions_job(j: Jeton, community_id: str) -> int:
     return purge_sessions(j.store, j.clock, community_id)
 

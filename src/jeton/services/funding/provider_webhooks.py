@@ -76,7 +76,10 @@ def process_event(j: Jeton, event: PaymentEvent) -> WebhookOutcome:
             provider_events.c.event_id == event.event_id).values(outcome=outcome))
         return WebhookOutcome(status="processed", detail=outcome, **base)
 
-    return fb.write_plain(j.ledger, community_id, tx)
+    # On the community's time: a purchase of a test-mode community paid on a hosted page is
+    # granted at its test clock's instant, like everything else it does (decision 0056).
+    with j.ledger.clocks.scope(community_id):
+        return fb.write_plain(j.ledger, community_id, tx)
 
 
 def _apply(ws: WorkSet, j: Jeton, event: PaymentEvent, row: RowMapping) -> str:

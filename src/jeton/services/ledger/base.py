@@ -22,6 +22,7 @@ from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
 from jeton.services.ledger import idempotency
+from jeton.services.ledger.clocks import CommunityClocks
 from jeton.services.ledger.results import (
     HoldResult,
     Result,
@@ -86,6 +87,9 @@ class LedgerBase:
         # from what `operation_pre_reads` sent ahead (funding installs the community's rule).
         self.default_fee: FeePolicy | None = None
         self._known_communities: set[str] = set()
+        # Which communities run on a test clock, and the scope that puts an operation on its
+        # community's time (decision 0056).
+        self.clocks = CommunityClocks(store)
 
     def now_us(self) -> int:
         return to_us(self.clock.now())

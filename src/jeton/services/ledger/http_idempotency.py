@@ -199,7 +199,7 @@ class HttpIdempotency:
                 return total
 
 
-@job("http_idempotency.purge", 3600)
+@job("http_idempotency.purge", 3600, real_time=True)
 def _purge_old_answers(j: Jeton, community_id: str) -> int:
     """Forget kept answers after `idempotency_retention_days`. The ledger's own keys are kept for
     good: they are what makes a late retry of a write take effect once."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from jeton.core.clock import community_time
 from jeton.services.ledger import journal
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.jobs import job_runs
@@ -35,19 +36,33 @@ class Job:
     name: str
     interval_s: float
     run: JobFn
+    # Runs on the real time even in a test-mode community: housekeeping of sign-in sessions,
+    # links and kept HTTP answers, whose times are the real time (decision 0056). Every other
+    # job runs on the community's time, and an advance of a test clock runs it on the way.
+    real_time: bool = False
 
 
 REGISTRY: dict[str, Job] = {}
 
 
-def job(name: str, interval_s: float) -> Callable[[JobFn], JobFn]:
+def job(name: str, interval_s: float, *, real_time: bool = False) -> Callable[[JobFn], JobFn]:
     """Register a job: `@job("lots.expire", 5)` over `def f(jeton, community_id) -> int`."""
 
     def wrap(fn: JobFn) -> JobFn:
-        REGISTRY[name] = Job(name, interval_s, fn)
+        REGISTRY[name] = Job(name, interval_s, fn, real_time)
         return fn
 
     return wrap
+
+
+def run_on_community_time(j: Jeton, job_: Job, community_id: str) -> int:
+    """Run a job's work for one community, on the community's time (a test clock's instant)
+    unless the job keeps to the real time."""
+    if job_.real_time:
+        with community_time(community_id, None):
+            return job_.run(j, community_id)
+    with j.ledger.clocks.scope(community_id):
+        return job_.run(j, community_id)
 
 
 @job("lots.expire", 5)
@@ -102,7 +117,7 @@ def run_job(j: Jeton, job_: Job, community_id: str, *, force: bool = False) -> i
     error = None
     count = 0
     try:
-        count = job_.run(j, community_id)
+        count = run_on_community_time(j, job_, community_id)
     except Exception as exc:  # a failing job is reported and retried at its next interval
         log.exception("job %s failed for %s", job_.name, community_id)
         error = f"{type(exc).__name__}: {exc}"

@@ -24,6 +24,8 @@ class CommunityInfo(Result):
     id: str
     name: str
     created_at: datetime
+    # Made in test mode: its time is a test clock the API can advance (decision 0056).
+    test_mode: bool = False
 
 
 class AssetInfo(Result):

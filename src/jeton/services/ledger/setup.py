@@ -14,7 +14,10 @@ from jeton.core.clock import from_us
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
+from jeton.services.ledger import clocks
 from jeton.services.ledger.base import checked_metadata, checked_text, page_limit
+from jeton.services.ledger.clocks import COMMUNITY_SELECT as _COMMUNITY
+from jeton.services.ledger.clocks import community_info
 from jeton.services.ledger.reads import LedgerReads
 from jeton.services.ledger.results import (
     AccountInfo,
@@ -38,40 +41,49 @@ class LedgerSetup(LedgerReads):
     """Communities, assets, accounts, members and credit lines."""
 
     def create_community(self, name: str, community_id: str | None = None,
-                         metadata: dict[str, Any] | None = None) -> CommunityInfo:
+                         metadata: dict[str, Any] | None = None, *,
+                         test_mode: bool = False) -> CommunityInfo:
+        """A community; in `test_mode` its time is a test clock, stopped at the time it was
+        made, that only an advance moves (services/ledger/clocks.py, decision 0056)."""
         cid = amounts.external_id(community_id, "community id") if community_id else new_id()
         name = checked_text(name, "name", 200)
+        if type(test_mode) is not bool:
+            raise InvalidRequest("test_mode must be true or false", status=Status.value_invalid)
         now = self.now_us()
+        if test_mode:  # a test clock starts at a whole second: easier to read and to aim at
+            now = now // 1_000_000 * 1_000_000
 
         def tx(conn: Connection) -> CommunityInfo:
             existing = conn.execute(sa.select(communities.c.name, communities.c.created_at_us)
                                     .where(communities.c.community_id == cid)).first()
             if existing is not None:
-                if existing[0] != name:
+                was_test = clocks.is_test_mode(conn, cid)
+                if existing[0] != name or was_test != test_mode:
                     raise Conflict(f"community {cid!r} already exists",
                                    status=Status.already_exists)
-                return CommunityInfo(id=cid, name=name, created_at=from_us(existing[1]))
+                return CommunityInfo(id=cid, name=name, created_at=from_us(existing[1]),
+                                     test_mode=was_test)
             conn.execute(communities.insert().values(
                 community_id=cid, name=name, metadata_json=json.dumps(checked_metadata(metadata)),
                 created_at_us=now))
-            return CommunityInfo(id=cid, name=name, created_at=from_us(now))
+            if test_mode:
+                clocks.start_clock(conn, cid, now)
+            return CommunityInfo(id=cid, name=name, created_at=from_us(now), test_mode=test_mode)
 
         return self.store.run_write(tx)
 
     def get_community(self, community_id: str) -> CommunityInfo:
         with self.store.read() as conn:
-            row = conn.execute(sa.select(communities.c.name, communities.c.created_at_us)
-                               .where(communities.c.community_id == community_id)).first()
+            row = conn.execute(_COMMUNITY.where(
+                communities.c.community_id == community_id)).first()
         if row is None:
             raise NotFound(f"no community {community_id!r}", status=Status.community_not_found)
-        return CommunityInfo(id=community_id, name=row[0], created_at=from_us(row[1]))
+        return community_info(row)
 
     def list_communities(self) -> list[CommunityInfo]:
         with self.store.read() as conn:
-            rows = conn.execute(sa.select(communities.c.community_id, communities.c.name,
-                                          communities.c.created_at_us)
-                                .order_by(communities.c.community_id)).all()
-        return [CommunityInfo(id=r[0], name=r[1], created_at=from_us(r[2])) for r in rows]
+            rows = conn.execute(_COMMUNITY.order_by(communities.c.community_id)).all()
+        return [community_info(r) for r in rows]
 
     def create_asset(self, community_id: str, code: str, scale: int = 0,
                      name: str = "") -> AssetInfo:

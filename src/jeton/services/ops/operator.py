@@ -5,14 +5,12 @@ Used by `POST /v1/communities` (with the operator's token) and by the CLI.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from jeton.app import Jeton
 from jeton.core import limits
-from jeton.core.clock import from_us
 from jeton.core.errors import Conflict, InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import ApiKeyCreated, ApiKeys, Scope
+from jeton.services.ledger.clocks import COMMUNITY_SELECT, community_info
 from jeton.services.ledger.results import AssetInfo, CommunityInfo, Page, Result
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import communities
@@ -26,8 +24,8 @@ class CommunityCreated(Result):
 
 def bootstrap_community(j: Jeton, keys: ApiKeys, *, community_id: str, name: str,
                         asset: str = "CREDIT", scale: int = 0, key_name: str = "admin",
-                        created_by: str = "operator",
-                        idempotency_key: str | None = None) -> CommunityCreated:
+                        created_by: str = "operator", idempotency_key: str | None = None,
+                        test_mode: bool = False) -> CommunityCreated:
     """A new community, its first asset and an `admin` API key.
 
     A community that exists already is refused (409): its keys are made by its own admins. The
@@ -42,7 +40,8 @@ def bootstrap_community(j: Jeton, keys: ApiKeys, *, community_id: str, name: str
     if exists and (idempotency_key is None or keys.find(community_id, idempotency_key) is None):
         raise Conflict(f"community {community_id!r} already exists",
                        status=Status.already_exists)
-    community = j.create_community(name, community_id, asset=asset, scale=scale)
+    community = j.create_community(name, community_id, asset=asset, scale=scale,
+                                   test_mode=test_mode)
     key = keys.create(community.id, name=key_name, scopes=[Scope.admin], created_by=created_by,
                       idempotency_key=idempotency_key)
     made = next(a for a in community.assets() if a.code == asset)
@@ -61,11 +60,11 @@ def list_communities(store: Store, *, limit: int = limits.page_size_default,
         raise InvalidRequest(f"limit must be 1-{limits.page_size_max}",
                              status=Status.value_invalid)
     c = communities.c
-    stmt = sa.select(c.community_id, c.name, c.created_at_us)
+    stmt = COMMUNITY_SELECT
     if starting_after:
         stmt = stmt.where(c.community_id > starting_after)
     with store.read() as conn:
         rows = conn.execute(stmt.order_by(c.community_id).limit(limit + 1)).all()
-    data = [CommunityInfo(id=r[0], name=r[1], created_at=from_us(r[2])) for r in rows[:limit]]
+    data = [community_info(r) for r in rows[:limit]]
     more = len(rows) > limit
     return Page(data=data, has_more=more, next_cursor=data[-1].id if more else None)

@@ -4,6 +4,7 @@ from jeton.store.tables import (
     api,
     catalog,
     charging,
+    clocks,
     funding,
     jobs,
     ledger,
@@ -14,5 +15,5 @@ from jeton.store.tables import (
 )
 from jeton.store.tables.base import metadata
 
-__all__ = ["api", "catalog", "charging", "funding", "jobs", "ledger", "member_links", "metadata",
-           "protection", "web", "webhooks"]
+__all__ = ["api", "catalog", "charging", "clocks", "funding", "jobs", "ledger", "member_links",
+           "metadata", "protection", "web", "webhooks"]
