@@ -85,6 +85,8 @@ from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,
+    BalanceAt,
+    BalanceHistory,
     BatchItem,
     CommunityInfo,
     HoldResult,
@@ -297,6 +299,19 @@ class Community:
 
     def balance(self, member_id: str, *, asset: str | None = None) -> Balance:
         return self._ledger.balance(self.id, member_id, asset or self.asset)
+
+    def balance_at(self, member_id: str, as_of: datetime, *,
+                   asset: str | None = None) -> BalanceAt:
+        """The member's posted balance at the instant `as_of`, from the journal."""
+        return self._ledger.balance_at(self.id, member_id, as_of, asset or self.asset)
+
+    def balance_history(self, member_id: str, since: datetime, until: datetime, *,
+                        interval: Literal["hour", "day"] = "day",
+                        asset: str | None = None) -> BalanceHistory:
+        """The member's posted balance at `since` and at the end of each hour or day up to
+        `until` (at most `limits.balance_history_points_max` points)."""
+        return self._ledger.balance_history(self.id, member_id, since, until, interval,
+                                            asset or self.asset)
 
     def account_balance(self, account: str, *, asset: str | None = None) -> Balance:
         """A system or named account: `revenue`, `breakage`, `appstore`..."""

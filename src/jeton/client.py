@@ -72,6 +72,8 @@ from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,
+    BalanceAt,
+    BalanceHistory,
     BatchItem,
     CommunityInfo,
     HoldResult,
@@ -247,6 +249,21 @@ class Client:
     def balance(self, member_id: str, *, asset: str | None = None) -> Balance:
         return self._get(f"/v1/members/{_seg(member_id)}/balance", Balance,
                          asset=asset or self.asset)
+
+    def balance_at(self, member_id: str, as_of: datetime, *,
+                   asset: str | None = None) -> BalanceAt:
+        """The member's posted balance at the instant `as_of`, from the journal."""
+        return self._get(f"/v1/members/{_seg(member_id)}/balance", BalanceAt,
+                         asset=asset or self.asset, as_of=_instant(as_of))
+
+    def balance_history(self, member_id: str, since: datetime, until: datetime, *,
+                        interval: Literal["hour", "day"] = "day",
+                        asset: str | None = None) -> BalanceHistory:
+        """The member's posted balance at `since` and at the end of each hour or day up to
+        `until` (at most `limits.balance_history_points_max` points)."""
+        return self._get(f"/v1/members/{_seg(member_id)}/balance/history", BalanceHistory,
+                         asset=asset or self.asset, interval=interval,
+                         **{"from": _instant(since), "to": _instant(until)})
 
     def account_balance(self, account: str, *, asset: str | None = None) -> Balance:
         """A system or named account: `revenue`, `breakage`, `appstore`..."""
@@ -852,6 +869,12 @@ def _context(context: Mapping[str, str] | None) -> dict[str, str] | None:
 
 def _day(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _instant(value: datetime) -> str:
+    """An instant as RFC 3339; a naive one goes as it is and the server refuses it, as
+    in-process."""
+    return value.isoformat()
 
 
 def _seg(value: str) -> str:

@@ -269,3 +269,10 @@ badge_text_chars_max = 200
 badge_threshold_max = 1_000_000_000
 # Badges per community: a wall of achievements, not a second catalog.
 badges_max = 200
+
+# ---- balance history (services/ledger/history.py) ----
+# Points of one balance history: a month of hours (744) or a bit under three years of days. Each
+# point is one bisection of the wallet's postings, so the bound is also the read's cost bound.
+balance_history_points_max = 1_000
+# The member's page and the owner's member page show the balance at the end of this many days.
+balance_series_days = 14
