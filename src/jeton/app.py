@@ -106,6 +106,8 @@ from jeton.store.engine import Store
 if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
     from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert, Webhooks
     from jeton.services.events.results import EndpointInfo, EndpointWithSecret
+    from jeton.services.funding.receipt_keys import ReceiptKeys
+    from jeton.services.funding.receipts import Receipt
 
 
 class Jeton:
@@ -332,6 +334,36 @@ class Community:
 
     def get_transfer(self, transfer_id: str) -> TransferResult:
         return self._ledger.get_transfer(self.id, transfer_id)
+
+    # ---- receipts (services/funding/receipts.py, receipt_keys.py) ----
+
+    def receipt(self, transfer_id: str) -> Receipt:
+        """The signed receipt of a transfer about a member (a charge, a purchase's credits, a
+        refund...): verify it offline with a key of `receipt_keys()` (docs/api/receipts.md)."""
+        from jeton.services.funding import receipts
+
+        return receipts.transfer_receipt(self.jeton.store, self.jeton.clock, self.id,
+                                         transfer_id)
+
+    def purchase_receipt(self, purchase_id: str) -> Receipt:
+        """The signed receipt of a completed purchase, with the money paid."""
+        from jeton.services.funding import receipts
+
+        return receipts.purchase_receipt(self.jeton.store, self.jeton.clock, self.id,
+                                         purchase_id)
+
+    def receipt_keys(self) -> ReceiptKeys:
+        """The public keys receipts are signed with, newest first (the first is made now if
+        there is none yet)."""
+        from jeton.services.funding import receipt_keys
+
+        return receipt_keys.public_keys(self.jeton.store, self.id, self.jeton.clock)
+
+    def rotate_receipt_key(self) -> ReceiptKeys:
+        """Sign with a new key from now on; the old ones stay published."""
+        from jeton.services.funding import receipt_keys
+
+        return receipt_keys.rotate(self.jeton.store, self.jeton.clock, self.id)
 
     def report(self, *, since: date | None = None, until: date | None = None,
                asset: str | None = None) -> Report:

@@ -96,6 +96,8 @@ if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webho
         EventInfo,
         LowBalanceAlert,
     )
+    from jeton.services.funding.receipt_keys import ReceiptKeys
+    from jeton.services.funding.receipts import Receipt
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -284,6 +286,29 @@ class Client:
 
     def get_transfer(self, transfer_id: str) -> TransferResult:
         return self._get(f"/v1/transfers/{_seg(transfer_id)}", TransferResult)
+
+    # ---- receipts ----
+
+    def receipt(self, transfer_id: str) -> Receipt:
+        """The signed receipt of a transfer about a member (docs/api/receipts.md)."""
+        from jeton.services.funding.receipts import Receipt
+
+        return self._get(f"/v1/transfers/{_seg(transfer_id)}/receipt", Receipt)
+
+    def purchase_receipt(self, purchase_id: str) -> Receipt:
+        from jeton.services.funding.receipts import Receipt
+
+        return self._get(f"/v1/purchases/{_seg(purchase_id)}/receipt", Receipt)
+
+    def receipt_keys(self) -> ReceiptKeys:
+        from jeton.services.funding.receipt_keys import ReceiptKeys
+
+        return self._get("/v1/receipt_keys", ReceiptKeys)
+
+    def rotate_receipt_key(self, *, idempotency_key: str | None = None) -> ReceiptKeys:
+        from jeton.services.funding.receipt_keys import ReceiptKeys
+
+        return self._post("/v1/receipt_keys/rotate", {}, ReceiptKeys, idempotency_key)
 
     # ---- API keys (HTTP only: in-process code needs none) ----
 

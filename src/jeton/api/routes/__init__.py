@@ -28,6 +28,7 @@ from jeton.api.routes import (
     protection,
     provider_webhooks,
     purchases,
+    receipts,
     reports,
     spends,
     staff_postings,
@@ -62,6 +63,8 @@ ROUTERS: list[APIRouter] = [
     webhooks.router,
     portal_links.router,
     ping.router,
+    receipts.router,
+    receipts.well_known,  # public: no API key
 ]
 
 # Called when a request is declined (not enough credits, a limit): each returns fields for the

@@ -1,7 +1,8 @@
-"""Balance history: the index that finds a wallet's balance at any instant (issue 15).
+"""Issue 15: the index that finds a wallet's balance at any instant, and the keys that sign
+receipts.
 
-The baseline creates the current metadata, this index included, so it is created only where it
-is missing.
+The baseline creates the current metadata, these included, so each is created only where it is
+missing.
 
 Revision ID: 0006
 Revises: 0002
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from jeton.store.tables.ledger import postings
+from jeton.store.tables.receipts import TABLES
 
 revision = "0006"
 down_revision = "0002"
@@ -25,8 +27,14 @@ def _index() -> sa.Index:
 
 
 def upgrade() -> None:
-    _index().create(op.get_bind(), checkfirst=True)
+    bind = op.get_bind()
+    _index().create(bind, checkfirst=True)
+    for table in TABLES:
+        table.create(bind, checkfirst=True)
 
 
 def downgrade() -> None:
-    _index().drop(op.get_bind(), checkfirst=True)
+    bind = op.get_bind()
+    for table in reversed(TABLES):
+        table.drop(bind, checkfirst=True)
+    _index().drop(bind, checkfirst=True)
