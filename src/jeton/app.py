@@ -88,6 +88,8 @@ from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,
+    BalanceAt,
+    BalanceHistory,
     BatchItem,
     CommunityInfo,
     HoldResult,
@@ -109,6 +111,8 @@ R = TypeVar("R")
 if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
     from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert, Webhooks
     from jeton.services.events.results import EndpointInfo, EndpointWithSecret
+    from jeton.services.funding.receipt_keys import ReceiptKeys
+    from jeton.services.funding.receipts import Receipt
 
 
 class Jeton:
@@ -304,6 +308,19 @@ class Community:
     def balance(self, member_id: str, *, asset: str | None = None) -> Balance:
         return self._ledger.balance(self.id, member_id, asset or self.asset)
 
+    def balance_at(self, member_id: str, as_of: datetime, *,
+                   asset: str | None = None) -> BalanceAt:
+        """The member's posted balance at the instant `as_of`, from the journal."""
+        return self._ledger.balance_at(self.id, member_id, as_of, asset or self.asset)
+
+    def balance_history(self, member_id: str, since: datetime, until: datetime, *,
+                        interval: Literal["hour", "day"] = "day",
+                        asset: str | None = None) -> BalanceHistory:
+        """The member's posted balance at `since` and at the end of each hour or day up to
+        `until` (at most `limits.balance_history_points_max` points)."""
+        return self._ledger.balance_history(self.id, member_id, since, until, interval,
+                                            asset or self.asset)
+
     def account_balance(self, account: str, *, asset: str | None = None) -> Balance:
         """A system or named account: `revenue`, `breakage`, `appstore`..."""
         from jeton.services.ledger.state import system_id
@@ -323,6 +340,36 @@ class Community:
 
     def get_transfer(self, transfer_id: str) -> TransferResult:
         return self._ledger.get_transfer(self.id, transfer_id)
+
+    # ---- receipts (services/funding/receipts.py, receipt_keys.py) ----
+
+    def receipt(self, transfer_id: str) -> Receipt:
+        """The signed receipt of a transfer about a member (a charge, a purchase's credits, a
+        refund...): verify it offline with a key of `receipt_keys()` (docs/api/receipts.md)."""
+        from jeton.services.funding import receipts
+
+        return receipts.transfer_receipt(self.jeton.store, self.jeton.clock, self.id,
+                                         transfer_id)
+
+    def purchase_receipt(self, purchase_id: str) -> Receipt:
+        """The signed receipt of a completed purchase, with the money paid."""
+        from jeton.services.funding import receipts
+
+        return receipts.purchase_receipt(self.jeton.store, self.jeton.clock, self.id,
+                                         purchase_id)
+
+    def receipt_keys(self) -> ReceiptKeys:
+        """The public keys receipts are signed with, newest first (the first is made now if
+        there is none yet)."""
+        from jeton.services.funding import receipt_keys
+
+        return receipt_keys.public_keys(self.jeton.store, self.id, self.jeton.clock)
+
+    def rotate_receipt_key(self) -> ReceiptKeys:
+        """Sign with a new key from now on; the old ones stay published."""
+        from jeton.services.funding import receipt_keys
+
+        return receipt_keys.rotate(self.jeton.store, self.jeton.clock, self.id)
 
     def report(self, *, since: date | None = None, until: date | None = None,
                asset: str | None = None) -> Report:

@@ -73,6 +73,8 @@ from jeton.services.ledger.results import (
     AccountInfo,
     AssetInfo,
     Balance,
+    BalanceAt,
+    BalanceHistory,
     BatchItem,
     CommunityInfo,
     HoldResult,
@@ -95,6 +97,8 @@ if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webho
         EventInfo,
         LowBalanceAlert,
     )
+    from jeton.services.funding.receipt_keys import ReceiptKeys
+    from jeton.services.funding.receipts import Receipt
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -249,6 +253,21 @@ class Client:
         return self._get(f"/v1/members/{_seg(member_id)}/balance", Balance,
                          asset=asset or self.asset)
 
+    def balance_at(self, member_id: str, as_of: datetime, *,
+                   asset: str | None = None) -> BalanceAt:
+        """The member's posted balance at the instant `as_of`, from the journal."""
+        return self._get(f"/v1/members/{_seg(member_id)}/balance", BalanceAt,
+                         asset=asset or self.asset, as_of=_instant(as_of))
+
+    def balance_history(self, member_id: str, since: datetime, until: datetime, *,
+                        interval: Literal["hour", "day"] = "day",
+                        asset: str | None = None) -> BalanceHistory:
+        """The member's posted balance at `since` and at the end of each hour or day up to
+        `until` (at most `limits.balance_history_points_max` points)."""
+        return self._get(f"/v1/members/{_seg(member_id)}/balance/history", BalanceHistory,
+                         asset=asset or self.asset, interval=interval,
+                         **{"from": _instant(since), "to": _instant(until)})
+
     def account_balance(self, account: str, *, asset: str | None = None) -> Balance:
         """A system or named account: `revenue`, `breakage`, `appstore`..."""
         return self._get(f"/v1/accounts/{_seg(account)}/balance", Balance,
@@ -268,6 +287,29 @@ class Client:
 
     def get_transfer(self, transfer_id: str) -> TransferResult:
         return self._get(f"/v1/transfers/{_seg(transfer_id)}", TransferResult)
+
+    # ---- receipts ----
+
+    def receipt(self, transfer_id: str) -> Receipt:
+        """The signed receipt of a transfer about a member (docs/api/receipts.md)."""
+        from jeton.services.funding.receipts import Receipt
+
+        return self._get(f"/v1/transfers/{_seg(transfer_id)}/receipt", Receipt)
+
+    def purchase_receipt(self, purchase_id: str) -> Receipt:
+        from jeton.services.funding.receipts import Receipt
+
+        return self._get(f"/v1/purchases/{_seg(purchase_id)}/receipt", Receipt)
+
+    def receipt_keys(self) -> ReceiptKeys:
+        from jeton.services.funding.receipt_keys import ReceiptKeys
+
+        return self._get("/v1/receipt_keys", ReceiptKeys)
+
+    def rotate_receipt_key(self, *, idempotency_key: str | None = None) -> ReceiptKeys:
+        from jeton.services.funding.receipt_keys import ReceiptKeys
+
+        return self._post("/v1/receipt_keys/rotate", {}, ReceiptKeys, idempotency_key)
 
     # ---- API keys (HTTP only: in-process code needs none) ----
 
@@ -865,6 +907,12 @@ def _context(context: Mapping[str, str] | None) -> dict[str, str] | None:
 
 def _day(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _instant(value: datetime) -> str:
+    """An instant as RFC 3339; a naive one goes as it is and the server refuses it, as
+    in-process."""
+    return value.isoformat()
 
 
 def _seg(value: str) -> str:

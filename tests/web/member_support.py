@@ -30,6 +30,7 @@ TAGS = re.compile(r"<[^>]+>")
 
 
 PHONE_ONLY = re.compile(r'<span class="phone-only[^"]*">.*?</span>', re.S)
+RECEIPT_CELL = re.compile(r'<td class="receipt">.*?</td>', re.S)  # the link, not a word
 
 
 def history_of(response: httpx.Response) -> list[str]:
@@ -38,7 +39,8 @@ def history_of(response: httpx.Response) -> list[str]:
     rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]  # after the header row
     lines = []
     for row in rows:
-        cells = re.findall(r"<td[^>]*>(.*?)</td>", PHONE_ONLY.sub("", row), re.S)[1:]
+        row = RECEIPT_CELL.sub("", PHONE_ONLY.sub("", row))
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1:]
         lines.append(" ".join(" ".join(html.unescape(TAGS.sub(" ", c)).split()) for c in cells))
     return lines
 

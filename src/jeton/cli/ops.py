@@ -122,18 +122,25 @@ def register(app: typer.Typer) -> None:
             "--preload", help="Also measure on a journal of this many postings.")] = 0,
         http: Annotated[bool, typer.Option("--http/--no-http",
                                            help="Also measure the HTTP API.")] = True,
+        history_postings: Annotated[int, typer.Option(
+            "--history-postings", min=1_000,
+            help="Postings on the wallet whose balance at an instant is measured.")
+        ] = 200_000,
         as_json: JsonOption = False,
     ) -> None:
         """Measure spends per second and latency on fresh databases."""
         from jeton.services.bench import charging as charging_bench
+        from jeton.services.bench import history as history_bench
         from jeton.services.bench import http as http_bench
         from jeton.services.bench import service as bench_mod
 
-        bench_mod.EXTRA[:] = [charging_bench.figures] + ([http_bench.figures] if http else [])
+        bench_mod.EXTRA[:] = [charging_bench.figures, history_bench.figures] + (
+            [http_bench.figures] if http else [])
         with _spinner() as progress:
             task = progress.add_task("starting", total=None)
             figures = bench_mod.run(postgres_url=postgres_url, n=n, preload_postings=preload,
-                                    progress=lambda m: progress.update(task, description=m))
+                                    progress=lambda m: progress.update(task, description=m),
+                                    history_postings=history_postings)
         if as_json:
             sys.stdout.write(json.dumps(figures) + "\n")
             return

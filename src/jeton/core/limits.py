@@ -280,3 +280,9 @@ test_clock_steps_max = 2_000
 # An advance whose process died leaves the clock `advancing`; after this long (real time)
 # another advance may take over from where it stopped.
 test_clock_lease_s = 300
+# ---- balance history (services/ledger/history.py) ----
+# Points of one balance history: a month of hours (744) or a bit under three years of days. Each
+# point is one bisection of the wallet's postings, so the bound is also the read's cost bound.
+balance_history_points_max = 1_000
+# The member's page and the owner's member page show the balance at the end of this many days.
+balance_series_days = 14

@@ -29,6 +29,7 @@ from jeton.api.routes import (
     protection,
     provider_webhooks,
     purchases,
+    receipts,
     reports,
     spends,
     staff_postings,
@@ -64,6 +65,8 @@ ROUTERS: list[APIRouter] = [
     portal_links.router,
     clocks.router,
     ping.router,
+    receipts.router,
+    receipts.well_known,  # public: no API key
 ]
 
 # Called when a request is declined (not enough credits, a limit): each returns fields for the

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import Query
 
 from jeton.api.auth import Caller, requires
 from jeton.api.params import AfterId, AfterMember, Asset, Limit, MemberId, Search
@@ -10,7 +13,15 @@ from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import CreateMember, SetCreditLine
 from jeton.core import limits
 from jeton.services.access.api_keys import Scope
-from jeton.services.ledger.results import Balance, LotInfo, MemberInfo, Page, StatementLine
+from jeton.services.ledger.results import (
+    Balance,
+    BalanceAt,
+    BalanceHistory,
+    LotInfo,
+    MemberInfo,
+    Page,
+    StatementLine,
+)
 
 router = api_router(tags=["members"])
 
@@ -40,9 +51,30 @@ def get_member(member_id: MemberId,
 
 @router.get("/members/{member_id}/balance")
 def balance(member_id: MemberId, caller: Annotated[Caller, requires(Scope.members_read)],
-            asset: Asset = "CREDIT") -> Balance:
-    """Posted, pending (held) and available credits."""
+            asset: Asset = "CREDIT",
+            as_of: Annotated[datetime | None, Query(
+                description="An instant with its offset (RFC 3339): the posted balance the "
+                            "journal gives at that instant instead of the balance now.")] = None,
+            ) -> Balance | BalanceAt:
+    """Posted, pending (held) and available credits; with `as_of`, the posted balance at that
+    instant (a `BalanceAt`)."""
+    if as_of is not None:
+        return caller.community.balance_at(member_id, as_of, asset=asset)
     return caller.community.balance(member_id, asset=asset)
+
+
+@router.get("/members/{member_id}/balance/history")
+def balance_history(member_id: MemberId,
+                    caller: Annotated[Caller, requires(Scope.members_read)],
+                    since: Annotated[datetime, Query(alias="from", description=(
+                        "The start of the range, with its offset (RFC 3339)."))],
+                    until: Annotated[datetime, Query(alias="to", description=(
+                        "The end of the range, with its offset (RFC 3339)."))],
+                    interval: Literal["hour", "day"] = "day",
+                    asset: Asset = "CREDIT") -> BalanceHistory:
+    """The posted balance at `from` and at the end of each hour or day up to `to`."""
+    return caller.community.balance_history(member_id, since, until, interval=interval,
+                                            asset=asset)
 
 
 @router.get("/members/{member_id}/lots")

@@ -376,12 +376,14 @@ EXTRA: list[Callable[[dict[str, Any]], dict[str, float]]] = []
 
 
 def run(*, postgres_url: str | None = None, n: int = 5000, preload_postings: int = 0,
-        progress: Progress | None = None) -> dict[str, float]:
+        progress: Progress | None = None, history_postings: int | None = None,
+        ) -> dict[str, float]:
     figures = {"cpu_count": float(os.cpu_count() or 0)}
     figures.update(bench_sqlite(n=n, preload_postings=preload_postings, progress=progress))
     if postgres_url:
         figures.update(bench_postgres(postgres_url, n=n, progress=progress))
-    options = {"postgres_url": postgres_url, "n": n, "progress": progress}
+    options = {"postgres_url": postgres_url, "n": n, "progress": progress,
+               "history_postings": history_postings}
     for extra in EXTRA:
         figures.update(extra(options))
     return figures

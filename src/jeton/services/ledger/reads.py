@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,9 +15,13 @@ from jeton.core import lots as lotlib
 from jeton.core.clock import from_us
 from jeton.core.errors import NotFound, error_for
 from jeton.core.statuses import Status
+from jeton.services.ledger import history
 from jeton.services.ledger.base import LedgerBase, page_limit
 from jeton.services.ledger.results import (
     Balance,
+    BalanceAt,
+    BalanceHistory,
+    BalancePoint,
     LotInfo,
     LotMoveInfo,
     Page,
@@ -62,6 +67,39 @@ class LedgerReads(LedgerBase):
         available = posted - pending - int(stale) - (floor or 0)
         return Balance(member_id=member_id, account_id=aid, asset=asset, posted=posted,
                        pending=pending, available=available)
+
+    def balance_at(self, community_id: str, member_id: str, as_of: datetime,
+                   asset: str = "CREDIT") -> BalanceAt:
+        """The wallet's posted balance at `as_of`, exact against the journal (decision 0063)."""
+        at_us = history.instant_us(as_of, "as_of")
+        aid = wallet_id(member_id, asset)
+        with self.store.read() as conn:
+            self._require_member(conn, community_id, member_id)
+            found = history.WalletHistory(conn, community_id, aid).at(at_us)
+        return BalanceAt(member_id=member_id, account_id=aid, asset=asset,
+                         as_of=from_us(at_us), posted=found.balance if found else 0,
+                         version=found.version if found else None,
+                         transfer_id=found.transfer_id if found else None)
+
+    def balance_history(self, community_id: str, member_id: str, since: datetime,
+                        until: datetime, interval: str = "day",
+                        asset: str = "CREDIT") -> BalanceHistory:
+        """The posted balance at `since` and at the end of each hour or day up to `until`."""
+        ends = history.series_bounds(since, until, interval)
+        since_us = history.instant_us(since, "since")
+        aid = wallet_id(member_id, asset)
+        points: list[BalancePoint] = []
+        with self.store.read() as conn:  # one snapshot: the series agrees with itself
+            self._require_member(conn, community_id, member_id)
+            wallet = history.WalletHistory(conn, community_id, aid)
+            found = wallet.at(since_us)
+            opening = found.balance if found else 0
+            for end in ends:
+                found = wallet.at(history.instant_us(end, "until"), found)
+                points.append(BalancePoint(at=end, posted=found.balance if found else 0))
+        return BalanceHistory(member_id=member_id, account_id=aid, asset=asset,
+                              interval=interval, since=from_us(since_us), until=ends[-1],
+                              opening=opening, points=points)
 
     def account_balance(self, community_id: str, account_id: str) -> Balance:
         """Any account's balance. Untracked accounts: the checkpoint plus postings since."""

@@ -60,6 +60,38 @@ class Balance(Result):
     available: int
 
 
+class BalanceAt(Result):
+    """A wallet's posted balance at an instant, read from the journal: the balance after the
+    last posting on the wallet effective at or before `as_of` (decision 0063). `version` and
+    `transfer_id` name that posting; both are None when the wallet had none yet."""
+    member_id: str
+    account_id: str
+    asset: str
+    as_of: datetime
+    posted: int
+    version: int | None = None
+    transfer_id: str | None = None
+
+
+class BalancePoint(Result):
+    """The posted balance at the end of one interval (`at` is the interval's end)."""
+    at: datetime
+    posted: int
+
+
+class BalanceHistory(Result):
+    """The posted balance at `since` (`opening`) and at the end of each interval up to
+    `until`, UTC hours or days."""
+    member_id: str
+    account_id: str
+    asset: str
+    interval: str
+    since: datetime
+    until: datetime
+    opening: int
+    points: list[BalancePoint]
+
+
 class LotInfo(Result):
     id: str
     source: str

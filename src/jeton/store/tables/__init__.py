@@ -10,10 +10,11 @@ from jeton.store.tables import (
     ledger,
     member_links,
     protection,
+    receipts,
     web,
     webhooks,
 )
 from jeton.store.tables.base import metadata
 
 __all__ = ["api", "catalog", "charging", "clocks", "funding", "jobs", "ledger", "member_links",
-           "metadata", "protection", "web", "webhooks"]
+           "metadata", "protection", "receipts", "web", "webhooks"]

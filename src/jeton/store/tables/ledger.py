@@ -216,6 +216,11 @@ postings = sa.Table(
                             ["accounts.community_id", "accounts.account_id"]),
     sa.CheckConstraint("amount <> 0", name="nonzero"),
     sa.Index("ix_postings_account", "community_id", "account_id", "transfer_id"),
+    # A wallet's postings in its own order: the balance at any instant is one bisection of
+    # it (services/ledger/history.py, decision 0063). Untracked accounts have no version.
+    sa.Index("ix_postings_version", "community_id", "account_id", "account_version",
+             sqlite_where=sa.text("account_version IS NOT NULL"),
+             postgresql_where=sa.text("account_version IS NOT NULL")),
     sqlite_with_rowid=False,
 )
 

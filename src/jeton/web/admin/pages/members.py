@@ -19,6 +19,7 @@ from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff
 from jeton.web.admin.templating import render
+from jeton.web.balance_series import last_days
 
 router = page_router()
 
@@ -54,7 +55,9 @@ def member_page(request: Request, staff: CurrentStaff, member_id: str,
     plans = {p.id: p for p in community.list_plans(include_inactive=True)}
     declines = community.list_events(type="charge.declined", member_id=member_id,
                                      limit=RECENT_MAX)
+    series, series_max = last_days(community, member_id, ctx.clock.now())
     return render(request, "admin/member.html", {
+        "series": series, "series_max": series_max, "scale": asset.scale,
         "member": member,
         "asset": asset,
         "balance": community.balance(member_id),

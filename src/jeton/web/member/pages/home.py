@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jeton.core import limits
 from jeton.services.ledger.results import StatementLine
 from jeton.services.reports import activity
+from jeton.web.balance_series import last_days
 from jeton.web.member.context import member_context
 from jeton.web.member.routing import page_router
 from jeton.web.member.security import CurrentMember
@@ -80,8 +81,10 @@ def home(request: Request, me: CurrentMember, after: str = "") -> HTMLResponse:
         services={s.code: s.name for s in c.catalog(include_retired=True).services},
         parties=activity.transfer_parties(ctx.jeton.store, c.id,
                                           [line.transfer_id for line in page.data]))
+    series, series_max = last_days(c, me.id, ctx.jeton.clock.now())
     return render(request, "member/home.html", {
         "balance": balance,
+        "series": series, "series_max": series_max,
         "expiring": [(lot, source_label(lot.source)) for lot in expiring],
         "expiring_days": limits.member_expiring_days,
         "history": [(line, words.describe(line)) for line in page.data],
