@@ -28,6 +28,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("members", "Members", "admin.members"),
     NavItem("purchases", "Purchases", "admin.purchases"),
     NavItem("transfers", "Transfers", "admin.transfers"),
+    NavItem("subscriptions", "Subscriptions", "admin.subscriptions"),
     NavItem("catalog", "Catalog", "admin.catalog"),
     NavItem("packs", "Packs", "admin.packs"),
     NavItem("plans", "Plans", "admin.plans"),
