@@ -803,6 +803,12 @@ class Community:
         return self._webhooks.events.set_low_balance_threshold(
             self.id, member_id, threshold, asset=asset or self.asset)
 
+    def low_balance_alert(self, member_id: str, *,
+                          asset: str | None = None) -> LowBalanceAlert | None:
+        """The member's low-balance alert, or None when none is set."""
+        return self._webhooks.events.low_balance_alert(self.id, member_id,
+                                                       asset=asset or self.asset)
+
 
 def _grant_access(community: Community, member_id: str, kind: str, name: str,
                   expires_at: datetime | None) -> MemberHoldings:

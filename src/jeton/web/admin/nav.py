@@ -34,6 +34,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("plans", "Plans", "admin.plans"),
     NavItem("coupons", "Coupons", "admin.coupons"),
     NavItem("reports", "Reports", "admin.reports"),
+    NavItem("settings", "Settings", "admin.settings"),
     NavItem("webhooks", "Webhooks", "admin.webhooks", Permission.configure),
     NavItem("api_keys", "API keys", "admin.api_keys", Permission.configure),
     NavItem("staff", "Staff", "admin.staff"),
