@@ -4,6 +4,7 @@ figure a page shows is checked against what the API answers for the same thing."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,58 @@ def test_owner_changes_the_settings_and_support_cannot(
     refused = page.goto(site.url("/admin/actions/transfer-limits"))
     assert refused is not None
     assert refused.status == 403
+
+
+OVERFLOWING = """() => [...document.querySelectorAll('.table-wrap')]
+  .filter(w => w.offsetParent !== null && w.scrollWidth > w.clientWidth)
+  .map(w => (w.querySelector('caption') || w).textContent.trim().slice(0, 60))"""
+
+
+def test_no_report_table_overflows_at_1280_px(site: DemoSite, page: Page,
+                                              shoot: Shoot) -> None:
+    page.set_viewport_size(DESKTOP)
+    assert DESKTOP["width"] == 1280
+    site.sign_in(page)
+    today = site.community.overview().today
+    # The default 30 days, this month so far, and the demo's whole sixty days of history.
+    for since in ("", today.replace(day=1).isoformat(), (today - timedelta(days=61)).isoformat()):
+        page.goto(site.url("/admin/reports" + (f"?since={since}" if since else "")))
+        expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
+        # Open every folded table, so each is measured as the owner would read it.
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        tables = page.locator(".table-wrap table")
+        assert tables.count() >= 5
+        assert page.evaluate(OVERFLOWING) == [], since
+        assert fits_the_width(page)
+    shoot(page, "reports-1280")
+
+
+def test_a_charge_that_cannot_pass_has_no_confirm_and_prices_show_old_and_new(
+        site: DemoSite, page: Page, shoot: Shoot) -> None:
+    page.set_viewport_size(DESKTOP)
+    site.sign_in(page)
+    available = site.api.get("/members/mia/balance").json()["available"]
+    page.goto(site.url("/admin/members/mia/credits?kind=charge"))
+    page.get_by_label("Amount (CREDIT)").fill(str(available + 1))
+    page.get_by_label("Reason").fill("Too much")
+    page.get_by_role("button", name="Review").click()
+    expect(page.locator("#refusal")).to_contain_text(
+        f"only {available} CREDIT available: this charge would be refused")
+    confirm = page.get_by_role("button", name=f"Confirm: charge {available + 1} CREDIT")
+    expect(confirm).to_have_count(0)
+    expect(page.locator(".button.danger")).to_have_count(0)
+    expect(page.get_by_role("button", name="Change")).to_be_visible()
+    shoot(page, "charge-refused-review")
+
+    catalog = site.api.get("/catalog").json()
+    service = next(s for s in catalog["services"] if s["code"] == "chat.message")
+    old = service["definition"]["credits"]
+    page.goto(site.url("/admin/catalog/services/chat.message/edit"))
+    page.get_by_label("Price (CREDIT)").fill(str(old + 2))
+    page.get_by_role("button", name="Review").click()
+    row = page.locator("#price-changes tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("chat.message")
+    expect(row.locator("td").nth(1)).to_have_text(str(old))
+    expect(row.locator("td").nth(2)).to_have_text(f"→ {old + 2}")
+    shoot(page, "price-change-review")
