@@ -327,3 +327,20 @@ def test_a_charge_that_cannot_pass_has_no_confirm_and_prices_show_old_and_new(
     expect(row.locator("td").nth(1)).to_have_text(str(old))
     expect(row.locator("td").nth(2)).to_have_text(f"→ {old + 2}")
     shoot(page, "price-change-review")
+
+
+def test_member_without_a_card_is_told_how_to_turn_on_auto_recharge(
+        site: DemoSite, page: Page, shoot: Shoot) -> None:
+    site.open_member_pages(page, "alice")
+    page.goto(site.url("/m/recharge"))
+    box = page.get_by_label("Recharge automatically")
+    expect(box).not_to_be_checked()
+    box.check()
+    page.get_by_label("When my available credits fall under").fill("20")
+    page.get_by_label("Buy this pack").select_option("pack-50")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Automatic recharge needs a saved card. Buy a pack in the store once")
+    expect(page.get_by_text("no saved payment method")).to_have_count(0)
+    assert site.community.get_auto_recharge("alice") is None  # nothing was saved
+    shoot(page, "member-recharge-no-card")
