@@ -874,6 +874,12 @@ class Community:
         return self._webhooks.events.set_low_balance_threshold(
             self.id, member_id, threshold, asset=asset or self.asset)
 
+    def low_balance_alert(self, member_id: str, *,
+                          asset: str | None = None) -> LowBalanceAlert | None:
+        """The member's low-balance alert, or None when none is set."""
+        return self._webhooks.events.low_balance_alert(self.id, member_id,
+                                                       asset=asset or self.asset)
+
 
 # Methods that keep to the real time in a test-mode community: a member link is a sign-in,
 # checked by pages against the real time; an advance sets the clock itself, stop by stop.

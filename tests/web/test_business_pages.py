@@ -160,3 +160,52 @@ async def test_transfers_across_members_lead_to_postings_and_lots(
         declines = text_of(await support.get("/admin/declines"))
         assert "dave files.download insufficient credits 150" in declines
         assert (await support.get("/admin/transfers/nope")).status_code == 404
+
+
+async def test_subscriptions_across_members_filter_and_lead_to_the_member(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    carol = chat.list_subscriptions("carol")[0]
+    chat.cancel_subscription(chat.list_subscriptions("dave")[0].id, at_period_end=False)
+    async with signed_in(store, clock, staff.support, staff.password, j) as support:
+        listing = await support.get("/admin/subscriptions")
+        assert listing.status_code == 200
+        text = text_of(listing)
+        assert "carol Monthly 100 active" in text
+        assert "dave Weekly 10 canceled" in text
+        assert 'href="/admin/members/carol#subs-heading"' in listing.text
+        assert carol.current_period_end is not None
+        assert carol.current_period_end.date().isoformat() in text
+        active = text_of(await support.get("/admin/subscriptions?status=active"))
+        assert "carol" in active
+        assert "dave" not in active
+        weekly = text_of(await support.get("/admin/subscriptions?q=weekly"))
+        assert "dave" in weekly
+        assert "carol" not in weekly
+        by_plan = text_of(await support.get("/admin/subscriptions?plan=monthly"))
+        assert "carol" in by_plan
+        assert "dave" not in by_plan
+        odd = await support.get("/admin/subscriptions?status=nonsense&plan=nope")
+        assert odd.status_code == 200  # unknown filters are no filters
+        assert "dave" in text_of(odd)
+
+
+async def test_holds_in_flight_across_members_show_what_is_set_aside(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    open_hold = chat.hold("alice", 7, idempotency_key="h-open", service="files.download")
+    partly = chat.hold("bob", 10, idempotency_key="h-part")
+    chat.capture(partly.id, 4, idempotency_key="h-part-cap", final=False)
+    done = chat.hold("carol", 3, idempotency_key="h-done")
+    chat.void(done.id, idempotency_key="h-done-void")
+    async with signed_in(store, clock, staff.support, staff.password, j) as support:
+        listing = await support.get("/admin/holds")
+        text = text_of(listing)
+        assert "alice files.download 7 0 7" in text
+        assert "bob — 10 4 6" in text
+        assert "carol" not in text  # released: no longer in flight
+        assert f'data-hold="{open_hold.id}"' in listing.text
+        assert 'href="/admin/members/alice"' in listing.text
+        found = text_of(await support.get("/admin/holds?q=download"))
+        assert "alice" in found
+        assert "bob" not in found

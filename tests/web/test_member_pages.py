@@ -132,8 +132,11 @@ async def test_charge_over_the_balance_is_refused_on_the_review_page(owner: Desk
     form = await grant_form(owner, kind="charge")
     review = await owner.post("/admin/members/alice/credits/review",
                               {**form, "kind": "charge", "amount": "500", "reason": "Test"})
-    assert "this charge will be refused" in text_of(review)
-    refused = await owner.post("/admin/members/alice/credits", hidden_fields(review, CONFIRM))
+    assert "this charge would be refused" in text_of(review)
+    assert f'action="{CONFIRM}"' not in review.text  # no Confirm for a charge that cannot pass
+    assert "button danger" not in review.text
+    carried = hidden_fields(review, "/admin/members/alice/credits/edit")
+    refused = await owner.post(CONFIRM, carried)  # sent anyway: the service refuses it
     assert refused.status_code == 403
     assert "Not posted." in text_of(refused)
     assert j.community("chat").balance("alice").posted == 115

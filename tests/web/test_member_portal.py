@@ -315,6 +315,8 @@ async def test_auto_recharge_settings_are_validated_and_need_a_saved_card(
         shop: Shop, alice: MemberBrowser) -> None:
     page = await alice.get("/m/recharge")
     assert "Recharge automatically" in text_of(page)
+    # Not ticked by default for a member who never turned it on (she has no saved card).
+    assert re.search(r'<input type="checkbox" id="f-enabled"[^>]*checked', page.text) is None
     bad = await alice.post("/m/recharge", {"enabled": "1", "threshold": "ten", "pack_id": "",
                                            "monthly_cap": "0"})
     assert bad.status_code == 400
@@ -327,7 +329,9 @@ async def test_auto_recharge_settings_are_validated_and_need_a_saved_card(
     no_card = await alice.post("/m/recharge", {"enabled": "1", "threshold": "10",
                                                "pack_id": "starter", "monthly_cap": "3"})
     assert no_card.status_code == 400
-    assert "no saved payment method" in text_of(no_card)
+    assert "no saved payment method" not in text_of(no_card)  # the provider's words
+    assert "Automatic recharge needs a saved card. Buy a pack in the store once and tick " \
+        "“Keep my card for auto-recharge”" in text_of(no_card)
 
     # Buying a pack with "keep my card" saves one at the provider.
     await alice.get("/m/store")

@@ -15,11 +15,13 @@ from jeton.core.access import AccessLevel
 from jeton.core.allowances import AfterAllowance, Period
 from jeton.core.amounts import format_amount
 from jeton.core.catalog import Catalog, CatalogError, catalog_from_data
+from jeton.core.catalog_data import service_to_data
 from jeton.core.currencies import exponent
 from jeton.core.errors import InvalidRequest
 from jeton.core.prices import PriceKind
 from jeton.services.charging.results import CatalogInfo
 from jeton.web.admin.forms import Fields
+from jeton.web.templating import format_money
 
 SERVICE_FIELDS = ("code", "name", "price_kind", "credits", "unit_size", "unit", "class_credits",
                   "money_amount", "money_currency", "access_level", "any_of",
@@ -139,3 +141,36 @@ def _places(currency: str) -> int:
         return exponent(currency)
     except InvalidRequest:
         return 2
+
+
+def price_text(entry: dict[str, Any], scale: int) -> str:
+    """A service's price as a catalog entry writes it, in words: `3 per 1024 byte, vip 1`."""
+    credits = format_amount(int(entry.get("credits", 0)), scale)
+    text = credits
+    if entry.get("kind") == "per_unit":
+        text += f" per {entry.get('unit_size', 1)} {entry.get('unit') or 'unit'}"
+    classes = entry.get("class_credits") or {}
+    if classes:
+        text += ", " + ", ".join(f"{name} {format_amount(int(v), scale)}"
+                                 for name, v in sorted(classes.items()))
+    money = entry.get("money")
+    if money:
+        text += f" (or {format_money(int(money['amount_minor']), str(money['currency']))})"
+    return text
+
+
+def price_changes(info: CatalogInfo, new: Catalog | None, codes: list[str],
+                  scale: int) -> list[tuple[str, str, str]]:
+    """(service, old price, new price) for each of `codes` (the services a change updates)
+    whose price differs; the rest of a service's change (name, access) is not a price."""
+    if new is None:
+        return []
+    old = catalog_data(info)["services"]
+    out = []
+    for code in codes:
+        if code in old and code in new.services:
+            before = price_text(old[code], scale)
+            after = price_text(service_to_data(new.services[code]), scale)
+            if before != after:
+                out.append((code, before, after))
+    return out

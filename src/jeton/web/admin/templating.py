@@ -67,6 +67,12 @@ NOTICES: Mapping[str, str] = {
     "endpoint_disabled": "The endpoint was disabled; its pending deliveries were abandoned.",
     "endpoint_enabled": "The endpoint was enabled; it receives events from now on.",
     "delivery_resent": "The delivery will be sent again at once.",
+    "purchase_refunded": "The purchase was refunded.",
+    "charge_refunded": "The charge was refunded: the credits are back in the member's wallet.",
+    "subscription_canceled": "The subscription was canceled.",
+    "auto_recharge_saved": "Auto-recharge was saved.",
+    "low_balance_saved": "The low-balance alert was saved.",
+    "settings_saved": "The settings were saved.",
     "key_revoked": "The API key was revoked. Requests with it are refused from now on.",
 }
 

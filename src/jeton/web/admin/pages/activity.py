@@ -1,5 +1,6 @@
-"""Lists across members: purchases, transfers and declined charges, searchable and paged, and
-one transfer with its postings and lots (services/reports/activity.py).
+"""Lists across members: purchases, transfers, declined charges, subscriptions and holds in
+flight, searchable and paged, and one transfer with its postings and lots
+(services/reports/activity.py and standing.py).
 
 Every row links to its member and, where there is one, to the transfer. Filters travel in the
 query string, so a page of results is a link an owner can share or bookmark.
@@ -14,8 +15,8 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
-from jeton.services.reports import activity
-from jeton.store.tables.funding import PURCHASE_KINDS, PURCHASE_STATUSES
+from jeton.services.reports import activity, standing
+from jeton.store.tables.funding import PURCHASE_KINDS, PURCHASE_STATUSES, SUBSCRIPTION_STATUSES
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.routing import page_router
 from jeton.web.admin.security import CurrentStaff
@@ -99,4 +100,37 @@ def decline_list(request: Request, staff: CurrentStaff, q: SearchText = "",
         "filters": filters, "declines": found.data, "first_page": not after,
         "pages": _pages(request.url_for("admin.declines").path, filters, found.next_cursor),
         "asset": ctx.credit_asset(staff.community_id),
+    }, section="transfers")
+
+
+@router.get("/subscriptions", name="admin.subscriptions")
+def subscription_list(request: Request, staff: CurrentStaff, q: SearchText = "",
+                      status: Choice = "", plan: Choice = "", after: Cursor = "") -> HTMLResponse:
+    ctx = admin_context(request)
+    community = ctx.community(staff.community_id)
+    plans = {p.id: p.name for p in community.list_plans(include_inactive=True)}
+    filters = {"q": q.strip(), "status": _only(status, SUBSCRIPTION_STATUSES),
+               "plan": _only(plan, list(plans))}
+    found = standing.search_subscriptions(
+        ctx.store, staff.community_id, search=filters["q"] or None,
+        status=filters["status"] or None, plan_id=filters["plan"] or None, limit=PAGE_SIZE,
+        starting_after=after or None)
+    return render(request, "admin/subscriptions.html", {
+        "filters": filters, "subscriptions": found.data, "first_page": not after,
+        "pages": _pages(request.url_for("admin.subscriptions").path, filters, found.next_cursor),
+        "statuses": SUBSCRIPTION_STATUSES, "plans": plans,
+    }, section="subscriptions")
+
+
+@router.get("/holds", name="admin.holds")
+def hold_list(request: Request, staff: CurrentStaff, q: SearchText = "",
+              after: Cursor = "") -> HTMLResponse:
+    ctx = admin_context(request)
+    filters = {"q": q.strip()}
+    found = standing.search_holds(ctx.store, staff.community_id, search=filters["q"] or None,
+                                  limit=PAGE_SIZE, starting_after=after or None)
+    return render(request, "admin/holds.html", {
+        "filters": filters, "holds": found.data, "first_page": not after,
+        "pages": _pages(request.url_for("admin.holds").path, filters, found.next_cursor),
+        "asset": ctx.credit_asset(staff.community_id), "now": ctx.clock.now(),
     }, section="transfers")

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from jeton.app import Community
 from jeton.core.catalog import Catalog
+from jeton.core.catalog import load_catalog as parse_catalog
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.services.access.staff import Permission, StaffSession
 from jeton.services.charging.results import CatalogInfo, CatalogLoad
@@ -83,7 +84,10 @@ def load_review(request: Request, staff: Configurer, form: FormValues) -> HTMLRe
         preview = community.load_catalog(values["text"], _fmt(values["format"]), dry_run=True)
     except InvalidRequest as exc:
         return _load_form(request, values, problems=_problems(exc))
-    return _load_review(request, values, preview, version)
+    parsed = parse_catalog(values["text"], _fmt(values["format"])).catalog
+    scale = admin_context(request).credit_asset(staff.community_id).scale
+    prices = cf.price_changes(community.catalog(), parsed, preview.updated, scale)
+    return _load_review(request, values, preview, version, prices=prices)
 
 
 @router.post("/catalog/load", name="admin.catalog_load")
@@ -146,7 +150,10 @@ def service_review(request: Request, staff: Configurer, form: FormValues) -> HTM
         return _service_form(request, staff, values, info, new=new, errors=built.errors,
                              problems=built.problems, version=form.get("version", ""))
     preview = community.set_catalog(built.catalog, dry_run=True)
-    return _service_review(request, values, preview, info.version, new=new, code=built.code)
+    scale = admin_context(request).credit_asset(staff.community_id).scale
+    prices = cf.price_changes(info, built.catalog, preview.updated, scale)
+    return _service_review(request, values, preview, info.version, new=new, code=built.code,
+                           prices=prices)
 
 
 @router.post("/catalog/services", name="admin.service_save")
@@ -286,9 +293,11 @@ def _load_form(request: Request, values: dict[str, str], errors: dict[str, str] 
 
 
 def _load_review(request: Request, values: dict[str, str], preview: CatalogLoad, version: int,
-                 *, status_code: int = 200, refusal: str = "") -> HTMLResponse:
+                 *, status_code: int = 200, refusal: str = "",
+                 prices: list[tuple[str, str, str]] | None = None) -> HTMLResponse:
     return render(request, "admin/catalog_review.html", {
-        "kind": "load", "values": values, "preview": preview, "version": version,
+        "kind": "load", "prices": prices or [],
+        "values": values, "preview": preview, "version": version,
         "refusal": refusal, "title": "Check the new catalog",
         "action": "admin.catalog_load", "action_params": {},
         "confirm": "Make it the active catalog",
@@ -310,9 +319,11 @@ def _service_form(request: Request, staff: StaffSession, values: dict[str, str],
 
 def _service_review(request: Request, values: dict[str, str], preview: CatalogLoad,
                     version: int, *, new: bool, code: str, status_code: int = 200,
-                    refusal: str = "") -> HTMLResponse:
+                    refusal: str = "",
+                    prices: list[tuple[str, str, str]] | None = None) -> HTMLResponse:
     return render(request, "admin/catalog_review.html", {
-        "kind": "service", "values": values, "preview": preview, "version": version,
+        "kind": "service", "prices": prices or [],
+        "values": values, "preview": preview, "version": version,
         "refusal": refusal, "new": new, "code": code,
         "title": f"Check {'the new service' if new else 'the change to'} {code}",
         "action": "admin.service_save", "action_params": {},

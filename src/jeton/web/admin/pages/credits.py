@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from jeton.core.amounts import format_amount
 from jeton.core.errors import Conflict, Declined, IdempotencyConflict, InvalidRequest
 from jeton.services.access.staff import Permission, StaffSession
 from jeton.services.funding import grants
@@ -164,10 +165,14 @@ def _review(request: Request, staff: StaffSession, member_id: str, values: dict[
             staff.community_id, member_id, posting.amount, asset=context["asset"].code)
         lots = {lot.id: lot for lot in ctx.community(staff.community_id).lots(member_id)}
         paying = [(lots.get(move.lot_id), -move.amount) for move in moves]
+    short = posting.kind == "charge" and posting.amount > balance.available
+    if short and not refusal:
+        # A charge that cannot succeed gets no Confirm button, only Change and Cancel.
+        refusal = (f"The member has only {format_amount(balance.available, context['asset'].scale)}"
+                   f" {context['asset'].code} available: this charge would be refused. "
+                   "Charge less, or grant first.")
     context.update(values=values, posting=posting, refusal=refusal,
                    posted_after=balance.posted + change,
-                   available_after=balance.available + change,
-                   short=posting.kind == "charge" and posting.amount > balance.available,
-                   paying=paying)
+                   available_after=balance.available + change, short=short, paying=paying)
     return render(request, "admin/credits_review.html", context, status_code=status_code,
                   section="members")

@@ -74,6 +74,8 @@ def member_page(request: Request, staff: CurrentStaff, member_id: str,
         "actors": _staff_names(request, staff.community_id),
         "now": ctx.clock.now(),
         "can_post": staff.can(Permission.post_credits),
+        "can_configure": staff.can(Permission.configure),
+        "low_balance": community.low_balance_alert(member_id),
         "freeze": community.get_wallet_freeze(member_id),
         "trips_today": protection.trips_today(ctx.jeton, staff.community_id, member_id),
     }, section="members")

@@ -22,12 +22,15 @@ router = page_router()
 # The monthly cap the service accepts (services/funding/recharge.py); 0 would never recharge.
 CAP_MIN = 1
 CAP_MAX = 1_000
+NO_SAVED_CARD = ("Automatic recharge needs a saved card. Buy a pack in the store once and tick "
+                 "“Keep my card for auto-recharge”, then come back and turn it on.")
 
 
 @router.get("/recharge", name="member.recharge")
 def recharge_page(request: Request, me: CurrentMember) -> HTMLResponse:
     current = me.community.get_auto_recharge(me.id)
-    values = {"enabled": "1" if current is None or current.enabled else "",
+    # Not ticked for a member who never turned it on: it needs a saved card they may not have.
+    values = {"enabled": "1" if current is not None and current.enabled else "",
               "threshold": "", "pack_id": "", "monthly_cap": "3"}
     if current is not None:
         values.update(threshold=format_amount(current.threshold, me.asset.scale),
@@ -55,7 +58,11 @@ def save(request: Request, me: CurrentMember, threshold: Text = "", pack_id: Tex
         fields.errors["pack_id"] = "That pack is not on sale any more; choose another."
         return _page(request, me, fields.values, fields.errors, status_code=400)
     except InvalidRequest as exc:
-        return _page(request, me, fields.values, message=error_message(exc), status_code=400)
+        message = error_message(exc)
+        if on and "no saved payment method" in exc.detail:
+            # The service speaks of providers; the member needs to know what to do.
+            message = NO_SAVED_CARD
+        return _page(request, me, fields.values, message=message, status_code=400)
     return redirect_to(request, "member.recharge", notice="recharge_saved")
 
 
