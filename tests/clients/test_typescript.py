@@ -282,20 +282,98 @@ def test_each_error_code_is_the_class_python_raises() -> None:
     }
 
 
+def _app_folder(tmp_path: Path) -> Path:
+    """A host app's folder with the package installed, as `npm install <clone>/clients/typescript`
+    leaves it (a link: the package has no dependencies to install)."""
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "jeton").symlink_to(CLIENT, target_is_directory=True)
+    return tmp_path
+
+
+def _example(code: str, folder: Path, name: str, served: Served) -> Path:
+    script = folder / name
+    script.write_text(code.replace("http://127.0.0.1:8000", served.base_url))
+    return script
+
+
+def _js_blocks(text: str) -> list[str]:
+    return re.findall(r"```js\n(.*?)```", text, re.S)
+
+
 def test_the_readme_first_charge_from_node_runs_as_written(served: Served, tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     start = readme.index("## First charge from Node\n")
-    section = readme[start : readme.find("\n## ", start + 1)]
-    (code,) = re.findall(r"```js\n(.*?)```", section, re.S)
+    (code,) = _js_blocks(readme[start : readme.find("\n## ", start + 1)])
     assert len(code.strip().splitlines()) == 5, code
-    # As the README says: the package installed in the app's folder, the key in JETON_KEY.
-    (tmp_path / "node_modules").mkdir()
-    (tmp_path / "node_modules" / "jeton").symlink_to(CLIENT, target_is_directory=True)
-    script = tmp_path / "first-charge.mjs"
-    script.write_text(code.replace("http://127.0.0.1:8000", served.base_url))
+    script = _example(code, _app_folder(tmp_path), "first-charge.mjs", served)
     done = _node(str(script), cwd=tmp_path, env={"JETON_KEY": served.api_key})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "30"
+    # The client's own README starts with the same five lines.
+    assert _js_blocks((CLIENT / "README.md").read_text())[0] == code
+
+
+def test_the_client_readme_examples_run_as_written(served: Served, tmp_path: Path) -> None:
+    first, declined, receiver = _js_blocks((CLIENT / "README.md").read_text())
+    folder = _app_folder(tmp_path)
+    key = {"JETON_KEY": served.api_key}
+    for _ in range(2):  # run again, each answers the same: the keys replay, declines keep none
+        done = _node(str(_example(first, folder, "first.mjs", served)), cwd=folder, env=key)
+        assert (done.returncode, done.stdout.strip()) == (0, "30"), done.stderr
+        done = _node(str(_example(declined, folder, "declined.mjs", served)), cwd=folder, env=key)
+        assert (done.returncode, done.stdout.strip()) == (0, "insufficient_credits 0 30"), (
+            done.stderr
+        )
+
+    # The webhook receiver, given the secret of an endpoint that points at it, prints what a
+    # real delivery was.
+    port = _free_port()
+    with jeton.Client(served.base_url, served.api_key) as demo:
+        endpoint = demo.create_webhook_endpoint(
+            f"http://{HOST}:{port}/jeton", event_types=["charge.declined"]
+        )
+        script = _example(receiver, folder, "receiver.mjs", served)
+        env = {**os.environ, "PORT": str(port), "JETON_WEBHOOK_SECRET": endpoint.secret}
+        process = subprocess.Popen(
+            [_tool("node"), str(script)], cwd=folder, env=env, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            _wait_for_port(port, process)
+            demo.create_member("yann-node")
+            with pytest.raises(jeton.InsufficientCredits):
+                demo.charge("yann-node", "mall.sticker_pack", idempotency_key="yann-1")
+            assert process.stdout is not None
+            line = _read_line(process, timeout_s=30)
+            assert line == "charge.declined yann-node"
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+            if process.stdout is not None:
+                process.stdout.close()
+            demo.delete_webhook_endpoint(endpoint.id)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the receiver exited"
+        with socket.socket() as s:
+            if s.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the receiver never listened")
+
+
+def _read_line(process: subprocess.Popen[str], *, timeout_s: float) -> str:
+    """The receiver's first line of output, or a failure after `timeout_s`."""
+    import selectors
+
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout_s):
+            raise AssertionError(f"no delivery reached the receiver in {timeout_s} s")
+    return process.stdout.readline().strip()
 
 
 def test_the_package_has_no_runtime_dependency_and_its_lock_names_no_host() -> None:
