@@ -133,6 +133,18 @@ def transfer_parties(store: Store, community_id: str,
             for tid in main}
 
 
+def lot_origins(store: Store, community_id: str, lot_ids: list[str]) -> dict[str, str]:
+    """The transfer that made each lot (lot id -> transfer id), in one read: a lot received
+    from another member names the sender through its transfer's parties."""
+    if not lot_ids:
+        return {}
+    lt = lots.c
+    with store.read() as conn:
+        return {str(r[0]): str(r[1]) for r in conn.execute(
+            sa.select(lt.lot_id, lt.origin_transfer_id)
+            .where(lt.community_id == community_id, lt.lot_id.in_(lot_ids))).all()}
+
+
 def _like(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

@@ -10,11 +10,13 @@ from jeton.services.access.member_links import MEMBER_PAGES_PATH
 from jeton.web.member.context import MemberContext
 from jeton.web.member.pages import (
     coupon,
+    credits,
     home,
     link,
     plans,
     receipts,
     recharge,
+    statement,
     store,
     transfer,
 )
@@ -22,7 +24,8 @@ from jeton.web.member.security import bind_member_pages, check_csrf
 from jeton.web.templating import create_environment
 
 # Every page module; a new page module is added here.
-PAGE_MODULES = (link, home, store, plans, recharge, coupon, transfer, receipts)
+PAGE_MODULES = (link, home, store, plans, recharge, coupon, transfer, receipts,
+                statement, credits)
 
 
 def create_member_router(j: Jeton, *, prefix: str = MEMBER_PAGES_PATH) -> APIRouter:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from jeton.core import limits
-from jeton.services.ledger.results import StatementLine
+from jeton.services.ledger.results import LotInfo, StatementLine
 from jeton.services.reports import activity
 from jeton.web.balance_series import last_days
-from jeton.web.member.context import member_context
+from jeton.web.member.context import Member, member_context
 from jeton.web.member.routing import page_router
 from jeton.web.member.security import CurrentMember
 from jeton.web.member.templating import render
@@ -76,21 +76,28 @@ def home(request: Request, me: CurrentMember, after: str = "") -> HTMLResponse:
                       key=lambda lot: lot.expires_at or horizon)
     cursor = after if _CURSOR.match(after) else None
     page = c.statement(me.id, limit=limits.member_history_page_size, starting_after=cursor)
-    words = HistoryWords(
-        me=me.id,
-        services={s.code: s.name for s in c.catalog(include_retired=True).services},
-        parties=activity.transfer_parties(ctx.jeton.store, c.id,
-                                          [line.transfer_id for line in page.data]))
+    words = history_words(request, me, page.data)
     series, series_max = last_days(c, me.id, ctx.jeton.clock.now())
     return render(request, "member/home.html", {
         "balance": balance,
         "series": series, "series_max": series_max,
-        "expiring": [(lot, source_label(lot.source)) for lot in expiring],
+        "expiring": [(row.lot, row.source) for row in lot_rows(request, me, expiring)],
         "expiring_days": limits.member_expiring_days,
         "history": [(line, words.describe(line)) for line in page.data],
         "next_cursor": page.next_cursor if page.has_more else None,
         "paged": cursor is not None,
     }, section="home")
+
+
+def history_words(request: Request, me: Member, lines: list[StatementLine]) -> HistoryWords:
+    """The words for these lines of the member's history (one read of their parties)."""
+    ctx = member_context(request)
+    c = me.community
+    return HistoryWords(
+        me=me.id,
+        services={s.code: s.name for s in c.catalog(include_retired=True).services},
+        parties=activity.transfer_parties(ctx.jeton.store, c.id,
+                                          [line.transfer_id for line in lines]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,33 @@ class HistoryWords:
 def _lower_first(name: str) -> str:
     """"File download" -> "file download", for the middle of a sentence; a code stays."""
     return name[:1].lower() + name[1:] if name[:2].istitle() or name[1:2].islower() else name
+
+
+@dataclass(frozen=True, slots=True)
+class LotRow:
+    lot: LotInfo
+    source: str  # where it came from, in words
+    sender: str | None  # the member who sent it, for credits received by transfer
+    expires_at: datetime | None
+
+
+def lot_rows(request: Request, me: Member, lots: list[LotInfo]) -> list[LotRow]:
+    """The lots with their origin told: for a lot received by transfer, the sender's name."""
+    store = member_context(request).jeton.store
+    c = me.community
+    received = [lot.id for lot in lots if lot.source == "transfer"]
+    origins = activity.lot_origins(store, c.id, received)
+    parties = activity.transfer_parties(store, c.id, sorted(set(origins.values())))
+    rows = []
+    for lot in lots:
+        sender = None
+        found = parties.get(origins.get(lot.id, ""))
+        if found is not None:
+            sender = next((name for member, name in found.names.items() if member != me.id),
+                          None)
+        source = f"Sent by {sender}" if sender else source_label(lot.source)
+        rows.append(LotRow(lot=lot, source=source, sender=sender, expires_at=lot.expires_at))
+    return rows
 
 
 def source_label(source: str) -> str:
