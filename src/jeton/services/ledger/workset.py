@@ -47,7 +47,6 @@ from jeton.store.tables.ledger import (
     lots,
 )
 
-
 # System and named accounts never change once made (their balance is not on the row), so each
 # process keeps them after the first read: a charge neither reads nor locks the revenue row.
 _SYSTEM_CACHE: dict[tuple[str, str], tuple[Any, ...]] = {}
