@@ -106,16 +106,29 @@ class Store:
         conn = self._writers.get(tid)
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect()
-            if self.dialect == "sqlite":
-                conn = conn.execution_options(jeton_begin="BEGIN IMMEDIATE")
             with self._writers_lock:
                 self._writers[tid] = conn
             weakref.finalize(threading.current_thread(), self._drop_writer, tid, conn)
+        # The transaction is the driver's: BEGIN IMMEDIATE and COMMIT go straight to sqlite3
+        # (SQLAlchemy's begin and commit cost as much again as SQLite's own). A statement run
+        # through SQLAlchemy inside still works: its autobegin finds the transaction open
+        # (`_on_begin`), and its commit here is the driver's.
+        raw: Any = conn.connection.driver_connection
         try:
-            with _committed(conn), conn.begin():
+            with _committed(conn):
+                raw.execute("BEGIN IMMEDIATE")
                 yield conn
+                if conn.in_transaction():
+                    conn.commit()
+                else:
+                    raw.commit()
         except BaseException:
-            self._drop_writer(tid, conn)
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                raw.rollback()
+            finally:
+                self._drop_writer(tid, conn)
             raise
 
     def _drop_writer(self, tid: int, conn: Connection) -> None:
@@ -171,8 +184,10 @@ class Store:
         next writer in the queue (so no thread leads for long), or gives it up."""
         item = _Queued(fn, threading.get_ident())
         with self._group_lock:
-            self._group_queue.append(item)
             lead = not self._group_leading
+            if not lead:  # it will wait, and may run on the leader's thread
+                item.follow()
+            self._group_queue.append(item)
             self._group_leading = True
         if not lead:
             item.wake.wait()
@@ -289,6 +304,10 @@ def _committed(conn: Connection) -> Iterator[None]:
             logging.getLogger("jeton.store").exception("an after-commit call failed")
 
 
+_NO_CONTEXT = contextvars.Context()
+_NO_WAKE = threading.Event()  # a leader's: never waited on
+
+
 class _Queued(Generic[T]):
     """A write waiting for its group's commit, then its outcome."""
 
@@ -297,11 +316,17 @@ class _Queued(Generic[T]):
     def __init__(self, fn: Callable[[Connection], T], ident: int) -> None:
         self.fn = fn
         self.ident = ident
-        self.context = contextvars.copy_context()
-        self.wake = threading.Event()
+        self.context: contextvars.Context = _NO_CONTEXT
+        self.wake: threading.Event = _NO_WAKE
         self.promoted = False
         self.result: T | None = None
         self.error: BaseException | None = None
+
+    def follow(self) -> None:
+        """Ready to wait for a leader: an event to be woken by, and the caller's context for
+        the leader's thread to run it in (a test community's time). A leader needs neither."""
+        self.context = contextvars.copy_context()
+        self.wake = threading.Event()
 
     def outcome(self) -> T:
         if self.error is not None:
@@ -339,8 +364,10 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     def _on_begin(conn: Connection) -> None:
         # On the driver: every unit of work begins here, and SQLAlchemy's statement machinery
         # would cost more than SQLite's BEGIN itself.
-        begin = conn.get_execution_options().get("jeton_begin", "BEGIN")
-        conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+        driver: Any = conn.connection.dbapi_connection
+        if driver.in_transaction:  # a kept writer's transaction, begun on the driver
+            return
+        driver.execute(conn.get_execution_options().get("jeton_begin", "BEGIN"))
 
 
 def open_store(url: str | None = None, **kwargs: Any) -> Store:

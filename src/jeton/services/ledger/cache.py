@@ -38,9 +38,10 @@ _COUNTERS = "SELECT data_version FROM pragma_data_version"
 class WriterCache:
     """The rows one SQLite writer connection may reuse, and the counters they are valid at."""
 
-    __slots__ = ("marker", "reads", "start", "wallets")
+    __slots__ = ("marker", "raw", "reads", "start", "wallets")
 
-    def __init__(self) -> None:
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw  # the sqlite3 connection
         self.marker: tuple[int, int] | None = None
         self.start: tuple[int, int] = (-1, -1)
         # (community, account id) -> (the account's row, its live lots' rows)
@@ -69,6 +70,10 @@ class WriterCache:
         row = self.reads[key] = fetch()
         return row
 
+    def changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it opened."""
+        return int(self.raw.total_changes)
+
     def forget(self) -> None:
         self.marker = None
         self.wallets.clear()
@@ -82,13 +87,10 @@ def open_cache(conn: Connection) -> WriterCache:
     info = conn.info
     cache: WriterCache | None = info.get(WRITER_CACHE)
     if cache is None:
-        cache = info[WRITER_CACHE] = WriterCache()
+        cache = info[WRITER_CACHE] = WriterCache(raw)
     now = (raw.execute(_COUNTERS).fetchone()[0], raw.total_changes)
     if cache.marker != now:
         cache.forget()
     cache.start = now
     return cache
 
-
-def changes(conn: Connection) -> int:
-    return int(conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, transfer_hash
 from jeton.services.ledger import statements as q
-from jeton.services.ledger.cache import WriterCache, changes, open_cache
+from jeton.services.ledger.cache import WriterCache, open_cache
 from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
 from jeton.services.ledger.state import (
     Acct,
@@ -177,7 +177,8 @@ class WorkSet:
     def _cache_holds(self) -> bool:
         """Whether the writer's cache may be used now: it was valid when this working set
         began, and nothing has written in this transaction since."""
-        return self.cache is not None and changes(self.conn) == self._changes_at_start
+        cache = self.cache
+        return cache is not None and cache.changes() == self._changes_at_start
 
     def _from_cache(self, cache: WriterCache, wanted: set[str]) -> None:
         """Take the wallets the writer's cache holds, with their live lots."""
@@ -553,14 +554,14 @@ class WorkSet:
     def _flush_cached(self, cache: WriterCache) -> None:
         """SQLite: write the rows, then keep what they leave for the next write, unless
         something else wrote in this transaction since it began (then keep nothing)."""
-        alone = changes(self.conn) == self._changes_at_start
+        alone = cache.changes() == self._changes_at_start
         kept = [self.accounts[a] for a in self._loaded_lots_for] if alone else []
         self._write_rows(None)
         if not alone:
             cache.forget()
             return
         cache.keep(self.community_id, kept, self.lots_by_account)
-        self._changes_at_start = changes(self.conn)
+        self._changes_at_start = cache.changes()
         cache.marker = cache.start = (cache.start[0], self._changes_at_start)
 
     def _write_rows(self, work: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
