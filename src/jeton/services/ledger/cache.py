@@ -22,7 +22,7 @@ outlives the transaction that made it. PostgreSQL has many writers: nothing is c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -61,6 +61,14 @@ class WriterCache:
                   lot.cost_currency, lot.amount, lot.remaining, lot.expires_at_us, lot.priority,
                   lot.scope, lot.merge_key, lot.origin_transfer_id, lot.created_at_us)
                  for lot in lots_by_account.get(a.account_id, ()) if lot.remaining != 0])
+
+    def held(self, community_id: str,
+             wanted: Iterable[str]) -> Iterator[tuple[str, tuple[Row, list[Row]]]]:
+        """The wallets of `wanted` this cache holds: account row and live lots' rows."""
+        for aid in wanted:
+            entry = self.wallets.get((community_id, aid))
+            if entry is not None:
+                yield aid, entry
 
     def read(self, community_id: str, name: str, fetch: Callable[[], Row | None]) -> Row | None:
         """The row of a hook's read `name`: kept, or fetched now and kept."""

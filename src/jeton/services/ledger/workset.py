@@ -98,8 +98,12 @@ class WorkSet:
         read without a lock (nothing on their row changes)."""
         ids = set(account_ids)
         wanted = ids - self.accounts.keys()
-        if wanted and self._cache_holds():
-            self._from_cache(self.cache, wanted)  # type: ignore[arg-type]
+        if wanted and self.cache is not None and self._cache_holds():
+            for aid, (acct_row, lot_rows) in self.cache.held(self.community_id, wanted):
+                self.accounts[aid] = q.acct(acct_row)
+                for lot_row in lot_rows:
+                    self._add_lot(q.lot(lot_row))
+                self._loaded_lots_for.add(aid)
             wanted = ids - self.accounts.keys()
         if wanted:
             wallets = sorted(a for a in wanted if a.startswith("wallet:"))
@@ -133,7 +137,10 @@ class WorkSet:
 
         The statements go out in one pipeline and run one after the other, so the lots are
         read after their wallets' locks are held. Wallets that do not exist yet are left to
-        `ensure_wallet`; system accounts are read (once per process) as `load` does."""
+        `ensure_wallet`, lots included: a wallet another writer commits after the lock's
+        snapshot is not locked here, though the lots' later snapshot sees its lots (kept,
+        they would be stale once `ensure_wallet` locks it). System accounts are read (once
+        per process) as `load` does."""
         invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
         ids = set(account_ids)
         wallets = sorted(a for a in ids if a.startswith("wallet:"))
@@ -163,7 +170,8 @@ class WorkSet:
             at += 1
         for _names, _stmt in lot_reads:
             for row in results[at]:
-                self._add_lot(q.lot(row))
+                if row[1] in self.accounts:  # locked: see `preload`'s docstring
+                    self._add_lot(q.lot(row))
             at += 1
         self._loaded_lots_for.update(a for a in full if a in self.accounts)
         self._credit_lots_for.update(a for a in credit_only if a in self.accounts)
@@ -179,16 +187,6 @@ class WorkSet:
         began, and nothing has written in this transaction since."""
         cache = self.cache
         return cache is not None and cache.changes() == self._changes_at_start
-
-    def _from_cache(self, cache: WriterCache, wanted: set[str]) -> None:
-        """Take the wallets the writer's cache holds, with their live lots."""
-        for aid in wanted:
-            entry = cache.wallets.get((self.community_id, aid))
-            if entry is not None:
-                self.accounts[aid] = q.acct(entry[0])
-                for row in entry[1]:
-                    self._add_lot(q.lot(row))
-                self._loaded_lots_for.add(aid)
 
     def read_ahead(self, read: PreRead) -> tuple[Any, ...] | None:
         """The row of `read`: the one `preload` fetched with the first round trip, or, where
