@@ -1,6 +1,7 @@
 """All tables, on one MetaData. Importing this module registers every table."""
 
 from jeton.store.tables import (
+    achievements,
     api,
     catalog,
     charging,
@@ -14,5 +15,5 @@ from jeton.store.tables import (
 )
 from jeton.store.tables.base import metadata
 
-__all__ = ["api", "catalog", "charging", "funding", "jobs", "ledger", "member_links", "metadata",
-           "protection", "web", "webhooks"]
+__all__ = ["achievements", "api", "catalog", "charging", "funding", "jobs", "ledger",
+           "member_links", "metadata", "protection", "web", "webhooks"]
