@@ -50,7 +50,7 @@ from jeton.services.gamification.rules import rules_of
 from jeton.services.ledger.service import Ledger
 from jeton.services.ledger.state import Header, LotSpec, system_id
 from jeton.services.ledger.workset import WorkSet
-from jeton.store.dialect import for_update
+from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.sql import insert_ignore, upsert
 from jeton.store.tables.achievements import (
     achievement_awards,
@@ -66,7 +66,8 @@ _T, _P, _A = transfers.c, postings.c, accounts.c
 _CHARGE_KINDS = (TransferKind.spend.value, TransferKind.capture.value)
 _NEVER_COUNTED = frozenset({"staff_charge", "refund"})
 _COLS = (_T.transfer_id, _T.kind, _T.asset, _T.member_id, _T.service, _T.reason_code,
-         _T.effective_at_us)
+         _T.effective_at_us, _T.actor)
+ACTOR = "system:achievements"  # who the job's grants (points, a challenge's credits) are by
 
 
 class Awarding:
@@ -77,7 +78,7 @@ class Awarding:
         self._points_ready: set[str] = set()
 
     def run(self, community_id: str) -> int:
-        """Count every new transfer; returns how many were counted."""
+        """Count every new transfer; returns how many were read (its own grants left out)."""
         self._ensure_points(community_id)
         total = 0
         for _ in range(limits.award_batches_per_pass_max):
@@ -91,7 +92,11 @@ class Awarding:
     def _ensure_points(self, community_id: str) -> None:
         """The POINTS asset, made once per process and community (creating it is idempotent)."""
         if community_id not in self._points_ready:
-            self.ledger.create_asset(community_id, POINTS_ASSET, 0, "Points")
+            try:
+                self.ledger.create_asset(community_id, POINTS_ASSET, 0, "Points")
+            except sa.exc.IntegrityError as exc:  # another process made it a moment ago
+                if not is_unique_violation(exc):
+                    raise
             self._points_ready.add(community_id)
 
     # ---- one batch ----
@@ -142,7 +147,8 @@ class Awarding:
             conn.execute(award_cursors.update().where(c.community_id == community_id).values(
                 head_transfer_id=new_head, swept_transfer_id=new_swept,
                 updated_at_us=self.ledger.now_us()))
-        return len(rows), len(fresh) == batch or len(late) == batch
+        counted = sum(1 for r in rows if r[7] != ACTOR)  # not the job's own grants
+        return counted, len(fresh) == batch or len(late) == batch
 
     def _count(self, conn: Connection, community_id: str, rows: Sequence[Any]) -> None:
         activities = list(_activities(conn, community_id, rows))
@@ -206,7 +212,7 @@ class Awarding:
     def _grant(self, ws: WorkSet, activity: Activity, asset: str, amount: int, reason: str,
                key: str, metadata: dict[str, Any]) -> None:
         header = Header(TransferKind.grant, asset, member_id=activity.member_id,
-                        actor="system:achievements", reason_code=reason, metadata=metadata,
+                        actor=ACTOR, reason_code=reason, metadata=metadata,
                         idempotency_key=key)
         self.ledger.apply_grant(ws, header, activity.member_id, amount, LotSpec(source=reason),
                                 system_id("promotions", asset))
@@ -227,7 +233,7 @@ def _activities(conn: Connection, community_id: str, rows: Sequence[Any]) -> Ite
                     _P.community_id == community_id, _P.transfer_id.in_(ids[chunk:chunk + 500]),
                     _A.member_id.is_not(None))):
             legs[tid].append((member, int(amount)))
-    for tid, kind, asset, member, service, reason, at_us in wanted:
+    for tid, kind, asset, member, service, reason, at_us, _actor in wanted:
         if kind in _CHARGE_KINDS and member is not None:
             paid = -sum(a for who, a in legs[tid] if who == member)
             if paid > 0:
