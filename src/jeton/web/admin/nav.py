@@ -32,6 +32,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("packs", "Packs", "admin.packs"),
     NavItem("plans", "Plans", "admin.plans"),
     NavItem("coupons", "Coupons", "admin.coupons"),
+    NavItem("achievements", "Achievements", "admin.achievements"),
     NavItem("reports", "Reports", "admin.reports"),
     NavItem("webhooks", "Webhooks", "admin.webhooks", Permission.configure),
     NavItem("api_keys", "API keys", "admin.api_keys", Permission.configure),
