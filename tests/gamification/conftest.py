@@ -1,7 +1,7 @@
 """Fixtures for gamification scenarios: a file library whose owner rewards activity.
 
 - `j`: a Jeton on the `store` fixture (SQLite, and PostgreSQL when configured) with a movable
-  clock (15 January 2026, a Thursday, at noon).
+  clock (15 January 2026, a Thursday, at noon); webhooks may go to 127.0.0.1.
 - `library`: community `library` with members alice, bob and carol, an `appstore` account, and
   the LIBRARY catalog below: downloads pay the uploader 30 %, polls are rewarded, and the
   owner's rules give points, badges, levels and a weekly challenge.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 import jeton
+from jeton.config import Settings
 from jeton.core.clock import ManualClock
 from jeton.store.engine import Store
 
@@ -101,7 +102,7 @@ reward = { credits = 15, points = 10, badge = "weekly-reader" }
 
 @pytest.fixture
 def j(store: Store, clock: ManualClock) -> jeton.Jeton:
-    return jeton.Jeton(store, clock=clock)
+    return jeton.Jeton(store, clock=clock, settings=Settings(webhooks_allow_private=True))
 
 
 @pytest.fixture

@@ -248,3 +248,20 @@ def test_a_transfer_that_commits_after_the_cursor_passed_its_id_is_counted_by_th
     library.award_achievements()
     assert library.achievements("alice").points == 10
     check_invariants(store)
+
+
+def test_the_worker_awards_and_the_host_app_gets_badge_awarded_as_a_webhook(
+        j: jeton.Jeton, library: jeton.Community, store: Store) -> None:
+    from jeton.services.ops.worker import run_due
+
+    endpoint = library.create_webhook_endpoint("http://127.0.0.1:9/hooks",
+                                               event_types=["badge.awarded", "level.reached"])
+    library.grant("alice", 100, idempotency_key="welcome")
+    for n in range(3):
+        _download(library, "alice", f"dl-{n}")
+    done = run_due(j, force=True, only={"achievements.award", "webhooks.fan_out"})
+    assert done["achievements.award"] == 4
+    deliveries = library.list_webhook_deliveries(endpoint_id=endpoint.id).data
+    types = sorted(library.get_event(d.event_id).type for d in deliveries)
+    assert types == ["badge.awarded", "badge.awarded", "level.reached"]  # alice's and bob's
+    check_invariants(store)
