@@ -79,7 +79,12 @@ class Awarding:
 
     def run(self, community_id: str) -> int:
         """Count every new transfer; returns how many were read (its own grants left out)."""
-        self._ensure_points(community_id)
+        with self.ledger.store.read() as conn:
+            if not self._due(conn, community_id):
+                return 0  # nothing new and nothing to sweep: no write transaction at all
+            rules = rules_of(conn, community_id)
+        if rules.points or any(c.points for c in rules.challenges.values()):
+            self._ensure_points(community_id)
         total = 0
         for _ in range(limits.award_batches_per_pass_max):
             done, more = self.ledger.store.run_write(
@@ -98,6 +103,20 @@ class Awarding:
                 if not is_unique_violation(exc):
                     raise
             self._points_ready.add(community_id)
+
+    def _due(self, conn: Connection, community_id: str) -> bool:
+        c = award_cursors.c
+        cursor = conn.execute(sa.select(c.head_transfer_id, c.swept_transfer_id).where(
+            c.community_id == community_id)).first()
+        head, swept = (cursor[0], cursor[1]) if cursor is not None else (None, None)
+        if head is not None:
+            sweep_to = min(sweep_horizon(), head)
+            if swept is None or swept < sweep_to:
+                return True
+        newer = sa.select(_T.transfer_id).where(_T.community_id == community_id)
+        if head is not None:
+            newer = newer.where(_T.transfer_id > head)
+        return conn.execute(newer.limit(1)).first() is not None
 
     # ---- one batch ----
 
