@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -179,6 +180,7 @@ class Awarding:
         ws = WorkSet(conn, self.ledger.store.dialect, community_id, self.ledger.now_us())
         totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
         award_rows: list[dict[str, Any]] = []
+        grants: list[_Grant] = []
         for activity in activities:
             mine = progress[activity.member_id]
             out = apply(rules, mine, activity)
@@ -187,12 +189,16 @@ class Awarding:
                     window = leaderboard_window(period, activity.at_us)
                     totals[(metric.value, period.value, window, activity.member_id)] += amount
             if out.points:
-                self._grant(ws, activity, POINTS_ASSET, out.points, "points",
-                            f"jeton:points:{activity.transfer_id}:{activity.member_id}",
-                            {"rules": out.point_rules, "transfer_id": activity.transfer_id})
+                grants.append(_Grant(
+                    activity.member_id, POINTS_ASSET, out.points, "points",
+                    f"jeton:points:{activity.transfer_id}:{activity.member_id}",
+                    {"rules": out.point_rules, "transfer_id": activity.transfer_id}))
             for award in out.awards:
                 award_rows.append(_award_row(community_id, activity, award))
-                self._announce(ws, community_id, activity, award, rules)
+                grants.extend(self._announce(ws, community_id, activity, award, rules))
+        # Wallets in sorted order, as every ledger write takes them: no deadlock with a charge.
+        for grant in sorted(grants, key=lambda g: (g.member_id, g.asset, g.key)):
+            self._grant(ws, grant)
         _write_progress(conn, community_id, progress, ws.now_us)
         if award_rows:
             conn.execute(achievement_awards.insert(), award_rows)
@@ -206,7 +212,8 @@ class Awarding:
         ws.flush()
 
     def _announce(self, ws: WorkSet, community_id: str, activity: Activity, award: Award,
-                  rules: Achievements) -> None:
+                  rules: Achievements) -> list[_Grant]:
+        """The award's event, and the credits a completed challenge pays."""
         member = activity.member_id
         base = {"member_id": member, "transfer_id": activity.transfer_id}
         if award.kind == "badge":
@@ -214,27 +221,39 @@ class Awarding:
             emit_event(ws, community_id, "badge.awarded", member, {
                 **base, "badge": badge.code, "name": badge.name, "emoji": badge.emoji,
                 "image_url": badge.image_url, "description": badge.description})
-        elif award.kind == "level":
+            return []
+        if award.kind == "level":
             level = rules.levels[int(award.code) - 1]
             emit_event(ws, community_id, "level.reached", member, {
                 **base, "rank": level.rank, "name": level.name, "points": level.points})
-        else:
-            window = award.key.rsplit(":", 1)[1]
-            if award.credits:
-                self._grant(ws, activity, activity.asset, award.credits, "challenge",
-                            f"jeton:challenge:{member}:{award.code}:{window}",
-                            {"challenge": award.code, "window": window})
-            emit_event(ws, community_id, "challenge.completed", member, {
-                **base, "challenge": award.code, "name": award.name, "window": window,
-                "credits": award.credits, "points": award.points})
+            return []
+        window = award.key.rsplit(":", 1)[1]
+        emit_event(ws, community_id, "challenge.completed", member, {
+            **base, "challenge": award.code, "name": award.name, "window": window,
+            "credits": award.credits, "points": award.points})
+        if not award.credits:
+            return []
+        return [_Grant(member, activity.asset, award.credits, "challenge",
+                       f"jeton:challenge:{member}:{award.code}:{window}",
+                       {"challenge": award.code, "window": window})]
 
-    def _grant(self, ws: WorkSet, activity: Activity, asset: str, amount: int, reason: str,
-               key: str, metadata: dict[str, Any]) -> None:
-        header = Header(TransferKind.grant, asset, member_id=activity.member_id,
-                        actor=ACTOR, reason_code=reason, metadata=metadata,
-                        idempotency_key=key)
-        self.ledger.apply_grant(ws, header, activity.member_id, amount, LotSpec(source=reason),
-                                system_id("promotions", asset))
+    def _grant(self, ws: WorkSet, g: _Grant) -> None:
+        header = Header(TransferKind.grant, g.asset, member_id=g.member_id, actor=ACTOR,
+                        reason_code=g.reason, metadata=g.metadata, idempotency_key=g.key)
+        self.ledger.apply_grant(ws, header, g.member_id, g.amount, LotSpec(source=g.reason),
+                                system_id("promotions", g.asset))
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """Points or a challenge's credits to grant, once the batch is counted."""
+
+    member_id: str
+    asset: str
+    amount: int
+    reason: str  # the transfer's reason code and the lot's source: points, challenge
+    key: str  # its idempotency key
+    metadata: dict[str, Any]
 
 
 def _activities(conn: Connection, community_id: str, rows: Sequence[Any]) -> Iterable[Activity]:
