@@ -134,6 +134,8 @@ async def test_the_owner_sees_rules_leaderboard_and_who_earned_what(
     spent = await owner.get("/admin/achievements?board=credits_spent&period=month")
     board = spent.text.split('data-table="leaderboard"', 1)[1].split("</table>", 1)[0]
     assert board.index("Alice Liddell") < board.index("Bob Builder")
+    member_page = await owner.get("/admin/members/bob")
+    assert "/admin/achievements?member=bob" in member_page.text
     only_bob = await owner.get("/admin/achievements?member=bob")
     mine = only_bob.text.split('data-table="awards"', 1)[1].split("</table>", 1)[0]
     assert "alice" not in mine
