@@ -44,12 +44,16 @@ _RULE_WORDS = {RuleKind.uses: "uses", RuleKind.credits_spent: "credits spent",
                RuleKind.purchases: "purchases", RuleKind.rewards: "rewards",
                RuleKind.streak_days: "days in a row", RuleKind.points: "points",
                RuleKind.royalties: "credits of royalties"}
+_RULE_WORD = {RuleKind.uses: "use", RuleKind.credits_spent: "credit spent",
+              RuleKind.purchases: "purchase", RuleKind.rewards: "reward",
+              RuleKind.streak_days: "day", RuleKind.points: "point",
+              RuleKind.royalties: "credit of royalties"}
 
 
 def rule_text(kind: RuleKind, threshold: int, service: str | None) -> str:
     """'100 uses of files.download', '30 days in a row'."""
-    words = _RULE_WORDS[kind]
-    text = f"{threshold} {'use' if kind is RuleKind.uses and threshold == 1 else words}"
+    words = _RULE_WORD[kind] if threshold == 1 else _RULE_WORDS[kind]
+    text = f"{threshold} {words}"
     return f"{text} of {service}" if service else text
 
 
