@@ -163,7 +163,10 @@ def test_staff_charges_and_refunds_earn_nothing(library: jeton.Community, store:
 
 def test_awarding_runs_racing_each_other_and_the_charges_count_each_transfer_once(
         library: jeton.Community, store: Store) -> None:
-    for member in ("alice", "carol"):
+    chargers = ["alice", "carol", "dave", "erin"]
+    for member in chargers[2:]:
+        library.create_member(member)
+    for member in chargers:
         library.grant(member, 1000, idempotency_key=f"welcome-{member}")
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -182,8 +185,8 @@ def test_awarding_runs_racing_each_other_and_the_charges_count_each_transfer_onc
         except BaseException as exc:
             errors.append(exc)
 
-    writers = [threading.Thread(target=charges, args=(m,)) for m in ("alice", "carol")]
-    jobs = [threading.Thread(target=awarding) for _ in range(2)]
+    writers = [threading.Thread(target=charges, args=(m,)) for m in chargers]
+    jobs = [threading.Thread(target=awarding) for _ in range(3)]
     for t in writers + jobs:
         t.start()
     for t in writers:
@@ -193,15 +196,17 @@ def test_awarding_runs_racing_each_other_and_the_charges_count_each_transfer_onc
         t.join()
     assert errors == []
     library.award_achievements()
-    for member in ("alice", "carol"):
+    for member in chargers:
         mine = library.achievements(member)
         # 15 downloads: 75 points, and the weekly challenge's 10 once.
         assert mine.points == 15 * 5 + 10
         assert library.balance(member, asset="POINTS").posted == mine.points
         assert library.balance(member).posted == 1000 - 150 + 15
     royalties = library.leaderboard("royalties", period="all").entries
-    assert [(e.member_id, e.total) for e in royalties] == [("bob", 2 * 15 * 3)]
-    assert len(_events(library, "challenge.completed")) == 2
+    assert [(e.member_id, e.total) for e in royalties] == [("bob", 4 * 15 * 3)]
+    spent = library.leaderboard("credits_spent", period="all").entries
+    assert sorted((e.member_id, e.total) for e in spent) == [(m, 150) for m in chargers]
+    assert len(_events(library, "challenge.completed")) == 4
     check_invariants(store)
 
 
