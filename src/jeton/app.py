@@ -83,6 +83,13 @@ from jeton.services.funding.results import (
     SubscriptionInfo,
     TransferLimits,
 )
+from jeton.services.gamification.results import (
+    AwardInfo,
+    GamificationRules,
+    Leaderboard,
+    MemberAchievements,
+)
+from jeton.services.gamification.service import Gamification
 from jeton.services.ledger.clocks import ClockAdvance, ClockInfo
 from jeton.services.ledger.results import (
     AccountInfo,
@@ -176,6 +183,18 @@ class Jeton:
                 if found is None:
                     found = Charging(self.ledger, events=getattr(self, "events", None))
                     self.__dict__["_charging"] = found
+        return found
+
+    @property
+    def gamification(self) -> Gamification:
+        """Points, badges, levels, challenges and leaderboards (services/gamification)."""
+        found = self.__dict__.get("_gamification")
+        if found is None:
+            with _CHARGING_LOCK:
+                found = self.__dict__.get("_gamification")
+                if found is None:
+                    found = Gamification(self.ledger)
+                    self.__dict__["_gamification"] = found
         return found
 
     def close(self) -> None:
@@ -698,6 +717,33 @@ class Community:
         return {"plans.renew": renewals.renew_due(self.jeton, self.id),
                 "recharge.run": recharge.run_recharges(self.jeton, self.id),
                 "purchases.expire": purchases.expire_stale(self.jeton, self.id)}
+
+    # ---- gamification (services/gamification) ----
+
+    def achievements(self, member_id: str) -> MemberAchievements:
+        """A member's points, level, badges (held and to earn) and challenges in progress, as
+        counted by the awarding job (`award_achievements` runs it now)."""
+        return self.jeton.gamification.achievements(self.id, member_id)
+
+    def leaderboard(self, metric: str, *, period: str = "week",
+                    limit: int = limits.leaderboard_size_default) -> Leaderboard:
+        """Members by `metric` (points, credits_spent, royalties) in the current `period`
+        (week, month, all)."""
+        return self.jeton.gamification.leaderboard(self.id, metric, period=period, limit=limit)
+
+    def achievement_awards(self, *, member_id: str | None = None,
+                           limit: int = limits.page_size_default) -> list[AwardInfo]:
+        """Badges, levels and challenges earned, newest first (of one member when named)."""
+        return self.jeton.gamification.awards(self.id, member_id=member_id, limit=limit)
+
+    def achievement_rules(self) -> GamificationRules:
+        """The points rules, badges, levels and challenges of the active catalog."""
+        return self.jeton.gamification.rules(self.id)
+
+    def award_achievements(self) -> int:
+        """Count new transfers into points, badges and leaderboards now (`jeton worker` does
+        it every two seconds). Returns how many transfers were counted."""
+        return self.jeton.gamification.award(self.id)
 
     # ---- catalog and charging (services/charging/catalogs.py, charging.py, metered.py) ----
 

@@ -68,6 +68,12 @@ from jeton.services.funding.results import (
     SubscriptionInfo,
     TransferLimits,
 )
+from jeton.services.gamification.results import (
+    AwardInfo,
+    GamificationRules,
+    Leaderboard,
+    MemberAchievements,
+)
 from jeton.services.ledger.clocks import ClockAdvance, ClockInfo
 from jeton.services.ledger.results import (
     AccountInfo,
@@ -606,6 +612,24 @@ class Client:
         body = {"catalog": text, "format": fmt, "dry_run": dry_run, **_actor(actor)}
         return self._call("PUT", "/v1/catalog", CatalogLoad, body=body)
 
+    # ---- gamification ----
+
+    def achievements(self, member_id: str) -> MemberAchievements:
+        return self._get(f"/v1/members/{_seg(member_id)}/achievements", MemberAchievements)
+
+    def leaderboard(self, metric: str, *, period: str = "week",
+                    limit: int = limits.leaderboard_size_default) -> Leaderboard:
+        return self._get(f"/v1/leaderboards/{_seg(metric)}", Leaderboard, period=period,
+                         limit=limit)
+
+    def achievement_awards(self, *, member_id: str | None = None,
+                           limit: int = limits.page_size_default) -> list[AwardInfo]:
+        return self._get("/v1/achievements/awards", _Awards, member_id=member_id,
+                         limit=limit).root
+
+    def achievement_rules(self) -> GamificationRules:
+        return self._get("/v1/achievements/rules", GamificationRules)
+
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         return self._get("/v1/catalog", CatalogInfo,
                          include_retired="true" if include_retired else "false")
@@ -829,6 +853,10 @@ class Client:
 
 class _BatchResult(BaseModel):
     data: list[BatchItem]
+
+
+class _Awards(RootModel[list[AwardInfo]]):
+    """`GET /v1/achievements/awards` answers a list."""
 
 
 class _Json(RootModel[Any]):

@@ -277,11 +277,14 @@ CHARGING_METHODS = {
     "list_webhook_deliveries", "get_webhook_delivery", "redeliver_webhook",
     "set_low_balance_threshold",
 }
+# Gamification, served by the API (docs/api/achievements.md, leaderboards.md).
+GAMIFICATION_METHODS = {"achievements", "leaderboard", "achievement_awards", "achievement_rules"}
 # Community methods that are deliberately not over HTTP, with the reason (README.md lists
 # them: "A first charge, in-process").
 IN_PROCESS_ONLY = {
     "run_funding_jobs": "jobs run in `jeton serve` / `jeton worker`, not on a client's request",
     "run_expiry": "expiry is a job too",
+    "award_achievements": "awarding is a job too (`achievements.award`)",
     "add_funding_source": "a funding source is Python code that runs inside the server's "
                           "process, beside the wallet; a remote client has none to give",
 }
@@ -323,6 +326,7 @@ def test_client_mirrors_the_community_api() -> None:
     assert set(shared) >= LEDGER_METHODS
     assert set(shared) >= FUNDING_METHODS
     assert set(shared) >= CHARGING_METHODS
+    assert set(shared) >= GAMIFICATION_METHODS
     assert not set(shared) & set(IN_PROCESS_ONLY)
     for name in shared:
         local_sig = inspect.signature(getattr(Community, name))

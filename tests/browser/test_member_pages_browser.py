@@ -166,3 +166,61 @@ splits = [{ to = "party:uploader", share_bp = 3000 }]
            ).to_be_visible()
     assert "files.download" not in history.inner_text()
     shoot(page, "member-history-words")
+
+
+def test_a_member_reads_their_achievements_and_switches_the_leaderboard(
+        pages: Pages, page: Page, shoot: Shoot) -> None:
+    chat = pages.chat
+    chat.load_catalog("""
+[services."chat.message"]
+name = "Chat message"
+credits = 1
+
+[points."chatter"]
+on = "charge"
+points = 4
+
+[badges."first-words"]
+name = "First words"
+emoji = "💬"
+description = "A first message"
+rule = { uses = 1 }
+
+[[levels]]
+name = "Newcomer"
+points = 0
+
+[[levels]]
+name = "Talker"
+points = 8
+
+[challenges."five-today"]
+name = "Five messages today"
+goal = { uses = 5 }
+per = "day"
+reward = { points = 5 }
+""", "toml")
+    chat.grant("bob", 5, idempotency_key="welcome-bob")
+    for n in range(3):
+        chat.charge("alice", "chat.message", idempotency_key=f"a-{n}")
+    chat.charge("bob", "chat.message", idempotency_key="b-0")
+    chat.award_achievements()
+
+    page.goto(pages.link("alice"))
+    page.get_by_role("navigation", name="Your account").get_by_role(
+        "link", name="Achievements").click()
+    expect(page.get_by_role("heading", name="Achievements", exact=True)).to_be_visible()
+    expect(page.locator('[data-figure="level"]')).to_contain_text("Talker")
+    expect(page.locator('[data-figure="points"]')).to_contain_text("12 points earned")
+    expect(page.locator('[data-list="held"]')).to_contain_text("First words")
+    expect(page.locator('[data-challenge="five-today"]')).to_contain_text("3 / 5")
+    board = page.locator('[data-board="points"] tbody tr')
+    expect(board.first).to_contain_text("Alice Liddell (you)")
+    expect(board.nth(1)).to_contain_text("Bob Builder")
+    shoot(page, "achievements")
+
+    page.get_by_label("Ranked by").select_option("credits_spent")
+    page.get_by_label("Period").select_option("all")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("table").filter(has_text="Credits spent, all time")
+           .locator("tbody tr").first).to_contain_text("3")

@@ -48,9 +48,15 @@ def test_the_example_charges_as_the_page_says(tmp_path: Path) -> None:
 
 def test_the_page_names_every_key_the_loader_accepts() -> None:
     page = PAGE.read_text()
+    from jeton.core import achievements
+    from jeton.core.badges import TEXT_KEYS, RuleKind
+
     keys = (catalog_module._SERVICE_KEYS | catalog_module._REWARD_KEYS
             | catalog_module._ACCESS_KEYS | catalog_module._ALLOWANCE_KEYS
-            | catalog_module._SPLIT_KEYS | catalog_module._MONEY_KEYS)
+            | catalog_module._SPLIT_KEYS | catalog_module._MONEY_KEYS
+            | achievements._POINTS_KEYS | achievements._LEVEL_KEYS
+            | achievements._CHALLENGE_KEYS | achievements._REWARD_KEYS | set(TEXT_KEYS)
+            | {k.value for k in RuleKind} | {t.value for t in achievements.Trigger})
     missing = sorted(k for k in keys if f"`{k}`" not in page)
     assert missing == []
 

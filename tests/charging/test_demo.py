@@ -39,6 +39,12 @@ def test_the_demo_shows_charges_royalties_allowances_a_call_and_rewards(
     assert c.balance("dave").pending == 0
     assert c.account_balance("appstore").posted == 1
     assert [h.name for h in c.member_holdings("alice").classes] == ["vip"]
+    # The demo's rules were counted over its history: someone earned something, and the
+    # leaderboard of the month is not empty.
+    assert {r.code for r in c.achievement_rules().badges} == {"bookworm", "supporter", "author"}
+    assert c.achievement_awards()
+    assert c.leaderboard("points", period="all").entries
+    assert c.achievements("alice").points == c.balance("alice", asset="POINTS").posted
 
 
 def test_loading_the_demo_twice_changes_nothing_the_second_time(j: jeton.Jeton,

@@ -56,4 +56,23 @@ def test_a_database_at_0002_gains_the_test_clocks_table(tmp_path: Path) -> None:
     j = jeton.Jeton(store)
     lab = j.create_community("Lab", "lab", test_mode=True)
     assert lab.advance_test_clock(seconds=60, idempotency_key="m").steps == 1
+def test_a_database_at_0002_gains_the_gamification_tables(tmp_path: Path) -> None:
+    from jeton.store.tables import achievements
+
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(store, "0002")
+    with store.engine.begin() as conn:  # as a 0002 database made before gamification was
+        for table in reversed(achievements.TABLES):
+            table.drop(conn)
+    j = jeton.Jeton(store)
+    c = j.create_community("Old", "old")
+    c.create_member("alice")
+    c.grant("alice", 5, idempotency_key="g")
+    assert migrate.current(store) == "0002"
+
+    migrate.upgrade(store, "0005")
+    names = set(sa.inspect(store.engine).get_table_names())
+    assert {t.name for t in achievements.TABLES} <= names
+    assert c.award_achievements() == 1  # the grant before the upgrade is counted
+    assert c.achievements("alice").points == 0
     store.dispose()

@@ -1,9 +1,9 @@
 """Badges: what a member earns once, when a rule about what they did holds (issue 17).
 
-Pure domain, no I/O. A badge is read from the catalog's `[badges."<code>"]` tables (parsed here
-from plain data, every error reported at once with where it is), and `earned` says whether a
+Pure domain, no I/O. A badge is read from the catalog's `[badges."<code>"]` tables by
+`core/achievements.py` (which reports every error at its line), and `earned` says whether a
 member's progress meets its rule. Storing progress, awarding once per badge and member, and the
-`badge.awarded` event belong to a service (not written yet).
+`badge.awarded` event belong to `services/gamification`.
 
     [badges."downloader-100"]
     name = "Bookworm"
@@ -15,30 +15,42 @@ Rules (exactly one key besides `service`):
 - `uses = N`: N charges of `service` (of any service when omitted);
 - `credits_spent = N`: N credits spent in charges (of `service` when named);
 - `purchases = N`: N purchases completed (1: the first purchase);
-- `streak_days = N`: charges on N consecutive UTC days.
+- `rewards = N`: N rewards received (of the reward named by `service` when given);
+- `streak_days = N`: charges on N consecutive UTC days;
+- `points = N`: N points earned over the member's lifetime;
+- `royalties = N`: N credits received as royalties (a share of others' charges).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from jeton.core import limits
-from jeton.core.catalog import CatalogError
 
 BADGE_CODE_CHARS_MAX = limits.badge_code_chars_max
 BADGE_TEXT_CHARS_MAX = limits.badge_text_chars_max
 BADGE_THRESHOLD_MAX = limits.badge_threshold_max
 BADGES_MAX = limits.badges_max
 
+Report = Callable[[tuple[str | int, ...], str], None]
+"""Where an error is (a path in the catalog data) and why: the catalog checker's `fail`."""
+
 
 class RuleKind(StrEnum):
     uses = "uses"
     credits_spent = "credits_spent"
     purchases = "purchases"
+    rewards = "rewards"
     streak_days = "streak_days"
+    points = "points"
+    royalties = "royalties"
+
+
+SCOPED_KINDS = frozenset({RuleKind.uses, RuleKind.credits_spent, RuleKind.rewards})
+TEXT_KEYS = ("name", "description", "emoji", "image_url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,102 +59,123 @@ class Badge:
     name: str
     kind: RuleKind
     threshold: int
-    service: str | None = None  # uses and credits_spent only; None: every service
+    service: str | None = None  # uses, credits_spent, rewards only; None: every one
     description: str = ""
     emoji: str = ""
     image_url: str = ""
 
 
-@dataclass(slots=True)
-class Progress:
-    """What a member did, as a badge rule counts it."""
-
-    uses: dict[str, int] = field(default_factory=dict)  # by service
-    credits_spent: dict[str, int] = field(default_factory=dict)  # by service
-    purchases: int = 0
-    streak_days: int = 0  # the current run of consecutive UTC days with a charge
-
-
-def earned(badge: Badge, progress: Progress) -> bool:
-    """Whether `progress` meets the badge's rule."""
-    if badge.kind in (RuleKind.uses, RuleKind.credits_spent):
-        counts = progress.uses if badge.kind is RuleKind.uses else progress.credits_spent
-        done = counts.get(badge.service, 0) if badge.service else sum(counts.values())
-    elif badge.kind is RuleKind.purchases:
-        done = progress.purchases
-    else:
-        done = progress.streak_days
-    return done >= badge.threshold
+def counter_of(kind: RuleKind, service: str | None) -> str:
+    """The progress counter a rule reads (see `core/awarding.py` for who raises it)."""
+    prefix = {RuleKind.uses: "uses", RuleKind.credits_spent: "spent",
+              RuleKind.rewards: "rewards"}.get(kind)
+    if prefix is not None:
+        return f"{prefix}:{service or '*'}"
+    return {RuleKind.purchases: "purchases", RuleKind.streak_days: "streak.days",
+            RuleKind.points: "points", RuleKind.royalties: "royalties"}[kind]
 
 
-def parse_badges(data: Mapping[str, Any]) -> tuple[list[Badge], list[CatalogError]]:
-    """The badges of a catalog's `badges` table, and every error in them (no badge when any)."""
-    errors: list[CatalogError] = []
-    badges: list[Badge] = []
-    if not isinstance(data, Mapping):
-        return [], [CatalogError(0, "badges", "must be a table of badges")]
-    if len(data) > BADGES_MAX:
-        errors.append(CatalogError(0, "badges", f"at most {BADGES_MAX} badges"))
-    for code, entry in data.items():
-        where = f'badges."{code}"'
-        found = _badge(str(code), entry, where, errors)
-        if found is not None:
-            badges.append(found)
-    return ([] if errors else badges), errors
+def earned(badge: Badge, counters: Mapping[str, int]) -> bool:
+    """Whether a member's counters meet the badge's rule."""
+    return counters.get(counter_of(badge.kind, badge.service), 0) >= badge.threshold
 
 
-def _badge(code: str, entry: Any, where: str, errors: list[CatalogError]) -> Badge | None:
-    before = len(errors)
-    if not code or len(code) > BADGE_CODE_CHARS_MAX or not all(
-            ch.isalnum() or ch in "._-" for ch in code):
-        errors.append(CatalogError(0, where, f"a badge code is 1-{BADGE_CODE_CHARS_MAX} "
-                                             "letters, digits, '.', '_' or '-'"))
-    if not isinstance(entry, Mapping):
-        errors.append(CatalogError(0, where, "must be a table"))
-        return None
-    unknown = sorted(set(entry) - {"name", "description", "emoji", "image_url", "rule"})
-    if unknown:
-        errors.append(CatalogError(0, where, f"unknown keys: {', '.join(unknown)}"))
-    texts = {key: entry.get(key, "") for key in ("name", "description", "emoji", "image_url")}
-    for key, value in texts.items():
+def is_code(code: str) -> bool:
+    return (0 < len(code) <= BADGE_CODE_CHARS_MAX
+            and all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in code))
+
+
+def parse_texts(entry: Mapping[str, Any], path: tuple[str | int, ...],
+                fail: Report) -> dict[str, str]:
+    """The name, description, emoji and image URL of a badge or a challenge."""
+    texts: dict[str, str] = {}
+    for key in TEXT_KEYS:
+        value = entry.get(key, "")
         if not isinstance(value, str) or len(value) > BADGE_TEXT_CHARS_MAX:
-            errors.append(CatalogError(0, f"{where}.{key}",
-                                       f"must be text of at most {BADGE_TEXT_CHARS_MAX} "
-                                       "characters"))
-    if not texts["name"]:
-        errors.append(CatalogError(0, f"{where}.name", "a badge needs a name"))
-    rule = entry.get("rule")
-    kind, threshold, service = _rule(rule, f"{where}.rule", errors)
-    if len(errors) > before or kind is None:
-        return None
-    return Badge(code=code, name=str(texts["name"]), kind=kind, threshold=threshold,
-                 service=service, description=str(texts["description"]),
-                 emoji=str(texts["emoji"]), image_url=str(texts["image_url"]))
+            fail((*path, key), f"must be text of at most {BADGE_TEXT_CHARS_MAX} characters")
+            value = ""
+        texts[key] = value
+    if "name" in entry and not texts["name"].strip():
+        fail((*path, "name"), "must not be empty")
+    elif "name" not in entry:
+        fail(path, "name is required")
+    url = texts["image_url"]
+    if url and not (url.startswith("https://") or url.startswith("/")):
+        fail((*path, "image_url"), "must start with https:// or / (an image of the host app)")
+    return texts
 
 
-def _rule(rule: Any, where: str,
-          errors: list[CatalogError]) -> tuple[RuleKind | None, int, str | None]:
+def parse_rule(rule: object, path: tuple[str | int, ...], fail: Report, *,
+               kinds: frozenset[RuleKind] = frozenset(RuleKind),
+               ) -> tuple[RuleKind, int, str | None] | None:
+    """`{ uses = 100, service = "files.download" }` as (kind, threshold, service)."""
     if not isinstance(rule, Mapping):
-        errors.append(CatalogError(0, where, "a badge needs a rule, e.g. { uses = 100 }"))
-        return None, 0, None
-    kinds = [k for k in rule if k in RuleKind.__members__]
-    others = sorted(set(rule) - set(kinds) - {"service"})
+        fail(path, "a rule is a table, e.g. { uses = 100 }")
+        return None
+    found = [k for k in rule if k in kinds]
+    others = sorted(str(k) for k in rule if k not in kinds and k != "service")
     if others:
-        errors.append(CatalogError(0, where, f"unknown keys: {', '.join(others)}"))
-    if len(kinds) != 1:
-        errors.append(CatalogError(0, where, "name exactly one of: "
-                                             + ", ".join(k.value for k in RuleKind)))
-        return None, 0, None
-    kind = RuleKind(kinds[0])
+        fail(path, f"unknown keys: {', '.join(others)}; expected one of "
+                   f"{', '.join(sorted(k.value for k in kinds))} (and service)")
+    if len(found) != 1:
+        fail(path, "name exactly one of: " + ", ".join(sorted(k.value for k in kinds)))
+        return None
+    kind = RuleKind(found[0])
     threshold = rule[kind.value]
+    ok = True
     if type(threshold) is not int or not 1 <= threshold <= BADGE_THRESHOLD_MAX:
-        errors.append(CatalogError(0, f"{where}.{kind.value}",
-                                   f"must be a whole number 1-{BADGE_THRESHOLD_MAX}"))
+        fail((*path, kind.value), f"must be a whole number 1-{BADGE_THRESHOLD_MAX}")
+        ok = False
     service = rule.get("service")
     if service is not None:
-        if kind not in (RuleKind.uses, RuleKind.credits_spent):
-            errors.append(CatalogError(0, f"{where}.service",
-                                       f"a {kind.value} rule counts every service"))
+        if kind not in SCOPED_KINDS:
+            fail((*path, "service"), f"a {kind.value} rule counts everything; it has no service")
+            ok = False
         elif not isinstance(service, str) or not 0 < len(service) <= 100:
-            errors.append(CatalogError(0, f"{where}.service", "must be a service code"))
-    return kind, threshold if type(threshold) is int else 0, service
+            fail((*path, "service"), "must be a service or reward code")
+            ok = False
+    if not ok:
+        return None
+    return kind, int(threshold), service
+
+
+def parse_badges(data: object, fail: Report) -> dict[str, Badge]:
+    """The badges of a catalog's `badges` table; every error goes to `fail`."""
+    if not isinstance(data, Mapping):
+        fail(("badges",), "badges must be a table of badges")
+        return {}
+    if len(data) > BADGES_MAX:
+        fail(("badges",), f"at most {BADGES_MAX} badges")
+        return {}
+    badges: dict[str, Badge] = {}
+    for code, entry in data.items():
+        path: tuple[str | int, ...] = ("badges", str(code))
+        found = _badge(str(code), entry, path, fail)
+        if found is not None:
+            badges[found.code] = found
+    return badges
+
+
+def _badge(code: str, entry: object, path: tuple[str | int, ...], fail: Report) -> Badge | None:
+    ok = True
+    if not is_code(code):
+        fail(path, f"a badge code is 1-{BADGE_CODE_CHARS_MAX} letters, digits, '.', '_' or '-'")
+        ok = False
+    if not isinstance(entry, Mapping):
+        fail(path, "a badge must be a table")
+        return None
+    unknown = sorted(str(k) for k in set(entry) - {*TEXT_KEYS, "rule"})
+    for key in unknown:
+        fail((*path, key), f"unknown key {key!r}; expected one of "
+                           f"{', '.join(sorted({*TEXT_KEYS, 'rule'}))}")
+    texts = parse_texts(entry, path, fail)
+    if "rule" not in entry:
+        fail(path, "rule is required, e.g. rule = { uses = 100 }")
+        return None
+    rule = parse_rule(entry["rule"], (*path, "rule"), fail)
+    if rule is None or not ok or unknown:
+        return None
+    kind, threshold, service = rule
+    return Badge(code=code, name=texts["name"], kind=kind, threshold=threshold,
+                 service=service, description=texts["description"], emoji=texts["emoji"],
+                 image_url=texts["image_url"])

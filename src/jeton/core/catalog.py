@@ -48,6 +48,7 @@ from typing import Literal, TypeVar
 
 from jeton.core import limits
 from jeton.core.access import OPEN, AccessLevel, AccessRule, Requirement
+from jeton.core.achievements import NONE, SECTIONS, Achievements, parse_achievements
 from jeton.core.allowances import AfterAllowance, Allowance, Period
 from jeton.core.amounts import asset_code, positive_amount, service_code, whole_amount
 from jeton.core.catalog_source import Path, Source, parse_toml, parse_yaml
@@ -59,7 +60,7 @@ from jeton.core.statuses import Status
 
 DEMO_CATALOG = "demo_catalog.toml"  # a resource of this package, read by `jeton demo`
 
-_TOP_KEYS = frozenset({"services", "rewards"})
+_TOP_KEYS = frozenset({"services", "rewards", *SECTIONS})
 _SERVICE_KEYS = frozenset({"name", "kind", "credits", "unit_size", "unit", "class_credits",
                            "money", "access", "allowance", "splits"})
 _REWARD_KEYS = frozenset({"name", "credits", "limit", "per"})
@@ -87,6 +88,9 @@ class Service:
 class Catalog:
     services: Mapping[str, Service]
     rewards: Mapping[str, Reward]
+    # Points, badges, levels and challenges (core/achievements.py): read by the awarding job,
+    # never by a charge.
+    achievements: Achievements = NONE
 
     def service(self, code: str) -> Service:
         found = self.services.get(code)
@@ -245,9 +249,13 @@ class _Checker:
             reward = self.reward(code, value, path)
             if reward is not None:
                 rewards[reward.code] = reward
+        achievements = parse_achievements(
+            top, self.fail, services=frozenset(str(c) for c in services_raw),
+            rewards=frozenset(str(c) for c in rewards_raw))
         if self.errors:
             return None
-        return Catalog(services=MappingProxyType(services), rewards=MappingProxyType(rewards))
+        return Catalog(services=MappingProxyType(services), rewards=MappingProxyType(rewards),
+                       achievements=achievements)
 
     def code(self, code: object, path: Path) -> str | None:
         def make() -> str:

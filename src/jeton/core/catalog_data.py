@@ -12,6 +12,7 @@ Only what differs from the file format's defaults is written (no `kind = "fixed"
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jeton.core.access import OPEN, AccessRule
@@ -30,6 +31,14 @@ def catalog_to_data(catalog: Catalog) -> dict[str, Any]:
                             for code, s in sorted(catalog.services.items())}
     if catalog.rewards:
         data["rewards"] = {code: reward_to_data(r) for code, r in sorted(catalog.rewards.items())}
+    data.update(achievements_to_data(catalog))
+    return data
+
+
+def achievements_to_data(catalog: Catalog) -> dict[str, Any]:
+    """The points, badges, levels and challenges sections as they were checked."""
+    data: dict[str, Any] = json.loads(json.dumps(dict(catalog.achievements.data),
+                                                 sort_keys=True))
     return data
 
 

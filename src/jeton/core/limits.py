@@ -286,3 +286,17 @@ test_clock_lease_s = 300
 balance_history_points_max = 1_000
 # The member's page and the owner's member page show the balance at the end of this many days.
 balance_series_days = 14
+# ---- gamification (core/achievements.py, services/gamification) ----
+# Points rules, badges, levels and challenges of one catalog together: every rule is checked
+# against each new transfer by the awarding job, so the list stays short.
+achievement_rules_max = 500
+# Ranks are a ladder a member climbs, not a table to search.
+levels_max = 50
+# Transfers read by one awarding transaction: a few milliseconds of work that holds the
+# community's awarding cursor, so a long backlog is worked off in many short transactions.
+award_batch_size = 500
+# Batches one job run works through before it lets the other jobs of the pass run.
+award_batches_per_pass_max = 20
+# Members on one leaderboard page.
+leaderboard_size_max = 100
+leaderboard_size_default = 10

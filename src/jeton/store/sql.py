@@ -27,3 +27,20 @@ def insert_new(conn: Connection, table: sa.Table, keys: list[str], row: dict[str
     """
     stmt = insert_ignore(conn.dialect.name, table, keys).returning(table.c[keys[0]])
     return conn.execute(stmt, row).first() is not None
+
+
+def upsert(dialect: str, table: sa.Table, keys: list[str], *, add: tuple[str, ...] = (),
+           replace: tuple[str, ...] = ()) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: columns in `add` are raised by the new row's
+    value, columns in `replace` take it; on either database."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
+    values = {c: table.c[c] + stmt.excluded[c] for c in add}
+    values.update({c: stmt.excluded[c] for c in replace})
+    return stmt.on_conflict_do_update(index_elements=keys, set_=values)

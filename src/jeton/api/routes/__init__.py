@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from jeton.api.context import DeclineHook
 from jeton.api.routes import (
+    achievements,
     assets,
     catalog,
     charges,
@@ -60,6 +61,7 @@ ROUTERS: list[APIRouter] = [
     provider_webhooks.router,
     # charging, reports, webhooks and member portal links
     catalog.router,
+    achievements.router,
     reports.router,
     webhooks.router,
     portal_links.router,

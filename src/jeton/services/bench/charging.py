@@ -38,6 +38,16 @@ unit_size = 1024
 unit = "byte"
 class_credits = { seller = 1 }
 splits = [{ to = "party:uploader", share_bp = 3000 }, { to = "account:appstore", fee = 1 }]
+
+# Gamification rules beside the price: a charge must cost the same with them (decision 0066).
+[points."downloads"]
+on = "charge"
+service = "bench.download"
+points = 1
+
+[badges."bench-100"]
+name = "A hundred downloads"
+rule = { uses = 100, service = "bench.download" }
 """
 BUYER, UPLOADER = "bench-buyer", "bench-uploader"
 # A 10 KiB download: 10 credits at the sellers' price, 3 of them to the uploader and 1 to the

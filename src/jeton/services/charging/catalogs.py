@@ -26,7 +26,12 @@ from sqlalchemy.engine import Connection
 
 from jeton.core import limits
 from jeton.core.catalog import Catalog, CatalogError, Service, catalog_from_data, load_catalog
-from jeton.core.catalog_data import catalog_to_data, reward_to_data, service_to_data
+from jeton.core.catalog_data import (
+    achievements_to_data,
+    catalog_to_data,
+    reward_to_data,
+    service_to_data,
+)
 from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import InvalidRequest, InvariantViolation, NotFound
 from jeton.core.prices import BP_WHOLE
@@ -43,6 +48,7 @@ from jeton.services.charging.results import (
 )
 from jeton.store.dialect import is_unique_violation
 from jeton.store.engine import Store
+from jeton.store.tables.achievements import achievement_rules
 from jeton.store.tables.catalog import catalog_entries, catalog_history, catalog_versions
 from jeton.store.tables.ledger import communities
 
@@ -129,6 +135,9 @@ class Catalogs:
         for code, reward in catalog.rewards.items():
             entries[code] = ("reward", canonical(reward_to_data(reward)))
         digest = hashlib.sha256(canonical(catalog_to_data(catalog)).encode()).hexdigest()
+        # The gamification sections are stored whole, beside the entries (issue 17).
+        rules = achievements_to_data(catalog)
+        rules_text = canonical(rules) if rules else None
         now_us = to_us(self.clock.now())
 
         def tx(conn: Connection) -> CatalogLoad:
@@ -147,8 +156,11 @@ class Catalogs:
                              and (current[code][0], current[code][1]) != (kind, text))
             retired = sorted(code for code, row in current.items()
                              if row[2] is None and code not in entries)
+            rules_before = conn.execute(sa.select(achievement_rules.c.definition_json).where(
+                achievement_rules.c.community_id == community_id)).scalar()
+            rules_changed = rules_before != rules_text
             n_services, n_rewards = len(catalog.services), len(catalog.rewards)
-            if head and not (added or updated or retired):
+            if head and not (added or updated or retired or rules_changed):
                 return CatalogLoad(version=head, changed=False, dry_run=dry_run,
                                    services=n_services, rewards=n_rewards)
             version = head + 1
@@ -181,7 +193,15 @@ class Catalogs:
                 history.append({"community_id": community_id, "version": version, "code": code,
                                 "change": "retired", "entry": current[code][0],
                                 "definition_json": None})
-            conn.execute(catalog_history.insert(), history)
+            if history:
+                conn.execute(catalog_history.insert(), history)
+            if rules_changed:
+                conn.execute(achievement_rules.delete().where(
+                    achievement_rules.c.community_id == community_id))
+                if rules_text is not None:
+                    conn.execute(achievement_rules.insert().values(
+                        community_id=community_id, catalog_version=version,
+                        definition_json=rules_text, updated_at_us=now_us))
             return outcome
 
         if dry_run:

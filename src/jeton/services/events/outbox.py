@@ -69,13 +69,16 @@ from jeton.store.tables.webhooks import (
 
 EVENT_TYPES: Mapping[str, str] = {
     "affiliate.codes_created": "a member bought affiliate codes",
+    "badge.awarded": "a member earned a badge",
     "balance.depleted": "a member's available balance reached zero",
     "balance.low": "a member's available balance fell below their low-balance threshold",
     "charge.declined": "a charge was refused (not enough credits, no access, a limit)",
+    "challenge.completed": "a member completed a challenge in its window",
     "charge.succeeded": "credits were spent: a charge or the capture of a hold",
     "coupon.redeemed": "a member redeemed a coupon",
     "credits.expired": "credits of a member expired and went to breakage",
     "credits.expiring": "a lot of a member's credits will expire soon",
+    "level.reached": "a member's lifetime points reached a new level",
     "member.created": "a member was registered",
     "member.limit_tripped": "a member tripped a spending limit repeatedly today",
     "purchase.completed": "a payment was confirmed and its credits granted",

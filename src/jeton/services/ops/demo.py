@@ -5,7 +5,8 @@
 the moderator), the demo catalog (core/demo_catalog.toml: a chat room, private rooms, a file
 library with royalties, classifieds, a mall, video consultations, rewards), classes and keys,
 welcome credits, and a handful of charges so that a new user sees balances, royalties, free
-allowances, a metered call and rewards in the dashboard straight away. Before today, sixty days
+allowances, a metered call, rewards, and the points, badges and levels they earned in the
+dashboard straight away. Before today, sixty days
 of history (demo_history.py: members joining, packs bought, plans renewing, use, expiry) give
 the reports and charts something to draw. Packs, the plan and the catalog's money prices all
 sell credits at about 10 a dollar (docs/decisions/0045).
@@ -133,9 +134,16 @@ def _history(j: Jeton, c: Community) -> None:
     seed_history(j, c)
 
 
+def _achievements(j: Jeton, c: Community) -> None:
+    # The catalog's points, badges and levels, counted over the history and today's story at
+    # once (the worker would do it within seconds), so the pages show them on first sight.
+    while c.award_achievements():
+        pass
+
+
 # Offers come before the history, which buys them; the named members' story is today's.
 DEMO_STEPS: list[DemoStep] = [_members_and_accounts, _catalog, _classes_and_keys, _offers,
-                              _history, _welcome_credits, _activity]
+                              _history, _welcome_credits, _activity, _achievements]
 
 
 def add_demo_step(step: DemoStep) -> None:

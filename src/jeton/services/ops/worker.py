@@ -28,6 +28,7 @@ JOB_MODULES = (
     "jeton.services.funding.renewals",
     "jeton.services.funding.purchases",
     "jeton.services.funding.recharge",
+    "jeton.services.gamification.service",
     "jeton.services.ledger.http_idempotency",
 )
 """Modules that register jobs (`@job`); a worker imports them all."""

@@ -1,6 +1,7 @@
 """All tables, on one MetaData. Importing this module registers every table."""
 
 from jeton.store.tables import (
+    achievements,
     api,
     catalog,
     charging,
@@ -16,5 +17,5 @@ from jeton.store.tables import (
 )
 from jeton.store.tables.base import metadata
 
-__all__ = ["api", "catalog", "charging", "clocks", "funding", "jobs", "ledger", "member_links",
-           "metadata", "protection", "receipts", "web", "webhooks"]
+__all__ = ["achievements", "api", "catalog", "charging", "clocks", "funding", "jobs", "ledger",
+           "member_links", "metadata", "protection", "receipts", "web", "webhooks"]

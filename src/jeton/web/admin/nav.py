@@ -33,6 +33,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("packs", "Packs", "admin.packs"),
     NavItem("plans", "Plans", "admin.plans"),
     NavItem("coupons", "Coupons", "admin.coupons"),
+    NavItem("achievements", "Achievements", "admin.achievements"),
     NavItem("reports", "Reports", "admin.reports"),
     NavItem("settings", "Settings", "admin.settings"),
     NavItem("webhooks", "Webhooks", "admin.webhooks", Permission.configure),

@@ -12,6 +12,7 @@ from jeton.store.engine import Store
 from jeton.web.admin.context import AdminContext
 from jeton.web.admin.pages import (
     account,
+    achievements,
     actions,
     activity,
     api_keys,
@@ -36,7 +37,7 @@ from jeton.web.admin.templating import create_environment
 # Every page module, in no particular order; a new page module is added here.
 PAGE_MODULES = (signin, home, staff, account, audit, members, credits, protection, reports,
                 packs, plans, coupons, catalog, webhooks, api_keys, activity, actions,
-                settings_page)
+                settings_page, achievements)
 
 
 def create_admin_router(store: Store, clock: Clock, settings: Settings, *,

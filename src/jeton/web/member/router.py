@@ -9,6 +9,7 @@ from jeton.core import limits
 from jeton.services.access.member_links import MEMBER_PAGES_PATH
 from jeton.web.member.context import MemberContext
 from jeton.web.member.pages import (
+    achievements,
     coupon,
     credits,
     home,
@@ -25,7 +26,7 @@ from jeton.web.templating import create_environment
 
 # Every page module; a new page module is added here.
 PAGE_MODULES = (link, home, store, plans, recharge, coupon, transfer, receipts,
-                statement, credits)
+                statement, credits, achievements)
 
 
 def create_member_router(j: Jeton, *, prefix: str = MEMBER_PAGES_PATH) -> APIRouter:

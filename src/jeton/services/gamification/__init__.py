@@ -1,0 +1,1 @@
+"""Gamification: points, badges, levels, challenges and leaderboards (see docs.md)."""
