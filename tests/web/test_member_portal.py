@@ -15,6 +15,7 @@ import pytest
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
 from jeton.payments.fake_stripe import FakeStripe
+from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.services.funding.provider_webhooks import handle_provider_webhook
 from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
@@ -295,6 +296,55 @@ async def test_subscribing_pays_the_first_period_then_cancel_at_its_end(
     assert canceled.headers["location"] == "/m/plans?notice=subscription_canceled"
     assert shop.chat.get_subscription(sub.id).cancel_at_period_end
     assert "Ends" in text_of(await alice.get("/m/plans"))
+
+
+async def test_subscribing_with_a_saved_card_charges_only_after_the_review(
+        shop: Shop, alice: MemberBrowser) -> None:
+    shop.chat.set_payment_method("alice", provider="demo", customer_id="cus_alice",
+                                 payment_method_id=DEMO_METHOD_OK)
+    await alice.get("/m/plans")
+    review = await alice.post("/m/plans/subscribe", {"plan_id": "monthly", "key": alice.key})
+    assert review.status_code == 200
+    words = text_of(review)
+    assert "Check and confirm" in words
+    assert "Nothing is charged until you confirm." in words
+    assert "Plan Monthly 30" in words
+    assert "Charged now $9.00 (USD)" in words
+    assert "Paid with Your card saved at demo" in words
+    assert shop.clock.now().date().isoformat() == "2026-01-15"
+    assert ("Renews Every month: $9.00 charged to the same card, next on 2026-02-15, until "
+            "you cancel") in words
+    # The review charged nothing and started nothing.
+    assert shop.chat.list_purchases("alice").data == []
+    assert shop.chat.list_subscriptions("alice") == []
+    assert shop.chat.balance("alice").available == 0
+
+    confirm = {"plan_id": "monthly", "key": alice.key}
+    done = await alice.post("/m/plans/subscribe/confirm", confirm)
+    assert done.headers["location"] == "/m/plans?notice=subscribed"
+    again = await alice.post("/m/plans/subscribe/confirm", confirm)  # a second click
+    assert again.status_code == 303
+    [purchase] = shop.chat.list_purchases("alice").data
+    assert (purchase.status, purchase.amount_minor, purchase.currency) == (
+        "completed", 900, "USD")
+    [sub] = shop.chat.list_subscriptions("alice")
+    assert sub.status == "active"
+    assert shop.chat.balance("alice").available == 30
+    # The plan's payment has its receipt in the member's list.
+    listed = await alice.get("/m/receipts")
+    assert f'href="/m/receipts/{purchase.grant_transfer_id}"' in listed.text
+    ok(shop)
+
+
+async def test_subscribing_without_a_saved_card_goes_to_the_checkout_with_no_review(
+        shop: Shop, alice: MemberBrowser) -> None:
+    await alice.get("/m/plans")
+    sent = await alice.post("/m/plans/subscribe", {"plan_id": "monthly", "key": alice.key})
+    assert sent.status_code == 303
+    assert path_of(sent).startswith("/m/pay/")
+    gone = await alice.post("/m/plans/subscribe", {"plan_id": "nosuch", "key": alice.key})
+    assert gone.status_code == 404
+    assert "That plan is not offered any more." in text_of(gone)
 
 
 async def test_a_member_cannot_cancel_another_members_subscription(

@@ -158,7 +158,7 @@ async def test_credits_received_by_transfer_name_the_sender_and_their_expiry(
     received = {lot.expires_at for lot in shop.chat.lots("alice") if lot.source == "transfer"}
     page = await alice.get("/m/credits")
     assert page.status_code == 200
-    rows = re.findall(r"<tr>(.*?)</tr>", page.text.split('id="lots"', 1)[1], re.S)[1:]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page.text.split('id="lots"', 1)[1], re.S)[1:]
     cells = [" ".join(text_of_html(r).split()) for r in rows]
     lots = shop.chat.lots("alice")
     assert len(cells) == len(lots) == 3

@@ -405,6 +405,15 @@ def payment_profile(conn: Connection, community_id: str, member_id: str,
                           payment_method_id=row[1])
 
 
+def get_payment_profile(j: Jeton, community_id: str, member_id: str,
+                        provider: str | None = None) -> PaymentProfile | None:
+    """The member's customer and saved method at `provider` (the default one when None), or
+    None if they have none there. Ids only: Jeton never learns a card's brand or digits."""
+    name = j.payments.get(provider).name
+    with j.store.read() as conn:
+        return payment_profile(conn, community_id, member_id, name)
+
+
 def save_profile(conn: Connection, community_id: str, member_id: str, provider: str,
                  now_us: int, *, customer_id: str | None = None,
                  payment_method_id: str | None = None) -> None:

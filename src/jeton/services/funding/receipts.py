@@ -41,13 +41,18 @@ class Receipt(Result):
     data: dict[str, Any]
 
 
+# The reason codes of grants that credit what a member paid for: a pack, an automatic
+# recharge, a plan's period.
+PURCHASE_REASONS = ("purchase", "recharge", "plan", "renewal")
+
+
 def receipt_for(transfer: TransferResult) -> str:
     """What the receipt is for, as a member would say it."""
     if transfer.kind in ("spend", "capture"):
         return "charge"
     if transfer.kind == "reversal" or transfer.reason_code == "refund":
         return "refund"
-    if transfer.reason_code in ("purchase", "recharge", "plan", "renewal") or (
+    if transfer.reason_code in PURCHASE_REASONS or (
             transfer.metadata.get("purchase_id") and transfer.kind == "grant"):
         return "purchase"
     return transfer.kind

@@ -1,5 +1,12 @@
 """Plans: subscribing (the first cycle paid on a checkout like a pack, or with the saved
-payment method) and cancelling at the end of the current period."""
+payment method after a review of what will be charged) and cancelling at the end of the current
+period.
+
+A member with a saved payment method is charged at once when a subscription starts, so the
+Subscribe button first shows what will happen (the plan, the amount and currency, the saved
+method, how often it renews and when next); only the review's Confirm subscribes. A member
+without one pays on the checkout page, which is its own confirmation (decision 0075).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,10 @@ from typing import Annotated
 from fastapi import Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
+from jeton.core.cycles import Cycle, cycle_bounds
 from jeton.core.errors import InvalidRequest, NotFound
-from jeton.services.funding.results import SubscriptionInfo
+from jeton.services.funding.purchases import get_payment_profile
+from jeton.services.funding.results import PlanInfo, SubscriptionInfo
 from jeton.web.member.context import Member, member_context
 from jeton.web.member.forms import FormKey, error_message, form_key, redirect_to, write_key
 from jeton.web.member.pages.store import cancel_url, return_url, to_checkout
@@ -41,6 +50,33 @@ def plans_page(request: Request, me: CurrentMember) -> HTMLResponse:
 @router.post("/plans/subscribe", name="member.subscribe")
 def subscribe(request: Request, me: CurrentMember,
               plan_id: Annotated[str, Form(max_length=100)], key: FormKey) -> Response:
+    """With a saved payment method and a price, the review; else on to pay (or subscribed,
+    for a free plan)."""
+    plan = _offered(me, plan_id)
+    if plan is None:
+        return _page(request, me, error="That plan is not offered any more.", status_code=404)
+    j = member_context(request).jeton
+    saved = get_payment_profile(j, me.session.community_id, me.id, j.payments.default_name)
+    if plan.price_minor > 0 and saved is not None and saved.payment_method_id is not None:
+        # The first period starts now; the next charge is when the second one starts.
+        renews_at = cycle_bounds(j.clock.now(), Cycle(plan.cycle), 0)[1]
+        return render(request, "member/subscribe_review.html", {
+            "plan": plan, "period": PERIOD_WORDS.get(plan.cycle, plan.cycle),
+            "provider": saved.provider, "renews_at": renews_at, "key": form_key(),
+        }, section="plans")
+    return _subscribe(request, me, plan_id, key)
+
+
+@router.post("/plans/subscribe/confirm", name="member.subscribe_confirm")
+def subscribe_confirm(request: Request, me: CurrentMember,
+                      plan_id: Annotated[str, Form(max_length=100)],
+                      key: FormKey) -> Response:
+    """The review's Confirm: subscribes, charging the saved method. The review's form key is
+    the write's idempotency key, so a second click charges nothing more."""
+    return _subscribe(request, me, plan_id, key)
+
+
+def _subscribe(request: Request, me: Member, plan_id: str, key: str) -> Response:
     ctx = member_context(request)
     try:
         sub = me.community.subscribe(
@@ -54,6 +90,10 @@ def subscribe(request: Request, me: CurrentMember,
     if sub.checkout is not None:
         return to_checkout(request, me, sub.checkout, what="plan")
     return redirect_to(request, "member.plans", notice="subscribed")
+
+
+def _offered(me: Member, plan_id: str) -> PlanInfo | None:
+    return next((p for p in me.community.list_plans() if p.id == plan_id), None)
 
 
 @router.post("/plans/{subscription_id}/cancel", name="member.cancel_subscription")

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core import limits
+from jeton.services.funding.receipts import PURCHASE_REASONS
 from jeton.services.ledger.results import StatementLine
 from jeton.services.reports.results import ReportTable
 from jeton.web.member.context import Member
@@ -56,11 +57,11 @@ def statement_csv(request: Request, me: CurrentMember) -> Response:
 
 
 # The lines that have a receipt worth keeping: what the member paid for services, credits
-# they bought, and refunds of either.
+# they bought (packs, automatic recharges, plans' periods), and refunds of either.
 def receipt_kind(line: StatementLine) -> str | None:
     if line.kind in ("spend", "capture") and line.amount < 0:
         return "Charge"
-    if line.kind == "grant" and line.reason_code == "purchase":
+    if line.kind == "grant" and line.reason_code in PURCHASE_REASONS:
         return "Purchase"
     if line.kind == "reversal" or line.reason_code == "refund":
         return "Refund"
