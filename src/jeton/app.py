@@ -37,6 +37,7 @@ from jeton.services.charging.funding_sources import FundingSource
 from jeton.services.charging.results import (
     CatalogInfo,
     CatalogLoad,
+    CatalogPreview,
     ChargeReceipt,
     CheckResult,
     MemberCatalog,
@@ -763,6 +764,20 @@ class Community:
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         """The active catalog (and, asked, the retired services and rewards)."""
         return self.jeton.charging.catalogs.info(self.id, include_retired=include_retired)
+
+    def preview_catalog(self, text: str | Catalog | Iterable[Service | Reward],
+                        format: Literal["toml", "yaml"] = "toml", *,
+                        days: int = limits.catalog_preview_days_default) -> CatalogPreview:
+        """Replay the charges of the last `days` through a new catalog (a file's text, or a
+        catalog built in Python) and say what would change, per service and per member, and
+        who would be declined. Writes nothing. An invalid catalog raises as `load_catalog`
+        does (`catalog_invalid`, every error with its line). docs/api/catalog.md."""
+        from jeton.services.charging.preview import preview
+
+        catalogs = self.jeton.charging.catalogs
+        new = (catalogs.parse(text, format) if isinstance(text, str)
+               else catalogs.checked(text))
+        return preview(self.jeton.charging, self.id, new, days, self.asset)
 
     def member_catalog(self, member_id: str, *,
                        session_id: str | None = None) -> MemberCatalog:

@@ -39,6 +39,7 @@ from jeton.services.access.staff import StaffUser
 from jeton.services.charging.results import (
     CatalogInfo,
     CatalogLoad,
+    CatalogPreview,
     ChargeReceipt,
     CheckResult,
     MemberCatalog,
@@ -598,14 +599,7 @@ class Client:
     def set_catalog(self, catalog: Catalog | Iterable[Service | Reward], *,
                     actor: str = _DEFAULT_ACTOR, dry_run: bool = False) -> CatalogLoad:
         """Sent as the catalog file it stands for (JSON text, which YAML reads)."""
-        import json
-
-        from jeton.core.catalog_data import catalog_to_data
-        from jeton.services.charging.catalogs import build_catalog
-
-        built = catalog if isinstance(catalog, Catalog) else build_catalog(catalog)
-        text = json.dumps(catalog_to_data(built), ensure_ascii=False, indent=1)
-        return self.load_catalog(text, "yaml", actor=actor, dry_run=dry_run)
+        return self.load_catalog(_catalog_text(catalog), "yaml", actor=actor, dry_run=dry_run)
 
     def load_catalog(self, text: str, fmt: Literal["toml", "yaml"] = "toml", *,
                      actor: str = _DEFAULT_ACTOR, dry_run: bool = False) -> CatalogLoad:
@@ -633,6 +627,16 @@ class Client:
     def catalog(self, *, include_retired: bool = False) -> CatalogInfo:
         return self._get("/v1/catalog", CatalogInfo,
                          include_retired="true" if include_retired else "false")
+
+    def preview_catalog(self, text: str | Catalog | Iterable[Service | Reward],
+                        format: Literal["toml", "yaml"] = "toml", *,
+                        days: int = limits.catalog_preview_days_default) -> CatalogPreview:
+        """Writes nothing, so it is sent without an idempotency key. A catalog built in Python
+        is sent as the file it stands for (JSON text, which YAML reads)."""
+        if not isinstance(text, str):
+            text, format = _catalog_text(text), "yaml"
+        body = {"catalog": text, "format": format, "days": days, "asset": self.asset}
+        return self._call("POST", "/v1/catalog/preview", CatalogPreview, body=body)
 
     def member_catalog(self, member_id: str, *,
                        session_id: str | None = None) -> MemberCatalog:
@@ -984,3 +988,14 @@ def _staff(actor: StaffUser | str, role: str | None) -> dict[str, Any]:
     if isinstance(actor, StaffUser):
         return {"actor": actor.user_id, "role": actor.role.value}
     return {"actor": actor, "role": role}
+
+
+def _catalog_text(catalog: Catalog | Iterable[Service | Reward]) -> str:
+    """A catalog built in Python as the file it stands for: JSON text, which YAML reads."""
+    import json
+
+    from jeton.core.catalog_data import catalog_to_data
+    from jeton.services.charging.catalogs import build_catalog
+
+    built = catalog if isinstance(catalog, Catalog) else build_catalog(catalog)
+    return json.dumps(catalog_to_data(built), ensure_ascii=False, indent=1)

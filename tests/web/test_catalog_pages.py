@@ -3,6 +3,11 @@ version, every error of a file listed, retired services kept, owners only."""
 
 from __future__ import annotations
 
+import html
+import re
+from datetime import timedelta
+
+import httpx
 import pytest
 
 import jeton
@@ -199,3 +204,46 @@ async def test_catalog_forms_need_the_csrf_token(owner: Desk, j: jeton.Jeton) ->
                                csrf=False)
     assert refused.status_code == 403
     assert j.community("chat").catalog().version == 1
+
+
+async def test_a_price_change_review_replays_the_last_days_of_charges(
+        owner: Desk, j: jeton.Jeton, store: Store, clock: ManualClock, staff: Staff) -> None:
+    chat = j.community("chat")
+    chat.create_member("ann")
+    chat.create_member("ben")
+    chat.grant("ann", 30, idempotency_key="g-ann")
+    chat.grant("ben", 3, idempotency_key="g-ben")
+    for day in range(3):  # five free messages a session, then 1 credit each
+        clock.advance(timedelta(days=1))
+        for n in range(6):
+            chat.charge("ann", "chat.message", idempotency_key=f"ann-{day}-{n}",
+                        session_id=f"s{day}")
+    for n in range(6):
+        chat.charge("ben", "chat.message", idempotency_key=f"ben-{n}", session_id="b")
+    text = CATALOG.replace("credits = 1\nallowance", "credits = 4\nallowance")
+    await owner.sign_in(staff.owner.email, staff.password)  # three days on: signed out
+    review = await owner.post("/admin/catalog/load/review", {"format": "toml", "text": text})
+    assert review.status_code == 200
+    page = text_of(review)
+    assert "The last 30 days under the new prices" in page
+    # 4 paid messages (a sixth of each session) at 1 credit then, 4 each under the new price.
+    assert "4 charges: 4 credits then, 16 under the new catalog (+12)." in page
+    assert "1 of 2 members would be declined" in page
+    services = table_rows(review, "preview-services")
+    assert services == [["chat.message", "changed", "4", "4", "16", "+12", "0"]]
+    members = table_rows(review, "preview-members")
+    # ben has 2 credits left and his next paid message would cost 4.
+    assert members[0] == ["ben", "1", "4", "+3", "chat.message 4", "2", "insufficient credits"]
+    assert members[1] == ["ann", "3", "12", "+9", "chat.message 4", "27", "no"]
+    preview = chat.preview_catalog(text)
+    assert [s.credits_new for s in preview.services] == [16]  # the page is the API's figures
+    assert chat.catalog().version == 1
+
+
+def table_rows(page: httpx.Response, table_id: str) -> list[list[str]]:
+    """The body rows of the table with this id, each cell's text."""
+    body = page.text[page.text.index(f'id="{table_id}"'):]
+    body = body[body.index("<tbody>"):body.index("</tbody>")]
+    return [[html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell))).strip()
+             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]

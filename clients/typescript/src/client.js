@@ -421,6 +421,16 @@ export class Client {
     return this._get("/v1/catalog", { include_retired: options.includeRetired ?? false });
   }
 
+  /** Writes nothing, so it is sent without an idempotency key. `catalog` is a file's text, or
+   * the catalog as data (sent as JSON text, which YAML reads). */
+  async previewCatalog(catalog, fmt = "toml", options = {}) {
+    const [text, format] = typeof catalog === "string"
+      ? [catalog, fmt] : [JSON.stringify(catalog, null, 1), "yaml"];
+    return this._call("POST", "/v1/catalog/preview", {
+      body: { catalog: text, format, asset: this.asset, ...wire(options) },
+    });
+  }
+
   async memberCatalog(memberId, options = {}) {
     return this._get(`/v1/members/${seg(memberId)}/catalog`, wire(options));
   }

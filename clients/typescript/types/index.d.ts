@@ -135,6 +135,7 @@ export class Client {
   setCatalog(catalog: { [key: string]: unknown }, options?: Options<Body<"PUT /v1/catalog">, "catalog" | "format">): Answer<"PUT /v1/catalog">;
   loadCatalog(text: string, fmt?: "toml" | "yaml", options?: Options<Body<"PUT /v1/catalog">, "catalog" | "format">): Answer<"PUT /v1/catalog">;
   catalog(options?: Options<Query<"GET /v1/catalog">>): Answer<"GET /v1/catalog">;
+  previewCatalog(catalog: string | { [key: string]: unknown }, fmt?: "toml" | "yaml", options?: Options<Body<"POST /v1/catalog/preview">, "catalog" | "format" | "asset">): Answer<"POST /v1/catalog/preview">;
   memberCatalog(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/catalog">>): Answer<"GET /v1/members/{member_id}/catalog">;
   check(memberId: string, service: string, quantity?: number, options?: Options<Body<"POST /v1/check">, "member" | "service" | "quantity" | "asset">): Answer<"POST /v1/check">;
   charge(memberId: string, service: string, quantity: number | undefined, options: Keyed & Options<Body<"POST /v1/charges">, "member" | "service" | "quantity" | "asset">): Answer<"POST /v1/charges">;

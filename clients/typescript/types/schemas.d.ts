@@ -10,6 +10,12 @@ export interface AccountInfo {
   floor: number | null;
 }
 
+/** Move a test-mode community's clock: to an instant, or a number of seconds on. */
+export interface AdvanceClock {
+  to?: string | null;
+  seconds?: number | null;
+}
+
 export interface AffiliateCodes {
   member_id: string;
   codes: string[];
@@ -95,6 +101,42 @@ export interface Balance {
   available: number;
 }
 
+/**
+ * A wallet's posted balance at an instant, read from the journal: the balance after the
+ * last posting on the wallet effective at or before `as_of` (decision 0063). `version` and
+ * `transfer_id` name that posting; both are None when the wallet had none yet.
+ */
+export interface BalanceAt {
+  member_id: string;
+  account_id: string;
+  asset: string;
+  as_of: string;
+  posted: number;
+  version: number | null;
+  transfer_id: string | null;
+}
+
+/**
+ * The posted balance at `since` (`opening`) and at the end of each interval up to
+ * `until`, UTC hours or days.
+ */
+export interface BalanceHistory {
+  member_id: string;
+  account_id: string;
+  asset: string;
+  interval: string;
+  since: string;
+  until: string;
+  opening: number;
+  points: BalancePoint[];
+}
+
+/** The posted balance at the end of one interval (`at` is the interval's end). */
+export interface BalancePoint {
+  at: string;
+  posted: number;
+}
+
 export interface BatchItem {
   index: number;
   status: string;
@@ -150,6 +192,30 @@ export interface CatalogLoad {
   updated: string[];
   retired: string[];
   dry_run: boolean;
+}
+
+/** The charges of the last `days` replayed through a new catalog. Writes nothing. */
+export interface CatalogPreview {
+  days: number;
+  since: string;
+  until: string;
+  asset: string;
+  catalog_version: number;
+  charges: number;
+  charges_max: number;
+  truncated: boolean;
+  metered_not_replayed: number;
+  credits_then: number;
+  credits_new: number;
+  difference: number;
+  members_total: number;
+  members_declined: number;
+  services: ServicePreview[];
+  members: MemberPreview[];
+  members_truncated: boolean;
+  added: string[];
+  changed: string[];
+  removed: string[];
 }
 
 export interface ChargeBody {
@@ -243,6 +309,23 @@ export interface Checkout {
   replayed: boolean;
 }
 
+/** What one advance did: from when to when, how many stops on the way, the jobs' work. */
+export interface ClockAdvance {
+  previous_now: string;
+  now: string;
+  steps: number;
+  jobs: { [key: string]: number };
+  replayed: boolean;
+}
+
+/** A test-mode community's clock: its `now`, and whether an advance is under way. */
+export interface ClockInfo {
+  now: string;
+  status: "ready" | "advancing";
+  advancing_to: string | null;
+  created_at: string;
+}
+
 export interface CommunityCreated {
   community: CommunityInfo;
   asset: AssetInfo;
@@ -253,6 +336,7 @@ export interface CommunityInfo {
   id: string;
   name: string;
   created_at: string;
+  test_mode: boolean;
 }
 
 export interface CouponInfo {
@@ -294,6 +378,7 @@ export interface CreateCommunity {
   asset?: string;
   scale?: number;
   key_name?: string;
+  test_mode?: boolean;
 }
 
 export interface CreateCoupon {
@@ -601,6 +686,24 @@ export interface MemberLink {
   member_id: string;
 }
 
+/**
+ * One member's charges of the window then and under the new catalog, and whether the
+ * new price of their most recent charge would be declined today (decision 0065).
+ */
+export interface MemberPreview {
+  member_id: string;
+  charges: number;
+  credits_then: number;
+  credits_new: number;
+  difference: number;
+  last_service: string;
+  last_charged_at: string;
+  last_credits_new: number;
+  available: number;
+  would_be_declined: boolean;
+  decline_reason: string | null;
+}
+
 /** One service as a member sees it (`member_catalog`). */
 export interface MemberService {
   code: string;
@@ -845,6 +948,15 @@ export interface PostingInfo {
   balance_after: number | null;
 }
 
+export interface PreviewCatalog {
+  /** The new catalog file's text. */
+  catalog: string;
+  format?: "toml" | "yaml";
+  /** Replay the charges of this many days back, 1-90. */
+  days?: number;
+  asset?: string;
+}
+
 /** What the units not covered by an allowance cost, and how the price was reached. */
 export interface PriceInfo {
   credits: number;
@@ -905,6 +1017,36 @@ export interface ReasonInfo {
   kind: string;
   name: string | null;
   expired_at: string | null;
+}
+
+/**
+ * `payload`: base64url of the signed JSON bytes; `signature`: base64url of the Ed25519
+ * signature over them; `data`: the same JSON, parsed (read it only after verifying).
+ */
+export interface Receipt {
+  key_id: string;
+  algorithm: string;
+  payload: string;
+  signature: string;
+  data: { [key: string]: unknown };
+}
+
+/** One public key: `public_key` is the 32 raw bytes in base64url (no padding). */
+export interface ReceiptKeyInfo {
+  id: string;
+  algorithm: string;
+  public_key: string;
+  created_at: string;
+  retired_at: string | null;
+}
+
+/**
+ * Every key the community ever signed receipts with, newest first; the first one without
+ * `retired_at` signs now.
+ */
+export interface ReceiptKeys {
+  community_id: string;
+  keys: ReceiptKeyInfo[];
 }
 
 export interface RedeemCoupon {
@@ -1052,6 +1194,22 @@ export interface ServiceInfo {
   splits: string[];
   retired: boolean;
   definition: { [key: string]: unknown };
+}
+
+/**
+ * One service's charges of the window, as charged then and as the new catalog would
+ * charge them (services/charging/preview.py). A payout to the member counts negative.
+ */
+export interface ServicePreview {
+  service: string;
+  name: string;
+  status: string;
+  charges: number;
+  quantity: number;
+  credits_then: number;
+  credits_new: number;
+  difference: number;
+  refused: number;
 }
 
 export interface SetAffiliateProgram {
@@ -1479,8 +1637,14 @@ export interface Operations {
   /** Balance */
   "GET /v1/members/{member_id}/balance": {
     body: never;
-    query: { asset?: string };
-    answer: Balance;
+    query: { asset?: string; as_of?: string | null };
+    answer: Balance | BalanceAt;
+  };
+  /** Balance History */
+  "GET /v1/members/{member_id}/balance/history": {
+    body: never;
+    query: { from: string; to: string; interval?: "hour" | "day"; asset?: string };
+    answer: BalanceHistory;
   };
   /** Lots */
   "GET /v1/members/{member_id}/lots": {
@@ -1854,6 +2018,12 @@ export interface Operations {
     query: {};
     answer: CatalogLoad;
   };
+  /** Preview Catalog */
+  "POST /v1/catalog/preview": {
+    body: PreviewCatalog;
+    query: {};
+    answer: CatalogPreview;
+  };
   /** Member Catalog */
   "GET /v1/members/{member_id}/catalog": {
     body: never;
@@ -1956,10 +2126,52 @@ export interface Operations {
     query: {};
     answer: MemberLink;
   };
+  /** Get Test Clock */
+  "GET /v1/test_clock": {
+    body: never;
+    query: {};
+    answer: ClockInfo;
+  };
+  /** Advance Test Clock */
+  "POST /v1/test_clock/advance": {
+    body: AdvanceClock;
+    query: {};
+    answer: ClockAdvance;
+  };
   /** Ping */
   "POST /v1/ping": {
     body: PingBody;
     query: {};
     answer: Pong;
+  };
+  /** Transfer Receipt */
+  "GET /v1/transfers/{transfer_id}/receipt": {
+    body: never;
+    query: {};
+    answer: Receipt;
+  };
+  /** Purchase Receipt */
+  "GET /v1/purchases/{purchase_id}/receipt": {
+    body: never;
+    query: {};
+    answer: Receipt;
+  };
+  /** List Receipt Keys */
+  "GET /v1/receipt_keys": {
+    body: never;
+    query: {};
+    answer: ReceiptKeys;
+  };
+  /** Rotate Receipt Key */
+  "POST /v1/receipt_keys/rotate": {
+    body: never;
+    query: {};
+    answer: ReceiptKeys;
+  };
+  /** Published Keys */
+  "GET /.well-known/jeton/{community_id}/keys": {
+    body: never;
+    query: {};
+    answer: ReceiptKeys;
   };
 }

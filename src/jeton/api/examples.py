@@ -59,6 +59,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                      "timeout_s": 900},
     "FinishMetered": {"actual_quantity": 7},
     "RewardBody": {"member": "alice", "reward": "polls.completed", "memo": "Poll 12"},
+    "PreviewCatalog": {"catalog": '[services."files.download"]\nname = "File download"\n'
+                                  'kind = "per_unit"\ncredits = 2\nunit_size = 1024\n',
+                       "format": "toml", "days": 30},
     "LoadCatalog": {"catalog": '[services."files.download"]\nname = "File download"\n'
                                'kind = "per_unit"\ncredits = 1\nunit_size = 1024\n'
                                'unit = "byte"\n', "format": "toml", "dry_run": True},

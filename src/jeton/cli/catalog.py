@@ -1,8 +1,11 @@
-"""Catalog and charging commands: `jeton catalog load|show`, `jeton check`, `jeton charge`."""
+"""Catalog and charging commands: `jeton catalog load|show|preview`, `jeton check`,
+`jeton charge`."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,8 +23,13 @@ from jeton.cli.common import (
 )
 from jeton.cli.ops import DbOption, JsonOption
 from jeton.core.errors import InvalidRequest
-from jeton.core.limits import catalog_bytes_max
+from jeton.core.limits import (
+    catalog_bytes_max,
+    catalog_preview_days_default,
+    catalog_preview_days_max,
+)
 from jeton.core.statuses import Status
+from jeton.services.charging.results import CatalogPreview
 
 ServiceArg = Annotated[str, typer.Argument(help="A service of the catalog, e.g. chat.message.",
                                            metavar="SERVICE", show_default=False)]
@@ -29,6 +37,9 @@ QuantityOption = Annotated[int, typer.Option(
     "--quantity", "-q", help="How much: uses, or the service's unit (bytes, minutes).")]
 ContextOption = Annotated[list[str] | None, typer.Option(
     "--context", help="NAME=VALUE given with the charge, e.g. uploader=bob (repeatable).")]
+CatalogFileArg = Annotated[Path, typer.Argument(help="A catalog file, TOML or YAML.")]
+FormatOption = Annotated[str | None, typer.Option(
+    "--format", help="toml or yaml (default: from the file name).")]
 SessionOption = Annotated[str | None, typer.Option(
     "--session", help="Session id, for services with a free allowance per session.")]
 
@@ -53,15 +64,73 @@ def _context(values: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _read(file: Path, fmt: str | None) -> tuple[str, Literal["toml", "yaml"]]:
+    try:
+        if file.stat().st_size > catalog_bytes_max:
+            raise CliError(f"{file.name} is over {catalog_bytes_max} bytes")
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {file}: {exc}") from None
+    return text, _format(file, fmt)
+
+
+@contextmanager
+def _catalog_errors(file: Path, as_json: bool) -> Iterator[None]:
+    """Print every error of a refused catalog with its line, then fail the command."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        if exc.status is not Status.catalog_invalid:
+            raise
+        errors = exc.extra.get("errors", [])
+        if as_json:
+            emit_json({"ok": False, "errors": errors})
+        else:
+            for e in errors:
+                place = f"line {e['line']}" if e["line"] else "catalog"
+                where = f" {e['where']}:" if e["where"] else ""
+                console.print(f"{file.name}: {place}:{where} {e['reason']}",
+                              highlight=False, markup=False)
+        raise CliError(f"{len(errors)} error(s) in {file.name}; nothing was "
+                       f"changed") from None
+
+
+def _signed(n: int) -> str:
+    return f"+{n}" if n > 0 else str(n)
+
+
+def print_preview(p: CatalogPreview, top: int) -> None:
+    cut = f" (the newest {p.charges_max}; more were left out)" if p.truncated else ""
+    console.print(f"{p.charges} charges of the last {p.days} days replayed{cut} against "
+                  f"catalog version {p.catalog_version}: {p.credits_then} → {p.credits_new} "
+                  f"credits ({_signed(p.difference)})", highlight=False)
+    for label, codes in (("added", p.added), ("changed", p.changed), ("removed", p.removed)):
+        if codes:
+            console.print(f"  {label}: {', '.join(codes)}", highlight=False)
+    if p.metered_not_replayed:
+        console.print(f"  {p.metered_not_replayed} metered captures are not replayed",
+                      highlight=False)
+    table("per service", ["service", "status", "charges", "then", "new", "difference",
+                          "refused"],
+          [(s.service, s.status, s.charges, s.credits_then, s.credits_new,
+            _signed(s.difference), s.refused) for s in p.services])
+    shown = p.members[:max(top, 0)]
+    table(f"members ({len(shown)} of {p.members_total}; {p.members_declined} would be "
+          f"declined)",
+          ["member", "charges", "then", "new", "difference", "last charge", "available",
+           "declined"],
+          [(m.member_id, m.charges, m.credits_then, m.credits_new, _signed(m.difference),
+            f"{m.last_service} {m.last_credits_new}", m.available,
+            m.decline_reason or "") for m in shown])
+
+
 def register(app: typer.Typer) -> None:
     catalog_app = typer.Typer(help="Load and show the catalog of services and rewards.",
                               no_args_is_help=True)
     app.add_typer(catalog_app, name="catalog")
 
     @catalog_app.command("load")
-    def load(file: Annotated[Path, typer.Argument(help="A catalog file, TOML or YAML.")],
-             fmt: Annotated[str | None, typer.Option(
-                 "--format", help="toml or yaml (default: from the file name).")] = None,
+    def load(file: CatalogFileArg, fmt: FormatOption = None,
              dry_run: Annotated[bool, typer.Option(
                  "--dry-run", help="Check it and say what would change; write nothing.")
              ] = False,
@@ -69,31 +138,11 @@ def register(app: typer.Typer) -> None:
              as_json: JsonOption = False) -> None:
         """Check a catalog file and make it the active catalog. Every error is printed with
         its line and reason, and nothing changes when there is any."""
-        try:
-            if file.stat().st_size > catalog_bytes_max:
-                raise CliError(f"{file.name} is over {catalog_bytes_max} bytes")
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read {file}: {exc}") from None
-        kind = _format(file, fmt)
+        text, kind = _read(file, fmt)
         with opened(database_url) as j:
             c = community(j, community_id)
-            try:
+            with _catalog_errors(file, as_json):
                 done = c.load_catalog(text, kind, actor="staff:cli", dry_run=dry_run)
-            except InvalidRequest as exc:
-                if exc.status is not Status.catalog_invalid:
-                    raise
-                errors = exc.extra.get("errors", [])
-                if as_json:
-                    emit_json({"ok": False, "errors": errors})
-                else:
-                    for e in errors:
-                        place = f"line {e['line']}" if e["line"] else "catalog"
-                        where = f" {e['where']}:" if e["where"] else ""
-                        console.print(f"{file.name}: {place}:{where} {e['reason']}",
-                                      highlight=False, markup=False)
-                raise CliError(f"{len(errors)} error(s) in {file.name}; nothing was "
-                               f"changed") from None
             if as_json:
                 emit_json(done)
                 return
@@ -108,6 +157,28 @@ def register(app: typer.Typer) -> None:
                                  ("retired", done.retired)):
                 if codes:
                     console.print(f"  {label}: {', '.join(codes)}", highlight=False)
+
+    @catalog_app.command("preview")
+    def preview(file: CatalogFileArg, fmt: FormatOption = None,
+                days: Annotated[int, typer.Option(
+                    "--days", help=f"Replay the charges of this many days back "
+                                   f"(1-{catalog_preview_days_max}).")
+                ] = catalog_preview_days_default,
+                top: Annotated[int, typer.Option(
+                    "--top", help="Members to list, most affected first.")] = 20,
+                community_id: CommunityOption = None, database_url: DbOption = None,
+                as_json: JsonOption = False) -> None:
+        """Replay the last days of charges through a new catalog file and show what would
+        change per service and per member, and who would be declined. Writes nothing."""
+        text, kind = _read(file, fmt)
+        with opened(database_url) as j:
+            c = community(j, community_id)
+            with _catalog_errors(file, as_json):
+                p = c.preview_catalog(text, kind, days=days)
+        if as_json:
+            emit_json(p)
+            return
+        print_preview(p, top)
 
     @catalog_app.command("show")
     def show(retired: Annotated[bool, typer.Option(

@@ -134,4 +134,5 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 NUMERIC = {"amount", "posted", "pending", "available", "balance", "remaining", "balance after",
            "issued", "consumed", "expired", "money_minor", "transfers", "charges",
-           "count", "credits", "value", "taken", "refunded", "net", "purchases"}
+           "count", "credits", "value", "taken", "refunded", "net", "purchases",
+           "then", "new", "difference", "refused"}

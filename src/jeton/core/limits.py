@@ -222,6 +222,14 @@ funding_sources_max = 4
 # Parsed catalogs kept per process (one per community); a community past this is parsed again
 # on its next charge. A catalog is at most catalog_entries_max entries, so this bounds memory.
 catalog_cache_entries_max = 1_000
+# A catalog preview replays the charges of the last days through a new catalog, read-only
+# (services/charging/preview.py, decision 0065): at most a quarter of charges back, at most the
+# newest `catalog_preview_charges_max` of them (the answer says `truncated`), each member read
+# once; the answer lists the most affected members first, at most `catalog_preview_members_max`.
+catalog_preview_days_default = 30
+catalog_preview_days_max = 90
+catalog_preview_charges_max = 10_000
+catalog_preview_members_max = 500
 
 # ---- member pages (member links and sessions, jeton.web.member) ----
 # A member link is opened at once by the browser the host app sends to it, like a billing

@@ -108,6 +108,18 @@ class Catalogs:
 
         Raises InvalidRequest (`catalog_invalid`) listing every error, with nothing written.
         """
+        return self._store_catalog(community_id, self.parse(text, fmt), fmt, actor, dry_run)
+
+    def put(self, community_id: str, catalog: Catalog | Iterable[Service | Reward], *,
+            actor: str = "system", dry_run: bool = False) -> CatalogLoad:
+        """Make a catalog built in Python the active version, checked like a file."""
+        return self._store_catalog(community_id, self.checked(catalog), "python", actor,
+                                   dry_run)
+
+    @staticmethod
+    def parse(text: str, fmt: CatalogFormat = "toml") -> Catalog:
+        """A catalog file's text, checked; InvalidRequest (`catalog_invalid`) with every error
+        and its line otherwise. What `load` and the catalog preview both accept."""
         if fmt not in ("toml", "yaml"):
             raise InvalidRequest(f"catalog format must be 'toml' or 'yaml', got {fmt!r}",
                                  status=Status.value_invalid)
@@ -116,16 +128,16 @@ class Catalogs:
         result = load_catalog(text, fmt)
         if result.catalog is None:
             raise catalog_invalid(result.errors)
-        return self._store_catalog(community_id, result.catalog, fmt, actor, dry_run)
+        return result.catalog
 
-    def put(self, community_id: str, catalog: Catalog | Iterable[Service | Reward], *,
-            actor: str = "system", dry_run: bool = False) -> CatalogLoad:
-        """Make a catalog built in Python the active version, checked like a file."""
+    @staticmethod
+    def checked(catalog: Catalog | Iterable[Service | Reward]) -> Catalog:
+        """A catalog built in Python, checked as its file would be."""
         built = catalog if isinstance(catalog, Catalog) else build_catalog(catalog)
         result = catalog_from_data(catalog_to_data(built))
         if result.catalog is None:
             raise catalog_invalid(result.errors)
-        return self._store_catalog(community_id, result.catalog, "python", actor, dry_run)
+        return result.catalog
 
     def _store_catalog(self, community_id: str, catalog: Catalog, fmt: str, actor: str,
                        dry_run: bool) -> CatalogLoad:

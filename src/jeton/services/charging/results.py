@@ -305,3 +305,62 @@ class SpendingLimits(Result):
     new_member_days: int = 0
     alert_after_trips: int = 3
     limits: list[VelocityLimit] = Field(default_factory=list)
+
+
+class ServicePreview(Result):
+    """One service's charges of the window, as charged then and as the new catalog would
+    charge them (services/charging/preview.py). A payout to the member counts negative."""
+
+    service: str
+    name: str  # the new catalog's name; the active one's for a removed service
+    status: str  # unchanged, changed, added (not in the active catalog) or removed
+    charges: int
+    quantity: int  # the quantity of those charges, free units included
+    credits_then: int
+    credits_new: int
+    difference: int  # credits_new - credits_then
+    refused: int = 0  # charges the new catalog would refuse (removed, forbidden, ...)
+
+
+class MemberPreview(Result):
+    """One member's charges of the window then and under the new catalog, and whether the
+    new price of their most recent charge would be declined today (decision 0065)."""
+
+    member_id: str
+    charges: int
+    credits_then: int
+    credits_new: int
+    difference: int
+    last_service: str  # the member's most recent charge of the window
+    last_charged_at: datetime
+    last_credits_new: int  # what that charge would cost under the new catalog
+    available: int  # what the wallet can pay for `last_service` now
+    would_be_declined: bool
+    # insufficient_credits (last_credits_new > available), or why the new catalog refuses
+    # the charge at all: service_not_found, forbidden, split_invalid, value_invalid.
+    decline_reason: str | None = None
+
+
+class CatalogPreview(Result):
+    """The charges of the last `days` replayed through a new catalog. Writes nothing."""
+
+    days: int
+    since: datetime
+    until: datetime
+    asset: str
+    catalog_version: int  # the active version the new catalog is compared with
+    charges: int  # charges replayed
+    charges_max: int
+    truncated: bool  # more charges in the window than charges_max: the newest were replayed
+    metered_not_replayed: int = 0  # metered captures of the window, left out (decision 0065)
+    credits_then: int
+    credits_new: int
+    difference: int
+    members_total: int
+    members_declined: int
+    services: list[ServicePreview] = Field(default_factory=list)
+    members: list[MemberPreview] = Field(default_factory=list)  # most affected first
+    members_truncated: bool = False  # more than members_max members: the rest are left out
+    added: list[str] = Field(default_factory=list)  # services new in this catalog
+    changed: list[str] = Field(default_factory=list)  # services whose definition changes
+    removed: list[str] = Field(default_factory=list)  # active services it leaves out

@@ -1,7 +1,9 @@
 """The catalog and its prices: the active version's services and rewards, and changing them.
 
 Every change makes a new catalog version (services/charging/catalogs.py); each goes through a review
-that shows what the new version would add, change and retire (a dry run) before it is made:
+that shows what the new version would add, change and retire (a dry run), and what the last
+30 days of charges would have cost under it per service and per member (the catalog preview,
+decision 0065), before it is made:
 
     /catalog/load                    a whole catalog file (TOML or YAML), every error listed
     /catalog/services/new            one service, by form
@@ -26,7 +28,7 @@ from jeton.core.catalog import Catalog
 from jeton.core.catalog import load_catalog as parse_catalog
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.services.access.staff import Permission, StaffSession
-from jeton.services.charging.results import CatalogInfo, CatalogLoad
+from jeton.services.charging.results import CatalogInfo, CatalogLoad, CatalogPreview
 from jeton.web.admin import catalog_forms as cf
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
@@ -45,6 +47,8 @@ router = page_router()
 
 FORMATS = [("toml", "TOML"), ("yaml", "YAML")]
 AUDIT_CODES_MAX = 20  # codes named in an audit record; the counts say the rest
+PREVIEW_DAYS = 30  # the review replays this many days of charges through the new catalog
+PREVIEW_MEMBERS_SHOWN = 10  # the most affected members the review lists
 MOVED = ("The catalog changed since this review (it is now version {version}), so nothing was "
          "changed. Check the review below and confirm again.")
 
@@ -87,7 +91,8 @@ def load_review(request: Request, staff: Configurer, form: FormValues) -> HTMLRe
     parsed = parse_catalog(values["text"], _fmt(values["format"])).catalog
     scale = admin_context(request).credit_asset(staff.community_id).scale
     prices = cf.price_changes(community.catalog(), parsed, preview.updated, scale)
-    return _load_review(request, values, preview, version, prices=prices)
+    return _load_review(request, values, preview, version, prices=prices,
+                        replay=_replay(community, parsed))
 
 
 @router.post("/catalog/load", name="admin.catalog_load")
@@ -153,7 +158,7 @@ def service_review(request: Request, staff: Configurer, form: FormValues) -> HTM
     scale = admin_context(request).credit_asset(staff.community_id).scale
     prices = cf.price_changes(info, built.catalog, preview.updated, scale)
     return _service_review(request, values, preview, info.version, new=new, code=built.code,
-                           prices=prices)
+                           prices=prices, replay=_replay(community, built.catalog))
 
 
 @router.post("/catalog/services", name="admin.service_save")
@@ -187,7 +192,7 @@ def retire_review(request: Request, staff: Configurer, code: str) -> HTMLRespons
     info = community.catalog()
     data = _without(info, code)
     preview = community.set_catalog(data, dry_run=True)
-    return _retire_review(request, code, info, preview)
+    return _retire_review(request, code, info, preview, replay=_replay(community, data))
 
 
 @router.post("/catalog/services/{code}/retire", name="admin.service_retire")
@@ -234,6 +239,19 @@ def _problem_text(error: object) -> str:
         where = f"{error.get('where')}: " if error.get("where") else ""
         return f"{place}{where}{error.get('reason', '')}"
     return str(error)
+
+
+def _replay(community: Community, catalog: Catalog | None) -> CatalogPreview | None:
+    """The last days of charges replayed through the reviewed catalog (decision 0065)."""
+    if catalog is None:
+        return None
+    return community.preview_catalog(catalog, days=PREVIEW_DAYS)
+
+
+def _replay_context(replay: CatalogPreview | None) -> dict[str, Any]:
+    if replay is None:
+        return {"replay": None, "replay_members": []}
+    return {"replay": replay, "replay_members": replay.members[:PREVIEW_MEMBERS_SHOWN]}
 
 
 def _load_detail(done: CatalogLoad) -> dict[str, Any]:
@@ -294,9 +312,10 @@ def _load_form(request: Request, values: dict[str, str], errors: dict[str, str] 
 
 def _load_review(request: Request, values: dict[str, str], preview: CatalogLoad, version: int,
                  *, status_code: int = 200, refusal: str = "",
-                 prices: list[tuple[str, str, str]] | None = None) -> HTMLResponse:
+                 prices: list[tuple[str, str, str]] | None = None,
+                 replay: CatalogPreview | None = None) -> HTMLResponse:
     return render(request, "admin/catalog_review.html", {
-        "kind": "load", "prices": prices or [],
+        "kind": "load", "prices": prices or [], **_replay_context(replay),
         "values": values, "preview": preview, "version": version,
         "refusal": refusal, "title": "Check the new catalog",
         "action": "admin.catalog_load", "action_params": {},
@@ -320,9 +339,10 @@ def _service_form(request: Request, staff: StaffSession, values: dict[str, str],
 def _service_review(request: Request, values: dict[str, str], preview: CatalogLoad,
                     version: int, *, new: bool, code: str, status_code: int = 200,
                     refusal: str = "",
-                    prices: list[tuple[str, str, str]] | None = None) -> HTMLResponse:
+                    prices: list[tuple[str, str, str]] | None = None,
+                    replay: CatalogPreview | None = None) -> HTMLResponse:
     return render(request, "admin/catalog_review.html", {
-        "kind": "service", "prices": prices or [],
+        "kind": "service", "prices": prices or [], **_replay_context(replay),
         "values": values, "preview": preview, "version": version,
         "refusal": refusal, "new": new, "code": code,
         "title": f"Check {'the new service' if new else 'the change to'} {code}",
@@ -332,9 +352,11 @@ def _service_review(request: Request, values: dict[str, str], preview: CatalogLo
 
 
 def _retire_review(request: Request, code: str, info: CatalogInfo, preview: CatalogLoad, *,
-                   status_code: int = 200, refusal: str = "") -> HTMLResponse:
+                   status_code: int = 200, refusal: str = "",
+                   replay: CatalogPreview | None = None) -> HTMLResponse:
     return render(request, "admin/catalog_review.html", {
-        "kind": "retire", "values": {}, "preview": preview, "version": info.version,
+        "kind": "retire", "values": {}, **_replay_context(replay), "preview": preview,
+        "version": info.version,
         "refusal": refusal, "code": code, "title": f"Retire {code}?",
         "action": "admin.service_retire", "action_params": {"code": code},
         "confirm": f"Retire {code}",
