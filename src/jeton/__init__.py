@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from jeton.core.clock import Clock, ManualClock, SystemClock
     from jeton.core.errors import (
         Conflict,
+        CreditLineSuspended,
         Declined,
         IdempotencyConflict,
         InsufficientCredits,
@@ -67,6 +68,9 @@ if TYPE_CHECKING:
         AffiliateCodes,
         AffiliateProgram,
         AutoRechargeInfo,
+        BillInfo,
+        BillingSettings,
+        BillLine,
         Checkout,
         CouponInfo,
         Entitlement,
@@ -126,8 +130,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "Clock", "ManualClock", "SystemClock",
     ),
     "jeton.core.errors": (
-        "Conflict", "Declined", "IdempotencyConflict", "InsufficientCredits",
-        "InvalidRequest", "InvariantViolation", "JetonError", "NotFound",
+        "Conflict", "CreditLineSuspended", "Declined", "IdempotencyConflict",
+        "InsufficientCredits", "InvalidRequest", "InvariantViolation", "JetonError", "NotFound",
         "VelocityLimitExceeded", "WalletFrozen",
     ),
     "jeton.core.prices": (
@@ -156,9 +160,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "VelocityLimit", "WalletFreeze",
     ),
     "jeton.services.funding.results": (
-        "AffiliateCodes", "AffiliateProgram", "AutoRechargeInfo", "Checkout", "CouponInfo",
-        "Entitlement", "Holding", "MemberHoldings", "PackInfo", "PaymentProfile",
-        "PlanInfo", "PurchaseInfo", "Redemption", "RefundInfo", "RoleLimit", "SignupBonus",
+        "AffiliateCodes", "AffiliateProgram", "AutoRechargeInfo", "BillInfo", "BillLine",
+        "BillingSettings", "Checkout", "CouponInfo", "Entitlement", "Holding", "MemberHoldings",
+        "PackInfo", "PaymentProfile", "PlanInfo", "PurchaseInfo", "Redemption", "RefundInfo",
+        "RoleLimit", "SignupBonus",
         "SubscriptionInfo", "TransferLimits", "WebhookOutcome",
     ),
     "jeton.services.ledger.results": (
@@ -195,6 +200,9 @@ __all__ = [
     "AutoRechargeInfo",
     "Balance",
     "BatchItem",
+    "BillInfo",
+    "BillLine",
+    "BillingSettings",
     "Catalog",
     "CatalogErrorInfo",
     "CatalogInfo",
@@ -209,6 +217,7 @@ __all__ = [
     "CommunityInfo",
     "Conflict",
     "CouponInfo",
+    "CreditLineSuspended",
     "Declined",
     "Entitlement",
     "ExternalPayment",

@@ -48,6 +48,8 @@ from jeton.services.charging.results import (
 from jeton.services.charging.service import Charging
 from jeton.services.funding import base as funding_base
 from jeton.services.funding import (
+    bill_payments,
+    bills,
     bonuses,
     coupons,
     grants,
@@ -66,6 +68,8 @@ from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
+    BillInfo,
+    BillingSettings,
     Checkout,
     CouponInfo,
     Holding,
@@ -397,6 +401,48 @@ class Community:
         return purchases.list_purchases(self.jeton, self.id, member_id, limit=limit,
                                         starting_after=starting_after)
 
+    # ---- post-pay bills (services/funding/bills.py, bill_payments.py) ----
+
+    def set_billing_settings(self, *, credit_price_minor: int, currency: str = "USD",
+                             cycle: str = "month", grace_days: int = 7,
+                             bill_at_percent: int | None = 90, provider: str | None = None,
+                             asset: str | None = None) -> BillingSettings:
+        """Bill members on a credit line each `cycle` at `credit_price_minor` a credit."""
+        return bills.set_billing_settings(
+            self.jeton, self.id, asset=asset or self.asset, currency=currency,
+            credit_price_minor=credit_price_minor, cycle=cycle, grace_days=grace_days,
+            bill_at_percent=bill_at_percent, provider=provider)
+
+    def billing_settings(self, *, asset: str | None = None) -> BillingSettings:
+        return bills.get_billing_settings(self.jeton, self.id, asset or self.asset)
+
+    def issue_bill(self, member_id: str, *, idempotency_key: str,
+                   asset: str | None = None) -> BillInfo:
+        """Bill now what the member owes and no bill asks yet."""
+        return bills.issue_bill(self.jeton, self.id, member_id, asset or self.asset,
+                                idempotency_key=idempotency_key)
+
+    def get_bill(self, bill_id: str) -> BillInfo:
+        return bills.get_bill(self.jeton, self.id, bill_id)
+
+    def list_bills(self, member_id: str | None = None, *, status: str | None = None,
+                   limit: int = limits.page_size_default,
+                   starting_after: str | None = None) -> Page[BillInfo]:
+        return bills.list_bills(self.jeton, self.id, member_id, status=status, limit=limit,
+                                starting_after=starting_after)
+
+    def pay_bill(self, bill_id: str, *, provider: str | None = None,
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 save_payment_method: bool = False) -> Checkout:
+        """A hosted checkout for an open bill; send the member to `Checkout.url`."""
+        return bill_payments.pay_bill(self.jeton, self.id, bill_id, provider=provider,
+                                      success_url=success_url, cancel_url=cancel_url,
+                                      save_payment_method=save_payment_method)
+
+    def bill_csv(self, bill_id: str) -> str:
+        """The bill as a CSV document (what the member downloads)."""
+        return bills.bill_csv(self.get_bill(bill_id), self.info().name)
+
     def set_payment_method(self, member_id: str, *, provider: str, customer_id: str,
                            payment_method_id: str) -> PaymentProfile:
         """A payment method the host app saved at the provider (ids only, never card data)."""
@@ -622,11 +668,13 @@ class Community:
                       for g in access_grants.member_keys(conn, self.id, member_id, now)])
 
     def run_funding_jobs(self) -> dict[str, int]:
-        """Run the funding jobs for this community now (renewals, recharges, stale purchases);
+        """Run the funding jobs for this community now (renewals, recharges, stale purchases,
+        bills);
         `jeton worker` runs them on their intervals."""
         return {"plans.renew": renewals.renew_due(self.jeton, self.id),
                 "recharge.run": recharge.run_recharges(self.jeton, self.id),
-                "purchases.expire": purchases.expire_stale(self.jeton, self.id)}
+                "purchases.expire": purchases.expire_stale(self.jeton, self.id),
+                "bills.issue": bills.issue_due(self.jeton, self.id)}
 
     # ---- catalog and charging (services/charging/catalogs.py, charging.py, metered.py) ----
 

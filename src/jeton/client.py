@@ -53,6 +53,8 @@ from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
+    BillInfo,
+    BillingSettings,
     Checkout,
     CouponInfo,
     Entitlement,
@@ -335,6 +337,48 @@ class Client:
                        starting_after: str | None = None) -> Page[PurchaseInfo]:
         return self._get("/v1/purchases", Page[PurchaseInfo], member=member_id, limit=limit,
                          starting_after=starting_after)
+
+    # ---- post-pay bills (docs/api/bills.md) ----
+
+    def set_billing_settings(self, *, credit_price_minor: int, currency: str = "USD",
+                             cycle: str = "month", grace_days: int = 7,
+                             bill_at_percent: int | None = 90, provider: str | None = None,
+                             asset: str | None = None) -> BillingSettings:
+        body = {"credit_price_minor": credit_price_minor, "currency": currency, "cycle": cycle,
+                "grace_days": grace_days, "bill_at_percent": bill_at_percent,
+                "provider": provider, "asset": asset or self.asset}
+        return self._post("/v1/settings/billing", body, BillingSettings)
+
+    def billing_settings(self, *, asset: str | None = None) -> BillingSettings:
+        return self._get("/v1/settings/billing", BillingSettings, asset=asset or self.asset)
+
+    def issue_bill(self, member_id: str, *, idempotency_key: str,
+                   asset: str | None = None) -> BillInfo:
+        return self._post(f"/v1/members/{_seg(member_id)}/bills", {"asset": asset or self.asset},
+                          BillInfo, idempotency_key)
+
+    def get_bill(self, bill_id: str) -> BillInfo:
+        return self._get(f"/v1/bills/{_seg(bill_id)}", BillInfo)
+
+    def list_bills(self, member_id: str | None = None, *, status: str | None = None,
+                   limit: int = limits.page_size_default,
+                   starting_after: str | None = None) -> Page[BillInfo]:
+        return self._get("/v1/bills", Page[BillInfo], member=member_id, status=status,
+                         limit=limit, starting_after=starting_after)
+
+    def pay_bill(self, bill_id: str, *, provider: str | None = None,
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 save_payment_method: bool = False) -> Checkout:
+        body = {"provider": provider, "success_url": success_url, "cancel_url": cancel_url,
+                "save_payment_method": save_payment_method}
+        return self._post(f"/v1/bills/{_seg(bill_id)}/pay", body, Checkout)
+
+    def bill_csv(self, bill_id: str) -> str:
+        """The bill as a CSV document. Not retried."""
+        response = self._http.get(f"/v1/bills/{_seg(bill_id)}.csv")
+        if not response.is_success:
+            raise error_from(response)
+        return response.text
 
     def set_payment_method(self, member_id: str, *, provider: str, customer_id: str,
                            payment_method_id: str) -> PaymentProfile:

@@ -98,6 +98,8 @@ OBJECT_BODIES = {
     "/v1/webhook_deliveries/{delivery_id}/redeliver": {},
     "/v1/members/{member_id}/portal_links": {},
     "/v1/members/{member_id}/low_balance_threshold": {"threshold": 5},
+    "/v1/bills/{bill_id}/pay": {},
+    "/v1/members/{member_id}/bills": {},
 }
 # Path parameters that name what every community has (a report's table), not an object of one:
 # another community's key finds its own there.
@@ -136,8 +138,13 @@ def funding_objects(chat: jeton.Client) -> dict[str, str]:
     sub = chat.subscribe("alice", plan.id, idempotency_key="sub-alice", success_url=ok,
                          cancel_url=no)
     coupon = chat.create_coupon("WELCOME-2024", credits=3)
+    chat.create_member("bea")
+    chat.set_credit_line("bea", -20)
+    chat.spend("bea", 5, idempotency_key="spend-bea")
+    chat.set_billing_settings(credit_price_minor=10)
+    bill = chat.issue_bill("bea", idempotency_key="bill-bea")
     return {"pack_id": pack.id, "purchase_id": bought.purchase_id, "subscription_id": sub.id,
-            "plan_id": plan.id, "code": coupon.code}
+            "plan_id": plan.id, "code": coupon.code, "bill_id": bill.id}
 
 
 def webhook_objects(server: LiveServer, chat: jeton.Client) -> dict[str, str]:

@@ -29,6 +29,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "SetVelocityLimit": {"service": "classifieds.ad", "per_hour": 50, "per_day": 200,
                          "new_member_per_day": 40, "asset": "CREDIT"},
     "SetSpendingSettings": {"new_member_days": 7, "alert_after_trips": 3},
+    # ---- post-pay bills ----
+    "SetBilling": {"asset": "CREDIT", "currency": "USD", "credit_price_minor": 10,
+                   "cycle": "month", "grace_days": 7, "bill_at_percent": 90},
+    "IssueBill": {"asset": "CREDIT"},
+    "PayBill": {"success_url": "https://chat.example/bills/paid",
+                "cancel_url": "https://chat.example/bills", "save_payment_method": True},
     # ---- the ledger ----
     "SplitBody": ROYALTY,
     "Grant": {"member": "alice", "amount": 100, "source": "reward", "paid": False,

@@ -269,3 +269,12 @@ badge_text_chars_max = 200
 badge_threshold_max = 1_000_000_000
 # Badges per community: a wall of achievements, not a second catalog.
 badges_max = 200
+
+# ---- post-pay bills (services/funding/bills.py) ----
+# A grace period is days to pay a bill, not a second credit line: three months is the most.
+bill_grace_days_max = 90
+# Charges one bill takes in, read once when it is issued: a cycle of a busy member is thousands;
+# a wallet with more unbilled charges than this is billed for them in several bills.
+bill_transfers_max = 100_000
+# Money for one whole credit: a million minor units ($10,000) is more than any credit is worth.
+credit_price_minor_max = 1_000_000

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from jeton.api.context import DeclineHook
 from jeton.api.routes import (
     assets,
+    bills,
     catalog,
     charges,
     communities,
@@ -49,6 +50,7 @@ ROUTERS: list[APIRouter] = [
     # funding: packs, purchases and refunds, plans, coupons, settings, the providers' webhooks
     packs.router,
     purchases.router,
+    bills.router,
     plans.router,
     member_funding.router,
     coupons.router,

@@ -5,11 +5,14 @@
   member under their threshold;
 - transfer limits (`member_transfers.transfer_limits_hook`): refuses a transfer over the
   sender's day or month limit;
+- the suspended credit line (`bill_payments.credit_line_hook`): refuses a debit that draws on
+  the credit line of a member whose bill is past due;
 and answers charging's two questions (services/charging/hooks.py): the member's plan discount
 (`plans.DISCOUNT_QUERY`) and the packs to suggest beside a decline (`packs.suggest_packs`).
 
 Importing this module also registers the funding jobs with the jobs framework:
-`purchases.expire`, `plans.renew` (renewals.py), `recharge.run`. Installing twice is harmless.
+`purchases.expire`, `plans.renew` (renewals.py), `recharge.run`, `bills.issue` (bills.py).
+Installing twice is harmless.
 """
 
 from __future__ import annotations
@@ -18,19 +21,28 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jeton.services.charging.results import PackSuggestion
-from jeton.services.funding import packs, plans, purchases, recharge, renewals
+from jeton.services.funding import (
+    bill_payments,
+    bills,
+    packs,
+    plans,
+    purchases,
+    recharge,
+    renewals,
+)
 from jeton.services.funding.member_transfers import transfer_limits_hook
 
 if TYPE_CHECKING:
     from jeton.app import Jeton
 
-JOBS = ("purchases.expire", "plans.renew", "recharge.run")
-_ = (renewals.renew_due, purchases.expire_stale)  # imported for their @job registration
+JOBS = ("purchases.expire", "plans.renew", "recharge.run", "bills.issue")
+# Imported for their @job registration.
+_ = (renewals.renew_due, purchases.expire_stale, bills.issue_due)
 
 
 def install(j: Jeton) -> None:
     """Register the funding hooks on `j.ledger` and answer charging's questions (once)."""
-    for hook in (recharge.recharge_hook, transfer_limits_hook):
+    for hook in (recharge.recharge_hook, transfer_limits_hook, bill_payments.credit_line_hook):
         if hook not in j.ledger.hooks:
             j.ledger.hooks.append(hook)
     if recharge.pre_read not in j.ledger.pre_reads:

@@ -2,6 +2,7 @@
 
 from jeton.store.tables import (
     api,
+    bills,
     catalog,
     charging,
     funding,
@@ -14,5 +15,5 @@ from jeton.store.tables import (
 )
 from jeton.store.tables.base import metadata
 
-__all__ = ["api", "catalog", "charging", "funding", "jobs", "ledger", "member_links", "metadata",
-           "protection", "web", "webhooks"]
+__all__ = ["api", "bills", "catalog", "charging", "funding", "jobs", "ledger", "member_links",
+           "metadata", "protection", "web", "webhooks"]

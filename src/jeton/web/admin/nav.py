@@ -27,6 +27,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("home", "Home", "admin.home"),
     NavItem("members", "Members", "admin.members"),
     NavItem("purchases", "Purchases", "admin.purchases"),
+    NavItem("bills", "Bills", "admin.bills"),
     NavItem("transfers", "Transfers", "admin.transfers"),
     NavItem("catalog", "Catalog", "admin.catalog"),
     NavItem("packs", "Packs", "admin.packs"),

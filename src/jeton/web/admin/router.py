@@ -15,6 +15,7 @@ from jeton.web.admin.pages import (
     activity,
     api_keys,
     audit,
+    bills,
     catalog,
     coupons,
     credits,
@@ -33,7 +34,7 @@ from jeton.web.admin.templating import create_environment
 
 # Every page module, in no particular order; a new page module is added here.
 PAGE_MODULES = (signin, home, staff, account, audit, members, credits, protection, reports,
-                packs, plans, coupons, catalog, webhooks, api_keys, activity)
+                packs, plans, coupons, catalog, webhooks, api_keys, activity, bills)
 
 
 def create_admin_router(store: Store, clock: Clock, settings: Settings, *,

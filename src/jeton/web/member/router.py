@@ -8,12 +8,12 @@ from jeton.app import Jeton
 from jeton.core import limits
 from jeton.services.access.member_links import MEMBER_PAGES_PATH
 from jeton.web.member.context import MemberContext
-from jeton.web.member.pages import coupon, home, link, plans, recharge, store, transfer
+from jeton.web.member.pages import bills, coupon, home, link, plans, recharge, store, transfer
 from jeton.web.member.security import bind_member_pages, check_csrf
 from jeton.web.templating import create_environment
 
 # Every page module; a new page module is added here.
-PAGE_MODULES = (link, home, store, plans, recharge, coupon, transfer)
+PAGE_MODULES = (link, home, store, plans, recharge, coupon, transfer, bills)
 
 
 def create_member_router(j: Jeton, *, prefix: str = MEMBER_PAGES_PATH) -> APIRouter:

@@ -55,6 +55,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("recharge", "Auto-recharge", "member.recharge"),
     NavItem("coupon", "Redeem a coupon", "member.coupon"),
     NavItem("transfer", "Send credits", "member.transfer"),
+    NavItem("bills", "Bills", "member.bills"),
 )
 
 
