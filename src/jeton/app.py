@@ -30,17 +30,20 @@ from jeton.payments.port import PaymentProvider, SignedWebhook
 from jeton.services.access import member_links
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
-from jeton.services.charging import access_grants, protection, velocity
+from jeton.services.charging import access_grants, leases, protection, velocity
 from jeton.services.charging.funding_sources import FundingSource
 from jeton.services.charging.results import (
+    AreaReport,
     CatalogInfo,
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    LeaseInfo,
     MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
+    ServiceInfo,
     SpendingLimits,
     VelocityLimit,
     WalletFreeze,
@@ -675,6 +678,51 @@ class Community:
                 "recharge.run": recharge.run_recharges(self.jeton, self.id),
                 "purchases.expire": purchases.expire_stale(self.jeton, self.id),
                 "bills.issue": bills.issue_due(self.jeton, self.id)}
+
+    # ---- sub-leased areas (services/charging/leases.py, services/reports/areas.py) ----
+
+    def create_lease(self, area: str, operator: str, *, share_bp: int, price_min: int,
+                     price_max: int, kinds: list[str] | None = None, idempotency_key: str,
+                     actor: StaffUser | str = "owner") -> LeaseInfo:
+        """Lease the services whose code starts with `area` to the member `operator`: they set
+        prices within [price_min, price_max] of the `kinds` allowed and earn `share_bp` of
+        every charge in the area."""
+        return leases.create_lease(self.jeton, self.id, area=area, operator=operator,
+                                   share_bp=share_bp, price_min=price_min,
+                                   price_max=price_max, kinds=kinds,
+                                   idempotency_key=idempotency_key, actor=actor)
+
+    def end_lease(self, lease_id: str, *, reason: str,
+                  actor: StaffUser | str = "owner") -> LeaseInfo:
+        """End the lease now: no share from this instant; nothing already paid moves."""
+        return leases.end_lease(self.jeton, self.id, lease_id, reason=reason, actor=actor)
+
+    def get_lease(self, lease_id: str) -> LeaseInfo:
+        return leases.get_lease(self.jeton, self.id, lease_id)
+
+    def list_leases(self, *, active_only: bool = False,
+                    operator: str | None = None) -> list[LeaseInfo]:
+        return leases.list_leases(self.jeton, self.id, active_only=active_only,
+                                  operator=operator)
+
+    def bind_lease_staff(self, lease_id: str, *, email: str,
+                         actor: StaffUser | str = "owner") -> LeaseInfo:
+        """Make the support account `email` the operator's dashboard account for the lease."""
+        return leases.bind_lease_staff(self.jeton, self.id, lease_id, email=email,
+                                       actor=actor)
+
+    def set_area_service(self, lease_id: str, code: str, entry: dict[str, Any], *,
+                         actor: StaffUser | str = "operator") -> ServiceInfo:
+        """Add or change a service of the lease's area within its bounds (the operator's
+        prices and access); a new catalog version."""
+        return leases.set_area_service(self.jeton, self.id, lease_id, code, entry,
+                                       actor=actor)
+
+    def area_report(self, lease_id: str) -> AreaReport:
+        """Uses, credits charged and earned, and top members of the lease's area."""
+        from jeton.services.reports.areas import area_report
+
+        return area_report(self.jeton, self.id, lease_id, asset=self.asset)
 
     # ---- catalog and charging (services/charging/catalogs.py, charging.py, metered.py) ----
 

@@ -278,3 +278,8 @@ bill_grace_days_max = 90
 bill_transfers_max = 100_000
 # Money for one whole credit: a million minor units ($10,000) is more than any credit is worth.
 credit_price_minor_max = 1_000_000
+
+# ---- sub-leased areas (services/charging/leases.py) ----
+# Running leases of a community: the charge reads them all in its first statement, so they stay
+# few; an area is a branch of the catalog (a library, a shop), not one service each.
+leases_max = 100

@@ -40,6 +40,7 @@ from jeton.core.rewards import grant_reward
 from jeton.core.splits import REVENUE
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
+from jeton.services.charging import leases
 from jeton.services.charging.catalogs import Catalogs
 from jeton.services.charging.funding_sources import (
     FundingRequest,
@@ -213,10 +214,15 @@ class Charging:
             seen.append(ev)
             offer = usable_offer(ev, member_id, code)
             lines = split_lines(offer.splits, member_id, ctx)
+            term = ev.snap.lease_for(code)
+            if term is not None and offer.charge > 0:
+                lines = leases.with_share(lines, term, member_id, offer.charge)
             meta: dict[str, Any] = {"quantity": quantity,
                                     "catalog_version": ev.snap.catalog_version}
             if ctx:
                 meta["context"] = ctx
+            if term is not None and any(s.target.startswith("lease:") for s in lines):
+                meta["lease_id"] = term.lease_id
             if offer.allowance is not None and offer.allowance.free:
                 meta["free_units"] = offer.allowance.free
             transfer = None

@@ -7,6 +7,7 @@ from jeton.store.tables import (
     charging,
     funding,
     jobs,
+    leases,
     ledger,
     member_links,
     protection,
@@ -15,5 +16,5 @@ from jeton.store.tables import (
 )
 from jeton.store.tables.base import metadata
 
-__all__ = ["api", "bills", "catalog", "charging", "funding", "jobs", "ledger", "member_links",
-           "metadata", "protection", "web", "webhooks"]
+__all__ = ["api", "bills", "catalog", "charging", "funding", "jobs", "leases", "ledger",
+           "member_links", "metadata", "protection", "web", "webhooks"]

@@ -11,14 +11,14 @@ Revises: 0002
 
 from alembic import op
 
-from jeton.store.tables import bills
+from jeton.store.tables import bills, leases
 
 revision = "0008"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLES = (*bills.TABLES,)
+TABLES = (*bills.TABLES, *leases.TABLES)
 KINDS_NOW = "kind IN ('pack', 'recharge', 'plan', 'renewal', 'bill')"
 KINDS_BEFORE = "kind IN ('pack', 'recharge', 'plan', 'renewal')"
 
