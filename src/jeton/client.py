@@ -37,14 +37,17 @@ from jeton.services.access.api_keys import ApiKeyCreated, ApiKeyInfo
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
 from jeton.services.charging.results import (
+    AreaReport,
     CatalogInfo,
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    LeaseInfo,
     MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
+    ServiceInfo,
     SpendingLimits,
     VelocityLimit,
     WalletFreeze,
@@ -337,6 +340,43 @@ class Client:
                        starting_after: str | None = None) -> Page[PurchaseInfo]:
         return self._get("/v1/purchases", Page[PurchaseInfo], member=member_id, limit=limit,
                          starting_after=starting_after)
+
+    # ---- sub-leased areas (docs/api/leases.md) ----
+
+    def create_lease(self, area: str, operator: str, *, share_bp: int, price_min: int,
+                     price_max: int, kinds: list[str] | None = None, idempotency_key: str,
+                     actor: StaffUser | str = "owner") -> LeaseInfo:
+        body = {"area": area, "operator": operator, "share_bp": share_bp,
+                "price_min": price_min, "price_max": price_max, "kinds": kinds,
+                "actor": _who(actor)}
+        return self._post("/v1/leases", body, LeaseInfo, idempotency_key)
+
+    def end_lease(self, lease_id: str, *, reason: str,
+                  actor: StaffUser | str = "owner") -> LeaseInfo:
+        return self._post(f"/v1/leases/{_seg(lease_id)}/end",
+                          {"reason": reason, "actor": _who(actor)}, LeaseInfo)
+
+    def get_lease(self, lease_id: str) -> LeaseInfo:
+        return self._get(f"/v1/leases/{_seg(lease_id)}", LeaseInfo)
+
+    def list_leases(self, *, active_only: bool = False,
+                    operator: str | None = None) -> list[LeaseInfo]:
+        found = self._get("/v1/leases", _LeaseList, active_only=_flag(active_only),
+                          operator=operator)
+        return list(found.root)
+
+    def bind_lease_staff(self, lease_id: str, *, email: str,
+                         actor: StaffUser | str = "owner") -> LeaseInfo:
+        return self._post(f"/v1/leases/{_seg(lease_id)}/staff",
+                          {"email": email, "actor": _who(actor)}, LeaseInfo)
+
+    def set_area_service(self, lease_id: str, code: str, entry: dict[str, Any], *,
+                         actor: StaffUser | str = "operator") -> ServiceInfo:
+        return self._post(f"/v1/leases/{_seg(lease_id)}/services/{_seg(code)}",
+                          {**entry, "actor": _who(actor)}, ServiceInfo)
+
+    def area_report(self, lease_id: str) -> AreaReport:
+        return self._get(f"/v1/leases/{_seg(lease_id)}/report", AreaReport)
 
     # ---- post-pay bills (docs/api/bills.md) ----
 
@@ -905,6 +945,10 @@ def _seg(value: str) -> str:
 
 # ---- funding helpers ----
 
+class _LeaseList(RootModel[list[LeaseInfo]]):
+    """`GET /v1/leases` answers a list."""
+
+
 class _MaybeAutoRecharge(RootModel[AutoRechargeInfo | None]):
     """`GET .../auto_recharge` answers `null` when the member never set one."""
 
@@ -932,6 +976,11 @@ def _entitlements(values: Any) -> Any:
         else:
             out.append(v)
     return out
+
+
+def _who(actor: StaffUser | str) -> str:
+    """The actor's name as the audit records it: a StaffUser's id, or the text given."""
+    return actor.user_id if isinstance(actor, StaffUser) else actor
 
 
 def _staff(actor: StaffUser | str, role: str | None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from jeton.api.routes import (
     grants,
     holds,
     keys,
+    leases,
     member_funding,
     members,
     packs,
@@ -60,6 +61,7 @@ ROUTERS: list[APIRouter] = [
     provider_webhooks.router,
     # charging, reports, webhooks and member portal links
     catalog.router,
+    leases.router,
     reports.router,
     webhooks.router,
     portal_links.router,
