@@ -14,6 +14,7 @@ from jeton.web.admin.pages import (
     account,
     activity,
     api_keys,
+    areas,
     audit,
     bills,
     catalog,
@@ -34,7 +35,7 @@ from jeton.web.admin.templating import create_environment
 
 # Every page module, in no particular order; a new page module is added here.
 PAGE_MODULES = (signin, home, staff, account, audit, members, credits, protection, reports,
-                packs, plans, coupons, catalog, webhooks, api_keys, activity, bills)
+                packs, plans, coupons, catalog, webhooks, api_keys, activity, bills, areas)
 
 
 def create_admin_router(store: Store, clock: Clock, settings: Settings, *,
