@@ -196,3 +196,15 @@ def test_the_operator_account_sees_only_its_area(town: jeton.Community,
         town.set_area_service(other.id, "files.lib43.x", {"credits": 3}, actor=olga)
     entries = [e for e in list_audit(j.store, "town") if e.action == "lease.service_set"]
     assert entries[0].user_email == "olga@town.example"
+    # The lease ends: the account keeps its area and nothing more; a new lease may take it on.
+    town.end_lease(lease.id, reason="moved", actor=owner)
+    ended = staff_users.get_staff_user(j.store, "town", support.user_id)
+    assert (ended.role, ended.area_lease_id) == (staff_users.StaffRole.operator, lease.id)
+    assert not ended.can(staff_users.Permission.view)
+    with pytest.raises(jeton.Conflict):
+        town.bind_lease_staff(lease.id, email="olga@town.example", actor=owner)  # ended
+    later = town.create_lease("files.lib99.", "olga", share_bp=100, price_min=0, price_max=9,
+                              idempotency_key="lease-lib99")
+    town.bind_lease_staff(later.id, email="olga@town.example", actor=owner)
+    assert staff_users.get_staff_user(j.store, "town", support.user_id).area_lease_id \
+        == later.id

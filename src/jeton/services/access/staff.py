@@ -117,7 +117,7 @@ class StaffUser:
     failed_logins: int
     locked_until: datetime | None
     created_at: datetime
-    area_lease_id: str | None = None  # an operator's lease (the latest bound to the account)
+    area_lease_id: str | None = None  # an operator's lease (its running one, else the latest)
 
     def can(self, permission: Permission) -> bool:
         return not self.disabled and permission in ROLE_PERMISSIONS[self.role]
@@ -503,11 +503,14 @@ def _lock_active_owners(conn: Connection, community_id: str) -> list[str]:
 
 
 def area_lease_column(user_id: Any) -> Any:
-    """The lease an account operates (the latest bound to it), as a column of its row."""
+    """The lease an account operates (its running one, else the latest bound to it), as a
+    column of its row."""
     lc = leases.c
+    # A running lease before ended ones, then the latest (ids are time-ordered).
     return sa.select(lc.lease_id).where(
         lc.community_id == staff_users.c.community_id, lc.staff_user_id == user_id).order_by(
-        lc.started_at_us.desc()).limit(1).scalar_subquery().label("area_lease_id")
+        sa.case((lc.ended_at_us.is_(None), 0), else_=1), lc.started_at_us.desc(),
+        lc.lease_id.desc()).limit(1).scalar_subquery().label("area_lease_id")
 
 
 def user_from_row(row: RowMapping | Mapping[str, Any]) -> StaffUser:

@@ -167,7 +167,8 @@ def end_lease(j: Jeton, community_id: str, lease_id: str, *, reason: str,
 def bind_lease_staff(j: Jeton, community_id: str, lease_id: str, *, email: str,
                      actor: Actor = "owner") -> LeaseInfo:
     """Make the dashboard account `email` the lease's operator account. It must be a support
-    account (the least role) of no other lease; from now on it sees only the area."""
+    account (the least role) operating no other running lease (an operator whose lease ended
+    may take on a new one); from now on it sees only the area."""
     by, user_id = _actor(actor, Permission.manage_staff)
     address = normalize_email(email)
 
@@ -185,9 +186,10 @@ def bind_lease_staff(j: Jeton, community_id: str, lease_id: str, *, email: str,
                            "everything but its area)", status=Status.conflict)
         other = conn.execute(sa.select(leases.c.lease_id).where(
             leases.c.community_id == community_id, leases.c.staff_user_id == account[0],
-            leases.c.lease_id != lease_id)).first()
+            leases.c.lease_id != lease_id, leases.c.ended_at_us.is_(None))).first()
         if other is not None:
-            raise Conflict("that account operates another lease", status=Status.conflict)
+            raise Conflict("that account operates another running lease",
+                           status=Status.conflict)
         conn.execute(leases.update().where(
             leases.c.community_id == community_id, leases.c.lease_id == lease_id).values(
             staff_user_id=account[0]))
