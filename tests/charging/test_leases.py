@@ -58,6 +58,9 @@ def test_every_charge_in_the_area_pays_the_operator_in_the_same_transfer(
         "files.lib42.", "olga", 2000, True)
     assert _lease(town).id == lease.id  # the same key: the same lease
 
+    checked = town.check("ann", "files.lib42.download", context={"uploader": "uploader"})
+    assert {(s.member or s.account): s.amount for s in checked.splits} == {
+        "uploader": 3, "olga": 2, "revenue": 5}
     receipt = town.charge("ann", "files.lib42.download", idempotency_key="d1",
                           context={"uploader": "uploader"})
     assert receipt.charged == 10

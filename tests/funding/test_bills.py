@@ -107,8 +107,13 @@ def test_an_unpaid_bill_past_its_grace_period_suspends_the_credit_line_until_pai
 
     clock.advance(timedelta(days=6))  # within the grace period: the line still lends
     billed.charge("ann", "chess.game", idempotency_key="in-grace")
+    assert billed.check("ann", "chess.game").allowed
     clock.advance(timedelta(days=2))  # past due
     assert billed.get_bill(bill.id).past_due
+    checked = billed.check("ann", "chess.game")
+    assert (checked.allowed, checked.status) == (False, "credit_line_suspended")
+    assert [(r.kind, r.name) for r in checked.reasons] == [
+        ("credit_line_suspended", "B-000001")]
     with pytest.raises(jeton.CreditLineSuspended) as refused:
         billed.charge("ann", "chess.game", idempotency_key="past-due")
     assert refused.value.status is jeton.Status.credit_line_suspended

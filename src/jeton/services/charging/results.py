@@ -102,7 +102,9 @@ class SplitLine(Result):
 
 
 class ReasonInfo(Result):
-    kind: str  # not_a_member, no_class, class_expired, no_key, key_expired, insufficient_credits
+    # not_a_member, no_class, class_expired, no_key, key_expired, insufficient_credits,
+    # credit_line_suspended (`name`: the past-due bill's number)
+    kind: str
     name: str | None = None
     expired_at: datetime | None = None
 

@@ -114,6 +114,7 @@ class Charging:
         self.store = ledger.store
         self.catalogs = Catalogs(ledger.store, ledger.clock)
         self.plan_discount_query: sa.Select[Any] | None = None  # None: no plan discounts
+        self.suspension_query: sa.Select[Any] | None = None  # None: credit lines always lend
         self.pack_suggestions: PackSuggestions = no_packs
         self.funding_sources = FundingSources()
         self.events = events or Events(ledger.store, ledger.clock)
@@ -154,6 +155,9 @@ class Charging:
                 return CheckResult(allowed=False, status=offer.status.value, **base, **found,
                                    reasons=[ReasonInfo(kind="allowance_used")])
             lines = split_lines(offer.splits, member_id, ctx)
+            term = ev.snap.lease_for(code)
+            if term is not None and offer.charge > 0:
+                lines = leases.with_share(lines, term, member_id, offer.charge)
             wid = wallet_id(member_id, asset)
             ws = WorkSet(conn, "read", community_id, now_us)
             ws.load([wid])
@@ -172,6 +176,17 @@ class Charging:
                     plan = ws.plan_debit(acct, wallet_part, code)
                     lots = [LotMoveInfo(lot_id=lot, account_id=wid, amount=-take)
                             for lot, take in plan.draws]
+                    if plan.shortfall and self.suspension_query is not None:
+                        bill = conn.execute(self.suspension_query, {
+                            "c": community_id, "m": member_id, "a": asset,
+                            "now": now_us}).scalar()
+                        if bill is not None:
+                            return CheckResult(
+                                allowed=False, status=Status.credit_line_suspended.value,
+                                **base, **found, splits=lines, balance=balance,
+                                required=wallet_part, reasons=[ReasonInfo(
+                                    kind=Status.credit_line_suspended.value,
+                                    name=f"B-{int(bill):06d}")])  # as bills.number_text
                 except Declined as d:
                     short = wallet_part - int(d.extra.get("balance", 0))
             if instead and wallet_part:

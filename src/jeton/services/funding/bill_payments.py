@@ -182,6 +182,13 @@ def payment_failed_in(ws: WorkSet, purchase: RowMapping, reason: str) -> None:
 
 # ---- the suspended credit line ----
 
+# Charging's `suspension_query` (services/charging/hooks.py): the number of the member's first
+# bill open past its due date, which `check` turns into `credit_line_suspended`.
+SUSPENSION_QUERY = sa.select(bills.c.number).where(
+    bills.c.community_id == sa.bindparam("c"), bills.c.member_id == sa.bindparam("m"),
+    bills.c.asset == sa.bindparam("a"), bills.c.status == sa.literal_column("'open'"),
+    bills.c.due_at_us <= sa.bindparam("now")).order_by(bills.c.number).limit(1)
+
 def credit_line_hook(ws: WorkSet, results: list[TransferResult]) -> None:
     """Ledger hook: refuse a member's debit that drew on a suspended credit line."""
     for r in results:

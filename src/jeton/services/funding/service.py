@@ -7,8 +7,9 @@
   sender's day or month limit;
 - the suspended credit line (`bill_payments.credit_line_hook`): refuses a debit that draws on
   the credit line of a member whose bill is past due;
-and answers charging's two questions (services/charging/hooks.py): the member's plan discount
-(`plans.DISCOUNT_QUERY`) and the packs to suggest beside a decline (`packs.suggest_packs`).
+and answers charging's questions (services/charging/hooks.py): the member's plan discount
+(`plans.DISCOUNT_QUERY`), the packs to suggest beside a decline (`packs.suggest_packs`) and
+whether a past-due bill suspends the member's credit line (`bill_payments.SUSPENSION_QUERY`).
 
 Importing this module also registers the funding jobs with the jobs framework:
 `purchases.expire`, `plans.renew` (renewals.py), `recharge.run`, `bills.issue` (bills.py).
@@ -49,6 +50,7 @@ def install(j: Jeton) -> None:
         j.ledger.pre_reads.append(recharge.pre_read)
     charging = j.charging
     charging.plan_discount_query = plans.DISCOUNT_QUERY
+    charging.suspension_query = bill_payments.SUSPENSION_QUERY
 
     def suggestions(community_id: str, member_id: str, shortfall: int,
                     asset: str) -> Sequence[PackSuggestion]:
