@@ -32,18 +32,21 @@ from jeton.payments.port import PaymentProvider, SignedWebhook
 from jeton.services.access import member_links
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
-from jeton.services.charging import access_grants, protection, velocity
+from jeton.services.charging import access_grants, leases, protection, velocity
 from jeton.services.charging.funding_sources import FundingSource
 from jeton.services.charging.results import (
+    AreaReport,
     CatalogInfo,
     CatalogLoad,
     CatalogPreview,
     ChargeReceipt,
     CheckResult,
+    LeaseInfo,
     MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
+    ServiceInfo,
     SpendingLimits,
     VelocityLimit,
     WalletFreeze,
@@ -51,6 +54,8 @@ from jeton.services.charging.results import (
 from jeton.services.charging.service import Charging
 from jeton.services.funding import base as funding_base
 from jeton.services.funding import (
+    bill_payments,
+    bills,
     bonuses,
     coupons,
     grants,
@@ -69,6 +74,8 @@ from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
+    BillInfo,
+    BillingSettings,
     Checkout,
     CouponInfo,
     Holding,
@@ -470,6 +477,48 @@ class Community:
         return purchases.list_purchases(self.jeton, self.id, member_id, limit=limit,
                                         starting_after=starting_after)
 
+    # ---- post-pay bills (services/funding/bills.py, bill_payments.py) ----
+
+    def set_billing_settings(self, *, credit_price_minor: int, currency: str = "USD",
+                             cycle: str = "month", grace_days: int = 7,
+                             bill_at_percent: int | None = 90, provider: str | None = None,
+                             asset: str | None = None) -> BillingSettings:
+        """Bill members on a credit line each `cycle` at `credit_price_minor` a credit."""
+        return bills.set_billing_settings(
+            self.jeton, self.id, asset=asset or self.asset, currency=currency,
+            credit_price_minor=credit_price_minor, cycle=cycle, grace_days=grace_days,
+            bill_at_percent=bill_at_percent, provider=provider)
+
+    def billing_settings(self, *, asset: str | None = None) -> BillingSettings:
+        return bills.get_billing_settings(self.jeton, self.id, asset or self.asset)
+
+    def issue_bill(self, member_id: str, *, idempotency_key: str,
+                   asset: str | None = None) -> BillInfo:
+        """Bill now what the member owes and no bill asks yet."""
+        return bills.issue_bill(self.jeton, self.id, member_id, asset or self.asset,
+                                idempotency_key=idempotency_key)
+
+    def get_bill(self, bill_id: str) -> BillInfo:
+        return bills.get_bill(self.jeton, self.id, bill_id)
+
+    def list_bills(self, member_id: str | None = None, *, status: str | None = None,
+                   limit: int = limits.page_size_default,
+                   starting_after: str | None = None) -> Page[BillInfo]:
+        return bills.list_bills(self.jeton, self.id, member_id, status=status, limit=limit,
+                                starting_after=starting_after)
+
+    def pay_bill(self, bill_id: str, *, provider: str | None = None,
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 save_payment_method: bool = False) -> Checkout:
+        """A hosted checkout for an open bill; send the member to `Checkout.url`."""
+        return bill_payments.pay_bill(self.jeton, self.id, bill_id, provider=provider,
+                                      success_url=success_url, cancel_url=cancel_url,
+                                      save_payment_method=save_payment_method)
+
+    def bill_csv(self, bill_id: str) -> str:
+        """The bill as a CSV document (what the member downloads)."""
+        return bills.bill_csv(self.get_bill(bill_id), self.info().name)
+
     def set_payment_method(self, member_id: str, *, provider: str, customer_id: str,
                            payment_method_id: str) -> PaymentProfile:
         """A payment method the host app saved at the provider (ids only, never card data)."""
@@ -713,11 +762,58 @@ class Community:
                               idempotency_key=idempotency_key)
 
     def run_funding_jobs(self) -> dict[str, int]:
-        """Run the funding jobs for this community now (renewals, recharges, stale purchases);
+        """Run the funding jobs for this community now (renewals, recharges, stale purchases,
+        bills);
         `jeton worker` runs them on their intervals."""
         return {"plans.renew": renewals.renew_due(self.jeton, self.id),
                 "recharge.run": recharge.run_recharges(self.jeton, self.id),
-                "purchases.expire": purchases.expire_stale(self.jeton, self.id)}
+                "purchases.expire": purchases.expire_stale(self.jeton, self.id),
+                "bills.issue": bills.issue_due(self.jeton, self.id)}
+
+    # ---- sub-leased areas (services/charging/leases.py, services/reports/areas.py) ----
+
+    def create_lease(self, area: str, operator: str, *, share_bp: int, price_min: int,
+                     price_max: int, kinds: list[str] | None = None, idempotency_key: str,
+                     actor: StaffUser | str = "owner") -> LeaseInfo:
+        """Lease the services whose code starts with `area` to the member `operator`: they set
+        prices within [price_min, price_max] of the `kinds` allowed and earn `share_bp` of
+        every charge in the area."""
+        return leases.create_lease(self.jeton, self.id, area=area, operator=operator,
+                                   share_bp=share_bp, price_min=price_min,
+                                   price_max=price_max, kinds=kinds,
+                                   idempotency_key=idempotency_key, actor=actor)
+
+    def end_lease(self, lease_id: str, *, reason: str,
+                  actor: StaffUser | str = "owner") -> LeaseInfo:
+        """End the lease now: no share from this instant; nothing already paid moves."""
+        return leases.end_lease(self.jeton, self.id, lease_id, reason=reason, actor=actor)
+
+    def get_lease(self, lease_id: str) -> LeaseInfo:
+        return leases.get_lease(self.jeton, self.id, lease_id)
+
+    def list_leases(self, *, active_only: bool = False,
+                    operator: str | None = None) -> list[LeaseInfo]:
+        return leases.list_leases(self.jeton, self.id, active_only=active_only,
+                                  operator=operator)
+
+    def bind_lease_staff(self, lease_id: str, *, email: str,
+                         actor: StaffUser | str = "owner") -> LeaseInfo:
+        """Make the support account `email` the operator's dashboard account for the lease."""
+        return leases.bind_lease_staff(self.jeton, self.id, lease_id, email=email,
+                                       actor=actor)
+
+    def set_area_service(self, lease_id: str, code: str, entry: dict[str, Any], *,
+                         actor: StaffUser | str = "operator") -> ServiceInfo:
+        """Add or change a service of the lease's area within its bounds (the operator's
+        prices and access); a new catalog version."""
+        return leases.set_area_service(self.jeton, self.id, lease_id, code, entry,
+                                       actor=actor)
+
+    def area_report(self, lease_id: str) -> AreaReport:
+        """Uses, credits charged and earned, and top members of the lease's area."""
+        from jeton.services.reports.areas import area_report
+
+        return area_report(self.jeton, self.id, lease_id, asset=self.asset)
 
     # ---- gamification (services/gamification) ----
 

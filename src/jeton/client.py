@@ -37,15 +37,18 @@ from jeton.services.access.api_keys import ApiKeyCreated, ApiKeyInfo
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
 from jeton.services.charging.results import (
+    AreaReport,
     CatalogInfo,
     CatalogLoad,
     CatalogPreview,
     ChargeReceipt,
     CheckResult,
+    LeaseInfo,
     MemberCatalog,
     MeteredReceipt,
     MeteredSession,
     RewardResult,
+    ServiceInfo,
     SpendingLimits,
     VelocityLimit,
     WalletFreeze,
@@ -54,6 +57,8 @@ from jeton.services.funding.results import (
     AffiliateCodes,
     AffiliateProgram,
     AutoRechargeInfo,
+    BillInfo,
+    BillingSettings,
     Checkout,
     CouponInfo,
     Entitlement,
@@ -395,6 +400,85 @@ class Client:
                        starting_after: str | None = None) -> Page[PurchaseInfo]:
         return self._get("/v1/purchases", Page[PurchaseInfo], member=member_id, limit=limit,
                          starting_after=starting_after)
+
+    # ---- sub-leased areas (docs/api/leases.md) ----
+
+    def create_lease(self, area: str, operator: str, *, share_bp: int, price_min: int,
+                     price_max: int, kinds: list[str] | None = None, idempotency_key: str,
+                     actor: StaffUser | str = "owner") -> LeaseInfo:
+        body = {"area": area, "operator": operator, "share_bp": share_bp,
+                "price_min": price_min, "price_max": price_max, "kinds": kinds,
+                "actor": _who(actor)}
+        return self._post("/v1/leases", body, LeaseInfo, idempotency_key)
+
+    def end_lease(self, lease_id: str, *, reason: str,
+                  actor: StaffUser | str = "owner") -> LeaseInfo:
+        return self._post(f"/v1/leases/{_seg(lease_id)}/end",
+                          {"reason": reason, "actor": _who(actor)}, LeaseInfo)
+
+    def get_lease(self, lease_id: str) -> LeaseInfo:
+        return self._get(f"/v1/leases/{_seg(lease_id)}", LeaseInfo)
+
+    def list_leases(self, *, active_only: bool = False,
+                    operator: str | None = None) -> list[LeaseInfo]:
+        found = self._get("/v1/leases", _LeaseList, active_only=_flag(active_only),
+                          operator=operator)
+        return list(found.root)
+
+    def bind_lease_staff(self, lease_id: str, *, email: str,
+                         actor: StaffUser | str = "owner") -> LeaseInfo:
+        return self._post(f"/v1/leases/{_seg(lease_id)}/staff",
+                          {"email": email, "actor": _who(actor)}, LeaseInfo)
+
+    def set_area_service(self, lease_id: str, code: str, entry: dict[str, Any], *,
+                         actor: StaffUser | str = "operator") -> ServiceInfo:
+        return self._post(f"/v1/leases/{_seg(lease_id)}/services/{_seg(code)}",
+                          {**entry, "actor": _who(actor)}, ServiceInfo)
+
+    def area_report(self, lease_id: str) -> AreaReport:
+        return self._get(f"/v1/leases/{_seg(lease_id)}/report", AreaReport)
+
+    # ---- post-pay bills (docs/api/bills.md) ----
+
+    def set_billing_settings(self, *, credit_price_minor: int, currency: str = "USD",
+                             cycle: str = "month", grace_days: int = 7,
+                             bill_at_percent: int | None = 90, provider: str | None = None,
+                             asset: str | None = None) -> BillingSettings:
+        body = {"credit_price_minor": credit_price_minor, "currency": currency, "cycle": cycle,
+                "grace_days": grace_days, "bill_at_percent": bill_at_percent,
+                "provider": provider, "asset": asset or self.asset}
+        return self._post("/v1/settings/billing", body, BillingSettings)
+
+    def billing_settings(self, *, asset: str | None = None) -> BillingSettings:
+        return self._get("/v1/settings/billing", BillingSettings, asset=asset or self.asset)
+
+    def issue_bill(self, member_id: str, *, idempotency_key: str,
+                   asset: str | None = None) -> BillInfo:
+        return self._post(f"/v1/members/{_seg(member_id)}/bills", {"asset": asset or self.asset},
+                          BillInfo, idempotency_key)
+
+    def get_bill(self, bill_id: str) -> BillInfo:
+        return self._get(f"/v1/bills/{_seg(bill_id)}", BillInfo)
+
+    def list_bills(self, member_id: str | None = None, *, status: str | None = None,
+                   limit: int = limits.page_size_default,
+                   starting_after: str | None = None) -> Page[BillInfo]:
+        return self._get("/v1/bills", Page[BillInfo], member=member_id, status=status,
+                         limit=limit, starting_after=starting_after)
+
+    def pay_bill(self, bill_id: str, *, provider: str | None = None,
+                 success_url: str | None = None, cancel_url: str | None = None,
+                 save_payment_method: bool = False) -> Checkout:
+        body = {"provider": provider, "success_url": success_url, "cancel_url": cancel_url,
+                "save_payment_method": save_payment_method}
+        return self._post(f"/v1/bills/{_seg(bill_id)}/pay", body, Checkout)
+
+    def bill_csv(self, bill_id: str) -> str:
+        """The bill as a CSV document. Not retried."""
+        response = self._http.get(f"/v1/bills/{_seg(bill_id)}.csv")
+        if not response.is_success:
+            raise error_from(response)
+        return response.text
 
     def set_payment_method(self, member_id: str, *, provider: str, customer_id: str,
                            payment_method_id: str) -> PaymentProfile:
@@ -954,6 +1038,10 @@ def _seg(value: str) -> str:
 
 # ---- funding helpers ----
 
+class _LeaseList(RootModel[list[LeaseInfo]]):
+    """`GET /v1/leases` answers a list."""
+
+
 class _MaybeAutoRecharge(RootModel[AutoRechargeInfo | None]):
     """`GET .../auto_recharge` answers `null` when the member never set one."""
 
@@ -981,6 +1069,11 @@ def _entitlements(values: Any) -> Any:
         else:
             out.append(v)
     return out
+
+
+def _who(actor: StaffUser | str) -> str:
+    """The actor's name as the audit records it: a StaffUser's id, or the text given."""
+    return actor.user_id if isinstance(actor, StaffUser) else actor
 
 
 def _staff(actor: StaffUser | str, role: str | None) -> dict[str, Any]:

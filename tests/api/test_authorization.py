@@ -98,6 +98,11 @@ OBJECT_BODIES = {
     "/v1/webhook_deliveries/{delivery_id}/redeliver": {},
     "/v1/members/{member_id}/portal_links": {},
     "/v1/members/{member_id}/low_balance_threshold": {"threshold": 5},
+    "/v1/bills/{bill_id}/pay": {},
+    "/v1/members/{member_id}/bills": {},
+    "/v1/leases/{lease_id}/end": {"reason": "closing"},
+    "/v1/leases/{lease_id}/staff": {"email": "nobody@example.org"},
+    "/v1/leases/{lease_id}/services/{service}": {"credits": 1},
 }
 # Path parameters that name what every community has (a report's table), not an object of one:
 # another community's key finds its own there.
@@ -136,8 +141,16 @@ def funding_objects(chat: jeton.Client) -> dict[str, str]:
     sub = chat.subscribe("alice", plan.id, idempotency_key="sub-alice", success_url=ok,
                          cancel_url=no)
     coupon = chat.create_coupon("WELCOME-2024", credits=3)
+    chat.create_member("bea")
+    chat.set_credit_line("bea", -20)
+    chat.spend("bea", 5, idempotency_key="spend-bea")
+    chat.set_billing_settings(credit_price_minor=10)
+    bill = chat.issue_bill("bea", idempotency_key="bill-bea")
+    lease = chat.create_lease("files.lib42.", "bea", share_bp=1000, price_min=0, price_max=9,
+                              idempotency_key="lease-bea")
     return {"pack_id": pack.id, "purchase_id": bought.purchase_id, "subscription_id": sub.id,
-            "plan_id": plan.id, "code": coupon.code}
+            "plan_id": plan.id, "code": coupon.code, "bill_id": bill.id, "lease_id": lease.id,
+            "service": "files.lib42.audio"}
 
 
 def webhook_objects(server: LiveServer, chat: jeton.Client) -> dict[str, str]:

@@ -265,7 +265,9 @@ FUNDING_METHODS = {
     "staff_grant", "staff_charge", "set_role_limit", "set_transfer_limits",
     "get_transfer_limits", "create_coupon", "get_coupon", "redeem_coupon",
     "set_affiliate_program", "create_affiliate_codes", "grant_class", "grant_key",
-    "member_holdings",
+    "member_holdings", "set_billing_settings", "billing_settings", "issue_bill", "get_bill",
+    "list_bills", "pay_bill", "bill_csv", "create_lease", "end_lease", "get_lease",
+    "list_leases", "bind_lease_staff", "set_area_service", "area_report",
 }
 # Charging, reports, webhooks and member links, all served by the API (docs/api/catalog.md,
 # charges.md, metered.md, rewards.md, reports.md, webhooks.md, portal-links.md).

@@ -1,5 +1,6 @@
 """Migrations after the baseline: a database made at 0001, before wallet protection, gains its
-tables at head and keeps its data; a new database goes to head in one step."""
+tables at head and keeps its data; one made at 0002, before bills, gains them and a purchase may
+be of kind `bill`; a new database goes to head in one step."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 import jeton
 from jeton.store import migrate
 from jeton.store.engine import Store
+from jeton.store.tables.bills import bills
 from jeton.store.tables.protection import TABLES
 
 
@@ -75,4 +77,25 @@ def test_a_database_at_0002_gains_the_gamification_tables(tmp_path: Path) -> Non
     assert {t.name for t in achievements.TABLES} <= names
     assert c.award_achievements() == 1  # the grant before the upgrade is counted
     assert c.achievements("alice").points == 0
+def test_a_database_at_0002_gains_bills_and_keeps_its_purchases(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'before-bills.db'}")
+    migrate.upgrade(store, "0002")
+    with store.engine.begin() as conn:  # as a 0002 database made before bills were
+        bills.drop(conn)
+    j = jeton.Jeton(store)
+    old = j.create_community("Old", "old")
+    old.create_member("alice")
+    old.create_pack("20 credits", pack_id="p20", credits=20, price_minor=600)
+    bought = old.buy_pack("alice", "p20", idempotency_key="k", provider="demo")
+
+    migrate.upgrade(store)
+    assert migrate.current(store) == migrate.HEAD_REVISION
+    assert "bills" in set(sa.inspect(store.engine).get_table_names())
+    assert old.get_purchase(bought.purchase_id).status == "pending"  # kept
+    old.set_credit_line("alice", -10)
+    old.spend("alice", 4, idempotency_key="s")
+    old.set_billing_settings(credit_price_minor=30)
+    bill = old.issue_bill("alice", idempotency_key="b")
+    checkout = old.pay_bill(bill.id, provider="demo")  # a purchase of kind `bill` is allowed
+    assert old.get_purchase(checkout.purchase_id).kind == "bill"
     store.dispose()

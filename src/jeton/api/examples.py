@@ -30,6 +30,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "SetVelocityLimit": {"service": "classifieds.ad", "per_hour": 50, "per_day": 200,
                          "new_member_per_day": 40, "asset": "CREDIT"},
     "SetSpendingSettings": {"new_member_days": 7, "alert_after_trips": 3},
+    # ---- post-pay bills ----
+    "SetBilling": {"asset": "CREDIT", "currency": "USD", "credit_price_minor": 10,
+                   "cycle": "month", "grace_days": 7, "bill_at_percent": 90},
+    "IssueBill": {"asset": "CREDIT"},
+    "PayBill": {"success_url": "https://chat.example/bills/paid",
+                "cancel_url": "https://chat.example/bills", "save_payment_method": True},
+    # ---- sub-leased areas ----
+    "CreateLease": {"area": "files.lib42.", "operator": "olga", "share_bp": 2000,
+                    "price_min": 1, "price_max": 30, "kinds": ["fixed"]},
+    "EndLease": {"reason": "the library moved to its own site", "actor": "owner-ann"},
+    "BindLeaseStaff": {"email": "olga@town.example"},
+    "AreaAccess": {"level": "locked", "any_of": ["key:audio"]},
+    "AreaServiceBody": {"name": "Audio book", "kind": "fixed", "credits": 4,
+                        "access": {"level": "locked", "any_of": ["key:audio"]},
+                        "actor": "olga"},
     # ---- the ledger ----
     "SplitBody": ROYALTY,
     "Grant": {"member": "alice", "amount": 100, "source": "reward", "paid": False,

@@ -9,8 +9,10 @@
     │   ├── InsufficientCredits     available balance is below the amount required (HTTP 402)
     │   ├── VelocityLimitExceeded   the member spent their hour's or day's limit (HTTP 403);
     │   │                           `retry_after` says when it frees up
-    │   └── WalletFrozen            staff froze the wallet: no spend, charge, transfer out or
-    │                               purchase until it is unfrozen (HTTP 403)
+    │   ├── WalletFrozen            staff froze the wallet: no spend, charge, transfer out or
+    │   │                           purchase until it is unfrozen (HTTP 403)
+    │   └── CreditLineSuspended     a post-pay bill is past due: the member's credit line lends
+    │                               nothing until it is paid (HTTP 402)
     └── InvariantViolation          a bug: an invariant of the ledger does not hold (HTTP 500)
 
 Every error carries a `status` (jeton.core.statuses.Status), a human `detail`, and `extra`
@@ -71,6 +73,10 @@ class WalletFrozen(Declined):
     status = Status.wallet_frozen
 
 
+class CreditLineSuspended(Declined):
+    status = Status.credit_line_suspended
+
+
 class InvariantViolation(JetonError):
     """Raised when the ledger finds itself in a state it must never be in. Always a bug."""
 
@@ -112,6 +118,7 @@ _BY_STATUS: dict[Status, type[JetonError]] = {
     Status.limit_exceeded: Declined,
     Status.velocity_limit_exceeded: VelocityLimitExceeded,
     Status.wallet_frozen: WalletFrozen,
+    Status.credit_line_suspended: CreditLineSuspended,
     Status.reversal_insufficient: Declined,
     Status.forbidden: Declined,
     Status.declined: Declined,

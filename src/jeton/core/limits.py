@@ -308,3 +308,16 @@ award_batches_per_pass_max = 20
 # Members on one leaderboard page.
 leaderboard_size_max = 100
 leaderboard_size_default = 10
+# ---- post-pay bills (services/funding/bills.py) ----
+# A grace period is days to pay a bill, not a second credit line: three months is the most.
+bill_grace_days_max = 90
+# Charges one bill takes in, read once when it is issued: a cycle of a busy member is thousands;
+# a wallet with more unbilled charges than this is billed for them in several bills.
+bill_transfers_max = 100_000
+# Money for one whole credit: a million minor units ($10,000) is more than any credit is worth.
+credit_price_minor_max = 1_000_000
+
+# ---- sub-leased areas (services/charging/leases.py) ----
+# Running leases of a community: the charge reads them all in its first statement, so they stay
+# few; an area is a branch of the catalog (a library, a shop), not one service each.
+leases_max = 100

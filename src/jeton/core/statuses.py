@@ -51,6 +51,7 @@ class Status(StrEnum):
     limit_exceeded = "limit_exceeded"
     velocity_limit_exceeded = "velocity_limit_exceeded"  # spent too much this hour or day
     wallet_frozen = "wallet_frozen"  # staff stopped the wallet: nothing may leave it
+    credit_line_suspended = "credit_line_suspended"  # a post-pay bill is past due
     reversal_insufficient = "reversal_insufficient"
     forbidden = "forbidden"
     declined = "declined"

@@ -12,6 +12,7 @@ from jeton.api.context import DeclineHook
 from jeton.api.routes import (
     achievements,
     assets,
+    bills,
     catalog,
     charges,
     clocks,
@@ -21,6 +22,7 @@ from jeton.api.routes import (
     grants,
     holds,
     keys,
+    leases,
     member_funding,
     members,
     packs,
@@ -52,6 +54,7 @@ ROUTERS: list[APIRouter] = [
     # funding: packs, purchases and refunds, plans, coupons, settings, the providers' webhooks
     packs.router,
     purchases.router,
+    bills.router,
     plans.router,
     member_funding.router,
     coupons.router,
@@ -62,6 +65,7 @@ ROUTERS: list[APIRouter] = [
     # charging, reports, webhooks and member portal links
     catalog.router,
     achievements.router,
+    leases.router,
     reports.router,
     webhooks.router,
     portal_links.router,

@@ -32,6 +32,7 @@ from jeton.services.access.staff import (
     SessionStage,
     StaffSession,
     StaffUser,
+    area_lease_column,
     load_user,
     matching_totp_step,
     normalize_email,
@@ -92,7 +93,8 @@ def authenticate(store: Store, clock: Clock, community_id: str, email: str, pass
     row = None
     if email:
         with store.read() as conn:
-            row = conn.execute(sa.select(staff_users).where(
+            row = conn.execute(sa.select(
+                staff_users, area_lease_column(staff_users.c.user_id)).where(
                 staff_users.c.community_id == community_id,
                 staff_users.c.email == email)).mappings().first()
 

@@ -4,7 +4,12 @@ Roles (DESIGN.md §1):
 - owner: everything, including managing staff;
 - moderator: reads, and posts credits to members within the role's limit (the limit itself is
   enforced by the funding services; they read `StaffUser.role`);
-- support: reads only.
+- support: reads only;
+- operator (decision 0071): the dashboard account of a member who runs a leased area of the
+  catalog. It is stored as a `support` account bound to the lease (`leases.staff_user_id`), so
+  databases made before leases need no change to their roles; while bound, the account may
+  only `operate_area`, its own area, whatever the stored role says, and the lease ending
+  leaves it that and nothing more.
 
 A use case that acts for a staff user calls `require(actor, Permission.x)` first and writes an
 audit record (`services.staff_audit.record_audit`) in its own transaction. Sign-in and sessions
@@ -37,6 +42,7 @@ from jeton.core.statuses import Status
 from jeton.services.access.audit import record_audit
 from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.engine import Store
+from jeton.store.tables.leases import leases
 from jeton.store.tables.ledger import communities
 from jeton.store.tables.web import staff_sessions, staff_users
 
@@ -49,6 +55,11 @@ class StaffRole(StrEnum):
     owner = "owner"
     moderator = "moderator"
     support = "support"
+    operator = "operator"  # never stored: a support account bound to a lease (see above)
+
+
+# The roles an owner gives on the staff page; an operator is made by binding a lease.
+STORED_ROLES = (StaffRole.owner, StaffRole.moderator, StaffRole.support)
 
 
 class Permission(StrEnum):
@@ -58,12 +69,14 @@ class Permission(StrEnum):
     post_credits = "post_credits"  # grant or charge credits by hand, within the role's limit
     configure = "configure"  # catalog, packs, plans, coupons, webhooks, API keys
     manage_staff = "manage_staff"  # create staff users, set roles, disable, reset TOTP
+    operate_area = "operate_area"  # an operator: the report and prices of their leased area
 
 
 ROLE_PERMISSIONS: Mapping[StaffRole, frozenset[Permission]] = {
     StaffRole.owner: frozenset(Permission),
     StaffRole.moderator: frozenset({Permission.view, Permission.post_credits}),
     StaffRole.support: frozenset({Permission.view}),
+    StaffRole.operator: frozenset({Permission.operate_area}),
 }
 
 
@@ -104,6 +117,7 @@ class StaffUser:
     failed_logins: int
     locked_until: datetime | None
     created_at: datetime
+    area_lease_id: str | None = None  # an operator's lease (its running one, else the latest)
 
     def can(self, permission: Permission) -> bool:
         return not self.disabled and permission in ROLE_PERMISSIONS[self.role]
@@ -262,7 +276,7 @@ def create_staff_user(store: Store, clock: Clock, actor: StaffUser | StaffSessio
     if len(name) > limits.display_name_chars_max:
         raise InvalidRequest(f"a name may have at most {limits.display_name_chars_max} "
                              "characters", status=Status.value_invalid, field="name")
-    role = StaffRole(role)
+    role = _stored_role(role)
     password_hash = hash_password(password)
     now_us = to_us(clock.now())
     actor_id = _user_of(actor).user_id
@@ -285,7 +299,7 @@ def create_staff_user(store: Store, clock: Clock, actor: StaffUser | StaffSessio
 def set_role(store: Store, clock: Clock, actor: StaffUser | StaffSession, user_id: str,
              role: StaffRole) -> StaffUser:
     require(actor, Permission.manage_staff)
-    role = StaffRole(role)
+    role = _stored_role(role)
     community_id = actor.community_id
     actor_id = _user_of(actor).user_id
 
@@ -352,8 +366,8 @@ def get_staff_user(store: Store, community_id: str, user_id: str) -> StaffUser:
 def list_staff_users(store: Store, community_id: str) -> list[StaffUser]:
     t = staff_users.c
     with store.read() as conn:
-        rows = conn.execute(sa.select(staff_users).where(t.community_id == community_id)
-                            .order_by(t.email)).mappings().all()
+        rows = conn.execute(sa.select(staff_users, area_lease_column(t.user_id)).where(
+            t.community_id == community_id).order_by(t.email)).mappings().all()
     return [user_from_row(row) for row in rows]
 
 
@@ -464,8 +478,8 @@ def _insert_user(conn: Connection, community_id: str, email: str, name: str, rol
 
 def user_row(conn: Connection, community_id: str, user_id: str,
              lock: bool = False) -> RowMapping:
-    query = sa.select(staff_users).where(staff_users.c.community_id == community_id,
-                                         staff_users.c.user_id == user_id)
+    query = sa.select(staff_users, area_lease_column(staff_users.c.user_id)).where(
+        staff_users.c.community_id == community_id, staff_users.c.user_id == user_id)
     if lock:
         query = for_update(query, conn.dialect.name)
     row = conn.execute(query).mappings().first()
@@ -488,11 +502,24 @@ def _lock_active_owners(conn: Connection, community_id: str) -> list[str]:
     return [str(r) for r in conn.execute(for_update(query, conn.dialect.name)).scalars()]
 
 
+def area_lease_column(user_id: Any) -> Any:
+    """The lease an account operates (its running one, else the latest bound to it), as a
+    column of its row."""
+    lc = leases.c
+    # A running lease before ended ones, then the latest (ids are time-ordered).
+    return sa.select(lc.lease_id).where(
+        lc.community_id == staff_users.c.community_id, lc.staff_user_id == user_id).order_by(
+        sa.case((lc.ended_at_us.is_(None), 0), else_=1), lc.started_at_us.desc(),
+        lc.lease_id.desc()).limit(1).scalar_subquery().label("area_lease_id")
+
+
 def user_from_row(row: RowMapping | Mapping[str, Any]) -> StaffUser:
     until = row["locked_until_at_us"]
+    area = row.get("area_lease_id")
     return StaffUser(
         community_id=row["community_id"], user_id=row["user_id"], email=row["email"],
-        name=row["name"], role=StaffRole(row["role"]),
+        name=row["name"], role=StaffRole.operator if area else StaffRole(row["role"]),
+        area_lease_id=area,
         totp_enabled=row["totp_secret"] is not None,
         totp_enrollment_pending=row["totp_pending_secret"] is not None,
         disabled=bool(row["disabled"]), failed_logins=int(row["failed_logins"]),
@@ -507,6 +534,15 @@ def revoke_user_sessions(conn: Connection, community_id: str, user_id: str,
     if stage is not None:
         where.append(s.stage == stage.value)
     conn.execute(staff_sessions.update().where(*where).values(revoked=True))
+
+
+def _stored_role(role: StaffRole | str) -> StaffRole:
+    chosen = StaffRole(role)
+    if chosen not in STORED_ROLES:
+        raise InvalidRequest("an operator account is made by binding a support account to a "
+                             "lease (bind_lease_staff)", status=Status.value_invalid,
+                             field="role")
+    return chosen
 
 
 def _user_of(actor: StaffUser | StaffSession) -> StaffUser:

@@ -1,4 +1,4 @@
-"""What charging asks the funding side, through two small hooks.
+"""What charging asks the funding side, through three small hooks.
 
 Charging prices a use and takes the credits; it does not know about plans and packs. Two
 questions cross over, each answered by whoever sets the hook on `Jeton.charging` (the funding
@@ -13,6 +13,10 @@ services do at start-up); unset, the answers are "no discount" and "no pack to s
 - `pack_suggestions(community_id, member_id, shortfall, asset) -> [PackSuggestion]`: packs for a
   member who is `shortfall` credits short, best first. Called only on a decline or a check that
   would decline, outside any write transaction.
+- `suspension_query`: a SELECT of one column, why the member's credit line lends nothing now
+  (a past-due bill's number; no row: it lends), with the bind parameters `c`, `m`, `a` (asset)
+  and `now`. `check` asks it only when the use would draw on the credit line (the charge itself
+  is refused by funding's ledger hook).
 
 Set them with `j.charging.plan_discount_query = select` and `j.charging.pack_suggestions = fn`
 (any callable with these parameters: the protocol below says so to mypy).

@@ -2,8 +2,9 @@
 
 - `snapshot`: in ONE statement, whether the member exists, every class and key they hold (with
   expiries, lapsed ones included so that a refusal can say "your vip class expired"), the
-  community's active catalog version, and the member's plan discount (the funding side's
-  query, charging_hooks.py). This is the only round trip a charge adds to a plain spend when
+  community's active catalog version, its running leases (leases.py: who is paid a share of
+  a charge in a leased area), and the member's plan discount (the funding side's query,
+  charging_hooks.py). This is the only round trip a charge adds to a plain spend when
   the service has no allowance.
 - `add_allowance_use` / `allowance_used`: the allowance counter, raised by an atomic upsert that
   returns the new count (so two racing charges never both get the last free use), or read.
@@ -26,15 +27,18 @@ from jeton.store.fastsql import Runner
 from jeton.store.tables.catalog import catalog_versions
 from jeton.store.tables.charging import allowance_uses, reward_counts
 from jeton.store.tables.funding import member_classes, member_keys
+from jeton.store.tables.leases import leases
 from jeton.store.tables.ledger import members
 
 _C = member_classes.c
 _K = member_keys.c
 _M = members.c
 _V = catalog_versions.c
+_L = leases.c
 _COMMUNITY: sa.BindParameter[str] = sa.bindparam("c")
 _MEMBER: sa.BindParameter[str] = sa.bindparam("m")
 _NO_INSTANT = sa.cast(sa.null(), sa.BigInteger)
+_BAR = sa.literal_column("'|'", sa.String)
 
 _SNAPSHOT_PARTS: tuple[Any, ...] = (
     sa.select(sa.literal_column("'m'").label("what"), _M.member_id.label("name"),
@@ -46,10 +50,26 @@ _SNAPSHOT_PARTS: tuple[Any, ...] = (
         _K.community_id == _COMMUNITY, _K.member_id == _MEMBER),
     sa.select(sa.literal_column("'v'"), sa.cast(sa.null(), sa.String),
               sa.cast(sa.func.max(_V.version), sa.BigInteger)).where(_V.community_id == _COMMUNITY),
+    # A running lease as `area|operator|lease id` and its share: few rows, none in most
+    # communities (an indexed look-up that finds nothing).
+    sa.select(sa.literal_column("'l'"),
+              _L.area.concat(_BAR).concat(_L.operator_id).concat(_BAR).concat(_L.lease_id),
+              sa.cast(_L.share_bp, sa.BigInteger)).where(
+        _L.community_id == _COMMUNITY, _L.ended_at_us.is_(None)),
 )
 _SNAPSHOT = sa.union_all(*_SNAPSHOT_PARTS)
 # The snapshot with a discount query folded in, per query object (one in practice: funding's).
 _WITH_DISCOUNT: dict[sa.Select[Any], sa.CompoundSelect[Any]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerm:
+    """A running lease as the charge sees it: who is paid what share in which area."""
+
+    area: str
+    operator_id: str
+    lease_id: str
+    share_bp: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +78,14 @@ class Snapshot:
     holdings: Holdings  # every grant, lapsed ones too; access rules look at `now`
     catalog_version: int  # 0: no catalog loaded
     discount_bp: int = 0  # the plan discount the query found (0: none, or no query)
+    leases: tuple[LeaseTerm, ...] = ()
+
+    def lease_for(self, code: str) -> LeaseTerm | None:
+        """The running lease whose area holds service `code` (areas never overlap)."""
+        for term in self.leases:
+            if code.startswith(term.area):
+                return term
+        return None
 
 
 def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
@@ -68,6 +96,7 @@ def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
     discount_bp = 0
     classes: list[Grant] = []
     keys: list[Grant] = []
+    terms: list[LeaseTerm] = []
     rows = Runner(conn, conn.dialect.name).rows(
         _statement(discount), {"c": community_id, "m": member_id, "now": now_us})
     for what, name, value in rows:
@@ -77,12 +106,17 @@ def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
             version = int(value or 0)
         elif what == "d":
             discount_bp = int(value or 0)
+        elif what == "l":
+            area, rest = name.split("|", 1)  # an area has no '|', nor a lease id
+            operator_id, lease_id = rest.rsplit("|", 1)
+            terms.append(LeaseTerm(area, operator_id, lease_id, int(value)))
         else:
             grant = Grant(name, from_us(value) if value is not None else None)
             (classes if what == "c" else keys).append(grant)
     classes.sort(key=lambda g: g.name)
     keys.sort(key=lambda g: g.name)
-    return Snapshot(is_member, Holdings(tuple(classes), tuple(keys)), version, discount_bp)
+    return Snapshot(is_member, Holdings(tuple(classes), tuple(keys)), version, discount_bp,
+                    tuple(terms))
 
 
 def _statement(discount: sa.Select[Any] | None) -> sa.CompoundSelect[Any]:

@@ -102,7 +102,9 @@ class SplitLine(Result):
 
 
 class ReasonInfo(Result):
-    kind: str  # not_a_member, no_class, class_expired, no_key, key_expired, insufficient_credits
+    # not_a_member, no_class, class_expired, no_key, key_expired, insufficient_credits,
+    # credit_line_suspended (`name`: the past-due bill's number)
+    kind: str
     name: str | None = None
     expired_at: datetime | None = None
 
@@ -364,3 +366,50 @@ class CatalogPreview(Result):
     added: list[str] = Field(default_factory=list)  # services new in this catalog
     changed: list[str] = Field(default_factory=list)  # services whose definition changes
     removed: list[str] = Field(default_factory=list)  # active services it leaves out
+
+
+class LeaseInfo(Result):
+    """A sub-leased area of the catalog (services/charging/leases.py)."""
+
+    id: str
+    area: str  # the services whose code starts with this (`files.lib42.`)
+    operator_id: str  # the member who runs it and is paid `share_bp` of each charge
+    share_bp: int
+    price_min: int  # every credit price the operator sets is within [price_min, price_max]
+    price_max: int
+    kinds: list[str]  # price kinds the operator may use: fixed, per_unit
+    active: bool
+    staff_user_id: str | None = None  # the operator's dashboard account, once bound
+    created_by: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+
+
+class AreaMember(Result):
+    member_id: str
+    uses: int
+    credits: int
+
+
+class AreaService(Result):
+    service: str
+    uses: int
+    credits: int
+    earned: int
+
+
+class AreaReport(Result):
+    """What a leased area did while the lease ran (up to now, or to its end)."""
+
+    lease_id: str
+    area: str
+    operator_id: str
+    since: datetime
+    until: datetime
+    uses: int  # charges in the area
+    credits_charged: int  # what members paid for them
+    credits_earned: int  # what the operator was paid: the lease's share
+    services: list[AreaService]
+    top_members: list[AreaMember]  # by credits charged, at most 10

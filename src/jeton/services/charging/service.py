@@ -40,6 +40,7 @@ from jeton.core.rewards import grant_reward
 from jeton.core.splits import REVENUE
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
+from jeton.services.charging import leases
 from jeton.services.charging.catalogs import Catalogs
 from jeton.services.charging.funding_sources import (
     FundingRequest,
@@ -113,6 +114,7 @@ class Charging:
         self.store = ledger.store
         self.catalogs = Catalogs(ledger.store, ledger.clock)
         self.plan_discount_query: sa.Select[Any] | None = None  # None: no plan discounts
+        self.suspension_query: sa.Select[Any] | None = None  # None: credit lines always lend
         self.pack_suggestions: PackSuggestions = no_packs
         self.funding_sources = FundingSources()
         self.events = events or Events(ledger.store, ledger.clock)
@@ -153,6 +155,9 @@ class Charging:
                 return CheckResult(allowed=False, status=offer.status.value, **base, **found,
                                    reasons=[ReasonInfo(kind="allowance_used")])
             lines = split_lines(offer.splits, member_id, ctx)
+            term = ev.snap.lease_for(code)
+            if term is not None and offer.charge > 0:
+                lines = leases.with_share(lines, term, member_id, offer.charge)
             wid = wallet_id(member_id, asset)
             ws = WorkSet(conn, "read", community_id, now_us)
             ws.load([wid])
@@ -171,6 +176,17 @@ class Charging:
                     plan = ws.plan_debit(acct, wallet_part, code)
                     lots = [LotMoveInfo(lot_id=lot, account_id=wid, amount=-take)
                             for lot, take in plan.draws]
+                    if plan.shortfall and self.suspension_query is not None:
+                        bill = conn.execute(self.suspension_query, {
+                            "c": community_id, "m": member_id, "a": asset,
+                            "now": now_us}).scalar()
+                        if bill is not None:
+                            return CheckResult(
+                                allowed=False, status=Status.credit_line_suspended.value,
+                                **base, **found, splits=lines, balance=balance,
+                                required=wallet_part, reasons=[ReasonInfo(
+                                    kind=Status.credit_line_suspended.value,
+                                    name=f"B-{int(bill):06d}")])  # as bills.number_text
                 except Declined as d:
                     short = wallet_part - int(d.extra.get("balance", 0))
             if instead and wallet_part:
@@ -213,10 +229,15 @@ class Charging:
             seen.append(ev)
             offer = usable_offer(ev, member_id, code)
             lines = split_lines(offer.splits, member_id, ctx)
+            term = ev.snap.lease_for(code)
+            if term is not None and offer.charge > 0:
+                lines = leases.with_share(lines, term, member_id, offer.charge)
             meta: dict[str, Any] = {"quantity": quantity,
                                     "catalog_version": ev.snap.catalog_version}
             if ctx:
                 meta["context"] = ctx
+            if term is not None and any(s.target.startswith("lease:") for s in lines):
+                meta["lease_id"] = term.lease_id
             if offer.allowance is not None and offer.allowance.free:
                 meta["free_units"] = offer.allowance.free
             transfer = None

@@ -100,7 +100,8 @@ def _apply(ws: WorkSet, j: Jeton, event: PaymentEvent, row: RowMapping) -> str:
                                payment_method_id=event.payment_method_id)
         return "completed" if done else "already_completed"
     if kind is PaymentEventKind.payment_succeeded:
-        if row["kind"] not in pur.OFF_SESSION_KINDS:
+        if row["kind"] not in pur.OFF_SESSION_KINDS or (
+                row["kind"] in pur.CHECKOUT_KINDS and row["status"] == "pending"):
             return "ignored"  # a checkout's payment: its checkout_completed grants
         if _money_mismatch(event, row):
             return "amount_mismatch"
@@ -140,6 +141,10 @@ def failed_in(ws: WorkSet, j: Jeton, row: RowMapping, reason: str) -> bool:
         from jeton.services.funding import recharge
 
         recharge.failed_in(ws, row, reason)
+    elif row["kind"] == "bill":
+        from jeton.services.funding import bill_payments
+
+        bill_payments.payment_failed_in(ws, row, reason)
     elif row["kind"] in ("renewal", "plan"):
         from jeton.services.funding import renewals
 

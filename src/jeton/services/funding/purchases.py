@@ -54,8 +54,9 @@ if TYPE_CHECKING:
     from jeton.app import Jeton
     from jeton.payments.port import PaymentProvider
 
-CHECKOUT_KINDS = ("pack", "plan")  # paid on a hosted page
-OFF_SESSION_KINDS = ("recharge", "renewal")  # charged to a saved payment method
+CHECKOUT_KINDS = ("pack", "plan", "bill")  # paid on a hosted page
+# Charged to a saved payment method; a bill is paid either way (bill_payments.py).
+OFF_SESSION_KINDS = ("recharge", "renewal", "bill")
 OPEN_STATUSES = ("pending", "charging", "processing")
 
 
@@ -224,6 +225,10 @@ def complete_in(ws: WorkSet, j: Jeton, row: RowMapping, *, actor: str,
     ids: dict[str, Any] = {"money_transfer_id": money.id}
     if row["kind"] in ("pack", "recharge"):
         ids.update(_grant_pack(ws, j, row, actor, meta))
+    elif row["kind"] == "bill":
+        from jeton.services.funding import bill_payments
+
+        ids["grant_transfer_id"] = bill_payments.paid_in(ws, j, row, actor)
     else:
         from jeton.services.funding import renewals
 

@@ -57,7 +57,7 @@ class Checkout(Result):
 class PurchaseInfo(Result):
     id: str
     member_id: str
-    kind: str  # pack, recharge, plan, renewal
+    kind: str  # pack, recharge, plan, renewal, bill
     pack_id: str | None = None
     subscription_id: str | None = None
     provider: str
@@ -254,3 +254,60 @@ class MemberHoldings(Result):
     member_id: str
     classes: list[Holding] = Field(default_factory=list)
     keys: list[Holding] = Field(default_factory=list)
+
+
+class BillingSettings(Result):
+    """How a community bills the members on a credit line, per asset (services/funding/bills.py).
+
+    `credit_price_minor` is the money for one whole credit in `currency`; `cycle` is `week`
+    (ISO, UTC) or `month` (UTC); a bill still unpaid `grace_days` after it is issued suspends the
+    member's credit line; `bill_at_percent` (None: never) issues a bill as soon as what the
+    member owes and no bill asks yet reaches that share of their credit line. `enabled` is
+    false (and the figures are placeholders) while the owner has set no billing."""
+
+    enabled: bool = True
+    asset: str
+    currency: str
+    credit_price_minor: int
+    cycle: str
+    grace_days: int
+    bill_at_percent: int | None = None
+    provider: str | None = None  # None: the community's default provider
+
+
+class BillLine(Result):
+    """The cycle's charges of one service: how many, how many units, how many credits."""
+
+    service: str
+    count: int
+    units: int
+    credits: int
+
+
+class BillInfo(Result):
+    """A post-pay bill: an immutable document; only its payment fields change."""
+
+    id: str
+    number: int
+    number_text: str  # "B-000042"
+    member_id: str
+    asset: str
+    status: str  # open, paid
+    reason: str  # cycle_end, line_nearly_used, staff
+    past_due: bool  # open after its due date: the member's credit line is suspended
+    lines: list[BillLine]
+    credits_charged: int
+    credits_applied: int  # charges the member paid from credits of their own, or refunds
+    credits_due: int
+    amount_minor: int
+    currency: str
+    credit_price_minor: int
+    period_start: datetime
+    period_end: datetime
+    issued_at: datetime
+    due_at: datetime
+    paid_at: datetime | None = None
+    purchase_id: str | None = None
+    grant_transfer_id: str | None = None
+    failures: int = 0
+    last_failure: str | None = None

@@ -363,8 +363,11 @@ class WorkSet:
             lot.dirty = True
             moves.append((acct.account_id, lot_id, -take))
         if plan.shortfall:
-            owed = self.overdraft_lot(acct.account_id) or self._new_lot(
-                acct, LotSpec(source=lotlib.OVERDRAFT), 0)
+            # A credit line repaid to zero keeps its drained lot (live reads skip it): reuse it.
+            spec = LotSpec(source=lotlib.OVERDRAFT)
+            owed = (self.overdraft_lot(acct.account_id)
+                    or self.merge_lot(acct.account_id, spec.merge_key() or "")
+                    or self._new_lot(acct, spec, 0))
             owed.remaining -= plan.shortfall
             owed.dirty = True
             moves.append((acct.account_id, owed.id, -plan.shortfall))

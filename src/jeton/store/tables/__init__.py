@@ -3,11 +3,13 @@
 from jeton.store.tables import (
     achievements,
     api,
+    bills,
     catalog,
     charging,
     clocks,
     funding,
     jobs,
+    leases,
     ledger,
     member_links,
     protection,
@@ -17,5 +19,6 @@ from jeton.store.tables import (
 )
 from jeton.store.tables.base import metadata
 
-__all__ = ["achievements", "api", "catalog", "charging", "clocks", "funding", "jobs", "ledger",
-           "member_links", "metadata", "protection", "receipts", "web", "webhooks"]
+__all__ = ["achievements", "api", "bills", "catalog", "charging", "clocks", "funding", "jobs",
+           "leases", "ledger", "member_links", "metadata", "protection", "receipts", "web",
+           "webhooks"]

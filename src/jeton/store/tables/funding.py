@@ -84,7 +84,7 @@ packs = sa.Table(
     sa.CheckConstraint("credits > 0 AND price_minor > 0 AND bonus_credits >= 0", name="amounts"),
 )
 
-PURCHASE_KINDS = ("pack", "recharge", "plan", "renewal")
+PURCHASE_KINDS = ("pack", "recharge", "plan", "renewal", "bill")
 PURCHASE_STATUSES = ("pending", "charging", "processing", "completed", "failed", "expired")
 
 purchases = sa.Table(
@@ -127,7 +127,7 @@ purchases = sa.Table(
     sa.UniqueConstraint("community_id", "request_key"),
     sa.ForeignKeyConstraint(["community_id", "member_id"],
                             ["members.community_id", "members.member_id"]),
-    sa.CheckConstraint("kind IN ('pack', 'recharge', 'plan', 'renewal')", name="kind"),
+    sa.CheckConstraint("kind IN ('pack', 'recharge', 'plan', 'renewal', 'bill')", name="kind"),
     sa.CheckConstraint("status IN ('pending', 'charging', 'processing', 'completed', 'failed', "
                        "'expired')", name="status"),
     sa.CheckConstraint("amount_minor > 0 AND credits >= 0 AND bonus_credits >= 0", name="amounts"),

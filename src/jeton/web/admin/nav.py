@@ -27,9 +27,12 @@ NAV: tuple[NavItem, ...] = (
     NavItem("home", "Home", "admin.home"),
     NavItem("members", "Members", "admin.members"),
     NavItem("purchases", "Purchases", "admin.purchases"),
+    NavItem("bills", "Bills", "admin.bills"),
     NavItem("transfers", "Transfers", "admin.transfers"),
     NavItem("subscriptions", "Subscriptions", "admin.subscriptions"),
     NavItem("catalog", "Catalog", "admin.catalog"),
+    NavItem("leases", "Leases", "admin.leases"),
+    NavItem("area", "My area", "admin.my_area", Permission.operate_area),
     NavItem("packs", "Packs", "admin.packs"),
     NavItem("plans", "Plans", "admin.plans"),
     NavItem("coupons", "Coupons", "admin.coupons"),
@@ -49,4 +52,6 @@ def nav_links(request: Request, session: StaffSession, section: str | None) -> l
         NavLink(item.label, request.url_for(item.route).path, item.section == section)
         for item in NAV
         if item.route is not None and session.can(item.permission)
+        # "My area" is an operator's: an owner may operate any area but has none of their own.
+        and (item.permission is not Permission.operate_area or session.user.area_lease_id)
     ]

@@ -16,7 +16,9 @@ from jeton.web.admin.pages import (
     actions,
     activity,
     api_keys,
+    areas,
     audit,
+    bills,
     catalog,
     coupons,
     credits,
@@ -37,7 +39,7 @@ from jeton.web.admin.templating import create_environment
 # Every page module, in no particular order; a new page module is added here.
 PAGE_MODULES = (signin, home, staff, account, audit, members, credits, protection, reports,
                 packs, plans, coupons, catalog, webhooks, api_keys, activity, actions,
-                settings_page, achievements)
+                settings_page, achievements, bills, areas)
 
 
 def create_admin_router(store: Store, clock: Clock, settings: Settings, *,

@@ -54,8 +54,8 @@ from jeton.web.security import (
     set_page_cookie,
 )
 
-__all__ = ["CSRF_FIELD", "CSRF_HEADER", "SAFE_METHODS", "SECURITY_HEADERS", "PageError",
-           "PageNotFound"]
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "SAFE_METHODS", "SECURITY_HEADERS", "Forbidden",
+           "PageError", "PageNotFound"]
 
 SESSION_COOKIE = "jeton_staff"
 # Before sign-in there is no session to hold a CSRF token, so the sign-in form's token is
@@ -64,6 +64,10 @@ SIGN_IN_CSRF_COOKIE = "jeton_staff_csrf"
 
 class SignInRequired(Exception):
     """No live session: the browser is sent to the sign-in page, then back."""
+
+
+class AreaOnly(Exception):
+    """An operator's account opened a page outside its area: it is sent to its area's page."""
 
 
 # ---- the router's own dependencies ----
@@ -106,21 +110,33 @@ def _check_origin(request: Request) -> None:
 
 # ---- what pages ask for ----
 
-def current_staff(request: Request) -> StaffSession:
-    """The signed-in staff user's session; anyone else is sent to sign in."""
+def signed_in(request: Request) -> StaffSession:
+    """The signed-in staff user's session, whatever their role; anyone else signs in."""
     session = session_of(request)
     if session is None or session.stage is not SessionStage.full:
         raise SignInRequired
     return session
 
 
+def current_staff(request: Request) -> StaffSession:
+    """The signed-in staff user's session, for the community's pages. An operator's account
+    (decision 0071) sees its area and nothing else: it is sent there."""
+    session = signed_in(request)
+    if not session.can(Permission.view):
+        raise AreaOnly
+    return session
+
+
 CurrentStaff = Annotated[StaffSession, Depends(current_staff)]
+# Any signed-in account: the pages of an area check who may see them themselves.
+AnyStaff = Annotated[StaffSession, Depends(signed_in)]
 
 
 def require_permission(permission: Permission) -> Callable[[Request], StaffSession]:
     """A dependency: the signed-in staff user, who must have `permission` (else a 403 page)."""
     def dependency(request: Request) -> StaffSession:
-        session = current_staff(request)
+        session = signed_in(request) if permission is Permission.operate_area \
+            else current_staff(request)
         if not session.can(permission):
             raise Forbidden(
                 f"Your role ({session.role.value}) does not allow this. Ask an owner if you "
@@ -191,6 +207,8 @@ class AdminRoute(PageRoute):
     def page_for(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, SignInRequired):
             return _to_sign_in(request)
+        if isinstance(exc, AreaOnly):
+            return RedirectResponse(request.url_for("admin.my_area").path, status_code=303)
         return super().page_for(request, exc)
 
 

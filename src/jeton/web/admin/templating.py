@@ -37,6 +37,7 @@ __all__ = ["NOTICES", "create_environment", "format_amount", "format_day",
 # Messages a redirect may ask for with `?notice=<code>`.
 NOTICES: Mapping[str, str] = {
     "signed_out": "You are signed out.",
+    "area_service_saved": "The service was saved: its price applies from the next charge.",
     "session_ended": "Your session has ended. Please sign in again.",
     "staff_created": "The staff user was created.",
     "role_changed": "The role was changed.",

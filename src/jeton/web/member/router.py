@@ -10,6 +10,7 @@ from jeton.services.access.member_links import MEMBER_PAGES_PATH
 from jeton.web.member.context import MemberContext
 from jeton.web.member.pages import (
     achievements,
+    bills,
     coupon,
     credits,
     home,
@@ -26,7 +27,7 @@ from jeton.web.templating import create_environment
 
 # Every page module; a new page module is added here.
 PAGE_MODULES = (link, home, store, plans, recharge, coupon, transfer, receipts,
-                statement, credits, achievements)
+                statement, credits, achievements, bills)
 
 
 def create_member_router(j: Jeton, *, prefix: str = MEMBER_PAGES_PATH) -> APIRouter:

@@ -56,6 +56,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("coupon", "Redeem a coupon", "member.coupon"),
     NavItem("transfer", "Send credits", "member.transfer"),
     NavItem("achievements", "Achievements", "member.achievements"),
+    NavItem("bills", "Bills", "member.bills"),
 )
 
 

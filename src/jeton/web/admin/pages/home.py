@@ -32,6 +32,7 @@ PERMISSION_TEXT = {
     Permission.post_credits: "grant or charge credits by hand, within your role's limit",
     Permission.configure: "change prices, packs, plans, coupons, webhooks and API keys",
     Permission.manage_staff: "add staff users and set their roles",
+    Permission.operate_area: "price a leased area of the catalog and read its report",
 }
 RECENT_ENTRIES = 8
 

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jeton.core import limits
 from jeton.core.errors import Conflict, InvalidRequest
 from jeton.services.access.staff import (
+    STORED_ROLES,
     Permission,
     StaffRole,
     StaffSession,
@@ -32,6 +33,7 @@ ROLE_TEXT = {
     StaffRole.owner: "Owner: everything, including staff users",
     StaffRole.moderator: "Moderator: reads, and posts credits within the role's limit",
     StaffRole.support: "Support: reads only",
+    StaffRole.operator: "Operator: only their leased area (a support account bound to a lease)",
 }
 
 
@@ -40,7 +42,7 @@ def staff_list(request: Request, staff: CurrentStaff) -> HTMLResponse:
     ctx = admin_context(request)
     return render(request, "admin/staff.html", {
         "users": list_staff_users(ctx.store, staff.community_id),
-        "roles": list(StaffRole),
+        "roles": list(STORED_ROLES),
         "can_manage": staff.can(Permission.manage_staff),
         "now": ctx.clock.now(),
     }, section="staff")
@@ -106,7 +108,7 @@ def _form(request: Request, values: dict[str, str] | None = None,
     return render(request, "admin/staff_new.html", {
         "values": values or {"email": "", "name": "", "role": StaffRole.support.value},
         "errors": errors or {},
-        "roles": [(role.value, ROLE_TEXT[role]) for role in StaffRole],
+        "roles": [(role.value, ROLE_TEXT[role]) for role in STORED_ROLES],
         "password_min": limits.staff_password_chars_min,
     }, status_code=400 if errors else 200, section="staff")
 

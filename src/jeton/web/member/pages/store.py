@@ -154,7 +154,7 @@ def to_checkout(request: Request, me: Member, checkout: Checkout, *, what: str) 
                                               checkout.purchase_id)
     return render(request, "member/pay_external.html", {
         "purchase": purchase, "checkout_url": checkout.url, "what": what,
-    }, section="store" if what == "pack" else "plans")
+    }, section={"pack": "store", "bill": "bills"}.get(what, "plans"))
 
 
 # ---- helpers ----
