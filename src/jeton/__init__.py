@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         InvalidRequest,
         InvariantViolation,
         JetonError,
+        KeyBudgetExceeded,
         NotFound,
         VelocityLimitExceeded,
         WalletFrozen,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         CheckResult,
         ExternalPayment,
         FixInfo,
+        KeyBudget,
         MemberCatalog,
         MemberService,
         MeteredReceipt,
@@ -127,7 +129,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "jeton.core.errors": (
         "Conflict", "Declined", "IdempotencyConflict", "InsufficientCredits",
-        "InvalidRequest", "InvariantViolation", "JetonError", "NotFound",
+        "InvalidRequest", "InvariantViolation", "JetonError", "KeyBudgetExceeded", "NotFound",
         "VelocityLimitExceeded", "WalletFrozen",
     ),
     "jeton.core.prices": (
@@ -150,7 +152,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "jeton.services.charging.results": (
         "CatalogErrorInfo", "CatalogInfo", "CatalogLoad", "ChargeReceipt", "CheckResult",
-        "ExternalPayment", "FixInfo", "MemberCatalog", "MemberService", "MeteredReceipt",
+        "ExternalPayment", "FixInfo", "KeyBudget", "MemberCatalog", "MemberService",
+        "MeteredReceipt",
         "MeteredSession", "MoneyInfo", "PackSuggestion", "PriceInfo", "ReasonInfo",
         "RewardInfo", "RewardResult", "ServiceInfo", "SpendingLimits", "SplitLine",
         "VelocityLimit", "WalletFreeze",
@@ -223,6 +226,8 @@ __all__ = [
     "InvariantViolation",
     "Jeton",
     "JetonError",
+    "KeyBudget",
+    "KeyBudgetExceeded",
     "LotInfo",
     "LotMoveInfo",
     "LoyaltyCardSource",

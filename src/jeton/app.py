@@ -30,13 +30,14 @@ from jeton.payments.port import PaymentProvider, SignedWebhook
 from jeton.services.access import member_links
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
-from jeton.services.charging import access_grants, protection, velocity
+from jeton.services.charging import access_grants, key_budgets, protection, velocity
 from jeton.services.charging.funding_sources import FundingSource
 from jeton.services.charging.results import (
     CatalogInfo,
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    KeyBudget,
     MemberCatalog,
     MeteredReceipt,
     MeteredSession,
@@ -559,6 +560,25 @@ class Community:
 
     def spending_limits(self) -> SpendingLimits:
         return velocity.get_spending_limits(self.jeton, self.id)
+
+    # ---- spending budgets of API keys (services/charging/key_budgets.py) ----
+
+    def set_key_budget(self, key_id: str, *, period: str = "day", per_key: int | None = None,
+                       per_member: int | None = None, asset: str | None = None,
+                       actor: str | None = None) -> KeyBudget:
+        """What the API key `key_id` may spend of members' credits per `period` (hour, day or
+        month, UTC): `per_key` for all members together, `per_member` for each. Both None
+        remove the budget. Spends and captures whose `actor` is the key (`api_key:<id>`, as
+        the HTTP API records it) past a figure are declined with KeyBudgetExceeded."""
+        return key_budgets.set_key_budget(
+            self.jeton, self.id, key_id, period=period, per_key=per_key,
+            per_member=per_member, asset=asset or self.asset, actor=actor)
+
+    def key_budget(self, key_id: str, *, member_id: str | None = None,
+                   asset: str | None = None) -> KeyBudget:
+        """The key's budget and what it used in the window now running (and for `member_id`)."""
+        return key_budgets.get_key_budget(self.jeton, self.id, key_id,
+                                          asset=asset or self.asset, member_id=member_id)
 
     # ---- funding: coupons and affiliate codes (services/funding/coupons.py) ----
 

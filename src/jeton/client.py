@@ -41,6 +41,7 @@ from jeton.services.charging.results import (
     CatalogLoad,
     ChargeReceipt,
     CheckResult,
+    KeyBudget,
     MemberCatalog,
     MeteredReceipt,
     MeteredSession,
@@ -488,6 +489,19 @@ class Client:
 
     def spending_limits(self) -> SpendingLimits:
         return self._get("/v1/settings/spending_limits", SpendingLimits)
+
+    def set_key_budget(self, key_id: str, *, period: str = "day", per_key: int | None = None,
+                       per_member: int | None = None, asset: str | None = None,
+                       actor: str | None = None) -> KeyBudget:
+        """`actor` is recorded by the server as the API key; the argument is for parity."""
+        body = {"period": period, "per_key": per_key, "per_member": per_member,
+                "asset": asset or self.asset}
+        return self._post(f"/v1/api_keys/{_seg(key_id)}/budget", body, KeyBudget)
+
+    def key_budget(self, key_id: str, *, member_id: str | None = None,
+                   asset: str | None = None) -> KeyBudget:
+        return self._get(f"/v1/api_keys/{_seg(key_id)}/budget", KeyBudget,
+                         member=member_id, asset=asset or self.asset)
 
     def create_coupon(self, code: str | None = None, *, credits: int = 0,
                       asset: str | None = None, credit_expiry_days: int | None = None,

@@ -29,6 +29,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "SetVelocityLimit": {"service": "classifieds.ad", "per_hour": 50, "per_day": 200,
                          "new_member_per_day": 40, "asset": "CREDIT"},
     "SetSpendingSettings": {"new_member_days": 7, "alert_after_trips": 3},
+    "SetKeyBudget": {"period": "day", "per_key": 5000, "per_member": 200, "asset": "CREDIT"},
     # ---- the ledger ----
     "SplitBody": ROYALTY,
     "Grant": {"member": "alice", "amount": 100, "source": "reward", "paid": False,

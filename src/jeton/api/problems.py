@@ -68,6 +68,7 @@ HTTP_STATUS: dict[Status, tuple[int, str]] = {
     Status.limit_exceeded: (403, "A limit was reached"),
     Status.velocity_limit_exceeded: (403, "The member's spending limit for now was reached"),
     Status.wallet_frozen: (403, "The wallet is frozen"),
+    Status.key_budget_exceeded: (403, "The API key's spending budget for now was reached"),
     Status.reversal_insufficient: (409, "The credits to reverse have been spent"),
     Status.forbidden: (403, "Not allowed"),
     Status.declined: (402, "Declined"),

@@ -9,6 +9,8 @@
     │   ├── InsufficientCredits     available balance is below the amount required (HTTP 402)
     │   ├── VelocityLimitExceeded   the member spent their hour's or day's limit (HTTP 403);
     │   │                           `retry_after` says when it frees up
+    │   ├── KeyBudgetExceeded       the API key acting spent its budget for the period, overall
+    │   │                           or for this member (HTTP 403); `retry_after` as above
     │   └── WalletFrozen            staff froze the wallet: no spend, charge, transfer out or
     │                               purchase until it is unfrozen (HTTP 403)
     └── InvariantViolation          a bug: an invariant of the ledger does not hold (HTTP 500)
@@ -67,6 +69,10 @@ class VelocityLimitExceeded(Declined):
     status = Status.velocity_limit_exceeded
 
 
+class KeyBudgetExceeded(Declined):
+    status = Status.key_budget_exceeded
+
+
 class WalletFrozen(Declined):
     status = Status.wallet_frozen
 
@@ -109,6 +115,7 @@ _BY_STATUS: dict[Status, type[JetonError]] = {
     Status.limit_exceeded: Declined,
     Status.velocity_limit_exceeded: VelocityLimitExceeded,
     Status.wallet_frozen: WalletFrozen,
+    Status.key_budget_exceeded: KeyBudgetExceeded,
     Status.reversal_insufficient: Declined,
     Status.forbidden: Declined,
     Status.declined: Declined,

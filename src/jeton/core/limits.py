@@ -260,6 +260,9 @@ new_member_days_max = 365
 # keeps trying (one trip is a member who did not know); the bound keeps the setting meaningful.
 alert_after_trips_default = 3
 alert_after_trips_max = 1_000
+# Spending budgets of API keys (services/charging/key_budgets.py): one per key and asset, and a
+# community has at most as many keys as that (api_keys_per_community_max) for its assets.
+key_budgets_max = 1_000
 
 # ---- badges (core/badges.py) ----
 # A badge's code is an id in URLs and events; its texts are a title and a line, not a page.

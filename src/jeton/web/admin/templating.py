@@ -67,6 +67,7 @@ NOTICES: Mapping[str, str] = {
     "endpoint_disabled": "The endpoint was disabled; its pending deliveries were abandoned.",
     "endpoint_enabled": "The endpoint was enabled; it receives events from now on.",
     "delivery_resent": "The delivery will be sent again at once.",
+    "key_budget_set": "The key's budget was saved. It counts from now on.",
     "key_revoked": "The API key was revoked. Requests with it are refused from now on.",
 }
 

@@ -1,0 +1,43 @@
+"""Capped rollover, auto-recharge to a target, low-balance levels, API key budgets (issue 15).
+
+The baseline creates every table and column of the current metadata, so a new database
+already has these: each table is created only where it is missing, each column added only
+where its table lacks it.
+
+Revision ID: 0005
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from jeton.store.tables.protection import BUDGET_TABLES
+
+revision = "0005"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+TABLES = (*BUDGET_TABLES,)
+# (table, column) added to tables that existed before.
+COLUMNS: tuple[tuple[str, sa.Column[object]], ...] = ()
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    for table in TABLES:
+        table.create(bind, checkfirst=True)
+    inspector = sa.inspect(bind)
+    for table_name, column in COLUMNS:
+        if column.name not in {c["name"] for c in inspector.get_columns(table_name)}:
+            op.add_column(table_name, column)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    for table_name, column in reversed(COLUMNS):
+        if column.name in {c["name"] for c in inspector.get_columns(table_name)}:
+            op.drop_column(table_name, column.name)
+    for table in reversed(TABLES):
+        table.drop(bind, checkfirst=True)
