@@ -104,7 +104,7 @@ from jeton.store.engine import Store
 
 if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
     from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert, Webhooks
-    from jeton.services.events.results import EndpointInfo, EndpointWithSecret
+    from jeton.services.events.results import EndpointInfo, EndpointWithSecret, LowBalanceLevels
 
 
 class Jeton:
@@ -474,10 +474,14 @@ class Community:
 
     def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
                           monthly_cap: int, enabled: bool = True,
-                          provider: str | None = None) -> AutoRechargeInfo:
+                          provider: str | None = None,
+                          target: int | None = None) -> AutoRechargeInfo:
+        """Under `threshold` available credits, buy `pack_id` with the saved method, at most
+        `monthly_cap` times a month; with `target`, as many of the pack as bring the balance
+        back to `target` (rounded up to whole packs)."""
         return recharge.set_auto_recharge(self.jeton, self.id, member_id, pack_id=pack_id,
                                           threshold=threshold, monthly_cap=monthly_cap,
-                                          enabled=enabled, provider=provider)
+                                          enabled=enabled, provider=provider, target=target)
 
     def get_auto_recharge(self, member_id: str, *,
                           asset: str | None = None) -> AutoRechargeInfo | None:
@@ -822,6 +826,23 @@ class Community:
         per crossing; None removes the alert."""
         return self._webhooks.events.set_low_balance_threshold(
             self.id, member_id, threshold, asset=asset or self.asset)
+
+    def set_low_balance_levels(self, member_id: str, levels: Mapping[str, int | None], *,
+                               asset: str | None = None) -> LowBalanceLevels:
+        """Low-balance alerts at several levels, e.g. `{"info": 500, "warning": 100,
+        "critical": 20}`: balance.low with the `level` once per crossing of each. A level left
+        out is removed; `{}` removes them all (services/events/balance_alerts.py)."""
+        from jeton.services.events import balance_alerts
+
+        return balance_alerts.set_levels(self._webhooks.events, self.id, member_id, levels,
+                                         asset=asset or self.asset)
+
+    def low_balance_levels(self, member_id: str, *,
+                           asset: str | None = None) -> LowBalanceLevels:
+        from jeton.services.events import balance_alerts
+
+        return balance_alerts.get_levels(self._webhooks.events, self.id, member_id,
+                                         asset=asset or self.asset)
 
 
 def _grant_access(community: Community, member_id: str, kind: str, name: str,

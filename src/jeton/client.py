@@ -94,6 +94,7 @@ if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webho
         EndpointWithSecret,
         EventInfo,
         LowBalanceAlert,
+        LowBalanceLevels,
     )
 
 M = TypeVar("M", bound=BaseModel)
@@ -404,9 +405,10 @@ class Client:
 
     def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
                           monthly_cap: int, enabled: bool = True,
-                          provider: str | None = None) -> AutoRechargeInfo:
+                          provider: str | None = None,
+                          target: int | None = None) -> AutoRechargeInfo:
         body = {"pack_id": pack_id, "threshold": threshold, "monthly_cap": monthly_cap,
-                "enabled": enabled, "provider": provider}
+                "enabled": enabled, "provider": provider, "target": target}
         return self._post(f"/v1/members/{_seg(member_id)}/auto_recharge", body,
                           AutoRechargeInfo)
 
@@ -733,6 +735,21 @@ class Client:
         answer = self._call("PUT", f"/v1/members/{_seg(member_id)}/low_balance_threshold",
                             _Json, body={"threshold": threshold, "asset": asset or self.asset})
         return None if answer.root is None else LowBalanceAlert.model_validate(answer.root)
+
+    def set_low_balance_levels(self, member_id: str, levels: Mapping[str, int | None], *,
+                               asset: str | None = None) -> LowBalanceLevels:
+        from jeton.services.events.results import LowBalanceLevels
+
+        answer = self._call("PUT", f"/v1/members/{_seg(member_id)}/low_balance_levels",
+                            _Json, body={"levels": dict(levels), "asset": asset or self.asset})
+        return LowBalanceLevels.model_validate(answer.root)
+
+    def low_balance_levels(self, member_id: str, *,
+                           asset: str | None = None) -> LowBalanceLevels:
+        from jeton.services.events.results import LowBalanceLevels
+
+        return self._get(f"/v1/members/{_seg(member_id)}/low_balance_levels",
+                         LowBalanceLevels, asset=asset or self.asset)
 
     # ---- member pages ----
 

@@ -7,6 +7,7 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
+from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.services.access.api_keys import ApiKeys
 from jeton.services.access.audit import list_audit
 from jeton.store.engine import Store
@@ -49,3 +50,22 @@ async def test_owner_sets_a_keys_budget_and_sees_what_it_used(
     assert "key_budget.changed" in [e.action for e in list_audit(store, "chat")]
     again = await owner.get(f"/admin/api-keys/{bot.id}/budget")
     assert 'value="300"' in again.text
+
+
+async def test_owner_sees_a_members_recharge_target_and_alert_levels(
+        owner: Desk, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    chat.create_member("bea")
+    chat.create_pack("20 credits", pack_id="p20", credits=20, price_minor=600)
+    chat.set_payment_method("bea", provider="demo", customer_id="cus_bea",
+                            payment_method_id=DEMO_METHOD_OK)
+    chat.set_auto_recharge("bea", pack_id="p20", threshold=10, monthly_cap=2, target=60,
+                           provider="demo")
+    chat.set_low_balance_levels("bea", {"warning": 30, "critical": 5})
+    text = text_of(await owner.get("/admin/members/bea"))
+    assert "under 10, back to 60" in text
+    assert "Low-balance alerts: warning under 30 (under it now), critical under 5 (under it now)." \
+        in text
+    chat.grant("bea", 40, idempotency_key="g")  # above both again: armed
+    text = text_of(await owner.get("/admin/members/bea"))
+    assert "Low-balance alerts: warning under 30, critical under 5." in text

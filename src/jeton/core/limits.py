@@ -248,6 +248,11 @@ member_history_page_size = 20
 # Purchases shown in the credit store, and searched for a returning checkout session.
 member_recent_purchases = 10
 
+# ---- auto-recharge to a target (services/funding/recharge.py) ----
+# Packs one recharge to a target may buy at once: a target is meant to be a few packs away, and
+# a bound keeps a mistyped target from charging a card for a hundred packs.
+recharge_units_max = 20
+
 # ---- wallet protection (services/charging/protection.py, velocity.py) ----
 # A freeze's reason is read by people in the audit log: a sentence or two, like a memo.
 freeze_reason_chars_max = 500

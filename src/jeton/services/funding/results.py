@@ -164,6 +164,8 @@ class AutoRechargeInfo(Result):
     last_error: str | None = None
     recharges_this_month: int = 0
     in_flight: bool = False
+    # Buy as many of the pack as bring the available balance back to `target` (None: one).
+    target: int | None = None
 
 
 class CouponInfo(Result):

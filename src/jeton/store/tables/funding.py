@@ -282,6 +282,8 @@ auto_recharge = sa.Table(
     sa.Column("month_key", sa.Integer, nullable=False, server_default="0"),  # 202601
     sa.Column("month_count", sa.Integer, nullable=False, server_default="0"),
     instant("updated_at_us"),
+    # Buy enough of the pack to bring the balance back to this (NULL: one pack). Migration 0005.
+    amount("target", nullable=True),
     sa.PrimaryKeyConstraint("community_id", "member_id", "asset"),
     sa.ForeignKeyConstraint(["community_id", "member_id"],
                             ["members.community_id", "members.member_id"]),

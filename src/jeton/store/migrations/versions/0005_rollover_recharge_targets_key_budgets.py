@@ -12,15 +12,18 @@ import sqlalchemy as sa
 from alembic import op
 
 from jeton.store.tables.protection import BUDGET_TABLES
+from jeton.store.tables.webhooks import balance_alert_levels
 
 revision = "0005"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLES = (*BUDGET_TABLES,)
+TABLES = (*BUDGET_TABLES, balance_alert_levels)
 # (table, column) added to tables that existed before.
-COLUMNS: tuple[tuple[str, sa.Column[object]], ...] = ()
+COLUMNS: tuple[tuple[str, sa.Column[object]], ...] = (
+    ("auto_recharge", sa.Column("target", sa.BigInteger, nullable=True)),
+)
 
 
 def upgrade() -> None:
