@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         Redemption,
         RefundInfo,
         RoleLimit,
+        RolloverInfo,
         SignupBonus,
         SubscriptionInfo,
         TransferLimits,
@@ -161,7 +162,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "jeton.services.funding.results": (
         "AffiliateCodes", "AffiliateProgram", "AutoRechargeInfo", "Checkout", "CouponInfo",
         "Entitlement", "Holding", "MemberHoldings", "PackInfo", "PaymentProfile",
-        "PlanInfo", "PurchaseInfo", "Redemption", "RefundInfo", "RoleLimit", "SignupBonus",
+        "PlanInfo", "PurchaseInfo", "Redemption", "RefundInfo", "RoleLimit", "RolloverInfo",
+        "SignupBonus",
         "SubscriptionInfo", "TransferLimits", "WebhookOutcome",
     ),
     "jeton.services.ledger.results": (
@@ -261,6 +263,7 @@ __all__ = [
     "RewardInfo",
     "RewardResult",
     "RoleLimit",
+    "RolloverInfo",
     "Service",
     "ServiceInfo",
     "SignupBonus",

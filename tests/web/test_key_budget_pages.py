@@ -69,3 +69,14 @@ async def test_owner_sees_a_members_recharge_target_and_alert_levels(
     chat.grant("bea", 40, idempotency_key="g")  # above both again: armed
     text = text_of(await owner.get("/admin/members/bea"))
     assert "Low-balance alerts: warning under 30, critical under 5." in text
+
+
+async def test_owner_sees_each_plans_rollover(owner: Desk, j: jeton.Jeton) -> None:
+    chat = j.community("chat")
+    chat.create_plan("Pro", plan_id="pro", cycle="monthly", credits=100, price_minor=900)
+    chat.create_plan("Lite", plan_id="lite", cycle="monthly", credits=10, price_minor=100)
+    chat.load_catalog('[services.x]\nname = "X"\ncredits = 1\n\n'
+                      '[plans.pro.rollover]\ncap = 50\ncycles = 3\n', "toml")
+    text = text_of(await owner.get("/admin/plans"))
+    assert "all, cap 50, 3 cycles" in text
+    assert "none" in text

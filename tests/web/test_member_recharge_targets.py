@@ -72,3 +72,24 @@ async def test_member_sets_a_target_and_alert_levels(shop: Shop, alice: MemberBr
     shop.chat.spend("alice", 10, idempotency_key="s1")  # 20 -> 10: info and warning sent
     words = text_of(await alice.get("/m/recharge"))
     assert "Info: under 50 credits (you are under it now" in words
+
+
+async def test_member_sees_a_plans_rollover_terms(shop: Shop, alice: MemberBrowser) -> None:
+    words = text_of(await alice.get("/m/plans"))
+    assert "roll over" not in words
+    shop.chat.load_catalog(CATALOG_WITH_ROLLOVER, "toml")
+    words = text_of(await alice.get("/m/plans"))
+    assert "Unused credits roll over: 50% of them, up to 20, into the next period " \
+           "(at most 2 times)" in words
+
+
+CATALOG_WITH_ROLLOVER = """
+[services."chat.message"]
+name = "Chat message"
+credits = 1
+
+[plans.monthly.rollover]
+share_percent = 50
+cap = 20
+cycles = 2
+"""

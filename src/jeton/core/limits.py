@@ -72,6 +72,11 @@ split_parts_max = 16
 catalog_bytes_max = 1_048_576
 # Services plus rewards in one catalog: a community's price list, not a product database.
 catalog_entries_max = 2_000
+# Plans with terms in one catalog file (core/rollover.py): a community sells a handful of plans.
+catalog_plans_max = 100
+# Cycles a rolled credit may keep rolling: a year of monthly cycles; past that it is a balance
+# that never expires, which a plan without rollover and a permanent grant already express.
+rollover_cycles_max = 12
 # Alternatives in one access rule and class prices in one price rule: a handful in practice.
 access_alternatives_max = 16
 class_prices_max = 64

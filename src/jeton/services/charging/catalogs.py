@@ -26,7 +26,12 @@ from sqlalchemy.engine import Connection
 
 from jeton.core import limits
 from jeton.core.catalog import Catalog, CatalogError, Service, catalog_from_data, load_catalog
-from jeton.core.catalog_data import catalog_to_data, reward_to_data, service_to_data
+from jeton.core.catalog_data import (
+    catalog_to_data,
+    plan_to_data,
+    reward_to_data,
+    service_to_data,
+)
 from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import InvalidRequest, InvariantViolation, NotFound
 from jeton.core.prices import BP_WHOLE
@@ -43,7 +48,12 @@ from jeton.services.charging.results import (
 )
 from jeton.store.dialect import is_unique_violation
 from jeton.store.engine import Store
-from jeton.store.tables.catalog import catalog_entries, catalog_history, catalog_versions
+from jeton.store.tables.catalog import (
+    catalog_entries,
+    catalog_history,
+    catalog_plan_terms,
+    catalog_versions,
+)
 from jeton.store.tables.ledger import communities
 
 CatalogFormat = Literal["toml", "yaml"]
@@ -52,6 +62,9 @@ _V = catalog_versions.c
 
 _SELECT_ACTIVE = sa.select(_E.entry, _E.code, _E.definition_json).where(
     _E.community_id == sa.bindparam("c"), _E.retired_version.is_(None))
+_P = catalog_plan_terms.c
+_SELECT_PLANS = sa.select(_P.plan_id, _P.definition_json).where(
+    _P.community_id == sa.bindparam("c"), _P.retired_version.is_(None))
 _SELECT_HEAD = sa.select(sa.func.max(_V.version)).where(_V.community_id == sa.bindparam("c"))
 EMPTY = Catalog(services={}, rewards={})
 
@@ -128,6 +141,7 @@ class Catalogs:
             entries[code] = ("service", canonical(service_to_data(service)))
         for code, reward in catalog.rewards.items():
             entries[code] = ("reward", canonical(reward_to_data(reward)))
+        terms = {pid: canonical(plan_to_data(t)) for pid, t in catalog.plans.items()}
         digest = hashlib.sha256(canonical(catalog_to_data(catalog)).encode()).hexdigest()
         now_us = to_us(self.clock.now())
 
@@ -147,6 +161,15 @@ class Catalogs:
                              and (current[code][0], current[code][1]) != (kind, text))
             retired = sorted(code for code, row in current.items()
                              if row[2] is None and code not in entries)
+            plans_now = {r[0]: r[1] for r in conn.execute(
+                sa.select(_P.plan_id, _P.definition_json).where(
+                    _P.community_id == community_id, _P.retired_version.is_(None)))}
+            plan_changes = {pid: text for pid, text in terms.items()
+                            if plans_now.get(pid) != text}
+            plans_gone = sorted(set(plans_now) - set(terms))
+            added += [f"plan:{p}" for p in sorted(plan_changes) if p not in plans_now]
+            updated += [f"plan:{p}" for p in sorted(plan_changes) if p in plans_now]
+            retired += [f"plan:{p}" for p in plans_gone]
             n_services, n_rewards = len(catalog.services), len(catalog.rewards)
             if head and not (added or updated or retired):
                 return CatalogLoad(version=head, changed=False, dry_run=dry_run,
@@ -163,7 +186,25 @@ class Catalogs:
                 actor=actor[:100], loaded_at_us=now_us, services=n_services,
                 rewards=n_rewards))
             history: list[dict[str, Any]] = []
+            for pid, text in sorted(plan_changes.items()):
+                conn.execute(catalog_plan_terms.delete().where(
+                    _P.community_id == community_id, _P.plan_id == pid))
+                conn.execute(catalog_plan_terms.insert().values(
+                    community_id=community_id, plan_id=pid, definition_json=text,
+                    since_version=version, retired_version=None, updated_at_us=now_us))
+                history.append({"community_id": community_id, "version": version,
+                                "code": f"plan:{pid}", "entry": "plan", "definition_json": text,
+                                "change": "changed" if pid in plans_now else "added"})
+            for pid in plans_gone:
+                conn.execute(catalog_plan_terms.update().where(
+                    _P.community_id == community_id, _P.plan_id == pid).values(
+                    retired_version=version, updated_at_us=now_us))
+                history.append({"community_id": community_id, "version": version,
+                                "code": f"plan:{pid}", "entry": "plan", "change": "retired",
+                                "definition_json": None})
             for code in added + updated:
+                if code.startswith("plan:"):
+                    continue
                 kind, text = entries[code]
                 row = _entry_row(community_id, code, kind, text, version, now_us)
                 if code in current:
@@ -175,6 +216,8 @@ class Catalogs:
                                 "change": "changed" if code in updated else "added",
                                 "entry": kind, "definition_json": text})
             for code in retired:
+                if code.startswith("plan:"):
+                    continue
                 conn.execute(catalog_entries.update().where(
                     _E.community_id == community_id, _E.code == code).values(
                     retired_version=version, updated_at_us=now_us))
@@ -214,6 +257,10 @@ class Catalogs:
         data: dict[str, dict[str, Any]] = {"services": {}, "rewards": {}}
         for kind, code, text in conn.execute(_SELECT_ACTIVE, {"c": community_id}):
             data["services" if kind == "service" else "rewards"][code] = json.loads(text)
+        plans = {pid: json.loads(text) for pid, text in conn.execute(
+            _SELECT_PLANS, {"c": community_id})}
+        if plans:
+            data["plans"] = plans
         catalog = catalog_from_data(data).catalog
         if catalog is None:
             raise InvariantViolation(f"the stored catalog of {community_id!r} does not check")

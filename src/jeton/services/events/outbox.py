@@ -31,6 +31,10 @@ Payloads (the `data` of a webhook), by type:
     credits.expiring    member_id, asset, lot_id, amount, expires_at, paid, source, scope
     credits.expired     member_id, asset, amount, lots [{lot_id, amount, expired_at}],
                         transfer_id
+    credits.rolled_over member_id, asset, subscription_id, plan_id, transfer_id, amount, unused,
+                        lots [{lot_id, amount, paid, cost_minor, rolls}], expires_at
+    credits.rollover_forfeited  member_id, asset, subscription_id, plan_id, transfer_id,
+                        amount, unused, share_percent, cap
 
 The other types are listed in `EVENT_TYPES`; the services that own them define their payloads.
 Amounts are integers in the asset's minor unit, instants ISO 8601 in UTC.
@@ -76,6 +80,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "charge.succeeded": "credits were spent: a charge or the capture of a hold",
     "coupon.redeemed": "a member redeemed a coupon",
     "credits.expired": "credits of a member expired and went to breakage",
+    "credits.rolled_over": "a plan's unused cycle credits rolled into the next cycle",
+    "credits.rollover_forfeited": "unused cycle credits past a plan's rollover share or cap "
+                                  "went to breakage",
     "credits.expiring": "a lot of a member's credits will expire soon",
     "member.created": "a member was registered",
     "member.limit_tripped": "a member tripped a spending limit repeatedly today",

@@ -5,6 +5,8 @@
   member under their threshold;
 - transfer limits (`member_transfers.transfer_limits_hook`): refuses a transfer over the
   sender's day or month limit;
+- plan rollover (`rollover.RolloverHook`, an expiry hook): rolls part of a plan's unused cycle
+  credits into the next cycle instead of expiring them;
 and answers charging's two questions (services/charging/hooks.py): the member's plan discount
 (`plans.DISCOUNT_QUERY`) and the packs to suggest beside a decline (`packs.suggest_packs`).
 
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 from jeton.services.charging.results import PackSuggestion
 from jeton.services.funding import packs, plans, purchases, recharge, renewals
 from jeton.services.funding.member_transfers import transfer_limits_hook
+from jeton.services.funding.rollover import RolloverHook
 
 if TYPE_CHECKING:
     from jeton.app import Jeton
@@ -35,6 +38,8 @@ def install(j: Jeton) -> None:
             j.ledger.hooks.append(hook)
     if recharge.pre_read not in j.ledger.pre_reads:
         j.ledger.pre_reads.append(recharge.pre_read)
+    if RolloverHook(j) not in j.ledger.expiry_hooks:
+        j.ledger.expiry_hooks.append(RolloverHook(j))
     charging = j.charging
     charging.plan_discount_query = plans.DISCOUNT_QUERY
 

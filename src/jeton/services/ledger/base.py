@@ -28,7 +28,7 @@ from jeton.services.ledger.results import (
     Split,
     TransferResult,
 )
-from jeton.services.ledger.state import Acct, Declined, LotSpec, wallet_id
+from jeton.services.ledger.state import Acct, Declined, LotSpec, LotState, wallet_id
 from jeton.services.ledger.workset import PreRead, WorkSet
 from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.engine import Store
@@ -43,6 +43,9 @@ from jeton.store.tables.ledger import (
 R = TypeVar("R", bound=Result)
 Hook = Callable[[WorkSet, list[TransferResult]], None]
 PreReads = Callable[[str, str, str], Sequence[PreRead]]  # (community, member, asset)
+# Asked by the expiry job before it expires a wallet's lots: it may move some of them itself (a
+# plan's rollover does, in a transfer of its own on `ws`) and returns the ids of those it took.
+ExpiryHook = Callable[[WorkSet, Acct, list[LotState]], set[str]]
 REVERSIBLE_KINDS = {k.value for k in TransferKind} - {"expiry", "reversal"}
 
 
@@ -78,6 +81,9 @@ class LedgerBase:
         # Reads the hooks will make for the member a write debits, sent ahead with the write's
         # first round trip on PostgreSQL (see `write_once`); funding's auto-recharge has one.
         self.pre_reads: list[PreReads] = []
+        # Asked by the expiry job, wallet by wallet, before it sends lots to breakage: funding's
+        # plan rollover hooks in here.
+        self.expiry_hooks: list[ExpiryHook] = []
         self._known_communities: set[str] = set()
 
     def now_us(self) -> int:

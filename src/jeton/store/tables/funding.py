@@ -365,3 +365,21 @@ staff_posting_usage = sa.Table(
     sa.PrimaryKeyConstraint("community_id", "actor", "asset", "period_key"),
     sa.CheckConstraint("amount_used >= 0", name="used"),
 )
+
+# ---- rollover (services/funding/rollover.py, migration 0005) ----
+
+# The lots a plan's cycles granted or rolled, so that expiry can find their plan: the lot, its
+# subscription and cycle, and how many times its credits have rolled already (0: the cycle's
+# own grant). Rows of lots that are spent or expired stay: they are the history of the rolls.
+plan_credit_lots = sa.Table(
+    "plan_credit_lots", metadata,
+    community_id(),
+    id_col("lot_id"),
+    id_col("subscription_id"),
+    id_col("plan_id"),
+    sa.Column("cycle_no", sa.Integer, nullable=False),
+    sa.Column("rolls", sa.Integer, nullable=False),
+    instant("created_at_us"),
+    sa.PrimaryKeyConstraint("community_id", "lot_id"),
+    sa.CheckConstraint("rolls >= 0", name="rolls"),
+)

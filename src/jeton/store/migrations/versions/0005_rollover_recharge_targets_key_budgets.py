@@ -11,6 +11,8 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from jeton.store.tables.catalog import catalog_plan_terms
+from jeton.store.tables.funding import plan_credit_lots
 from jeton.store.tables.protection import BUDGET_TABLES
 from jeton.store.tables.webhooks import balance_alert_levels
 
@@ -19,7 +21,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLES = (*BUDGET_TABLES, balance_alert_levels)
+TABLES = (*BUDGET_TABLES, balance_alert_levels, catalog_plan_terms, plan_credit_lots)
 # (table, column) added to tables that existed before.
 COLUMNS: tuple[tuple[str, sa.Column[object]], ...] = (
     ("auto_recharge", sa.Column("target", sa.BigInteger, nullable=True)),
