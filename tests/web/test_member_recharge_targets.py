@@ -4,11 +4,13 @@ recharge page; the owner sees both on the member's page in the dashboard."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
 from jeton.core.clock import ManualClock
+from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.store.engine import Store
 
 from .member_support import (
@@ -81,6 +83,22 @@ async def test_member_sees_a_plans_rollover_terms(shop: Shop, alice: MemberBrows
     words = text_of(await alice.get("/m/plans"))
     assert "Unused credits roll over: 50% of them, up to 20, into the next period " \
            "(at most 2 times)" in words
+
+    # A month later, half of her 30 unused plan credits (15) are in a lot of their own.
+    shop.chat.set_payment_method("alice", provider="demo", customer_id="cus_alice",
+                                 payment_method_id=DEMO_METHOD_OK)
+    shop.chat.subscribe("alice", "monthly", idempotency_key="alice-monthly")
+    shop.clock.advance(timedelta(days=31))
+    shop.chat.run_funding_jobs()
+    shop.chat.run_expiry()
+    assert (await alice.open(shop.link("alice"))).status_code == 303  # a new link: a new session
+    words = text_of(await alice.get("/m/"))
+    assert "Plan credits rolled over (the rest expired)" in words  # her history: -15
+    shop.clock.advance(timedelta(days=20))  # the rolled lot now expires within 14 days
+    assert (await alice.open(shop.link("alice"))).status_code == 303
+    assert "Rolled over from your plan" in text_of(await alice.get("/m/"))
+    assert [(lot.source, lot.remaining) for lot in shop.chat.lots("alice")
+            if lot.source == "rollover"] == [("rollover", 15)]
 
 
 CATALOG_WITH_ROLLOVER = """
