@@ -41,6 +41,13 @@ def _scenario(server: LiveServer) -> None:
     assert (problem["limit"], problem["used"], problem["budget"]) == (15, 15, "per_key")
     assert problem["retry_after"]
 
+    # The partner sees its own budget (it may not read other keys).
+    own = app.key_budget("current", member_id="bob")
+    assert (own.key_id, own.used, own.member_used) == (partner.id, 15, 5)
+    other = httpx.get(f"{server.base_url}/v1/api_keys/{partner.id}/budget",
+                      headers={"Authorization": f"Bearer {partner.token}"})
+    assert other.status_code == 403
+
     # The owner's admin key is not the partner's: its spends are neither counted nor refused.
     owner.spend("bob", 50, idempotency_key="o1")
     seen = owner.key_budget(partner.id, member_id="alice")

@@ -75,6 +75,15 @@ def set_budget(key_id: KeyId, body: SetKeyBudget,
                                            actor=caller.actor())
 
 
+@router.get("/api_keys/current/budget")
+def get_own_budget(caller: Annotated[Caller, requires(Scope.charges_write)],
+                   member: Annotated[ExternalId | None, Query()] = None,
+                   asset: Annotated[AssetCode, Query()] = "CREDIT") -> KeyBudget:
+    """The calling key's own budget and what it used: what an agent asks before it charges.
+    Needs only `charges:write` (a key that cannot charge has nothing to budget)."""
+    return caller.community.key_budget(caller.key.key_id, member_id=member, asset=asset)
+
+
 @router.get("/api_keys/{key_id}/budget", responses=problem_responses(404))
 def get_budget(key_id: KeyId, caller: Annotated[Caller, requires(Scope.keys_write)],
                member: Annotated[ExternalId | None, Query()] = None,
