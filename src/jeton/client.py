@@ -505,6 +505,12 @@ class Client:
         return self._get(f"/v1/api_keys/{_seg(key_id)}/budget", KeyBudget,
                          member=member_id, asset=asset or self.asset)
 
+    def own_key_budget(self, *, member_id: str | None = None,
+                       asset: str | None = None) -> KeyBudget:
+        """The budget of the key this client calls with, and what it used."""
+        return self._get("/v1/api_key/budget", KeyBudget, member=member_id,
+                         asset=asset or self.asset)
+
     def create_coupon(self, code: str | None = None, *, credits: int = 0,
                       asset: str | None = None, credit_expiry_days: int | None = None,
                       classes: Any = None, keys: Any = None,

@@ -42,7 +42,7 @@ def _scenario(server: LiveServer) -> None:
     assert problem["retry_after"]
 
     # The partner sees its own budget (it may not read other keys).
-    own = app.key_budget("current", member_id="bob")
+    own = app.own_key_budget(member_id="bob")
     assert (own.key_id, own.used, own.member_used) == (partner.id, 15, 5)
     other = httpx.get(f"{server.base_url}/v1/api_keys/{partner.id}/budget",
                       headers={"Authorization": f"Bearer {partner.token}"})

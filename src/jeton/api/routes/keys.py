@@ -75,7 +75,7 @@ def set_budget(key_id: KeyId, body: SetKeyBudget,
                                            actor=caller.actor())
 
 
-@router.get("/api_keys/current/budget")
+@router.get("/api_key/budget")
 def get_own_budget(caller: Annotated[Caller, requires(Scope.charges_write)],
                    member: Annotated[ExternalId | None, Query()] = None,
                    asset: Annotated[AssetCode, Query()] = "CREDIT") -> KeyBudget:
