@@ -32,7 +32,7 @@ from jeton.payments.port import PaymentProvider, SignedWebhook
 from jeton.services.access import member_links
 from jeton.services.access.member_links import MemberLink
 from jeton.services.access.staff import StaffUser
-from jeton.services.charging import access_grants, leases, protection, velocity
+from jeton.services.charging import access_grants, key_budgets, leases, protection, velocity
 from jeton.services.charging.funding_sources import FundingSource
 from jeton.services.charging.results import (
     AreaReport,
@@ -41,6 +41,7 @@ from jeton.services.charging.results import (
     CatalogPreview,
     ChargeReceipt,
     CheckResult,
+    KeyBudget,
     LeaseInfo,
     MemberCatalog,
     MeteredReceipt,
@@ -125,7 +126,7 @@ R = TypeVar("R")
 
 if TYPE_CHECKING:  # imported when first used: the webhooks service is loaded on demand
     from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert, Webhooks
-    from jeton.services.events.results import EndpointInfo, EndpointWithSecret
+    from jeton.services.events.results import EndpointInfo, EndpointWithSecret, LowBalanceLevels
     from jeton.services.funding.receipt_keys import ReceiptKeys
     from jeton.services.funding.receipts import Receipt
 
@@ -595,10 +596,14 @@ class Community:
 
     def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
                           monthly_cap: int, enabled: bool = True,
-                          provider: str | None = None) -> AutoRechargeInfo:
+                          provider: str | None = None,
+                          target: int | None = None) -> AutoRechargeInfo:
+        """Under `threshold` available credits, buy `pack_id` with the saved method, at most
+        `monthly_cap` times a month; with `target`, as many of the pack as bring the balance
+        back to `target` (rounded up to whole packs)."""
         return recharge.set_auto_recharge(self.jeton, self.id, member_id, pack_id=pack_id,
                                           threshold=threshold, monthly_cap=monthly_cap,
-                                          enabled=enabled, provider=provider)
+                                          enabled=enabled, provider=provider, target=target)
 
     def get_auto_recharge(self, member_id: str, *,
                           asset: str | None = None) -> AutoRechargeInfo | None:
@@ -681,6 +686,25 @@ class Community:
 
     def spending_limits(self) -> SpendingLimits:
         return velocity.get_spending_limits(self.jeton, self.id)
+
+    # ---- spending budgets of API keys (services/charging/key_budgets.py) ----
+
+    def set_key_budget(self, key_id: str, *, period: str = "day", per_key: int | None = None,
+                       per_member: int | None = None, asset: str | None = None,
+                       actor: str | None = None) -> KeyBudget:
+        """What the API key `key_id` may spend of members' credits per `period` (hour, day or
+        month, UTC): `per_key` for all members together, `per_member` for each. Both None
+        remove the budget. Spends and captures whose `actor` is the key (`api_key:<id>`, as
+        the HTTP API records it) past a figure are declined with KeyBudgetExceeded."""
+        return key_budgets.set_key_budget(
+            self.jeton, self.id, key_id, period=period, per_key=per_key,
+            per_member=per_member, asset=asset or self.asset, actor=actor)
+
+    def key_budget(self, key_id: str, *, member_id: str | None = None,
+                   asset: str | None = None) -> KeyBudget:
+        """The key's budget and what it used in the window now running (and for `member_id`)."""
+        return key_budgets.get_key_budget(self.jeton, self.id, key_id,
+                                          asset=asset or self.asset, member_id=member_id)
 
     # ---- funding: coupons and affiliate codes (services/funding/coupons.py) ----
 
@@ -1036,6 +1060,24 @@ class Community:
         """The member's low-balance alert, or None when none is set."""
         return self._webhooks.events.low_balance_alert(self.id, member_id,
                                                        asset=asset or self.asset)
+
+
+    def set_low_balance_levels(self, member_id: str, levels: Mapping[str, int | None], *,
+                               asset: str | None = None) -> LowBalanceLevels:
+        """Low-balance alerts at several levels, e.g. `{"info": 500, "warning": 100,
+        "critical": 20}`: balance.low with the `level` once per crossing of each. A level left
+        out is removed; `{}` removes them all (services/events/balance_alerts.py)."""
+        from jeton.services.events import balance_alerts
+
+        return balance_alerts.set_levels(self._webhooks.events, self.id, member_id, levels,
+                                         asset=asset or self.asset)
+
+    def low_balance_levels(self, member_id: str, *,
+                           asset: str | None = None) -> LowBalanceLevels:
+        from jeton.services.events import balance_alerts
+
+        return balance_alerts.get_levels(self._webhooks.events, self.id, member_id,
+                                         asset=asset or self.asset)
 
 
 # Methods that keep to the real time in a test-mode community: a member link is a sign-in,

@@ -43,6 +43,7 @@ from jeton.services.charging.results import (
     CatalogPreview,
     ChargeReceipt,
     CheckResult,
+    KeyBudget,
     LeaseInfo,
     MemberCatalog,
     MeteredReceipt,
@@ -108,6 +109,7 @@ if TYPE_CHECKING:  # loaded on first use (`import jeton` does not load the webho
         EndpointWithSecret,
         EventInfo,
         LowBalanceAlert,
+        LowBalanceLevels,
     )
     from jeton.services.funding.receipt_keys import ReceiptKeys
     from jeton.services.funding.receipts import Receipt
@@ -547,9 +549,10 @@ class Client:
 
     def set_auto_recharge(self, member_id: str, *, pack_id: str, threshold: int,
                           monthly_cap: int, enabled: bool = True,
-                          provider: str | None = None) -> AutoRechargeInfo:
+                          provider: str | None = None,
+                          target: int | None = None) -> AutoRechargeInfo:
         body = {"pack_id": pack_id, "threshold": threshold, "monthly_cap": monthly_cap,
-                "enabled": enabled, "provider": provider}
+                "enabled": enabled, "provider": provider, "target": target}
         return self._post(f"/v1/members/{_seg(member_id)}/auto_recharge", body,
                           AutoRechargeInfo)
 
@@ -632,6 +635,25 @@ class Client:
 
     def spending_limits(self) -> SpendingLimits:
         return self._get("/v1/settings/spending_limits", SpendingLimits)
+
+    def set_key_budget(self, key_id: str, *, period: str = "day", per_key: int | None = None,
+                       per_member: int | None = None, asset: str | None = None,
+                       actor: str | None = None) -> KeyBudget:
+        """`actor` is recorded by the server as the API key; the argument is for parity."""
+        body = {"period": period, "per_key": per_key, "per_member": per_member,
+                "asset": asset or self.asset}
+        return self._post(f"/v1/api_keys/{_seg(key_id)}/budget", body, KeyBudget)
+
+    def key_budget(self, key_id: str, *, member_id: str | None = None,
+                   asset: str | None = None) -> KeyBudget:
+        return self._get(f"/v1/api_keys/{_seg(key_id)}/budget", KeyBudget,
+                         member=member_id, asset=asset or self.asset)
+
+    def own_key_budget(self, *, member_id: str | None = None,
+                       asset: str | None = None) -> KeyBudget:
+        """The budget of the key this client calls with, and what it used."""
+        return self._get("/v1/api_key/budget", KeyBudget, member=member_id,
+                         asset=asset or self.asset)
 
     def create_coupon(self, code: str | None = None, *, credits: int = 0,
                       asset: str | None = None, credit_expiry_days: int | None = None,
@@ -884,6 +906,21 @@ class Client:
         answer = self._call("PUT", f"/v1/members/{_seg(member_id)}/low_balance_threshold",
                             _Json, body={"threshold": threshold, "asset": asset or self.asset})
         return None if answer.root is None else LowBalanceAlert.model_validate(answer.root)
+
+    def set_low_balance_levels(self, member_id: str, levels: Mapping[str, int | None], *,
+                               asset: str | None = None) -> LowBalanceLevels:
+        from jeton.services.events.results import LowBalanceLevels
+
+        answer = self._call("PUT", f"/v1/members/{_seg(member_id)}/low_balance_levels",
+                            _Json, body={"levels": dict(levels), "asset": asset or self.asset})
+        return LowBalanceLevels.model_validate(answer.root)
+
+    def low_balance_levels(self, member_id: str, *,
+                           asset: str | None = None) -> LowBalanceLevels:
+        from jeton.services.events.results import LowBalanceLevels
+
+        return self._get(f"/v1/members/{_seg(member_id)}/low_balance_levels",
+                         LowBalanceLevels, asset=asset or self.asset)
 
     # ---- member pages ----
 

@@ -73,6 +73,7 @@ OBJECT_BODIES = {
     "/v1/holds/{hold_id}/capture": {"amount": 1},
     "/v1/holds/{hold_id}/void": {},
     "/v1/api_keys/{key_id}/revoke": {},
+    "/v1/api_keys/{key_id}/budget": {"period": "day", "per_key": 10},
     # funding
     "/v1/packs/{pack_id}/activate": {},
     "/v1/packs/{pack_id}/retire": {},
@@ -103,6 +104,7 @@ OBJECT_BODIES = {
     "/v1/leases/{lease_id}/end": {"reason": "closing"},
     "/v1/leases/{lease_id}/staff": {"email": "nobody@example.org"},
     "/v1/leases/{lease_id}/services/{service}": {"credits": 1},
+    "/v1/members/{member_id}/low_balance_levels": {"levels": {"warning": 5}},
 }
 # Path parameters that name what every community has (a report's table), not an object of one:
 # another community's key finds its own there.

@@ -298,6 +298,7 @@ CLIENT_ONLY = {
                       "ApiKeys (and `jeton keys`) do it",
     "list_api_keys": "as create_api_key",
     "revoke_api_key": "as create_api_key",
+    "own_key_budget": "the budget of the key the client calls with; in-process there is none",
 }
 
 

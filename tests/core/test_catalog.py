@@ -68,6 +68,35 @@ services:
 rewards:
   poll.completed: {name: Poll completed, credits: 5, limit: 3, per: day}
   files.uploaded: {name: File uploaded, credits: 10, limit: 10, per: day}
+points:
+  downloads: {"on": charge, service: files.download, points: 2}
+  polls: {"on": reward, service: poll.completed, points: 5}
+  purchases: {"on": purchase, points: 25}
+  week-streak: {"on": streak, days: 7, points: 50}
+badges:
+  bookworm:
+    name: Bookworm
+    emoji: "\U0001F4DA"
+    description: Ten file downloads
+    rule: {uses: 10, service: files.download}
+  supporter: {name: Supporter, emoji: "\U0001F4B3", description: A first purchase,
+              rule: {purchases: 1}}
+  author:
+    name: Author
+    emoji: "\u270D\uFE0F"
+    description: Twenty credits of royalties from your uploads
+    rule: {royalties: 20}
+levels:
+  - {name: Newcomer, points: 0}
+  - {name: Regular, points: 50}
+  - {name: Pillar of the community, points: 250}
+challenges:
+  weekly-voter:
+    name: Three polls this week
+    emoji: "\U0001F5F3\uFE0F"
+    goal: {rewards: 3, service: poll.completed}
+    per: week
+    reward: {credits: 10, points: 10}
 """
 
 

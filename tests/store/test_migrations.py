@@ -4,6 +4,7 @@ be of kind `bill`; a new database goes to head in one step."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +14,9 @@ from jeton.store import migrate
 from jeton.store.engine import Store
 from jeton.store.tables.bills import bills
 from jeton.store.tables.protection import TABLES
+
+migration_0007 = importlib.import_module(
+    "jeton.store.migrations.versions.0007_rollover_recharge_targets_key_budgets")
 
 
 def test_a_database_at_the_baseline_gains_the_protection_tables(tmp_path: Path) -> None:
@@ -98,4 +102,18 @@ def test_a_database_at_0002_gains_bills_and_keeps_its_purchases(tmp_path: Path) 
     bill = old.issue_bill("alice", idempotency_key="b")
     checkout = old.pay_bill(bill.id, provider="demo")  # a purchase of kind `bill` is allowed
     assert old.get_purchase(checkout.purchase_id).kind == "bill"
+def test_a_database_at_0002_gains_what_issue_15_added(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'before.db'}")
+    migrate.upgrade(store, "0002")
+    with store.engine.begin() as conn:  # as a 0002 database made before issue 15 was
+        for table in reversed(migration_0007.TABLES):
+            table.drop(conn)
+        for table_name, column in migration_0007.COLUMNS:
+            conn.execute(sa.text(f"ALTER TABLE {table_name} DROP COLUMN {column.name}"))
+    migrate.upgrade(store)
+    assert migrate.current(store) == migrate.HEAD_REVISION
+    inspector = sa.inspect(store.engine)
+    assert {t.name for t in migration_0007.TABLES} <= set(inspector.get_table_names())
+    for table_name, column in migration_0007.COLUMNS:
+        assert column.name in {c["name"] for c in inspector.get_columns(table_name)}
     store.dispose()

@@ -45,6 +45,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "AreaServiceBody": {"name": "Audio book", "kind": "fixed", "credits": 4,
                         "access": {"level": "locked", "any_of": ["key:audio"]},
                         "actor": "olga"},
+    "SetKeyBudget": {"period": "day", "per_key": 5000, "per_member": 200, "asset": "CREDIT"},
     # ---- the ledger ----
     "SplitBody": ROYALTY,
     "Grant": {"member": "alice", "amount": 100, "source": "reward", "paid": False,
@@ -102,7 +103,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                   "cancel_url": "https://chat.example.org/plans"},
     "CancelSubscription": {"at_period_end": True},
     "SetAutoRecharge": {"pack_id": "p50", "threshold": 10, "monthly_cap": 3,
-                        "enabled": True},
+                        "enabled": True, "target": 100},
     "GrantAccess": {"name": "vip", "expires_at": "2026-12-31T23:59:59Z"},
     "CreateCoupon": {"code": "SPRING24", "credits": 25, "max_redemptions": 100,
                      "per_member_limit": 1, "expires_at": "2026-06-01T00:00:00Z"},
@@ -125,6 +126,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "UpdateEndpoint": {"event_types": ["*"], "enabled": True},
     "RotateSecret": {"grace_s": 86400},
     "LowBalanceThreshold": {"threshold": 10, "asset": "CREDIT"},
+    "LowBalanceLevelsBody": {"levels": {"info": 500, "warning": 100, "critical": 20},
+                             "asset": "CREDIT"},
     "CreatePortalLink": {"return_url": "https://chat.example.org/account", "ttl_s": 300},
 }
 

@@ -167,6 +167,10 @@ class SetAutoRecharge(Body):
                                             description="Recharges per calendar month.")]
     enabled: StrictBool = True
     provider: ProviderName | None = None
+    target: Annotated[StrictInt | None, Field(
+        default=None, ge=1, le=limits.amount_max,
+        description="Buy as many of the pack as bring the balance back to this (rounded up to "
+                    "whole packs); omitted: one pack.")] = None
 
 
 class GrantAccess(Body):

@@ -72,6 +72,7 @@ HTTP_STATUS: dict[Status, tuple[int, str]] = {
     Status.velocity_limit_exceeded: (403, "The member's spending limit for now was reached"),
     Status.wallet_frozen: (403, "The wallet is frozen"),
     Status.credit_line_suspended: (402, "The credit line is suspended until a bill is paid"),
+    Status.key_budget_exceeded: (403, "The API key's spending budget for now was reached"),
     Status.reversal_insufficient: (409, "The credits to reverse have been spent"),
     Status.forbidden: (403, "Not allowed"),
     Status.declined: (402, "Declined"),

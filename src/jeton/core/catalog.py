@@ -41,7 +41,7 @@ the fixed fees of a split; `splits.split` refuses that charge with `split_invali
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeVar
@@ -50,17 +50,27 @@ from jeton.core import limits
 from jeton.core.access import OPEN, AccessLevel, AccessRule, Requirement
 from jeton.core.achievements import NONE, SECTIONS, Achievements, parse_achievements
 from jeton.core.allowances import AfterAllowance, Allowance, Period
-from jeton.core.amounts import asset_code, positive_amount, service_code, whole_amount
+from jeton.core.amounts import (
+    asset_code,
+    external_id,
+    positive_amount,
+    service_code,
+    whole_amount,
+)
 from jeton.core.catalog_source import Path, Source, parse_toml, parse_yaml
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.prices import ClassPrice, Money, PriceKind, PriceRule
 from jeton.core.rewards import Reward, display_name
+from jeton.core.rollover import CHECKS as ROLLOVER_CHECKS
+from jeton.core.rollover import PlanTerms, Rollover
 from jeton.core.splits import PartKind, SplitPart, Target, check_parts, split
 from jeton.core.statuses import Status
 
 DEMO_CATALOG = "demo_catalog.toml"  # a resource of this package, read by `jeton demo`
 
-_TOP_KEYS = frozenset({"services", "rewards", *SECTIONS})
+_TOP_KEYS = frozenset({"services", "rewards", "plans", *SECTIONS})
+_PLAN_KEYS = frozenset({"rollover"})
+_ROLLOVER_KEYS = frozenset({"share_percent", "cap", "cycles"})
 _SERVICE_KEYS = frozenset({"name", "kind", "credits", "unit_size", "unit", "class_credits",
                            "money", "access", "allowance", "splits"})
 _REWARD_KEYS = frozenset({"name", "credits", "limit", "per"})
@@ -91,6 +101,8 @@ class Catalog:
     # Points, badges, levels and challenges (core/achievements.py): read by the awarding job,
     # never by a charge.
     achievements: Achievements = NONE
+    # Terms of plans sold by the funding side, by plan id (core/rollover.py).
+    plans: Mapping[str, PlanTerms] = field(default_factory=lambda: MappingProxyType({}))
 
     def service(self, code: str) -> Service:
         found = self.services.get(code)
@@ -252,10 +264,56 @@ class _Checker:
         achievements = parse_achievements(
             top, self.fail, services=frozenset(str(c) for c in services_raw),
             rewards=frozenset(str(c) for c in rewards_raw))
+        plans = self.plans(top.get("plans", {}))
         if self.errors:
             return None
         return Catalog(services=MappingProxyType(services), rewards=MappingProxyType(rewards),
-                       achievements=achievements)
+                       achievements=achievements, plans=MappingProxyType(plans))
+
+    # -- plans ---------------------------------------------------------------------------------
+
+    def plans(self, raw: object) -> dict[str, PlanTerms]:
+        if not isinstance(raw, dict):
+            self.fail(("plans",), f"plans must be a table, got {_kind(raw)}")
+            return {}
+        if len(raw) > limits.catalog_plans_max:
+            self.fail(("plans",), f"a catalog has terms for at most {limits.catalog_plans_max} "
+                                  f"plans, this one has {len(raw)}")
+            return {}
+        found: dict[str, PlanTerms] = {}
+        for plan_id, value in raw.items():
+            path: Path = ("plans", str(plan_id))
+            checked = self.check(path, lambda p=plan_id: external_id(p, "plan id"))
+            table = self.table(value, path, _PLAN_KEYS, "a plan")
+            if table is None:
+                continue
+            rollover = None
+            if "rollover" in table:
+                rollover = self.rollover(table["rollover"], (*path, "rollover"))
+                if rollover is None:
+                    continue
+            if checked is not None:
+                found[checked] = PlanTerms(checked, rollover)
+        return found
+
+    def rollover(self, value: object, path: Path) -> Rollover | None:
+        table = self.table(value, path, _ROLLOVER_KEYS, "a rollover")
+        if table is None:
+            return None
+        figures: dict[str, int] = {}
+        failed = False
+        for key, check in ROLLOVER_CHECKS.items():
+            if key in table:
+                figure: int | None = self.check((*path, key), check, table[key])
+                if figure is None:
+                    failed = True
+                else:
+                    figures[key] = figure
+        if failed:
+            return None
+        return self.check(path, lambda: Rollover(
+            share_percent=figures.get("share_percent"), cap=figures.get("cap"),
+            cycles=figures.get("cycles", 1)))
 
     def code(self, code: object, path: Path) -> str | None:
         def make() -> str:

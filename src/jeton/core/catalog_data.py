@@ -20,6 +20,7 @@ from jeton.core.allowances import AfterAllowance, Allowance
 from jeton.core.catalog import Catalog, Service
 from jeton.core.prices import PriceKind, PriceRule
 from jeton.core.rewards import Reward
+from jeton.core.rollover import PlanTerms
 from jeton.core.splits import PartKind, SplitPart
 
 
@@ -31,6 +32,8 @@ def catalog_to_data(catalog: Catalog) -> dict[str, Any]:
                             for code, s in sorted(catalog.services.items())}
     if catalog.rewards:
         data["rewards"] = {code: reward_to_data(r) for code, r in sorted(catalog.rewards.items())}
+    if catalog.plans:
+        data["plans"] = {pid: plan_to_data(p) for pid, p in sorted(catalog.plans.items())}
     data.update(achievements_to_data(catalog))
     return data
 
@@ -40,6 +43,16 @@ def achievements_to_data(catalog: Catalog) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(json.dumps(dict(catalog.achievements.data),
                                                  sort_keys=True))
     return data
+
+
+def plan_to_data(terms: PlanTerms) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if terms.rollover is not None:
+        r = terms.rollover
+        entry["rollover"] = {k: v for k, v in (("share_percent", r.share_percent),
+                                               ("cap", r.cap), ("cycles", r.cycles))
+                             if v is not None}
+    return entry
 
 
 def service_to_data(service: Service) -> dict[str, Any]:

@@ -9,6 +9,8 @@
     │   ├── InsufficientCredits     available balance is below the amount required (HTTP 402)
     │   ├── VelocityLimitExceeded   the member spent their hour's or day's limit (HTTP 403);
     │   │                           `retry_after` says when it frees up
+    │   ├── KeyBudgetExceeded       the API key acting spent its budget for the period, overall
+    │   │                           or for this member (HTTP 403); `retry_after` as above
     │   ├── WalletFrozen            staff froze the wallet: no spend, charge, transfer out or
     │   │                           purchase until it is unfrozen (HTTP 403)
     │   └── CreditLineSuspended     a post-pay bill is past due: the member's credit line lends
@@ -69,6 +71,10 @@ class VelocityLimitExceeded(Declined):
     status = Status.velocity_limit_exceeded
 
 
+class KeyBudgetExceeded(Declined):
+    status = Status.key_budget_exceeded
+
+
 class WalletFrozen(Declined):
     status = Status.wallet_frozen
 
@@ -119,6 +125,7 @@ _BY_STATUS: dict[Status, type[JetonError]] = {
     Status.velocity_limit_exceeded: VelocityLimitExceeded,
     Status.wallet_frozen: WalletFrozen,
     Status.credit_line_suspended: CreditLineSuspended,
+    Status.key_budget_exceeded: KeyBudgetExceeded,
     Status.reversal_insufficient: Declined,
     Status.forbidden: Declined,
     Status.declined: Declined,

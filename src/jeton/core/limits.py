@@ -72,6 +72,11 @@ split_parts_max = 16
 catalog_bytes_max = 1_048_576
 # Services plus rewards in one catalog: a community's price list, not a product database.
 catalog_entries_max = 2_000
+# Plans with terms in one catalog file (core/rollover.py): a community sells a handful of plans.
+catalog_plans_max = 100
+# Cycles a rolled credit may keep rolling: a year of monthly cycles; past that it is a balance
+# that never expires, which a plan without rollover and a permanent grant already express.
+rollover_cycles_max = 12
 # Alternatives in one access rule and class prices in one price rule: a handful in practice.
 access_alternatives_max = 16
 class_prices_max = 64
@@ -256,6 +261,11 @@ member_history_page_size = 20
 # Purchases shown in the credit store, and searched for a returning checkout session.
 member_recent_purchases = 10
 
+# ---- auto-recharge to a target (services/funding/recharge.py) ----
+# Packs one recharge to a target may buy at once: a target is meant to be a few packs away, and
+# a bound keeps a mistyped target from charging a card for a hundred packs.
+recharge_units_max = 20
+
 # ---- wallet protection (services/charging/protection.py, velocity.py) ----
 # A freeze's reason is read by people in the audit log: a sentence or two, like a memo.
 freeze_reason_chars_max = 500
@@ -268,6 +278,9 @@ new_member_days_max = 365
 # keeps trying (one trip is a member who did not know); the bound keeps the setting meaningful.
 alert_after_trips_default = 3
 alert_after_trips_max = 1_000
+# Spending budgets of API keys (services/charging/key_budgets.py): one per key and asset, and a
+# community has at most as many keys as that (api_keys_per_community_max) for its assets.
+key_budgets_max = 1_000
 
 # ---- badges (core/badges.py) ----
 # A badge's code is an id in URLs and events; its texts are a title and a line, not a page.

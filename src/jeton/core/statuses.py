@@ -52,6 +52,7 @@ class Status(StrEnum):
     velocity_limit_exceeded = "velocity_limit_exceeded"  # spent too much this hour or day
     wallet_frozen = "wallet_frozen"  # staff stopped the wallet: nothing may leave it
     credit_line_suspended = "credit_line_suspended"  # a post-pay bill is past due
+    key_budget_exceeded = "key_budget_exceeded"  # the API key spent its budget for the period
     reversal_insufficient = "reversal_insufficient"
     forbidden = "forbidden"
     declined = "declined"

@@ -40,13 +40,15 @@ def get_auto_recharge(member_id: MemberId,
 def set_auto_recharge(member_id: MemberId, body: SetAutoRecharge,
                       caller: Annotated[Caller, requires(Scope.credits_write)],
                       ) -> AutoRechargeInfo:
-    """When the member's available credits fall under `threshold`, buy `pack_id` with their
-    saved payment method, at most `monthly_cap` times a calendar month. Enabling it needs a
+    """When the member's available credits fall under `threshold`, buy `pack_id` (or, with
+    `target`, as many of it as bring the balance back to `target`) with their saved payment
+    method, at most `monthly_cap` times a calendar month. Enabling it needs a
     saved payment method (`/payment_method`, or a purchase with `save_payment_method`)."""
     return caller.community.set_auto_recharge(member_id, pack_id=body.pack_id,
                                               threshold=body.threshold,
                                               monthly_cap=body.monthly_cap,
-                                              enabled=body.enabled, provider=body.provider)
+                                              enabled=body.enabled, provider=body.provider,
+                                              target=body.target)
 
 
 @router.post("/members/{member_id}/payment_method")

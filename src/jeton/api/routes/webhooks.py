@@ -28,7 +28,7 @@ from jeton.core import limits
 from jeton.services.access.api_keys import Scope
 from jeton.services.events.endpoints import DeliveryInfo, EventInfo, LowBalanceAlert
 from jeton.services.events.outbox import ALL_TYPES, EVENT_TYPES
-from jeton.services.events.results import EndpointInfo, EndpointWithSecret
+from jeton.services.events.results import EndpointInfo, EndpointWithSecret, LowBalanceLevels
 from jeton.services.ledger.results import Page
 
 router = api_router(tags=["webhooks"])
@@ -74,6 +74,14 @@ class RotateSecret(Body):
         ge=0, le=limits.webhook_secret_grace_s_max,
         description="How long the old secret also signs (0: stop at once).")] = (
         limits.webhook_secret_grace_s_default)
+
+
+class LowBalanceLevelsBody(Body):
+    levels: dict[Literal["info", "warning", "critical"],
+                 Annotated[StrictInt, Field(ge=1, le=limits.amount_max)] | None] = Field(
+        description="Thresholds falling from info to warning to critical; a level left out "
+                    "(or null) is removed, `{}` removes them all.")
+    asset: AssetCode = "CREDIT"
 
 
 class LowBalanceThreshold(Body):
@@ -208,3 +216,22 @@ def set_low_balance_threshold(
     `threshold`. Answers the alert, or null when `threshold` was null (removed)."""
     return Community(caller.ctx.jeton, caller.key.community_id).set_low_balance_threshold(
         member_id, body.threshold, asset=body.asset)
+
+
+@router.put("/members/{member_id}/low_balance_levels")
+def set_low_balance_levels(
+        member_id: MemberId, body: LowBalanceLevelsBody,
+        caller: Annotated[Caller, requires(Scope.members_write)]) -> LowBalanceLevels:
+    """Low-balance alerts at several levels: `balance.low` with its `level` is sent once each
+    time the available balance falls below a level's threshold."""
+    return caller.community.set_low_balance_levels(member_id, dict(body.levels.items()),
+                                                   asset=body.asset)
+
+
+@router.get("/members/{member_id}/low_balance_levels")
+def get_low_balance_levels(member_id: MemberId,
+                           caller: Annotated[Caller, requires(Scope.members_read)],
+                           asset: Annotated[AssetCode, Query()] = "CREDIT"
+                           ) -> LowBalanceLevels:
+    """The member's levels, and which are armed (not yet sent since the last crossing)."""
+    return caller.community.low_balance_levels(member_id, asset=asset)

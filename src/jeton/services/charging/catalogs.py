@@ -29,6 +29,7 @@ from jeton.core.catalog import Catalog, CatalogError, Service, catalog_from_data
 from jeton.core.catalog_data import (
     achievements_to_data,
     catalog_to_data,
+    plan_to_data,
     reward_to_data,
     service_to_data,
 )
@@ -49,7 +50,12 @@ from jeton.services.charging.results import (
 from jeton.store.dialect import is_unique_violation
 from jeton.store.engine import Store
 from jeton.store.tables.achievements import achievement_rules
-from jeton.store.tables.catalog import catalog_entries, catalog_history, catalog_versions
+from jeton.store.tables.catalog import (
+    catalog_entries,
+    catalog_history,
+    catalog_plan_terms,
+    catalog_versions,
+)
 from jeton.store.tables.ledger import communities
 
 CatalogFormat = Literal["toml", "yaml"]
@@ -58,6 +64,9 @@ _V = catalog_versions.c
 
 _SELECT_ACTIVE = sa.select(_E.entry, _E.code, _E.definition_json).where(
     _E.community_id == sa.bindparam("c"), _E.retired_version.is_(None))
+_P = catalog_plan_terms.c
+_SELECT_PLANS = sa.select(_P.plan_id, _P.definition_json).where(
+    _P.community_id == sa.bindparam("c"), _P.retired_version.is_(None))
 _SELECT_HEAD = sa.select(sa.func.max(_V.version)).where(_V.community_id == sa.bindparam("c"))
 EMPTY = Catalog(services={}, rewards={})
 
@@ -146,6 +155,7 @@ class Catalogs:
             entries[code] = ("service", canonical(service_to_data(service)))
         for code, reward in catalog.rewards.items():
             entries[code] = ("reward", canonical(reward_to_data(reward)))
+        terms = {pid: canonical(plan_to_data(t)) for pid, t in catalog.plans.items()}
         digest = hashlib.sha256(canonical(catalog_to_data(catalog)).encode()).hexdigest()
         # The gamification sections are stored whole, beside the entries (issue 17).
         rules = achievements_to_data(catalog)
@@ -171,6 +181,15 @@ class Catalogs:
             rules_before = conn.execute(sa.select(achievement_rules.c.definition_json).where(
                 achievement_rules.c.community_id == community_id)).scalar()
             rules_changed = rules_before != rules_text
+            plans_now = {r[0]: r[1] for r in conn.execute(
+                sa.select(_P.plan_id, _P.definition_json).where(
+                    _P.community_id == community_id, _P.retired_version.is_(None)))}
+            plan_changes = {pid: text for pid, text in terms.items()
+                            if plans_now.get(pid) != text}
+            plans_gone = sorted(set(plans_now) - set(terms))
+            added += [f"plan:{p}" for p in sorted(plan_changes) if p not in plans_now]
+            updated += [f"plan:{p}" for p in sorted(plan_changes) if p in plans_now]
+            retired += [f"plan:{p}" for p in plans_gone]
             n_services, n_rewards = len(catalog.services), len(catalog.rewards)
             if head and not (added or updated or retired or rules_changed):
                 return CatalogLoad(version=head, changed=False, dry_run=dry_run,
@@ -187,7 +206,25 @@ class Catalogs:
                 actor=actor[:100], loaded_at_us=now_us, services=n_services,
                 rewards=n_rewards))
             history: list[dict[str, Any]] = []
+            for pid, text in sorted(plan_changes.items()):
+                conn.execute(catalog_plan_terms.delete().where(
+                    _P.community_id == community_id, _P.plan_id == pid))
+                conn.execute(catalog_plan_terms.insert().values(
+                    community_id=community_id, plan_id=pid, definition_json=text,
+                    since_version=version, retired_version=None, updated_at_us=now_us))
+                history.append({"community_id": community_id, "version": version,
+                                "code": f"plan:{pid}", "entry": "plan", "definition_json": text,
+                                "change": "changed" if pid in plans_now else "added"})
+            for pid in plans_gone:
+                conn.execute(catalog_plan_terms.update().where(
+                    _P.community_id == community_id, _P.plan_id == pid).values(
+                    retired_version=version, updated_at_us=now_us))
+                history.append({"community_id": community_id, "version": version,
+                                "code": f"plan:{pid}", "entry": "plan", "change": "retired",
+                                "definition_json": None})
             for code in added + updated:
+                if code.startswith("plan:"):
+                    continue
                 kind, text = entries[code]
                 row = _entry_row(community_id, code, kind, text, version, now_us)
                 if code in current:
@@ -199,6 +236,8 @@ class Catalogs:
                                 "change": "changed" if code in updated else "added",
                                 "entry": kind, "definition_json": text})
             for code in retired:
+                if code.startswith("plan:"):
+                    continue
                 conn.execute(catalog_entries.update().where(
                     _E.community_id == community_id, _E.code == code).values(
                     retired_version=version, updated_at_us=now_us))
@@ -246,6 +285,10 @@ class Catalogs:
         data: dict[str, dict[str, Any]] = {"services": {}, "rewards": {}}
         for kind, code, text in conn.execute(_SELECT_ACTIVE, {"c": community_id}):
             data["services" if kind == "service" else "rewards"][code] = json.loads(text)
+        plans = {pid: json.loads(text) for pid, text in conn.execute(
+            _SELECT_PLANS, {"c": community_id})}
+        if plans:
+            data["plans"] = plans
         catalog = catalog_from_data(data).catalog
         if catalog is None:
             raise InvariantViolation(f"the stored catalog of {community_id!r} does not check")

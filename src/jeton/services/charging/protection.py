@@ -6,6 +6,7 @@
   made. Credits may still come in (a grant, a refund, a purchase paid before the freeze) and
   go out by staff's hand (a reversal) or by expiry: the freeze stops the member, not the staff.
   Freezing and unfreezing need a reason; both are in the staff audit log and the outbox.
+- The same hook holds spends made with an API key to the key's budget (key_budgets.py).
 - A decline by a velocity limit (velocity.py) rolls its transaction back, so the trip is counted
   afterwards in a transaction of its own (`record_trip`): when a member's trips in one UTC day
   reach the community's `alert_after_trips`, one `member.limit_tripped` event tells the owner.
@@ -26,7 +27,7 @@ from jeton.core.errors import InvalidRequest, JetonError, WalletFrozen
 from jeton.core.statuses import Status
 from jeton.services.access.audit import record_audit
 from jeton.services.access.staff import Permission, StaffUser, require
-from jeton.services.charging import velocity
+from jeton.services.charging import key_budgets, velocity
 from jeton.services.charging.results import WalletFreeze
 from jeton.services.events.outbox import emit_event
 from jeton.services.ledger.results import TransferResult
@@ -35,6 +36,9 @@ from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import members
+from jeton.store.tables.protection import (
+    key_budgets as key_budget_rules,
+)
 from jeton.store.tables.protection import (
     limit_trips,
     spending_settings,
@@ -64,15 +68,19 @@ def install(j: Jeton) -> None:
         j.ledger.pre_reads.append(pre_read)
 
 
-# One row whatever is stored: the freeze's reason (or NULL), and how many velocity limits the
-# asset has (0: the debit needs no counting). Two questions, one statement, one row.
+# One row whatever is stored: the freeze's reason (or NULL), how many velocity limits the asset
+# has (0: the debit needs no counting) and how many API key budgets (0: no key's spend is
+# counted). Three questions, one statement, one row.
 _GUARD = sa.select(
     sa.select(wallet_freezes.c.reason).where(
         wallet_freezes.c.community_id == sa.bindparam("c"),
         wallet_freezes.c.member_id == sa.bindparam("m")).scalar_subquery(),
     sa.select(sa.func.count()).select_from(velocity_limits).where(
         velocity_limits.c.community_id == sa.bindparam("c"),
-        velocity_limits.c.asset == sa.bindparam("a")).scalar_subquery())
+        velocity_limits.c.asset == sa.bindparam("a")).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(key_budget_rules).where(
+        key_budget_rules.c.community_id == sa.bindparam("c"),
+        key_budget_rules.c.asset == sa.bindparam("a")).scalar_subquery())
 
 
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
@@ -89,16 +97,22 @@ def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
     if not mine:
         return
     counted: list[TransferResult] = []
+    budgeted: list[TransferResult] = []
     for member_id, asset in sorted({(r.member_id or "", r.asset) for r in mine}):
         row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
-        reason, limit_count = row if row is not None else (None, 0)
+        reason, limit_count, budget_count = row if row is not None else (None, 0, 0)
         if reason is not None:
             raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {reason}",
                                member=member_id)
+        spends = [r for r in mine if r.member_id == member_id and r.asset == asset
+                  and r.kind in velocity.SPEND_KINDS]
         if limit_count:
-            counted += [r for r in mine if r.member_id == member_id and r.asset == asset
-                        and r.kind in velocity.SPEND_KINDS]
+            counted += spends
+        if budget_count:
+            budgeted += [r for r in spends if r.actor.startswith(key_budgets.ACTOR_PREFIX)]
     velocity.check_and_count(ws, counted)
+    if budgeted:
+        key_budgets.check_and_count(ws, budgeted)
 
 
 def _debits_wallet(r: TransferResult) -> bool:

@@ -301,6 +301,24 @@ class VelocityLimit(Result):
     new_member_per_day: int | None = None
 
 
+class KeyBudget(Result):
+    """What an API key may spend of members' credits per `period` (hour, UTC day or UTC
+    month): `per_key` for every member together, `per_member` for each (None: no such limit),
+    and what it used in the window now running (`used`; `member_used` for the member asked
+    about). The window ends, and the use starts again from 0, at `window_end`."""
+
+    key_id: str
+    asset: str = "CREDIT"
+    period: str = "day"
+    per_key: int | None = None
+    per_member: int | None = None
+    used: int = 0
+    window_start: datetime
+    window_end: datetime
+    member_id: str | None = None
+    member_used: int | None = None
+
+
 class SpendingLimits(Result):
     """A community's velocity limits and how it treats members who trip them."""
 

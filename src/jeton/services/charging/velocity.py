@@ -17,13 +17,15 @@ allowance units and transfers to other members (which have their own limits) do 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from jeton.core import amounts, limits
-from jeton.core.clock import from_us
+from jeton.core.clock import from_us, to_us
 from jeton.core.errors import InvalidRequest, VelocityLimitExceeded
 from jeton.core.statuses import Status
 from jeton.services.access.audit import record_audit
@@ -31,6 +33,7 @@ from jeton.services.charging.results import SpendingLimits, VelocityLimit
 from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import wallet_id
 from jeton.services.ledger.workset import WorkSet
+from jeton.store.dialect import for_update
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import members
 from jeton.store.tables.protection import spending_settings, velocity_counters, velocity_limits
@@ -78,42 +81,88 @@ def check_and_count(ws: WorkSet, results: list[TransferResult]) -> None:
     new = _new_members(ws, who) if any(
         row.new_member_per_hour is not None or row.new_member_per_day is not None
         for row in rules.values()) else set()
-    c = velocity_counters.c
-    counters = {(row.member_id, row.asset, row.scope, row.period): row
-                for row in ws.conn.execute(sa.select(velocity_counters).where(
-                    c.community_id == ws.community_id, c.member_id.in_(who),
-                    c.asset.in_(assets))).all()}
-    writes: list[tuple[dict[str, Any], bool]] = []
+    counters = read_counters(ws, who, assets)
+    writes: list[CounterWrite] = []
     for (member, asset, scope), amount in sorted(spent.items()):
         rule = rules[(asset, scope)]
-        for period, span_us in PERIODS:
+        for period, _span_us in PERIODS:
             limit = _limit(rule, period, member in new)
             if limit is None:
                 continue
-            start_us = ws.now_us - ws.now_us % span_us
+            start_us, end_us = window(ws.now_us, period)
             row = counters.get((member, asset, scope, period))
             before = row.spent if row is not None and row.window_start_us == start_us else 0
             if before + amount > limit:
                 where = "" if scope == ALL else f" on {scope}"
                 raise VelocityLimitExceeded(
                     f"{member!r} may spend {limit} {asset}{where} per {period} and has spent "
-                    f"{before}; {amount} more is refused until {from_us(start_us + span_us):%H:%M} "
+                    f"{before}; {amount} more is refused until {from_us(end_us):%H:%M} "
                     "UTC", member=member, asset=asset, service=None if scope == ALL else scope,
                     period=period, limit=limit, used=before, required=amount,
-                    retry_after=from_us(start_us + span_us))
-            writes.append(({"community_id": ws.community_id, "member_id": member,
-                            "asset": asset, "scope": scope, "period": period,
-                            "window_start_us": start_us, "spent": before + amount},
-                           row is not None))
-    for values, exists in writes:
-        if exists:
+                    retry_after=from_us(end_us))
+            writes.append(CounterWrite(member, asset, scope, period, start_us, before + amount,
+                                       row is not None))
+    save_counters(ws, writes)
+
+
+# ---- windows and counters, shared with the API keys' budgets (key_budgets.py) ----
+
+
+def window(now_us: int, period: str) -> tuple[int, int]:
+    """The fixed window of `period` (hour, day or month, in UTC) holding `now_us`: its start
+    and its end, in microseconds."""
+    if period == "month":
+        d = from_us(now_us)
+        start = datetime(d.year, d.month, 1, tzinfo=UTC)
+        end = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=UTC)
+        return to_us(start), to_us(end)
+    span_us = dict(PERIODS)[period]
+    start_us = now_us - now_us % span_us
+    return start_us, start_us + span_us
+
+
+@dataclass(frozen=True, slots=True)
+class CounterWrite:
+    """A counter's new figure for the window starting at `window_start_us`."""
+
+    member_id: str
+    asset: str
+    scope: str
+    period: str
+    window_start_us: int
+    spent: int
+    exists: bool
+
+
+def read_counters(ws: WorkSet, member_ids: list[str], assets: list[str], *,
+                  scopes: list[str] | None = None,
+                  lock: bool = False) -> dict[tuple[str, str, str, str], Any]:
+    """The counters of these members (and scopes), by (member, asset, scope, period). `lock`
+    takes their row locks on PostgreSQL, for counters no wallet lock already serializes."""
+    c = velocity_counters.c
+    stmt = sa.select(velocity_counters).where(
+        c.community_id == ws.community_id, c.member_id.in_(member_ids), c.asset.in_(assets))
+    if scopes is not None:
+        stmt = stmt.where(c.scope.in_(scopes))
+    if lock:
+        stmt = for_update(stmt.order_by(c.member_id, c.asset, c.scope, c.period), ws.dialect)
+    return {(row.member_id, row.asset, row.scope, row.period): row
+            for row in ws.conn.execute(stmt).all()}
+
+
+def save_counters(ws: WorkSet, writes: list[CounterWrite]) -> None:
+    c = velocity_counters.c
+    for w in writes:
+        if w.exists:
             ws.conn.execute(velocity_counters.update().where(
-                c.community_id == values["community_id"], c.member_id == values["member_id"],
-                c.asset == values["asset"], c.scope == values["scope"],
-                c.period == values["period"]).values(window_start_us=values["window_start_us"],
-                                                     spent=values["spent"]))
+                c.community_id == ws.community_id, c.member_id == w.member_id,
+                c.asset == w.asset, c.scope == w.scope, c.period == w.period).values(
+                window_start_us=w.window_start_us, spent=w.spent))
         else:
-            ws.conn.execute(velocity_counters.insert().values(**values))
+            ws.conn.execute(velocity_counters.insert().values(
+                community_id=ws.community_id, member_id=w.member_id, asset=w.asset,
+                scope=w.scope, period=w.period, window_start_us=w.window_start_us,
+                spent=w.spent))
 
 
 def _limit(rule: Any, period: str, is_new: bool) -> int | None:

@@ -22,7 +22,7 @@ charge.
 
 Payloads (the `data` of a webhook), by type:
 
-    balance.low         member_id, asset, available, threshold, transfer_id
+    balance.low         member_id, asset, available, threshold, level, transfer_id
     balance.depleted    member_id, asset, available, transfer_id
     charge.succeeded    transfer_id, member_id, asset, amount, service, hold_id, balance_after,
                         metadata
@@ -31,6 +31,10 @@ Payloads (the `data` of a webhook), by type:
     credits.expiring    member_id, asset, lot_id, amount, expires_at, paid, source, scope
     credits.expired     member_id, asset, amount, lots [{lot_id, amount, expired_at}],
                         transfer_id
+    credits.rolled_over member_id, asset, subscription_id, plan_id, transfer_id, amount, unused,
+                        lots [{lot_id, amount, paid, cost_minor, rolls}], expires_at
+    credits.rollover_forfeited  member_id, asset, subscription_id, plan_id, transfer_id,
+                        amount, unused, share_percent, cap
 
 The other types are listed in `EVENT_TYPES`; the services that own them define their payloads.
 Amounts are integers in the asset's minor unit, instants ISO 8601 in UTC.
@@ -61,6 +65,7 @@ from jeton.store.engine import Store
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import accounts, events, lots, members
 from jeton.store.tables.webhooks import (
+    balance_alert_levels,
     event_settings,
     expiring_lot_notices,
     member_alerts,
@@ -80,6 +85,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "charge.succeeded": "credits were spent: a charge or the capture of a hold",
     "coupon.redeemed": "a member redeemed a coupon",
     "credits.expired": "credits of a member expired and went to breakage",
+    "credits.rolled_over": "a plan's unused cycle credits rolled into the next cycle",
+    "credits.rollover_forfeited": "unused cycle credits past a plan's rollover share or cap "
+                                  "went to breakage",
     "credits.expiring": "a lot of a member's credits will expire soon",
     "level.reached": "a member's lifetime points reached a new level",
     "member.created": "a member was registered",
@@ -113,6 +121,15 @@ _FLIP_ALERTS = member_alerts.update().where(
     member_alerts.c.community_id == sa.bindparam("b_community"),
     member_alerts.c.member_id == sa.bindparam("b_member"),
     member_alerts.c.asset == sa.bindparam("b_asset"))
+_LEVELS = balance_alert_levels.c
+_SELECT_LEVELS = sa.select(_LEVELS.member_id, _LEVELS.asset, _LEVELS.threshold, _LEVELS.armed,
+                           _LEVELS.level).where(
+    _LEVELS.community_id == sa.bindparam("b_community"),
+    _LEVELS.member_id.in_(sa.bindparam("b_members", expanding=True)))
+_FLIP_LEVELS = balance_alert_levels.update().where(
+    _LEVELS.community_id == sa.bindparam("b_community"),
+    _LEVELS.member_id == sa.bindparam("b_member"), _LEVELS.asset == sa.bindparam("b_asset"),
+    _LEVELS.level == sa.bindparam("b_level"))
 _EVENT_COLS = (events.c.event_id, events.c.type, events.c.member_id, events.c.payload_json,
                events.c.created_at_us)
 
@@ -177,8 +194,9 @@ class Events:
                 webhook_endpoints.c.community_id == community_id,
                 webhook_endpoints.c.enabled.is_(True))):
             types.update(json.loads(raw) if raw is not None else [ALL_TYPES])
-        has_alerts = conn.execute(sa.select(member_alerts.c.member_id).where(
-            member_alerts.c.community_id == community_id).limit(1)).first() is not None
+        has_alerts = any(conn.execute(sa.select(table.c.member_id).where(
+            table.c.community_id == community_id).limit(1)).first() is not None
+            for table in (member_alerts, balance_alert_levels))
         found = Subscriptions(frozenset(types), has_alerts, now)
         self._cache[community_id] = found
         return found
@@ -263,11 +281,12 @@ class Events:
 
     def _low_balance(self, ws: WorkSet, wallets: dict[tuple[str, str], Any],
                      available: dict[tuple[str, str], int], last_debit: dict[str, str]) -> None:
-        rows = ws.conn.execute(_SELECT_ALERTS, {
-            "b_community": ws.community_id,
-            "b_members": sorted({k[0] for k in wallets})}).all()
-        flips = []
-        for member_id, asset, threshold, armed in rows:
+        params = {"b_community": ws.community_id, "b_members": sorted({k[0] for k in wallets})}
+        single = [(*row, None) for row in ws.conn.execute(_SELECT_ALERTS, params).all()]
+        # Levels, highest threshold first: a fall through several sends them in that order.
+        levels = sorted(ws.conn.execute(_SELECT_LEVELS, params).all(), key=lambda r: -r[2])
+        flips, level_flips = [], []
+        for member_id, asset, threshold, armed, level in single + levels:
             key = (member_id, asset)
             if key not in wallets:
                 continue
@@ -275,14 +294,19 @@ class Events:
             if armed and below:
                 ws.emit("balance.low", member_id, {
                     "member_id": member_id, "asset": asset, "available": available[key],
-                    "threshold": threshold,
+                    "threshold": threshold, "level": level,
                     "transfer_id": last_debit.get(wallets[key].account_id)})
             if armed == below:  # armed and now below, or disarmed and back at the threshold
-                flips.append({"b_community": ws.community_id, "b_member": member_id,
-                              "b_asset": asset, "low_armed": not below,
-                              "updated_at_us": ws.now_us})
+                flip = {"b_community": ws.community_id, "b_member": member_id,
+                        "b_asset": asset, "updated_at_us": ws.now_us}
+                if level is None:
+                    flips.append({**flip, "low_armed": not below})
+                else:
+                    level_flips.append({**flip, "b_level": level, "armed": not below})
         if flips:
             ws.conn.execute(_FLIP_ALERTS, flips)
+        if level_flips:
+            ws.conn.execute(_FLIP_LEVELS, level_flips)
 
     # ---- reading ----
 

@@ -32,6 +32,21 @@ class LowBalanceAlert(Result):
     armed: bool  # False: the balance is below the threshold and balance.low was sent
 
 
+class LowBalanceLevel(Result):
+    """One level of a member's low-balance alerts: `balance.low` with this `level` is sent when
+    the available balance falls below `threshold`, once per crossing."""
+
+    level: str  # info, warning, critical
+    threshold: int
+    armed: bool  # False: below the threshold, sent, waiting for the balance to come back
+
+
+class LowBalanceLevels(Result):
+    member_id: str
+    asset: str
+    levels: list[LowBalanceLevel]
+
+
 class AttemptInfo(Result):
     attempt: int
     attempted_at: datetime

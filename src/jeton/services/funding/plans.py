@@ -51,7 +51,7 @@ from jeton.services.funding.renewals import (
     the_plan,
     update_subscription,
 )
-from jeton.services.funding.results import Checkout, PlanInfo, SubscriptionInfo
+from jeton.services.funding.results import Checkout, PlanInfo, RolloverInfo, SubscriptionInfo
 from jeton.services.funding.shelf import Shelf
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import is_unique_violation
@@ -90,8 +90,8 @@ def create_plan(j: Jeton, community_id: str, *, name: str, cycle: str, credits: 
     row = {"name": info.name, "cycle": info.cycle, "asset": info.asset, "credits": info.credits,
            "price_minor": info.price_minor, "currency": info.currency,
            "discount_bp": info.discount_bp, "class": info.member_class}
-    return _SHELF.create_once(j, community_id, pid, info, asset=info.asset,
-                              currency=info.currency, values=row)
+    return with_terms(j, community_id, [_SHELF.create_once(
+        j, community_id, pid, info, asset=info.asset, currency=info.currency, values=row)])[0]
 
 
 def list_plans(j: Jeton, community_id: str, *, include_inactive: bool = False) -> list[PlanInfo]:
@@ -100,16 +100,30 @@ def list_plans(j: Jeton, community_id: str, *, include_inactive: bool = False) -
         stmt = stmt.where(plans.c.active.is_(True))
     with j.store.read() as conn:
         rows = conn.execute(stmt.order_by(plans.c.price_minor, plans.c.plan_id)).mappings().all()
-    return [plan_info(r) for r in rows]
+    return with_terms(j, community_id, [plan_info(r) for r in rows])
 
 
 def set_plan_active(j: Jeton, community_id: str, plan_id: str, active: bool) -> PlanInfo:
     """Stop offering a plan (or offer it again). Subscriptions to it run on unchanged."""
-    return _SHELF.set_active(j, community_id, plan_id, active)
+    return with_terms(j, community_id, [_SHELF.set_active(j, community_id, plan_id, active)])[0]
 
 
 def get_plan(j: Jeton, community_id: str, plan_id: str) -> PlanInfo:
-    return _SHELF.get(j, community_id, plan_id)
+    return with_terms(j, community_id, [_SHELF.get(j, community_id, plan_id)])[0]
+
+
+def with_terms(j: Jeton, community_id: str, infos: list[PlanInfo]) -> list[PlanInfo]:
+    """The plans with the active catalog's terms for them (rollover, core/rollover.py)."""
+    if not infos:
+        return infos
+    _, catalog = j.charging.catalogs.current(community_id)
+    out = []
+    for info in infos:
+        terms = catalog.plans.get(info.id)
+        rule = terms.rollover if terms is not None else None
+        out.append(info if rule is None else info.model_copy(update={"rollover": RolloverInfo(
+            share_percent=rule.share_percent, cap=rule.cap, cycles=rule.cycles)}))
+    return out
 
 
 # ---- subscribing ----

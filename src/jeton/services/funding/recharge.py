@@ -1,6 +1,9 @@
 """Auto-recharge: buy a chosen pack with the saved payment method when the balance runs low.
 
-A member with a saved payment method sets a threshold, a pack and a monthly cap. Two halves:
+A member with a saved payment method sets a threshold, a pack and a monthly cap, and may set a
+`target`: then a recharge buys as many of the pack as bring the available balance back to the
+target (each pack counting its credits and bonus credits), rounded up to whole packs, at most
+`recharge_units_max`; without one it buys one pack (docs/decisions/0061). Two halves:
 
 - `recharge_hook`, a ledger hook, runs inside every write transaction that took credits from a
   member (a spend, a capture, a transfer). When the member's available balance is now under
@@ -58,11 +61,16 @@ _DEBITS = frozenset({"spend", "capture", "transfer"})
 
 def set_auto_recharge(j: Jeton, community_id: str, member_id: str, *, pack_id: str,
                       threshold: int, monthly_cap: int, enabled: bool = True,
-                      provider: str | None = None) -> AutoRechargeInfo:
-    """Turn auto-recharge on (or off) for a member. Setting it again clears a failure."""
+                      provider: str | None = None,
+                      target: int | None = None) -> AutoRechargeInfo:
+    """Turn auto-recharge on (or off) for a member. Setting it again clears a failure. With
+    `target`, a recharge buys enough of the pack to bring the balance back to it."""
     threshold = amounts.whole_amount(threshold, "threshold")
     if threshold < 0:
         raise InvalidRequest("threshold must not be negative", status=Status.amount_invalid)
+    if target is not None and amounts.whole_amount(target, "target") <= threshold:
+        raise InvalidRequest("target must be above the threshold",
+                             status=Status.amount_invalid)
     if type(monthly_cap) is not int or not 0 <= monthly_cap <= 1_000:
         raise InvalidRequest("monthly_cap must be 0-1000 recharges", status=Status.value_invalid)
     if type(enabled) is not bool:
@@ -80,7 +88,7 @@ def set_auto_recharge(j: Jeton, community_id: str, member_id: str, *, pack_id: s
                                  status=Status.value_invalid)
         values = {"enabled": enabled, "threshold": threshold, "pack_id": pack.id,
                   "monthly_cap": monthly_cap, "provider": prov.name, "status": "ok",
-                  "last_error": None, "updated_at_us": ws.now_us}
+                  "last_error": None, "updated_at_us": ws.now_us, "target": target}
         if not insert_new(conn, auto_recharge, ["community_id", "member_id", "asset"],
                              {"community_id": community_id, "member_id": member_id,
                               "asset": pack.asset, "month_key": 0, "month_count": 0,
@@ -113,7 +121,7 @@ def get_auto_recharge(j: Jeton, community_id: str, member_id: str, *,
         threshold=row["threshold"], pack_id=row["pack_id"], monthly_cap=row["monthly_cap"],
         provider=row["provider"], status=row["status"], last_error=row["last_error"],
         recharges_this_month=row["month_count"] if row["month_key"] == month else 0,
-        in_flight=in_flight)
+        in_flight=in_flight, target=row["target"])
 
 
 # ---- the trigger ----
@@ -250,7 +258,8 @@ def _step(ws: WorkSet, j: Jeton, member_id: str, asset: str) -> bool | pur.Saved
         if settings["status"] != "cap_reached":
             _cap_reached(ws, member_id, asset, settings["monthly_cap"])
         return True
-    if available_now(conn, cid, member_id, asset, now) >= settings["threshold"]:
+    available = available_now(conn, cid, member_id, asset, now)
+    if available >= settings["threshold"]:
         _drop_claim(ws, member_id, asset)  # topped up meanwhile
         return True
     try:
@@ -260,16 +269,26 @@ def _step(ws: WorkSet, j: Jeton, member_id: str, asset: str) -> bool | pur.Saved
         _drop_claim(ws, member_id, asset)
         return True
     purchase_id = new_id()
+    units = units_to_target(settings["target"], available, pack.credits + pack.bonus_credits)
     conn.execute(purchases.insert().values(
         community_id=cid, purchase_id=purchase_id, member_id=member_id, kind="recharge",
         pack_id=pack.id, provider=settings["provider"], status="charging",
-        description=pack.name, asset=pack.asset, credits=pack.credits,
-        bonus_credits=pack.bonus_credits, amount_minor=pack.price_minor,
-        currency=pack.currency, offer_json=_json(offer_snapshot(pack)), created_at_us=now))
+        description=pack.name if units == 1 else f"{units} × {pack.name}", asset=pack.asset,
+        credits=pack.credits * units, bonus_credits=pack.bonus_credits * units,
+        amount_minor=pack.price_minor * units, currency=pack.currency,
+        offer_json=_json({**offer_snapshot(pack), "units": units}), created_at_us=now))
     conn.execute(recharge_claims.update().where(*_claim_pk(cid, member_id, asset)).values(
         state="charging", purchase_id=purchase_id, attempts=1,
         next_attempt_at_us=now + limits.provider_retry_s * _US))
     return _charge_for(ws, j, pur.lock_purchase(conn, cid, purchase_id))
+
+
+def units_to_target(target: int | None, available: int, per_unit: int) -> int:
+    """How many packs of `per_unit` credits bring `available` back to `target`: rounded up to
+    whole packs, at least one, at most `recharge_units_max`. No target: one pack."""
+    if target is None or per_unit <= 0 or available >= target:
+        return 1
+    return min(max(1, -(-(target - available) // per_unit)), limits.recharge_units_max)
 
 
 def _charge_for(ws: WorkSet, j: Jeton, purchase: RowMapping) -> bool | pur.SavedMethodCharge:

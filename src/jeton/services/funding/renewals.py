@@ -24,7 +24,7 @@ from jeton.services.charging.access_grants import grant_class
 from jeton.services.funding import base as fb
 from jeton.services.funding import purchases as pur
 from jeton.services.ledger.jobs import job
-from jeton.services.ledger.state import Header, LotSpec, system_id
+from jeton.services.ledger.state import Header, LotSpec, system_id, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.tables.funding import (
@@ -227,9 +227,14 @@ def _grant_cycle(ws: WorkSet, j: Jeton, sub: RowMapping, plan: RowMapping, cyc: 
         spec = LotSpec(source="plan", paid=paid, cost_minor=plan["price_minor"] if paid else 0,
                        cost_currency=plan["currency"] if paid else None,
                        expires_at_us=cyc["end_at_us"])
-        transfer_id = j.ledger.apply_grant(
-            ws, header, member, plan["credits"], spec,
-            system_id("issuance" if paid else "promotions", asset)).id
+        grant = j.ledger.apply_grant(ws, header, member, plan["credits"], spec,
+                                     system_id("issuance" if paid else "promotions", asset))
+        transfer_id = grant.id
+        from jeton.services.funding.rollover import note_cycle_lot
+
+        for move in grant.lots:
+            if move.amount > 0 and move.account_id == wallet_id(member, asset):
+                note_cycle_lot(ws, move.lot_id, sub["subscription_id"], plan["plan_id"], n)
     if plan["class"]:
         grant_class(ws.conn, ws.community_id, member, plan["class"],
                     expires_at_us=cyc["end_at_us"], now_us=ws.now_us, source="plan")

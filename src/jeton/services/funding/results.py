@@ -120,6 +120,16 @@ class WebhookOutcome(Result):
     detail: str = ""
 
 
+class RolloverInfo(Result):
+    """The active catalog's rollover terms of a plan (`[plans.<id>.rollover]`): at each cycle's
+    end, `share_percent` of the unused credits (None: all), at most `cap` (None: no cap), roll
+    into the next cycle; a credit rolls at most `cycles` times."""
+
+    share_percent: int | None = None
+    cap: int | None = None
+    cycles: int = 1
+
+
 class PlanInfo(Result):
     id: str
     name: str
@@ -132,6 +142,7 @@ class PlanInfo(Result):
     discount_bp: int = 0  # off every charge while a cycle runs (10000 = free)
     active: bool = True
     created_at: datetime
+    rollover: RolloverInfo | None = None  # from the active catalog; None: unused credits expire
 
 
 class SubscriptionInfo(Result):
@@ -164,6 +175,8 @@ class AutoRechargeInfo(Result):
     last_error: str | None = None
     recharges_this_month: int = 0
     in_flight: bool = False
+    # Buy as many of the pack as bring the available balance back to `target` (None: one).
+    target: int | None = None
 
 
 class CouponInfo(Result):

@@ -7,6 +7,8 @@
   sender's day or month limit;
 - the suspended credit line (`bill_payments.credit_line_hook`): refuses a debit that draws on
   the credit line of a member whose bill is past due;
+- plan rollover (`rollover.RolloverHook`, an expiry hook): rolls part of a plan's unused cycle
+  credits into the next cycle instead of expiring them;
 and answers charging's questions (services/charging/hooks.py): the member's plan discount
 (`plans.DISCOUNT_QUERY`), the packs to suggest beside a decline (`packs.suggest_packs`) and
 whether a past-due bill suspends the member's credit line (`bill_payments.SUSPENSION_QUERY`).
@@ -33,6 +35,7 @@ from jeton.services.funding import (
     renewals,
 )
 from jeton.services.funding.member_transfers import transfer_limits_hook
+from jeton.services.funding.rollover import RolloverHook
 
 if TYPE_CHECKING:
     from jeton.app import Jeton
@@ -53,6 +56,8 @@ def install(j: Jeton) -> None:
     if member_transfers.pre_read not in transfer_reads:
         transfer_reads.append(member_transfers.pre_read)
     j.ledger.default_fee = member_transfers.default_fee
+    if RolloverHook(j) not in j.ledger.expiry_hooks:
+        j.ledger.expiry_hooks.append(RolloverHook(j))
     charging = j.charging
     charging.plan_discount_query = plans.DISCOUNT_QUERY
     charging.suspension_query = bill_payments.SUSPENSION_QUERY

@@ -29,7 +29,7 @@ from jeton.services.ledger.results import (
     Split,
     TransferResult,
 )
-from jeton.services.ledger.state import Acct, Declined, LotSpec, PreRead, wallet_id
+from jeton.services.ledger.state import Acct, Declined, LotSpec, LotState, PreRead, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.engine import Store
@@ -46,6 +46,9 @@ Hook = Callable[[WorkSet, list[TransferResult]], None]
 PreReads = Callable[[str, str, str], Sequence[PreRead]]  # (community, member, asset)
 OperationPreReads = Callable[[str, str], Sequence[PreRead]]  # (community, asset)
 FeePolicy = Callable[[WorkSet, str, int], int]  # (working set, asset, amount) -> fee
+# Asked by the expiry job before it expires a wallet's lots: it may move some of them itself (a
+# plan's rollover does, in a transfer of its own on `ws`) and returns the ids of those it took.
+ExpiryHook = Callable[[WorkSet, Acct, list[LotState]], set[str]]
 REVERSIBLE_KINDS = {k.value for k in TransferKind} - {"expiry", "reversal"}
 
 
@@ -86,6 +89,9 @@ class LedgerBase:
         # The fee of a member transfer whose caller names none, worked out inside the write
         # from what `operation_pre_reads` sent ahead (funding installs the community's rule).
         self.default_fee: FeePolicy | None = None
+        # Asked by the expiry job, wallet by wallet, before it sends lots to breakage: funding's
+        # plan rollover hooks in here.
+        self.expiry_hooks: list[ExpiryHook] = []
         self._known_communities: set[str] = set()
         # Which communities run on a test clock, and the scope that puts an operation on its
         # community's time (decision 0056).

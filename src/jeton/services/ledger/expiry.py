@@ -1,4 +1,8 @@
-"""Expiry: what is left in a lot past its expiry goes to the breakage account."""
+"""Expiry: what is left in a lot past its expiry goes to the breakage account.
+
+Before a wallet's lots go, each of `expiry_hooks` may take some of them (a plan's rollover moves
+part of them into a new lot, in a transfer of its own in the same transaction); the rest expire
+as always."""
 
 from __future__ import annotations
 
@@ -41,11 +45,18 @@ class LedgerExpiry(LedgerBase):
                 count = 0
                 for account_id, lot_ids in sorted(by_account.items()):
                     wallet = ws.accounts[account_id]
+                    taken: set[str] = set()
+                    for hook in self.expiry_hooks:
+                        left = [ws.lots[i] for i in lot_ids
+                                if i not in taken and ws.lots[i].remaining > 0]
+                        if left:
+                            taken |= hook(ws, wallet, left)
+                    count += len(taken)
                     draft = TransferDraft(TransferKind.expiry, wallet.asset)
                     expired = []
                     for lot_id in lot_ids:
                         lot = ws.lots[lot_id]
-                        if lot.remaining <= 0:
+                        if lot.remaining <= 0 or lot_id in taken:
                             continue
                         expired.append({"lot_id": lot_id, "amount": lot.remaining,
                                         "expired_at": from_us(lot.expires_at_us or now)})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from jeton.store.tables.base import community_id, instant, metadata
+from jeton.store.tables.base import community_id, id_col, instant, metadata
 
 catalog_versions = sa.Table(
     "catalog_versions", metadata,
@@ -66,4 +66,17 @@ catalog_history = sa.Table(
     sa.ForeignKeyConstraint(["community_id", "version"],
                             ["catalog_versions.community_id", "catalog_versions.version"]),
     sa.CheckConstraint("change IN ('added', 'changed', 'retired')", name="change"),
+)
+
+# Terms of plans in the catalog file (core/rollover.py): one row per plan id, versioned like the
+# entries (NULL `retired_version`: in the active catalog). Migration 0005.
+catalog_plan_terms = sa.Table(
+    "catalog_plan_terms", metadata,
+    community_id(),
+    id_col("plan_id"),
+    sa.Column("definition_json", sa.Text, nullable=False),
+    sa.Column("since_version", sa.Integer, nullable=False),
+    sa.Column("retired_version", sa.Integer, nullable=True),
+    instant("updated_at_us"),
+    sa.PrimaryKeyConstraint("community_id", "plan_id"),
 )

@@ -282,6 +282,8 @@ auto_recharge = sa.Table(
     sa.Column("month_key", sa.Integer, nullable=False, server_default="0"),  # 202601
     sa.Column("month_count", sa.Integer, nullable=False, server_default="0"),
     instant("updated_at_us"),
+    # Buy enough of the pack to bring the balance back to this (NULL: one pack). Migration 0005.
+    amount("target", nullable=True),
     sa.PrimaryKeyConstraint("community_id", "member_id", "asset"),
     sa.ForeignKeyConstraint(["community_id", "member_id"],
                             ["members.community_id", "members.member_id"]),
@@ -362,4 +364,22 @@ staff_posting_usage = sa.Table(
     amount("amount_used"),
     sa.PrimaryKeyConstraint("community_id", "actor", "asset", "period_key"),
     sa.CheckConstraint("amount_used >= 0", name="used"),
+)
+
+# ---- rollover (services/funding/rollover.py, migration 0007) ----
+
+# The lots a plan's cycles granted or rolled, so that expiry can find their plan: the lot, its
+# subscription and cycle, and how many times its credits have rolled already (0: the cycle's
+# own grant). Rows of lots that are spent or expired stay: they are the history of the rolls.
+plan_credit_lots = sa.Table(
+    "plan_credit_lots", metadata,
+    community_id(),
+    id_col("lot_id"),
+    id_col("subscription_id"),
+    id_col("plan_id"),
+    sa.Column("cycle_no", sa.Integer, nullable=False),
+    sa.Column("rolls", sa.Integer, nullable=False),
+    instant("created_at_us"),
+    sa.PrimaryKeyConstraint("community_id", "lot_id"),
+    sa.CheckConstraint("rolls >= 0", name="rolls"),
 )

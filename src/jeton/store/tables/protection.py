@@ -10,6 +10,10 @@
   inside the spend's own transaction under the wallet's row lock, so racing spends of one
   member are counted one after the other and a rolled-back spend counts nothing. One row per
   member, scope and period: a new window overwrites the old one, the table does not grow.
+- `key_budgets`: credits an API key may spend on members' behalf per period, overall and per
+  member (docs/decisions/0062). What was spent is counted in `velocity_counters` under scope
+  `key:<key id>`: per member on the member's row, overall on member `*` (no member id can be
+  `*`), whose row is locked for the count.
 - `limit_trips`: declines by a limit in the member's current UTC day, and whether the owner was
   alerted for that day.
 """
@@ -79,4 +83,20 @@ limit_trips = sa.Table(
     sa.PrimaryKeyConstraint("community_id", "member_id"),
 )
 
+key_budgets = sa.Table(
+    "key_budgets", metadata,
+    community_id(),
+    id_col("key_id"),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),  # hour, day, month
+    amount("per_key", nullable=True),  # every member together
+    amount("per_member", nullable=True),  # each member
+    instant("updated_at_us"),
+    sa.PrimaryKeyConstraint("community_id", "key_id", "asset"),
+    sa.CheckConstraint("per_key >= 0", name="per_key"),
+    sa.CheckConstraint("per_member >= 0", name="per_member"),
+)
+
 TABLES = (wallet_freezes, spending_settings, velocity_limits, velocity_counters, limit_trips)
+# Added by migration 0007 (issue 15).
+BUDGET_TABLES = (key_budgets,)

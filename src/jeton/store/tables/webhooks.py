@@ -124,6 +124,23 @@ member_alerts = sa.Table(
     sa.CheckConstraint("low_threshold > 0", name="low_threshold"),
 )
 
+# Low-balance alerts at several levels (info, warning, critical), each its own threshold and
+# armed flag: balance.low with the level is sent once per crossing of each (migration 0007).
+balance_alert_levels = sa.Table(
+    "balance_alert_levels", metadata,
+    community_id(),
+    id_col("member_id"),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),  # info, warning, critical
+    amount("threshold"),
+    sa.Column("armed", sa.Boolean, nullable=False),
+    instant("updated_at_us"),
+    sa.PrimaryKeyConstraint("community_id", "member_id", "asset", "level"),
+    sa.ForeignKeyConstraint(["community_id", "member_id"],
+                            ["members.community_id", "members.member_id"]),
+    sa.CheckConstraint("threshold > 0", name="level_threshold"),
+)
+
 # Lots already announced by credits.expiring: once per lot. Rows of lots past their expiry are
 # dropped by the job's next announcement (such a lot is never announced again), so the table
 # holds about one notice period of lots.

@@ -74,6 +74,7 @@ NOTICES: Mapping[str, str] = {
     "auto_recharge_saved": "Auto-recharge was saved.",
     "low_balance_saved": "The low-balance alert was saved.",
     "settings_saved": "The settings were saved.",
+    "key_budget_set": "The key's budget was saved. It counts from now on.",
     "key_revoked": "The API key was revoked. Requests with it are refused from now on.",
 }
 

@@ -36,6 +36,7 @@ NOTICES: Mapping[str, str] = {
                              "Credits you already have stay until they expire.",
     "subscription_ended": "Your subscription has ended.",
     "recharge_saved": "Your auto-recharge settings were saved.",
+    "alerts_saved": "Your low-balance alerts were saved.",
     "checkout_canceled": "The payment was canceled. Nothing was charged.",
     "purchase_unknown": "We could not find that payment. Your recent purchases are below.",
 }

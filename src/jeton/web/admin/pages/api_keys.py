@@ -1,4 +1,5 @@
-"""API keys: list, create (the token shown once) and revoke (after a confirmation).
+"""API keys: list, create (the token shown once), revoke (after a confirmation), and each key's
+spending budget with what it used (services/charging/key_budgets.py).
 
 Creating a key carries the form's idempotency key: a second submit finds the key the first
 made, and the service cannot show its token again (it keeps only a digest).
@@ -14,10 +15,12 @@ from fastapi.responses import HTMLResponse, Response
 from jeton.core import limits
 from jeton.core.errors import InvalidRequest
 from jeton.services.access.api_keys import ApiKeys, Scope
+from jeton.services.charging import key_budgets
 from jeton.web.admin.context import admin_context
 from jeton.web.admin.forms import (
     Fields,
     FormValues,
+    amount_text,
     audit,
     error_message,
     form_key,
@@ -45,6 +48,9 @@ SCOPE_TEXT = {
 }
 
 
+PERIOD_TEXT = {"hour": "per hour", "day": "per UTC day", "month": "per UTC month"}
+
+
 def _keys(request: Request) -> ApiKeys:
     ctx = admin_context(request)
     return ApiKeys(ctx.store, ctx.clock)
@@ -54,9 +60,59 @@ def _keys(request: Request) -> ApiKeys:
 def key_list(request: Request, staff: Configurer, after: Cursor = "") -> HTMLResponse:
     found = _keys(request).list(staff.community_id, limit=PAGE_SIZE,
                                 starting_after=after or None)
+    ctx = admin_context(request)
+    asset = ctx.credit_asset(staff.community_id)
+    budgets = key_budgets.key_budgets_of(ctx.jeton, staff.community_id,
+                                         [k.id for k in found.data], asset=asset.code)
     return render(request, "admin/api_keys.html", {
         "keys": found.data, "next_cursor": found.next_cursor or "", "first_page": not after,
+        "budgets": budgets, "scale": asset.scale, "periods": PERIOD_TEXT,
     }, section="api_keys")
+
+
+@router.get("/api-keys/{key_id}/budget", name="admin.api_key_budget")
+def budget_form(request: Request, staff: Configurer, key_id: str) -> HTMLResponse:
+    ctx = admin_context(request)
+    asset = ctx.credit_asset(staff.community_id)
+    budget = ctx.community(staff.community_id, asset).key_budget(key_id)
+    values = {"period": budget.period,
+              "per_key": amount_text(budget.per_key, asset.scale),
+              "per_member": amount_text(budget.per_member, asset.scale)}
+    return _budget_form(request, staff.community_id, key_id, values)
+
+
+@router.post("/api-keys/{key_id}/budget", name="admin.api_key_budget_set")
+def set_budget(request: Request, staff: Configurer, key_id: str,
+               form: FormValues) -> Response:
+    ctx = admin_context(request)
+    asset = ctx.credit_asset(staff.community_id)
+    values = {name: form.get(name, "") for name in ("period", "per_key", "per_member")}
+    fields = Fields(values)
+    period = fields.text("period") or "day"
+    if period not in PERIOD_TEXT:
+        fields.errors["period"] = "Choose an hour, a day or a month."
+    per_key = fields.amount("per_key", asset.scale, required=False, positive=False)
+    per_member = fields.amount("per_member", asset.scale, required=False, positive=False)
+    for name, value in (("per_key", per_key), ("per_member", per_member)):
+        if value is not None and value < 0:
+            fields.errors[name] = "Enter zero or more."
+    if not fields.ok:
+        return _budget_form(request, staff.community_id, key_id, values, fields.errors)
+    try:
+        ctx.community(staff.community_id, asset).set_key_budget(
+            key_id, period=period, per_key=per_key, per_member=per_member,
+            actor=staff_actor(staff))
+    except InvalidRequest as exc:
+        return _budget_form(request, staff.community_id, key_id, values, message=error_message(exc))
+    return redirect_to(request, "admin.api_keys", notice="key_budget_set")
+
+
+def _budget_form(request: Request, community_id: str, key_id: str, values: dict[str, str],
+                 errors: dict[str, str] | None = None, message: str = "") -> HTMLResponse:
+    return render_form(request, "admin/api_key_budget.html", values, errors, message,
+                       section="api_keys", context={
+                           "api_key": _keys(request).get(community_id, key_id),
+                           "periods": list(PERIOD_TEXT.items())})
 
 
 @router.get("/api-keys/new", name="admin.api_key_new")
