@@ -103,7 +103,8 @@ class LedgerBase:
     def write_once(self, community_id: str, key: str, operation: str,
                    request: dict[str, Any], body: Callable[[WorkSet], R], result_type: type[R],
                    *, now_us: int | None = None, accounts: Sequence[str] = (),
-                   member_id: str | None = None, asset: str = "CREDIT") -> R:
+                   member_id: str | None = None, asset: str = "CREDIT",
+                   req_hash: str | None = None) -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
         request racing another with the same key is retried and finds that answer. Every
@@ -113,7 +114,8 @@ class LedgerBase:
         `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
         and the hooks' reads for that member with them, in the write's first round trip; its
         rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing."""
-        req_hash = idempotency.request_hash(operation, request)
+        if req_hash is None:  # given by a caller that hashed `request` already, faster
+            req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
 
         def tx(conn: Connection) -> R:

@@ -157,6 +157,9 @@ LOT_ROW_KEYS = ("community_id", "lot_id", "account_id", "source", "paid", "cost_
 INSERT_HOLD = holds.insert()
 
 
+INSERT_LOT = lots.insert()
+
+
 INSERT_HOLD_LOT = hold_lots.insert()
 
 

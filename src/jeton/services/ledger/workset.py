@@ -44,7 +44,6 @@ from jeton.store.fastsql import Runner, compiled
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import (
     accounts,
-    lots,
 )
 
 # System and named accounts never change once made (their balance is not on the row), so each
@@ -577,7 +576,7 @@ class WorkSet:
                         "remaining": lot.remaining}
                        for lot in self.lots.values() if lot.dirty and not lot.new]
         db.many(q.INSERT_TRANSFER, self.transfer_rows)
-        db.many(lots.insert(), [q.lot_row(c, lot) for lot in new_lots], q.LOT_ROW_KEYS)
+        db.many(q.INSERT_LOT, [q.lot_row(c, lot) for lot in new_lots], q.LOT_ROW_KEYS)
         db.many(q.UPDATE_LOT, lot_updates)
         db.many(q.INSERT_HOLD, self.hold_inserts)
         db.many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)

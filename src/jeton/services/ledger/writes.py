@@ -140,7 +140,8 @@ class LedgerWrites(LedgerBase):
         return self.write_once(
             community_id, req.idempotency_key, "spend", request, body, TransferResult,
             accounts=[*self._spend_accounts(req), system_id(to_account or "revenue", req.asset)],
-            member_id=req.member, asset=req.asset)
+            member_id=req.member, asset=req.asset,
+            req_hash=_spend_request_hash(req) if to_account is None else None)
 
     def spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]], *,
                     actor: str = "system") -> list[BatchItem]:
