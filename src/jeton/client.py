@@ -885,6 +885,14 @@ class Client:
                             _Json, body={"threshold": threshold, "asset": asset or self.asset})
         return None if answer.root is None else LowBalanceAlert.model_validate(answer.root)
 
+    def low_balance_alert(self, member_id: str, *,
+                          asset: str | None = None) -> LowBalanceAlert | None:
+        from jeton.services.events.results import LowBalanceAlert
+
+        answer = self._call("GET", f"/v1/members/{_seg(member_id)}/low_balance_threshold",
+                            _Json, params={"asset": asset or self.asset})
+        return None if answer.root is None else LowBalanceAlert.model_validate(answer.root)
+
     # ---- member pages ----
 
     def create_member_link(self, member_id: str, *, return_url: str | None = None,
@@ -948,7 +956,8 @@ class _Awards(RootModel[list[AwardInfo]]):
 
 
 class _Json(RootModel[Any]):
-    """Any JSON answer, `null` included (the alert of `set_low_balance_threshold`)."""
+    """Any JSON answer, `null` included (the alert of `set_low_balance_threshold` and
+    `low_balance_alert`)."""
 
 
 def create_community(base_url: str, operator_token: str, community_id: str, name: str, *,

@@ -20,7 +20,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey, keep_for_replay
-from jeton.api.params import AfterId, Limit, MemberId
+from jeton.api.params import AfterId, Asset, Limit, MemberId
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import UUID_PATTERN, AssetCode, Body
 from jeton.app import Community
@@ -208,3 +208,12 @@ def set_low_balance_threshold(
     `threshold`. Answers the alert, or null when `threshold` was null (removed)."""
     return Community(caller.ctx.jeton, caller.key.community_id).set_low_balance_threshold(
         member_id, body.threshold, asset=body.asset)
+
+
+@router.get("/members/{member_id}/low_balance_threshold", responses=problem_responses(404))
+def get_low_balance_threshold(
+        member_id: MemberId, caller: Annotated[Caller, requires(Scope.members_read)],
+        asset: Asset = "CREDIT") -> LowBalanceAlert | None:
+    """The member's low-balance alert (`armed: false` while the balance is below), or null
+    when none is set."""
+    return caller.community.low_balance_alert(member_id, asset=asset)
