@@ -393,11 +393,13 @@ class Community:
 
         return receipt_keys.public_keys(self.jeton.store, self.id, self.jeton.clock)
 
-    def rotate_receipt_key(self) -> ReceiptKeys:
-        """Sign with a new key from now on; the old ones stay published."""
+    def rotate_receipt_key(self, *, idempotency_key: str | None = None) -> ReceiptKeys:
+        """Sign with a new key from now on; the old ones stay published. With
+        `idempotency_key`, a retry rotates once."""
         from jeton.services.funding import receipt_keys
 
-        return receipt_keys.rotate(self.jeton.store, self.jeton.clock, self.id)
+        return receipt_keys.rotate(self.jeton.store, self.jeton.clock, self.id,
+                                   idempotency_key=idempotency_key)
 
     def report(self, *, since: date | None = None, until: date | None = None,
                asset: str | None = None) -> Report:

@@ -921,6 +921,13 @@ class Client:
 
         return self._get(f"/v1/members/{_seg(member_id)}/low_balance_levels",
                          LowBalanceLevels, asset=asset or self.asset)
+    def low_balance_alert(self, member_id: str, *,
+                          asset: str | None = None) -> LowBalanceAlert | None:
+        from jeton.services.events.results import LowBalanceAlert
+
+        answer = self._call("GET", f"/v1/members/{_seg(member_id)}/low_balance_threshold",
+                            _Json, params={"asset": asset or self.asset})
+        return None if answer.root is None else LowBalanceAlert.model_validate(answer.root)
 
     # ---- member pages ----
 
@@ -985,7 +992,8 @@ class _Awards(RootModel[list[AwardInfo]]):
 
 
 class _Json(RootModel[Any]):
-    """Any JSON answer, `null` included (the alert of `set_low_balance_threshold`)."""
+    """Any JSON answer, `null` included (the alert of `set_low_balance_threshold` and
+    `low_balance_alert`)."""
 
 
 def create_community(base_url: str, operator_token: str, community_id: str, name: str, *,

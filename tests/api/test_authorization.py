@@ -106,9 +106,18 @@ OBJECT_BODIES = {
     "/v1/leases/{lease_id}/services/{service}": {"credits": 1},
     "/v1/members/{member_id}/low_balance_levels": {"levels": {"warning": 5}},
 }
-# Path parameters that name what every community has (a report's table), not an object of one:
-# another community's key finds its own there.
-SHARED_PARAMS = {"key"}
+# Query strings that pass validation, for GETs that require one and name an object in their
+# path: sent with another community's key, they must find nothing (404), not fail validation.
+OBJECT_QUERIES = {
+    "/v1/members/{member_id}/balance/history": {"from": "2026-01-01T00:00:00Z",
+                                                "to": "2026-01-02T00:00:00Z"},
+}
+# GETs a live community is refused by design, with the refusal's code: the other community is
+# live, so its key gets that refusal, which names nothing of this community's.
+LIVE_REFUSED = {"/v1/test_clock": "test_mode_required"}  # decision 0056: no clock to show
+# Path parameters that name what every community has (a report's table, a leaderboard's
+# metric), not an object of one: another community's key finds its own there.
+SHARED_PARAMS = {"key", "metric"}
 
 
 @pytest.fixture
@@ -156,7 +165,8 @@ def funding_objects(chat: jeton.Client) -> dict[str, str]:
 
 
 def webhook_objects(server: LiveServer, chat: jeton.Client) -> dict[str, str]:
-    """An endpoint, an event and its delivery (made, not sent), and a report table's key."""
+    """An endpoint, an event and its delivery (made, not sent), a report table's key and a
+    leaderboard's metric."""
     # A public address written as one: nothing resolves it, and no job sends to it here.
     endpoint = chat.create_webhook_endpoint("https://93.184.215.14/jeton")
     server.jeton.events.record(server.community_id, "member.created", "alice",
@@ -165,7 +175,7 @@ def webhook_objects(server: LiveServer, chat: jeton.Client) -> dict[str, str]:
     event = chat.list_events(limit=1).data[0]
     delivery = chat.list_webhook_deliveries(limit=1).data[0]
     return {"endpoint_id": endpoint.id, "event_id": event.id, "delivery_id": delivery.id,
-            "key": "per_day"}
+            "key": "per_day", "metric": "points"}
 
 
 @pytest.fixture
@@ -176,7 +186,8 @@ def http() -> Iterator[httpx.Client]:
 
 
 def call(http: httpx.Client, server: LiveServer, world: World, endpoint: Endpoint,
-         token: str | None, body: object = None) -> httpx.Response:
+         token: str | None, body: object = None,
+         query: dict[str, str] | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = world.url(server.base_url, endpoint.path)
     if endpoint.method in ("POST", "PUT"):
@@ -184,7 +195,7 @@ def call(http: httpx.Client, server: LiveServer, world: World, endpoint: Endpoin
         headers["Idempotency-Key"] = f"auth-{uuid.uuid4()}"
         return http.request(endpoint.method, url, headers=headers,
                             json={} if body is None else body)
-    return http.request(endpoint.method, url, headers=headers)
+    return http.request(endpoint.method, url, headers=headers, params=query)
 
 
 def test_every_route_declares_what_it_needs(live_server: LiveServer) -> None:
@@ -231,8 +242,13 @@ def test_another_communitys_key_finds_nothing(live_server: LiveServer, world: Wo
                 answer = call(http, live_server, world, endpoint, world.other_admin,
                               OBJECT_BODIES[endpoint.path])
             else:
-                answer = call(http, live_server, world, endpoint, world.other_admin)
+                answer = call(http, live_server, world, endpoint, world.other_admin,
+                              query=OBJECT_QUERIES.get(endpoint.path))
             if answer.status_code != 404:
+                wrong.append(f"{label}: {answer.status_code} {answer.text[:200]}")
+        elif endpoint.method == "GET" and endpoint.path in LIVE_REFUSED:
+            answer = call(http, live_server, world, endpoint, world.other_admin)
+            if answer.status_code != 409 or answer.json()["code"] != LIVE_REFUSED[endpoint.path]:
                 wrong.append(f"{label}: {answer.status_code} {answer.text[:200]}")
         elif endpoint.method == "GET":
             answer = call(http, live_server, world, endpoint, world.other_admin)

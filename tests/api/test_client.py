@@ -277,7 +277,7 @@ CHARGING_METHODS = {
     "list_webhook_endpoints", "get_webhook_endpoint", "update_webhook_endpoint",
     "delete_webhook_endpoint", "rotate_webhook_secret", "list_events", "get_event",
     "list_webhook_deliveries", "get_webhook_delivery", "redeliver_webhook",
-    "set_low_balance_threshold",
+    "set_low_balance_threshold", "low_balance_alert",
 }
 # Gamification, served by the API (docs/api/achievements.md, leaderboards.md).
 GAMIFICATION_METHODS = {"achievements", "leaderboard", "achievement_awards", "achievement_rules"}

@@ -122,11 +122,16 @@ def test_an_endpoint_made_over_http_receives_signed_events(server: LiveServer,
         "Authorization": f"Bearer {server.api_key}"}).text
     assert chat.get_webhook_endpoint(endpoint.id).description == "host app"
 
+    assert chat.low_balance_alert("alice") is None
     alert = chat.set_low_balance_threshold("alice", 10)
     assert alert is not None
     assert (alert.threshold, alert.armed) == (10, True)
+    assert chat.low_balance_alert("alice") == alert
     chat.spend("alice", 15, idempotency_key="s-1")  # 20 -> 5: under 10
     deliver(server)
+    # Sent once for this crossing: disarmed until the balance is back at 10 or above.
+    assert chat.low_balance_alert("alice") == alert.model_copy(update={"armed": False})
+    assert chat.low_balance_alert("alice") == server.community.low_balance_alert("alice")
 
     assert len(receiver.received) == 1
     message = verify(endpoint.secret, receiver.received[0])
@@ -185,9 +190,13 @@ def test_an_endpoint_made_over_http_receives_signed_events(server: LiveServer,
         chat.get_event("01900000-0000-7000-8000-000000000000")
 
     assert chat.set_low_balance_threshold("alice", None) is None
+    assert chat.low_balance_alert("alice") is None
     with pytest.raises(NotFound) as nobody:
         chat.set_low_balance_threshold("nobody", 5)
     assert nobody.value.status is Status.member_not_found
+    with pytest.raises(NotFound) as unknown:
+        chat.low_balance_alert("nobody")
+    assert unknown.value.status is Status.member_not_found
 
 
 def test_webhook_reads_and_writes_need_their_scopes(server: LiveServer,

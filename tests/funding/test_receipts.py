@@ -112,6 +112,21 @@ def test_a_rotated_key_stays_published_and_old_receipts_still_verify(
         "key_id": keys.keys[0].id}
 
 
+def test_a_retried_rotation_rotates_once(club: jeton.Community, clock: ManualClock) -> None:
+    first_key = club.receipt_keys().keys[0]
+    clock.advance(days=1)
+    rotated = club.rotate_receipt_key(idempotency_key="rotate-1")
+    clock.advance(days=1)
+    assert club.rotate_receipt_key(idempotency_key="rotate-1") == rotated
+    assert [k.id for k in club.receipt_keys().keys] == [rotated.keys[0].id, first_key.id]
+    # The key names that rotation: another request under it is refused, and rotates nothing.
+    with pytest.raises(jeton.IdempotencyConflict):
+        club.grant("ann", 5, idempotency_key="rotate-1")
+    assert club.balance("ann").posted == 0
+    again = club.rotate_receipt_key(idempotency_key="rotate-2")
+    assert [k.id for k in again.keys][1:] == [rotated.keys[0].id, first_key.id]
+
+
 def test_receipts_of_nothing_are_refused(club: jeton.Community,
                                          buy: Callable[..., jeton.PurchaseInfo]) -> None:
     with pytest.raises(NotFound) as missing:

@@ -43,6 +43,13 @@ function day(value) {
   return value instanceof Date ? value.toISOString().slice(0, 10) : String(value);
 }
 
+/** An instant as RFC 3339: a Date in UTC, a string as it is (the server refuses one without
+ * its offset, as Python's client leaves a naive datetime for the server to refuse). */
+function instant(value) {
+  if (value === undefined || value === null) return undefined;
+  return value instanceof Date ? value.toISOString() : String(value);
+}
+
 /** Classes or keys as the API takes them: "vip", ["vip", 30] or { name, days }. */
 function entitlements(values) {
   if (values === undefined || values === null) return [];
@@ -198,6 +205,44 @@ export class Client {
   }
 
   async getTransfer(transferId) { return this._get(`/v1/transfers/${seg(transferId)}`); }
+
+  /** The member's posted balance at the instant `asOf` (a Date or RFC 3339 text). */
+  async balanceAt(memberId, asOf, options = {}) {
+    return this._get(`/v1/members/${seg(memberId)}/balance`,
+      { ...this._query(options), as_of: instant(asOf) });
+  }
+
+  /** The posted balance at `since` and at the end of each hour or day up to `until`. */
+  async balanceHistory(memberId, since, until, options = {}) {
+    return this._get(`/v1/members/${seg(memberId)}/balance/history`,
+      { ...this._query(options), from: instant(since), to: instant(until) });
+  }
+
+  // ---- signed receipts ----
+
+  async receipt(transferId) { return this._get(`/v1/transfers/${seg(transferId)}/receipt`); }
+
+  async purchaseReceipt(purchaseId) {
+    return this._get(`/v1/purchases/${seg(purchaseId)}/receipt`);
+  }
+
+  async receiptKeys() { return this._get("/v1/receipt_keys"); }
+
+  async rotateReceiptKey(options = {}) {
+    return this._post("/v1/receipt_keys/rotate", {}, options.idempotencyKey);
+  }
+
+  // ---- test clocks ----
+
+  /** A live community has none: Conflict, status `test_mode_required`. */
+  async testClock() { return this._get("/v1/test_clock"); }
+
+  /** `to` (a Date or RFC 3339 text) or `seconds`; answers when every job on the way ran. */
+  async advanceTestClock(options) {
+    return this._post("/v1/test_clock/advance",
+      { ...wire(options, ["idempotencyKey", "to"]), to: instant(options?.to) },
+      keyOf(options, "advanceTestClock"));
+  }
 
   // ---- API keys ----
 
@@ -405,6 +450,70 @@ export class Client {
       { live_only: options.liveOnly ?? true });
   }
 
+  // ---- post-pay bills ----
+
+  async billingSettings(options = {}) {
+    return this._get("/v1/settings/billing", this._query(options));
+  }
+
+  async setBillingSettings(options) {
+    return this._post("/v1/settings/billing",
+      { ...wire(options), asset: options.asset ?? this.asset });
+  }
+
+  async issueBill(memberId, options) {
+    return this._post(`/v1/members/${seg(memberId)}/bills`,
+      { asset: options?.asset ?? this.asset }, keyOf(options, "issueBill"));
+  }
+
+  async listBills(memberId = null, options = {}) {
+    return this._get("/v1/bills", { member: memberId, ...wire(options) });
+  }
+
+  async getBill(billId) { return this._get(`/v1/bills/${seg(billId)}`); }
+
+  /** The bill as CSV text. Not retried. */
+  async billCsv(billId) {
+    return this._call("GET", `/v1/bills/${seg(billId)}.csv`, { text: true, retries: 0 });
+  }
+
+  /** A checkout, or the saved card charged off-session. */
+  async payBill(billId, options = {}) {
+    return this._post(`/v1/bills/${seg(billId)}/pay`, wire(options));
+  }
+
+  // ---- sub-leased areas ----
+
+  async createLease(area, operator, options) {
+    return this._post("/v1/leases", {
+      area, operator, ...wire(options, ["idempotencyKey", "actor"]),
+      actor: staff(options?.actor ?? "owner").actor,
+    }, keyOf(options, "createLease"));
+  }
+
+  async listLeases(options = {}) { return this._get("/v1/leases", wire(options)); }
+
+  async getLease(leaseId) { return this._get(`/v1/leases/${seg(leaseId)}`); }
+
+  async endLease(leaseId, options) {
+    return this._post(`/v1/leases/${seg(leaseId)}/end`,
+      { reason: options.reason, actor: staff(options.actor ?? "owner").actor });
+  }
+
+  /** Make the support account `email` the operator's dashboard account. */
+  async bindLeaseStaff(leaseId, options) {
+    return this._post(`/v1/leases/${seg(leaseId)}/staff`,
+      { email: options.email, actor: staff(options.actor ?? "owner").actor });
+  }
+
+  /** `entry` as the API writes it (snake_case fields: `credits`, `class_credits`...). */
+  async setAreaService(leaseId, code, entry, options = {}) {
+    return this._post(`/v1/leases/${seg(leaseId)}/services/${seg(code)}`,
+      { ...entry, actor: staff(options.actor ?? "operator").actor });
+  }
+
+  async areaReport(leaseId) { return this._get(`/v1/leases/${seg(leaseId)}/report`); }
+
   // ---- catalog and charging ----
 
   /** The catalog as data (what a catalog file holds: `{services: {...}, rewards: {...}}`). */
@@ -467,6 +576,23 @@ export class Client {
       member: memberId, reward, asset: this.asset, ...wire(options, ["idempotencyKey"]),
     }, keyOf(options, "reward"));
   }
+
+  // ---- gamification ----
+
+  async achievements(memberId) {
+    return this._get(`/v1/members/${seg(memberId)}/achievements`);
+  }
+
+  /** `points`, `credits_spent` or `royalties`, over `period` (week, month or all). */
+  async leaderboard(metric, options = {}) {
+    return this._get(`/v1/leaderboards/${seg(metric)}`, wire(options));
+  }
+
+  async achievementAwards(options = {}) {
+    return this._get("/v1/achievements/awards", wire(options));
+  }
+
+  async achievementRules() { return this._get("/v1/achievements/rules"); }
 
   // ---- reports ----
 
@@ -537,6 +663,12 @@ export class Client {
   async setLowBalanceThreshold(memberId, threshold, options = {}) {
     return this._call("PUT", `/v1/members/${seg(memberId)}/low_balance_threshold`,
       { body: { threshold, asset: options.asset ?? this.asset } });
+  }
+
+  /** `null` when the member has no alert. */
+  async lowBalanceAlert(memberId, options = {}) {
+    return this._get(`/v1/members/${seg(memberId)}/low_balance_threshold`,
+      this._query(options));
   }
 
   // ---- member pages ----

@@ -9,7 +9,8 @@
 //   └── Declined                    the ledger refuses: not enough credits, a limit (402/403)
 //       ├── InsufficientCredits     available balance is below the amount required (402)
 //       ├── VelocityLimitExceeded   the member spent their hour's or day's limit (403)
-//       └── WalletFrozen            staff froze the wallet (403)
+//       ├── WalletFrozen            staff froze the wallet (403)
+//       └── CreditLineSuspended     a bill is past due: the credit line lends nothing (402)
 //
 // `status` is the Jeton status (the problem's `code`, e.g. "insufficient_credits"), `detail`
 // says what went wrong, `extra` holds the problem's other fields (`balance`, `required`,
@@ -35,6 +36,7 @@ export class Declined extends JetonError {}
 export class InsufficientCredits extends Declined {}
 export class VelocityLimitExceeded extends Declined {}
 export class WalletFrozen extends Declined {}
+export class CreditLineSuspended extends Declined {}
 
 // The class of each status, as in Python; a status not listed (unauthenticated, scope_missing,
 // rate_limited, internal_error...) is a plain JetonError. A test compares it with Python's.
@@ -70,10 +72,14 @@ export const ERROR_CLASSES = Object.freeze({
   limit_exceeded: Declined,
   velocity_limit_exceeded: VelocityLimitExceeded,
   wallet_frozen: WalletFrozen,
+  credit_line_suspended: CreditLineSuspended,
   reversal_insufficient: Declined,
   forbidden: Declined,
   declined: Declined,
   request_in_flight: Conflict,
+  test_mode_required: Conflict,
+  clock_backwards: Conflict,
+  clock_advancing: Conflict,
   request_too_large: InvalidRequest,
   method_not_allowed: InvalidRequest,
 });

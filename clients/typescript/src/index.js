@@ -2,7 +2,7 @@
 // its errors as classes, and the Standard Webhooks verifier for Jeton's deliveries.
 export { Client, VERSION } from "./client.js";
 export {
-  Conflict, Declined, ERROR_CLASSES, IdempotencyConflict, InsufficientCredits, InvalidRequest,
-  JetonError, NotFound, VelocityLimitExceeded, WalletFrozen, errorFromProblem,
+  Conflict, CreditLineSuspended, Declined, ERROR_CLASSES, IdempotencyConflict, InsufficientCredits,
+  InvalidRequest, JetonError, NotFound, VelocityLimitExceeded, WalletFrozen, errorFromProblem,
 } from "./errors.js";
 export { WEBHOOK_TOLERANCE_S, Webhook, WebhookVerificationError, verifyWebhook } from "./webhooks.js";

@@ -22,6 +22,12 @@ export async function firstCharge(client: Client): Promise<number | null> {
   const items = await client.spendBatch([{ member: "alice", amount: 1, idempotencyKey: "b-1" }]);
   await client.createPack("50 credits", { credits: 50, priceMinor: 500, classes: [["vip", 30]] });
   await client.staffGrant("alice", 5, { actor: "mod-1", reason: "welcome", idempotencyKey: "s-1" });
+  const then = await client.balanceAt("alice", new Date(0));
+  const history = await client.balanceHistory("alice", "2026-01-01T00:00:00Z", new Date(), { interval: "hour" });
+  const low = await client.lowBalanceAlert("alice");
+  const floor = low === null ? 0 : low.threshold;
+  await client.createLease("files.lib42.", "bea", { shareBp: 1000, priceMin: 0, priceMax: 9, idempotencyKey: "l-1", actor: { user_id: "u1", role: "owner" } });
+  const bills = await client.listBills("bea", { status: "open" });
 
   // @ts-expect-error a write needs its idempotency key
   await client.grant("alice", 1, {});
@@ -29,6 +35,10 @@ export async function firstCharge(client: Client): Promise<number | null> {
   await client.spend("alice", 1, { idempotencyKey: "k", reason_code: "x" });
   // @ts-expect-error a pack needs its price
   await client.createPack("x", { credits: 1 });
+  // @ts-expect-error issuing a bill moves money: it needs its idempotency key
+  await client.issueBill("bea", {});
+  // @ts-expect-error the range is positional
+  await client.balanceHistory("alice", { from: "2026-01-01T00:00:00Z" });
 
   try {
     await client.spend("bob", 50, { idempotencyKey: "dl-2", service: "files.download" });
@@ -37,7 +47,7 @@ export async function firstCharge(client: Client): Promise<number | null> {
     if (error instanceof JetonError) return error.httpStatus;
   }
   return granted.amount + receipt.charged + lots.length + names.length + threshold
-    + csv.length + items.length;
+    + csv.length + items.length + then.posted + history.points.length + floor + bills.data.length;
 }
 
 export function onDelivery(secret: string, body: string, headers: Headers): string {

@@ -74,11 +74,23 @@ export class Client {
   reverse(transferId: string, options: Keyed & Options<Body<"POST /v1/transfers/{transfer_id}/reverse">>): Answer<"POST /v1/transfers/{transfer_id}/reverse">;
 
   // reads
-  balance(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/balance">>): Answer<"GET /v1/members/{member_id}/balance">;
+  balance(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/balance">, "as_of">): Promise<S.Balance>;
   accountBalance(account: string, options?: Options<Query<"GET /v1/accounts/{name}/balance">>): Answer<"GET /v1/accounts/{name}/balance">;
   lots(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/lots">>): Data<"GET /v1/members/{member_id}/lots">;
   statement(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/statement">>): Answer<"GET /v1/members/{member_id}/statement">;
   getTransfer(transferId: string): Answer<"GET /v1/transfers/{transfer_id}">;
+  balanceAt(memberId: string, asOf: string | Date, options?: { asset?: string }): Promise<S.BalanceAt>;
+  balanceHistory(memberId: string, since: string | Date, until: string | Date, options?: Options<Query<"GET /v1/members/{member_id}/balance/history">, "from" | "to">): Answer<"GET /v1/members/{member_id}/balance/history">;
+
+  // signed receipts
+  receipt(transferId: string): Answer<"GET /v1/transfers/{transfer_id}/receipt">;
+  purchaseReceipt(purchaseId: string): Answer<"GET /v1/purchases/{purchase_id}/receipt">;
+  receiptKeys(): Answer<"GET /v1/receipt_keys">;
+  rotateReceiptKey(options?: MaybeKeyed): Answer<"POST /v1/receipt_keys/rotate">;
+
+  // test clocks
+  testClock(): Answer<"GET /v1/test_clock">;
+  advanceTestClock(options: Keyed & Options<Body<"POST /v1/test_clock/advance">, "to"> & { to?: string | Date | null }): Answer<"POST /v1/test_clock/advance">;
 
   // API keys
   createApiKey(name: string, scopes: S.Scope[], options?: MaybeKeyed): Answer<"POST /v1/api_keys">;
@@ -131,6 +143,24 @@ export class Client {
   grantKey(memberId: string, name: string, options?: Options<Body<"POST /v1/members/{member_id}/keys">, "name">): Answer<"POST /v1/members/{member_id}/keys">;
   memberHoldings(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/access">>): Answer<"GET /v1/members/{member_id}/access">;
 
+  // post-pay bills
+  billingSettings(options?: Options<Query<"GET /v1/settings/billing">>): Answer<"GET /v1/settings/billing">;
+  setBillingSettings(options: Options<Body<"POST /v1/settings/billing">, never, "credit_price_minor">): Answer<"POST /v1/settings/billing">;
+  issueBill(memberId: string, options: Keyed & Options<Body<"POST /v1/members/{member_id}/bills">>): Answer<"POST /v1/members/{member_id}/bills">;
+  listBills(memberId?: string | null, options?: Options<Query<"GET /v1/bills">, "member">): Answer<"GET /v1/bills">;
+  getBill(billId: string): Answer<"GET /v1/bills/{bill_id}">;
+  billCsv(billId: string): Promise<string>;
+  payBill(billId: string, options?: Options<Body<"POST /v1/bills/{bill_id}/pay">>): Answer<"POST /v1/bills/{bill_id}/pay">;
+
+  // sub-leased areas
+  createLease(area: string, operator: string, options: Keyed & Options<Body<"POST /v1/leases">, "area" | "operator" | "actor", "share_bp" | "price_min" | "price_max"> & { actor?: StaffActor }): Answer<"POST /v1/leases">;
+  listLeases(options?: Options<Query<"GET /v1/leases">>): Answer<"GET /v1/leases">;
+  getLease(leaseId: string): Answer<"GET /v1/leases/{lease_id}">;
+  endLease(leaseId: string, options: { reason: string; actor?: StaffActor }): Answer<"POST /v1/leases/{lease_id}/end">;
+  bindLeaseStaff(leaseId: string, options: { email: string; actor?: StaffActor }): Answer<"POST /v1/leases/{lease_id}/staff">;
+  setAreaService(leaseId: string, code: string, entry: Omit<Body<"POST /v1/leases/{lease_id}/services/{service}">, "actor">, options?: { actor?: StaffActor }): Answer<"POST /v1/leases/{lease_id}/services/{service}">;
+  areaReport(leaseId: string): Answer<"GET /v1/leases/{lease_id}/report">;
+
   // catalog and charging
   setCatalog(catalog: { [key: string]: unknown }, options?: Options<Body<"PUT /v1/catalog">, "catalog" | "format">): Answer<"PUT /v1/catalog">;
   loadCatalog(text: string, fmt?: "toml" | "yaml", options?: Options<Body<"PUT /v1/catalog">, "catalog" | "format">): Answer<"PUT /v1/catalog">;
@@ -142,6 +172,12 @@ export class Client {
   startMetered(memberId: string, service: string, estimatedQuantity: number, options: Keyed & Options<Body<"POST /v1/metered">, "member" | "service" | "estimated_quantity" | "asset">): Answer<"POST /v1/metered">;
   finishMetered(holdId: string, actualQuantity: number, options: Keyed & Options<Body<"POST /v1/metered/{hold_id}/finish">, "actual_quantity">): Answer<"POST /v1/metered/{hold_id}/finish">;
   reward(memberId: string, reward: string, options: Keyed & Options<Body<"POST /v1/rewards">, "member" | "reward" | "asset">): Answer<"POST /v1/rewards">;
+
+  // gamification
+  achievements(memberId: string): Answer<"GET /v1/members/{member_id}/achievements">;
+  leaderboard(metric: string, options?: Options<Query<"GET /v1/leaderboards/{metric}">>): Answer<"GET /v1/leaderboards/{metric}">;
+  achievementAwards(options?: Options<Query<"GET /v1/achievements/awards">>): Answer<"GET /v1/achievements/awards">;
+  achievementRules(): Answer<"GET /v1/achievements/rules">;
 
   // reports
   report(options?: { since?: string | Date; until?: string | Date; asset?: string }): Answer<"GET /v1/reports">;
@@ -161,6 +197,7 @@ export class Client {
   getWebhookDelivery(deliveryId: string): Answer<"GET /v1/webhook_deliveries/{delivery_id}">;
   redeliverWebhook(deliveryId: string): Answer<"POST /v1/webhook_deliveries/{delivery_id}/redeliver">;
   setLowBalanceThreshold(memberId: string, threshold: number | null, options?: { asset?: string }): Answer<"PUT /v1/members/{member_id}/low_balance_threshold">;
+  lowBalanceAlert(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/low_balance_threshold">>): Answer<"GET /v1/members/{member_id}/low_balance_threshold">;
 
   // member pages
   createMemberLink(memberId: string, options?: Options<Body<"POST /v1/members/{member_id}/portal_links">>): Answer<"POST /v1/members/{member_id}/portal_links">;
@@ -197,6 +234,8 @@ export class InsufficientCredits extends Declined {
 }
 export class VelocityLimitExceeded extends Declined {}
 export class WalletFrozen extends Declined {}
+/** A bill of the member is past due: `extra.bill` names it. */
+export class CreditLineSuspended extends Declined {}
 export const ERROR_CLASSES: { readonly [status: string]: typeof JetonError };
 export function errorFromProblem(httpStatus: number, text: string): JetonError;
 

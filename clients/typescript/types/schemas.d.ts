@@ -63,6 +63,50 @@ export interface ApiKeyInfo {
   revoked_at: string | null;
 }
 
+export interface AreaAccess {
+  level?: "open" | "locked" | "hidden";
+  any_of?: string[];
+}
+
+export interface AreaMember {
+  member_id: string;
+  uses: number;
+  credits: number;
+}
+
+/** What a leased area did while the lease ran (up to now, or to its end). */
+export interface AreaReport {
+  lease_id: string;
+  area: string;
+  operator_id: string;
+  since: string;
+  until: string;
+  uses: number;
+  credits_charged: number;
+  credits_earned: number;
+  services: AreaService[];
+  top_members: AreaMember[];
+}
+
+export interface AreaService {
+  service: string;
+  uses: number;
+  credits: number;
+  earned: number;
+}
+
+export interface AreaServiceBody {
+  name?: string | null;
+  kind?: "fixed" | "per_unit";
+  credits: number;
+  class_credits?: { [key: string]: number } | null;
+  unit?: string | null;
+  unit_size?: number | null;
+  access?: AreaAccess | null;
+  /** Whom the host app acted for (recorded after the API key in the audit). */
+  actor?: string | null;
+}
+
 export interface AssetInfo {
   code: string;
   scale: number;
@@ -90,6 +134,31 @@ export interface AutoRechargeInfo {
   last_error: string | null;
   recharges_this_month: number;
   in_flight: boolean;
+}
+
+/** A badge, level or completed challenge a member earned (the dashboard's list). */
+export interface AwardInfo {
+  member_id: string;
+  kind: string;
+  code: string;
+  name: string;
+  credits: number;
+  points: number;
+  awarded_at: string;
+  transfer_id: string;
+}
+
+/** A badge of the catalog; `awarded_at` is set when the member holds it. */
+export interface BadgeInfo {
+  code: string;
+  name: string;
+  description: string;
+  emoji: string;
+  image_url: string;
+  rule: string;
+  progress: number;
+  threshold: number;
+  awarded_at: string | null;
 }
 
 export interface Balance {
@@ -147,6 +216,68 @@ export interface BatchItem {
 /** One item per request item, in order, each with its own status. */
 export interface BatchResult {
   data: BatchItem[];
+}
+
+/** A post-pay bill: an immutable document; only its payment fields change. */
+export interface BillInfo {
+  id: string;
+  number: number;
+  number_text: string;
+  member_id: string;
+  asset: string;
+  status: string;
+  reason: string;
+  past_due: boolean;
+  lines: BillLine[];
+  credits_charged: number;
+  credits_applied: number;
+  credits_due: number;
+  amount_minor: number;
+  currency: string;
+  credit_price_minor: number;
+  period_start: string;
+  period_end: string;
+  issued_at: string;
+  due_at: string;
+  paid_at: string | null;
+  purchase_id: string | null;
+  grant_transfer_id: string | null;
+  failures: number;
+  last_failure: string | null;
+}
+
+/** The cycle's charges of one service: how many, how many units, how many credits. */
+export interface BillLine {
+  service: string;
+  count: number;
+  units: number;
+  credits: number;
+}
+
+/**
+ * How a community bills the members on a credit line, per asset (services/funding/bills.py).
+ *
+ * `credit_price_minor` is the money for one whole credit in `currency`; `cycle` is `week`
+ * (ISO, UTC) or `month` (UTC); a bill still unpaid `grace_days` after it is issued suspends the
+ * member's credit line; `bill_at_percent` (None: never) issues a bill as soon as what the
+ * member owes and no bill asks yet reaches that share of their credit line. `enabled` is
+ * false (and the figures are placeholders) while the owner has set no billing.
+ */
+export interface BillingSettings {
+  enabled: boolean;
+  asset: string;
+  currency: string;
+  credit_price_minor: number;
+  cycle: string;
+  grace_days: number;
+  bill_at_percent: number | null;
+  provider: string | null;
+}
+
+export interface BindLeaseStaff {
+  email: string;
+  /** Whom the host app acted for (recorded after the API key in the audit). */
+  actor?: string | null;
 }
 
 export interface BuyPack {
@@ -216,6 +347,24 @@ export interface CatalogPreview {
   added: string[];
   changed: string[];
   removed: string[];
+}
+
+/** A challenge in its current window: how far the member is and whether it is done. */
+export interface ChallengeProgress {
+  code: string;
+  name: string;
+  description: string;
+  emoji: string;
+  image_url: string;
+  goal: string;
+  per: string;
+  window: string;
+  progress: number;
+  target: number;
+  completed: boolean;
+  reward_credits: number;
+  reward_points: number;
+  reward_badge: string | null;
 }
 
 export interface ChargeBody {
@@ -407,6 +556,20 @@ export interface CreateKey {
   scopes: Scope[];
 }
 
+export interface CreateLease {
+  /** A prefix of service codes ending in `.`. */
+  area: string;
+  operator: string;
+  /** Of each charge's price, 1/100 %. */
+  share_bp: number;
+  price_min: number;
+  price_max: number;
+  /** Price kinds allowed; omitted: all. */
+  kinds?: (("fixed" | "per_unit")[]) | null;
+  /** Whom the host app acted for (recorded after the API key in the audit). */
+  actor?: string | null;
+}
+
 export interface CreateMember {
   id: string;
   name?: string;
@@ -468,6 +631,12 @@ export interface DeliveryInfo {
   created_at: string;
   delivered_at: string | null;
   attempt_log: AttemptInfo[];
+}
+
+export interface EndLease {
+  reason: string;
+  /** Whom the host app acted for (recorded after the API key in the audit). */
+  actor?: string | null;
 }
 
 export interface EndpointInfo {
@@ -547,6 +716,14 @@ export interface FreezeBody {
   actor: string;
 }
 
+/** The points rules, badges, levels and challenges of the active catalog. */
+export interface GamificationRules {
+  points: PointsRuleInfo[];
+  badges: BadgeInfo[];
+  levels: LevelInfo[];
+  challenges: ChallengeProgress[];
+}
+
 export interface Grant {
   member: string;
   amount: number;
@@ -610,6 +787,50 @@ export interface Holding {
   expires_at: string | null;
 }
 
+export interface IssueBill {
+  asset?: string;
+}
+
+/** `GET /v1/leaderboards/{metric}?period=week`: members by a total of the period. */
+export interface Leaderboard {
+  metric: string;
+  period: string;
+  window: string;
+  entries: LeaderboardEntry[];
+}
+
+export interface LeaderboardEntry {
+  rank: number;
+  member_id: string;
+  name: string;
+  total: number;
+}
+
+/** A sub-leased area of the catalog (services/charging/leases.py). */
+export interface LeaseInfo {
+  id: string;
+  area: string;
+  operator_id: string;
+  share_bp: number;
+  price_min: number;
+  price_max: number;
+  kinds: string[];
+  active: boolean;
+  staff_user_id: string | null;
+  created_by: string;
+  started_at: string;
+  ended_at: string | null;
+  ended_by: string | null;
+  end_reason: string | null;
+}
+
+export interface LevelInfo {
+  rank: number;
+  name: string;
+  points: number;
+  emoji: string;
+}
+
 export interface LoadCatalog {
   /** The catalog file's text. */
   catalog: string;
@@ -651,6 +872,25 @@ export interface LowBalanceThreshold {
   /** balance.low is sent when the available balance falls below this; null removes the alert. */
   threshold: number | null;
   asset?: string;
+}
+
+/**
+ * `GET /v1/members/{id}/achievements`: points, level, badges and challenges of a member.
+ *
+ * Counted by the awarding job from the journal, so a charge shows here once the job ran
+ * (`jeton worker` runs it every few seconds); `counted_up_to` is the newest transfer counted.
+ */
+export interface MemberAchievements {
+  member_id: string;
+  points: number;
+  points_balance: number;
+  level: LevelInfo | null;
+  next_level: LevelInfo | null;
+  points_to_next_level: number | null;
+  streak_days: number;
+  badges: BadgeInfo[];
+  challenges: ChallengeProgress[];
+  counted_up_to: string | null;
 }
 
 /** The services a member can see, at their price; hidden ones they cannot see left out. */
@@ -843,6 +1083,12 @@ export interface Page_AssetInfo_ {
   next_cursor: string | null;
 }
 
+export interface Page_BillInfo_ {
+  data: BillInfo[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+
 export interface Page_CommunityInfo_ {
   data: CommunityInfo[];
   has_more: boolean;
@@ -909,6 +1155,13 @@ export interface Page_SubscriptionInfo_ {
   next_cursor: string | null;
 }
 
+export interface PayBill {
+  success_url?: string | null;
+  cancel_url?: string | null;
+  provider?: string | null;
+  save_payment_method?: boolean;
+}
+
 /** The member's customer and saved payment method at one provider (tokens only). */
 export interface PaymentProfile {
   member_id: string;
@@ -934,6 +1187,15 @@ export interface PlanInfo {
   discount_bp: number;
   active: boolean;
   created_at: string;
+}
+
+export interface PointsRuleInfo {
+  code: string;
+  on: string;
+  service: string | null;
+  points: number;
+  per_credit: boolean;
+  days: number;
 }
 
 export interface Pong {
@@ -1233,6 +1495,18 @@ export interface SetAutoRecharge {
   provider?: string | null;
 }
 
+export interface SetBilling {
+  asset?: string;
+  currency?: string;
+  /** Money for one whole credit, in the currency's minor unit. */
+  credit_price_minor: number;
+  cycle?: "week" | "month";
+  grace_days?: number;
+  /** Bill at once when this share of the credit line is owed and unbilled; null: only at the end of a cycle. */
+  bill_at_percent?: number | null;
+  provider?: string | null;
+}
+
 export interface SetCreditLine {
   floor: number;
   asset?: string;
@@ -1367,7 +1641,7 @@ export interface StaffPosting {
   asset?: string | null;
 }
 
-export type StaffRole = "owner" | "moderator" | "support";
+export type StaffRole = "owner" | "moderator" | "support" | "operator";
 
 export interface StartMetered {
   member: string;
@@ -1808,6 +2082,48 @@ export interface Operations {
     query: {};
     answer: TransferResult;
   };
+  /** Get Billing */
+  "GET /v1/settings/billing": {
+    body: never;
+    query: { asset?: string };
+    answer: BillingSettings;
+  };
+  /** Set Billing */
+  "POST /v1/settings/billing": {
+    body: SetBilling;
+    query: {};
+    answer: BillingSettings;
+  };
+  /** Issue Bill */
+  "POST /v1/members/{member_id}/bills": {
+    body: IssueBill;
+    query: {};
+    answer: BillInfo;
+  };
+  /** List Bills */
+  "GET /v1/bills": {
+    body: never;
+    query: { member?: string | null; status?: ("open" | "paid") | null; limit?: number; starting_after?: string | null };
+    answer: Page_BillInfo_;
+  };
+  /** Bill Csv */
+  "GET /v1/bills/{bill_id}.csv": {
+    body: never;
+    query: {};
+    answer: string;
+  };
+  /** Get Bill */
+  "GET /v1/bills/{bill_id}": {
+    body: never;
+    query: {};
+    answer: BillInfo;
+  };
+  /** Pay Bill */
+  "POST /v1/bills/{bill_id}/pay": {
+    body: PayBill;
+    query: {};
+    answer: Checkout;
+  };
   /** List Plans */
   "GET /v1/plans": {
     body: never;
@@ -2030,6 +2346,72 @@ export interface Operations {
     query: { session_id?: string | null };
     answer: MemberCatalog;
   };
+  /** Get Achievements */
+  "GET /v1/members/{member_id}/achievements": {
+    body: never;
+    query: {};
+    answer: MemberAchievements;
+  };
+  /** Get Leaderboard */
+  "GET /v1/leaderboards/{metric}": {
+    body: never;
+    query: { period?: string; limit?: number };
+    answer: Leaderboard;
+  };
+  /** List Awards */
+  "GET /v1/achievements/awards": {
+    body: never;
+    query: { member_id?: string | null; limit?: number };
+    answer: AwardInfo[];
+  };
+  /** Get Rules */
+  "GET /v1/achievements/rules": {
+    body: never;
+    query: {};
+    answer: GamificationRules;
+  };
+  /** List Leases */
+  "GET /v1/leases": {
+    body: never;
+    query: { active_only?: boolean; operator?: string | null };
+    answer: LeaseInfo[];
+  };
+  /** Create Lease */
+  "POST /v1/leases": {
+    body: CreateLease;
+    query: {};
+    answer: LeaseInfo;
+  };
+  /** Get Lease */
+  "GET /v1/leases/{lease_id}": {
+    body: never;
+    query: {};
+    answer: LeaseInfo;
+  };
+  /** Area Report */
+  "GET /v1/leases/{lease_id}/report": {
+    body: never;
+    query: {};
+    answer: AreaReport;
+  };
+  /** End Lease */
+  "POST /v1/leases/{lease_id}/end": {
+    body: EndLease;
+    query: {};
+    answer: LeaseInfo;
+  };
+  /** Bind Lease Staff */
+  "POST /v1/leases/{lease_id}/staff": {
+    body: BindLeaseStaff;
+    query: {};
+    answer: LeaseInfo;
+  };
+  /** Set Area Service */
+  "POST /v1/leases/{lease_id}/services/{service}": {
+    body: AreaServiceBody;
+    query: {};
+    answer: ServiceInfo;
+  };
   /** Report */
   "GET /v1/reports": {
     body: never;
@@ -2113,6 +2495,12 @@ export interface Operations {
     body: never;
     query: {};
     answer: DeliveryInfo;
+  };
+  /** Get Low Balance Threshold */
+  "GET /v1/members/{member_id}/low_balance_threshold": {
+    body: never;
+    query: { asset?: string };
+    answer: LowBalanceAlert | null;
   };
   /** Set Low Balance Threshold */
   "PUT /v1/members/{member_id}/low_balance_threshold": {

@@ -55,7 +55,7 @@ def list_receipt_keys(caller: Annotated[Caller, requires(Scope.members_read)]) -
 def rotate_receipt_key(caller: Annotated[Caller, requires(Scope.admin)],
                        key: IdempotencyKey) -> ReceiptKeys:
     """A new signing key; the old one stays published so its receipts still verify."""
-    return caller.community.rotate_receipt_key()
+    return caller.community.rotate_receipt_key(idempotency_key=key)
 
 
 @well_known.get("/.well-known/jeton/{community_id}/keys",

@@ -20,7 +20,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey, keep_for_replay
-from jeton.api.params import AfterId, Limit, MemberId
+from jeton.api.params import AfterId, Asset, Limit, MemberId
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import UUID_PATTERN, AssetCode, Body
 from jeton.app import Community
@@ -235,3 +235,10 @@ def get_low_balance_levels(member_id: MemberId,
                            ) -> LowBalanceLevels:
     """The member's levels, and which are armed (not yet sent since the last crossing)."""
     return caller.community.low_balance_levels(member_id, asset=asset)
+@router.get("/members/{member_id}/low_balance_threshold", responses=problem_responses(404))
+def get_low_balance_threshold(
+        member_id: MemberId, caller: Annotated[Caller, requires(Scope.members_read)],
+        asset: Asset = "CREDIT") -> LowBalanceAlert | None:
+    """The member's low-balance alert (`armed: false` while the balance is below), or null
+    when none is set."""
+    return caller.community.low_balance_alert(member_id, asset=asset)

@@ -382,11 +382,16 @@ class Events:
 
     def low_balance_alert(self, community_id: str, member_id: str, *,
                           asset: str = "CREDIT") -> LowBalanceAlert | None:
+        """The member's alert, or None when none is set (404 when there is no such member)."""
         m = member_alerts.c
         with self.store.read() as conn:
             row = conn.execute(sa.select(m.low_threshold, m.low_armed).where(
                 m.community_id == community_id, m.member_id == member_id,
                 m.asset == asset)).first()
+            if row is None and conn.execute(sa.select(members.c.member_id).where(
+                    members.c.community_id == community_id,
+                    members.c.member_id == member_id)).first() is None:
+                raise NotFound(f"no member {member_id!r}", status=Status.member_not_found)
         if row is None:
             return None
         return LowBalanceAlert(member_id=member_id, asset=asset, threshold=row[0],

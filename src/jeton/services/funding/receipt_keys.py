@@ -7,6 +7,7 @@ Stored like webhook signing secrets (store/tables/receipts.py says why and what 
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,14 +19,16 @@ from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import NotFound
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
+from jeton.services.ledger import idempotency
 from jeton.services.ledger.results import Result
-from jeton.store.dialect import for_update
+from jeton.store.dialect import for_update, is_unique_violation
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import communities
 from jeton.store.tables.receipts import receipt_keys
 
 ALGORITHM = "Ed25519"
 K = receipt_keys.c
+_ROTATE = "receipt_key.rotate"
 
 
 class ReceiptKeyInfo(Result):
@@ -101,17 +104,37 @@ def signing_key(store: Store, clock: Clock, community_id: str) -> tuple[str, Ed2
     return row["key_id"], Ed25519PrivateKey.from_private_bytes(unb64(row["private_key"]))
 
 
-def rotate(store: Store, clock: Clock, community_id: str) -> ReceiptKeys:
-    """A new signing key; the old one is retired but stays published."""
+def rotate(store: Store, clock: Clock, community_id: str, *,
+           idempotency_key: str | None = None) -> ReceiptKeys:
+    """A new signing key; the old one is retired but stays published. With `idempotency_key`,
+    a retry rotates nothing more and answers the keys as they are."""
+    req_hash = idempotency.request_hash(_ROTATE, {})
+
     def tx(conn: Connection) -> None:
         _lock_community(conn, store, community_id)
+        if idempotency_key is not None and idempotency.lookup_one(
+                conn, community_id, idempotency_key, _ROTATE, req_hash) is not None:
+            return
         now_us = to_us(clock.now())
         conn.execute(receipt_keys.update().where(
             K.community_id == community_id, K.retired_at_us.is_(None)).values(
             retired_at_us=now_us))
-        _insert_new(conn, community_id, now_us)
+        key_id = _insert_new(conn, community_id, now_us)
+        if idempotency_key is not None:
+            conn.execute(idempotency.INSERT_KEY, idempotency.key_row(
+                community_id, idempotency_key, _ROTATE, req_hash,
+                json.dumps({"key_id": key_id}), now_us))
 
-    store.run_write(tx)
+    for attempt in range(2):
+        try:
+            store.run_write(tx)
+            break
+        except sa.exc.IntegrityError as exc:
+            # The same key committed first by another write: the retry finds it (a replay, or
+            # a conflict when that write was another request).
+            if attempt == 0 and is_unique_violation(exc) and "idempotency" in str(exc):
+                continue
+            raise
     return _published(store, community_id)
 
 
