@@ -4,6 +4,9 @@ Fixtures:
 - `dashboard`: the dashboard app (`jeton.web.create_dashboard_app`) on a fresh SQLite database,
   served by uvicorn on 127.0.0.1 (a free port) in a background thread, with a community, an
   owner who has TOTP, and a support user. Its clock is a ManualClock shared with the server.
+- `member_pages(tmp_path, setup)`: not a fixture; the member pages (the member router and the
+  static files) served the same way, over a community that `setup` makes (for a module's own
+  `pages` fixture).
 - `browser`: one headless Chromium for tests/browser (never downloaded: Debian's package).
 - `page`: a fresh browser context and page per test; console errors and uncaught page
   errors are collected in `page_errors` and fail the test at teardown.
@@ -23,6 +26,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +34,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 from starlette.types import ASGIApp
 
@@ -46,7 +51,7 @@ from jeton.services.access.staff import (
     start_totp_enrollment,
 )
 from jeton.store.engine import Store
-from jeton.web import create_dashboard_app
+from jeton.web import create_dashboard_app, create_member_router, mount_static
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -125,6 +130,41 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
     finally:
         server.stop()
         store.dispose()
+
+
+@dataclass(frozen=True)
+class MemberPages:
+    base_url: str
+    chat: jeton.Community
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def link(self, member_id: str) -> str:
+        return self.chat.create_member_link(member_id, return_url=self.url("/")).url
+
+
+@contextmanager
+def member_pages(tmp_path: Path,
+                 setup: Callable[[jeton.Jeton], jeton.Community]) -> Iterator[MemberPages]:
+    """The member pages on a fresh SQLite database, over the community `setup` makes."""
+    store = Store(f"sqlite:///{tmp_path / 'jeton.db'}")
+    store.create_schema()
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    # The socket is bound before the app has routes, so the public URL is known: links and
+    # the providers' return URLs point here.
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    server = ThreadedServer(app)
+    j = jeton.Jeton(store, clock=clock, settings=Settings(public_url=server.base_url))
+    chat = setup(j)
+    app.include_router(create_member_router(j))
+    mount_static(app)
+    server.start()
+    try:
+        yield MemberPages(server.base_url, chat)
+    finally:
+        server.stop()
+        j.close()
 
 
 # Package scope, not session: Playwright's sync API keeps an asyncio loop running in this

@@ -5,59 +5,36 @@ serves the CSV."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
 import jeton
-from jeton.config import Settings
-from jeton.core.clock import ManualClock
-from jeton.store.engine import Store
-from jeton.web import create_member_router, mount_static
 
-from .conftest import Shoot, ThreadedServer
+from .conftest import MemberPages, Shoot, member_pages
 
 pytestmark = pytest.mark.browser
 
 
-@dataclass(frozen=True)
-class Pages:
-    base_url: str
-    chat: jeton.Community
-
-    def link(self, member_id: str) -> str:
-        return self.chat.create_member_link(member_id, return_url=self.base_url + "/").url
-
-
-@pytest.fixture
-def pages(tmp_path: Path) -> Iterator[Pages]:
-    store = Store(f"sqlite:///{tmp_path / 'jeton.db'}")
-    store.create_schema()
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    server = ThreadedServer(app)
-    j = jeton.Jeton(store, clock=clock, settings=Settings(public_url=server.base_url))
+def _alice_on_a_credit_line(j: jeton.Jeton) -> jeton.Community:
+    """Alice on a credit line, with three private rooms used on it."""
     chat = j.create_community("Chat room", "chat")
     chat.create_member("alice", name="Alice Liddell")
     chat.set_billing_settings(credit_price_minor=20, grace_days=5)
     chat.set_credit_line("alice", -50)
     for n in range(3):
         chat.spend("alice", 5, idempotency_key=f"room-{n}", service="chat.private_room")
-    app.include_router(create_member_router(j))
-    mount_static(app)
-    server.start()
-    try:
-        yield Pages(server.base_url, chat)
-    finally:
-        server.stop()
-        j.close()
+    return chat
 
 
-def test_the_member_reads_and_pays_a_bill(pages: Pages, page: Page, shoot: Shoot) -> None:
+@pytest.fixture
+def pages(tmp_path: Path) -> Iterator[MemberPages]:
+    with member_pages(tmp_path, _alice_on_a_credit_line) as made:
+        yield made
+
+
+def test_the_member_reads_and_pays_a_bill(pages: MemberPages, page: Page, shoot: Shoot) -> None:
     bill = pages.chat.issue_bill("alice", idempotency_key="bill-1")
     page.goto(pages.link("alice"))
     page.get_by_role("navigation", name="Your account").get_by_role("link", name="Bills").click()

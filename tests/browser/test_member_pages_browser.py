@@ -5,47 +5,20 @@ staff record it; forms explain their mistakes; the keyboard reaches everything, 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
 import jeton
-from jeton.config import Settings
-from jeton.core.clock import ManualClock
-from jeton.store.engine import Store
-from jeton.web import create_member_router, mount_static
 
-from .conftest import Shoot, ThreadedServer
+from .conftest import MemberPages, Shoot, member_pages
 
 pytestmark = pytest.mark.browser
 
 
-@dataclass(frozen=True)
-class Pages:
-    base_url: str
-    chat: jeton.Community
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def link(self, member_id: str) -> str:
-        return self.chat.create_member_link(member_id, return_url=self.url("/")).url
-
-
-@pytest.fixture
-def pages(tmp_path: Path) -> Iterator[Pages]:
-    store = Store(f"sqlite:///{tmp_path / 'jeton.db'}")
-    store.create_schema()
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    # The socket is bound before the app has routes, so the public URL is known: links and
-    # the providers' return URLs point here.
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    server = ThreadedServer(app)
-    j = jeton.Jeton(store, clock=clock, settings=Settings(public_url=server.base_url))
+def _shop(j: jeton.Jeton) -> jeton.Community:
+    """A shop whose members pay by check: Alice with 12 credits, and Bob."""
     j.payments.add(j.payments.get("offline"), default=True)  # members pay by check here
     chat = j.create_community("Chat room", "chat")
     chat.create_member("alice", name="Alice Liddell")
@@ -54,18 +27,17 @@ def pages(tmp_path: Path) -> Iterator[Pages]:
     chat.create_plan("Monthly 30", plan_id="monthly", cycle="monthly", credits=30,
                      price_minor=900)
     chat.grant("alice", 12, idempotency_key="welcome", memo="Welcome")
-    app.include_router(create_member_router(j))
-    mount_static(app)
-    server.start()
-    try:
-        yield Pages(server.base_url, chat)
-    finally:
-        server.stop()
-        j.close()
+    return chat
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> Iterator[MemberPages]:
+    with member_pages(tmp_path, _shop) as made:
+        yield made
 
 
 def test_the_return_page_waits_for_the_payment_and_updates_itself(
-        pages: Pages, page: Page, shoot: Shoot) -> None:
+        pages: MemberPages, page: Page, shoot: Shoot) -> None:
     page.goto(pages.link("alice"))
     page.get_by_role("navigation", name="Your account").get_by_role(
         "link", name="Buy credits").click()
@@ -88,7 +60,7 @@ def test_the_return_page_waits_for_the_payment_and_updates_itself(
 
 
 def test_forms_explain_mistakes_and_work_with_the_keyboard(
-        pages: Pages, page: Page, shoot: Shoot) -> None:
+        pages: MemberPages, page: Page, shoot: Shoot) -> None:
     page.goto(pages.link("alice"))
     nav = page.get_by_role("navigation", name="Your account")
 
@@ -135,7 +107,7 @@ def test_forms_explain_mistakes_and_work_with_the_keyboard(
     shoot(page, "sent")
 
 
-def test_signing_out_leaves_nothing_open(pages: Pages, page: Page, shoot: Shoot) -> None:
+def test_signing_out_leaves_nothing_open(pages: MemberPages, page: Page, shoot: Shoot) -> None:
     page.goto(pages.link("alice"))
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
@@ -146,7 +118,7 @@ def test_signing_out_leaves_nothing_open(pages: Pages, page: Page, shoot: Shoot)
     expect(page.get_by_role("heading", name="Open your account from the site")).to_be_visible()
 
 
-def test_history_says_what_happened_in_words(pages: Pages, page: Page, shoot: Shoot) -> None:
+def test_history_says_what_happened_in_words(pages: MemberPages, page: Page, shoot: Shoot) -> None:
     chat = pages.chat
     chat.load_catalog("""
 [services."files.download"]
@@ -169,7 +141,7 @@ splits = [{ to = "party:uploader", share_bp = 3000 }]
 
 
 def test_a_member_reads_their_achievements_and_switches_the_leaderboard(
-        pages: Pages, page: Page, shoot: Shoot) -> None:
+        pages: MemberPages, page: Page, shoot: Shoot) -> None:
     chat = pages.chat
     chat.load_catalog("""
 [services."chat.message"]

@@ -21,11 +21,8 @@ from jeton.core.statuses import Status
 
 from .conftest import Check, counts
 
-NOW_CATALOG = """
-[services."chat.message"]
-name = "Chat message"
-credits = 2
-
+# The services the new catalog keeps as they are.
+KEPT = """
 [services."files.download"]
 name = "File download"
 kind = "per_unit"
@@ -40,45 +37,31 @@ kind = "per_unit"
 credits = 20
 unit = "minute"
 class_credits = { seller = 10 }
-
-[services."classifieds.ad"]
-name = "Classified ad"
-credits = 10
-
+"""
+PROMOTED = """
 [services."files.promoted"]
 name = "Promoted file download"
 credits = -2
 """
-
-# Chat goes from 2 to 5 credits, classified ads are gone, polls are new; the rest is the same.
-NEW_CATALOG = """
+CHAT = """
 [services."chat.message"]
 name = "Chat message"
-credits = 5
+credits = {credits}
+"""
 
-[services."files.download"]
-name = "File download"
-kind = "per_unit"
-credits = 1
-unit_size = 1024
-unit = "byte"
-splits = [{ to = "party:uploader", share_bp = 3000 }]
+NOW_CATALOG = CHAT.format(credits=2) + KEPT + """
+[services."classifieds.ad"]
+name = "Classified ad"
+credits = 10
+""" + PROMOTED
 
-[services."video.minute"]
-name = "Video consultation"
-kind = "per_unit"
-credits = 20
-unit = "minute"
-class_credits = { seller = 10 }
-
-[services."files.promoted"]
-name = "Promoted file download"
-credits = -2
-
+# Chat goes from 2 to 5 credits, classified ads are gone, polls are new; the rest is the same.
+NEW_CATALOG = CHAT.format(credits=5) + KEPT + PROMOTED + """
 [services."polls.vote"]
 name = "Poll vote"
 credits = 1
 """
+
 
 BROKEN = """
 [services."chat.message"]

@@ -1,11 +1,13 @@
-"""Fixtures for the dashboard: a community with an owner, and staff users of each role.
+"""Fixtures for the dashboard: a community with an owner, and staff users of each role; and
+for the member pages: the shop of `member_support` and Alice signed in to it.
 
 `owner` and `moderator` are those users signed in over the module's own `j` fixture (the
-community as the module's scenario sets it up)."""
+community as the module's scenario sets it up). `alice` signs in over the module's `shop`,
+which a module may set up its own way."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +18,7 @@ from jeton.services.access.staff import StaffRole, StaffUser, bootstrap_owner, c
 from jeton.store.engine import Store
 
 from .helpers import Desk, signed_in
+from .member_support import MemberBrowser, Shop, browser_for, closing, make_shop, member_app
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,16 @@ async def moderator(store: Store, clock: ManualClock, staff: Staff,
                     j: jeton.Jeton) -> AsyncIterator[Desk]:
     async with signed_in(store, clock, staff.moderator, staff.password, j) as desk:
         yield desk
+
+
+@pytest.fixture
+def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
+    yield from closing(make_shop(store, clock))
+
+
+@pytest.fixture
+async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
+    """Alice's browser, signed in through a member link (it has read her overview)."""
+    async with browser_for(member_app(shop)) as browser:
+        assert (await browser.open(shop.link("alice"))).status_code == 303
+        yield browser

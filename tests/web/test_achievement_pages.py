@@ -3,7 +3,7 @@ leaderboard; the owner sees the rules, the leaderboard and who earned what."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +13,7 @@ from jeton.store.engine import Store
 
 from .conftest import Staff
 from .helpers import Desk, text_of
-from .member_support import MemberBrowser, Shop, browser_for, closing, make_shop, member_app
+from .member_support import MemberBrowser, Shop
 
 pytestmark = pytest.mark.anyio
 
@@ -68,18 +68,6 @@ def _play(chat: jeton.Community) -> None:
                     idempotency_key=f"a-{n}")
     chat.charge("bob", "files.download", context={"uploader": "carol"}, idempotency_key="b-0")
     chat.award_achievements()
-
-
-@pytest.fixture
-def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
-    yield from closing(make_shop(store, clock))
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 async def test_a_member_sees_level_badges_challenge_and_leaderboard(

@@ -4,7 +4,6 @@ the posted balance at the end of each of the last 14 days, as the journal gives 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from jeton.store.engine import Store
 
 from .conftest import Staff
 from .helpers import Desk
-from .member_support import MemberBrowser, Shop, browser_for, closing, make_shop, member_app
+from .member_support import MemberBrowser, Shop
 
 pytestmark = pytest.mark.anyio
 
@@ -60,18 +59,6 @@ async def test_owner_sees_the_members_balance_day_by_day(owner: Desk,
     shown = days_of(page.text)
     assert len(shown) == 14
     assert expected(clock).items() <= shown.items()
-
-
-@pytest.fixture
-def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
-    yield from closing(make_shop(store, clock))
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 async def test_member_sees_their_balance_day_by_day(shop: Shop, alice: MemberBrowser) -> None:

@@ -4,7 +4,7 @@ bill. On SQLite and PostgreSQL; `jeton verify` holds after each."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,10 +16,8 @@ from jeton.store.engine import Store
 from .member_support import (
     MemberBrowser,
     Shop,
-    browser_for,
     closing,
     make_shop,
-    member_app,
     text_of,
 )
 
@@ -35,13 +33,6 @@ def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
         made.chat.spend("alice", 3, idempotency_key=f"msg-{n}", service="chat.message")
     made.chat.spend("alice", 8, idempotency_key="room", service="chat.private_room")
     yield from closing(made)
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 def ok(shop: Shop) -> None:

@@ -5,7 +5,6 @@ second submit of any form changes nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -25,7 +24,6 @@ from .member_support import (
     MemberBrowser,
     Shop,
     browser_for,
-    closing,
     history_of,
     make_shop,
     member_app,
@@ -33,18 +31,6 @@ from .member_support import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
-    yield from closing(make_shop(store, clock))
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 def ok(shop: Shop) -> None:

@@ -3,39 +3,20 @@ recharge page; the owner sees both on the member's page in the dashboard."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
-from jeton.core.clock import ManualClock
 from jeton.payments.offline import DEMO_METHOD_OK
-from jeton.store.engine import Store
 
 from .member_support import (
     MemberBrowser,
     Shop,
-    browser_for,
-    closing,
-    make_shop,
-    member_app,
     text_of,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
-    yield from closing(make_shop(store, clock))
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 async def test_member_sets_a_target_and_alert_levels(shop: Shop, alice: MemberBrowser) -> None:

@@ -6,42 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
 
-from jeton.core.clock import ManualClock
 from jeton.payments.offline import DemoProvider
 from jeton.services.funding.provider_webhooks import handle_provider_webhook
 from jeton.services.ledger.verify import verify
-from jeton.store.engine import Store
 from jeton.web.templating import format_day
 
 from .member_support import (
     MemberBrowser,
     Shop,
     browser_for,
-    closing,
     history_of,
-    make_shop,
     member_app,
     text_of,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
-    yield from closing(make_shop(store, clock))
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 def buy(shop: Shop, member: str, pack: str, key: str) -> str:

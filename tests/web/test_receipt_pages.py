@@ -3,29 +3,13 @@ to download, which verifies with the documented code; another member's receipt i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 
-from jeton.core.clock import ManualClock
-from jeton.store.engine import Store
 from receipt_doc import verify_receipt
 
-from .member_support import MemberBrowser, Shop, browser_for, closing, make_shop, member_app
+from .member_support import MemberBrowser, Shop
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def shop(store: Store, clock: ManualClock) -> Iterator[Shop]:
-    yield from closing(make_shop(store, clock))
-
-
-@pytest.fixture
-async def alice(shop: Shop) -> AsyncIterator[MemberBrowser]:
-    async with browser_for(member_app(shop)) as browser:
-        assert (await browser.open(shop.link("alice"))).status_code == 303
-        yield browser
 
 
 async def test_member_opens_a_charge_receipt_from_history_and_downloads_it(

@@ -5,6 +5,7 @@ On a Citus coordinator every upgrade ends by distributing what is not distribute
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,3 +69,22 @@ def _at_head(store: Store) -> bool:
     except sa.exc.DBAPIError:  # no table yet (a new database), or no database: Alembic says
         return False
     return found == HEAD_REVISION
+
+
+def create_missing(tables: Sequence[sa.Table]) -> None:
+    """For a migration's upgrade: create each of `tables` where it is missing. The baseline
+    creates the current metadata, so on a new database they are all there already."""
+    from alembic import op
+
+    bind = op.get_bind()
+    for table in tables:
+        table.create(bind, checkfirst=True)
+
+
+def drop_present(tables: Sequence[sa.Table]) -> None:
+    """For a migration's downgrade: drop each of `tables` that is there, the last one first."""
+    from alembic import op
+
+    bind = op.get_bind()
+    for table in reversed(tables):
+        table.drop(bind, checkfirst=True)

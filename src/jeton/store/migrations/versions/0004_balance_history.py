@@ -11,6 +11,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
+from jeton.store.migrate import create_missing, drop_present
 from jeton.store.tables.ledger import postings
 from jeton.store.tables.receipts import TABLES
 
@@ -29,12 +30,9 @@ def _index() -> sa.Index:
 def upgrade() -> None:
     bind = op.get_bind()
     _index().create(bind, checkfirst=True)
-    for table in TABLES:
-        table.create(bind, checkfirst=True)
+    create_missing(TABLES)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    for table in reversed(TABLES):
-        table.drop(bind, checkfirst=True)
-    _index().drop(bind, checkfirst=True)
+    drop_present(TABLES)
+    _index().drop(op.get_bind(), checkfirst=True)

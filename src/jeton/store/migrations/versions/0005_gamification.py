@@ -7,8 +7,7 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from alembic import op
-
+from jeton.store.migrate import create_missing, drop_present
 from jeton.store.tables.achievements import TABLES
 
 revision = "0005"
@@ -18,12 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    for table in TABLES:
-        table.create(bind, checkfirst=True)
+    create_missing(TABLES)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    for table in reversed(TABLES):
-        table.drop(bind, checkfirst=True)
+    drop_present(TABLES)

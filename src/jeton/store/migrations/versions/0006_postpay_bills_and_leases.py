@@ -11,6 +11,7 @@ Revises: 0005
 
 from alembic import op
 
+from jeton.store.migrate import create_missing, drop_present
 from jeton.store.tables import bills, leases
 
 revision = "0006"
@@ -30,14 +31,10 @@ def _purchase_kinds(condition: str) -> None:
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    for table in TABLES:
-        table.create(bind, checkfirst=True)
+    create_missing(TABLES)
     _purchase_kinds(KINDS_NOW)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
     _purchase_kinds(KINDS_BEFORE)
-    for table in reversed(TABLES):
-        table.drop(bind, checkfirst=True)
+    drop_present(TABLES)

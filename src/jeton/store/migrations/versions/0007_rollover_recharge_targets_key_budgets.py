@@ -11,6 +11,7 @@ Revises: 0006
 import sqlalchemy as sa
 from alembic import op
 
+from jeton.store.migrate import create_missing, drop_present
 from jeton.store.tables.catalog import catalog_plan_terms
 from jeton.store.tables.funding import plan_credit_lots
 from jeton.store.tables.protection import BUDGET_TABLES
@@ -29,20 +30,16 @@ COLUMNS: tuple[tuple[str, sa.Column[object]], ...] = (
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    for table in TABLES:
-        table.create(bind, checkfirst=True)
-    inspector = sa.inspect(bind)
+    create_missing(TABLES)
+    inspector = sa.inspect(op.get_bind())
     for table_name, column in COLUMNS:
         if column.name not in {c["name"] for c in inspector.get_columns(table_name)}:
             op.add_column(table_name, column)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    inspector = sa.inspect(bind)
+    inspector = sa.inspect(op.get_bind())
     for table_name, column in reversed(COLUMNS):
         if column.name in {c["name"] for c in inspector.get_columns(table_name)}:
             op.drop_column(table_name, column.name)
-    for table in reversed(TABLES):
-        table.drop(bind, checkfirst=True)
+    drop_present(TABLES)
