@@ -1,0 +1,64 @@
+"""SQL functions the migrations install on PostgreSQL (and Citus distributes).
+
+`jeton_draw_lots` is the spend order of `core/lots.py` in SQL: which of a wallet's lots pay an
+amount, and how much each gives. It is the first piece of a spend done as one SQL call on the
+worker that holds the community (docs/decisions/0077); `tests/store/test_sql_draw.py` holds it
+to `core.lots.plan_draw`, draw for draw. `core/lots.py` is the specification: a change to the
+spend order changes both, and that test says when they part.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+# The order, key by key, as `lots.spend_order_key`: scoped lots first, higher priority, soonest
+# expiry (a lot that never expires last), free before paid, then the lot id compared as Python
+# compares str (code point by code point: COLLATE "C"). Expired lots, the credit line and
+# lots out of scope are never drawn. A lot's take is what is left of the amount after the lots
+# before it, at most what it holds; the walk stops once the amount is covered.
+DRAW_LOTS = r"""
+CREATE OR REPLACE FUNCTION jeton_draw_lots(p_community_id text, p_account_id text,
+                                           p_amount bigint, p_service text, p_now_us bigint)
+RETURNS TABLE (lot_id text, take bigint)
+LANGUAGE sql STABLE AS $$
+  SELECT o.lot_id, least(o.remaining, p_amount - (o.running - o.remaining)) AS take
+  FROM (
+    SELECT l.lot_id, l.remaining,
+           sum(l.remaining) OVER w AS running,
+           row_number() OVER w AS place
+    FROM lots l
+    WHERE l.community_id = p_community_id
+      AND l.account_id = p_account_id
+      AND l.remaining > 0
+      AND l.source <> 'overdraft'
+      AND (l.expires_at_us IS NULL OR l.expires_at_us > p_now_us)
+      AND (l.scope IS NULL
+           OR (p_service IS NOT NULL
+               AND CASE WHEN right(l.scope, 2) = '.*'
+                        THEN starts_with(p_service, left(l.scope, -1))
+                        ELSE l.scope = p_service END))
+    WINDOW w AS (ORDER BY l.scope IS NULL, l.priority DESC, l.expires_at_us ASC NULLS LAST,
+                 l.paid, l.lot_id COLLATE "C" ROWS UNBOUNDED PRECEDING)
+  ) o
+  WHERE o.running - o.remaining < p_amount
+  ORDER BY o.place
+$$
+"""
+
+FUNCTIONS = (DRAW_LOTS,)
+DROP_FUNCTIONS = ("DROP FUNCTION IF EXISTS jeton_draw_lots(text, text, bigint, text, bigint)",)
+
+
+def install(conn: Connection) -> None:
+    """Create (or replace) every function, on PostgreSQL; SQLite has none."""
+    if conn.dialect.name != "postgresql":
+        return
+    for ddl in FUNCTIONS:
+        conn.exec_driver_sql(ddl)
+
+
+def uninstall(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for ddl in DROP_FUNCTIONS:
+        conn.exec_driver_sql(ddl)
