@@ -2,7 +2,7 @@
 
 `jeton_draw_lots` is the spend order of `core/lots.py` in SQL: which of a wallet's lots pay an
 amount, and how much each gives. It is the first piece of a spend done as one SQL call on the
-worker that holds the community (docs/decisions/0077); `tests/store/test_sql_draw.py` holds it
+worker that holds the community (docs/decisions/0077); `tests/store/test_sql_functions.py` holds it
 to `core.lots.plan_draw`, draw for draw. `core/lots.py` is the specification: a change to the
 spend order changes both, and that test says when they part.
 """
@@ -45,8 +45,47 @@ LANGUAGE sql STABLE AS $$
 $$
 """
 
-FUNCTIONS = (DRAW_LOTS,)
-DROP_FUNCTIONS = ("DROP FUNCTION IF EXISTS jeton_draw_lots(text, text, bigint, text, bigint)",)
+# `core.transfers.transfer_hash` in SQL, so a transfer written by a SQL function carries the
+# hash Python would give it: the header fields by name (`name=len:value;`, `~` for NULL), then
+# the postings and the lot moves sorted as Python sorts them (`p`/`l`, the id and the amount,
+# each length-prefixed). Lengths are in characters, as Python's `len`; ids compare code point by
+# code point (COLLATE "C"). `tests/store/test_sql_functions.py` holds the two to the same digests.
+TRANSFER_HASH = r"""
+CREATE OR REPLACE FUNCTION jeton_transfer_hash(
+    p_community_id text, p_transfer_id text, p_kind text, p_asset text, p_member_id text,
+    p_service text, p_reverses_id text, p_hold_id text, p_actor text, p_reason_code text,
+    p_memo text, p_metadata_json text, p_idempotency_key text, p_effective_at_us bigint,
+    p_accounts text[], p_amounts bigint[], p_lots text[], p_lot_amounts bigint[])
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT encode(sha256(convert_to(
+    (SELECT string_agg(h.k || '=' || coalesce(length(h.v) || ':' || h.v, '1:~') || ';', ''
+                       ORDER BY h.k COLLATE "C")
+     FROM (VALUES ('actor', p_actor), ('asset', p_asset), ('community_id', p_community_id),
+                  ('effective_at_us', p_effective_at_us::text), ('hold_id', p_hold_id),
+                  ('idempotency_key', p_idempotency_key), ('kind', p_kind),
+                  ('member_id', p_member_id), ('memo', p_memo),
+                  ('metadata_json', p_metadata_json), ('reason_code', p_reason_code),
+                  ('reverses_id', p_reverses_id), ('service', p_service),
+                  ('transfer_id', p_transfer_id)) AS h(k, v))
+    || coalesce((SELECT string_agg('p' || length(a) || ':' || a || ';'
+                                   || length(n::text) || ':' || n::text || ';', ''
+                                   ORDER BY a COLLATE "C", n)
+                 FROM unnest(p_accounts, p_amounts) AS x(a, n)), '')
+    || coalesce((SELECT string_agg('l' || length(a) || ':' || a || ';'
+                                   || length(n::text) || ':' || n::text || ';', ''
+                                   ORDER BY a COLLATE "C", n)
+                 FROM unnest(p_lots, p_lot_amounts) AS x(a, n)), ''),
+    'UTF8')), 'hex')
+$$
+"""
+
+FUNCTIONS = (DRAW_LOTS, TRANSFER_HASH)
+DROP_FUNCTIONS = (
+    "DROP FUNCTION IF EXISTS jeton_draw_lots(text, text, bigint, text, bigint)",
+    "DROP FUNCTION IF EXISTS jeton_transfer_hash(text, text, text, text, text, text, text, "
+    "text, text, text, text, text, text, bigint, text[], bigint[], text[], bigint[])",
+)
 
 
 def install(conn: Connection) -> None:

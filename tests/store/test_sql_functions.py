@@ -1,4 +1,6 @@
-"""The spend order in SQL (`jeton_draw_lots`) draws what `core/lots.py` draws, lot for lot.
+"""The ledger's SQL functions do what core does: the spend order (`jeton_draw_lots` against
+`core.lots.plan_draw`) and the transfer hash (`jeton_transfer_hash` against
+`core.transfers.transfer_hash`).
 
 `core.lots.plan_draw` is the specification. Hypothesis fills a wallet with lots of every kind
 (scoped and not, priorities, expiring, expired, paid and free, empty, a credit line owing) and
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 import jeton
 from conftest import SERVERS, drop_pg_store, make_pg_store
 from jeton.core import lots as lotlib
+from jeton.core.transfers import HEADER_FIELDS, transfer_hash
 from jeton.store.engine import Store
 
 NOW_US = 1_800_000_000_000_000
@@ -163,3 +166,49 @@ def test_a_scoped_lot_pays_before_a_richer_unscoped_one(wallet_store: Store) -> 
     sql, plan = _draw_both(wallet_store, rows, 0, 5, "video.minute")
     # The expired lot is passed over; the scoped lot goes first, then the highest priority.
     assert sql == plan.draws == [("xvideo", 3), ("xfree", 2)]
+
+
+# Any text PostgreSQL stores (no NUL, no lone surrogate), accents and emoji included: lengths
+# must count characters as Python does, and ids sort by code point.
+texts = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)
+amounts = st.integers(min_value=-(2**62), max_value=2**62)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    header=st.fixed_dictionaries(
+        {f: st.one_of(st.none(), texts) for f in HEADER_FIELDS if f != "effective_at_us"}
+    ),
+    effective_at_us=st.integers(min_value=0, max_value=2**62),
+    legs=st.lists(st.tuples(texts, amounts), max_size=6),
+    moves=st.lists(st.tuples(texts, amounts), max_size=6),
+)
+def test_the_sql_transfer_hash_is_the_one_core_gives(
+    wallet_store: Store,
+    header: dict[str, str | None],
+    effective_at_us: int,
+    legs: list[tuple[str, int]],
+    moves: list[tuple[str, int]],
+) -> None:
+    full: dict[str, Any] = {**header, "effective_at_us": effective_at_us}
+    expected = transfer_hash(full, [(0, a, n) for a, n in legs], [(0, lot, n) for lot, n in moves])
+    with wallet_store.read() as conn:
+        got = conn.exec_driver_sql(
+            "SELECT jeton_transfer_hash(%(community_id)s, %(transfer_id)s, %(kind)s, %(asset)s, "
+            "%(member_id)s, %(service)s, %(reverses_id)s, %(hold_id)s, %(actor)s, "
+            "%(reason_code)s, %(memo)s, %(metadata_json)s, %(idempotency_key)s, "
+            "%(effective_at_us)s, %(accounts)s::text[], %(amounts)s::bigint[], %(lots)s::text[], "
+            "%(lot_amounts)s::bigint[])",
+            {
+                **full,
+                "accounts": [a for a, _ in legs],
+                "amounts": [n for _, n in legs],
+                "lots": [lot for lot, _ in moves],
+                "lot_amounts": [n for _, n in moves],
+            },
+        ).scalar()
+    assert got == expected
