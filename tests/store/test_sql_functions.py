@@ -212,3 +212,19 @@ def test_the_sql_transfer_hash_is_the_one_core_gives(
             },
         ).scalar()
     assert got == expected
+
+
+@pytest.mark.citus
+def test_on_citus_the_functions_run_on_the_communitys_worker(citus_store: Store) -> None:
+    with citus_store.read() as conn:
+        routed = conn.exec_driver_sql(
+            "SELECT p.proname, o.distribution_argument_index, o.colocationid = d.colocationid "
+            "FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid, pg_dist_partition d "
+            "WHERE p.proname IN ('jeton_draw_lots', 'jeton_transfer_hash') "
+            "AND p.pronamespace = current_schema()::regnamespace "
+            "AND d.logicalrelid = 'communities'::regclass ORDER BY 1"
+        ).all()
+    assert [tuple(r) for r in routed] == [
+        ("jeton_draw_lots", 0, True),
+        ("jeton_transfer_hash", 0, True),
+    ]

@@ -15,13 +15,19 @@ from sqlalchemy.engine import Connection
 # expiry (a lot that never expires last), free before paid, then the lot id compared as Python
 # compares str (code point by code point: COLLATE "C"). Expired lots, the credit line and
 # lots out of scope are never drawn. A lot's take is what is left of the amount after the lots
-# before it, at most what it holds; the walk stops once the amount is covered.
+# before it, at most what it holds; the walk stops once the amount is covered. PL/pgSQL, not a
+# SQL function: Citus cannot plan a SQL function's parameterized query over a distributed table
+# on the coordinator (met on a cluster: "parameterized queries for SQL functions referencing
+# distributed tables are not supported").
 DRAW_LOTS = r"""
 CREATE OR REPLACE FUNCTION jeton_draw_lots(p_community_id text, p_account_id text,
                                            p_amount bigint, p_service text, p_now_us bigint)
 RETURNS TABLE (lot_id text, take bigint)
-LANGUAGE sql STABLE AS $$
-  SELECT o.lot_id, least(o.remaining, p_amount - (o.running - o.remaining)) AS take
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  SELECT o.lot_id::text, least(o.remaining, p_amount - (o.running - o.remaining))::bigint
   FROM (
     SELECT l.lot_id, l.remaining,
            sum(l.remaining) OVER w AS running,
@@ -41,7 +47,8 @@ LANGUAGE sql STABLE AS $$
                  l.paid, l.lot_id COLLATE "C" ROWS UNBOUNDED PRECEDING)
   ) o
   WHERE o.running - o.remaining < p_amount
-  ORDER BY o.place
+  ORDER BY o.place;
+END
 $$
 """
 
