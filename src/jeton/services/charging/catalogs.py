@@ -228,8 +228,11 @@ class Catalogs:
                 kind, text = entries[code]
                 row = _entry_row(community_id, code, kind, text, version, now_us)
                 if code in current:
+                    # The key stays out of SET: Citus refuses any UPDATE that sets the
+                    # distribution column, even to the value it has.
+                    changed = {k: v for k, v in row.items() if k not in ("community_id", "code")}
                     conn.execute(catalog_entries.update().where(
-                        _E.community_id == community_id, _E.code == code).values(**row))
+                        _E.community_id == community_id, _E.code == code).values(**changed))
                 else:
                     conn.execute(catalog_entries.insert().values(**row))
                 history.append({"community_id": community_id, "version": version, "code": code,
