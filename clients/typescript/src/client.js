@@ -671,6 +671,37 @@ export class Client {
       this._query(options));
   }
 
+  /** Levels such as `{ info: 500, warning: 100, critical: 20 }`; a level left out is removed. */
+  async setLowBalanceLevels(memberId, levels, options = {}) {
+    return this._call("PUT", `/v1/members/${seg(memberId)}/low_balance_levels`,
+      { body: { levels, asset: options.asset ?? this.asset } });
+  }
+
+  async lowBalanceLevels(memberId, options = {}) {
+    return this._get(`/v1/members/${seg(memberId)}/low_balance_levels`, this._query(options));
+  }
+
+  // ---- spending budgets of API keys ----
+
+  /** Needs an admin key: a key cannot raise its own budget. */
+  async setKeyBudget(keyId, options = {}) {
+    return this._post(`/v1/api_keys/${seg(keyId)}/budget`, {
+      period: options.period ?? "day", per_key: options.perKey ?? null,
+      per_member: options.perMember ?? null, asset: options.asset ?? this.asset,
+    });
+  }
+
+  async keyBudget(keyId, options = {}) {
+    return this._get(`/v1/api_keys/${seg(keyId)}/budget`,
+      { member: options.memberId, asset: options.asset ?? this.asset });
+  }
+
+  /** The budget of the key this client calls with, and what it used. */
+  async ownKeyBudget(options = {}) {
+    return this._get("/v1/api_key/budget",
+      { member: options.memberId, asset: options.asset ?? this.asset });
+  }
+
   // ---- member pages ----
 
   /** A replay answers `url: ""`: each call makes its own key, so ask for a new link. */

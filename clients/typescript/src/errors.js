@@ -10,7 +10,8 @@
 //       ├── InsufficientCredits     available balance is below the amount required (402)
 //       ├── VelocityLimitExceeded   the member spent their hour's or day's limit (403)
 //       ├── WalletFrozen            staff froze the wallet (403)
-//       └── CreditLineSuspended     a bill is past due: the credit line lends nothing (402)
+//       ├── CreditLineSuspended     a bill is past due: the credit line lends nothing (402)
+//       └── KeyBudgetExceeded       the API key spent its budget for the period (403)
 //
 // `status` is the Jeton status (the problem's `code`, e.g. "insufficient_credits"), `detail`
 // says what went wrong, `extra` holds the problem's other fields (`balance`, `required`,
@@ -37,6 +38,7 @@ export class InsufficientCredits extends Declined {}
 export class VelocityLimitExceeded extends Declined {}
 export class WalletFrozen extends Declined {}
 export class CreditLineSuspended extends Declined {}
+export class KeyBudgetExceeded extends Declined {}
 
 // The class of each status, as in Python; a status not listed (unauthenticated, scope_missing,
 // rate_limited, internal_error...) is a plain JetonError. A test compares it with Python's.
@@ -73,6 +75,7 @@ export const ERROR_CLASSES = Object.freeze({
   velocity_limit_exceeded: VelocityLimitExceeded,
   wallet_frozen: WalletFrozen,
   credit_line_suspended: CreditLineSuspended,
+  key_budget_exceeded: KeyBudgetExceeded,
   reversal_insufficient: Declined,
   forbidden: Declined,
   declined: Declined,

@@ -3,6 +3,7 @@
 export { Client, VERSION } from "./client.js";
 export {
   Conflict, CreditLineSuspended, Declined, ERROR_CLASSES, IdempotencyConflict, InsufficientCredits,
-  InvalidRequest, JetonError, NotFound, VelocityLimitExceeded, WalletFrozen, errorFromProblem,
+  InvalidRequest, JetonError, KeyBudgetExceeded, NotFound, VelocityLimitExceeded, WalletFrozen,
+  errorFromProblem,
 } from "./errors.js";
 export { WEBHOOK_TOLERANCE_S, Webhook, WebhookVerificationError, verifyWebhook } from "./webhooks.js";

@@ -198,6 +198,13 @@ export class Client {
   redeliverWebhook(deliveryId: string): Answer<"POST /v1/webhook_deliveries/{delivery_id}/redeliver">;
   setLowBalanceThreshold(memberId: string, threshold: number | null, options?: { asset?: string }): Answer<"PUT /v1/members/{member_id}/low_balance_threshold">;
   lowBalanceAlert(memberId: string, options?: Options<Query<"GET /v1/members/{member_id}/low_balance_threshold">>): Answer<"GET /v1/members/{member_id}/low_balance_threshold">;
+  setLowBalanceLevels(memberId: string, levels: Record<string, number | null>, options?: { asset?: string }): Answer<"PUT /v1/members/{member_id}/low_balance_levels">;
+  lowBalanceLevels(memberId: string, options?: { asset?: string }): Answer<"GET /v1/members/{member_id}/low_balance_levels">;
+
+  // spending budgets of API keys
+  setKeyBudget(keyId: string, options?: { period?: "hour" | "day" | "month"; perKey?: number | null; perMember?: number | null; asset?: string }): Answer<"POST /v1/api_keys/{key_id}/budget">;
+  keyBudget(keyId: string, options?: { memberId?: string; asset?: string }): Answer<"GET /v1/api_keys/{key_id}/budget">;
+  ownKeyBudget(options?: { memberId?: string; asset?: string }): Answer<"GET /v1/api_key/budget">;
 
   // member pages
   createMemberLink(memberId: string, options?: Options<Body<"POST /v1/members/{member_id}/portal_links">>): Answer<"POST /v1/members/{member_id}/portal_links">;
@@ -236,6 +243,7 @@ export class VelocityLimitExceeded extends Declined {}
 export class WalletFrozen extends Declined {}
 /** A bill of the member is past due: `extra.bill` names it. */
 export class CreditLineSuspended extends Declined {}
+export class KeyBudgetExceeded extends Declined {}
 export const ERROR_CLASSES: { readonly [status: string]: typeof JetonError };
 export function errorFromProblem(httpStatus: number, text: string): JetonError;
 

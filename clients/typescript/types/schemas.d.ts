@@ -134,6 +134,7 @@ export interface AutoRechargeInfo {
   last_error: string | null;
   recharges_this_month: number;
   in_flight: boolean;
+  target: number | null;
 }
 
 /** A badge, level or completed challenge a member earned (the dashboard's list). */
@@ -791,6 +792,25 @@ export interface IssueBill {
   asset?: string;
 }
 
+/**
+ * What an API key may spend of members' credits per `period` (hour, UTC day or UTC
+ * month): `per_key` for every member together, `per_member` for each (None: no such limit),
+ * and what it used in the window now running (`used`; `member_used` for the member asked
+ * about). The window ends, and the use starts again from 0, at `window_end`.
+ */
+export interface KeyBudget {
+  key_id: string;
+  asset: string;
+  period: string;
+  per_key: number | null;
+  per_member: number | null;
+  used: number;
+  window_start: string;
+  window_end: string;
+  member_id: string | null;
+  member_used: number | null;
+}
+
 /** `GET /v1/leaderboards/{metric}?period=week`: members by a total of the period. */
 export interface Leaderboard {
   metric: string;
@@ -866,6 +886,28 @@ export interface LowBalanceAlert {
   asset: string;
   threshold: number;
   armed: boolean;
+}
+
+/**
+ * One level of a member's low-balance alerts: `balance.low` with this `level` is sent when
+ * the available balance falls below `threshold`, once per crossing.
+ */
+export interface LowBalanceLevel {
+  level: string;
+  threshold: number;
+  armed: boolean;
+}
+
+export interface LowBalanceLevels {
+  member_id: string;
+  asset: string;
+  levels: LowBalanceLevel[];
+}
+
+export interface LowBalanceLevelsBody {
+  /** Thresholds falling from info to warning to critical; a level left out (or null) is removed, `{}` removes them all. */
+  levels: { [key: string]: number | null };
+  asset?: string;
 }
 
 export interface LowBalanceThreshold {
@@ -1187,6 +1229,7 @@ export interface PlanInfo {
   discount_bp: number;
   active: boolean;
   created_at: string;
+  rollover: RolloverInfo | null;
 }
 
 export interface PointsRuleInfo {
@@ -1433,6 +1476,17 @@ export interface RoleLimit {
   period: string;
 }
 
+/**
+ * The active catalog's rollover terms of a plan (`[plans.<id>.rollover]`): at each cycle's
+ * end, `share_percent` of the unused credits (None: all), at most `cap` (None: no cap), roll
+ * into the next cycle; a credit rolls at most `cycles` times.
+ */
+export interface RolloverInfo {
+  share_percent: number | null;
+  cap: number | null;
+  cycles: number;
+}
+
 export interface RotateSecret {
   /** How long the old secret also signs (0: stop at once). */
   grace_s?: number;
@@ -1493,6 +1547,8 @@ export interface SetAutoRecharge {
   monthly_cap: number;
   enabled?: boolean;
   provider?: string | null;
+  /** Buy as many of the pack as bring the balance back to this (rounded up to whole packs); omitted: one pack. */
+  target?: number | null;
 }
 
 export interface SetBilling {
@@ -1509,6 +1565,16 @@ export interface SetBilling {
 
 export interface SetCreditLine {
   floor: number;
+  asset?: string;
+}
+
+export interface SetKeyBudget {
+  /** The window: a clock hour, a UTC day or a UTC month. */
+  period?: "hour" | "day" | "month";
+  /** For all members together. */
+  per_key?: number | null;
+  /** For each member. */
+  per_member?: number | null;
   asset?: string;
 }
 
@@ -2010,6 +2076,24 @@ export interface Operations {
     query: {};
     answer: ApiKeyInfo;
   };
+  /** Get Budget */
+  "GET /v1/api_keys/{key_id}/budget": {
+    body: never;
+    query: { member?: string | null; asset?: string };
+    answer: KeyBudget;
+  };
+  /** Set Budget */
+  "POST /v1/api_keys/{key_id}/budget": {
+    body: SetKeyBudget;
+    query: {};
+    answer: KeyBudget;
+  };
+  /** Get Own Budget */
+  "GET /v1/api_key/budget": {
+    body: never;
+    query: { member?: string | null; asset?: string };
+    answer: KeyBudget;
+  };
   /** List Packs */
   "GET /v1/packs": {
     body: never;
@@ -2507,6 +2591,18 @@ export interface Operations {
     body: LowBalanceThreshold;
     query: {};
     answer: LowBalanceAlert | null;
+  };
+  /** Get Low Balance Levels */
+  "GET /v1/members/{member_id}/low_balance_levels": {
+    body: never;
+    query: { asset?: string };
+    answer: LowBalanceLevels;
+  };
+  /** Set Low Balance Levels */
+  "PUT /v1/members/{member_id}/low_balance_levels": {
+    body: LowBalanceLevelsBody;
+    query: {};
+    answer: LowBalanceLevels;
   };
   /** Create Portal Link */
   "POST /v1/members/{member_id}/portal_links": {
