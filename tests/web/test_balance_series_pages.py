@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 def days_of(html: str) -> dict[str, str]:
     """Day -> balance shown, from the series table."""
     return dict(re.findall(r'data-day="([0-9-]+)">\s*<td[^>]*>[0-9-]+</td>\s*'
-                           r'<td class="num" data-figure="posted">([-0-9.]+)</td>', html))
+                           r'<td class="num" data-figure="posted-at">([-0-9.]+)</td>', html))
 
 
 def three_days_of_use(c: jeton.Community, clock: ManualClock) -> None:
