@@ -131,12 +131,17 @@ def _wrk_script() -> str:
 
 
 def _cpu_s(pid: int) -> float:
-    """User and system CPU seconds of a process so far (Linux /proc), 0 where unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU seconds so far (Linux /proc) of a server: its process and, with
+    several workers, the processes it started; 0 where unreadable."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its child
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int) -> float:
