@@ -88,9 +88,17 @@ def _serve_with_two_workers(url: str) -> None:
         assert verify(j.store) == []
 
 
-def test_serve_uses_every_core_on_postgresql_and_one_process_on_sqlite() -> None:
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="sets the CPU affinity")
+def test_serve_uses_the_cores_it_may_run_on_with_postgresql_and_one_process_with_sqlite(
+        ) -> None:
     from jeton.config import default_server_processes
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert default_server_processes("postgresql") == min(cores or 1, 64)
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})  # as under `taskset -c 0`
+        assert default_server_processes("postgresql") == 1
+        assert default_server_processes("sqlite") == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert default_server_processes("postgresql") == min(len(allowed), 64)
     assert default_server_processes("sqlite") == 1

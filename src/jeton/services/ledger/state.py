@@ -85,7 +85,10 @@ class LotSpec:
 @dataclass(frozen=True, slots=True)
 class PreRead:
     """A read a hook will make, sent ahead with a write's first round trip (`WorkSet.preload`);
-    its row (or None) waits in `WorkSet.prefetched[name]`."""
+    its row (or None) waits in `WorkSet.prefetched[name]`. `name` names the row: within a
+    community, two reads with one name read the same row (the SQLite writer cache keeps rows
+    by community and name, services/ledger/cache.py), so it carries every parameter but the
+    community's, as `protection:{member}:{asset}` does."""
 
     name: str
     stmt: Any  # a SQLAlchemy Core select
