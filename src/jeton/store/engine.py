@@ -69,6 +69,7 @@ class Store:
         self._group_queue: list[_Queued[Any]] = []
         self._group_leading = False
         self._running_for = threading.local()
+        self._readers = threading.local()  # SQLite: each thread's kept reader (`point_read`)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
 
@@ -88,48 +89,72 @@ class Store:
             with self.engine.connect() as fresh, _committed(fresh), fresh.begin():
                 yield fresh
             return
-        # SQLite has one writer at a time. Threads of this process queue on a lock (fair and
-        # immediate) rather than on SQLite's busy handler, which sleeps with growing backoff;
-        # other processes still wait through busy_timeout.
+        conn = self._sqlite_begin()
+        try:
+            yield conn
+        except BaseException:
+            self._sqlite_end(conn, failed=True)
+            raise
+        self._sqlite_end(conn)
+
+    def _sqlite_begin(self) -> Connection:
+        """Take the write lock and this thread's writer connection, and BEGIN IMMEDIATE.
+
+        SQLite has one writer at a time. Threads of this process queue on a lock (fair and
+        immediate) rather than on SQLite's busy handler, which sleeps with growing backoff;
+        other processes still wait through busy_timeout. The transaction is the driver's:
+        BEGIN IMMEDIATE and COMMIT go straight to sqlite3 (SQLAlchemy's begin and commit cost
+        as much again as SQLite's own). A statement run through SQLAlchemy inside still works:
+        its autobegin finds the transaction open (`_on_begin`), and its commit is the
+        driver's. Plain calls, not context managers: this is every write's path."""
         if not self._sqlite_write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
             raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, RuntimeError(
                 "database is locked: another writer of this process held it too long"))
-        try:
-            with self._sqlite_write() as conn:
-                yield conn
-        finally:
-            self._sqlite_write_lock.release()
-
-    @contextmanager
-    def _sqlite_write(self) -> Iterator[Connection]:
         tid = threading.get_ident()
         conn = self._writers.get(tid)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self.engine.connect()
-            with self._writers_lock:
-                self._writers[tid] = conn
-            weakref.finalize(threading.current_thread(), self._drop_writer, tid, conn)
-        # The transaction is the driver's: BEGIN IMMEDIATE and COMMIT go straight to sqlite3
-        # (SQLAlchemy's begin and commit cost as much again as SQLite's own). A statement run
-        # through SQLAlchemy inside still works: its autobegin finds the transaction open
-        # (`_on_begin`), and its commit here is the driver's.
+        try:
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self.engine.connect()
+                with self._writers_lock:
+                    self._writers[tid] = conn
+                weakref.finalize(threading.current_thread(), self._drop_writer, tid, conn)
+            conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a write
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "BEGIN IMMEDIATE")
+        except BaseException:
+            if conn is not None:
+                self._drop_writer(tid, conn)
+            self._sqlite_write_lock.release()
+            raise
+        return conn
+
+    def _sqlite_end(self, conn: Connection, *, failed: bool = False) -> None:
+        """Commit (or, `failed`, roll back) what `_sqlite_begin` began and release the lock;
+        after a commit, the transaction's after-commit calls. A connection that saw an error
+        is not kept."""
         raw: Any = conn.connection.driver_connection
         try:
-            with _committed(conn):
-                raw.execute("BEGIN IMMEDIATE")
-                yield conn
-                if conn.in_transaction():
-                    conn.commit()
-                else:
-                    raw.commit()
-        except BaseException:
-            try:
-                if conn.in_transaction():
-                    conn.rollback()
-                raw.rollback()
-            finally:
-                self._drop_writer(tid, conn)
-            raise
+            if not failed:
+                try:
+                    if conn.in_transaction():
+                        conn.commit()
+                    else:
+                        raw.commit()
+                except BaseException:
+                    failed = True
+                    raise
+        finally:
+            if failed:
+                conn.info.pop(_AFTER_COMMIT, None)
+                try:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    raw.rollback()
+                finally:
+                    self._drop_writer(threading.get_ident(), conn)
+            self._sqlite_write_lock.release()
+        if not failed:
+            _after_commit_calls(conn)
 
     def _drop_writer(self, tid: int, conn: Connection) -> None:
         with self._writers_lock:
@@ -151,6 +176,39 @@ class Store:
             return
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def point_read(self, stmt: sa.sql.ClauseElement,
+                   params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The one row (or None) of a small read by key, in a snapshot of its own.
+
+        On SQLite it runs on the driver of a reader connection the thread keeps (autocommit:
+        the statement is its own snapshot), with no SQLAlchemy transaction: a few
+        microseconds, so a caller on an event loop may run it there instead of on a worker
+        thread (`reads_block` is False). On PostgreSQL it is a read like any other."""
+        from jeton.store.fastsql import Runner, compiled
+
+        if self.dialect != "sqlite":
+            with self.read() as pg:
+                return Runner(pg, self.dialect).first(stmt, params)
+        conn: Connection | None = getattr(self._readers, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._readers.conn = self.engine.connect()
+            weakref.finalize(threading.current_thread(), conn.close)
+        try:
+            cur = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                compiled(stmt, "sqlite"), params)
+            row = cur.fetchone()
+        except BaseException:
+            self._readers.conn = None
+            conn.close()
+            raise
+        return tuple(row) if row is not None else None
+
+    @property
+    def reads_block(self) -> bool:
+        """Whether `point_read` waits on a network round trip (PostgreSQL) and so belongs on
+        a worker thread, not on an event loop."""
+        return self.dialect != "sqlite"
 
     def run_write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in a write transaction, retrying serialization failures and deadlocks.
@@ -213,12 +271,17 @@ class Store:
 
     def _run_group(self, group: list[_Queued[Any]]) -> None:
         try:
-            with self.write() as conn:
-                if len(group) == 1:  # alone: no savepoint, a failure rolls the whole back
-                    self._run_one(group[0], conn)
-                    if group[0].error is not None:
-                        raise group[0].error
+            conn = self._sqlite_begin()
+        except BaseException as exc:
+            _fail(group, exc)
+            return
+        try:
+            if len(group) == 1:  # alone: no savepoint, a failure rolls the whole back
+                self._run_one(group[0], conn)
+                if group[0].error is not None:
+                    self._sqlite_end(conn, failed=True)
                     return
+            else:
                 cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
                 callbacks = conn.info.setdefault(_AFTER_COMMIT, [])
                 for queued in group:
@@ -230,11 +293,14 @@ class Store:
                         del callbacks[kept:]  # what the undone write asked for is undone too
                         conn.info.pop(WRITER_CACHE, None)  # and what it left in the cache
                     cur.execute("RELEASE jeton_group")
-        except BaseException as exc:  # the commit (or the lone write) failed: none is done
-            for queued in group:
-                if queued.error is None:
-                    queued.error = exc
-                    queued.result = None
+        except BaseException as exc:
+            self._sqlite_end(conn, failed=True)
+            _fail(group, exc)
+            return
+        try:
+            self._sqlite_end(conn)
+        except BaseException as exc:  # the commit failed: none is done
+            _fail(group, exc)
 
     def _run_one(self, queued: _Queued[Any], conn: Connection) -> None:
         self._running_for.ident = queued.ident
@@ -297,6 +363,10 @@ def _committed(conn: Connection) -> Iterator[None]:
     except BaseException:
         conn.info.pop(_AFTER_COMMIT, None)
         raise
+    _after_commit_calls(conn)
+
+
+def _after_commit_calls(conn: Connection) -> None:
     for fn in conn.info.pop(_AFTER_COMMIT, ()):
         try:
             fn()
@@ -304,8 +374,37 @@ def _committed(conn: Connection) -> Iterator[None]:
             logging.getLogger("jeton.store").exception("an after-commit call failed")
 
 
+def _fail(group: list[_Queued[Any]], exc: BaseException) -> None:
+    """The group's transaction failed: none of its writes is done."""
+    for queued in group:
+        if queued.error is None:
+            queued.error = exc
+            queued.result = None
+
+
 _NO_CONTEXT = contextvars.Context()
-_NO_WAKE = threading.Event()  # a leader's: never waited on
+
+
+class _Wake:
+    """Wakes one waiting writer, once: a lock held from birth that `set` releases and `wait`
+    acquires. `threading.Event` does the same with a condition variable, a lock and a list of
+    waiters, and made a tenth of a busy server's CPU (creating them, notifying them)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wait(self) -> None:
+        self._lock.acquire()
+
+    def set(self) -> None:
+        if self._lock.locked():
+            self._lock.release()
+
+
+_NO_WAKE = _Wake()  # a leader's: never waited on
 
 
 class _Queued(Generic[T]):
@@ -317,7 +416,7 @@ class _Queued(Generic[T]):
         self.fn = fn
         self.ident = ident
         self.context: contextvars.Context = _NO_CONTEXT
-        self.wake: threading.Event = _NO_WAKE
+        self.wake: _Wake = _NO_WAKE
         self.promoted = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -326,7 +425,7 @@ class _Queued(Generic[T]):
         """Ready to wait for a leader: an event to be woken by, and the caller's context for
         the leader's thread to run it in (a test community's time). A leader needs neither."""
         self.context = contextvars.copy_context()
-        self.wake = threading.Event()
+        self.wake = _Wake()
 
     def outcome(self) -> T:
         if self.error is not None:

@@ -173,8 +173,7 @@ class HttpIdempotency:
 
     def _find(self, space: str, key: str) -> tuple[tuple[str, str], Answer] | None:
         """The kept answer to the key, and the request (method and path, digest) it answered."""
-        with self.store.read() as conn:
-            found = Runner(conn, conn.dialect.name).first(_FIND, {"space": space, "key": key})
+        found = self.store.point_read(_FIND, {"space": space, "key": key})
         if found is None:
             return None
         path, digest, status_code, content_type, body = found
