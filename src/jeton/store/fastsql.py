@@ -67,13 +67,28 @@ class Runner:
         the keys of the first row that are not `b_` bind parameters)."""
         if not rows:
             return
-        keys = set_keys if set_keys is not None else [
-            k for k in rows[0] if not k.startswith("b_")]
-        sql = compiled(stmt, self.dialect, keys)
+        if set_keys is None:
+            sql = _by_shape(stmt, self.dialect, rows[0])
+        else:
+            sql = compiled(stmt, self.dialect, set_keys)
         if len(rows) == 1:
             self.cur.execute(sql, rows[0])
         else:
             self.cur.executemany(sql, rows)
+
+
+_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], str] = {}
+
+
+def _by_shape(stmt: sa.sql.ClauseElement, dialect: str, row: dict[str, Any]) -> str:
+    """The SQL of `stmt` setting the columns of `row` that are not `b_` bind parameters; the
+    hot path's rows have a few fixed shapes, so it is looked up by the row's keys."""
+    shape = (id(stmt), dialect, tuple(row))
+    sql = _BY_SHAPE.get(shape)
+    if sql is None:
+        sql = _BY_SHAPE[shape] = compiled(
+            stmt, dialect, [k for k in row if not k.startswith("b_")])
+    return sql
 
 
 class Queue:
@@ -85,6 +100,6 @@ class Queue:
     def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
              set_keys: Sequence[str] | None = None) -> None:
         if rows:
-            keys = set_keys if set_keys is not None else [
-                k for k in rows[0] if not k.startswith("b_")]
-            self.work.append((compiled(stmt, "postgresql", keys), list(rows)))
+            sql = (_by_shape(stmt, "postgresql", rows[0]) if set_keys is None
+                   else compiled(stmt, "postgresql", set_keys))
+            self.work.append((sql, list(rows)))

@@ -114,7 +114,7 @@ class LedgerBase:
         `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
         and the hooks' reads for that member with them, in the write's first round trip; its
         rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing."""
-        if req_hash is None:  # given by a caller that hashed `request` already, faster
+        if req_hash is None:  # a caller that hashed its request itself passes `{}` and the hash
             req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
 

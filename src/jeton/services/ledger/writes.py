@@ -65,11 +65,6 @@ class LedgerWrites(LedgerBase):
         checked_text(req.reason_code, "reason code", limits.reason_code_chars_max)
         checked_metadata(req.metadata)
 
-    def _spend_header(self, req: SpendRequest, actor: str,
-                      to_account: str | None) -> tuple[Header, dict[str, Any]]:
-        """The transfer's header, and the request its idempotency key is bound to."""
-        return _spend_transfer_header(req, actor), _spend_request(req, to_account)
-
     def _spend_accounts(self, req: SpendRequest) -> list[str]:
         ids = [wallet_id(req.member, req.asset), system_id("revenue", req.asset)]
         for s in req.splits:
@@ -132,16 +127,18 @@ class LedgerWrites(LedgerBase):
                            asset=asset, service=service, splits=[as_split(s) for s in splits],
                            memo=memo, reason_code=reason_code, metadata=metadata or {})
         self._check_spend(req)
-        header, request = self._spend_header(req, actor, to_account)
+        header = _spend_transfer_header(req, actor)
+        # The key is bound to the request's fields (`_spend_request`), hashed once here.
+        req_hash = (_spend_request_hash(req) if to_account is None else
+                    idempotency.request_hash("spend", _spend_request(req, to_account)))
 
         def body(ws: WorkSet) -> TransferResult:
             return self.apply_spend(ws, header, req, to_account)
 
         return self.write_once(
-            community_id, req.idempotency_key, "spend", request, body, TransferResult,
+            community_id, req.idempotency_key, "spend", {}, body, TransferResult,
             accounts=[*self._spend_accounts(req), system_id(to_account or "revenue", req.asset)],
-            member_id=req.member, asset=req.asset,
-            req_hash=_spend_request_hash(req) if to_account is None else None)
+            member_id=req.member, asset=req.asset, req_hash=req_hash)
 
     def spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]], *,
                     actor: str = "system") -> list[BatchItem]:
@@ -187,7 +184,7 @@ class LedgerWrites(LedgerBase):
                         results[i] = trusted(BatchItem, {"index": i, "status": "ok",
                                                          "detail": "", "result": res})
                         continue
-                    res = self._spend_in_batch(ws, header, req)
+                    res = self.apply_spend(ws, header, req, None)
                     body = res.model_dump_json()
                     ws.remember_key(key, "spend", req_hash, body)
                     seen[key] = (req_hash, body)
@@ -203,17 +200,6 @@ class LedgerWrites(LedgerBase):
         self.store.run_write(tx)
         return [r for r in results if r is not None]
 
-    def _spend_in_batch(self, ws: WorkSet, header: Header, req: SpendRequest) -> TransferResult:
-        """`apply_spend` of one batch item. A plain spend (no splits; its wallet, lots and the
-        revenue account already loaded) is paid without a draft: the same rows, cheaper."""
-        if not req.splits:
-            wallet = ws.loaded(wallet_id(req.member, req.asset))
-            revenue = ws.accounts.get(system_id("revenue", req.asset))
-            if wallet is not None and revenue is not None:
-                plan = self._plan_or_release(ws, wallet, req.amount, req.service)
-                return ws.pay(header, wallet, req.amount, plan, revenue)
-        return self.apply_spend(ws, header, req, None)
-
     def apply_spend(self, ws: WorkSet, header: Header, req: SpendRequest,
                     to_account: str | None) -> TransferResult:
         asset = req.asset
@@ -228,6 +214,8 @@ class LedgerWrites(LedgerBase):
             if revenue not in ws.accounts:
                 self._missing_system_account(ws, asset, revenue)
         plan = self._plan_or_release(ws, wallet, req.amount, req.service)
+        if not req.splits:  # a plain spend: the same rows, without a draft
+            return ws.pay(header, wallet, req.amount, plan, ws.accounts[revenue])
         targets: list[tuple[Acct, int]] = []
         for split in req.splits:
             target = (ws.ensure_wallet(split.member, asset) if split.member
