@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 import jeton
+from jeton.store.engine import SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WAL_KEPT_BYTES
 
 BATCH_OPS = 1000
 RAW_ACCOUNTS_PER_WRITER = 4
@@ -33,6 +34,9 @@ def _sqlite(path: Path, synchronous: str) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"PRAGMA synchronous={synchronous}")
+    # Checkpoints as Jeton's own connections make them: the same settings on both sides.
+    con.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
+    con.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_KEPT_BYTES}")
     return con
 
 
