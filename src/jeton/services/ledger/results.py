@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -203,10 +203,11 @@ class SpendRequest(BaseModel):
     idempotency_key: str
     asset: str = "CREDIT"
     service: str | None = None
-    splits: list[Split] = []
+    # Factories, not `[]` and `{}`: pydantic deep-copies a mutable default for every request.
+    splits: list[Split] = Field(default_factory=list)
     memo: str = ""
     reason_code: str = "spend"
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 def trusted(cls: type[M], values: dict[str, Any]) -> M:
