@@ -159,6 +159,32 @@ def test_transfer_carries_lots_with_expiry_and_paid_status(
         chat.transfer("alice", "alice", 1, idempotency_key="self")
 
 
+def test_paid_pieces_of_one_lot_carried_by_transfers_share_one_lot(
+        chat: jeton.Community, store: Store, invariants: Check) -> None:
+    chat.grant("alice", 100, idempotency_key="g", paid=True, cost_minor=300, cost_currency="USD")
+    chat.grant("carol", 10, idempotency_key="h", paid=True, cost_minor=50, cost_currency="USD")
+    for i in range(6):
+        chat.transfer("alice", "bob", 5, idempotency_key=f"t{i}")
+    chat.transfer("carol", "bob", 4, idempotency_key="from-carol")
+    invariants(store)
+    lots = sorted(chat.lots("bob"), key=lambda lot: lot.amount)
+    # One lot per lot the credits came from, not one per transfer, each with its cost basis.
+    assert [(lot.amount, lot.remaining, lot.cost_minor) for lot in lots] == [
+        (4, 4, 20), (30, 30, 90)]
+    assert all(lot.paid and lot.cost_currency == "USD" for lot in lots)
+    chat.spend("bob", 32, idempotency_key="s")
+    chat.transfer("alice", "bob", 5, idempotency_key="t-again")
+    invariants(store)
+    # A drained lot takes the next piece from the same lot again.
+    assert sorted((lot.remaining, lot.cost_minor) for lot in chat.lots("bob")
+                  if lot.remaining) == [(2, 20), (5, 105)]
+    reversal = chat.reverse(chat.transfer("alice", "bob", 5, idempotency_key="t-last").id,
+                            idempotency_key="r")
+    invariants(store)
+    assert reversal.amount == 5
+    assert chat.balance("bob").posted == 7
+
+
 def test_hold_capture_part_void_rest(chat: jeton.Community, store: Store,
                                      invariants: Check) -> None:
     chat.grant("alice", 100, idempotency_key="g")

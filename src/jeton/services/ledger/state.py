@@ -72,13 +72,19 @@ class LotSpec:
     expires_at_us: int | None = None
     priority: int = 0
     scope: str | None = None
+    # The sender's lot that paid credits carried by a member transfer come from (None for
+    # every other credit).
+    carried_from: str | None = None
 
     def merge_key(self) -> str | None:
         # Free credits with identical attributes share one lot, so that a wallet receiving a
-        # royalty on every download keeps one royalty lot rather than millions. Paid lots keep
-        # their own cost basis and are never merged.
+        # royalty on every download keeps one royalty lot rather than millions. Paid credits
+        # keep their own cost basis: a purchase's lot is never merged, but the pieces of one
+        # paid lot that transfers carry into a wallet share one lot there (their cost per
+        # credit is that lot's), so a member paid by many transfers from one sender keeps one
+        # lot, not one per transfer that every later debit would read (decision 0081).
         if self.paid or self.cost_minor:
-            return None
+            return f"carried|{self.carried_from}" if self.carried_from else None
         return (f"{self.source}|{self.expires_at_us or ''}|{self.priority}|{self.scope or ''}")
 
 

@@ -94,8 +94,9 @@ def live_lots_of(n: int) -> sa.sql.ClauseElement:
 
 def credit_lots_of(n: int) -> sa.sql.ClauseElement:
     """The lots a credit to these wallets may touch: the credit line's (overdraft) lot and the
-    lots free credits merge into, drained or not. Paid and one-off lots never take a credit,
-    so a wallet that received ten thousand transfers is not read whole to receive one more."""
+    lots credits merge into (free credits of one kind, paid pieces carried from one lot),
+    drained or not. One-off lots (a purchase's, a grant's) never take a credit, so a wallet
+    that received ten thousand purchases is not read whole to receive one more."""
     key = ("credit-lots", n)
     found = MANY.get(key)
     if found is None:

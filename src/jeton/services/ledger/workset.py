@@ -403,6 +403,7 @@ class WorkSet:
                 lot = self._new_lot(acct, spec, left)
             else:
                 lot.amount += left
+                lot.cost_minor += spec.cost_minor  # a paid piece brings its cost basis
                 lot.dirty = True
             lot.remaining += left
             draft.move_lot(acct.account_id, lot.id, left)
@@ -573,7 +574,7 @@ class WorkSet:
                      for a in self.accounts.values() if a.dirty]
         new_lots = [lot for lot in self.lots.values() if lot.new]
         lot_updates = [{"b_community": c, "b_lot": lot.id, "amount": lot.amount,
-                        "remaining": lot.remaining}
+                        "remaining": lot.remaining, "cost_minor": lot.cost_minor}
                        for lot in self.lots.values() if lot.dirty and not lot.new]
         db.many(q.INSERT_TRANSFER, self.transfer_rows)
         db.many(q.INSERT_LOT, [q.lot_row(c, lot) for lot in new_lots], q.LOT_ROW_KEYS)

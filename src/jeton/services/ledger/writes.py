@@ -293,7 +293,7 @@ class LedgerWrites(LedgerBase):
             ws.credit(draft, receiver, take, LotSpec(
                 source="transfer", paid=lot.paid, cost_minor=cost,
                 cost_currency=lot.cost_currency, expires_at_us=lot.expires_at_us,
-                scope=lot.scope))
+                scope=lot.scope, carried_from=lot.id))
         if fee:
             revenue = system_id("revenue", asset)
             ws.load([revenue], with_lots=False)
