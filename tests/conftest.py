@@ -65,7 +65,11 @@ def make_pg_store(url: str | None = None, *, citus: bool = False, **kwargs: obje
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     admin.dispose()
     store = Store(url, pg_schema=schema, **kwargs)  # type: ignore[arg-type]
-    store.create_schema(shard_count=CITUS_TEST_SHARD_COUNT if citus else None)
+    try:
+        store.create_schema(shard_count=CITUS_TEST_SHARD_COUNT if citus else None)
+    except BaseException:  # no open connection left for a later test's warnings to report
+        drop_pg_store(store)
+        raise
     return store
 
 

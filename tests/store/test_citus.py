@@ -7,16 +7,20 @@ The ledger's own scenarios run on Citus through the `store` and `server_store` f
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import jeton
-from conftest import drop_pg_store, make_pg_store
-from jeton.store.citus import Distributed
-from jeton.store.engine import Store
+from conftest import CITUS_TEST_SHARD_COUNT, citus_url, drop_pg_store, make_pg_store
+from jeton.store.citus import DISTRIBUTE_LOCK, Distributed
+from jeton.store.engine import Store, normalize_url
 from jeton.store.migrate import upgrade
 from jeton.store.tables import metadata
 
@@ -41,6 +45,73 @@ def test_every_table_is_distributed_by_community_in_one_colocation_group(
     assert {(method, column) for method, column, _ in found.values()} == {
         ("h", "community_id")}
     assert len({colocation for _, _, colocation in found.values()}) == 1
+
+
+def test_the_colocation_group_is_jetons_own() -> None:
+    """Not Citus's default group of every table of 4 shards keyed by varchar: another table of
+    that shape, distributed first, does not join Jeton's group (it would move with Jeton's
+    shards, and split with them when a community gets shards of its own)."""
+    admin = sa.create_engine(normalize_url(citus_url()))
+    other = f"other_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL citus.enable_schema_based_sharding = off")
+        conn.exec_driver_sql(f"CREATE SCHEMA {other}")
+        conn.exec_driver_sql(f"CREATE TABLE {other}.t (community_id varchar PRIMARY KEY)")
+        conn.exec_driver_sql(f"SELECT create_distributed_table('{other}.t', 'community_id', "
+                             f"shard_count => {CITUS_TEST_SHARD_COUNT})")
+    store = make_pg_store(citus=True)
+    try:
+        with store.read() as conn:
+            outside = conn.exec_driver_sql(
+                "SELECT d.logicalrelid::text FROM pg_dist_partition d "
+                "JOIN pg_class c ON c.oid = d.logicalrelid "
+                "WHERE c.relnamespace <> current_schema()::regnamespace AND d.colocationid = "
+                "(SELECT colocationid FROM pg_dist_partition "
+                " WHERE logicalrelid = 'communities'::regclass)").scalars().all()
+        assert outside == []
+    finally:
+        drop_pg_store(store)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {other} CASCADE")
+        admin.dispose()
+
+
+def test_a_migrate_waits_for_another_one_distributing_in_the_database(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two distributions at once (two schemas, or two processes) would each add a colocation
+    group, then wait on the other's to distribute a function: Citus reports a deadlock. The
+    second waits for the first to commit instead."""
+    admin = sa.create_engine(normalize_url(citus_url()))
+    made: list[Store] = []
+    second_name = f"second-migrate-{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:  # as a migrate in progress would
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": DISTRIBUTE_LOCK})
+        monkeypatch.setenv("PGAPPNAME", second_name)  # the connections opened from here on
+        second = threading.Thread(target=lambda: made.append(make_pg_store(citus=True)))
+        second.start()
+        deadline = time.monotonic() + 120
+        while second.is_alive() and not _waiting_for_the_lock(admin, second_name) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _waiting_for_the_lock(admin, second_name)
+        assert not made
+    second.join(timeout=120)
+    admin.dispose()
+    assert made, "the second migrate never finished"
+    try:
+        assert set(_distribution(made[0])) == set(metadata.tables)
+    finally:
+        drop_pg_store(made[0])
+
+
+def _waiting_for_the_lock(admin: sa.Engine, application: str) -> bool:
+    with admin.connect() as conn:
+        return bool(conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND NOT l.granted "
+            "AND (l.classid::bigint << 32 | l.objid::bigint) = %(k)s "
+            "AND a.application_name = %(app)s",
+            {"k": DISTRIBUTE_LOCK, "app": application}).scalar_one())
 
 
 def test_migrate_again_distributes_only_what_is_not_yet(citus_store: Store) -> None:

@@ -27,6 +27,7 @@ COLOCATION_LEADER = "communities"  # distributed first; every other table coloca
 LOCAL_TABLES = ("alembic_version",)
 FUNCTION_PREFIX = "jeton_"
 FUNCTION_DISTRIBUTION_ARGS = ("community_id", "p_community_id")
+DISTRIBUTE_LOCK = 0x6A65746F6E  # the advisory lock `distribute` holds until its commit
 
 
 @dataclass(slots=True)
@@ -53,6 +54,12 @@ def distribute(conn: Connection, *, shard_count: int | None = None) -> Distribut
     otherwise); the colocation group keeps it for every table after."""
     done = Distributed()
     schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+    # One distribute at a time in the database: two at once (two schemas, or two processes
+    # migrating one) would each add a colocation group and then wait on the other's to
+    # distribute a function, a deadlock. A distribute copies a table's rows to the shards or
+    # waits for another: the write path's statement timeout is not meant for it.
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": DISTRIBUTE_LOCK})
     # Journal tables carry their append-only triggers onto the shards. Citus calls triggers on
     # distributed tables unsafe because a trigger on a shard may touch other shards; ours only
     # raise. SET LOCAL: the setting ends with this transaction.
@@ -64,9 +71,13 @@ def distribute(conn: Connection, *, shard_count: int | None = None) -> Distribut
         invariant(DISTRIBUTION_COLUMN in metadata.tables[table].c,
                   f"table {table} has no {DISTRIBUTION_COLUMN}: it cannot be distributed")
         if table == COLOCATION_LEADER:
+            # A colocation group of Jeton's own ('none'), not Citus's default group for every
+            # table of the same shard count and column type: another application's tables (or
+            # another Jeton schema) never move with ours, and two schemas distributed at once
+            # do not contend for the lock on the default group's first table.
             conn.exec_driver_sql(
-                "SELECT create_distributed_table(%(t)s, %(col)s, shard_count => %(n)s)"
-                if shard_count else "SELECT create_distributed_table(%(t)s, %(col)s)",
+                "SELECT create_distributed_table(%(t)s, %(col)s, colocate_with => 'none'"
+                + (", shard_count => %(n)s)" if shard_count else ")"),
                 {"t": _qualified(schema, table), "col": DISTRIBUTION_COLUMN, "n": shard_count})
         else:
             conn.exec_driver_sql(

@@ -94,7 +94,7 @@ def authenticate(store: Store, clock: Clock, community_id: str, email: str, pass
     if email:
         with store.read() as conn:
             row = conn.execute(sa.select(
-                staff_users, area_lease_column(staff_users.c.user_id)).where(
+                staff_users, area_lease_column(community_id, staff_users.c.user_id)).where(
                 staff_users.c.community_id == community_id,
                 staff_users.c.email == email)).mappings().first()
 

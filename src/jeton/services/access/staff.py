@@ -366,7 +366,8 @@ def get_staff_user(store: Store, community_id: str, user_id: str) -> StaffUser:
 def list_staff_users(store: Store, community_id: str) -> list[StaffUser]:
     t = staff_users.c
     with store.read() as conn:
-        rows = conn.execute(sa.select(staff_users, area_lease_column(t.user_id)).where(
+        rows = conn.execute(sa.select(
+            staff_users, area_lease_column(community_id, t.user_id)).where(
             t.community_id == community_id).order_by(t.email)).mappings().all()
     return [user_from_row(row) for row in rows]
 
@@ -478,7 +479,7 @@ def _insert_user(conn: Connection, community_id: str, email: str, name: str, rol
 
 def user_row(conn: Connection, community_id: str, user_id: str,
              lock: bool = False) -> RowMapping:
-    query = sa.select(staff_users, area_lease_column(staff_users.c.user_id)).where(
+    query = sa.select(staff_users, area_lease_column(community_id, staff_users.c.user_id)).where(
         staff_users.c.community_id == community_id, staff_users.c.user_id == user_id)
     if lock:
         query = for_update(query, conn.dialect.name)
@@ -502,13 +503,17 @@ def _lock_active_owners(conn: Connection, community_id: str) -> list[str]:
     return [str(r) for r in conn.execute(for_update(query, conn.dialect.name)).scalars()]
 
 
-def area_lease_column(user_id: Any) -> Any:
+def area_lease_column(community_id: str, user_id: Any) -> Any:
     """The lease an account operates (its running one, else the latest bound to it), as a
-    column of its row."""
+    column of its row in `community_id`.
+
+    The subquery names the community itself rather than correlating on the row's: Citus routes
+    a query to one shard only when every table in it is filtered by the same value, and refuses
+    a FOR UPDATE it cannot route."""
     lc = leases.c
     # A running lease before ended ones, then the latest (ids are time-ordered).
     return sa.select(lc.lease_id).where(
-        lc.community_id == staff_users.c.community_id, lc.staff_user_id == user_id).order_by(
+        lc.community_id == community_id, lc.staff_user_id == user_id).order_by(
         sa.case((lc.ended_at_us.is_(None), 0), else_=1), lc.started_at_us.desc(),
         lc.lease_id.desc()).limit(1).scalar_subquery().label("area_lease_id")
 
