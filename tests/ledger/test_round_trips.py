@@ -1,6 +1,7 @@
 """A ledger write on PostgreSQL is two round trips (decision 0037): BEGIN with every read it
-needs, then every row it writes with COMMIT. Counted on the wire, through a relay on loopback
-between the Store and the real server."""
+needs, then every row it writes with COMMIT; a plain spend is one, a call of `jeton_spend`
+(decision 0078). Counted on the wire, through a relay on loopback between the Store and the
+real server."""
 
 from __future__ import annotations
 
@@ -47,11 +48,32 @@ def _trips(relay: RoundTripCounter, write: object) -> int:
     return relay.turns
 
 
-def test_a_spend_grant_and_hold_are_two_round_trips(
+def test_a_plain_spend_is_one_round_trip(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted
+    # One call of `jeton_spend` (decision 0078); the Python write is two.
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
+                                           service="chat.message")) == 1
+    c.jeton.ledger.spend_in_sql = False
+    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
                                            service="chat.message")) == 2
+
+
+def test_a_spend_the_function_leaves_to_python_costs_one_round_trip_more(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    c.set_velocity_limit(per_day=10**6)  # a hook that counts: the function leaves it to Python
+    c.jeton.ledger.spend_in_sql = False
+    by_python = _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
+                                                service="chat.message"))
+    c.jeton.ledger.spend_in_sql = None
+    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
+                                           service="chat.message")) == by_python + 1
+
+
+def test_a_grant_and_a_hold_are_two_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
     assert _trips(relay, lambda k: c.grant("bob", 1, idempotency_key=f"g-{k}")) == 2
     assert _trips(relay, lambda k: c.hold("alice", 1, idempotency_key=f"h-{k}")) == 2
 

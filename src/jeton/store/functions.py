@@ -5,11 +5,21 @@ amount, and how much each gives. It is the first piece of a spend done as one SQ
 worker that holds the community (docs/decisions/0077); `tests/store/test_sql_functions.py` holds it
 to `core.lots.plan_draw`, draw for draw. `core/lots.py` is the specification: a change to the
 spend order changes both, and that test says when they part.
+
+`jeton_spend` is a whole plain spend, built on those two (migration 0009, decision 0078):
+`services/ledger/sqlspend.py` calls it, and `tests/ledger/test_sql_spend.py` holds its rows
+and answers to the Python write's.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Connection
+
+# The functions name their tables, and the functions they call, with the schema they are made
+# in: on Citus a call runs on the community's worker, where the caller's search_path does not
+# follow it (a function-level `SET search_path` would, but Citus's `undistribute_table` then
+# fails on the function). `install` writes the schema in for this marker.
+SCHEMA = "@schema."
 
 # The order, key by key, as `lots.spend_order_key`: scoped lots first, higher priority, soonest
 # expiry (a lot that never expires last), free before paid, then the lot id compared as Python
@@ -32,7 +42,7 @@ BEGIN
     SELECT l.lot_id, l.remaining,
            sum(l.remaining) OVER w AS running,
            row_number() OVER w AS place
-    FROM lots l
+    FROM @schema.lots l
     WHERE l.community_id = p_community_id
       AND l.account_id = p_account_id
       AND l.remaining > 0
@@ -87,7 +97,7 @@ LANGUAGE sql IMMUTABLE AS $$
 $$
 """
 
-FUNCTIONS = (DRAW_LOTS, TRANSFER_HASH)
+FUNCTIONS = (DRAW_LOTS, TRANSFER_HASH)  # migration 0008
 DROP_FUNCTIONS = (
     "DROP FUNCTION IF EXISTS jeton_draw_lots(text, text, bigint, text, bigint)",
     "DROP FUNCTION IF EXISTS jeton_transfer_hash(text, text, text, text, text, text, text, "
@@ -95,16 +105,251 @@ DROP_FUNCTIONS = (
 )
 
 
-def install(conn: Connection) -> None:
-    """Create (or replace) every function, on PostgreSQL; SQLite has none."""
-    if conn.dialect.name != "postgresql":
-        return
-    for ddl in FUNCTIONS:
-        conn.exec_driver_sql(ddl)
 
 
-def uninstall(conn: Connection) -> None:
+# A plain spend (one wallet, paid to `revenue`, no splits) as one call: what `LedgerWrites.spend`
+# writes through `WorkSet.pay` on the Python path, row for row, so that on Citus the whole write
+# is one command to the community's worker (docs/decisions/0077, 0078). The answer is JSON:
+# `{"outcome": ...}` with
+# - `ok` and `result`, the `TransferResult` (also stored with the idempotency key);
+# - `replay` and `result`, the stored answer of the key;
+# - `idempotency_conflict`: the key was used for another request;
+# - `insufficient_credits` with `balance` and `required`, as `WorkSet.plan_debit` declines;
+# - `fallback` with a `reason`, having written nothing: the Python path must do this spend,
+#   because something only it does might act (a ledger hook: a freeze, a velocity limit or a
+#   key budget, auto-recharge under its threshold, a `charge.succeeded` subscription, a
+#   balance reaching zero or crossing an alert level, a suspended credit line) or because
+#   the wallet or the revenue account is missing, or holds past their expiry could be
+#   released to pay (`_plan_or_release`).
+# Only the wallet is locked: `revenue` is untracked (nothing on its row changes; a tracked one
+# falls back), so spends of one community never queue on it. The key is read after the
+# wallet's lock, so a racing spend of the same member and key finds the first's answer; a
+# race across members meets the key's unique index, which the caller retries as `write_once`
+# does. The ids (the transfer's and the overdraft lot's, if one is opened) come from Jeton.
+SPEND = r"""
+CREATE OR REPLACE FUNCTION jeton_spend(
+    p_community_id text, p_member_id text, p_asset text, p_amount bigint, p_service text,
+    p_actor text, p_reason_code text, p_memo text, p_metadata_json text,
+    p_idempotency_key text, p_request_hash text, p_transfer_id text,
+    p_overdraft_lot_id text, p_now_us bigint)
+RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_wallet text := 'wallet:' || p_member_id || ':' || p_asset;
+  v_revenue text := 'revenue:' || p_asset;
+  v_found boolean;
+  v_posted bigint;
+  v_pending bigint;
+  v_version bigint;
+  v_floor bigint;
+  v_after bigint;
+  v_operation text;
+  v_hash text;
+  v_response text;
+  v_guard text;
+  v_lots text[];
+  v_takes bigint[];
+  v_covered bigint;
+  v_short bigint;
+  v_owed_id text;
+  v_owed bigint := 0;
+  v_owed_new boolean := false;
+  v_move_amounts bigint[] := '{}';
+  v_answer json;
+  i integer;
+BEGIN
+  SELECT a.posted, a.pending, a.version, a.floor INTO v_posted, v_pending, v_version, v_floor
+  FROM @schema.accounts a
+  WHERE a.community_id = p_community_id AND a.account_id = v_wallet AND a.tracked
+  FOR UPDATE;
+  v_found := FOUND;
+
+  SELECT k.operation, k.request_hash, k.response_json INTO v_operation, v_hash, v_response
+  FROM @schema.idempotency_keys k
+  WHERE k.community_id = p_community_id AND k.key = p_idempotency_key;
+  IF FOUND THEN
+    IF v_operation <> 'spend' OR v_hash <> p_request_hash THEN
+      RETURN json_build_object('outcome', 'idempotency_conflict');
+    END IF;
+    RETURN json_build_object('outcome', 'replay', 'result', v_response::json);
+  END IF;
+  IF NOT v_found THEN
+    RETURN json_build_object('outcome', 'fallback', 'reason', 'no_wallet');
+  END IF;
+
+  -- What the hooks would read, in one statement: the first reason found, or NULL. The
+  -- balances are those after the spend, whichever lots pay it. `available` is posted - pending
+  -- - floor for the outbox's events, posted - pending - credits expired but not yet swept for
+  -- auto-recharge.
+  v_after := v_posted - p_amount;
+  SELECT CASE
+    WHEN coalesce((SELECT a.tracked FROM @schema.accounts a
+                   WHERE a.community_id = p_community_id AND a.account_id = v_revenue
+                     AND a.asset = p_asset), true) THEN 'revenue'
+    WHEN EXISTS (SELECT 1 FROM @schema.wallet_freezes f
+                 WHERE f.community_id = p_community_id AND f.member_id = p_member_id)
+      THEN 'wallet_frozen'
+    WHEN EXISTS (SELECT 1 FROM @schema.velocity_limits v
+                 WHERE v.community_id = p_community_id AND v.asset = p_asset)
+      THEN 'velocity_limits'
+    WHEN starts_with(p_actor, 'api_key:')
+         AND EXISTS (SELECT 1 FROM @schema.key_budgets b
+                     WHERE b.community_id = p_community_id AND b.asset = p_asset)
+      THEN 'key_budgets'
+    WHEN EXISTS (SELECT 1 FROM @schema.webhook_endpoints e
+                 WHERE e.community_id = p_community_id AND e.enabled
+                   AND (e.event_types_json IS NULL
+                        OR e.event_types_json::jsonb ?| ARRAY['*', 'charge.succeeded']))
+      THEN 'charge_succeeded'
+    WHEN v_floor IS NOT NULL AND v_after - v_pending - v_floor <= 0
+         AND v_posted - v_pending - v_floor > 0
+      THEN 'balance_depleted'
+    WHEN v_floor IS NOT NULL
+         AND (EXISTS (SELECT 1 FROM @schema.member_alerts m
+                      WHERE m.community_id = p_community_id AND m.member_id = p_member_id
+                        AND m.asset = p_asset
+                        AND m.low_armed = (v_after - v_pending - v_floor < m.low_threshold))
+              OR EXISTS (SELECT 1 FROM @schema.balance_alert_levels l
+                         WHERE l.community_id = p_community_id
+                           AND l.member_id = p_member_id AND l.asset = p_asset
+                           AND l.armed = (v_after - v_pending - v_floor < l.threshold)))
+      THEN 'balance_alert'
+    WHEN EXISTS (SELECT 1 FROM @schema.auto_recharge r
+                 WHERE r.community_id = p_community_id AND r.member_id = p_member_id
+                   AND r.asset = p_asset AND r.enabled AND r.status <> 'failed'
+                   AND v_after - v_pending
+                       - (SELECT coalesce(sum(l.remaining), 0) FROM @schema.lots l
+                          WHERE l.community_id = p_community_id AND l.account_id = v_wallet
+                            AND l.remaining > 0 AND l.expires_at_us <= p_now_us)
+                       < r.threshold)
+      THEN 'auto_recharge'
+    END INTO v_guard;
+  IF v_guard IS NOT NULL THEN
+    RETURN json_build_object('outcome', 'fallback', 'reason', v_guard);
+  END IF;
+
+  -- The lots that pay, in spend order (`core/lots.py`), then the credit line for the rest.
+  SELECT coalesce(array_agg(d.lot_id ORDER BY d.n), '{}'),
+         coalesce(array_agg(d.take ORDER BY d.n), '{}'), coalesce(sum(d.take), 0)
+  INTO v_lots, v_takes, v_covered
+  FROM @schema.jeton_draw_lots(p_community_id, v_wallet, p_amount, p_service, p_now_us)
+       WITH ORDINALITY AS d(lot_id, take, n);
+  v_short := p_amount - v_covered;
+  IF v_short > 0 THEN
+    SELECT l.lot_id, l.remaining INTO v_owed_id, v_owed FROM @schema.lots l
+    WHERE l.community_id = p_community_id AND l.account_id = v_wallet
+      AND l.merge_key = 'overdraft||0|';
+    IF NOT FOUND THEN
+      v_owed_id := NULL;
+      v_owed := 0;
+    END IF;
+    -- `WorkSet.plan_debit`: the lots drawn are every credit there is, so `available` is what
+    -- they cover plus what the credit line owes already.
+    IF coalesce(v_floor, 0) >= 0 OR v_covered + v_owed - coalesce(v_floor, 0) < p_amount THEN
+      IF EXISTS (SELECT 1 FROM @schema.holds h
+                 WHERE h.community_id = p_community_id AND h.account_id = v_wallet
+                   AND h.status = 'active' AND h.expires_at_us <= p_now_us) THEN
+        RETURN json_build_object('outcome', 'fallback', 'reason', 'expired_holds');
+      END IF;
+      RETURN json_build_object('outcome', 'insufficient_credits',
+                               'balance', v_covered + v_owed, 'required', p_amount);
+    END IF;
+    IF EXISTS (SELECT 1 FROM @schema.bills b
+               WHERE b.community_id = p_community_id AND b.member_id = p_member_id
+                 AND b.asset = p_asset AND b.status = 'open' AND b.due_at_us <= p_now_us) THEN
+      RETURN json_build_object('outcome', 'fallback', 'reason', 'credit_line_suspended');
+    END IF;
+    IF v_owed_id IS NULL THEN
+      v_owed_id := p_overdraft_lot_id;
+      v_owed_new := true;
+    END IF;
+  END IF;
+
+  -- The rows `WorkSet.pay` makes: the moves (one per lot, the credit line's last), the
+  -- transfer with its hash, the lots, the wallet, the postings, the lot moves and the key.
+  FOR i IN 1 .. coalesce(array_length(v_takes, 1), 0) LOOP
+    v_move_amounts := v_move_amounts || (-v_takes[i]);
+  END LOOP;
+  IF v_short > 0 THEN
+    v_lots := v_lots || v_owed_id;
+    v_move_amounts := v_move_amounts || (-v_short);
+  END IF;
+  INSERT INTO @schema.transfers (community_id, transfer_id, kind, asset, member_id, service,
+                                 reverses_id, hold_id, actor, reason_code, memo, metadata_json,
+                                 idempotency_key, effective_at_us, recorded_at_us, hash)
+  VALUES (p_community_id, p_transfer_id, 'spend', p_asset, p_member_id, p_service, NULL, NULL,
+          p_actor, p_reason_code, p_memo, p_metadata_json, p_idempotency_key, p_now_us,
+          CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT),
+          @schema.jeton_transfer_hash(
+            p_community_id, p_transfer_id, 'spend', p_asset, p_member_id, p_service, NULL,
+            NULL, p_actor, p_reason_code, p_memo, p_metadata_json, p_idempotency_key, p_now_us,
+            ARRAY[v_wallet, v_revenue], ARRAY[-p_amount, p_amount], v_lots, v_move_amounts));
+  UPDATE @schema.lots l
+  SET remaining = l.remaining + v_move_amounts[array_position(v_lots, l.lot_id::text)]
+  WHERE l.community_id = p_community_id AND l.lot_id = ANY (v_lots);
+  IF v_owed_new THEN
+    INSERT INTO @schema.lots (community_id, lot_id, account_id, source, paid, cost_minor,
+                              cost_currency, amount, remaining, expires_at_us, priority, scope,
+                              merge_key, origin_transfer_id, created_at_us)
+    VALUES (p_community_id, v_owed_id, v_wallet, 'overdraft', false, 0, NULL, 0, -v_short,
+            NULL, 0, NULL, 'overdraft||0|', p_transfer_id, p_now_us);
+  END IF;
+  UPDATE @schema.accounts a SET posted = v_after, version = v_version + 1
+  WHERE a.community_id = p_community_id AND a.account_id = v_wallet;
+  INSERT INTO @schema.postings (community_id, transfer_id, account_id, amount,
+                                balance_after, account_version)
+  VALUES (p_community_id, p_transfer_id, v_wallet, -p_amount, v_after, v_version + 1),
+         (p_community_id, p_transfer_id, v_revenue, p_amount, NULL, NULL);
+  FOR i IN 1 .. array_length(v_lots, 1) LOOP
+    INSERT INTO @schema.posting_lots (community_id, transfer_id, lot_id, account_id, amount)
+    VALUES (p_community_id, p_transfer_id, v_lots[i], v_wallet, v_move_amounts[i]);
+  END LOOP;
+  v_answer := json_build_object(
+    'id', p_transfer_id, 'kind', 'spend', 'asset', p_asset, 'amount', p_amount,
+    'member_id', p_member_id, 'service', p_service, 'reverses_id', NULL::text,
+    'hold_id', NULL::text,
+    'postings', json_build_array(
+      json_build_object('account_id', v_wallet, 'amount', -p_amount, 'balance_after', v_after),
+      json_build_object('account_id', v_revenue, 'amount', p_amount,
+                        'balance_after', NULL::bigint)),
+    'lots', (SELECT json_agg(json_build_object('lot_id', x.lot_id, 'account_id', v_wallet,
+                                               'amount', x.amount) ORDER BY x.n)
+             FROM unnest(v_lots, v_move_amounts) WITH ORDINALITY AS x(lot_id, amount, n)),
+    'actor', p_actor, 'reason_code', p_reason_code, 'memo', p_memo,
+    'metadata', p_metadata_json::json,
+    'effective_at', to_char(timestamp 'epoch' + (p_now_us / 1000000) * interval '1 second'
+                            + mod(p_now_us, 1000000) * interval '1 microsecond',
+                            'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'balance_after', v_after, 'replayed', false);
+  INSERT INTO @schema.idempotency_keys (community_id, key, operation, request_hash,
+                                        response_json, created_at_us)
+  VALUES (p_community_id, p_idempotency_key, 'spend', p_request_hash, v_answer::text, p_now_us);
+  RETURN json_build_object('outcome', 'ok', 'result', v_answer);
+END
+$$
+"""
+
+# Migration 0009: the spend, and the draw again, now naming its schema (the spend calls it on
+# the worker).
+SPEND_FUNCTIONS = (DRAW_LOTS, SPEND)
+DROP_SPEND_FUNCTIONS = (
+    "DROP FUNCTION IF EXISTS jeton_spend(text, text, text, bigint, text, text, text, text, "
+    "text, text, text, text, text, bigint)",
+)
+
+
+def install(conn: Connection, ddls: tuple[str, ...] = FUNCTIONS) -> None:
+    """Create (or replace) the functions of `ddls` (a migration's), on PostgreSQL; SQLite has
+    none. `@schema.` in their bodies becomes the schema they are made in (see `SCHEMA`)."""
     if conn.dialect.name != "postgresql":
         return
-    for ddl in DROP_FUNCTIONS:
+    schema = conn.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+    for ddl in ddls:
+        conn.exec_driver_sql(ddl.replace(SCHEMA, f"{schema}."))
+
+
+def uninstall(conn: Connection, drops: tuple[str, ...] = DROP_FUNCTIONS) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for ddl in drops:
         conn.exec_driver_sql(ddl)

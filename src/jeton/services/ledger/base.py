@@ -92,6 +92,9 @@ class LedgerBase:
         # Asked by the expiry job, wallet by wallet, before it sends lots to breakage: funding's
         # plan rollover hooks in here.
         self.expiry_hooks: list[ExpiryHook] = []
+        # Plain spends on PostgreSQL as one call of `jeton_spend` (services/ledger/sqlspend.py):
+        # None is the default (decision 0078), False the Python write, True the function.
+        self.spend_in_sql: bool | None = None
         self._known_communities: set[str] = set()
         # Which communities run on a test clock, and the scope that puts an operation on its
         # community's time (decision 0056).

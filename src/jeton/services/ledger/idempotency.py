@@ -92,10 +92,12 @@ def check_replay(stored: Stored | None, key: str, operation: str, req_hash: str)
     if stored is None:
         return None
     if stored.operation != operation or stored.request_hash != req_hash:
-        raise IdempotencyConflict(
-            f"idempotency key {key!r} was already used for a different request",
-            key=key)
+        raise IdempotencyConflict(conflict_detail(key), key=key)
     return stored.response_json
+
+
+def conflict_detail(key: str) -> str:
+    return f"idempotency key {key!r} was already used for a different request"
 
 
 _LOOKUP_ONE = sa.select(idempotency_keys.c.operation, idempotency_keys.c.request_hash,

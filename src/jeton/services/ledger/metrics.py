@@ -21,3 +21,8 @@ webhook_delivery_failures_total = Counter(
     "Webhook deliveries that failed (each failed attempt counts once).",
     registry=PROCESS_REGISTRY)
 
+sql_spends_total = Counter(
+    "jeton_sql_spends_total",
+    "Plain spends sent to the SQL function jeton_spend, by outcome (ok, replay, "
+    "insufficient_credits, idempotency_conflict, fallback) and the reason of a fallback.",
+    ["outcome", "reason"], registry=PROCESS_REGISTRY)

@@ -15,7 +15,7 @@ from jeton.core import lots as lotlib
 from jeton.core.errors import Conflict, InvalidRequest, JetonError
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
-from jeton.services.ledger import idempotency
+from jeton.services.ledger import idempotency, sqlspend
 from jeton.services.ledger.base import (
     REVERSIBLE_KINDS,
     LedgerBase,
@@ -131,6 +131,12 @@ class LedgerWrites(LedgerBase):
         # The key is bound to the request's fields (`_spend_request`), hashed once here.
         req_hash = (_spend_request_hash(req) if to_account is None else
                     idempotency.request_hash("spend", _spend_request(req, to_account)))
+        if to_account is None and not req.splits and sqlspend.enabled(
+                self.store, self.hooks, self, self.spend_in_sql):  # one call (decision 0078)
+            done = sqlspend.spend(self.store, community_id, header, req.amount, req_hash,
+                                  self.now_us())
+            if done is not None:
+                return done
 
         def body(ws: WorkSet) -> TransferResult:
             return self.apply_spend(ws, header, req, to_account)
