@@ -156,6 +156,7 @@ DECLARE
   v_owed_new boolean := false;
   v_move_amounts bigint[] := '{}';
   v_answer json;
+  v_at timestamp;
   i integer;
 BEGIN
   SELECT a.posted, a.pending, a.version, a.floor INTO v_posted, v_pending, v_version, v_floor
@@ -304,6 +305,9 @@ BEGIN
     INSERT INTO @schema.posting_lots (community_id, transfer_id, lot_id, account_id, amount)
     VALUES (p_community_id, p_transfer_id, v_lots[i], v_wallet, v_move_amounts[i]);
   END LOOP;
+  -- The instant as the Python answer writes it (whole seconds without a fraction).
+  v_at := timestamp 'epoch' + (p_now_us / 1000000) * interval '1 second'
+          + mod(p_now_us, 1000000) * interval '1 microsecond';
   v_answer := json_build_object(
     'id', p_transfer_id, 'kind', 'spend', 'asset', p_asset, 'amount', p_amount,
     'member_id', p_member_id, 'service', p_service, 'reverses_id', NULL::text,
@@ -317,9 +321,9 @@ BEGIN
              FROM unnest(v_lots, v_move_amounts) WITH ORDINALITY AS x(lot_id, amount, n)),
     'actor', p_actor, 'reason_code', p_reason_code, 'memo', p_memo,
     'metadata', p_metadata_json::json,
-    'effective_at', to_char(timestamp 'epoch' + (p_now_us / 1000000) * interval '1 second'
-                            + mod(p_now_us, 1000000) * interval '1 microsecond',
-                            'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'effective_at', to_char(v_at, 'YYYY-MM-DD"T"HH24:MI:SS')
+                    || CASE WHEN mod(p_now_us, 1000000) = 0 THEN '' ELSE to_char(v_at, '.US')
+                       END || 'Z',
     'balance_after', v_after, 'replayed', false);
   INSERT INTO @schema.idempotency_keys (community_id, key, operation, request_hash,
                                         response_json, created_at_us)
