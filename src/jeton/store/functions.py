@@ -178,15 +178,56 @@ BEGIN
     RETURN json_build_object('outcome', 'fallback', 'reason', 'no_wallet');
   END IF;
 
-  -- What the hooks would read, in one statement: the first reason found, or NULL. The
-  -- balances are those after the spend, whichever lots pay it. `available` is posted - pending
-  -- - floor for the outbox's events, posted - pending - credits expired but not yet swept for
-  -- auto-recharge.
+  -- Revenue: untracked, so read and never locked (a tracked one is left to Python).
+  IF coalesce((SELECT a.tracked FROM @schema.accounts a
+               WHERE a.community_id = p_community_id AND a.account_id = v_revenue
+                 AND a.asset = p_asset), true) THEN
+    RETURN json_build_object('outcome', 'fallback', 'reason', 'revenue');
+  END IF;
+
+  -- The lots that pay, in spend order (`core/lots.py`), then the credit line for the rest. A
+  -- decline comes first, as on the Python path, where the hooks run after the plan.
+  SELECT coalesce(array_agg(d.lot_id ORDER BY d.n), '{}'),
+         coalesce(array_agg(d.take ORDER BY d.n), '{}'), coalesce(sum(d.take), 0)
+  INTO v_lots, v_takes, v_covered
+  FROM @schema.jeton_draw_lots(p_community_id, v_wallet, p_amount, p_service, p_now_us)
+       WITH ORDINALITY AS d(lot_id, take, n);
+  v_short := p_amount - v_covered;
+  IF v_short > 0 THEN
+    SELECT l.lot_id, l.remaining INTO v_owed_id, v_owed FROM @schema.lots l
+    WHERE l.community_id = p_community_id AND l.account_id = v_wallet
+      AND l.merge_key = 'overdraft||0|';
+    IF NOT FOUND THEN
+      v_owed_id := NULL;
+      v_owed := 0;
+    END IF;
+    -- `WorkSet.plan_debit`: the lots drawn are every credit there is, so `available` is what
+    -- they cover plus what the credit line owes already.
+    IF coalesce(v_floor, 0) >= 0 OR v_covered + v_owed - coalesce(v_floor, 0) < p_amount THEN
+      IF EXISTS (SELECT 1 FROM @schema.holds h
+                 WHERE h.community_id = p_community_id AND h.account_id = v_wallet
+                   AND h.status = 'active' AND h.expires_at_us <= p_now_us) THEN
+        RETURN json_build_object('outcome', 'fallback', 'reason', 'expired_holds');
+      END IF;
+      RETURN json_build_object('outcome', 'insufficient_credits',
+                               'balance', v_covered + v_owed, 'required', p_amount);
+    END IF;
+    IF EXISTS (SELECT 1 FROM @schema.bills b
+               WHERE b.community_id = p_community_id AND b.member_id = p_member_id
+                 AND b.asset = p_asset AND b.status = 'open' AND b.due_at_us <= p_now_us) THEN
+      RETURN json_build_object('outcome', 'fallback', 'reason', 'credit_line_suspended');
+    END IF;
+    IF v_owed_id IS NULL THEN
+      v_owed_id := p_overdraft_lot_id;
+      v_owed_new := true;
+    END IF;
+  END IF;
   v_after := v_posted - p_amount;
+
+  -- What the hooks would read, in one statement: the first reason found, or NULL. Balances
+  -- are those after the spend: available is posted - pending - floor for the outbox's events,
+  -- posted - pending - credits expired but not yet swept for auto-recharge.
   SELECT CASE
-    WHEN coalesce((SELECT a.tracked FROM @schema.accounts a
-                   WHERE a.community_id = p_community_id AND a.account_id = v_revenue
-                     AND a.asset = p_asset), true) THEN 'revenue'
     WHEN EXISTS (SELECT 1 FROM @schema.wallet_freezes f
                  WHERE f.community_id = p_community_id AND f.member_id = p_member_id)
       THEN 'wallet_frozen'
@@ -227,43 +268,6 @@ BEGIN
     END INTO v_guard;
   IF v_guard IS NOT NULL THEN
     RETURN json_build_object('outcome', 'fallback', 'reason', v_guard);
-  END IF;
-
-  -- The lots that pay, in spend order (`core/lots.py`), then the credit line for the rest.
-  SELECT coalesce(array_agg(d.lot_id ORDER BY d.n), '{}'),
-         coalesce(array_agg(d.take ORDER BY d.n), '{}'), coalesce(sum(d.take), 0)
-  INTO v_lots, v_takes, v_covered
-  FROM @schema.jeton_draw_lots(p_community_id, v_wallet, p_amount, p_service, p_now_us)
-       WITH ORDINALITY AS d(lot_id, take, n);
-  v_short := p_amount - v_covered;
-  IF v_short > 0 THEN
-    SELECT l.lot_id, l.remaining INTO v_owed_id, v_owed FROM @schema.lots l
-    WHERE l.community_id = p_community_id AND l.account_id = v_wallet
-      AND l.merge_key = 'overdraft||0|';
-    IF NOT FOUND THEN
-      v_owed_id := NULL;
-      v_owed := 0;
-    END IF;
-    -- `WorkSet.plan_debit`: the lots drawn are every credit there is, so `available` is what
-    -- they cover plus what the credit line owes already.
-    IF coalesce(v_floor, 0) >= 0 OR v_covered + v_owed - coalesce(v_floor, 0) < p_amount THEN
-      IF EXISTS (SELECT 1 FROM @schema.holds h
-                 WHERE h.community_id = p_community_id AND h.account_id = v_wallet
-                   AND h.status = 'active' AND h.expires_at_us <= p_now_us) THEN
-        RETURN json_build_object('outcome', 'fallback', 'reason', 'expired_holds');
-      END IF;
-      RETURN json_build_object('outcome', 'insufficient_credits',
-                               'balance', v_covered + v_owed, 'required', p_amount);
-    END IF;
-    IF EXISTS (SELECT 1 FROM @schema.bills b
-               WHERE b.community_id = p_community_id AND b.member_id = p_member_id
-                 AND b.asset = p_asset AND b.status = 'open' AND b.due_at_us <= p_now_us) THEN
-      RETURN json_build_object('outcome', 'fallback', 'reason', 'credit_line_suspended');
-    END IF;
-    IF v_owed_id IS NULL THEN
-      v_owed_id := p_overdraft_lot_id;
-      v_owed_new := true;
-    END IF;
   END IF;
 
   -- The rows `WorkSet.pay` makes: the moves (one per lot, the credit line's last), the
