@@ -232,7 +232,8 @@ def test_a_replay_answers_the_first_answer_and_another_request_under_the_key_con
     ledger.spend_in_sql = True
     first = c.spend("ann", 3, idempotency_key="k", service="chat.message")
     again = c.spend("ann", 3, idempotency_key="k", service="chat.message")
-    assert again.replayed and not first.replayed
+    assert again.replayed
+    assert not first.replayed
     assert again.model_copy(update={"replayed": False}) == first
     ledger.spend_in_sql = False  # the Python write reads the answer the function stored
     assert c.spend("ann", 3, idempotency_key="k", service="chat.message") == again
