@@ -63,10 +63,11 @@ $$
 """
 
 # `core.transfers.transfer_hash` in SQL, so a transfer written by a SQL function carries the
-# hash Python would give it: the header fields by name (`name=len:value;`, `~` for NULL), then
-# the postings and the lot moves sorted as Python sorts them (`p`/`l`, the id and the amount,
-# each length-prefixed). Lengths are in characters, as Python's `len`; ids compare code point by
-# code point (COLLATE "C"). `tests/store/test_sql_functions.py` holds the two to the same digests.
+# hash Python would give it: the header fields in the order of their names (`name=len:value;`,
+# `~` for NULL), then the postings and the lot moves sorted as Python sorts them (`p`/`l`, the
+# id and the amount, each length-prefixed). Lengths are in characters, as Python's `len`; ids
+# compare code point by code point (COLLATE "C"). `tests/store/test_sql_functions.py` holds the
+# two to the same digests.
 TRANSFER_HASH = r"""
 CREATE OR REPLACE FUNCTION jeton_transfer_hash(
     p_community_id text, p_transfer_id text, p_kind text, p_asset text, p_member_id text,
@@ -74,17 +75,26 @@ CREATE OR REPLACE FUNCTION jeton_transfer_hash(
     p_memo text, p_metadata_json text, p_idempotency_key text, p_effective_at_us bigint,
     p_accounts text[], p_amounts bigint[], p_lots text[], p_lot_amounts bigint[])
 RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT encode(sha256(convert_to(
-    (SELECT string_agg(h.k || '=' || coalesce(length(h.v) || ':' || h.v, '1:~') || ';', ''
-                       ORDER BY h.k COLLATE "C")
-     FROM (VALUES ('actor', p_actor), ('asset', p_asset), ('community_id', p_community_id),
-                  ('effective_at_us', p_effective_at_us::text), ('hold_id', p_hold_id),
-                  ('idempotency_key', p_idempotency_key), ('kind', p_kind),
-                  ('member_id', p_member_id), ('memo', p_memo),
-                  ('metadata_json', p_metadata_json), ('reason_code', p_reason_code),
-                  ('reverses_id', p_reverses_id), ('service', p_service),
-                  ('transfer_id', p_transfer_id)) AS h(k, v))
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN encode(sha256(convert_to(
+    'actor=' || coalesce(length(p_actor) || ':' || p_actor, '1:~') || ';'
+    || 'asset=' || coalesce(length(p_asset) || ':' || p_asset, '1:~') || ';'
+    || 'community_id=' || coalesce(length(p_community_id) || ':' || p_community_id, '1:~') || ';'
+    || 'effective_at_us=' || coalesce(length(p_effective_at_us::text) || ':'
+                                      || p_effective_at_us::text, '1:~') || ';'
+    || 'hold_id=' || coalesce(length(p_hold_id) || ':' || p_hold_id, '1:~') || ';'
+    || 'idempotency_key=' || coalesce(length(p_idempotency_key) || ':' || p_idempotency_key,
+                                      '1:~') || ';'
+    || 'kind=' || coalesce(length(p_kind) || ':' || p_kind, '1:~') || ';'
+    || 'member_id=' || coalesce(length(p_member_id) || ':' || p_member_id, '1:~') || ';'
+    || 'memo=' || coalesce(length(p_memo) || ':' || p_memo, '1:~') || ';'
+    || 'metadata_json=' || coalesce(length(p_metadata_json) || ':' || p_metadata_json, '1:~')
+    || ';'
+    || 'reason_code=' || coalesce(length(p_reason_code) || ':' || p_reason_code, '1:~') || ';'
+    || 'reverses_id=' || coalesce(length(p_reverses_id) || ':' || p_reverses_id, '1:~') || ';'
+    || 'service=' || coalesce(length(p_service) || ':' || p_service, '1:~') || ';'
+    || 'transfer_id=' || coalesce(length(p_transfer_id) || ':' || p_transfer_id, '1:~') || ';'
     || coalesce((SELECT string_agg('p' || length(a) || ':' || a || ';'
                                    || length(n::text) || ':' || n::text || ';', ''
                                    ORDER BY a COLLATE "C", n)
@@ -93,7 +103,8 @@ LANGUAGE sql IMMUTABLE AS $$
                                    || length(n::text) || ':' || n::text || ';', ''
                                    ORDER BY a COLLATE "C", n)
                  FROM unnest(p_lots, p_lot_amounts) AS x(a, n)), ''),
-    'UTF8')), 'hex')
+    'UTF8')), 'hex');
+END
 $$
 """
 
@@ -337,9 +348,10 @@ END
 $$
 """
 
-# Migration 0009: the spend, and the draw again, now naming its schema (the spend calls it on
-# the worker).
-SPEND_FUNCTIONS = (DRAW_LOTS, SPEND)
+# Migration 0009: the spend, the draw again (now naming its schema: the spend calls it on the
+# worker) and the hash again (PL/pgSQL: a SQL function's body is planned on every call, the
+# better part of a millisecond inside every spend).
+SPEND_FUNCTIONS = (DRAW_LOTS, TRANSFER_HASH, SPEND)
 DROP_SPEND_FUNCTIONS = (
     "DROP FUNCTION IF EXISTS jeton_spend(text, text, text, bigint, text, text, text, text, "
     "text, text, text, text, text, bigint)",
