@@ -144,6 +144,7 @@ class Jeton:
         self.clock: Clock = CommunityClock(clock or SystemClock())
         self.settings = settings or Settings.from_env()
         self.ledger = Ledger(store, self.clock)
+        self.ledger.spend_in_sql = self.settings.spend_in_sql  # decision 0078
         # Payment providers by name ('stripe', 'offline', 'demo'): from settings by default
         # (services/funding/payment_registry.py). Events of the in-process providers go through the
         # same webhook handler as Stripe's.

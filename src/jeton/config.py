@@ -16,6 +16,9 @@ class Settings:
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     public_url: str = "http://127.0.0.1:8000"
+    # Plain spends on PostgreSQL as one call of `jeton_spend` (decision 0078): None is the
+    # default (on for Citus, off for plain PostgreSQL), True or False forces it.
+    spend_in_sql: bool | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -33,8 +36,19 @@ class Settings:
             stripe_webhook_secret=env.get("JETON_STRIPE_WEBHOOK_SECRET", ""),
             stripe_api_base=env.get("JETON_STRIPE_API_BASE", ""),
             public_url=env.get("JETON_PUBLIC_URL", cls.public_url),
+            spend_in_sql=_on_off(env.get("JETON_SPEND_IN_SQL", "")),
             extra={k: v for k, v in env.items() if k.startswith("JETON_")},
         )
+
+
+def _on_off(value: str) -> bool | None:
+    """`on`/`off` (or 1/0, true/false, yes/no); anything else, or nothing, is None."""
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    return None
 
 
 def default_server_processes(dialect: str) -> int:

@@ -1,7 +1,7 @@
 """A ledger write on PostgreSQL is two round trips (decision 0037): BEGIN with every read it
-needs, then every row it writes with COMMIT; a plain spend is one, a call of `jeton_spend`
-(decision 0078). Counted on the wire, through a relay on loopback between the Store and the
-real server."""
+needs, then every row it writes with COMMIT; a plain spend as a call of `jeton_spend` is one
+(decision 0078: Citus's default, `JETON_SPEND_IN_SQL=on` on PostgreSQL). Counted on the wire,
+through a relay on loopback between the Store and the real server."""
 
 from __future__ import annotations
 
@@ -48,15 +48,15 @@ def _trips(relay: RoundTripCounter, write: object) -> int:
     return relay.turns
 
 
-def test_a_plain_spend_is_one_round_trip(
+def test_a_plain_spend_is_one_round_trip_as_one_call_of_the_sql_function(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted
-    # One call of `jeton_spend` (decision 0078); the Python write is two.
-    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
-                                           service="chat.message")) == 1
-    c.jeton.ledger.spend_in_sql = False
+    # The default on PostgreSQL: the Python write, two (decision 0078 measured both).
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
                                            service="chat.message")) == 2
+    c.jeton.ledger.spend_in_sql = True  # JETON_SPEND_IN_SQL=on; always so on Citus
+    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
+                                           service="chat.message")) == 1
 
 
 def test_a_spend_the_function_leaves_to_python_costs_one_round_trip_more(
@@ -66,7 +66,7 @@ def test_a_spend_the_function_leaves_to_python_costs_one_round_trip_more(
     c.jeton.ledger.spend_in_sql = False
     by_python = _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
                                                 service="chat.message"))
-    c.jeton.ledger.spend_in_sql = None
+    c.jeton.ledger.spend_in_sql = True
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
                                            service="chat.message")) == by_python + 1
 

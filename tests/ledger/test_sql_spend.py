@@ -428,6 +428,21 @@ def test_a_hook_of_the_host_app_sends_every_spend_to_the_python_write(app: jeton
         ledger.hooks.remove(host_hook)
 
 
+def test_the_setting_chooses_the_path_and_the_default_depends_on_the_store(
+        app: jeton.Jeton, server: Store) -> None:
+    assert Settings.from_env({"JETON_SPEND_IN_SQL": "on"}).spend_in_sql is True
+    assert Settings.from_env({"JETON_SPEND_IN_SQL": "off"}).spend_in_sql is False
+    assert Settings.from_env({}).spend_in_sql is None
+    forced = jeton.Jeton(server, settings=Settings(spend_in_sql=False))
+    assert forced.ledger.spend_in_sql is False
+    ledger = app.ledger
+    assert ledger.spend_in_sql is None
+    on_citus = sqlspend.is_citus(server)
+    assert sqlspend.enabled(server, ledger.hooks, ledger, None) is on_citus
+    assert sqlspend.enabled(server, ledger.hooks, ledger, True)
+    assert not sqlspend.enabled(server, ledger.hooks, ledger, False)
+
+
 def test_the_hooks_a_jeton_installs_are_the_ones_the_function_knows(app: jeton.Jeton) -> None:
     assert app.charging.metering is not None  # metering's hook is installed with charging
     names = {sqlspend.hook_name(h) for h in app.ledger.hooks}

@@ -48,9 +48,10 @@ KNOWN_HOOKS = frozenset({
 CALL = ("SELECT jeton_spend(%(c)s, %(m)s, %(a)s, %(n)s, %(s)s, %(actor)s, %(r)s, %(memo)s, "
         "%(meta)s, %(k)s, %(h)s, %(t)s, %(o)s, %(now)s)")
 
-# Whether plain PostgreSQL (not Citus) spends through the function by default: decided by the
-# measurements of decision 0078. Citus always does (one hop to the worker instead of 14).
-POSTGRES_DEFAULT = True
+# Whether plain PostgreSQL (not Citus) spends through the function by default: no, by the
+# measurements of decision 0078 (16 writers on two cores: the Python write is faster; one hot
+# wallet or a few writers: the function is). Citus always does: one hop to the worker, not 14.
+POSTGRES_DEFAULT = False
 
 _citus: weakref.WeakKeyDictionary[Store, bool] = weakref.WeakKeyDictionary()
 _hooks_seen: weakref.WeakKeyDictionary[object, tuple[tuple[object, ...], bool]] = (
