@@ -52,6 +52,7 @@ def test_a_plain_spend_is_one_round_trip_as_one_call_of_the_sql_function(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted
     # The default on PostgreSQL: the Python write, two (decision 0078 measured both).
+    c.jeton.ledger.spend_in_sql = None  # whatever JETON_SPEND_IN_SQL says
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
                                            service="chat.message")) == 2
     c.jeton.ledger.spend_in_sql = True  # JETON_SPEND_IN_SQL=on; always so on Citus
