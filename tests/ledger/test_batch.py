@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -33,15 +32,9 @@ from jeton.services.ledger.results import (
 )
 from jeton.services.ledger.writes import _spend_request_hash
 from jeton.store.engine import Store
-from jeton.store.tables.ledger import (
-    accounts,
-    idempotency_keys,
-    lots,
-    posting_lots,
-    postings,
-    transfers,
-)
+from ledger_rows import id_labels, labelled, ledger_rows
 
+_ID = frozenset({"id"})  # an answer's own id, by itself: its labelled rows compare instead
 Check = Callable[[Store], None]
 Outcome = tuple[str, str, dict[str, Any] | None]
 MEMBERS = ("alice", "bob", "carol", "dave")
@@ -85,57 +78,27 @@ def _batch(c: jeton.Community, items: list[dict[str, Any]]) -> list[Outcome]:
     return out
 
 
-def _labels(store: Store, cid: str) -> dict[str, str]:
-    """Transfer and lot ids by order of creation, so that two communities compare."""
-    with store.read() as conn:
-        tids = conn.execute(sa.select(transfers.c.transfer_id).where(
-            transfers.c.community_id == cid).order_by(transfers.c.transfer_id)).scalars().all()
-        lids = conn.execute(sa.select(lots.c.lot_id).where(
-            lots.c.community_id == cid).order_by(lots.c.lot_id)).scalars().all()
-    labels = {t: f"T{i}" for i, t in enumerate(tids)}
-    labels.update({lot: f"L{i}" for i, lot in enumerate(lids)})
-    return labels
-
-
-def _norm(value: Any, labels: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return labels.get(value, value)
-    if isinstance(value, dict):
-        return {k: _norm(v, labels) for k, v in value.items() if k != "id"}
-    if isinstance(value, list | tuple):
-        return [_norm(v, labels) for v in value]
-    return value
+def _adjust(table: str, d: dict[str, Any]) -> dict[str, Any] | None:
+    if "response_json" in d:
+        d["response_json"] = json.loads(d["response_json"])
+    if "paid" in d:
+        d["paid"] = bool(d["paid"])
+    if "tracked" in d:
+        d["tracked"] = bool(d["tracked"])
+        if d["kind"] == "wallet" and d["version"] == 0:
+            # A batch keeps the empty wallet it opened for an item it then declined; the
+            # single call rolls it back. Neither holds credits.
+            return None
+    return d
 
 
 def _snapshot(store: Store, cid: str) -> dict[str, Any]:
-    labels = _labels(store, cid)
-    skip = {"community_id", "hash", "recorded_at_us"}
-    snap: dict[str, Any] = {}
-    with store.read() as conn:
-        for table in (transfers, postings, posting_lots, lots, accounts, idempotency_keys):
-            rows = conn.execute(sa.select(table).where(
-                table.c.community_id == cid)).mappings().all()
-            norm = []
-            for row in rows:
-                d = {k: v for k, v in row.items() if k not in skip}
-                if "response_json" in d:
-                    d["response_json"] = json.loads(d["response_json"])
-                if "paid" in d:
-                    d["paid"] = bool(d["paid"])
-                if "tracked" in d:
-                    d["tracked"] = bool(d["tracked"])
-                    if d["kind"] == "wallet" and d["version"] == 0:
-                        # A batch keeps the empty wallet it opened for an item it then
-                        # declined; the single call rolls it back. Neither holds credits.
-                        continue
-                norm.append(_norm(d, labels))
-            snap[table.name] = sorted(norm, key=lambda r: json.dumps(r, sort_keys=True))
-    return snap
+    return ledger_rows(store, cid, _adjust, drop=_ID)
 
 
 def _outcomes(store: Store, cid: str, outcomes: list[Outcome]) -> list[Any]:
-    labels = _labels(store, cid)
-    return [[status, detail, _norm(res, labels)] for status, detail, res in outcomes]
+    labels = id_labels(store, cid)
+    return [[status, detail, labelled(res, labels, _ID)] for status, detail, res in outcomes]
 
 
 def _compare(store: Store, app: jeton.Jeton, clock: ManualClock,

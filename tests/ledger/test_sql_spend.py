@@ -36,14 +36,9 @@ from jeton.services.ledger.results import TransferResult
 from jeton.services.ops.verify import verify
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
-    accounts,
     events,
-    idempotency_keys,
-    lots,
-    posting_lots,
-    postings,
-    transfers,
 )
+from ledger_rows import id_labels, labelled, ledger_rows
 
 MEMBERS = ("ann", "bob")
 SCOPES = [None, "video.minute", "video.*", "files.download"]
@@ -129,46 +124,16 @@ def _play(c: jeton.Community, clock: ManualClock, sql: bool, op: tuple[Any, ...]
     return ("ok", res.model_dump(mode="json"))
 
 
-def _labels(store: Store, cid: str) -> dict[str, str]:
-    """Transfer and lot ids by order of creation, so that two communities compare."""
-    with store.read() as conn:
-        tids = conn.execute(sa.select(transfers.c.transfer_id).where(
-            transfers.c.community_id == cid).order_by(transfers.c.transfer_id)).scalars().all()
-        lids = conn.execute(sa.select(lots.c.lot_id).where(
-            lots.c.community_id == cid).order_by(lots.c.lot_id)).scalars().all()
-    labels = {t: f"T{i}" for i, t in enumerate(tids)}
-    labels.update({lot: f"L{i}" for i, lot in enumerate(lids)})
-    return labels
-
-
-def _norm(value: Any, labels: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return labels.get(value, value)
-    if isinstance(value, dict):
-        return {k: _norm(v, labels) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_norm(v, labels) for v in value]
-    return value
+def _answer_parsed(table: str, d: dict[str, Any]) -> dict[str, Any]:
+    """A key's stored answer, parsed as the `TransferResult` a replay returns."""
+    if table == "idempotency_keys":
+        d["response_json"] = TransferResult.model_validate_json(
+            d["response_json"]).model_dump(mode="json")
+    return d
 
 
 def _rows(store: Store, cid: str) -> dict[str, list[Any]]:
-    """Every row the ledger keeps for the community, ids mapped, field by field; a key's
-    stored answer parsed as the `TransferResult` a replay returns."""
-    labels = _labels(store, cid)
-    skip = {"community_id", "hash", "recorded_at_us"}  # the hash: verify checks it
-    out: dict[str, list[Any]] = {}
-    with store.read() as conn:
-        for table in (transfers, postings, posting_lots, lots, accounts, idempotency_keys):
-            found = []
-            for row in conn.execute(sa.select(table).where(
-                    table.c.community_id == cid)).mappings():
-                d = {k: v for k, v in row.items() if k not in skip}
-                if table is idempotency_keys:
-                    d["response_json"] = TransferResult.model_validate_json(
-                        d["response_json"]).model_dump(mode="json")
-                found.append(_norm(d, labels))
-            out[table.name] = sorted(found, key=lambda r: json.dumps(r, sort_keys=True))
-    return out
+    return ledger_rows(store, cid, _answer_parsed)
 
 
 @settings(max_examples=100, deadline=None,
@@ -188,8 +153,8 @@ def test_spends_through_the_function_write_what_the_python_write_writes(
         answers["sql"].append(_play(sql, clock, True, op, spent, n))
         if op[0] == "spend":
             spent.append((n, op))
-    lp, ls = _labels(server, py.id), _labels(server, sql.id)
-    assert _norm(answers["sql"], ls) == _norm(answers["py"], lp)
+    lp, ls = id_labels(server, py.id), id_labels(server, sql.id)
+    assert labelled(answers["sql"], ls) == labelled(answers["py"], lp)
     assert _rows(server, sql.id) == _rows(server, py.id)
     for c in (py, sql):
         assert verify(server, community_id=c.id) == []
@@ -211,9 +176,9 @@ def test_a_credit_line_opens_its_overdraft_lot_and_a_decline_says_what_python_sa
         b = c.spend("ann", 4, idempotency_key="s2")
         with pytest.raises(jeton.InsufficientCredits) as declined:
             c.spend("ann", 6, idempotency_key="s3")  # the line lends 5 more, not 6
-        labels = _labels(server, c.id)
-        outcomes[sql] = (_norm(a.model_dump(mode="json"), labels),
-                         _norm(b.model_dump(mode="json"), labels), declined.value.detail,
+        labels = id_labels(server, c.id)
+        outcomes[sql] = (labelled(a.model_dump(mode="json"), labels),
+                         labelled(b.model_dump(mode="json"), labels), declined.value.detail,
                          declined.value.extra, _rows(server, c.id))
         assert [m.amount for m in a.lots] == [-5, -3, -1]  # scoped, expiring, the line
         assert (a.balance_after, b.balance_after) == (-1, -5)

@@ -133,7 +133,7 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
     # a worker thread's hop (and there it never waits for another copy of the key, whose
     # claim, on this loop too, finished before this one began).
     claim = (await run_in_threadpool(store.claim, space, key, method_path, digest)
-             if store.store.reads_block else store.claim(space, key, method_path, digest))
+             if store.claim_blocks else store.claim(space, key, method_path, digest))
     if claim.outcome is Outcome.mismatch:
         raise IdempotencyConflict(f"{KEY_HEADER} {key!r} was already used for a different "
                                   "request", key=key)

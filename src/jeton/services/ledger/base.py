@@ -31,7 +31,7 @@ from jeton.services.ledger.results import (
 )
 from jeton.services.ledger.state import Acct, Declined, LotSpec, LotState, PreRead, wallet_id
 from jeton.services.ledger.workset import WorkSet
-from jeton.store.dialect import for_update, is_unique_violation
+from jeton.store.dialect import for_update
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
     assets,
@@ -152,12 +152,7 @@ class LedgerBase:
             try:
                 return self.store.run_write(tx)
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
-                # Two writes racing with one key: the second meets the first's key, or (its
-                # transfer row goes first) the transfers' index on the key; either way it is
-                # retried and finds the first's answer.
-                if attempt == 0 and (is_unique_violation(exc, "idempotency_keys")
-                                     or is_unique_violation(exc, "transfers_idempotency_key")
-                                     or is_unique_violation(exc, "transfers.idempotency_key")):
+                if attempt == 0 and idempotency.is_key_race(exc):
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -95,6 +95,12 @@ class HttpIdempotency:
         # Keys this process answered on the ledger's routes, with their request, oldest first.
         self._answered: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
 
+    @property
+    def claim_blocks(self) -> bool:
+        """Whether `claim` waits on a database round trip (PostgreSQL): then it belongs on a
+        worker thread; on SQLite it is a point read of microseconds."""
+        return self.store.reads_block
+
     def claim(self, space: str, key: str, method_path: str, request_sha256: str) -> Claim:
         """Before the handler: `claimed` (run it, then `finish`), or what to answer instead."""
         request = (method_path[:1000], request_sha256)

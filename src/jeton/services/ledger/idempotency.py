@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from jeton.core.errors import IdempotencyConflict
+from jeton.store.dialect import is_unique_violation
 from jeton.store.fastsql import Runner
 from jeton.store.tables.ledger import idempotency_keys
 
@@ -98,6 +99,14 @@ def check_replay(stored: Stored | None, key: str, operation: str, req_hash: str)
 
 def conflict_detail(key: str) -> str:
     return f"idempotency key {key!r} was already used for a different request"
+
+
+def is_key_race(exc: BaseException) -> bool:
+    """Two writes raced with one key: the second met the first's key, or (its transfer row
+    went first) the transfers' index on the key. Asked again, it finds the first's answer."""
+    return (is_unique_violation(exc, "idempotency_keys")
+            or is_unique_violation(exc, "transfers_idempotency_key")
+            or is_unique_violation(exc, "transfers.idempotency_key"))
 
 
 _LOOKUP_ONE = sa.select(idempotency_keys.c.operation, idempotency_keys.c.request_hash,

@@ -23,13 +23,11 @@ from sqlalchemy.engine import Connection
 
 from jeton.core.errors import IdempotencyConflict
 from jeton.core.ids import new_id
-from jeton.core.statuses import Status
 from jeton.services.ledger import idempotency
 from jeton.services.ledger.metrics import sql_spends_total
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import Declined, Header
+from jeton.services.ledger.state import Header, too_few_credits
 from jeton.store import citus, pipeline
-from jeton.store.dialect import is_unique_violation
 from jeton.store.engine import Store
 
 # The hooks whose every effect on a plain spend `jeton_spend` checks for, by qualified name
@@ -114,8 +112,7 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
     try:
         answer = store.run_write(tx)
     except Exception as exc:  # two spends racing with one key: again, to find the answer
-        if not (is_unique_violation(exc, "idempotency_keys")
-                or is_unique_violation(exc, "transfers_idempotency_key")):
+        if not idempotency.is_key_race(exc):
             raise
         answer = store.run_write(tx)
     outcome = answer["outcome"]
@@ -126,12 +123,8 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
         return TransferResult.model_validate(answer["result"]).model_copy(
             update={"replayed": True})
     if outcome == "insufficient_credits":
-        balance, required = answer["balance"], answer["required"]
-        raise Declined(
-            Status.insufficient_credits,
-            f"member {header.member_id!r} has {balance} {header.asset} available, "
-            f"{required} required", balance=balance, required=required,
-            member=header.member_id, asset=header.asset).error()
+        raise too_few_credits(header.member_id, header.asset, answer["balance"],
+                              answer["required"]).error()
     if outcome == "idempotency_conflict":
         raise IdempotencyConflict(idempotency.conflict_detail(key), key=key)
     return None  # fallback

@@ -127,3 +127,12 @@ class Declined(Exception):
 
     def error(self) -> Exception:
         return error_for(self.status, self.detail, **self.extra)
+
+
+def too_few_credits(member_id: str | None, asset: str, available: int,
+                    required: int) -> Declined:
+    """A debit its wallet (lots and credit line) cannot pay, as every path declines it."""
+    return Declined(Status.insufficient_credits,
+                    f"member {member_id!r} has {available} {asset} available, "
+                    f"{required} required", balance=available, required=required,
+                    member=member_id, asset=asset)

@@ -37,6 +37,7 @@ from jeton.services.ledger.state import (
     LotSpec,
     LotState,
     PreRead,
+    too_few_credits,
     wallet_id,
 )
 from jeton.store import fastsql, pipeline
@@ -322,11 +323,7 @@ class WorkSet:
             room = plan.covered + owed_now - floor  # what the credit line still allows
             if floor >= 0 or room < amount:
                 available = lotlib.available_from_lots(core, service, self.now_us) + owed_now
-                raise Declined(
-                    Status.insufficient_credits,
-                    f"member {acct.member_id!r} has {available} {acct.asset} available, "
-                    f"{amount} required", balance=available, required=amount,
-                    member=acct.member_id, asset=acct.asset)
+                raise too_few_credits(acct.member_id, acct.asset, available, amount)
         return plan
 
     def _spend_order(self, account_id: str, service: str | None) -> list[LotState]:
