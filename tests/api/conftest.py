@@ -98,21 +98,29 @@ def fresh_pg_store() -> Store:
     return store
 
 
+@contextmanager
+def live_server_on(kind: str, tmp_path: Path, *,
+                   clock: Clock | None = None) -> Iterator[LiveServer]:
+    """`run_live_server` on a new SQLite file (`kind` "sqlite") or a PostgreSQL schema of its
+    own ("postgres"), disposed of or dropped afterwards. For fixtures parametrized by store."""
+    store = make_sqlite_store(tmp_path / "jeton.db") if kind == "sqlite" else fresh_pg_store()
+    try:
+        with run_live_server(store, clock=clock) as server:
+            yield server
+    finally:
+        if kind == "sqlite":
+            store.dispose()
+        else:
+            drop_pg_store(store)
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    store = make_sqlite_store(tmp_path / "jeton.db")
-    try:
-        with run_live_server(store) as server:
-            yield server
-    finally:
-        store.dispose()
+    with live_server_on("sqlite", tmp_path) as server:
+        yield server
 
 
 @pytest.fixture
-def pg_live_server() -> Iterator[LiveServer]:
-    store = fresh_pg_store()
-    try:
-        with run_live_server(store) as server:
-            yield server
-    finally:
-        drop_pg_store(store)
+def pg_live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server_on("postgres", tmp_path) as server:
+        yield server

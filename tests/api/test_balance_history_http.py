@@ -10,12 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import drop_pg_store, make_sqlite_store
 from jeton import Status
 from jeton.core.clock import ManualClock
 from jeton.core.errors import InvalidRequest, NotFound
 
-from .conftest import LiveServer, fresh_pg_store, run_live_server
+from .conftest import LiveServer, live_server_on
 
 START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -24,16 +23,8 @@ START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LiveServer,
                                                                                ManualClock]]:
     clock = ManualClock(START)
-    store = (make_sqlite_store(tmp_path / "jeton.db") if request.param == "sqlite"
-             else fresh_pg_store())
-    try:
-        with run_live_server(store, clock=clock) as live:
-            yield live, clock
-    finally:
-        if request.param == "sqlite":
-            store.dispose()
-        else:
-            drop_pg_store(store)
+    with live_server_on(request.param, tmp_path, clock=clock) as live:
+        yield live, clock
 
 
 def test_a_host_app_reads_last_weeks_balance_and_a_daily_series(

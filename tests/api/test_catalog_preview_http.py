@@ -11,12 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import drop_pg_store, make_sqlite_store
 from jeton import InvalidRequest, Status
 from jeton.core.clock import ManualClock
-from jeton.store.engine import Store
 
-from .conftest import LiveServer, fresh_pg_store, run_live_server
+from .conftest import LiveServer, live_server_on
 
 CATALOG = """
 [services."chat.message"]
@@ -46,16 +44,8 @@ unit_size = 1024
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LiveServer,
                                                                              ManualClock]]:
     clock = ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
-    store: Store = (make_sqlite_store(tmp_path / "jeton.db") if request.param == "sqlite"
-                    else fresh_pg_store())
-    try:
-        with run_live_server(store, clock=clock) as live:
-            yield live, clock
-    finally:
-        if request.param == "sqlite":
-            store.dispose()
-        else:
-            drop_pg_store(store)
+    with live_server_on(request.param, tmp_path, clock=clock) as live:
+        yield live, clock
 
 
 def test_a_preview_over_http_is_the_in_process_one(

@@ -11,26 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import drop_pg_store, make_sqlite_store
 from jeton import Status
 from jeton.core.errors import NotFound
 from receipt_doc import verify_receipt
 
-from .conftest import LiveServer, fresh_pg_store, run_live_server
+from .conftest import LiveServer, live_server_on
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
-    store = (make_sqlite_store(tmp_path / "jeton.db") if request.param == "sqlite"
-             else fresh_pg_store())
-    try:
-        with run_live_server(store) as live:
-            yield live
-    finally:
-        if request.param == "sqlite":
-            store.dispose()
-        else:
-            drop_pg_store(store)
+    with live_server_on(request.param, tmp_path) as live:
+        yield live
 
 
 def as_json(model: Any) -> dict[str, Any]:
