@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import limits
 from jeton.store import dialect as dialects
+from jeton.store.fastsql import Runner, compiled
 from jeton.store.tables import metadata
 
 T = TypeVar("T")
@@ -192,8 +193,6 @@ class Store:
         the statement is its own snapshot), with no SQLAlchemy transaction: a few
         microseconds, so a caller on an event loop may run it there instead of on a worker
         thread (`reads_block` is False). On PostgreSQL it is a read like any other."""
-        from jeton.store.fastsql import Runner, compiled
-
         if self.dialect != "sqlite":
             with self.read() as pg:
                 return Runner(pg, self.dialect).first(stmt, params)
