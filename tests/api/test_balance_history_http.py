@@ -73,3 +73,10 @@ def test_bad_questions_get_the_in_process_errors(server: tuple[LiveServer, Manua
     with pytest.raises(NotFound) as missing:
         chat.balance_at("nobody", day)
     assert missing.value.status is Status.member_not_found
+    # An instant before year 1 once converted to UTC (found by the OpenAPI fuzzer): 422, not 500.
+    early = httpx.get(f"{live.base_url}/v1/members/alice/balance/history",
+                      params={"from": "0001-01-01T01:01:00Z", "to": "0001-01-01T00:00:01+04:00"},
+                      headers={"Authorization": f"Bearer {live.api_key}"})
+    assert early.status_code == 422
+    assert early.json()["code"] == "value_invalid"
+    assert "years 1 to 9999" in early.json()["detail"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import jeton
+from conftest import make_sqlite_store
 from jeton import Status
 from jeton.core.clock import ManualClock
 from jeton.store.engine import Store
@@ -141,6 +143,22 @@ def test_wrong_asset_and_unknown_member_are_refused(chat: jeton.Community) -> No
     with pytest.raises(jeton.NotFound) as err:
         chat.spend("zed", 1, idempotency_key="s")
     assert err.value.status == Status.member_not_found
+
+
+def test_two_databases_in_one_process_keep_their_own_accounts(tmp_path: Path) -> None:
+    # One process, one community id in two databases: only the first has a POINTS asset.
+    first, second = (jeton.Jeton(make_sqlite_store(tmp_path / f"{n}.db")) for n in "ab")
+    try:
+        for app in (first, second):
+            app.create_community("Chat", community_id="chat").create_member("alice")
+        first.community("chat").create_asset("POINTS")
+        first.community("chat").grant("alice", 1, idempotency_key="g", asset="POINTS")
+        with pytest.raises(jeton.NotFound) as err:
+            second.community("chat").grant("alice", 1, idempotency_key="g", asset="POINTS")
+        assert err.value.status == Status.asset_not_found
+    finally:
+        first.close()
+        second.close()
 
 
 def test_transfer_carries_lots_with_expiry_and_paid_status(

@@ -96,7 +96,10 @@ def community_time(community_id: str, frozen: datetime | None) -> Iterator[None]
 def ensure_utc(when: datetime) -> datetime:
     if when.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+04:00 is before the first instant of year 1 in UTC
+        raise ValueError("datetimes must fall within the years 1 to 9999 in UTC") from None
 
 
 def to_us(when: datetime) -> int:

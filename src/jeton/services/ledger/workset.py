@@ -15,11 +15,12 @@ lock (SQLite).
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import lots as lotlib
 from jeton.core.clock import from_us
@@ -49,7 +50,9 @@ from jeton.store.tables.ledger import (
 
 # System and named accounts never change once made (their balance is not on the row), so each
 # process keeps them after the first read: a charge neither reads nor locks the revenue row.
-_SYSTEM_CACHE: dict[tuple[str, str], tuple[Any, ...]] = {}
+# Kept per database (engine): a process with two stores may hold one community id in both.
+_SYSTEM_CACHE: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary())
 
 
 class WorkSet:
@@ -201,14 +204,17 @@ class WorkSet:
 
     def _load_system(self, account_id: str) -> None:
         key = (self.community_id, account_id)
-        row = _SYSTEM_CACHE.get(key)
+        kept = _SYSTEM_CACHE.get(self.conn.engine)
+        if kept is None:
+            kept = _SYSTEM_CACHE.setdefault(self.conn.engine, {})
+        row = kept.get(key)
         if row is None:
             found = self.db.first(q.SELECT_ACCOUNT, {"c": self.community_id, "a": account_id})
             if found is None:
                 return
             row = found
             if not row[4]:  # untracked: immutable, safe to keep
-                _SYSTEM_CACHE[key] = row
+                kept[key] = row
         self.accounts[account_id] = q.acct(row)
 
     def _load_lots(self, account_ids: list[str]) -> None:
