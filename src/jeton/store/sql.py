@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 
-def insert_ignore(dialect: str, table: sa.Table, keys: list[str]) -> Any:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING, on either database."""
+def insert_ignore(dialect: str, table: sa.Table, keys: list[str] | None) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, on either database; `keys` None: a conflict
+    on any unique index of the table (a row a racing writer inserted may meet any of them)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -49,8 +49,7 @@ from jeton.store.tables.ledger import (
 )
 
 # System and named accounts never change once made (their balance is not on the row), so each
-# process keeps them after the first read: a charge neither reads nor locks the revenue row.
-# Kept per database (engine): a process with two stores may hold one community id in both.
+# process keeps them, per database (one community id may be in two), after the first read.
 _SYSTEM_CACHE: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], tuple[Any, ...]]] = (
     weakref.WeakKeyDictionary())
 
@@ -204,9 +203,7 @@ class WorkSet:
 
     def _load_system(self, account_id: str) -> None:
         key = (self.community_id, account_id)
-        kept = _SYSTEM_CACHE.get(self.conn.engine)
-        if kept is None:
-            kept = _SYSTEM_CACHE.setdefault(self.conn.engine, {})
+        kept = _SYSTEM_CACHE.get(self.conn.engine) or _SYSTEM_CACHE.setdefault(self.conn.engine, {})
         row = kept.get(key)
         if row is None:
             found = self.db.first(q.SELECT_ACCOUNT, {"c": self.community_id, "a": account_id})
@@ -288,9 +285,9 @@ class WorkSet:
         row = {"community_id": self.community_id, "account_id": aid, "kind": "wallet",
                "member_id": member_id, "asset": asset, "tracked": True, "floor": 0,
                "posted": 0, "pending": 0, "version": 0, "created_at_us": self.now_us}
-        # Insert now (not at flush) so that a concurrent opener blocks on the key, then lock it.
-        self.conn.execute(insert_ignore(self.dialect, accounts, ["community_id", "account_id"]),
-                          row)
+        # Insert now (not at flush) so that a concurrent opener blocks on the key, then lock it;
+        # its row may meet the id's key or the member's, whichever the database checks first.
+        self.conn.execute(insert_ignore(self.dialect, accounts, None), row)
         self.load([aid])
         return self.accounts[aid]
 
