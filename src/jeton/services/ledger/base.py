@@ -134,8 +134,11 @@ class LedgerBase:
                                  debited=wallet_id(member_id, asset) if member_id else None)
                 stored = idempotency.Stored(*row) if row is not None else None
                 replay = idempotency.check_replay(stored, key, operation, req_hash)
-            else:
-                replay = idempotency.lookup_one(conn, community_id, key, operation, req_hash)
+            else:  # on the working set's cursor, already open
+                row = ws.db.first(*idempotency.key_read(community_id, key))
+                replay = idempotency.check_replay(
+                    idempotency.Stored(*row) if row is not None else None, key, operation,
+                    req_hash)
             if replay is not None:
                 return result_type.model_validate_json(replay).model_copy(
                     update={"replayed": True})

@@ -566,33 +566,43 @@ class WorkSet:
         cache.marker = cache.start = (cache.start[0], self._changes_at_start)
 
     def _write_rows(self, work: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
-        """Write the rows now, or (`work` given) add their statements to it."""
+        """Write the rows now, or (`work` given) add their statements to it. A working set is
+        dropped when a write fails, so its rows are marked clean as they are gathered."""
         c = self.community_id
         db: Runner | fastsql.Queue = self.db if work is None else fastsql.Queue(work)
-        acct_rows = [{"b_community": c, "b_account": a.account_id, "posted": a.posted,
-                      "pending": a.pending, "version": a.version}
-                     for a in self.accounts.values() if a.dirty]
-        new_lots = [lot for lot in self.lots.values() if lot.new]
-        lot_updates = [{"b_community": c, "b_lot": lot.id, "amount": lot.amount,
-                        "remaining": lot.remaining, "cost_minor": lot.cost_minor}
-                       for lot in self.lots.values() if lot.dirty and not lot.new]
-        db.many(q.INSERT_TRANSFER, self.transfer_rows)
-        db.many(q.INSERT_LOT, [q.lot_row(c, lot) for lot in new_lots], q.LOT_ROW_KEYS)
-        db.many(q.UPDATE_LOT, lot_updates)
-        db.many(q.INSERT_HOLD, self.hold_inserts)
-        db.many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
-        db.many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
-        # Accounts after holds: pending and posted move together under the floor CHECK.
-        db.many(q.UPDATE_ACCOUNT, acct_rows)
-        db.many(q.UPDATE_HOLD, list(self.hold_updates.values()))
-        db.many(q.INSERT_POSTING, self.posting_rows)
-        db.many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
-        db.many(q.INSERT_KEY, self.key_rows)
-        db.many(q.INSERT_EVENT, self.event_rows)
+        acct_rows = []
         for a in self.accounts.values():
-            a.dirty = False
+            if a.dirty:
+                acct_rows.append({"b_community": c, "b_account": a.account_id,
+                                  "posted": a.posted, "pending": a.pending, "version": a.version})
+                a.dirty = False
+        new_lots = []
+        lot_updates = []
         for lot in self.lots.values():
+            if lot.new:
+                new_lots.append(q.lot_row(c, lot))
+            elif lot.dirty:
+                lot_updates.append({"b_community": c, "b_lot": lot.id, "amount": lot.amount,
+                                    "remaining": lot.remaining, "cost_minor": lot.cost_minor})
             lot.new = lot.dirty = False
+        many = db.many
+        many(q.INSERT_TRANSFER, self.transfer_rows)
+        if new_lots:
+            many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
+        many(q.UPDATE_LOT, lot_updates)
+        if self.hold_inserts or self.hold_lot_inserts or self.hold_lot_updates:
+            many(q.INSERT_HOLD, self.hold_inserts)
+            many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
+            many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
+        # Accounts after holds: pending and posted move together under the floor CHECK.
+        many(q.UPDATE_ACCOUNT, acct_rows)
+        if self.hold_updates:
+            many(q.UPDATE_HOLD, list(self.hold_updates.values()))
+        many(q.INSERT_POSTING, self.posting_rows)
+        many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
+        many(q.INSERT_KEY, self.key_rows)
+        if self.event_rows:
+            many(q.INSERT_EVENT, self.event_rows)
         for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
                      self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows):
             rows.clear()

@@ -210,7 +210,11 @@ class LedgerWrites(LedgerBase):
                     to_account: str | None) -> TransferResult:
         asset = req.asset
         revenue = system_id(to_account or "revenue", asset)
-        wallet = ws.loaded(wallet_id(req.member, asset))
+        payer = wallet_id(req.member, asset)
+        wallet = ws.loaded(payer)
+        if wallet is None and not req.splits:  # a plain spend: wallet and revenue, one call
+            ws.load((payer, revenue))
+            wallet = ws.loaded(payer)
         if wallet is None or req.splits or revenue not in ws.accounts:
             payer, *others = self._spend_accounts(req)
             ws.load([payer])
