@@ -122,8 +122,10 @@ def run(conn: psycopg.Connection[Any],
                 if st.name not in prepared and st.name not in expected:
                     pgconn.send_prepare(st.name, st.sql)
                     expected.append(st.name)
-                for params in runs:
-                    pgconn.send_query_prepared(st.name, [_param(params[n]) for n in st.names])
+                for params in runs:  # text parameters: most are str, encoded in line
+                    pgconn.send_query_prepared(st.name, [
+                        v.encode() if v.__class__ is str else _param(v)
+                        for v in map(params.__getitem__, st.names)])
                     expected.append(None)
             pgconn.pipeline_sync()
             _send(pgconn)
@@ -139,8 +141,9 @@ def run(conn: psycopg.Connection[Any],
                 if prepare is not None:
                     if ok:
                         prepared.add(prepare)
-                else:
-                    out.append(_rows(tx, result) if ok and result is not None else [])
+                else:  # a write's result has no rows to load
+                    out.append(_rows(tx, result) if ok and result is not None
+                               and result.ntuples else [])
             sync = _result(pgconn)  # the Sync's own result
             if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
                 raise pg_errors.InternalError("the pipeline lost step with its results")
@@ -162,7 +165,7 @@ def _send(pgconn: pq.abc.PGconn) -> None:
 
 
 def _result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
-    while pgconn.is_busy():
+    while pgconn.is_busy():  # once the first result is in, the rest usually are too
         select.select([pgconn.socket], [], [])
         pgconn.consume_input()
     return pgconn.get_result()
