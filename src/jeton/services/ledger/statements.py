@@ -186,3 +186,15 @@ def lot_row(community_id: str, lot: LotState) -> dict[str, Any]:
         "merge_key": lot.merge_key, "origin_transfer_id": lot.origin_transfer_id,
         "created_at_us": lot.created_at_us,
     }
+
+
+def account_update(community_id: str, a: Acct) -> dict[str, Any]:
+    """The row of `UPDATE_ACCOUNT` for an account a write changed."""
+    return {"b_community": community_id, "b_account": a.account_id, "posted": a.posted,
+            "pending": a.pending, "version": a.version}
+
+
+def lot_update(community_id: str, lot: LotState) -> dict[str, Any]:
+    """The row of `UPDATE_LOT` for a lot a write changed."""
+    return {"b_community": community_id, "b_lot": lot.id, "amount": lot.amount,
+            "remaining": lot.remaining, "cost_minor": lot.cost_minor}

@@ -566,43 +566,33 @@ class WorkSet:
         cache.marker = cache.start = (cache.start[0], self._changes_at_start)
 
     def _write_rows(self, work: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
-        """Write the rows now, or (`work` given) add their statements to it. A working set is
-        dropped when a write fails, so its rows are marked clean as they are gathered."""
+        """Write the rows now, or (`work` given) add their statements to it."""
         c = self.community_id
         db: Runner | fastsql.Queue = self.db if work is None else fastsql.Queue(work)
-        acct_rows = []
-        for a in self.accounts.values():
-            if a.dirty:
-                acct_rows.append({"b_community": c, "b_account": a.account_id,
-                                  "posted": a.posted, "pending": a.pending, "version": a.version})
-                a.dirty = False
-        new_lots = []
-        lot_updates = []
-        for lot in self.lots.values():
+        acct_rows = [q.account_update(c, a) for a in self.accounts.values() if a.dirty]
+        new_lots, lot_updates = [], []
+        for lot in self.lots.values():  # one pass: a working set is dropped if a write fails
             if lot.new:
                 new_lots.append(q.lot_row(c, lot))
             elif lot.dirty:
-                lot_updates.append({"b_community": c, "b_lot": lot.id, "amount": lot.amount,
-                                    "remaining": lot.remaining, "cost_minor": lot.cost_minor})
+                lot_updates.append(q.lot_update(c, lot))
             lot.new = lot.dirty = False
         many = db.many
         many(q.INSERT_TRANSFER, self.transfer_rows)
-        if new_lots:
-            many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
+        many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
         many(q.UPDATE_LOT, lot_updates)
-        if self.hold_inserts or self.hold_lot_inserts or self.hold_lot_updates:
-            many(q.INSERT_HOLD, self.hold_inserts)
-            many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
-            many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
+        many(q.INSERT_HOLD, self.hold_inserts)
+        many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
+        many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
         # Accounts after holds: pending and posted move together under the floor CHECK.
         many(q.UPDATE_ACCOUNT, acct_rows)
-        if self.hold_updates:
-            many(q.UPDATE_HOLD, list(self.hold_updates.values()))
+        many(q.UPDATE_HOLD, list(self.hold_updates.values()))
         many(q.INSERT_POSTING, self.posting_rows)
         many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
         many(q.INSERT_KEY, self.key_rows)
-        if self.event_rows:
-            many(q.INSERT_EVENT, self.event_rows)
+        many(q.INSERT_EVENT, self.event_rows)
+        for a in self.accounts.values():
+            a.dirty = False
         for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
                      self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows):
             rows.clear()
