@@ -24,14 +24,14 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from jeton.api.auth import Principal
+from jeton.api.auth import IDEMPOTENCY_KEY_STATE, Principal
 from jeton.api.context import ApiContext
 from jeton.api.problems import HttpProblem
 from jeton.core import limits
@@ -66,7 +66,7 @@ LEDGER_KEYED = frozenset({
     "/v1/charges", "/v1/spends", "/v1/grants", "/v1/holds", "/v1/holds/{hold_id}/capture",
     "/v1/holds/{hold_id}/void", "/v1/transfers", "/v1/transfers/{transfer_id}/reverse"})
 _REPLAYED_BODY = b'"replayed":true'
-_STATE_KEY = "idempotency_key"
+_STATE_KEY = IDEMPOTENCY_KEY_STATE
 _STATE_REPLAY_BODY = "idempotency_replay_body"
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -89,13 +89,28 @@ def keep_for_replay(request: Request, model: BaseModel) -> None:
     setattr(request.state, _STATE_REPLAY_BODY, model.model_dump_json().encode())
 
 
-def request_digest(method_path: str, query: str, body: bytes) -> str:
-    """What makes two requests the same: method, path, query, and the body as JSON values (so
-    that key order and spacing do not count), or its bytes when it is not JSON."""
+_NOT_JSON = object()
+
+
+def parsed_json(body: bytes) -> Any:
+    """The body's JSON value, or `_NOT_JSON`."""
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=False).encode()
+        return json.loads(body)
     except (ValueError, RecursionError):  # not JSON, or nested too deep to be read
+        return _NOT_JSON
+
+
+def request_digest(method_path: str, query: str, body: bytes, parsed: Any = _NOT_JSON) -> str:
+    """What makes two requests the same: method, path, query, and the body as JSON values (so
+    that key order and spacing do not count), or its bytes when it is not JSON. `parsed` is the
+    body's value when the caller has read it already (`parsed_json`)."""
+    if parsed is _NOT_JSON:
+        parsed = parsed_json(body)
+    try:
+        canonical = (body if parsed is _NOT_JSON else
+                     json.dumps(parsed, sort_keys=True, separators=(",", ":"),
+                                ensure_ascii=False).encode())
+    except (ValueError, RecursionError):  # nested too deep to be written back
         canonical = body
     h = hashlib.sha256()
     for part in (method_path.encode(), query.encode(), canonical):
@@ -127,7 +142,12 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
     setattr(request.state, _STATE_KEY, key)
     space = principal.community_id or OPERATOR_SPACE
     method_path = f"{request.method} {request.url.path}"
-    digest = request_digest(method_path, request.url.query, body)
+    parsed = parsed_json(body)
+    if parsed is not _NOT_JSON:
+        # The route reads the same body as JSON next: Starlette keeps a request's parsed
+        # JSON on the request (`Request.json()`), so it is parsed once, here.
+        request._json = parsed
+    digest = request_digest(method_path, request.url.query, body, parsed)
     store = ctx.idempotency
     # On SQLite the claim's read is a point read of microseconds: on the event loop, without
     # a worker thread's hop (and there it never waits for another copy of the key, whose

@@ -115,15 +115,17 @@ def check(body: CheckBody,
                                                session_id=body.session_id)
 
 
+# The busiest route takes its idempotency key from the caller (`caller.idempotency_key`),
+# not from `key: IdempotencyKey`: one FastAPI dependency fewer per charge.
 @router.post("/charges", status_code=201, responses=problem_responses(402))
-def charge(body: ChargeBody, caller: Annotated[Caller, requires(Scope.charges_write)],
-           key: IdempotencyKey) -> ChargeReceipt:
+def charge(body: ChargeBody,
+           caller: Annotated[Caller, requires(Scope.charges_write)]) -> ChargeReceipt:
     """Charge for `quantity` of `service` at the catalog's price, with its splits and free
     allowance, in one transfer. Not enough credits: 402 with `balance`, `required`, `fixes`
     and `suggested_packs`, nothing written."""
     try:
         receipt = community(caller, body.asset).charge(
-            body.member, body.service, body.quantity, idempotency_key=key,
+            body.member, body.service, body.quantity, idempotency_key=caller.idempotency_key,
             context=body.context, session_id=body.session_id,
             actor=caller.actor(body.actor), memo=body.memo)
     except InsufficientCredits as exc:

@@ -81,7 +81,14 @@ from jeton.services.charging.results import (
 )
 from jeton.services.events.outbox import Events
 from jeton.services.ledger.jobs import job
-from jeton.services.ledger.results import LotMoveInfo, Result, SpendRequest, Split, TransferResult
+from jeton.services.ledger.results import (
+    LotMoveInfo,
+    Result,
+    SpendRequest,
+    Split,
+    TransferResult,
+    trusted,
+)
 from jeton.services.ledger.service import Ledger
 from jeton.services.ledger.state import Acct, Declined, Header, LotSpec, system_id, wallet_id
 from jeton.services.ledger.workset import WorkSet
@@ -254,11 +261,16 @@ class Charging:
                     transfer = self._spend_with_sources(ws, header, member_id, code, asset,
                                                         offer.charge, external, lines)
                 else:
-                    req = SpendRequest(
-                        member=member_id, amount=offer.charge, idempotency_key=key, asset=asset,
-                        service=code, memo=memo, reason_code="charge", metadata=meta,
-                        splits=[Split(member=s.member, account=s.account, amount=s.amount)
-                                for s in lines if s.target != str(REVENUE)])
+                    # Built from checked values (the request's, the catalog's), so without
+                    # pydantic's validation, field by field in declared order.
+                    revenue = str(REVENUE)
+                    req = trusted(SpendRequest, {
+                        "member": member_id, "amount": offer.charge, "idempotency_key": key,
+                        "asset": asset, "service": code,
+                        "splits": [trusted(Split, {"amount": s.amount, "member": s.member,
+                                                   "account": s.account})
+                                   for s in lines if s.target != revenue],
+                        "memo": memo, "reason_code": "charge", "metadata": meta})
                     transfer = self.ledger.apply_spend(ws, header, req, None)
             elif offer.payout > 0:
                 header = Header(TransferKind.grant, asset, member_id=member_id, service=code,

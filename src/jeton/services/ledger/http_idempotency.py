@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -75,10 +75,15 @@ _FIND = sa.select(_T.method_path, _T.request_sha256, _T.status_code, _T.content_
 
 @dataclass(slots=True)
 class _Running:
-    """A request of this process that holds its key: being checked, then running."""
+    """A request of this process that holds its key: being checked, then running.
+
+    `waiters` is made only when a second copy of the request has to wait for the check (on
+    PostgreSQL, where checks run on worker threads): most requests never meet a copy, and an
+    event per request was a visible part of a charge's CPU."""
 
     request: tuple[str, str]  # method and path, digest
-    checked: threading.Event = field(default_factory=threading.Event)
+    checked: bool = False  # under the lock
+    waiters: threading.Event | None = None  # under the lock
 
 
 _CHECK_WAIT_S = limits.statement_timeout_ms / 1000
@@ -113,21 +118,21 @@ class HttpIdempotency:
                     mine = _Running(request)
                     self._running[(space, key)] = mine
                     break
-                if running.checked.is_set():
+                if running.checked:
                     return Claim(Outcome.in_flight if running.request == request
                                  else Outcome.mismatch)
+                if running.waiters is None:
+                    running.waiters = threading.Event()
+                waiters = running.waiters
             # Another copy is reading the kept answers: its outcome (it runs, or it is answered
             # and gone) is this copy's too, soon.
-            running.checked.wait(_CHECK_WAIT_S)
+            waiters.wait(_CHECK_WAIT_S)
         try:
             kept = self._find(space, key)
         except BaseException:
-            self._forget(space, key)
-            mine.checked.set()
+            self._checked(space, key, mine, forget=True)
             raise
-        if kept is not None:
-            self._forget(space, key)
-        mine.checked.set()
+        self._checked(space, key, mine, forget=kept is not None)
         if kept is None:
             return Claim(Outcome.claimed)
         kept_request, answer = kept
@@ -172,6 +177,17 @@ class HttpIdempotency:
                 self._answered.move_to_end((space, key))
                 while len(self._answered) > limits.http_answered_keys_max:
                     self._answered.popitem(last=False)
+
+    def _checked(self, space: str, key: str, mine: _Running, *, forget: bool) -> None:
+        """The check of `mine` is done: it runs (`forget` False) or it is gone; copies that
+        waited for it look again."""
+        with self._running_lock:
+            if forget:
+                self._running.pop((space, key), None)
+            mine.checked = True
+            waiters = mine.waiters
+        if waiters is not None:
+            waiters.set()
 
     def _forget(self, space: str, key: str) -> None:
         with self._running_lock:
