@@ -14,6 +14,7 @@ import pytest
 
 from jeton import InsufficientCredits, InvalidRequest, NotFound, Status
 from jeton.core.catalog import load_catalog
+from jeton.services.charging.results import ChargeReceipt
 
 from .conftest import LiveServer
 
@@ -249,3 +250,25 @@ def test_the_report_as_json_and_one_table_as_csv(live_server: LiveServer) -> Non
     with pytest.raises(Exception) as refused:
         live_server.client(chat.create_api_key("members", ["members:read"]).token).report()
     assert getattr(refused.value, "status", None) is Status.scope_missing
+
+
+def test_a_charge_answers_with_the_json_kept_under_its_key(live_server: LiveServer) -> None:
+    """The answer is serialized once: the bytes sent are those the ledger kept with the key,
+    and the answer is what the receipt's model says it is."""
+    shop(live_server)
+    headers = {"Authorization": f"Bearer {live_server.api_key}", "Idempotency-Key": "once"}
+    body = {"member": "reader", "service": "files.download", "quantity": 10_000,
+            "context": {"uploader": "uploader"}}
+    first = httpx.post(f"{live_server.base_url}/v1/charges", headers=headers, json=body)
+    assert first.status_code == 201, first.text
+    assert first.headers["content-type"] == "application/json"
+    with live_server.jeton.store.read() as conn:
+        kept = conn.exec_driver_sql(
+            "SELECT response_json FROM idempotency_keys WHERE key = 'once'").scalar_one()
+    assert first.content == kept.encode()
+    receipt = ChargeReceipt.model_validate_json(first.content)
+    assert receipt.model_dump(mode="json") == first.json()
+    assert (receipt.charged, receipt.replayed) == (10, False)
+    again = httpx.post(f"{live_server.base_url}/v1/charges", headers=headers, json=body)
+    assert again.status_code == 201
+    assert again.json() == {**first.json(), "replayed": True}

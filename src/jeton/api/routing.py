@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from jeton.api.auth import Requirement, Requires, authenticate, authorize
 from jeton.api.context import api_context
@@ -18,6 +19,7 @@ from jeton.api.idempotency import run_idempotent
 from jeton.api.problems import HttpProblem
 from jeton.core.ratelimit import retry_after_s
 from jeton.core.statuses import Status
+from jeton.services.ledger.base import kept_answer
 
 
 def requirement_of(dependant: Dependant) -> Requirement | None:
@@ -90,3 +92,13 @@ _DESCRIPTIONS = {
     402: "Declined: not enough credits (`balance`, `required`).",
     409: "Conflicts with the stored state, or the idempotency key is in use.",
 }
+
+
+def ledger_answer(result: BaseModel, status_code: int) -> Response:
+    """A ledger write's answer as the response, serialized once: the JSON the ledger kept
+    under the idempotency key when it made `result`, else (a replay) `result` serialized now.
+    The route names its model with `response_model=` for the OpenAPI document; FastAPI sends
+    a returned `Response` as it is, without validating and serializing the model again."""
+    body = kept_answer(result)
+    return Response(body if body is not None else result.model_dump_json(),
+                    status_code=status_code, media_type="application/json")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Response
 from pydantic import Field, StrictInt
 
 from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.params import HoldId
-from jeton.api.routing import api_router, problem_responses
+from jeton.api.routing import api_router, ledger_answer, problem_responses
 from jeton.api.schemas import (
     EXTERNAL_ID_PATTERN,
     Actor,
@@ -117,9 +118,10 @@ def check(body: CheckBody,
 
 # The busiest route takes its idempotency key from the caller (`caller.idempotency_key`),
 # not from `key: IdempotencyKey`: one FastAPI dependency fewer per charge.
-@router.post("/charges", status_code=201, responses=problem_responses(402))
+@router.post("/charges", status_code=201, response_model=ChargeReceipt,
+             responses=problem_responses(402))
 def charge(body: ChargeBody,
-           caller: Annotated[Caller, requires(Scope.charges_write)]) -> ChargeReceipt:
+           caller: Annotated[Caller, requires(Scope.charges_write)]) -> Response:
     """Charge for `quantity` of `service` at the catalog's price, with its splits and free
     allowance, in one transfer. Not enough credits: 402 with `balance`, `required`, `fixes`
     and `suggested_packs`, nothing written."""
@@ -132,7 +134,7 @@ def charge(body: ChargeBody,
         raise with_suggested_packs(exc) from None
     if not receipt.replayed:
         caller.ctx.metrics.charges.labels("charge").inc()
-    return receipt
+    return ledger_answer(receipt, 201)
 
 
 @router.post("/metered", status_code=201, responses=problem_responses(402))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Response
 from pydantic import BaseModel
 
 from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey
-from jeton.api.routing import api_router, problem_responses
+from jeton.api.routing import api_router, ledger_answer, problem_responses
 from jeton.api.schemas import Spend, SpendBatch
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
@@ -23,9 +24,10 @@ class BatchResult(BaseModel):
     data: list[BatchItem]
 
 
-@router.post("/spends", status_code=201, responses=problem_responses(402))
+@router.post("/spends", status_code=201, response_model=TransferResult,
+             responses=problem_responses(402))
 def spend(body: Spend, caller: Annotated[Caller, requires(Scope.charges_write)],
-          key: IdempotencyKey) -> TransferResult:
+          key: IdempotencyKey) -> Response:
     """Take credits in spend order, paying revenue and any splits in one transfer."""
     result = caller.community.spend(
         body.member, body.amount, idempotency_key=key, asset=body.asset, service=body.service,
@@ -33,7 +35,7 @@ def spend(body: Spend, caller: Annotated[Caller, requires(Scope.charges_write)],
         memo=body.memo, metadata=body.metadata)
     if not result.replayed:
         caller.ctx.metrics.charges.labels("spend").inc()
-    return result
+    return ledger_answer(result, 201)
 
 
 @router.post("/spends/batch")

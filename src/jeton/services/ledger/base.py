@@ -8,6 +8,7 @@ nothing), then applies and flushes. See services/ledger/workset.py for the mecha
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -71,6 +72,19 @@ def checked_text(value: str, what: str, chars_max: int) -> str:
     return value
 
 
+# The answer each thread's last ledger write kept under its key, with the result it describes:
+# an API route sends those bytes rather than serializing the same result again (`kept_answer`).
+_KEPT = threading.local()
+
+
+def kept_answer(result: object) -> str | None:
+    """The JSON the ledger kept under the idempotency key for `result`, if `result` is what
+    this thread's last write returned and that write made it (a replay or a write of one SQL
+    call keeps none here: the caller serializes the result itself)."""
+    kept = getattr(_KEPT, "answer", None)
+    return kept[1] if kept is not None and kept[0] is result else None
+
+
 class LedgerBase:
     """What every part of the ledger shares: the store, the clock, the hooks, the write
     transaction of one idempotency key, and the checks and hold helpers the writes reuse."""
@@ -120,8 +134,10 @@ class LedgerBase:
         if req_hash is None:  # a caller that hashed its request itself passes `{}` and the hash
             req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
+        answered: list[str] = []  # the answer kept with the key (the tx may run on another thread)
 
         def tx(conn: Connection) -> R:
+            answered.clear()
             self._require_community(conn, community_id)
             ws = WorkSet(conn, self.store.dialect, community_id,
                          self.now_us() if now_us is None else now_us)
@@ -146,14 +162,18 @@ class LedgerBase:
                 result = body(ws)
             except Declined as d:
                 raise d.error() from None
-            ws.remember_key(key, operation, req_hash, result.model_dump_json())
+            answer = result.model_dump_json()
+            ws.remember_key(key, operation, req_hash, answer)
             self._run_hooks(ws)
             ws.flush(commit=self.store.dialect == "postgresql")
+            answered.append(answer)
             return result
 
         for attempt in range(2):
             try:
-                return self.store.run_write(tx)
+                done = self.store.run_write(tx)
+                _KEPT.answer = (done, answered[0]) if answered else None
+                return done
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
                 if attempt == 0 and idempotency.is_key_race(exc):
                     continue
