@@ -16,6 +16,7 @@ import jeton
 from conftest import make_sqlite_store
 from jeton import Status
 from jeton.core.clock import ManualClock
+from jeton.services.ledger.base import kept_answer
 from jeton.store.engine import Store
 
 Check = Callable[[Store], None]
@@ -388,3 +389,20 @@ def test_every_job_runs_in_every_community_without_error(
     assert [r for r in runs if r.last_error is not None] == []
     assert chat.balance("alice").available == shop.balance("dave").available == 0  # expired
     invariants(store)
+
+
+def test_a_write_keeps_its_answer_for_the_caller_and_a_replay_keeps_none(
+        chat: jeton.Community, store: Store) -> None:
+    """`kept_answer` gives the API the JSON stored under the key, so the HTTP answer is the
+    ledger's own bytes, serialized once; a replay has no fresh answer and is serialized by its
+    caller."""
+    chat.grant("alice", 10, idempotency_key="seed")
+    first = chat.spend("alice", 2, idempotency_key="kept")
+    with store.read() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT response_json FROM idempotency_keys WHERE key = 'kept'").scalar_one()
+    assert kept_answer(first) == stored == first.model_dump_json()
+    again = chat.spend("alice", 2, idempotency_key="kept")
+    assert again.replayed
+    assert kept_answer(again) is None
+    assert kept_answer(first) is None  # only the thread's last write is kept

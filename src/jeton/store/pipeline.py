@@ -165,7 +165,7 @@ def _send(pgconn: pq.abc.PGconn) -> None:
 
 
 def _result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
-    while pgconn.is_busy():  # once the first result is in, the rest usually are too
+    while pgconn.is_busy():
         select.select([pgconn.socket], [], [])
         pgconn.consume_input()
     return pgconn.get_result()

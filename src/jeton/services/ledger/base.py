@@ -148,13 +148,10 @@ class LedgerBase:
                           for r in pre(community_id, asset)]
                 row = ws.preload(accounts, idempotency.key_read(community_id, key), reads,
                                  debited=wallet_id(member_id, asset) if member_id else None)
-                stored = idempotency.Stored(*row) if row is not None else None
-                replay = idempotency.check_replay(stored, key, operation, req_hash)
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))
-                replay = idempotency.check_replay(
-                    idempotency.Stored(*row) if row is not None else None, key, operation,
-                    req_hash)
+            stored = idempotency.Stored(*row) if row is not None else None
+            replay = idempotency.check_replay(stored, key, operation, req_hash)
             if replay is not None:
                 return result_type.model_validate_json(replay).model_copy(
                     update={"replayed": True})

@@ -212,15 +212,15 @@ class LedgerWrites(LedgerBase):
         revenue = system_id(to_account or "revenue", asset)
         payer = wallet_id(req.member, asset)
         wallet = ws.loaded(payer)
-        if wallet is None and not req.splits:  # a plain spend: wallet and revenue, one call
-            ws.load((payer, revenue))
-            wallet = ws.loaded(payer)
         if wallet is None or req.splits or revenue not in ws.accounts:
-            payer, *others = self._spend_accounts(req)
-            ws.load([payer])
-            ws.load([*others, revenue], with_lots=False)
-            ws.load_credit_lots(others)  # the splits' wallets take credits, all in one read
-            wallet = self._wallet(ws, req.member, asset)
+            if req.splits:
+                others = self._spend_accounts(req)[1:]
+                ws.load([payer])
+                ws.load([*others, revenue], with_lots=False)
+                ws.load_credit_lots(others)  # the splits' wallets take credits, all in one read
+            else:  # a plain spend: the wallet with its lots and the revenue account, one call
+                ws.load((payer, revenue))
+            wallet = ws.loaded(payer) or self._wallet(ws, req.member, asset)
             if revenue not in ws.accounts:
                 self._missing_system_account(ws, asset, revenue)
         plan = self._plan_or_release(ws, wallet, req.amount, req.service)
