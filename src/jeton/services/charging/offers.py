@@ -163,7 +163,7 @@ def split_lines(splits: Iterable[tuple[Target, int]], payer: str,
 
 def _line(target: str, member: str | None, account: str | None, amount: int) -> SplitLine:
     return trusted(SplitLine, {"target": target, "member": member, "account": account,
-                               "amount": int(amount)})
+                               "amount": amount})
 
 
 def price_info(q: Quote) -> PriceInfo:
