@@ -42,6 +42,10 @@ def test_money_is_drawn_per_day_in_bars_with_a_revenue_total(
     expect(page.locator(".figure", has_text="Revenue (USD")).to_contain_text("$60.00")
     canvas = page.locator('canvas[data-chart="chart-money_per_day"]')
     expect(canvas).to_be_visible()
+    # Chart.js is a deferred script: the canvas shows before it has drawn into it.
+    page.wait_for_function(
+        "typeof window.Chart === 'function' && window.Chart.getChart("
+        "document.querySelector('canvas[data-chart=\"chart-money_per_day\"]')) !== undefined")
     drawn = page.evaluate(
         "(() => { const c = window.Chart.getChart("
         "document.querySelector('canvas[data-chart=\"chart-money_per_day\"]'));"
@@ -140,6 +144,9 @@ def test_the_api_docs_show_realistic_examples(tmp_path: Path, page: Page,
             page.goto(server.base_url + "/docs")
             charge = page.locator(".opblock-post", has_text="/v1/charges").filter(
                 has_not_text="/v1/charges/").first
+            # Swagger UI builds the page from a large bundle; on a loaded machine that takes
+            # longer than one click's usual wait.
+            expect(charge).to_be_visible(timeout=30_000)
             charge.locator(".opblock-summary").click()
             example = charge.locator(".body-param__example, .highlight-code").first
             expect(example).to_contain_text('"service": "files.download"')

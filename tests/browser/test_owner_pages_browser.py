@@ -185,9 +185,10 @@ def test_reports_draw_charts_and_download_csv(dashboard: Dashboard, page: Page,
     charts = page.locator("canvas[data-chart]")
     expect(charts.first).to_be_visible()
     assert charts.count() >= 3
-    assert page.evaluate("typeof window.Chart === 'function'")
-    # Chart.js has drawn into every canvas.
-    assert page.evaluate(
+    # The canvases show as soon as the page is parsed; Chart.js and the page's script are
+    # deferred, so wait (up to the usual timeout) until Chart.js has drawn into every canvas.
+    page.wait_for_function(
+        "typeof window.Chart === 'function' && "
         "[...document.querySelectorAll('canvas[data-chart]')]"
         ".every(c => window.Chart.getChart(c) !== undefined)")
     shoot(page, "reports")
