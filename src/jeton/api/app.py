@@ -116,5 +116,8 @@ def app_from_env() -> FastAPI:
     on its own and calls this there, so the process opens its own Jeton from the environment
     (JETON_DATABASE_URL and the rest, which `jeton serve` sets before starting them)."""
     import jeton
+    from jeton.api.server import keep_startup_objects
 
-    return create_app(jeton.open(migrate=False))
+    app = create_app(jeton.open(migrate=False))
+    keep_startup_objects()
+    return app

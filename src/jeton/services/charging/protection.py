@@ -96,16 +96,18 @@ def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
             and r.reason_code not in STAFF_REASONS and _debits_wallet(r)]
     if not mine:
         return
+    by_wallet: dict[tuple[str, str], list[TransferResult]] = {}
+    for r in mine:  # one pass: a batch of many members' spends is not scanned per member
+        by_wallet.setdefault((r.member_id or "", r.asset), []).append(r)
     counted: list[TransferResult] = []
     budgeted: list[TransferResult] = []
-    for member_id, asset in sorted({(r.member_id or "", r.asset) for r in mine}):
+    for (member_id, asset), theirs in sorted(by_wallet.items(), key=lambda kv: kv[0]):
         row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
         reason, limit_count, budget_count = row if row is not None else (None, 0, 0)
         if reason is not None:
             raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {reason}",
                                member=member_id)
-        spends = [r for r in mine if r.member_id == member_id and r.asset == asset
-                  and r.kind in velocity.SPEND_KINDS]
+        spends = [r for r in theirs if r.kind in velocity.SPEND_KINDS]
         if limit_count:
             counted += spends
         if budget_count:
