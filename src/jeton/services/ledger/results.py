@@ -210,6 +210,9 @@ class SpendRequest(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+_ALL_SET: dict[type[BaseModel], set[str]] = {}
+
+
 def trusted(cls: type[M], values: dict[str, Any]) -> M:
     """A result the ledger built itself, from `values` naming every field in declared order.
 
@@ -218,7 +221,10 @@ def trusted(cls: type[M], values: dict[str, Any]) -> M:
     """
     obj = cls.__new__(cls)
     _setattr(obj, "__dict__", values)
-    _setattr(obj, "__pydantic_fields_set__", set(values))
+    # Every field is set, so every result of a class shares one set of their names (pydantic
+    # only adds names to it, and copies it first on `model_copy`): no set per result.
+    _setattr(obj, "__pydantic_fields_set__",
+             _ALL_SET.get(cls) or _ALL_SET.setdefault(cls, set(cls.model_fields)))
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
