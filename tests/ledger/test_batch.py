@@ -193,6 +193,34 @@ def test_batch_replays_its_keys_and_single_spends_replay_batch_keys(
     assert c.balance("alice").posted == 15
 
 
+FROZEN_BOB: list[dict[str, Any]] = [
+    {"member": "alice", "amount": 2, "idempotency_key": "f1", "service": "chat.message"},
+    {"member": "bob", "amount": 1, "idempotency_key": "f2"},
+    {"member": "alice", "amount": 3, "idempotency_key": "f3",  # a frozen wallet still receives
+     "splits": [{"member": "bob", "amount": 1}]},
+    {"member": "bob", "amount": 1, "idempotency_key": "old-2"},  # a replay answers still
+    {"member": "bob", "amount": 1, "idempotency_key": "f4", "service": "video.minute"},
+    {"member": "carol", "amount": 2, "idempotency_key": "f5"},
+]
+
+
+def test_a_frozen_members_items_are_declined_and_the_others_written(
+        store: Store, jeton_app: jeton.Jeton, clock: ManualClock, invariants: Check) -> None:
+    one = _community(jeton_app, "fone", clock)
+    many = _community(jeton_app, "fmany", clock)
+    for c in (one, many):
+        c.freeze_wallet("bob", reason="chargeback fraud reported", actor="mod-1")
+    singles = [_single(one, item) for item in FROZEN_BOB]
+    batch = _batch(many, FROZEN_BOB)
+    assert [status for status, _, _ in batch] == [
+        "ok", "wallet_frozen", "ok", "ok", "wallet_frozen", "ok"]
+    assert "frozen by staff: chargeback fraud reported" in batch[1][1]
+    assert _outcomes(store, many.id, batch) == _outcomes(store, one.id, singles)
+    assert _snapshot(store, many.id) == _snapshot(store, one.id)
+    assert many.balance("bob").posted == 2 - 1 + 6 + 1  # the royalty came in, nothing went out
+    invariants(store)
+
+
 _EXAMPLES = itertools.count()
 
 

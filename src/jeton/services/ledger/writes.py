@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from jeton.core import amounts, limits
 from jeton.core import lots as lotlib
-from jeton.core.errors import Conflict, InvalidRequest, JetonError
+from jeton.core.errors import Conflict, InvalidRequest, JetonError, WalletFrozen
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
 from jeton.services.ledger import idempotency, sqlspend
@@ -151,7 +151,9 @@ class LedgerWrites(LedgerBase):
         """Many spends in one transaction, each with its own key and its own status.
 
         A declined item writes nothing and does not stop the others. Each item is the spend
-        `spend` would make (same rows, same answer, same key), on one working set.
+        `spend` would make (same rows, same answer, same key), on one working set. A member
+        whose wallet is frozen has each of their items declined (`wallet_frozen`), as their
+        spends one by one would be; the batch is written again without them (decision 0083).
         """
         if len(items) > limits.batch_size_max:
             raise InvalidRequest(f"a batch holds at most {limits.batch_size_max} items",
@@ -169,6 +171,8 @@ class LedgerWrites(LedgerBase):
             except ValueError as exc:
                 results[i] = BatchItem(index=i, status=Status.value_invalid.value,
                                        detail=str(exc))
+
+        frozen: dict[str, WalletFrozen] = {}  # members a guard refused, in an earlier try
 
         def tx(conn: Connection) -> None:
             self._require_community(conn, community_id)
@@ -190,6 +194,8 @@ class LedgerWrites(LedgerBase):
                         results[i] = trusted(BatchItem, {"index": i, "status": "ok",
                                                          "detail": "", "result": res})
                         continue
+                    if req.member in frozen:  # a replay answers still, as one by one
+                        raise frozen[req.member]
                     res = self.apply_spend(ws, header, req, None)
                     body = res.model_dump_json()
                     ws.remember_key(key, "spend", req_hash, body)
@@ -203,8 +209,15 @@ class LedgerWrites(LedgerBase):
             self._run_hooks(ws)
             ws.flush()
 
-        self.store.run_write(tx)
-        return [r for r in results if r is not None]
+        while True:
+            try:
+                self.store.run_write(tx)
+                return [r for r in results if r is not None]
+            except WalletFrozen as exc:  # the guard names the member: again, without them
+                member = exc.extra.get("member")
+                if not isinstance(member, str) or member in frozen:
+                    raise
+                frozen[member] = exc
 
     def apply_spend(self, ws: WorkSet, header: Header, req: SpendRequest,
                     to_account: str | None) -> TransferResult:
