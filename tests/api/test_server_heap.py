@@ -9,6 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from jeton.api import server
+
 _WORKER = """
 import gc
 from jeton.api.app import app_from_env
@@ -28,3 +34,11 @@ def test_a_worker_process_freezes_the_objects_its_start_up_built(tmp_path: Path)
     assert before == 0
     assert frozen > 50_000  # the modules, the app, its routes and schemas
     assert left < frozen // 5  # what the collector still walks is a small part of it
+
+
+def test_one_serving_process_freezes_before_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    done: list[str] = []
+    monkeypatch.setattr(server, "keep_startup_objects", lambda: done.append("freeze"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: done.append("serve"))
+    server.serve(server.server_config(FastAPI()))
+    assert done == ["freeze", "serve"]

@@ -101,7 +101,7 @@ def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
         by_wallet.setdefault((r.member_id or "", r.asset), []).append(r)
     counted: list[TransferResult] = []
     budgeted: list[TransferResult] = []
-    for (member_id, asset), theirs in sorted(by_wallet.items(), key=lambda kv: kv[0]):
+    for (member_id, asset), theirs in sorted(by_wallet.items()):  # keys are distinct
         row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
         reason, limit_count, budget_count = row if row is not None else (None, 0, 0)
         if reason is not None:
