@@ -8,12 +8,14 @@ import importlib
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 
 import jeton
 from jeton.store import migrate
 from jeton.store.engine import Store
 from jeton.store.tables.bills import bills
 from jeton.store.tables.protection import TABLES
+from tests.conftest import check_invariants
 
 migration_0007 = importlib.import_module(
     "jeton.store.migrations.versions.0007_rollover_recharge_targets_key_budgets")
@@ -116,4 +118,35 @@ def test_a_database_at_0002_gains_what_issue_15_added(tmp_path: Path) -> None:
     assert {t.name for t in migration_0007.TABLES} <= set(inspector.get_table_names())
     for table_name, column in migration_0007.COLUMNS:
         assert column.name in {c["name"] for c in inspector.get_columns(table_name)}
+    store.dispose()
+
+
+def _idempotency_keys_ddl(store: Store) -> str:
+    with store.engine.connect() as conn:
+        return str(conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                                        "AND name = 'idempotency_keys'").scalar_one())
+
+
+def test_a_database_at_0009_keeps_its_keys_in_a_rowid_table_and_replays_them(
+        tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'keys.db'}")
+    migrate.upgrade(store)
+    j = jeton.Jeton(store)
+    c = j.create_community("Keys", "keys")
+    c.create_member("alice")
+    c.grant("alice", 10, idempotency_key="g")
+    first = c.spend("alice", 3, idempotency_key="s")
+    with store.engine.begin() as conn:  # back to the shape a 0009 database has: by the key
+        cfg = migrate.alembic_config(store)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009")
+    assert "WITHOUT ROWID" in _idempotency_keys_ddl(store).upper()
+
+    migrate.upgrade(store)
+    assert migrate.current(store) == migrate.HEAD_REVISION
+    assert "WITHOUT ROWID" not in _idempotency_keys_ddl(store).upper()
+    again = c.spend("alice", 3, idempotency_key="s")  # the kept key answers the replay
+    assert again.replayed and again.id == first.id
+    assert c.balance("alice").available == 7
+    check_invariants(store)
     store.dispose()
