@@ -110,8 +110,22 @@ def test_charges_are_recorded_only_while_an_endpoint_wants_them(
     assert len(event_types(wh)) == 2
 
 
+def test_transfers_are_recorded_only_while_an_endpoint_wants_them(
+        chat: jeton.Community, wh: Webhooks) -> None:
+    chat.grant("alice", 10, idempotency_key="g1")
+    chat.transfer("alice", "bob", 1, idempotency_key="t1")
+    assert event_types(wh) == []
+    ep = wh.create_endpoint("chat", "http://127.0.0.1:9/hooks", event_types=["transfer.completed"])
+    sent = chat.transfer("alice", "bob", 2, idempotency_key="t2")
+    assert [e.data["transfer_id"] for e in wh.events.list_events("chat").data] == [sent.id]
+    wh.delete_endpoint("chat", ep.id)
+    chat.transfer("alice", "bob", 1, idempotency_key="t3")
+    assert event_types(wh) == ["transfer.completed"]
+
+
 def test_transfers_and_refunds_are_events(chat: jeton.Community, wh: Webhooks) -> None:
     chat.grant("alice", 10, idempotency_key="g1")
+    wh.create_endpoint("chat", "http://127.0.0.1:9/hooks", event_types=["transfer.completed"])
     sent = chat.transfer("alice", "bob", 4, fee=1, idempotency_key="t1")
     refund = chat.reverse(sent.id, idempotency_key="r1")
     by_type = {e.type: e.data for e in wh.events.list_events("chat").data}

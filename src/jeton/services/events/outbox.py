@@ -13,9 +13,10 @@ Who writes which event:
   transaction, or `Events.record(...)` in a transaction of its own for something that writes
   nothing else (a declined charge).
 
-charge.succeeded happens on nearly every request and only repeats what the journal already
-holds (the transfer), so it is written only while some enabled endpoint of the community
-subscribes to it (or to every type); every other event is always written (a decline leaves no
+charge.succeeded and transfer.completed happen on nearly every request of a busy community and
+only repeat what the journal already holds (the transfer), so each is written only while some
+enabled endpoint of the community subscribes to it (or to every type; decision 0085); every
+other event is always written (a decline leaves no
 other trace, and owners read declines on the dashboard). The write path learns who subscribes
 from a per-process cache (`limits.event_subscriptions_cache_s`), so it costs no query per
 charge.
@@ -108,7 +109,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "wallet.unfrozen": "staff unfroze a member's wallet",
 }
 # Written only while an enabled endpoint subscribes to them (see the module docstring).
-NOISY_TYPES = frozenset({"charge.succeeded"})
+NOISY_TYPES = frozenset({"charge.succeeded", "transfer.completed"})
 ALL_TYPES = "*"
 
 # Built once: the write path runs them on every charge of a community with thresholds.
@@ -254,7 +255,8 @@ class Events:
                 if subs.wants("charge.succeeded"):
                     ws.emit("charge.succeeded", r.member_id, _charge(r))
             elif r.kind == "transfer":
-                ws.emit("transfer.completed", r.member_id, _transfer(r))
+                if subs.wants("transfer.completed"):
+                    ws.emit("transfer.completed", r.member_id, _transfer(r))
             elif r.kind == "reversal":
                 ws.emit("refund.created", r.member_id, {
                     "transfer_id": r.id, "reverses_id": r.reverses_id, "member_id": r.member_id,
