@@ -334,3 +334,63 @@ def test_a_kept_answer_is_found_by_its_key_on_a_new_table(pg_store: Store) -> No
             {"space": "c", "key": "k7"}).scalars())
     assert "pk_http_idempotency" in plan, plan
     assert kept.claim("c", "k7", "POST /v1/spends", "d").outcome is Outcome.replay
+
+
+def test_a_ledger_routes_claim_reads_nothing_and_never_waits(sqlite_store: Store) -> None:
+    kept = HttpIdempotency(sqlite_store)
+
+    def no_read(space: str, key: str) -> Any:
+        raise AssertionError("a ledger route's claim read the kept answers")
+
+    kept.claim("c", "k", "POST /v1/members", "m")  # another route's copy, still being checked
+    kept._find = no_read  # type: ignore[method-assign]
+    kept._running[("c", "k")].checked = False
+    charge = kept.claim("c", "k", "POST /v1/charges", "d", ledger_keeps=True)
+    assert charge.outcome is Outcome.mismatch  # at once: no wait for the other copy's read
+    assert kept.claim("c", "k2", "POST /v1/charges", "d", ledger_keeps=True).outcome is (
+        Outcome.claimed)
+    assert kept.claim("c", "k2", "POST /v1/charges", "d", ledger_keeps=True).outcome is (
+        Outcome.in_flight)
+
+
+@pytest.mark.parametrize("sql_spend", [False, True])
+def test_a_ledger_write_under_a_key_another_route_answered_is_a_conflict(
+        store: Store, sql_spend: bool) -> None:
+    """The answer kept for another route leaves a marker among the ledger's keys: a spend (in
+    Python or, on PostgreSQL, in SQL), a charge or a grant under that key is refused and
+    writes nothing."""
+    if sql_spend and store.dialect != "postgresql":
+        pytest.skip("the SQL spend is PostgreSQL's")
+    j = jeton.Jeton(store)
+    j.ledger.spend_in_sql = sql_spend
+    chat = j.create_community("Chat", "chat")
+    chat.create_member("alice")
+    chat.grant("alice", 10, idempotency_key="seed")
+    kept = HttpIdempotency(store)
+    assert kept.claim("chat", "k", "POST /v1/members", "m").outcome is Outcome.claimed
+    assert kept.finish("chat", "k", "POST /v1/members", "m",
+                       Answer(201, "application/json", '{"id": "bob"}')) is None
+    with pytest.raises(jeton.IdempotencyConflict):
+        chat.spend("alice", 1, idempotency_key="k")
+    with pytest.raises(jeton.IdempotencyConflict):
+        chat.grant("alice", 1, idempotency_key="k")
+    assert chat.balance("alice").available == 10
+    # the operator's answers are not a community's keys: they leave no marker
+    assert kept.claim("~operator", "k2", "POST /v1/communities", "o").outcome is Outcome.claimed
+    kept.finish("~operator", "k2", "POST /v1/communities", "o", Answer(201, "text/plain", "x"))
+    assert chat.spend("alice", 1, idempotency_key="k2").amount == 1
+
+
+def test_a_charge_reusing_the_key_of_another_posts_answer_is_refused(
+        live_server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {live_server.api_key}", "Idempotency-Key": "reused"}
+    chat = live_server.client()
+    chat.create_member("alice")
+    chat.grant("alice", 10, idempotency_key="seed")
+    made = httpx.post(f"{live_server.base_url}/v1/members", headers=headers, json={"id": "bob"})
+    assert made.status_code == 201, made.text
+    spent = httpx.post(f"{live_server.base_url}/v1/spends", headers=headers,
+                       json={"member": "alice", "amount": 1})
+    assert spent.status_code == 422, spent.text
+    assert spent.json()["code"] == "idempotency_conflict"
+    assert chat.balance("alice").available == 10

@@ -7,15 +7,17 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
+from tests.conftest import check_invariants
 
 import jeton
 from jeton.store import migrate
 from jeton.store.engine import Store
+from jeton.store.tables.api import http_idempotency
 from jeton.store.tables.bills import bills
 from jeton.store.tables.protection import TABLES
-from tests.conftest import check_invariants
 
 migration_0007 = importlib.import_module(
     "jeton.store.migrations.versions.0007_rollover_recharge_targets_key_budgets")
@@ -146,7 +148,38 @@ def test_a_database_at_0009_keeps_its_keys_in_a_rowid_table_and_replays_them(
     assert migrate.current(store) == migrate.HEAD_REVISION
     assert "WITHOUT ROWID" not in _idempotency_keys_ddl(store).upper()
     again = c.spend("alice", 3, idempotency_key="s")  # the kept key answers the replay
-    assert again.replayed and again.id == first.id
+    assert again.replayed
+    assert again.id == first.id
     assert c.balance("alice").available == 7
+    check_invariants(store)
+    store.dispose()
+
+
+def test_answers_kept_before_0011_leave_their_marker_among_the_ledgers_keys(
+        tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'answers.db'}")
+    migrate.upgrade(store)
+    c = jeton.Jeton(store).create_community("Chat", "chat")
+    c.create_member("alice")
+    c.grant("alice", 10, idempotency_key="g")
+    with store.engine.begin() as conn:  # back to 0010, and an answer kept there, unmarked
+        cfg = migrate.alembic_config(store)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+        for space in ("chat", "~operator"):
+            conn.execute(http_idempotency.insert().values(
+                community_id=space, key="m", method_path="POST /v1/members",
+                request_sha256="d", status_code=201, content_type="application/json",
+                response_body="{}", created_at_us=1))
+    c.spend("alice", 1, idempotency_key="s")  # a ledger key of its own: kept as it is
+
+    migrate.upgrade(store)
+    with pytest.raises(jeton.IdempotencyConflict):
+        c.spend("alice", 1, idempotency_key="m")
+    assert c.spend("alice", 1, idempotency_key="s").replayed
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM idempotency_keys WHERE "
+                                    "community_id = '~operator'").scalar_one() == 0
+    assert c.balance("alice").available == 9
     check_invariants(store)
     store.dispose()

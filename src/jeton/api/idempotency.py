@@ -60,8 +60,9 @@ KEY_REQUIRED = frozenset({
 # POSTs whose handler is one ledger write under the same key, answering the write's own result:
 # the ledger keeps that answer in the write's transaction (its idempotency key), and a replay
 # of the key returns it, flagged. For these the HTTP layer keeps no second copy, so such a POST
-# is one write, not two (decision 0038); a request that reuses the key of another route's kept
-# answer is still refused, since the kept answers are read first.
+# is one write, not two (decision 0038). Nor is anything read before the handler: a request
+# that reuses the key of another route's kept answer is refused by the write itself, which
+# finds the marker that answer left among the ledger's keys (decision 0086).
 LEDGER_KEYED = frozenset({
     "/v1/charges", "/v1/spends", "/v1/grants", "/v1/holds", "/v1/holds/{hold_id}/capture",
     "/v1/holds/{hold_id}/void", "/v1/transfers", "/v1/transfers/{transfer_id}/reverse"})
@@ -149,11 +150,13 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
         request._json = parsed
     digest = request_digest(method_path, request.url.query, body, parsed)
     store = ctx.idempotency
-    # On SQLite the claim's read is a point read of microseconds: on the event loop, without
-    # a worker thread's hop (and there it never waits for another copy of the key, whose
-    # claim, on this loop too, finished before this one began).
+    ledger_keeps = getattr(route, "path", None) in LEDGER_KEYED
+    # A ledger route's claim reads nothing, and on SQLite the claim's read is a point read of
+    # microseconds: both on the event loop, without a worker thread's hop (and there it never
+    # waits for another copy of the key, whose claim, on this loop too, finished first).
     claim = (await run_in_threadpool(store.claim, space, key, method_path, digest)
-             if store.claim_blocks else store.claim(space, key, method_path, digest))
+             if store.claim_blocks and not ledger_keeps
+             else store.claim(space, key, method_path, digest, ledger_keeps=ledger_keeps))
     if claim.outcome is Outcome.mismatch:
         raise IdempotencyConflict(f"{KEY_HEADER} {key!r} was already used for a different "
                                   "request", key=key)
@@ -165,7 +168,7 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
         if claim.answer is None:
             raise InvariantViolation("a replayed idempotency key has no answer")
         return _replay(key, claim.answer)
-    if getattr(route, "path", None) in LEDGER_KEYED:
+    if ledger_keeps:
         answered = False
         try:
             response = await handler(request)

@@ -14,6 +14,11 @@ The handler hands the same key to the service, whose key is claimed in the write
 transaction: that is what makes the effect happen once even when two server processes run the
 same key at once, or when a server dies between the ledger's commit and the answer's. When two
 processes both answer a key, the first answer written wins and the other request sends it.
+
+A route whose answer the ledger keeps (`ledger_keeps`: a charge, a spend, ...) reads nothing
+here before its handler: its write finds a replay, or a key used for another request, among
+the ledger's own keys. So that it also finds a key another route used, keeping an answer here
+leaves a marker under the same key among the ledger's keys (`HTTP_ANSWER`, decision 0086).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from jeton.store.engine import Store
 from jeton.store.fastsql import Runner
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.api import http_idempotency
+from jeton.store.tables.ledger import idempotency_keys
 
 if TYPE_CHECKING:
     from jeton.app import Jeton
@@ -68,6 +74,11 @@ class Claim:
 # ON CONFLICT DO NOTHING.
 _KEEP = {dialect: insert_ignore(dialect, http_idempotency, ["community_id", "key"])
          .returning(_T.key) for dialect in ("sqlite", "postgresql")}
+# The operation of the marker an answer kept here leaves among the ledger's keys: no ledger
+# write has this operation, so a ledger write under the key is refused as a conflict.
+HTTP_ANSWER = "http_answer"
+_MARK = {dialect: insert_ignore(dialect, idempotency_keys, ["community_id", "key"])
+         for dialect in ("sqlite", "postgresql")}
 _FIND = sa.select(_T.method_path, _T.request_sha256, _T.status_code, _T.content_type,
                   _T.response_body).where(_T.community_id == sa.bindparam("space"),
                                           _T.key == sa.bindparam("key"))
@@ -106,8 +117,13 @@ class HttpIdempotency:
         worker thread; on SQLite it is a point read of microseconds."""
         return self.store.reads_block
 
-    def claim(self, space: str, key: str, method_path: str, request_sha256: str) -> Claim:
-        """Before the handler: `claimed` (run it, then `finish`), or what to answer instead."""
+    def claim(self, space: str, key: str, method_path: str, request_sha256: str, *,
+              ledger_keeps: bool = False) -> Claim:
+        """Before the handler: `claimed` (run it, then `finish`), or what to answer instead.
+
+        `ledger_keeps`: the route's handler is one ledger write that keeps its own answer, so
+        there is no answer to read here (this process's memory is still asked): no database
+        read, and the call never waits for one."""
         request = (method_path[:1000], request_sha256)
         while True:
             with self._running_lock:
@@ -118,7 +134,7 @@ class HttpIdempotency:
                     mine = _Running(request)
                     self._running[(space, key)] = mine
                     break
-                if running.checked:
+                if running.checked or ledger_keeps:  # (a ledger route's claim never waits)
                     return Claim(Outcome.in_flight if running.request == request
                                  else Outcome.mismatch)
                 if running.waiters is None:
@@ -128,7 +144,7 @@ class HttpIdempotency:
             # and gone) is this copy's too, soon.
             waiters.wait(_CHECK_WAIT_S)
         try:
-            kept = self._find(space, key)
+            kept = None if ledger_keeps else self._find(space, key)
         except BaseException:
             self._checked(space, key, mine, forget=True)
             raise
@@ -152,9 +168,16 @@ class HttpIdempotency:
                    "content_type": answer.content_type, "response_body": answer.body,
                    "created_at_us": to_us(self.clock.now())}
             dialect = self.store.dialect
+            mark = None if space == OPERATOR_SPACE else {
+                "community_id": space, "key": key, "operation": HTTP_ANSWER,
+                "request_hash": request_sha256, "response_json": "null",
+                "created_at_us": row["created_at_us"]}
 
             def tx(conn: Connection) -> bool:
-                return Runner(conn, dialect).first(_KEEP[dialect], row) is not None
+                db = Runner(conn, dialect)
+                if mark is not None:  # a key the handler's own ledger write took stays its
+                    db.many(_MARK[dialect], [mark])
+                return db.first(_KEEP[dialect], row) is not None
 
             if self.store.run_write(tx):
                 return None
