@@ -97,13 +97,14 @@ def test_a_spend_with_a_royalty_split_is_two_round_trips(
     )) == 2
 
 
-def test_a_catalog_charge_is_at_most_three_round_trips(
+def test_a_catalog_charge_is_two_round_trips(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted
-    # The third is the member's snapshot (classes, keys, plan discount, catalog version).
+    # The member's snapshot (classes, keys, plan discount, catalog version) goes with the
+    # first (decision 0087).
     assert _trips(relay, lambda k: c.charge("alice", "bench.download", 10 * 1024,
                                             context={"uploader": "uploader"},
-                                            idempotency_key=f"c-{k}")) <= 3
+                                            idempotency_key=f"c-{k}")) == 2
 
 
 def test_a_replay_is_one_round_trip_and_answers_as_the_first(

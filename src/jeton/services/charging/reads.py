@@ -4,8 +4,9 @@
   expiries, lapsed ones included so that a refusal can say "your vip class expired"), the
   community's active catalog version, its running leases (leases.py: who is paid a share of
   a charge in a leased area), and the member's plan discount (the funding side's query,
-  charging_hooks.py). This is the only round trip a charge adds to a plain spend when
-  the service has no allowance.
+  charging_hooks.py). A charge sends it ahead with its write's first round trip on
+  PostgreSQL (`snapshot_read`), so a charge of a service without an allowance makes the
+  round trips of a plain spend (decision 0087).
 - `add_allowance_use` / `allowance_used`: the allowance counter, raised by an atomic upsert that
   returns the new count (so two racing charges never both get the last free use), or read.
 - `add_reward`: the reward counter, raised only while under the limit (a conditional upsert;
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from jeton.core.access import Grant, Holdings
 from jeton.core.clock import from_us
+from jeton.services.ledger.state import PreRead
 from jeton.store.fastsql import Runner
 from jeton.store.tables.catalog import catalog_versions
 from jeton.store.tables.charging import allowance_uses, reward_counts
@@ -91,14 +93,25 @@ class Snapshot:
 def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
              discount: sa.Select[Any] | None = None) -> Snapshot:
     """The member's snapshot; `discount` (charging_hooks.py) is read in the same statement."""
+    read = snapshot_read(community_id, member_id, now_us, discount)
+    return snapshot_of(Runner(conn, conn.dialect.name).rows(read.stmt, read.params))
+
+
+def snapshot_read(community_id: str, member_id: str, now_us: int,
+                  discount: sa.Select[Any] | None = None) -> PreRead:
+    """The snapshot's read, for a write to send ahead with its first round trip (a charge's
+    on PostgreSQL: decision 0087); `snapshot_of` its rows."""
+    return PreRead(f"snapshot:{member_id}:{now_us}", _statement(discount),
+                   {"c": community_id, "m": member_id, "now": now_us}, all_rows=True)
+
+
+def snapshot_of(rows: list[tuple[Any, ...]]) -> Snapshot:
     is_member = False
     version = 0
     discount_bp = 0
     classes: list[Grant] = []
     keys: list[Grant] = []
     terms: list[LeaseTerm] = []
-    rows = Runner(conn, conn.dialect.name).rows(
-        _statement(discount), {"c": community_id, "m": member_id, "now": now_us})
     for what, name, value in rows:
         if what == "m":
             is_member = True

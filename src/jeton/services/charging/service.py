@@ -64,11 +64,14 @@ from jeton.services.charging.offers import (
     usable_offer,
 )
 from jeton.services.charging.reads import (
+    Snapshot,
     add_allowance_use,
     add_reward,
     allowance_used,
     prune_counters,
     snapshot,
+    snapshot_of,
+    snapshot_read,
 )
 from jeton.services.charging.results import (
     ChargeReceipt,
@@ -227,12 +230,16 @@ class Charging:
             self.ensure_source_account(community_id, source.name, asset)
         paid: list[tuple[FundingSource, str]] = []
         seen: list[Evaluation] = []
+        # The member's snapshot goes ahead with the write's first round trip (decision 0087).
+        now_us = self.ledger.now_us()
+        snap_read = snapshot_read(community_id, member_id, now_us, self.plan_discount_query)
 
         def body(ws: WorkSet) -> ChargeReceipt:
             paid.clear()  # a retried transaction asks the sources again; they answer the same
             seen.clear()
             ev = self.evaluate_use(ws.conn, community_id, member_id, code, quantity, session_id,
-                                ws.now_us, count=True)
+                                ws.now_us, count=True,
+                                snap=snapshot_of(ws.read_ahead(snap_read)))
             seen.append(ev)
             offer = usable_offer(ev, member_id, code)
             lines = split_lines(offer.splits, member_id, ctx)
@@ -288,8 +295,8 @@ class Charging:
                    *(wallet_id(who, asset) for who in ctx.values() if who != member_id)]
         try:
             return self.ledger.write_once(community_id, key, "charge", request, body,
-                                          ChargeReceipt, accounts=touched, member_id=member_id,
-                                          asset=asset)
+                                          ChargeReceipt, now_us=now_us, accounts=touched,
+                                          member_id=member_id, asset=asset, reads=[snap_read])
         except BaseException as exc:
             for source, reference in paid:
                 source.refund(reference)
@@ -355,9 +362,11 @@ class Charging:
     # ---- the evaluation both check and charge run ----
 
     def evaluate_use(self, conn: Connection, community_id: str, member_id: str, code: str,
-                  quantity: int, session_id: str | None, now_us: int, *,
-                  count: bool) -> Evaluation:
-        snap = snapshot(conn, community_id, member_id, now_us, self.plan_discount_query)
+                     quantity: int, session_id: str | None, now_us: int, *,
+                     count: bool, snap: Snapshot | None = None) -> Evaluation:
+        """What using `code` costs the member now; `snap`: their snapshot, read already."""
+        if snap is None:
+            snap = snapshot(conn, community_id, member_id, now_us, self.plan_discount_query)
         now = from_us(now_us)
         catalog = self.catalogs.active(conn, community_id, snap.catalog_version)
         found = catalog.services.get(code)

@@ -121,7 +121,7 @@ class LedgerBase:
                    request: dict[str, Any], body: Callable[[WorkSet], R], result_type: type[R],
                    *, now_us: int | None = None, accounts: Sequence[str] = (),
                    member_id: str | None = None, asset: str = "CREDIT",
-                   req_hash: str | None = None) -> R:
+                   req_hash: str | None = None, reads: Sequence[PreRead] = ()) -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
         request racing another with the same key is retried and finds that answer. Every
@@ -130,7 +130,8 @@ class LedgerBase:
         `accounts` names the accounts the write will touch when the caller knows them, and
         `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
         and the hooks' reads for that member with them, in the write's first round trip; its
-        rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing."""
+        rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing.
+        `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`)."""
         if req_hash is None:  # a caller that hashed its request itself passes `{}` and the hash
             req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
@@ -142,11 +143,12 @@ class LedgerBase:
             ws = WorkSet(conn, self.store.dialect, community_id,
                          self.now_us() if now_us is None else now_us)
             if pipelined:
-                reads = [r for pre in self.pre_reads
+                ahead = [r for pre in self.pre_reads
                          for r in pre(community_id, member_id, asset)] if member_id else []
-                reads += [r for pre in self.operation_pre_reads.get(operation, ())
+                ahead += [r for pre in self.operation_pre_reads.get(operation, ())
                           for r in pre(community_id, asset)]
-                row = ws.preload(accounts, idempotency.key_read(community_id, key), reads,
+                row = ws.preload(accounts, idempotency.key_read(community_id, key),
+                                 [*ahead, *reads],
                                  debited=wallet_id(member_id, asset) if member_id else None)
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))

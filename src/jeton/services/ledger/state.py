@@ -99,6 +99,7 @@ class PreRead:
     name: str
     stmt: Any  # a SQLAlchemy Core select
     params: dict[str, Any]
+    all_rows: bool = False  # keep every row (a list), not the first
 
 
 @dataclass(slots=True)

@@ -84,8 +84,7 @@ class WorkSet:
         self.hold_rows: dict[str, dict[str, Any]] = {}
         self.hold_lot_rows: dict[str, list[dict[str, Any]]] = {}
         self.results: list[TransferResult] = []
-        # Rows read ahead for hooks (see `preload`), by the name of the read.
-        self.prefetched: dict[str, tuple[Any, ...] | None] = {}
+        self.prefetched: dict[str, Any] = {}  # rows read ahead (`preload`), by read's name
         # SQLite: the rows this writer connection's earlier writes left (services/ledger/cache.py).
         self.cache: WriterCache | None = None
         self._changes_at_start = 0  # rows this connection had changed when the cache was valid
@@ -137,12 +136,11 @@ class WorkSet:
         may be credited to (`load_credit_lots`), its idempotency key and what the hooks will
         ask (`reads`), all in one round trip; the row of the key read comes back.
 
-        The statements go out in one pipeline and run one after the other, so the lots are
-        read after their wallets' locks are held. Wallets that do not exist yet are left to
-        `ensure_wallet`, lots included: a wallet another writer commits after the lock's
-        snapshot is not locked here, though the lots' later snapshot sees its lots (kept,
-        they would be stale once `ensure_wallet` locks it). System accounts are read (once
-        per process) as `load` does."""
+        The statements run one after the other, so the lots are read after their wallets'
+        locks are held. Wallets that do not exist yet are left to `ensure_wallet`, lots
+        included: one another writer commits after the lock's snapshot is not locked here,
+        though the lots' later snapshot sees its lots (they would be stale once locked).
+        System accounts are read (once per process) as `load` does."""
         invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
         ids = set(account_ids)
         wallets = sorted(a for a in ids if a.startswith("wallet:"))
@@ -178,7 +176,7 @@ class WorkSet:
         self._loaded_lots_for.update(a for a in full if a in self.accounts)
         self._credit_lots_for.update(a for a in credit_only if a in self.accounts)
         for read, rows in zip(reads, results[at:], strict=True):
-            self.prefetched[read.name] = rows[0] if rows else None
+            self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
         for aid in sorted(ids.difference(wallets)):
             if aid not in self.accounts:
                 self._load_system(aid)
@@ -190,12 +188,14 @@ class WorkSet:
         cache = self.cache
         return cache is not None and cache.changes() == self._changes_at_start
 
-    def read_ahead(self, read: PreRead) -> tuple[Any, ...] | None:
-        """The row of `read`: the one `preload` fetched with the first round trip, or, where
-        nothing was sent ahead (SQLite, or a write that named no accounts), read now (on
-        SQLite, from the writer's cache when it holds it)."""
+    def read_ahead(self, read: PreRead) -> Any:
+        """The row of `read` (its rows, `all_rows`): those `preload` fetched with the first
+        round trip, or, where nothing was sent ahead (SQLite, or a write that named no
+        accounts), read now (one row on SQLite from the writer's cache when it holds it)."""
         if read.name in self.prefetched:
             return self.prefetched.pop(read.name)
+        if read.all_rows:
+            return self.db.rows(read.stmt, read.params)
         if self.cache is None or not self._cache_holds():
             return self.db.first(read.stmt, read.params)
         return self.cache.read(self.community_id, read.name,
