@@ -16,10 +16,9 @@ Who writes which event:
 charge.succeeded and transfer.completed happen on nearly every request of a busy community and
 only repeat what the journal already holds (the transfer), so each is written only while some
 enabled endpoint of the community subscribes to it (or to every type; decision 0085); every
-other event is always written (a decline leaves no
-other trace, and owners read declines on the dashboard). The write path learns who subscribes
-from a per-process cache (`limits.event_subscriptions_cache_s`), so it costs no query per
-charge.
+other event is always written (a decline leaves no other trace, and owners read declines on
+the dashboard). The write path learns who subscribes from a per-process cache
+(`limits.event_subscriptions_cache_s`), so it costs no query per charge.
 
 Payloads (the `data` of a webhook), by type:
 

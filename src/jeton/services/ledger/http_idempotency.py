@@ -34,10 +34,11 @@ from sqlalchemy.engine import Connection
 
 from jeton.core import limits
 from jeton.core.clock import Clock, SystemClock, to_us
+from jeton.services.ledger import idempotency
 from jeton.services.ledger.jobs import job
 from jeton.store.engine import Store
 from jeton.store.fastsql import Runner
-from jeton.store.sql import insert_ignore
+from jeton.store.sql import insert_ignore, insert_new
 from jeton.store.tables.api import http_idempotency
 from jeton.store.tables.ledger import idempotency_keys
 
@@ -77,8 +78,6 @@ _KEEP = {dialect: insert_ignore(dialect, http_idempotency, ["community_id", "key
 # The operation of the marker an answer kept here leaves among the ledger's keys: no ledger
 # write has this operation, so a ledger write under the key is refused as a conflict.
 HTTP_ANSWER = "http_answer"
-_MARK = {dialect: insert_ignore(dialect, idempotency_keys, ["community_id", "key"])
-         for dialect in ("sqlite", "postgresql")}
 _FIND = sa.select(_T.method_path, _T.request_sha256, _T.status_code, _T.content_type,
                   _T.response_body).where(_T.community_id == sa.bindparam("space"),
                                           _T.key == sa.bindparam("key"))
@@ -163,21 +162,19 @@ class HttpIdempotency:
         try:
             if answer is None:
                 return None
+            now_us = to_us(self.clock.now())
             row = {"community_id": space, "key": key, "method_path": method_path[:1000],
                    "request_sha256": request_sha256, "status_code": answer.status_code,
                    "content_type": answer.content_type, "response_body": answer.body,
-                   "created_at_us": to_us(self.clock.now())}
+                   "created_at_us": now_us}
             dialect = self.store.dialect
-            mark = None if space == OPERATOR_SPACE else {
-                "community_id": space, "key": key, "operation": HTTP_ANSWER,
-                "request_hash": request_sha256, "response_json": "null",
-                "created_at_us": row["created_at_us"]}
+            mark = None if space == OPERATOR_SPACE else idempotency.key_row(
+                space, key, HTTP_ANSWER, request_sha256, "null", now_us)
 
             def tx(conn: Connection) -> bool:
-                db = Runner(conn, dialect)
                 if mark is not None:  # a key the handler's own ledger write took stays its
-                    db.many(_MARK[dialect], [mark])
-                return db.first(_KEEP[dialect], row) is not None
+                    insert_new(conn, idempotency_keys, ["community_id", "key"], mark)
+                return Runner(conn, dialect).first(_KEEP[dialect], row) is not None
 
             if self.store.run_write(tx):
                 return None
