@@ -1,6 +1,7 @@
 """Wallet protection over HTTP, through `jeton.Client` and raw requests, on SQLite and
-PostgreSQL: a moderator freezes a wallet, the owner caps spending, and the declines come back as
-403 problems whose `code` is the in-process status and as the same exceptions in the client."""
+PostgreSQL: a moderator freezes a wallet (no spend, transfer or hold), the owner caps spending,
+and the declines come back as 403 problems whose `code` is the in-process status and as the
+same exceptions in the client."""
 
 from __future__ import annotations
 
@@ -50,6 +51,11 @@ def _scenario(server: LiveServer) -> None:
                               "Idempotency-Key": "raw-2"})
     assert raw.status_code == 403
     assert raw.json()["code"] == "wallet_frozen"
+    held = httpx.post(f"{server.base_url}/v1/holds", json={"member": "alice", "amount": 1},
+                      headers={"Authorization": f"Bearer {server.api_key}",
+                               "Idempotency-Key": "raw-hold"})
+    assert (held.status_code, held.json()["code"]) == (403, "wallet_frozen")
+    assert owner.balance("alice").pending == 0
     assert not owner.unfreeze_wallet("alice", reason="card owner confirmed",
                                      actor="mod-7").frozen
     owner.spend("alice", 1, idempotency_key="s3")

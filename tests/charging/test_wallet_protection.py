@@ -46,6 +46,9 @@ def test_moderator_freezes_an_abused_wallet_and_every_way_out_is_refused(
         shop.transfer("alice", "bob", 5, idempotency_key="t1")
     with pytest.raises(jeton.WalletFrozen):
         shop.capture(hold.id, 5, idempotency_key="c1")
+    with pytest.raises(jeton.WalletFrozen) as held:  # nothing more set aside either
+        shop.hold("alice", 5, idempotency_key="h-after")
+    assert held.value.extra == {"member": "alice"}
     with pytest.raises(jeton.WalletFrozen):
         shop.start_metered("alice", "video.minute", 2, idempotency_key="m1")
     with pytest.raises(jeton.WalletFrozen):

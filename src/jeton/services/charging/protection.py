@@ -66,6 +66,8 @@ def install(j: Jeton) -> None:
         j.ledger.hooks.insert(0, protection_hook)
     if pre_read not in j.ledger.pre_reads:
         j.ledger.pre_reads.append(pre_read)
+    if hold_guard not in j.ledger.hold_hooks:
+        j.ledger.hold_hooks.append(hold_guard)
 
 
 # One row whatever is stored: the freeze's reason (or NULL), how many velocity limits the asset
@@ -115,6 +117,16 @@ def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
     velocity.check_and_count(ws, counted)
     if budgeted:
         key_budgets.check_and_count(ws, budgeted)
+
+
+def hold_guard(ws: WorkSet, placed: list[dict[str, Any]]) -> None:
+    """Ledger hold hook: a frozen wallet places no hold (decision 0089). The freeze's row is
+    the one `pre_read` sent ahead with the hold's first round trip on PostgreSQL."""
+    for member_id, asset in sorted({(h["member_id"], h["asset"]) for h in placed}):
+        row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
+        if row is not None and row[0] is not None:
+            raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {row[0]}",
+                               member=member_id)
 
 
 def _debits_wallet(r: TransferResult) -> bool:

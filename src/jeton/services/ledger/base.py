@@ -44,6 +44,7 @@ from jeton.store.tables.ledger import (
 
 R = TypeVar("R", bound=Result)
 Hook = Callable[[WorkSet, list[TransferResult]], None]
+HoldHook = Callable[[WorkSet, list[dict[str, Any]]], None]  # the rows of the holds placed
 PreReads = Callable[[str, str, str], Sequence[PreRead]]  # (community, member, asset)
 OperationPreReads = Callable[[str, str], Sequence[PreRead]]  # (community, asset)
 FeePolicy = Callable[[WorkSet, str, int], int]  # (working set, asset, amount) -> fee
@@ -98,6 +99,9 @@ class LedgerBase:
         # Reads the hooks will make for the member a write debits, sent ahead with the write's
         # first round trip on PostgreSQL (see `write_once`); funding's auto-recharge has one.
         self.pre_reads: list[PreReads] = []
+        # Called inside a write that places holds (no transfer), with their rows, before
+        # flush: a freeze refuses a hold here (decision 0089).
+        self.hold_hooks: list[HoldHook] = []
         # Reads of one operation only (a transfer's fee and limits), sent ahead the same way.
         self.operation_pre_reads: dict[str, list[OperationPreReads]] = {}
         # The fee of a member transfer whose caller names none, worked out inside the write
@@ -192,6 +196,9 @@ class LedgerBase:
         if ws.results:
             for hook in self.hooks:
                 hook(ws, ws.results)
+        if ws.hold_inserts:
+            for hold_hook in self.hold_hooks:
+                hold_hook(ws, ws.hold_inserts)
 
     def _wallet(self, ws: WorkSet, member_id: str, asset: str) -> Acct:
         aid = wallet_id(member_id, asset)
