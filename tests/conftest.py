@@ -6,6 +6,7 @@
 - `sqlite_store`, `pg_store`, `citus_store`: one of each; `server_store`: PostgreSQL, then
   Citus (what only a server does: many writers at once).
 - `clock`: a ManualClock; `jeton_app`: a Jeton on `store` and `clock`.
+- `fresh_database()`: a new PostgreSQL database, for a server whose processes open it by URL.
 - `check_invariants(store)`: `jeton verify`'s checks, failing the test with every violation.
 
 Every PostgreSQL store lives in a schema of its own, dropped afterwards, so tests (and people)
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,6 +73,23 @@ def make_pg_store(url: str | None = None, *, citus: bool = False, **kwargs: obje
         drop_pg_store(store)
         raise
     return store
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new PostgreSQL database (the server's processes open it by URL alone), then dropped."""
+    url = postgres_url()
+    name = f"jeton_workers_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield sa.make_url(normalize_url(url)).set(database=name).render_as_string(
+            hide_password=False).replace("+psycopg", "")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
 
 
 def drop_pg_store(store: Store) -> None:

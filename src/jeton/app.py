@@ -150,7 +150,8 @@ class Jeton:
         # same webhook handler as Stripe's.
         if payments is None:
             payments = PaymentRegistry.from_settings(self.settings, self.clock,
-                                                     on_local_event=self._local_payment_event)
+                                                     on_local_event=self._local_payment_event,
+                                                     store=store)
         elif not isinstance(payments, PaymentRegistry):
             payments = PaymentRegistry(payments)
         self.payments: PaymentRegistry = payments

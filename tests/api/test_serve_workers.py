@@ -5,37 +5,15 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 import jeton
-from conftest import postgres_url
+from conftest import fresh_database
 from jeton.services.bench import http as http_bench
 from jeton.services.bench.charging import BUYER, DOWNLOAD_BYTES, UPLOADER
 from jeton.services.ledger.verify import verify
-from jeton.store.engine import normalize_url
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new PostgreSQL database (the server's processes open it by URL alone), then dropped."""
-    url = postgres_url()
-    name = f"jeton_workers_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield sa.make_url(normalize_url(url)).set(database=name).render_as_string(
-            hide_password=False).replace("+psycopg", "")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
 
 
 def _children(pid: int) -> list[int]:

@@ -17,6 +17,7 @@ from jeton.payments import (
     ChargeStatus,
     CheckoutStatus,
     DemoProvider,
+    MemoryState,
     OfflineProvider,
     PaymentEvent,
     PaymentEventKind,
@@ -315,3 +316,55 @@ def test_demo_refund_events_carry_the_total_refunded() -> None:
                         idempotency_key=f"refund-{n}")
     event = parse(provider, provider.events[-1])
     assert (event.kind, event.amount_minor) == (PaymentEventKind.refunded, 2000)
+
+
+# ---- one state shared by several processes (decision 0090) ----
+
+def test_two_providers_on_one_state_share_sessions_payments_and_answers() -> None:
+    """Two providers on one `LocalState` stand for two server processes on one database: a
+    checkout opened by one is found, paid and refunded through the other, and each change
+    happens once."""
+    state = MemoryState()
+    first, second = DemoProvider(state=state), DemoProvider(state=state)
+    checkout = first.create_checkout(**checkout_args(save_payment_method=True))
+    assert second.create_checkout(**checkout_args(save_payment_method=True)) == checkout
+    sig = checkout.url.rsplit("sig=", 1)[1]
+    request, status = second.signed_checkout(checkout.session_id, sig)
+    assert (request.purchase_id, status) == (PURCHASE, CheckoutStatus.open)
+    with pytest.raises(PaymentNotFound):
+        second.signed_checkout(checkout.session_id, "0" * 32)
+
+    paid = parse(second, second.complete_checkout(checkout.session_id))
+    assert first.get_checkout(checkout.session_id).status is CheckoutStatus.complete
+    with pytest.raises(ProviderRejected):  # the first process cannot complete it again
+        first.complete_checkout(checkout.session_id)
+    assert len(first.events) == 0  # only the process that completed it made its event
+
+    assert paid.provider_payment_id is not None
+    assert paid.payment_method_id is not None
+    refunded = first.refund(provider_payment_id=paid.provider_payment_id, amount_minor=1000,
+                            idempotency_key="r1")
+    assert second.refund(provider_payment_id=paid.provider_payment_id, amount_minor=1000,
+                         idempotency_key="r1") == refunded  # the same answer, once
+    with pytest.raises(ProviderRejected):  # 5,000 of 6,000 is left, not 5,001
+        second.refund(provider_payment_id=paid.provider_payment_id, amount_minor=5001,
+                      idempotency_key="r2")
+
+    assert paid.customer_id is not None
+    args = {"customer_id": paid.customer_id, "payment_method_id": paid.payment_method_id,
+            "amount_minor": 1500, "currency": "USD", "purchase_id": "renewal-9",
+            "idempotency_key": "renewal-9"}
+    charged = first.charge_saved_method(**args)  # type: ignore[arg-type]  # the saved method
+    assert charged.succeeded
+    assert second.charge_saved_method(**args) == charged  # type: ignore[arg-type]
+    assert len(second.events) == 1  # its completion only: the replay charged nothing
+
+
+def test_an_offline_payment_recorded_by_another_process_completes_the_session() -> None:
+    state = MemoryState()
+    opened_by, recorded_by = OfflineProvider(state=state), OfflineProvider(state=state)
+    checkout = opened_by.create_checkout(**checkout_args())
+    record(recorded_by)
+    assert opened_by.get_checkout(checkout.session_id).status is CheckoutStatus.complete
+    with pytest.raises(ProviderRejected):
+        record(opened_by)  # recorded already, whichever process is asked

@@ -183,3 +183,28 @@ def test_answers_kept_before_0011_leave_their_marker_among_the_ledgers_keys(
     assert c.balance("alice").available == 9
     check_invariants(store)
     store.dispose()
+
+
+def test_a_database_at_0011_gains_the_providers_shared_state(tmp_path: Path) -> None:
+    from jeton.store.tables.funding import provider_state
+
+    store = Store(f"sqlite:///{tmp_path / 'providers.db'}")
+    migrate.upgrade(store)
+    with store.engine.begin() as conn:  # back to 0011: no table for the providers' state
+        cfg = migrate.alembic_config(store)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    assert "provider_state" not in sa.inspect(store.engine).get_table_names()
+
+    migrate.upgrade(store)
+    j = jeton.Jeton(store)
+    c = j.create_community("Club", "club")
+    c.create_member("ann")
+    c.create_pack("10 credits", pack_id="p10", credits=10, price_minor=100)
+    checkout = c.buy_pack("ann", "p10", idempotency_key="b", provider="demo")
+    with store.read() as conn:
+        kinds = sorted(conn.execute(sa.select(provider_state.c.kind)).scalars())
+    assert kinds == ["purchase", "session"]
+    assert checkout.session_id is not None
+    j.close()
+    store.dispose()

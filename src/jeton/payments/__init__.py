@@ -4,6 +4,8 @@
 - `StripeProvider`: the Stripe adapter, on the official SDK.
 - `OfflineProvider`: payments staff record by hand (a check, a bank transfer).
 - `DemoProvider`: deterministic payments for demos and tests.
+- `LocalState`, `MemoryState`: where those two keep their sessions and payments (in memory by
+  default; a Jeton keeps them in its database, so every server process shares them).
 - `jeton.payments.fake_stripe.FakeStripe`: a local fake of Stripe's HTTP API for tests; import
   it from its module (it pulls in a web server).
 
@@ -12,6 +14,7 @@ See docs.md for what this package is for and what it must never do.
 
 from typing import TYPE_CHECKING, Any
 
+from jeton.payments._local import LocalState, MemoryState
 from jeton.payments.errors import (
     PaymentError,
     PaymentNotFound,
@@ -66,6 +69,8 @@ __all__ = [
     "CheckoutState",
     "CheckoutStatus",
     "DemoProvider",
+    "LocalState",
+    "MemoryState",
     "OfflineProvider",
     "PaymentError",
     "PaymentEvent",

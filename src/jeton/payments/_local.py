@@ -6,23 +6,30 @@ Their events go through `parse_webhook` like Stripe's: each completion, charge o
 `events`, handed to the `on_event` callback, and returned to the caller. So the code that grants
 credits has one entry point for every provider, and a demo exercises the real path.
 
-State lives in the process. That fits tests and demos; the one path that must survive a
-restart, staff recording an offline payment, takes the purchase from the ledger instead (see
-`OfflineProvider.record_payment`). The webhook secret must then be set (it is random by default)
-in every process that signs or reads these events.
+What they know (checkout sessions, payments, saved methods, the answers of keyed charges and
+refunds) is kept in a `LocalState`: JSON text by kind and key. `MemoryState`, the default, is
+one process's memory, which fits tests and a library user's script. Jeton gives its providers
+one in the database (services/funding/provider_state.py, decision 0090), so every server
+process sees the same sessions: a member's checkout page may reach any of them. Within a
+process a lock orders the provider's steps; across processes a session or a payment changes
+only by a compare-and-set of its JSON, so two processes never both complete one session.
+A hosted page's URL carries a random token kept with its session, so any process can check it.
+
+Events are signed with the provider's webhook secret (random by default) and read back by the
+process that made them (`on_event`). Staff recording an offline payment takes the purchase from
+the ledger (see `OfflineProvider.record_payment`), so it works for a session no state holds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 from jeton.core import amounts
 from jeton.core.clock import Clock, SystemClock
@@ -48,15 +55,63 @@ from jeton.payments.port import (
 
 SIGNATURE_HEADER = "Jeton-Signature"
 
-_R = TypeVar("_R", ChargeResult, RefundResult)
+class LocalState(Protocol):
+    """Where an in-process provider keeps what it knows: JSON text by (kind, key), with the
+    community the record belongs to (None for none)."""
+
+    def get(self, kind: str, key: str) -> str | None:
+        """The record, or None."""
+
+    def add(self, kind: str, key: str, value: str, community_id: str | None) -> bool:
+        """Keep a new record; False, changing nothing, when (kind, key) is taken."""
+
+    def swap(self, kind: str, key: str, old: str, new: str) -> bool:
+        """Replace the record if it is still `old`; False, changing nothing, otherwise."""
 
 
-@dataclass
+class MemoryState:
+    """A `LocalState` in this process's memory (the default)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, kind: str, key: str) -> str | None:
+        return self._rows.get((kind, key))
+
+    def add(self, kind: str, key: str, value: str, community_id: str | None) -> bool:
+        with self._lock:
+            if (kind, key) in self._rows:
+                return False
+            self._rows[(kind, key)] = value
+            return True
+
+    def swap(self, kind: str, key: str, old: str, new: str) -> bool:
+        with self._lock:
+            if self._rows.get((kind, key)) != old:
+                return False
+            self._rows[(kind, key)] = new
+            return True
+
+
+@dataclass(frozen=True)
 class _Session:
     request: CheckoutRequest
     checkout: Checkout
+    token: str  # the hosted page's URL carries it (`sig`)
     status: CheckoutStatus = CheckoutStatus.open
     payment_id: str | None = None
+
+    def dump(self) -> str:
+        return json.dumps({"request": asdict(self.request), "checkout": asdict(self.checkout),
+                           "token": self.token, "status": self.status.value,
+                           "payment_id": self.payment_id}, sort_keys=True)
+
+    @classmethod
+    def load(cls, raw: str) -> _Session:
+        d = json.loads(raw)
+        return cls(CheckoutRequest(**d["request"]), Checkout(**d["checkout"]), d["token"],
+                   CheckoutStatus(d["status"]), d["payment_id"])
 
 
 @dataclass
@@ -70,6 +125,13 @@ class _Payment:
     customer_id: str | None
     refunded_minor: int = 0
     refund_ids: list[str] = field(default_factory=list)
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def load(cls, raw: str) -> _Payment:
+        return cls(**json.loads(raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +157,7 @@ class LocalProvider(CheckedProvider):
         clock: Clock | None = None,
         checkout_url_template: str | None = None,
         on_event: Callable[[SignedWebhook], None] | None = None,
+        state: LocalState | None = None,
     ) -> None:
         # A random secret by default: events are only ever read back by this same process.
         self.webhook_secret = webhook_secret or secrets.token_urlsafe(32)
@@ -102,51 +165,54 @@ class LocalProvider(CheckedProvider):
         self._url_template = checkout_url_template or f"/pay/{self.name}/{{session_id}}"
         self._on_event = on_event
         self._lock = threading.RLock()
-        self._sessions: dict[str, _Session] = {}
-        self._by_purchase: dict[tuple[str, str], str] = {}
-        self._payments: dict[str, _Payment] = {}
-        self._methods: dict[str, str] = {}  # saved payment method → its customer
-        # Idempotency keys → (the request, the first answer), one table per kind of write.
-        self._charges: dict[str, tuple[tuple[object, ...], ChargeResult]] = {}
-        self._refunds: dict[str, tuple[tuple[object, ...], RefundResult]] = {}
+        # Kinds: "session" (by id), "purchase" (community/purchase -> session id), "payment",
+        # "method" (saved method -> its customer), "charge" and "refund" (idempotency key ->
+        # the request and its first answer).
+        self._state: LocalState = state if state is not None else MemoryState()
         self._events: list[SignedWebhook] = []
 
     # -- the port -------------------------------------------------------------------------------
 
     def _open_checkout(self, request: CheckoutRequest) -> Checkout:
         self._check_checkout(request)
+        by_purchase = f"{request.community_id}/{request.purchase_id}"
         with self._lock:
-            existing = self._by_purchase.get((request.community_id, request.purchase_id))
-            if existing is not None:
-                # Idempotent per purchase, as with Stripe; a different request is a bug.
-                session = self._sessions[existing]
-                if session.request != request:
-                    raise ProviderRejected(
-                        f"purchase {request.purchase_id} already has a checkout with other "
-                        "parameters",
-                        provider=self.name, status=Status.idempotency_conflict)
-                return session.checkout
-            session_id = self._new_id("cs")
-            customer = request.customer_id
-            if request.save_payment_method and customer is None:
-                customer = self._new_id("cus")
-            checkout = Checkout(provider=self.name, session_id=session_id,
-                                url=self._checkout_url(session_id, request),
-                                customer_id=customer)
-            self._sessions[session_id] = _Session(request, checkout)
-            self._by_purchase[(request.community_id, request.purchase_id)] = session_id
-        self._after_checkout(session_id)
-        return checkout
+            existing = self._state.get("purchase", by_purchase)
+            opened: Checkout | None = None
+            if existing is None:
+                session_id = self._new_id("cs")
+                customer = request.customer_id
+                if request.save_payment_method and customer is None:
+                    customer = self._new_id("cus")
+                token = secrets.token_hex(16)
+                checkout = Checkout(provider=self.name, session_id=session_id,
+                                    url=self._checkout_url(session_id, request, token),
+                                    customer_id=customer)
+                self._state.add("session", session_id, _Session(request, checkout, token).dump(),
+                                request.community_id)
+                if self._state.add("purchase", by_purchase, session_id, request.community_id):
+                    opened = checkout
+                else:  # another process opened this purchase's checkout meanwhile: its answer
+                    existing = self._state.get("purchase", by_purchase)
+        if opened is not None:
+            self._after_checkout(opened.session_id)
+            return opened
+        session = self._session(existing or "")
+        # Idempotent per purchase, as with Stripe; a different request is a bug.
+        if session.request != request:
+            raise ProviderRejected(
+                f"purchase {request.purchase_id} already has a checkout with other parameters",
+                provider=self.name, status=Status.idempotency_conflict)
+        return session.checkout
 
     def get_checkout(self, session_id: str) -> CheckoutState:
-        with self._lock:
-            session = self._session(session_id)
-            return CheckoutState(
+        session = self._session(session_id)
+        return CheckoutState(
                 provider=self.name, session_id=session_id, status=session.status,
-                paid=session.status is CheckoutStatus.complete,
-                purchase_id=session.request.purchase_id,
-                amount_minor=session.request.amount_minor, currency=session.request.currency,
-                customer_id=session.checkout.customer_id, provider_payment_id=session.payment_id)
+            paid=session.status is CheckoutStatus.complete,
+            purchase_id=session.request.purchase_id,
+            amount_minor=session.request.amount_minor, currency=session.request.currency,
+            customer_id=session.checkout.customer_id, provider_payment_id=session.payment_id)
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:
         if len(payload) > limits.webhook_payload_bytes_max:
@@ -166,22 +232,25 @@ class LocalProvider(CheckedProvider):
         asked = ("charge", request.customer_id, request.payment_method_id, request.amount_minor,
                  request.currency, request.purchase_id, request.community_id, request.member_id)
         with self._lock:
-            replay = self._replay(self._charges, request.idempotency_key, asked)
+            replay = self._replay("charge", request.idempotency_key, asked)
             if replay is not None:
-                return replay
+                return ChargeResult(**{**replay, "status": ChargeStatus(replay["status"])})
             status, reason = self._charge_outcome(request.customer_id, request.payment_method_id,
                                                   request.amount_minor)
             payment = _Payment(self._new_id("pi"), request.purchase_id, request.community_id,
                                request.member_id, request.amount_minor, request.currency,
                                request.customer_id)
-            if status is ChargeStatus.succeeded:
-                self._payments[payment.payment_id] = payment
             result = ChargeResult(
                 provider=self.name, status=status, provider_payment_id=payment.payment_id,
                 amount_minor=request.amount_minor, currency=request.currency,
                 failure_reason=reason,
                 failure_message=None if reason is None else f"{self.name}: {reason}")
-            self._charges[request.idempotency_key] = (asked, result)
+            if not self._answer("charge", request.idempotency_key, asked, asdict(result),
+                                request.community_id):  # another process answered the key
+                return self._charge(request)
+            if status is ChargeStatus.succeeded:
+                self._state.add("payment", payment.payment_id, payment.dump(),
+                                payment.community_id)
             kind = (PaymentEventKind.payment_succeeded if status is ChargeStatus.succeeded
                     else PaymentEventKind.payment_failed)
             event = self._event(kind, payment, payment_method_id=request.payment_method_id,
@@ -195,12 +264,13 @@ class LocalProvider(CheckedProvider):
         amount = amounts.positive_amount(amount_minor, "amount_minor")
         request = ("refund", provider_payment_id, amount)
         with self._lock:
-            replay = self._replay(self._refunds, idempotency_key, request)
+            replay = self._replay("refund", idempotency_key, request)
             if replay is not None:
-                return replay
-            payment = self._payments.get(provider_payment_id)
-            if payment is None:
+                return RefundResult(**{**replay, "status": RefundStatus(replay["status"])})
+            raw = self._state.get("payment", provider_payment_id)
+            if raw is None:
                 raise PaymentNotFound(f"no payment {provider_payment_id}", provider=self.name)
+            payment = _Payment.load(raw)
             left = payment.amount_minor - payment.refunded_minor
             if amount > left:
                 raise ProviderRejected(
@@ -209,10 +279,15 @@ class LocalProvider(CheckedProvider):
             refund_id = self._new_id("re")
             payment.refunded_minor += amount
             payment.refund_ids.append(refund_id)
+            if not self._state.swap("payment", provider_payment_id, raw, payment.dump()):
+                # Another process refunded this payment meanwhile: again, on what it left.
+                return self.refund(provider_payment_id=provider_payment_id,
+                                   amount_minor=amount, idempotency_key=idempotency_key)
             result = RefundResult(
                 provider=self.name, refund_id=refund_id, provider_payment_id=provider_payment_id,
                 amount_minor=amount, currency=payment.currency, status=RefundStatus.succeeded)
-            self._refunds[idempotency_key] = (request, result)
+            self._answer("refund", idempotency_key, request, asdict(result),
+                         payment.community_id)
             # Cumulative, as the port promises: replays and reordering cannot double count.
             event = self._event(PaymentEventKind.refunded, payment,
                                 amount_minor=payment.refunded_minor)
@@ -230,9 +305,7 @@ class LocalProvider(CheckedProvider):
     def expire_checkout(self, session_id: str) -> SignedWebhook:
         """Close an unpaid session (the member walked away)."""
         with self._lock:
-            session = self._session(session_id)
-            self._require_open(session)
-            session.status = CheckoutStatus.expired
+            session = self._close(session_id, CheckoutStatus.expired, None)
             event = self._event(PaymentEventKind.checkout_expired, None, session=session)
         self._publish(event)
         return event
@@ -240,8 +313,7 @@ class LocalProvider(CheckedProvider):
     def _complete(self, session_id: str) -> SignedWebhook:
         """The money for a checkout is in: record the payment and sign `checkout_completed`."""
         with self._lock:
-            session = self._session(session_id)
-            self._require_open(session)
+            session = self._close(session_id, CheckoutStatus.complete, self._new_id("pi"))
             request = session.request
             purchase = Purchase(request.community_id, request.member_id, request.purchase_id,
                                 request.amount_minor, request.currency)
@@ -253,21 +325,20 @@ class LocalProvider(CheckedProvider):
         self, purchase: Purchase, *, session: _Session | None, payment_id: str | None = None,
         event_id: str | None = None, reference: str | None = None,
     ) -> SignedWebhook:
-        """Record the payment for `purchase`, close its session if there is one, and sign the
-        `checkout_completed` event (callers hold the lock and publish the event)."""
+        """Record the payment for `purchase` (its session, if it has one, already closed by
+        the caller with the payment's id) and sign the `checkout_completed` event (callers hold
+        the lock and publish the event)."""
         customer = session.checkout.customer_id if session is not None else None
+        payment_id = session.payment_id if session is not None else payment_id
         payment = _Payment(payment_id or self._new_id("pi"), purchase.purchase_id,
                            purchase.community_id, purchase.member_id, purchase.amount_minor,
                            purchase.currency, customer)
-        self._payments[payment.payment_id] = payment
+        self._state.add("payment", payment.payment_id, payment.dump(), purchase.community_id)
         method_id = None
         if session is not None and session.request.save_payment_method:
             invariant(customer is not None, "a session that saves a method has a customer")
             method_id = self._new_id("pm")
-            self._methods[method_id] = str(customer)
-        if session is not None:
-            session.status = CheckoutStatus.complete
-            session.payment_id = payment.payment_id
+            self._state.add("method", method_id, str(customer), purchase.community_id)
         return self._event(
             PaymentEventKind.checkout_completed, payment, session=session,
             event_id=event_id, payment_method_id=method_id, reference=reference)
@@ -280,33 +351,30 @@ class LocalProvider(CheckedProvider):
     def _after_checkout(self, session_id: str) -> None:
         """Called once a new session is recorded, without the lock held."""
 
-    def _checkout_url(self, session_id: str, request: CheckoutRequest) -> str:
+    def _checkout_url(self, session_id: str, request: CheckoutRequest, token: str) -> str:
         # Signed, so the hosted page needs no member session: whoever holds the URL may pay
         # or cancel this one checkout, as with a card provider's hosted page.
         url = self._url_template.replace("{session_id}", session_id)
         joiner = "&" if "?" in url else "?"
-        return f"{url}{joiner}sig={self.checkout_signature(session_id)}"
+        return f"{url}{joiner}sig={token}"
 
     # -- the hosted page ------------------------------------------------------------------------
 
     def checkout_signature(self, session_id: str) -> str:
-        """The signature of a checkout URL: an HMAC of the session id under this provider's
-        secret (the secret its events are signed with; sessions live no longer than it)."""
-        mac = hmac.new(self.webhook_secret.encode(), f"checkout:{session_id}".encode(),
-                       hashlib.sha256)
-        return mac.hexdigest()[:32]
+        """The `sig` of a checkout URL: a random token kept with its session (any process
+        sharing the provider's state can check it). PaymentNotFound for an unknown session."""
+        return self._session(session_id).token
 
     def signed_checkout(self, session_id: str, signature: str) -> tuple[CheckoutRequest,
                                                                         CheckoutStatus]:
         """The request and status of the session a signed URL names. PaymentNotFound for an
         unknown session or a wrong signature alike (a guess learns nothing)."""
-        good = hmac.compare_digest(self.checkout_signature(session_id).encode(),
-                                   signature.encode())
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if not good or session is None:
-                raise PaymentNotFound("no such checkout", provider=self.name)
-            return session.request, session.status
+        raw = self._state.get("session", session_id)
+        session = _Session.load(raw) if raw is not None else None
+        expected = session.token if session is not None else secrets.token_hex(16)
+        if not hmac.compare_digest(expected.encode(), signature.encode()) or session is None:
+            raise PaymentNotFound("no such checkout", provider=self.name)
+        return session.request, session.status
 
     def _charge_outcome(self, customer_id: str, payment_method_id: str,
                         amount_minor: int) -> tuple[ChargeStatus, str | None]:
@@ -318,10 +386,25 @@ class LocalProvider(CheckedProvider):
         return f"{self.name}_{kind}_{new_id()}"
 
     def _session(self, session_id: str) -> _Session:
-        session = self._sessions.get(session_id)
-        if session is None:
+        raw = self._state.get("session", session_id)
+        if raw is None:
             raise PaymentNotFound(f"no checkout session {session_id!r}", provider=self.name)
-        return session
+        return _Session.load(raw)
+
+    def _close(self, session_id: str, status: CheckoutStatus,
+               payment_id: str | None) -> _Session:
+        """Move an open session to `status` (with the payment that completed it), by a
+        compare-and-set: of two processes closing one session, one does, the other is told it
+        is closed. Callers hold the lock."""
+        while True:
+            raw = self._state.get("session", session_id)
+            if raw is None:
+                raise PaymentNotFound(f"no checkout session {session_id!r}", provider=self.name)
+            session = _Session.load(raw)
+            self._require_open(session)
+            closed = replace(session, status=status, payment_id=payment_id)
+            if self._state.swap("session", session_id, raw, closed.dump()):
+                return closed
 
     def _require_open(self, session: _Session) -> None:
         if session.status is not CheckoutStatus.open:
@@ -329,17 +412,25 @@ class LocalProvider(CheckedProvider):
                 f"checkout session {session.checkout.session_id} is {session.status.value}",
                 provider=self.name, status=Status.conflict)
 
-    def _replay(self, answers: Mapping[str, tuple[tuple[object, ...], _R]], key: str,
-                request: tuple[object, ...]) -> _R | None:
-        """The first answer for `key`, if the same request was made with it before."""
+    def _replay(self, kind: str, key: str, request: tuple[object, ...]) -> dict[str, Any] | None:
+        """The first answer for `key` (its fields), if the same request was made with it
+        before."""
         amounts.idempotency_key(key)
-        stored = answers.get(key)
-        if stored is None:
+        raw = self._state.get(kind, key)
+        if raw is None:
             return None
-        if stored[0] != request:
+        stored = json.loads(raw)
+        if stored["request"] != list(request):
             raise ProviderRejected("idempotency key reused with a different request",
                                    provider=self.name, status=Status.idempotency_conflict)
-        return stored[1]
+        answer: dict[str, Any] = stored["answer"]
+        return answer
+
+    def _answer(self, kind: str, key: str, request: tuple[object, ...], answer: dict[str, Any],
+                community_id: str | None) -> bool:
+        """Keep the first answer for `key`; False if another process kept one first."""
+        return self._state.add(kind, key, json.dumps({"request": list(request), "answer": answer},
+                                                     default=str, sort_keys=True), community_id)
 
     def _event(
         self, kind: PaymentEventKind, payment: _Payment | None, *,

@@ -6,7 +6,7 @@ session whose URL is a local page (`/pay/offline/<session id>` by default) that 
 fills with the owner's instructions; when the money arrives, staff call `record_payment` with
 the purchase, which completes it and makes the signed `checkout_completed` event that grants the
 credits. It cannot save a payment method or charge one, and its refunds record money given back
-by hand (for payments recorded since this process started: state is kept in memory).
+by hand (for payments its state holds: in a Jeton, every payment recorded on the database).
 
 DemoProvider: deterministic payments. Checkouts complete when `complete_checkout` is called, or
 at once with `complete_immediately=True` (the checkout URL is then the success URL itself).
@@ -23,10 +23,10 @@ from jeton.core.clock import Clock
 from jeton.core.errors import InvalidRequest
 from jeton.core.statuses import Status
 from jeton.payments import _validate, limits
-from jeton.payments._local import LocalProvider, Purchase
+from jeton.payments._local import LocalProvider, LocalState, Purchase
 from jeton.payments._validate import CheckoutRequest
 from jeton.payments.errors import PaymentNotFound, ProviderRejected
-from jeton.payments.port import ChargeStatus, SignedWebhook
+from jeton.payments.port import ChargeStatus, CheckoutStatus, SignedWebhook
 
 # Payment methods the demo provider knows without a checkout, each with a fixed outcome.
 DEMO_METHOD_OK = "pm_demo_ok"
@@ -76,20 +76,21 @@ class OfflineProvider(LocalProvider):
         derived = f"{purchase.community_id}.{purchase.purchase_id}"
         payment_id, event_id = f"{self.name}_pi_{derived}", f"{self.name}_evt_{derived}.paid"
         with self._lock:
-            if payment_id in self._payments:
+            if self._state.get("payment", payment_id) is not None:
                 raise ProviderRejected(f"purchase {purchase_id} is already recorded as paid",
                                        provider=self.name, status=Status.conflict)
-            session_id = self._by_purchase.get((purchase.community_id, purchase.purchase_id))
-            session = None if session_id is None else self._sessions[session_id]
-            if session is not None:
-                asked = session.request
+            session_id = self._state.get(
+                "purchase", f"{purchase.community_id}/{purchase.purchase_id}")
+            session = None
+            if session_id is not None:
+                asked = self._session(session_id).request
                 if (asked.member_id, asked.amount_minor, asked.currency) != (
                         purchase.member_id, purchase.amount_minor, purchase.currency):
                     raise ProviderRejected(
                         f"purchase {purchase_id} was opened for {asked.amount_minor} "
                         f"{asked.currency} by {asked.member_id}", provider=self.name,
                         status=Status.conflict)
-                self._require_open(session)
+                session = self._close(session_id, CheckoutStatus.complete, payment_id)
             event = self._paid(purchase, session=session, payment_id=payment_id,
                                event_id=event_id, reference=note)
         self._publish(event)
@@ -120,9 +121,11 @@ class DemoProvider(LocalProvider):
         clock: Clock | None = None,
         checkout_url_template: str | None = None,
         on_event: Callable[[SignedWebhook], None] | None = None,
+        state: LocalState | None = None,
     ) -> None:
         super().__init__(webhook_secret=webhook_secret, clock=clock,
-                         checkout_url_template=checkout_url_template, on_event=on_event)
+                         checkout_url_template=checkout_url_template, on_event=on_event,
+                         state=state)
         self._complete_immediately = complete_immediately
         self._failing_customers = set(failing_customers)
 
@@ -135,11 +138,11 @@ class DemoProvider(LocalProvider):
         with self._lock:
             self._failing_customers.add(customer_id)
 
-    def _checkout_url(self, session_id: str, request: CheckoutRequest) -> str:
+    def _checkout_url(self, session_id: str, request: CheckoutRequest, token: str) -> str:
         if self._complete_immediately:
             # Nothing to show: the member goes straight back as if they had paid.
             return request.success_url.replace("{CHECKOUT_SESSION_ID}", session_id)
-        return super()._checkout_url(session_id, request)
+        return super()._checkout_url(session_id, request, token)
 
     def _after_checkout(self, session_id: str) -> None:
         if self._complete_immediately:
@@ -149,7 +152,7 @@ class DemoProvider(LocalProvider):
                         amount_minor: int) -> tuple[ChargeStatus, str | None]:
         outcome = _DEMO_OUTCOMES.get(payment_method_id)
         if outcome is None:
-            owner = self._methods.get(payment_method_id)
+            owner = self._state.get("method", payment_method_id)
             if owner is None:
                 raise PaymentNotFound(f"no payment method {payment_method_id!r}",
                                       provider=self.name, code="resource_missing")

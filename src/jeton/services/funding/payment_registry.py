@@ -6,9 +6,10 @@ the offline provider always (payments staff record by hand), and the demo provid
 default provider is Stripe when configured, else the demo provider, so a fresh install can sell
 packs end to end without an account anywhere.
 
-The in-memory providers (offline, demo) announce their events through a callback; Jeton routes
+The in-process providers (offline, demo) announce their events through a callback; Jeton routes
 them to the same webhook handler a real provider's HTTP request reaches, so every provider
-grants credits through one path.
+grants credits through one path. Given the store, they keep their sessions and payments in it
+(`provider_state`), so every process serving the database shares them (decision 0090).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.payments.offline import DemoProvider, OfflineProvider
 from jeton.payments.port import PaymentProvider, SignedWebhook
+from jeton.services.funding.provider_state import StoreState
+from jeton.store.engine import Store
 
 log = logging.getLogger("jeton.payments")
 
@@ -46,7 +49,8 @@ class PaymentRegistry:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock,
-                      on_local_event: EventSink | None = None) -> PaymentRegistry:
+                      on_local_event: EventSink | None = None,
+                      store: Store | None = None) -> PaymentRegistry:
         providers: dict[str, PaymentProvider] = {}
         default = "demo"
         if settings.stripe_api_key and settings.stripe_webhook_secret:
@@ -60,10 +64,12 @@ class PaymentRegistry:
         base = settings.public_url.rstrip("/")
         providers["offline"] = OfflineProvider(
             clock=clock, on_event=_sink("offline", on_local_event),
-            checkout_url_template=f"{base}/pay/offline/{{session_id}}")
+            checkout_url_template=f"{base}/pay/offline/{{session_id}}",
+            state=StoreState(store, "offline") if store is not None else None)
         providers["demo"] = DemoProvider(
             clock=clock, on_event=_sink("demo", on_local_event),
-            checkout_url_template=f"{base}/pay/demo/{{session_id}}")
+            checkout_url_template=f"{base}/pay/demo/{{session_id}}",
+            state=StoreState(store, "demo") if store is not None else None)
         return cls(providers, default)
 
     def get(self, name: str | None = None) -> PaymentProvider:

@@ -10,6 +10,9 @@ promised and claimed, and the guards that make each grant happen once:
 - `recharge_claims`: at most one row per wallet, so at most one recharge is in flight;
 - `coupon_redemptions`: (coupon, member, n) unique, so a member redeems at most the limit.
 
+`provider_state` is the in-process providers' own memory (demo and offline), kept here so
+every server process sees the same checkout sessions and payments.
+
 Jeton keeps provider ids and tokens only (`cus_…`, `pm_…`, `pi_…`), never card data.
 """
 
@@ -149,6 +152,22 @@ provider_events = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=False),
     instant("received_at_us"),
     sa.PrimaryKeyConstraint("community_id", "provider", "event_id"),
+)
+
+# What the in-process providers (demo, offline) know, shared by every process serving the
+# database (decision 0090): their checkout sessions, payments, saved methods and the answers of
+# their keyed charges and refunds, as JSON by (provider, kind, key). A session changes by a
+# compare-and-set of its JSON, so two processes never both complete one. `community_id` is
+# the record's community ('' for none), which Citus distributes by.
+provider_state = sa.Table(
+    "provider_state", metadata,
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(300), nullable=False),
+    community_id(),
+    sa.Column("value_json", sa.Text, nullable=False),
+    instant("updated_at_us"),
+    sa.PrimaryKeyConstraint("provider", "kind", "key", "community_id"),
 )
 
 refunds = sa.Table(
