@@ -191,9 +191,39 @@ def test_yaml_errors_carry_their_lines_too() -> None:
                 - role:seller
         """)
     assert errors_of(load_catalog(text, "yaml")) == [
-        (4, 'services."chat.message".credits'),  # YAML 1.1 reads `yes` as a boolean
+        (4, 'services."chat.message".credits'),  # `yes` is a word, not a number
         (12, 'services."video.minute".access.any_of[1]'),
     ]
+
+
+def test_yaml_reads_on_yes_and_off_as_words_as_yaml_1_2_does() -> None:
+    """A points rule's `on: charge` once read as `{True: "charge"}` (YAML 1.1's booleans), so a
+    YAML catalog could not say when points are earned."""
+    toml = dedent("""\
+        [services."chat.message"]
+        name = "Chat"
+        credits = 1
+
+        [points."chatty"]
+        on = "charge"
+        service = "chat.message"
+        points = 1
+        """)
+    yaml_text = dedent("""\
+        services:
+          chat.message: {name: Chat, credits: 1}
+        points:
+          chatty:
+            on: charge
+            service: chat.message
+            points: 1
+        """)
+    from_yaml = load_catalog(yaml_text, "yaml")
+    assert from_yaml.ok, from_yaml.errors
+    assert from_yaml.catalog == load_catalog(toml, "toml").catalog
+    refused = load_catalog(yaml_text.replace("on: charge", "on: off"), "yaml")
+    assert [(e.line, e.reason) for e in refused.errors] == [  # a word, and not an event
+        (5, "on must be one of charge, reward, purchase, transfer_received, streak")]
 
 
 def test_yaml_key_given_twice_is_an_error() -> None:

@@ -11,7 +11,9 @@ from a scan of the text: table headers, `key =` lines, and the elements of array
 lines. The scan runs only on text `tomllib` accepted, so it may be simple. YAML is composed into
 PyYAML nodes, which carry their marks, and then constructed with the safe constructor; anchors
 and aliases are refused (an alias repeats a subtree, and a few nested ones repeat it millions of
-times for whoever walks the data).
+times for whoever walks the data). Booleans are YAML 1.2's, `true` and `false` only: under
+PyYAML's YAML 1.1 rules a points rule's `on: charge` read as `{True: "charge"}`, and `yes`,
+`no` and `off` as booleans too (decision 0091).
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ _TABLE = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]")
 _KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _PART_RE = re.compile(_PART)
 _TOML_LINE = re.compile(r"line (\d+)")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: `on`, `off`, `yes` and `no` are words."""
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 @dataclass(slots=True)
@@ -65,7 +79,7 @@ def parse_toml(text: str) -> Source:
 
 def parse_yaml(text: str) -> Source:
     try:  # the reader refuses control characters before parsing starts
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
     except yaml.YAMLError as exc:
         return Source(errors=[(0, f"not valid YAML: {exc}")])
     try:

@@ -208,7 +208,7 @@ class LocalProvider(CheckedProvider):
     def get_checkout(self, session_id: str) -> CheckoutState:
         session = self._session(session_id)
         return CheckoutState(
-                provider=self.name, session_id=session_id, status=session.status,
+            provider=self.name, session_id=session_id, status=session.status,
             paid=session.status is CheckoutStatus.complete,
             purchase_id=session.request.purchase_id,
             amount_minor=session.request.amount_minor, currency=session.request.currency,
