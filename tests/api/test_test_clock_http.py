@@ -20,6 +20,10 @@ from .conftest import OPERATOR_TOKEN, LiveServer
 def _scenario(server: LiveServer) -> None:
     lab, token = create_community(server.base_url, OPERATOR_TOKEN, "lab", "Lab", test_mode=True)
     assert lab.info().test_mode
+    assert token.startswith("jtk_test_")  # a test community's key says so, and works
+    made = lab.create_api_key("ci", ["members:read"], idempotency_key="ci-key")
+    assert made.token is not None
+    assert (made.token[:9], made.token_hint[:9]) == ("jtk_test_", "jtk_test_")
     headers = {"Authorization": f"Bearer {token}"}
     start = lab.test_clock().now
     assert lab.test_clock().status == "ready"

@@ -4,6 +4,9 @@ A key is a random token shown once when it is made:
 
     jtk_live_<community id, base64url>.<43 characters of randomness>
 
+A key of a community in test mode (its clock is a test clock) starts `jtk_test_` instead, so
+whoever reads a token, in code or in a log, sees which kind of community it moves credits in.
+
 The community part lets the server find the key by its primary key's leading column (no lookup
 across communities, which a distributed store would fan out to every shard); the random part
 (256 bits) is what makes it secret. The store keeps only the SHA-256 digest of the whole token:
@@ -35,12 +38,15 @@ from jeton.core.clock import Clock, from_us, to_us
 from jeton.core.errors import InvalidRequest, NotFound, error_for
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
+from jeton.services.ledger import clocks
 from jeton.services.ledger.results import Page, Result
 from jeton.store.engine import Store
 from jeton.store.tables.api import api_keys
 from jeton.store.tables.ledger import communities
 
-TOKEN_PREFIX = "jtk_live_"  # noqa: S105 (what every token starts with, not a secret)
+TOKEN_PREFIX = "jtk_live_"  # noqa: S105 (what a token starts with, not a secret)
+TEST_TOKEN_PREFIX = "jtk_test_"  # noqa: S105 (the same, for a community in test mode)
+_PREFIX_CHARS = len(TOKEN_PREFIX)
 _SECRET_BYTES = 32
 _S = 1_000_000
 
@@ -95,9 +101,9 @@ def token_digest(token: str) -> str:
 
 def community_of_token(token: str) -> str | None:
     """The community a token names, or None when it is not shaped like one of ours."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    if not token.startswith((TOKEN_PREFIX, TEST_TOKEN_PREFIX)) or len(token) > 200:
         return None
-    encoded, dot, secret = token[len(TOKEN_PREFIX):].partition(".")
+    encoded, dot, secret = token[_PREFIX_CHARS:].partition(".")
     if not dot or not encoded or not secret:
         return None
     try:
@@ -107,9 +113,10 @@ def community_of_token(token: str) -> str | None:
         return None
 
 
-def _new_token(community_id: str) -> str:
+def _new_token(community_id: str, *, test_mode: bool) -> str:
     encoded = base64.urlsafe_b64encode(community_id.encode()).decode().rstrip("=")
-    return f"{TOKEN_PREFIX}{encoded}.{secrets.token_urlsafe(_SECRET_BYTES)}"
+    prefix = TEST_TOKEN_PREFIX if test_mode else TOKEN_PREFIX
+    return f"{prefix}{encoded}.{secrets.token_urlsafe(_SECRET_BYTES)}"
 
 
 def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
@@ -148,16 +155,16 @@ class ApiKeys:
                                  "characters", status=Status.value_invalid)
         if idempotency_key is not None:
             amounts.idempotency_key(idempotency_key)
-        token = _new_token(community_id)
         now_us = to_us(self.clock.now())
-        row = {"community_id": community_id, "key_id": new_id(), "name": name,
-               "scopes": " ".join(sorted(s.value for s in wanted)),
-               "token_sha256": token_digest(token), "token_hint": _hint(token),
-               "created_by": created_by[:200], "idempotency_key": idempotency_key,
-               "created_at_us": now_us, "last_used_at_us": None, "revoked_at_us": None}
 
         def tx(conn: Connection) -> ApiKeyCreated:
             _require_community(conn, community_id)
+            token = _new_token(community_id, test_mode=clocks.is_test_mode(conn, community_id))
+            row = {"community_id": community_id, "key_id": new_id(), "name": name,
+                   "scopes": " ".join(sorted(s.value for s in wanted)),
+                   "token_sha256": token_digest(token), "token_hint": _hint(token),
+                   "created_by": created_by[:200], "idempotency_key": idempotency_key,
+                   "created_at_us": now_us, "last_used_at_us": None, "revoked_at_us": None}
             if idempotency_key is not None:
                 earlier = conn.execute(sa.select(api_keys).where(
                     api_keys.c.community_id == community_id,
@@ -285,7 +292,7 @@ _REMEMBERED: dict[tuple[str, str], tuple[KeyHolder, float]] = {}
 
 
 def _hint(token: str) -> str:
-    return f"{TOKEN_PREFIX}…{token[-4:]}"
+    return f"{token[:_PREFIX_CHARS]}…{token[-4:]}"
 
 
 def _info(row: RowMapping | Mapping[str, Any]) -> ApiKeyInfo:
