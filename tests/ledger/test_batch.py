@@ -287,3 +287,54 @@ def test_a_trusted_result_is_the_model_it_stands_for() -> None:
     assert built.model_copy(update={"replayed": True}).replayed
     item = trusted(BatchItem, {"index": 0, "status": "ok", "detail": "", "result": built})
     assert item == BatchItem(index=0, status="ok", result=validated)
+
+
+# ---- the garbage collector while a batch is written (decision 0092) ----
+
+def test_the_collector_is_paused_while_a_batch_is_written_and_resumed_after(
+        sqlite_store: Store) -> None:
+    import gc
+
+    j = jeton.Jeton(sqlite_store)
+    c = j.create_community("Chat", "chat")
+    c.create_member("alice")
+    c.grant("alice", 10, idempotency_key="g")
+    seen: list[bool] = []
+    j.ledger.hooks.append(lambda ws, results: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    c.spend_batch([SpendRequest(member="alice", amount=1, idempotency_key="b1")])
+    assert (seen, gc.isenabled()) == ([False], True)
+    with pytest.raises(jeton.NotFound):  # a batch that fails inside resumes it too
+        j.ledger.spend_batch("no-such-community",
+                             [SpendRequest(member="alice", amount=1, idempotency_key="b2")])
+    assert gc.isenabled()
+    gc.disable()  # a host that turned it off keeps it off
+    try:
+        c.spend_batch([SpendRequest(member="alice", amount=1, idempotency_key="b3")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    j.close()
+
+
+def test_overlapping_pauses_resume_the_collector_when_the_last_one_ends() -> None:
+    import gc
+    import threading
+
+    from jeton.services.ledger import collector
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_batch() -> None:
+        with collector.paused():
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=other_batch)
+    with collector.paused():
+        t.start()
+        inside.wait(10)
+    assert not gc.isenabled()  # the other batch still runs
+    leave.set()
+    t.join(10)
+    assert gc.isenabled()

@@ -15,7 +15,7 @@ from jeton.core import lots as lotlib
 from jeton.core.errors import Conflict, InvalidRequest, JetonError, WalletFrozen
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
-from jeton.services.ledger import idempotency, sqlspend
+from jeton.services.ledger import collector, idempotency, sqlspend
 from jeton.services.ledger.base import (
     REVERSIBLE_KINDS,
     LedgerBase,
@@ -158,6 +158,11 @@ class LedgerWrites(LedgerBase):
         if len(items) > limits.batch_size_max:
             raise InvalidRequest(f"a batch holds at most {limits.batch_size_max} items",
                                  status=Status.batch_too_large)
+        with collector.paused():  # what a batch makes lives until its end (decision 0092)
+            return self._spend_batch(community_id, items, actor)
+
+    def _spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]],
+                     actor: str) -> list[BatchItem]:
         results: list[BatchItem | None] = [None] * len(items)
         prepared: list[tuple[int, SpendRequest, Header, str]] = []
         for i, raw in enumerate(items):
