@@ -85,16 +85,22 @@ def test_a_database_at_0002_gains_the_gamification_tables(tmp_path: Path) -> Non
     assert {t.name for t in achievements.TABLES} <= names
     assert c.award_achievements() == 1  # the grant before the upgrade is counted
     assert c.achievements("alice").points == 0
+def _a_member_buys_a_pack(j: jeton.Jeton, community_id: str) -> tuple[jeton.Community,
+                                                                      jeton.Checkout]:
+    """A community with a pack of 20 credits, and alice's purchase of it (demo provider)."""
+    c = j.create_community(community_id.title(), community_id)
+    c.create_member("alice")
+    c.create_pack("20 credits", pack_id="p20", credits=20, price_minor=600)
+    return c, c.buy_pack("alice", "p20", idempotency_key="k", provider="demo")
+
+
 def test_a_database_at_0002_gains_bills_and_keeps_its_purchases(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'before-bills.db'}")
     migrate.upgrade(store, "0002")
     with store.engine.begin() as conn:  # as a 0002 database made before bills were
         bills.drop(conn)
     j = jeton.Jeton(store)
-    old = j.create_community("Old", "old")
-    old.create_member("alice")
-    old.create_pack("20 credits", pack_id="p20", credits=20, price_minor=600)
-    bought = old.buy_pack("alice", "p20", idempotency_key="k", provider="demo")
+    old, bought = _a_member_buys_a_pack(j, "old")
 
     migrate.upgrade(store)
     assert migrate.current(store) == migrate.HEAD_REVISION
@@ -198,10 +204,7 @@ def test_a_database_at_0011_gains_the_providers_shared_state(tmp_path: Path) -> 
 
     migrate.upgrade(store)
     j = jeton.Jeton(store)
-    c = j.create_community("Club", "club")
-    c.create_member("ann")
-    c.create_pack("10 credits", pack_id="p10", credits=10, price_minor=100)
-    checkout = c.buy_pack("ann", "p10", idempotency_key="b", provider="demo")
+    _, checkout = _a_member_buys_a_pack(j, "club")
     with store.read() as conn:
         kinds = sorted(conn.execute(sa.select(provider_state.c.kind)).scalars())
     assert kinds == ["purchase", "session"]
