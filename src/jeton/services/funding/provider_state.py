@@ -6,18 +6,25 @@ gives each one a `StoreState` on its own database, so every process serving it (
 starts one per core on PostgreSQL, `jeton worker` runs the renewals) sees the same sessions:
 a member's checkout page, opened by one process, is paid on whichever process the browser
 reaches. The provider calls it outside any write of Jeton's (a provider answers with no
-transaction open), each call a statement of its own.
+transaction open), each call a statement of its own. A record is found by its key alone (the
+hosted page knows the session, not the community): on Citus a statement on every shard, whose
+time is therefore the process's, not the database's (Citus refuses a volatile function there).
 """
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
 from jeton.store.engine import Store
-from jeton.store.tables.base import db_now_us
 from jeton.store.tables.funding import provider_state
 
 _t = provider_state.c
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 class StoreState:
@@ -42,7 +49,7 @@ class StoreState:
                 return False
             conn.execute(provider_state.insert().values(
                 provider=self.provider, kind=kind, key=key, community_id=community_id or "",
-                value_json=value, updated_at_us=db_now_us()))
+                value_json=value, updated_at_us=_now_us()))
             return True
 
         try:
@@ -54,7 +61,7 @@ class StoreState:
         def tx(conn: sa.Connection) -> bool:
             done = conn.execute(provider_state.update().where(
                 self._where(kind, key), _t.value_json == old).values(
-                value_json=new, updated_at_us=db_now_us()))
+                value_json=new, updated_at_us=_now_us()))
             return done.rowcount == 1
 
         return self.store.run_write(tx)
