@@ -211,3 +211,43 @@ def test_the_operator_account_sees_only_its_area(town: jeton.Community,
     town.bind_lease_staff(later.id, email="olga@town.example", actor=owner)
     assert staff_users.get_staff_user(j.store, "town", support.user_id).area_lease_id \
         == later.id
+
+
+STREAMING = LIBRARY + """
+[services."files.lib42.stream"]
+name = "Stream from library 42"
+kind = "per_unit"
+credits = 5
+unit = "minute"
+"""
+
+
+def test_metered_use_in_the_area_pays_the_share_of_what_is_captured(
+        town: jeton.Community, invariants: Check) -> None:
+    """A stream in the area holds its estimate and, when it ends, pays the operator her share of
+    what was captured, in the capture's own transfer; the area's report counts it. After the
+    lease ends a capture pays none (decision 0093)."""
+    town.load_catalog(STREAMING)
+    lease = _lease(town)
+    stream = town.start_metered("ann", "files.lib42.stream", 10, idempotency_key="s1")
+    assert stream.held == 50
+    receipt = town.finish_metered(stream.id, 6, idempotency_key="s1-end")
+    assert receipt.captured == 30
+    assert {(s.member or s.account): s.amount for s in receipt.splits} == {
+        "olga": 6, "revenue": 24}
+    transfer = town.get_transfer(receipt.transfer_id or "")
+    assert {p.account_id: p.amount for p in transfer.postings}[wallet_id("olga", "CREDIT")] == 6
+    assert transfer.metadata["lease_id"] == lease.id
+    assert town.balance("olga").posted == 6
+    assert town.balance("ann").available == 200 - 30
+    report = town.area_report(lease.id)
+    assert [(s.service, s.uses, s.credits, s.earned) for s in report.services] == [
+        ("files.lib42.stream", 1, 30, 6)]
+
+    # Started under the lease, captured after its end: no share (the capture is the transfer).
+    later = town.start_metered("bob", "files.lib42.stream", 2, idempotency_key="s2")
+    town.end_lease(lease.id, reason="the library closed")
+    done = town.finish_metered(later.id, 2, idempotency_key="s2-end")
+    assert {(s.member or s.account): s.amount for s in done.splits} == {"revenue": 10}
+    assert town.balance("olga").posted == 6
+    invariants(town.jeton.store)

@@ -48,6 +48,7 @@ from jeton.core.ids import new_id
 from jeton.core.prices import Quote, check_quantity, quote
 from jeton.core.splits import REVENUE, Target, split
 from jeton.core.statuses import Status
+from jeton.services.charging import leases
 from jeton.services.charging.catalogs import canonical
 from jeton.services.charging.offers import (
     DECLINE_EVENTS,
@@ -56,7 +57,7 @@ from jeton.services.charging.offers import (
     split_lines,
     usable_offer,
 )
-from jeton.services.charging.reads import add_allowance_use, allowance_used
+from jeton.services.charging.reads import add_allowance_use, allowance_used, running_lease
 from jeton.services.charging.results import MeteredReceipt, MeteredSession, SplitLine
 from jeton.services.ledger import idempotency
 from jeton.services.ledger.results import Split, TransferResult
@@ -90,6 +91,7 @@ class _Finish:
     capture: int
     uncharged: int
     lines: list[SplitLine]
+    lease_id: str | None = None  # the lease whose operator the capture pays a share
     thread: int = field(default_factory=threading.get_ident)
     receipt: MeteredReceipt | None = None
 
@@ -229,6 +231,7 @@ class Metering:
                 seen = allowance_used(conn, community_id, row["member_id"], service.code,
                                       use.window)
                 use = use_allowance(allowance, seen, actual, from_us(now_us), row["session_id"])
+            term = running_lease(conn, community_id, service.code)
         priced = use.priced if use is not None else actual
         classes = frozenset(json.loads(row["classes_json"]))
         price = quote(service.price, priced, classes, row["discount_bp"])
@@ -242,9 +245,14 @@ class Metering:
                 # Capped under the split's fixed fees: what was captured goes to revenue.
                 parts = [(REVENUE, capture)]
         lines = split_lines(parts, row["member_id"], json.loads(row["context_json"]))
+        lease_id = None
+        if capture and term is not None:  # the lease running now pays its share (0093)
+            lines = leases.with_share(lines, term, row["member_id"], capture)
+            if any(s.target.startswith("lease:") for s in lines):
+                lease_id = term.lease_id
         return _Finish(community_id=community_id, metered_id=metered_id, row=row, actual=actual,
                        key=key, use=use, seen=seen, price=price, capture=capture,
-                       uncharged=amount - capture, lines=lines)
+                       uncharged=amount - capture, lines=lines, lease_id=lease_id)
 
     def _replay(self, community_id: str, row: dict[str, Any], actual: int,
                 key: str) -> MeteredReceipt:
@@ -276,7 +284,8 @@ class Metering:
                 splits=[Split(member=s.member, account=s.account, amount=s.amount)
                         for s in plan.lines if s.target != str(REVENUE)],
                 actor=actor, reason_code="metered",
-                metadata={"metered_id": plan.metered_id, "quantity": plan.actual})
+                metadata={"metered_id": plan.metered_id, "quantity": plan.actual,
+                          **({"lease_id": plan.lease_id} if plan.lease_id else {})})
         finally:
             with self._lock:
                 if self._plans.get(slot) is plan:

@@ -90,6 +90,16 @@ class Snapshot:
         return None
 
 
+def running_lease(conn: Connection, community_id: str, code: str) -> LeaseTerm | None:
+    """The running lease whose area holds service `code`, read now (a metered use's capture:
+    decision 0093)."""
+    rows = conn.execute(sa.select(_L.area, _L.operator_id, _L.lease_id, _L.share_bp).where(
+        _L.community_id == community_id, _L.ended_at_us.is_(None)))
+    return Snapshot(True, Holdings((), ()), 0, 0, tuple(
+        LeaseTerm(area, operator, lease_id, int(bp))
+        for area, operator, lease_id, bp in rows)).lease_for(code)
+
+
 def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,
              discount: sa.Select[Any] | None = None) -> Snapshot:
     """The member's snapshot; `discount` (charging_hooks.py) is read in the same statement."""

@@ -1,8 +1,9 @@
 """The report of a leased area (services/charging/leases.py): what its services did while the
 lease ran, for its operator and the owner.
 
-Charges in the area are the `spend` transfers whose service starts with the area and whose
-business time falls in the lease's run (from its start to its end, or now). Credits charged are
+Charges in the area are the `spend` transfers (catalog charges) and `capture` transfers
+(metered uses, decision 0093) whose service starts with the area and whose business time falls
+in the lease's run (from its start to its end, or now). Credits charged are
 what the members' wallets paid; credits earned are what the lease paid the operator (the
 postings to the operator's wallet in those transfers, which is nothing for charges the
 operator made in their own area). Refunds of such charges are not subtracted: they are their
@@ -39,7 +40,8 @@ def area_report(j: Jeton, community_id: str, lease_id: str, *,
     stmt = (sa.select(t.transfer_id, t.member_id, t.service, p.account_id, p.amount)
             .select_from(transfers.join(postings, sa.and_(
                 p.community_id == t.community_id, p.transfer_id == t.transfer_id)))
-            .where(t.community_id == community_id, t.kind == "spend", t.asset == asset,
+            .where(t.community_id == community_id, t.kind.in_(("spend", "capture")),
+                   t.asset == asset,
                    t.service.startswith(lease.area, autoescape=True),
                    t.effective_at_us >= since_us, t.effective_at_us <= until_us)
             .limit(limits.bill_transfers_max))
