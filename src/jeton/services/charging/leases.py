@@ -54,18 +54,20 @@ if TYPE_CHECKING:
 
 Actor = StaffUser | StaffSession | str
 # What the operator may set of a service; the rest of its entry (splits, money) stays.
+_LEASE = "lease:"  # the target of the operator's split line: `lease:<lease id>`
 OPERATOR_FIELDS = ("name", "kind", "credits", "unit", "unit_size", "class_credits", "access")
 
 
 # ---- the charge's share ----
 
-def with_share(lines: list[SplitLine], term: LeaseTerm, payer: str,
+def with_share(lines: list[SplitLine], term: LeaseTerm | None, payer: str,
                charge: int) -> list[SplitLine]:
-    """The charge's split lines with the lease's share moved from revenue to the operator.
+    """The charge's split lines with the lease's share moved from revenue to the operator
+    (unchanged when no lease runs: `term` None).
 
     The share is `floor(charge × share_bp / 10,000)`, at most what revenue would keep. An
     operator charged in their own area pays themselves nothing."""
-    if term.operator_id == payer:
+    if term is None or term.operator_id == payer:
         return lines
     revenue = next((line for line in lines if line.target == str(REVENUE)), None)
     if revenue is None:
@@ -76,8 +78,14 @@ def with_share(lines: list[SplitLine], term: LeaseTerm, payer: str,
     kept = [line for line in lines if line is not revenue]
     if revenue.amount > share:
         kept.append(revenue.model_copy(update={"amount": revenue.amount - share}))
-    return [*kept, SplitLine(target=f"lease:{term.lease_id}", member=term.operator_id,
+    return [*kept, SplitLine(target=f"{_LEASE}{term.lease_id}", member=term.operator_id,
                              amount=share)]
+
+
+def paid_lease(lines: list[SplitLine]) -> str | None:
+    """The lease whose operator these split lines pay a share (`with_share`), if any."""
+    return next((line.target.removeprefix(_LEASE) for line in lines
+                 if line.target.startswith(_LEASE)), None)
 
 
 # ---- leasing ----

@@ -91,9 +91,15 @@ class _Finish:
     capture: int
     uncharged: int
     lines: list[SplitLine]
-    lease_id: str | None = None  # the lease whose operator the capture pays a share
     thread: int = field(default_factory=threading.get_ident)
     receipt: MeteredReceipt | None = None
+
+
+def _capture_metadata(plan: _Finish) -> dict[str, Any]:
+    meta: dict[str, Any] = {"metered_id": plan.metered_id, "quantity": plan.actual}
+    if lease_id := leases.paid_lease(plan.lines):
+        meta["lease_id"] = lease_id
+    return meta
 
 
 def derived_key(key: str, what: str) -> str:
@@ -231,7 +237,9 @@ class Metering:
                 seen = allowance_used(conn, community_id, row["member_id"], service.code,
                                       use.window)
                 use = use_allowance(allowance, seen, actual, from_us(now_us), row["session_id"])
-            term = running_lease(conn, community_id, service.code)
+            # A use that captures nothing (free, waived) pays no share: no read.
+            term = (running_lease(conn, community_id, service.code)
+                    if row["pay"] and row["held"] else None)
         priced = use.priced if use is not None else actual
         classes = frozenset(json.loads(row["classes_json"]))
         price = quote(service.price, priced, classes, row["discount_bp"])
@@ -244,15 +252,13 @@ class Metering:
             except InvalidRequest:
                 # Capped under the split's fixed fees: what was captured goes to revenue.
                 parts = [(REVENUE, capture)]
-        lines = split_lines(parts, row["member_id"], json.loads(row["context_json"]))
-        lease_id = None
-        if capture and term is not None:  # the lease running now pays its share (0093)
-            lines = leases.with_share(lines, term, row["member_id"], capture)
-            if any(s.target.startswith("lease:") for s in lines):
-                lease_id = term.lease_id
+        # The lease running as the use is captured pays its share (decision 0093).
+        lines = leases.with_share(
+            split_lines(parts, row["member_id"], json.loads(row["context_json"])), term,
+            row["member_id"], capture)
         return _Finish(community_id=community_id, metered_id=metered_id, row=row, actual=actual,
                        key=key, use=use, seen=seen, price=price, capture=capture,
-                       uncharged=amount - capture, lines=lines, lease_id=lease_id)
+                       uncharged=amount - capture, lines=lines)
 
     def _replay(self, community_id: str, row: dict[str, Any], actual: int,
                 key: str) -> MeteredReceipt:
@@ -284,8 +290,7 @@ class Metering:
                 splits=[Split(member=s.member, account=s.account, amount=s.amount)
                         for s in plan.lines if s.target != str(REVENUE)],
                 actor=actor, reason_code="metered",
-                metadata={"metered_id": plan.metered_id, "quantity": plan.actual,
-                          **({"lease_id": plan.lease_id} if plan.lease_id else {})})
+                metadata=_capture_metadata(plan))
         finally:
             with self._lock:
                 if self._plans.get(slot) is plan:

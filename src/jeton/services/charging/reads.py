@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +85,11 @@ class Snapshot:
 
     def lease_for(self, code: str) -> LeaseTerm | None:
         """The running lease whose area holds service `code` (areas never overlap)."""
-        for term in self.leases:
-            if code.startswith(term.area):
-                return term
-        return None
+        return _lease_for(self.leases, code)
+
+
+def _lease_for(terms: Iterable[LeaseTerm], code: str) -> LeaseTerm | None:
+    return next((term for term in terms if code.startswith(term.area)), None)
 
 
 def running_lease(conn: Connection, community_id: str, code: str) -> LeaseTerm | None:
@@ -95,9 +97,8 @@ def running_lease(conn: Connection, community_id: str, code: str) -> LeaseTerm |
     decision 0093)."""
     rows = conn.execute(sa.select(_L.area, _L.operator_id, _L.lease_id, _L.share_bp).where(
         _L.community_id == community_id, _L.ended_at_us.is_(None)))
-    return Snapshot(True, Holdings((), ()), 0, 0, tuple(
-        LeaseTerm(area, operator, lease_id, int(bp))
-        for area, operator, lease_id, bp in rows)).lease_for(code)
+    return _lease_for((LeaseTerm(area, operator, lease_id, int(bp))
+                       for area, operator, lease_id, bp in rows), code)
 
 
 def snapshot(conn: Connection, community_id: str, member_id: str, now_us: int,

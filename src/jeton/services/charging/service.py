@@ -164,10 +164,8 @@ class Charging:
             if offer.status is Status.limit_exceeded:
                 return CheckResult(allowed=False, status=offer.status.value, **base, **found,
                                    reasons=[ReasonInfo(kind="allowance_used")])
-            lines = split_lines(offer.splits, member_id, ctx)
-            term = ev.snap.lease_for(code)
-            if term is not None and offer.charge > 0:
-                lines = leases.with_share(lines, term, member_id, offer.charge)
+            lines = leases.with_share(split_lines(offer.splits, member_id, ctx),
+                                      ev.snap.lease_for(code), member_id, offer.charge)
             wid = wallet_id(member_id, asset)
             ws = WorkSet(conn, "read", community_id, now_us)
             ws.load([wid])
@@ -242,16 +240,14 @@ class Charging:
                                 snap=snapshot_of(ws.read_ahead(snap_read)))
             seen.append(ev)
             offer = usable_offer(ev, member_id, code)
-            lines = split_lines(offer.splits, member_id, ctx)
-            term = ev.snap.lease_for(code)
-            if term is not None and offer.charge > 0:
-                lines = leases.with_share(lines, term, member_id, offer.charge)
+            lines = leases.with_share(split_lines(offer.splits, member_id, ctx),
+                                      ev.snap.lease_for(code), member_id, offer.charge)
             meta: dict[str, Any] = {"quantity": quantity,
                                     "catalog_version": ev.snap.catalog_version}
             if ctx:
                 meta["context"] = ctx
-            if term is not None and any(s.target.startswith("lease:") for s in lines):
-                meta["lease_id"] = term.lease_id
+            if lease_id := leases.paid_lease(lines):
+                meta["lease_id"] = lease_id
             if offer.allowance is not None and offer.allowance.free:
                 meta["free_units"] = offer.allowance.free
             transfer = None

@@ -18,9 +18,11 @@ import time
 import sqlalchemy as sa
 
 from jeton.store.engine import Store
+from jeton.store.sql import insert_new
 from jeton.store.tables.funding import provider_state
 
 _t = provider_state.c
+_KEY = ["provider", "kind", "key", "community_id"]
 
 
 def _now_us() -> int:
@@ -44,18 +46,12 @@ class StoreState:
         return found
 
     def add(self, kind: str, key: str, value: str, community_id: str | None) -> bool:
-        def tx(conn: sa.Connection) -> bool:
-            if conn.execute(sa.select(_t.kind).where(self._where(kind, key))).first():
-                return False
-            conn.execute(provider_state.insert().values(
-                provider=self.provider, kind=kind, key=key, community_id=community_id or "",
-                value_json=value, updated_at_us=_now_us()))
-            return True
-
-        try:
-            return self.store.run_write(tx)
-        except sa.exc.IntegrityError:  # another process added it between the two statements
-            return False
+        # A key names its community (a session or payment id, `community/purchase`, a key
+        # that spells its community), so the primary key's conflict is the key's.
+        row = {"provider": self.provider, "kind": kind, "key": key,
+               "community_id": community_id or "", "value_json": value,
+               "updated_at_us": _now_us()}
+        return self.store.run_write(lambda conn: insert_new(conn, provider_state, _KEY, row))
 
     def swap(self, kind: str, key: str, old: str, new: str) -> bool:
         def tx(conn: sa.Connection) -> bool:
