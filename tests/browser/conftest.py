@@ -91,6 +91,20 @@ class ThreadedServer:
         self._socket.close()
 
 
+def wait_until_true(page: Page, expression: str, timeout_s: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is true.
+
+    Not ``page.wait_for_function``: when its first try is false it goes on polling with
+    ``eval`` inside the page, which Jeton's Content-Security-Policy (``script-src 'self'``)
+    refuses; ``page.evaluate`` runs through the browser's debugging protocol and is allowed.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout_s} s: {expression}")
+        time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class Dashboard:
     base_url: str

@@ -16,7 +16,7 @@ from api.conftest import run_live_server
 from conftest import make_sqlite_store
 from jeton.services.access.staff import bootstrap_owner
 
-from .conftest import Dashboard, Shoot
+from .conftest import Dashboard, Shoot, wait_until_true
 from .test_owner_pages_browser import CATALOG, DESKTOP, fits_the_width, seed, sign_in
 
 pytestmark = pytest.mark.browser
@@ -43,8 +43,8 @@ def test_money_is_drawn_per_day_in_bars_with_a_revenue_total(
     canvas = page.locator('canvas[data-chart="chart-money_per_day"]')
     expect(canvas).to_be_visible()
     # Chart.js is a deferred script: the canvas shows before it has drawn into it.
-    page.wait_for_function(
-        "typeof window.Chart === 'function' && window.Chart.getChart("
+    wait_until_true(
+        page, "typeof window.Chart === 'function' && window.Chart.getChart("
         "document.querySelector('canvas[data-chart=\"chart-money_per_day\"]')) !== undefined")
     drawn = page.evaluate(
         "(() => { const c = window.Chart.getChart("

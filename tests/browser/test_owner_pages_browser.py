@@ -11,7 +11,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 import jeton
 from jeton.services.access.staff import StaffRole, create_staff_user
 
-from .conftest import Dashboard, Shoot
+from .conftest import Dashboard, Shoot, wait_until_true
 
 pytestmark = pytest.mark.browser
 PHONE = ViewportSize(width=375, height=740)
@@ -187,8 +187,8 @@ def test_reports_draw_charts_and_download_csv(dashboard: Dashboard, page: Page,
     assert charts.count() >= 3
     # The canvases show as soon as the page is parsed; Chart.js and the page's script are
     # deferred, so wait (up to the usual timeout) until Chart.js has drawn into every canvas.
-    page.wait_for_function(
-        "typeof window.Chart === 'function' && "
+    wait_until_true(
+        page, "typeof window.Chart === 'function' && "
         "[...document.querySelectorAll('canvas[data-chart]')]"
         ".every(c => window.Chart.getChart(c) !== undefined)")
     shoot(page, "reports")
