@@ -8,7 +8,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import Dashboard, Shoot
+from .conftest import Dashboard, Shoot, wait_until_true
 
 pytestmark = pytest.mark.browser
 
@@ -125,7 +125,7 @@ def test_a_staff_user_turns_on_two_step_sign_in(dashboard: Dashboard, page: Page
     expect(page.locator("#totp-uri")).to_contain_text("otpauth://totp/")
     expect(page.locator("#totp-qr")).to_be_visible()
     # drawn: the page's content security policy lets the inline SVG through
-    assert page.evaluate("document.getElementById('totp-qr').naturalWidth") > 100
+    wait_until_true(page, "document.getElementById('totp-qr').naturalWidth > 100")
     shoot(page, "enrollment")
 
     totp = pyotp.TOTP(secret)
