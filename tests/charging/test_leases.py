@@ -15,6 +15,7 @@ import jeton
 from jeton.core.clock import ManualClock
 from jeton.services.access import staff as staff_users
 from jeton.services.access.audit import list_audit
+from jeton.services.charging.metered import Metering
 from jeton.services.ledger.state import wallet_id
 
 from .conftest import Check
@@ -250,4 +251,35 @@ def test_metered_use_in_the_area_pays_the_share_of_what_is_captured(
     done = town.finish_metered(later.id, 2, idempotency_key="s2-end")
     assert {(s.member or s.account): s.amount for s in done.splits} == {"revenue": 10}
     assert town.balance("olga").posted == 6
+    invariants(town.jeton.store)
+
+
+def test_a_lease_that_changes_while_a_metered_use_is_priced_is_read_again_at_capture(
+        town: jeton.Community, invariants: Check, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The share goes to the lease running in the capture's own transaction: a lease ended
+    (and another begun) after the finish was priced and before its capture is seen there, and
+    the finish is priced again (decision 0093)."""
+    town.load_catalog(STREAMING)
+    first = _lease(town)
+    stream = town.start_metered("ann", "files.lib42.stream", 10, idempotency_key="s1")
+    priced = Metering._price
+    calls: list[str] = []
+
+    def price_then_hand_over(self: Metering, *args: object) -> object:
+        plan = priced(self, *args)  # type: ignore[arg-type]
+        calls.append("priced")
+        if len(calls) == 1:  # between this price and its capture, the area changes hands
+            town.end_lease(first.id, reason="handed over")
+            town.create_lease("files.lib42.", "bob", share_bp=1000, price_min=1, price_max=30,
+                              kinds=["fixed"], idempotency_key="lease-lib42-bob")
+        return plan
+
+    monkeypatch.setattr(Metering, "_price", price_then_hand_over)
+    receipt = town.finish_metered(stream.id, 6, idempotency_key="s1-end")
+    assert calls == ["priced", "priced"]
+    assert receipt.captured == 30
+    assert {(s.member or s.account): s.amount for s in receipt.splits} == {
+        "bob": 3, "revenue": 27}
+    assert town.balance("olga").posted == 0
+    assert town.get_transfer(receipt.transfer_id or "").metadata["lease_id"] != first.id
     invariants(town.jeton.store)

@@ -57,7 +57,12 @@ from jeton.services.charging.offers import (
     split_lines,
     usable_offer,
 )
-from jeton.services.charging.reads import add_allowance_use, allowance_used, running_lease
+from jeton.services.charging.reads import (
+    LeaseTerm,
+    add_allowance_use,
+    allowance_used,
+    running_lease,
+)
 from jeton.services.charging.results import MeteredReceipt, MeteredSession, SplitLine
 from jeton.services.ledger import idempotency
 from jeton.services.ledger.results import Split, TransferResult
@@ -73,7 +78,8 @@ _U = metered_uses.c
 
 
 class _CounterMoved(Exception):
-    """The allowance counter changed between pricing a finish and writing it: price again."""
+    """The allowance counter or the running lease changed between pricing a finish and
+    writing it: price again."""
 
 
 @dataclass(slots=True)
@@ -91,6 +97,10 @@ class _Finish:
     capture: int
     uncharged: int
     lines: list[SplitLine]
+    # Whether the price read the running lease, and the one it found (decision 0093): the
+    # capture's transaction reads it again and prices again if another runs by then.
+    reads_lease: bool = False
+    lease: LeaseTerm | None = None
     thread: int = field(default_factory=threading.get_ident)
     receipt: MeteredReceipt | None = None
 
@@ -238,8 +248,8 @@ class Metering:
                                       use.window)
                 use = use_allowance(allowance, seen, actual, from_us(now_us), row["session_id"])
             # A use that captures nothing (free, waived) pays no share: no read.
-            term = (running_lease(conn, community_id, service.code)
-                    if row["pay"] and row["held"] else None)
+            reads_lease = bool(row["pay"] and row["held"])
+            term = running_lease(conn, community_id, service.code) if reads_lease else None
         priced = use.priced if use is not None else actual
         classes = frozenset(json.loads(row["classes_json"]))
         price = quote(service.price, priced, classes, row["discount_bp"])
@@ -258,7 +268,8 @@ class Metering:
             row["member_id"], capture)
         return _Finish(community_id=community_id, metered_id=metered_id, row=row, actual=actual,
                        key=key, use=use, seen=seen, price=price, capture=capture,
-                       uncharged=amount - capture, lines=lines)
+                       uncharged=amount - capture, lines=lines, reads_lease=reads_lease,
+                       lease=term)
 
     def _replay(self, community_id: str, row: dict[str, Any], actual: int,
                 key: str) -> MeteredReceipt:
@@ -328,8 +339,13 @@ class Metering:
 
     def _settle(self, conn: Connection, plan: _Finish,
                 transfer: TransferResult | None) -> MeteredReceipt:
-        """Mark the use finished with its receipt and count the allowance, on `conn`."""
+        """Mark the use finished with its receipt and count the allowance, on `conn`. Raises
+        `_CounterMoved` if the allowance's count or the running lease is no longer the one
+        the price was made from (a use or a lease committed between): the finish prices again."""
         row = plan.row
+        if transfer is not None and plan.reads_lease and running_lease(
+                conn, plan.community_id, row["service"]) != plan.lease:
+            raise _CounterMoved()
         now_us = self.ledger.now_us()
         wid = wallet_id(row["member_id"], row["asset"])
         receipt = MeteredReceipt(
