@@ -41,6 +41,7 @@ def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
     assert found["bare_per_s"] > 0
     assert found["charge_per_s"] > 0
     assert found["ratio"] == pytest.approx(found["charge_per_s"] / found["bare_per_s"])
+    assert found["ratio_spread"] == 0.0  # one round: nothing to spread
     j = jeton.open(url)
     try:
         c = j.community("bench")

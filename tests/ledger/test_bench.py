@@ -16,8 +16,11 @@ def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> 
     assert set(figures) == {
         "postgres_spend_per_s", "postgres_sql_spend_per_s", "postgres_transfer_per_s",
         "postgres_raw_transfer_per_s", "postgres_p99_spend_ms", "postgres_p99_sql_spend_ms",
-        "postgres_p99_transfer_ms", "postgres_spend_ratio", "postgres_transfer_ratio"}
-    assert all(v > 0 for v in figures.values())
+        "postgres_p99_transfer_ms", "postgres_spend_ratio", "postgres_transfer_ratio",
+        "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread"}
+    assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread"))
+    assert all(0 <= figures[f"postgres_{k}_ratio_spread"] < figures[f"postgres_{k}_ratio"] * 2
+               for k in ("spend", "transfer"))
     assert figures["postgres_spend_ratio"] == pytest.approx(
         figures["postgres_spend_per_s"] / figures["postgres_raw_transfer_per_s"], rel=0.5)
 
@@ -27,6 +30,8 @@ def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
     for name in ("sqlite_spend", "sqlite_normal_spend"):
         assert figures[f"{name}_per_s"] > 0
         assert figures[f"{name}_ratio"] > 0
+        assert figures[f"{name}_ratio_spread"] >= 0
+    assert figures["sqlite_batch_ratio_spread"] >= 0
     assert figures["sqlite_raw_commit_per_s"] > 0
     assert figures["sqlite_normal_raw_commit_per_s"] > 0
     assert figures["sqlite_raw_batch_per_s"] > figures["sqlite_batch_spend_per_s"] > 0
@@ -46,3 +51,10 @@ def test_a_failing_writer_fails_the_run() -> None:
             pytest.raises(RuntimeError, match="a writer failed"):
         bench.run_writers(url, schema, "nowhere", bench.spend_op, per_writer=2, writers=2,
                           processes=2)
+
+
+def test_a_ratio_is_the_mean_of_the_rounds_and_its_spread_their_range() -> None:
+    # Round by round: 100/200, 300/400, 50/100 -> 0.5, 0.75, 0.5.
+    found = bench.ratio_figures("x_ratio", [100, 300, 50], [200, 400, 100])
+    assert found == {"x_ratio": pytest.approx(0.5833333), "x_ratio_spread": pytest.approx(0.25)}
+    assert bench.ratio_figures("one", [3], [4]) == {"one": 0.75, "one_spread": 0.0}

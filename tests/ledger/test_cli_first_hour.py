@@ -3,6 +3,7 @@ truth, one-line errors, the community found without a flag, and a quick start.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -123,6 +124,20 @@ def test_bench_spends_the_n_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None
     assert batched == [150, 150]
     assert any("1 batch(es) of 150 spends" in s for s in said)
     assert figures["sqlite_batch_spend_per_s"] > 0
+
+
+def test_bench_runs_the_rounds_it_is_given_and_says_how_far_each_ratio_moved() -> None:
+    done = _jeton("bench", "--rounds", "3", "-n", "30", "--no-http", "--history-postings",
+                  "1000", "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["rounds"] == 3
+    for ratio in ("sqlite_spend_ratio", "sqlite_normal_spend_ratio", "sqlite_batch_ratio"):
+        assert figures[ratio] > 0
+        assert figures[f"{ratio}_spread"] >= 0
+    refused = _jeton("bench", "--rounds", "0")
+    assert refused.returncode == 2
+    assert "--rounds" in refused.stderr
 
 
 def test_the_command_line_starts_without_loading_the_server_or_the_migrations(

@@ -44,6 +44,7 @@ from jeton.services.bench.charging import (
     _community,
     writer_members,
 )
+from jeton.services.bench.service import ratio_figures
 from jeton.store.engine import Store, normalize_url
 
 CONNECTIONS = 16
@@ -182,9 +183,9 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
         stop_server(proc)
     bare = statistics.fmean(rates["ping"])
     charge = statistics.fmean(rates["charge"])
+    ratios = ratio_figures("ratio", rates["charge"], rates["ping"])
     return {"bare_per_s": bare, "charge_per_s": charge,
-            "ratio": statistics.fmean(c / b for c, b in zip(rates["charge"], rates["ping"],
-                                                              strict=True)),
+            "ratio": ratios["ratio"], "ratio_spread": ratios["ratio_spread"],
             "server_cpu_ms_per_charge": statistics.fmean(cpu_ms) if cpu_ms else 0.0}
 
 
@@ -238,17 +239,19 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def _measure(url: str, n: int, prefix: str, progress: Any) -> dict[str, float]:
+def _measure(url: str, n: int, prefix: str, progress: Any,
+             rounds: int = WRK_ROUNDS) -> dict[str, float]:
     if WRK:
         if progress:
             progress(f"http on {prefix or 'sqlite'}: wrk, {CONNECTIONS} connections, "
-                     f"{WRK_ROUNDS} rounds of ping and charges")
-        found = bench_http_wrk(url)
+                     f"{rounds} rounds of ping and charges")
+        found = bench_http_wrk(url, rounds=rounds)
         return {f"{prefix}http_server_processes": float(default_server_processes(
                     "postgresql" if prefix else "sqlite")),
                 f"{prefix}http_bare_per_s": found["bare_per_s"],
                 f"{prefix}http_charge_per_s": found["charge_per_s"],
                 f"{prefix}http_charge_ratio": found["ratio"],
+                f"{prefix}http_charge_ratio_spread": found["ratio_spread"],
                 f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"]}
     if progress:
         progress(f"http on {prefix or 'sqlite'}: wrk is not installed (Debian's package "
@@ -261,9 +264,10 @@ def _measure(url: str, n: int, prefix: str, progress: Any) -> dict[str, float]:
 def figures(options: dict[str, Any]) -> dict[str, float]:
     n = int(options.get("n") or 2000)
     progress = options.get("progress")
+    rounds = int(options.get("rounds") or WRK_ROUNDS)
     out: dict[str, float] = {"http_driver_wrk": 1.0 if WRK else 0.0}
     with tempfile.TemporaryDirectory(prefix="jeton-http-bench-") as tmp:
-        out.update(_measure(f"sqlite:///{Path(tmp) / 'bench.db'}", n, "", progress))
+        out.update(_measure(f"sqlite:///{Path(tmp) / 'bench.db'}", n, "", progress, rounds))
     url = options.get("postgres_url")
     if url:
         name = f"jeton_http_bench_{uuid.uuid4().hex[:10]}"
@@ -273,7 +277,8 @@ def figures(options: dict[str, Any]) -> dict[str, float]:
         try:
             bench_url = sa.make_url(normalize_url(url)).set(database=name).render_as_string(
                 hide_password=False)
-            out.update(_measure(bench_url.replace("+psycopg", ""), n, "postgres_", progress))
+            out.update(_measure(bench_url.replace("+psycopg", ""), n, "postgres_", progress,
+                                rounds))
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -52,6 +52,15 @@ Progress = Callable[[str], None]
 MEMBERS = 64
 
 
+def ratio_figures(name: str, ours: Sequence[float], refs: Sequence[float]) -> dict[str, float]:
+    """`name` (the mean of the rounds' ratios, each round's figure over the reference measured
+    beside it) and `name_spread` (the largest round's ratio less the smallest: how far this
+    machine moved the ratio during the run)."""
+    per_round = [o / r for o, r in zip(ours, refs, strict=True)]
+    return {name: statistics.fmean(per_round),
+            f"{name}_spread": max(per_round) - min(per_round)}
+
+
 def _p99(samples: list[float]) -> float:
     if len(samples) < 2:
         return samples[0] * 1000 if samples else 0.0
@@ -82,11 +91,12 @@ def _spend_loop(c: jeton.Community, n: int, prefix: str, member_of: Callable[[in
     return time.perf_counter() - start, lat
 
 
+ROUNDS = 2  # alternations of each figure with its reference, by default (`--rounds`)
 BATCH_SIZE = 1000  # spends per batch in the batch figure (the batch limit of `spend_batch`)
 
 
 def bench_sqlite(n: int = 5000, preload_postings: int = 0,
-                 progress: Progress | None = None, rounds: int = 2) -> dict[str, float]:
+                 progress: Progress | None = None, rounds: int = ROUNDS) -> dict[str, float]:
     """SQLite figures, each beside its raw reference (`references.py`) in alternating rounds
     on the same disk: `n` spends one per transaction with synchronous FULL and NORMAL, and the
     same `n` again in batches of up to 1,000."""
@@ -116,8 +126,7 @@ def bench_sqlite(n: int = 5000, preload_postings: int = 0,
                 lat += lat_r
             figures[f"sqlite{suffix}_spend_per_s"] = statistics.fmean(ours)
             figures[f"sqlite{suffix}_raw_commit_per_s"] = statistics.fmean(raw)
-            figures[f"sqlite{suffix}_spend_ratio"] = statistics.fmean(
-                o / r for o, r in zip(ours, raw, strict=True))
+            figures.update(ratio_figures(f"sqlite{suffix}_spend_ratio", ours, raw))
             figures[f"sqlite{suffix}_p99_spend_ms"] = _p99(lat)
             if sync == "FULL":
                 figures.update(_sqlite_batches(c, Path(tmp), batches_per_round, batch_size,
@@ -159,7 +168,7 @@ def _sqlite_batches(c: jeton.Community, tmp: Path, batches: int, batch_size: int
         ours.append(batches * batch_size / (time.perf_counter() - start))
     return {"sqlite_batch_spend_per_s": statistics.fmean(ours),
             "sqlite_raw_batch_per_s": statistics.fmean(raw),
-            "sqlite_batch_ratio": statistics.fmean(o / r for o, r in zip(ours, raw, strict=True)),
+            **ratio_figures("sqlite_batch_ratio", ours, raw),
             "sqlite_batch_p99_batch_ms": _p99(batch_lat)}
 
 
@@ -339,7 +348,7 @@ def transfer_op(c: jeton.Community, w: int, i: int) -> None:
 
 def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                    processes: int | None = None, progress: Progress | None = None,
-                   rounds: int = 2) -> dict[str, float]:
+                   rounds: int = ROUNDS) -> dict[str, float]:
     """`n` spends, `n` member transfers and `n` plain SQL transfers (the reference) from
     `writers` concurrent writers (see `run_writers`) on a fresh schema, in alternating rounds."""
     processes = processes or writer_processes(writers)
@@ -374,10 +383,8 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
         "postgres_p99_spend_ms": _p99(lat["spend"]),
         "postgres_p99_sql_spend_ms": _p99(lat["sql_spend"]),
         "postgres_p99_transfer_ms": _p99(lat["transfer"]),
-        "postgres_spend_ratio": statistics.fmean(
-            s / r for s, r in zip(timed["spend"], timed["raw"], strict=True)),
-        "postgres_transfer_ratio": statistics.fmean(
-            s / r for s, r in zip(timed["transfer"], timed["raw"], strict=True)),
+        **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw"]),
+        **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw"]),
     }
     return figures
 
@@ -388,13 +395,16 @@ EXTRA: list[Callable[[dict[str, Any]], dict[str, float]]] = []
 
 def run(*, postgres_url: str | None = None, n: int = 5000, preload_postings: int = 0,
         progress: Progress | None = None, history_postings: int | None = None,
-        ) -> dict[str, float]:
-    figures = {"cpu_count": float(os.cpu_count() or 0)}
-    figures.update(bench_sqlite(n=n, preload_postings=preload_postings, progress=progress))
+        rounds: int = ROUNDS) -> dict[str, float]:
+    """Every figure; each ratio from `rounds` rounds of the figure and its reference in turn
+    (more rounds: a steadier mean, and a `_spread` that shows the machine's noise)."""
+    figures = {"cpu_count": float(os.cpu_count() or 0), "rounds": float(rounds)}
+    figures.update(bench_sqlite(n=n, preload_postings=preload_postings, progress=progress,
+                                rounds=rounds))
     if postgres_url:
-        figures.update(bench_postgres(postgres_url, n=n, progress=progress))
+        figures.update(bench_postgres(postgres_url, n=n, progress=progress, rounds=rounds))
     options = {"postgres_url": postgres_url, "n": n, "progress": progress,
-               "history_postings": history_postings}
+               "history_postings": history_postings, "rounds": rounds}
     for extra in EXTRA:
         figures.update(extra(options))
     return figures
