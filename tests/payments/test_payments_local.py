@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -368,3 +369,60 @@ def test_an_offline_payment_recorded_by_another_process_completes_the_session() 
     assert opened_by.get_checkout(checkout.session_id).status is CheckoutStatus.complete
     with pytest.raises(ProviderRejected):
         record(opened_by)  # recorded already, whichever process is asked
+
+
+
+class _Sharing(MemoryState):
+    """One process's view of `shared`: with `hold_answers`, the answers it keeps are held
+    back (as if the process were still between changing the payment and keeping its answer),
+    and `before_swap` runs once, just before its first swap of a payment."""
+
+    def __init__(self, shared: MemoryState) -> None:
+        super().__init__()
+        self.shared = shared
+        self.hold_answers = False
+        self.held: list[tuple[str, str, str, str | None]] = []
+        self.before_swap: Callable[[], object] | None = None
+
+    def get(self, kind: str, key: str) -> str | None:
+        return self.shared.get(kind, key)
+
+    def add(self, kind: str, key: str, value: str, community_id: str | None) -> bool:
+        if self.hold_answers and kind == "refund":
+            self.held.append((kind, key, value, community_id))
+            return True
+        return self.shared.add(kind, key, value, community_id)
+
+    def swap(self, kind: str, key: str, old: str, new: str) -> bool:
+        if kind == "payment" and self.before_swap is not None:
+            step, self.before_swap = self.before_swap, None
+            step()
+        return self.shared.swap(kind, key, old, new)
+
+
+def test_two_processes_refunding_under_one_key_refund_once() -> None:
+    """One process has refunded (the payment changed) but not yet kept its answer when the
+    other, asked the same refund with the same key, reads the payment again: it finds the
+    refund in the payment itself and answers with it, refunding nothing (decision 0090)."""
+    shared = MemoryState()
+    slow_state, racing_state = _Sharing(shared), _Sharing(shared)
+    slow, racing = DemoProvider(state=slow_state), DemoProvider(state=racing_state)
+    checkout = slow.create_checkout(**checkout_args())
+    paid = parse(slow, slow.complete_checkout(checkout.session_id))
+    assert paid.provider_payment_id is not None
+    payment_id = paid.provider_payment_id
+    refund = {"provider_payment_id": payment_id, "amount_minor": 1000, "idempotency_key": "r1"}
+
+    slow_state.hold_answers = True
+    made: list[object] = []
+    racing_state.before_swap = lambda: made.append(slow.refund(**refund))  # type: ignore[arg-type]
+    answer = racing.refund(**refund)  # type: ignore[arg-type]
+    assert [answer] == made  # the slow process's refund, not a second one
+    assert racing.events == []  # its event is the slow process's, which made the refund
+    for held in slow_state.held:  # the slow process keeps its answer at last
+        shared.add(*held)
+
+    with pytest.raises(ProviderRejected):  # refunded once: 5,000 of 6,000 is left, no more
+        slow.refund(provider_payment_id=payment_id, amount_minor=5001, idempotency_key="r2")
+    with pytest.raises(ProviderRejected):  # the key names a refund of 1,000, not 500
+        racing.refund(provider_payment_id=payment_id, amount_minor=500, idempotency_key="r1")

@@ -124,7 +124,9 @@ class _Payment:
     currency: str
     customer_id: str | None
     refunded_minor: int = 0
-    refund_ids: list[str] = field(default_factory=list)
+    # Each refund by its idempotency key: [refund id, amount]. A refund and its key change the
+    # payment in one compare-and-set, so two processes never both refund under one key.
+    refunds: dict[str, list[Any]] = field(default_factory=dict)
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -267,25 +269,35 @@ class LocalProvider(CheckedProvider):
             replay = self._replay("refund", idempotency_key, request)
             if replay is not None:
                 return RefundResult(**{**replay, "status": RefundStatus(replay["status"])})
-            raw = self._state.get("payment", provider_payment_id)
-            if raw is None:
-                raise PaymentNotFound(f"no payment {provider_payment_id}", provider=self.name)
-            payment = _Payment.load(raw)
-            left = payment.amount_minor - payment.refunded_minor
-            if amount > left:
-                raise ProviderRejected(
-                    f"refund of {amount} is more than the {left} left on {provider_payment_id}",
-                    provider=self.name, code="amount_too_large")
-            refund_id = self._new_id("re")
-            payment.refunded_minor += amount
-            payment.refund_ids.append(refund_id)
-            if not self._state.swap("payment", provider_payment_id, raw, payment.dump()):
-                # Another process refunded this payment meanwhile: again, on what it left.
-                return self.refund(provider_payment_id=provider_payment_id,
-                                   amount_minor=amount, idempotency_key=idempotency_key)
+            while True:
+                raw = self._state.get("payment", provider_payment_id)
+                if raw is None:
+                    raise PaymentNotFound(f"no payment {provider_payment_id}",
+                                          provider=self.name)
+                payment = _Payment.load(raw)
+                made = payment.refunds.get(idempotency_key)
+                if made is not None:  # made by another process, which answers and tells
+                    if made[1] != amount:
+                        raise ProviderRejected(
+                            "idempotency key reused with a different request",
+                            provider=self.name, status=Status.idempotency_conflict)
+                    refund_id = made[0]
+                    break
+                left = payment.amount_minor - payment.refunded_minor
+                if amount > left:
+                    raise ProviderRejected(
+                        f"refund of {amount} is more than the {left} left on "
+                        f"{provider_payment_id}", provider=self.name, code="amount_too_large")
+                refund_id = self._new_id("re")
+                payment.refunded_minor += amount
+                payment.refunds[idempotency_key] = [refund_id, amount]
+                if self._state.swap("payment", provider_payment_id, raw, payment.dump()):
+                    break  # else another process changed the payment meanwhile: read it again
             result = RefundResult(
                 provider=self.name, refund_id=refund_id, provider_payment_id=provider_payment_id,
                 amount_minor=amount, currency=payment.currency, status=RefundStatus.succeeded)
+            if made is not None:
+                return result
             self._answer("refund", idempotency_key, request, asdict(result),
                          payment.community_id)
             # Cumulative, as the port promises: replays and reordering cannot double count.
