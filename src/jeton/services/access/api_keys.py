@@ -46,7 +46,7 @@ from jeton.store.tables.ledger import communities
 
 TOKEN_PREFIX = "jtk_live_"  # noqa: S105 (what a token starts with, not a secret)
 TEST_TOKEN_PREFIX = "jtk_test_"  # noqa: S105 (the same, for a community in test mode)
-_PREFIX_CHARS = len(TOKEN_PREFIX)
+_PREFIX_CHARS = len(TOKEN_PREFIX)  # of both prefixes: where the community part starts
 _SECRET_BYTES = 32
 _S = 1_000_000
 
