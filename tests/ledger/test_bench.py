@@ -14,8 +14,8 @@ pytestmark = pytest.mark.postgres
 def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> None:
     figures = bench.bench_postgres(postgres_url(), n=32, writers=4, processes=2)
     assert set(figures) == {
-        "postgres_spend_per_s", "postgres_sql_spend_per_s", "postgres_transfer_per_s",
-        "postgres_raw_transfer_per_s", "postgres_p99_spend_ms", "postgres_p99_sql_spend_ms",
+        "postgres_spend_per_s", "postgres_python_spend_per_s", "postgres_transfer_per_s",
+        "postgres_raw_transfer_per_s", "postgres_p99_spend_ms", "postgres_p99_python_spend_ms",
         "postgres_p99_transfer_ms", "postgres_spend_ratio", "postgres_transfer_ratio",
         "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread"}
     assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread"))

@@ -51,25 +51,36 @@ def _trips(relay: RoundTripCounter, write: object) -> int:
 def test_a_plain_spend_is_one_round_trip_as_one_call_of_the_sql_function(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted
-    # The default on PostgreSQL: the Python write, two (decision 0078 measured both).
+    # The default on PostgreSQL and Citus: the function, one (decision 0095 measured both).
     c.jeton.ledger.spend_in_sql = None  # whatever JETON_SPEND_IN_SQL says
-    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
-                                           service="chat.message")) == 2
-    c.jeton.ledger.spend_in_sql = True  # JETON_SPEND_IN_SQL=on; always so on Citus
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
                                            service="chat.message")) == 1
+    c.jeton.ledger.spend_in_sql = False  # JETON_SPEND_IN_SQL=off: the Python write, two
+    assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
+                                           service="chat.message")) == 2
 
 
-def test_a_spend_the_function_leaves_to_python_costs_one_round_trip_more(
+def test_a_spend_the_function_leaves_to_python_costs_one_round_trip_more_once(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted
+    ledger = c.jeton.ledger
     c.set_velocity_limit(per_day=10**6)  # a hook that counts: the function leaves it to Python
-    c.jeton.ledger.spend_in_sql = False
+    ledger.spend_in_sql = False
     by_python = _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"s-{k}",
                                                 service="chat.message"))
-    c.jeton.ledger.spend_in_sql = True
+    ledger.spend_in_sql = True
+    relay.reset()
+    c.spend("alice", 1, idempotency_key="first", service="chat.message")
+    assert relay.turns == by_python + 1
+    # A limit holds for the whole community: its next spends go straight to the Python write
+    # for a while (decision 0095), then ask the function again.
+    assert c.id in ledger.sql_fallbacks
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
-                                           service="chat.message")) == by_python + 1
+                                           service="chat.message")) == by_python
+    ledger.sql_fallbacks[c.id] = 0.0  # the memory has run out
+    relay.reset()
+    c.spend("alice", 1, idempotency_key="again", service="chat.message")
+    assert relay.turns == by_python + 1
 
 
 def test_a_grant_and_a_hold_are_two_round_trips(

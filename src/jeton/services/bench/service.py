@@ -6,9 +6,10 @@ given), so runs are comparable.
 
 - `sqlite_spend_per_s`: one spend per transaction, in-process, synchronous=FULL (durable);
 - `sqlite_batch_spend_per_s`: the same `n` spends again, in batches of up to 1,000;
-- `postgres_spend_per_s`: 16 writers at once, every spend crediting the same revenue account;
-  `postgres_sql_spend_per_s` the same spends as one call of the SQL function `jeton_spend`
-  (decision 0078 compares the two paths);
+- `postgres_spend_per_s`: 16 writers at once, every spend crediting the same revenue account,
+  each spend the store's default (one call of the SQL function `jeton_spend`);
+  `postgres_python_spend_per_s` the same spends by the Python write (decisions 0078 and 0095
+  compare the two paths);
 - `*_p99_spend_ms`: the 99th percentile latency of one spend (one batch for the batch figure);
 - with `preload_postings`, the SQLite spend figure is measured again on a journal that already
   holds that many postings, to show a spend does not slow down as the journal grows.
@@ -331,13 +332,13 @@ def _writer_process(url: str, schema: str, community_id: str, op: WriteOp, mine:
 def spend_op(c: jeton.Community, w: int, i: int) -> None:
     # Each writer pays from its own four members; every spend credits the one revenue account,
     # the row that must not become a serialization point. The store's default path (on
-    # PostgreSQL the Python write, two round trips: decision 0078).
+    # PostgreSQL one call of the SQL function `jeton_spend`, one round trip: decision 0095).
     c.spend(f"m{w * 4 + i % 4}", 1, idempotency_key=f"w{w}-{i}", service="chat.message")
 
 
-def sql_spend_op(c: jeton.Community, w: int, i: int) -> None:
-    # The same spend as one call of the SQL function `jeton_spend`, to compare (decision 0078).
-    c.jeton.ledger.spend_in_sql = True
+def python_spend_op(c: jeton.Community, w: int, i: int) -> None:
+    # The same spend by the Python write (two round trips), to compare (decision 0095).
+    c.jeton.ledger.spend_in_sql = False
     c.spend(f"m{w * 4 + i % 4}", 1, idempotency_key=f"q{w}-{i}", service="chat.message")
 
 
@@ -354,7 +355,7 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
     processes = processes or writer_processes(writers)
     per_writer = max(1, n // writers // rounds)
     ops: dict[str, WriteOp] = {"raw": references.raw_transfer_op, "spend": spend_op,
-                               "sql_spend": sql_spend_op, "transfer": transfer_op}
+                               "python_spend": python_spend_op, "transfer": transfer_op}
     timed: dict[str, list[float]] = {name: [] for name in ops}
     lat: dict[str, list[float]] = {name: [] for name in ops}
     with fresh_pg_schema(url, "jeton_bench") as schema:
@@ -377,11 +378,11 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
             first += WARMUP + per_writer
     figures = {
         "postgres_spend_per_s": statistics.fmean(timed["spend"]),
-        "postgres_sql_spend_per_s": statistics.fmean(timed["sql_spend"]),
+        "postgres_python_spend_per_s": statistics.fmean(timed["python_spend"]),
         "postgres_transfer_per_s": statistics.fmean(timed["transfer"]),
         "postgres_raw_transfer_per_s": statistics.fmean(timed["raw"]),
         "postgres_p99_spend_ms": _p99(lat["spend"]),
-        "postgres_p99_sql_spend_ms": _p99(lat["sql_spend"]),
+        "postgres_p99_python_spend_ms": _p99(lat["python_spend"]),
         "postgres_p99_transfer_ms": _p99(lat["transfer"]),
         **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw"]),
         **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw"]),

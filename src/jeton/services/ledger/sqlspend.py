@@ -15,6 +15,7 @@ a host app's own hook sends every spend down the Python path.
 from __future__ import annotations
 
 import json
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,10 +47,19 @@ KNOWN_HOOKS = frozenset({
 CALL = ("SELECT jeton_spend(%(c)s, %(m)s, %(a)s, %(n)s, %(s)s, %(actor)s, %(r)s, %(memo)s, "
         "%(meta)s, %(k)s, %(h)s, %(t)s, %(o)s, %(now)s)")
 
-# Whether plain PostgreSQL (not Citus) spends through the function by default: no, by the
-# measurements of decision 0078 (16 writers on two cores: the Python write is faster; one hot
-# wallet or a few writers: the function is). Citus always does: one hop to the worker, not 14.
-POSTGRES_DEFAULT = False
+# Whether plain PostgreSQL (not Citus) spends through the function by default: yes since
+# decision 0095 (less CPU per spend on both sides, and more spends a second with 16 writers;
+# decision 0078 had measured the other way before either path was made lean). Citus always
+# does: one hop to the worker, not 14.
+POSTGRES_DEFAULT = True
+
+# Reasons to fall back that hold for every spend of a community (its settings, not the
+# member's wallet): after one, the ledger sends the community's plain spends straight to the
+# Python write for `FALLBACK_MEMORY_S` seconds, sparing each a call that would write nothing.
+# The Python write is the whole write, so a setting changed meanwhile is never missed; only
+# the path is chosen by what was seen (decision 0095).
+COMMUNITY_REASONS = frozenset({"velocity_limits", "charge_succeeded", "revenue"})
+FALLBACK_MEMORY_S = 10.0
 
 _citus: weakref.WeakKeyDictionary[Store, bool] = weakref.WeakKeyDictionary()
 _hooks_seen: weakref.WeakKeyDictionary[object, tuple[tuple[object, ...], bool]] = (
@@ -89,10 +99,22 @@ def enabled(store: Store, hooks: Sequence[Callable[..., object]], ledger: object
     return True if choice else (POSTGRES_DEFAULT or is_citus(store))
 
 
+def left_to_python(fallbacks: dict[str, float], community_id: str) -> bool:
+    """Whether a fallback of `COMMUNITY_REASONS` for this community was seen lately."""
+    until = fallbacks.get(community_id)
+    if until is None:
+        return False
+    if time.monotonic() < until:
+        return True
+    fallbacks.pop(community_id, None)
+    return False
+
+
 def spend(store: Store, community_id: str, header: Header, amount: int, req_hash: str,
-          now_us: int) -> TransferResult | None:
+          now_us: int, fallbacks: dict[str, float]) -> TransferResult | None:
     """The spend as one call: its answer, a replay's, or the error the Python path raises for a
-    decline or a conflicting key; None when the Python path must do it (nothing was written)."""
+    decline or a conflicting key; None when the Python path must do it (nothing was written).
+    A fallback for a reason of the whole community is noted in `fallbacks` (the ledger's)."""
     metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
                      if header.metadata else "{}")  # as `WorkSet._seal` writes it
     key = header.idempotency_key or ""
@@ -116,7 +138,10 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
             raise
         answer = store.run_write(tx)
     outcome = answer["outcome"]
-    sql_spends_total.labels(outcome=outcome, reason=answer.get("reason", "")).inc()
+    reason = answer.get("reason", "")
+    sql_spends_total.labels(outcome=outcome, reason=reason).inc()
+    if reason in COMMUNITY_REASONS:
+        fallbacks[community_id] = time.monotonic() + FALLBACK_MEMORY_S
     if outcome == "ok":
         return TransferResult.model_validate(answer["result"])
     if outcome == "replay":
