@@ -16,8 +16,8 @@ class Settings:
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     public_url: str = "http://127.0.0.1:8000"
-    # Plain spends on PostgreSQL as one call of `jeton_spend` (decision 0078): None is the
-    # default (on for Citus, off for plain PostgreSQL), True or False forces it.
+    # Plain spends on PostgreSQL as one call of `jeton_spend` (decisions 0078, 0095): None is
+    # the default (on, for Citus and plain PostgreSQL alike), True or False forces it.
     spend_in_sql: bool | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
