@@ -74,10 +74,10 @@ def test_a_spend_the_function_leaves_to_python_costs_one_round_trip_more_once(
     assert relay.turns == by_python + 1
     # A limit holds for the whole community: its next spends go straight to the Python write
     # for a while (decision 0095), then ask the function again.
-    assert c.id in ledger.sql_fallbacks
+    assert (c.id, "CREDIT") in ledger.sql_fallbacks
     assert _trips(relay, lambda k: c.spend("alice", 1, idempotency_key=f"p-{k}",
                                            service="chat.message")) == by_python
-    ledger.sql_fallbacks[c.id] = 0.0  # the memory has run out
+    ledger.sql_fallbacks[(c.id, "CREDIT")] = 0.0  # the memory has run out
     relay.reset()
     c.spend("alice", 1, idempotency_key="again", service="chat.message")
     assert relay.turns == by_python + 1

@@ -250,7 +250,7 @@ def _falls_back(c: jeton.Community, reason: str, write: Callable[[], Any]) -> An
     """Run `write` (a spend) with the function on; it must fall back for `reason`. The
     ledger's memory of the community's fallbacks is cleared first, so the function is asked."""
     c.jeton.ledger.spend_in_sql = True
-    c.jeton.ledger.sql_fallbacks.pop(c.id, None)
+    c.jeton.ledger.sql_fallbacks.clear()
     before = _count("fallback", reason)
     try:
         return write()

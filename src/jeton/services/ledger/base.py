@@ -113,9 +113,9 @@ class LedgerBase:
         # Plain spends on PostgreSQL as one call of `jeton_spend` (services/ledger/sqlspend.py):
         # None is the default (decision 0078), False the Python write, True the function.
         self.spend_in_sql: bool | None = None
-        # Communities whose plain spends the function lately left to Python, until when
-        # (`sqlspend.COMMUNITY_REASONS`, decision 0095).
-        self.sql_fallbacks: dict[str, float] = {}
+        # Communities (and assets) whose plain spends the function lately left to Python, until
+        # when (`sqlspend.COMMUNITY_REASONS`, decision 0095).
+        self.sql_fallbacks: dict[tuple[str, str], float] = {}
         self._known_communities: set[str] = set()
         # Which communities run on a test clock, and the scope that puts an operation on its
         # community's time (decision 0056).

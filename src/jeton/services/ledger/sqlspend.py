@@ -53,9 +53,10 @@ CALL = ("SELECT jeton_spend(%(c)s, %(m)s, %(a)s, %(n)s, %(s)s, %(actor)s, %(r)s,
 # does: one hop to the worker, not 14.
 POSTGRES_DEFAULT = True
 
-# Reasons to fall back that hold for every spend of a community (its settings, not the
-# member's wallet): after one, the ledger sends the community's plain spends straight to the
-# Python write for `FALLBACK_MEMORY_S` seconds, sparing each a call that would write nothing.
+# Reasons to fall back that hold for every spend of a community in an asset (its settings, not
+# the member's wallet): after one, the ledger sends the community's plain spends of that asset
+# straight to the Python write for `FALLBACK_MEMORY_S` seconds, sparing each a call that would
+# write nothing.
 # The Python write is the whole write, so a setting changed meanwhile is never missed; only
 # the path is chosen by what was seen (decision 0095).
 COMMUNITY_REASONS = frozenset({"velocity_limits", "charge_succeeded", "revenue"})
@@ -99,22 +100,26 @@ def enabled(store: Store, hooks: Sequence[Callable[..., object]], ledger: object
     return True if choice else (POSTGRES_DEFAULT or is_citus(store))
 
 
-def left_to_python(fallbacks: dict[str, float], community_id: str) -> bool:
-    """Whether a fallback of `COMMUNITY_REASONS` for this community was seen lately."""
-    until = fallbacks.get(community_id)
+Fallbacks = dict[tuple[str, str], float]  # (community, asset) -> until, by time.monotonic()
+
+
+def left_to_python(fallbacks: Fallbacks, community_id: str, asset: str) -> bool:
+    """Whether a fallback of `COMMUNITY_REASONS` for this community and asset was seen lately."""
+    until = fallbacks.get((community_id, asset))
     if until is None:
         return False
     if time.monotonic() < until:
         return True
-    fallbacks.pop(community_id, None)
+    fallbacks.pop((community_id, asset), None)
     return False
 
 
 def spend(store: Store, community_id: str, header: Header, amount: int, req_hash: str,
-          now_us: int, fallbacks: dict[str, float]) -> TransferResult | None:
+          now_us: int, fallbacks: Fallbacks) -> TransferResult | None:
     """The spend as one call: its answer, a replay's, or the error the Python path raises for a
     decline or a conflicting key; None when the Python path must do it (nothing was written).
-    A fallback for a reason of the whole community is noted in `fallbacks` (the ledger's)."""
+    A fallback for a reason of the whole community is noted in `fallbacks` (the ledger's),
+    by community and asset."""
     metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
                      if header.metadata else "{}")  # as `WorkSet._seal` writes it
     key = header.idempotency_key or ""
@@ -141,7 +146,7 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
     reason = answer.get("reason", "")
     sql_spends_total.labels(outcome=outcome, reason=reason).inc()
     if reason in COMMUNITY_REASONS:
-        fallbacks[community_id] = time.monotonic() + FALLBACK_MEMORY_S
+        fallbacks[(community_id, header.asset)] = time.monotonic() + FALLBACK_MEMORY_S
     if outcome == "ok":
         return TransferResult.model_validate(answer["result"])
     if outcome == "replay":

@@ -134,7 +134,7 @@ class LedgerWrites(LedgerBase):
         if to_account is None and not req.splits and sqlspend.enabled(
                 self.store, self.hooks, self, self.spend_in_sql) and not (
                 self.sql_fallbacks and sqlspend.left_to_python(self.sql_fallbacks,
-                                                               community_id)):
+                                                               community_id, header.asset)):
             done = sqlspend.spend(self.store, community_id, header, req.amount, req_hash,
                                   self.now_us(), self.sql_fallbacks)  # one call (0078)
             if done is not None:
