@@ -82,11 +82,17 @@ def hash_head(values: dict[str, str]) -> str:
         for name in HASH_FIELDS)
 
 
+def pair(tag: str, id_: str, amount: str) -> str:
+    """One posting's (`p`) or lot move's (`l`) part of the hash text as a SQL expression:
+    `id_` a text expression, `amount` a bigint one."""
+    return (f"'{tag}' || length({id_}) || ':' || {id_} || ';'"
+            f" || length(({amount})::text) || ':' || ({amount})::text || ';'")
+
+
 def pairs(tag: str, ids: str, amounts: str) -> str:
-    """The postings' (`p`) or lot moves' (`l`) part of the hash text as a SQL expression, from
-    two arrays of the same length, sorted as Python sorts them."""
-    return (f"coalesce((SELECT string_agg('{tag}' || length(a) || ':' || a || ';'\n"
-            f"                                   || length(n::text) || ':' || n::text || ';', ''\n"
+    """The postings' or lot moves' part of the hash text as a SQL expression, from two arrays
+    of the same length, sorted as Python sorts them."""
+    return (f"coalesce((SELECT string_agg({pair(tag, 'a', 'n')}, ''\n"
             f"                                   ORDER BY a COLLATE \"C\", n)\n"
             f"                 FROM unnest({ids}, {amounts}) AS x(a, n)), '')")
 
@@ -120,6 +126,14 @@ DROP_FUNCTIONS = (
 
 
 
+# The header of a spend's transfer, for the hash: its fixed fields are constants.
+_SPEND_HASH_FIELDS = {
+    "actor": "p_actor", "asset": "p_asset", "community_id": "p_community_id",
+    "effective_at_us": "p_now_us::text", "hold_id": "NULL::text",
+    "idempotency_key": "p_idempotency_key", "kind": "'spend'", "member_id": "p_member_id",
+    "memo": "p_memo", "metadata_json": "p_metadata_json", "reason_code": "p_reason_code",
+    "reverses_id": "NULL::text", "service": "p_service", "transfer_id": "p_transfer_id"}
+
 # A plain spend (one wallet, paid to `revenue`, no splits) as one call: what `LedgerWrites.spend`
 # writes through `WorkSet.pay` on the Python path, row for row, so that on Citus the whole write
 # is one command to the community's worker (docs/decisions/0077, 0078). The answer is JSON:
@@ -139,14 +153,6 @@ DROP_FUNCTIONS = (
 # wallet's lock, so a racing spend of the same member and key finds the first's answer; a
 # race across members meets the key's unique index, which the caller retries as `write_once`
 # does. The ids (the transfer's and the overdraft lot's, if one is opened) come from Jeton.
-# The header of a spend's transfer, for the hash: its fixed fields are constants.
-_SPEND_HASH_FIELDS = {
-    "actor": "p_actor", "asset": "p_asset", "community_id": "p_community_id",
-    "effective_at_us": "p_now_us::text", "hold_id": "NULL::text",
-    "idempotency_key": "p_idempotency_key", "kind": "'spend'", "member_id": "p_member_id",
-    "memo": "p_memo", "metadata_json": "p_metadata_json", "reason_code": "p_reason_code",
-    "reverses_id": "NULL::text", "service": "p_service", "transfer_id": "p_transfer_id"}
-
 SPEND = r"""
 CREATE OR REPLACE FUNCTION jeton_spend(
     p_community_id text, p_member_id text, p_asset text, p_amount bigint, p_service text,
@@ -304,8 +310,7 @@ BEGIN
   -- The hash is `jeton_transfer_hash`'s text written out: the postings are revenue's then the
   -- wallet's (sorted by account: 'r' < 'w'), the moves sorted when there are several.
   IF cardinality(v_lots) = 1 THEN
-    v_moves := 'l' || length(v_lots[1]) || ':' || v_lots[1] || ';'
-               || length(v_move_amounts[1]::text) || ':' || v_move_amounts[1]::text || ';';
+    v_moves := """ + pair("l", "v_lots[1]", "v_move_amounts[1]") + r""";
   ELSE
     v_moves := """ + pairs("l", "v_lots", "v_move_amounts") + r""";
   END IF;
@@ -317,10 +322,8 @@ BEGIN
           CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT),
           encode(sha256(convert_to(
     """ + hash_head(_SPEND_HASH_FIELDS) + r"""
-    || 'p' || length(v_revenue) || ':' || v_revenue || ';'
-    || length(p_amount::text) || ':' || p_amount::text || ';'
-    || 'p' || length(v_wallet) || ':' || v_wallet || ';'
-    || length((-p_amount)::text) || ':' || (-p_amount)::text || ';'
+    || """ + pair("p", "v_revenue", "p_amount") + r"""
+    || """ + pair("p", "v_wallet", "-p_amount") + r"""
     || v_moves, 'UTF8')), 'hex'));
   UPDATE @schema.lots l
   SET remaining = l.remaining + v_move_amounts[array_position(v_lots, l.lot_id::text)]

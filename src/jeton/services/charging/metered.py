@@ -97,9 +97,8 @@ class _Finish:
     capture: int
     uncharged: int
     lines: list[SplitLine]
-    # Whether the price read the running lease, and the one it found (decision 0093): the
+    # The running lease the price read (decision 0093; read whenever the use can capture): the
     # capture's transaction reads it again and prices again if another runs by then.
-    reads_lease: bool = False
     lease: LeaseTerm | None = None
     thread: int = field(default_factory=threading.get_ident)
     receipt: MeteredReceipt | None = None
@@ -247,9 +246,9 @@ class Metering:
                 seen = allowance_used(conn, community_id, row["member_id"], service.code,
                                       use.window)
                 use = use_allowance(allowance, seen, actual, from_us(now_us), row["session_id"])
-            # A use that captures nothing (free, waived) pays no share: no read.
-            reads_lease = bool(row["pay"] and row["held"])
-            term = running_lease(conn, community_id, service.code) if reads_lease else None
+            # A use that can capture nothing (free, waived, nothing held) pays no share: no read.
+            term = (running_lease(conn, community_id, service.code)
+                    if row["pay"] and row["held"] else None)
         priced = use.priced if use is not None else actual
         classes = frozenset(json.loads(row["classes_json"]))
         price = quote(service.price, priced, classes, row["discount_bp"])
@@ -268,8 +267,7 @@ class Metering:
             row["member_id"], capture)
         return _Finish(community_id=community_id, metered_id=metered_id, row=row, actual=actual,
                        key=key, use=use, seen=seen, price=price, capture=capture,
-                       uncharged=amount - capture, lines=lines, reads_lease=reads_lease,
-                       lease=term)
+                       uncharged=amount - capture, lines=lines, lease=term)
 
     def _replay(self, community_id: str, row: dict[str, Any], actual: int,
                 key: str) -> MeteredReceipt:
@@ -343,7 +341,8 @@ class Metering:
         `_CounterMoved` if the allowance's count or the running lease is no longer the one
         the price was made from (a use or a lease committed between): the finish prices again."""
         row = plan.row
-        if transfer is not None and plan.reads_lease and running_lease(
+        # A capture (`transfer`) needs a use that pays and held credits: its price read the lease.
+        if transfer is not None and running_lease(
                 conn, plan.community_id, row["service"]) != plan.lease:
             raise _CounterMoved()
         now_us = self.ledger.now_us()

@@ -131,10 +131,10 @@ class LedgerWrites(LedgerBase):
         # The key is bound to the request's fields (`_spend_request`), hashed once here.
         req_hash = (_spend_request_hash(req) if to_account is None else
                     idempotency.request_hash("spend", _spend_request(req, to_account)))
-        if to_account is None and not req.splits and sqlspend.enabled(
-                self.store, self.hooks, self, self.spend_in_sql) and not (
-                self.sql_fallbacks and sqlspend.left_to_python(self.sql_fallbacks,
-                                                               community_id, header.asset)):
+        if (to_account is None and not req.splits
+                and sqlspend.enabled(self.store, self.hooks, self, self.spend_in_sql)
+                and not sqlspend.left_to_python(self.sql_fallbacks, community_id,
+                                                header.asset)):
             done = sqlspend.spend(self.store, community_id, header, req.amount, req_hash,
                                   self.now_us(), self.sql_fallbacks)  # one call (0078)
             if done is not None:
