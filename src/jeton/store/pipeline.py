@@ -35,6 +35,9 @@ _NAMED = re.compile(r"%\((\w+)\)s")
 _COMMANDS = frozenset({"BEGIN", "COMMIT"})
 _FATAL = pq.ExecStatus.FATAL_ERROR
 _ABORTED = pq.ExecStatus.PIPELINE_ABORTED
+_IN_TRANSACTION = pq.TransactionStatus.INTRANS
+# In `expected`, a BEGIN not sent: the transaction was open already. It answers no rows.
+_NOT_SENT = b""
 
 
 class Statement:
@@ -103,7 +106,11 @@ def run(conn: psycopg.Connection[Any],
     """Send every statement of `work` (SQL in `%(name)s` form, and the parameters of each of
     its executions: one dict per run; "BEGIN" and "COMMIT" with one empty run) in one
     pipeline with one Sync, wait once, and return the rows of each execution in order.
-    Raises the first error, after reading everything."""
+    Raises the first error, after reading everything.
+
+    A BEGIN is not sent when the connection is in a transaction already (a statement of the
+    same write went first through SQLAlchemy, which psycopg opened it for): the statements join
+    it, and PostgreSQL has no "already a transaction in progress" to warn of."""
     pgconn = conn.pgconn
     with _NAMING:
         prepared = _PREPARED.setdefault(conn, set())
@@ -111,10 +118,14 @@ def run(conn: psycopg.Connection[Any],
     # What each result answers: an execution (None) or the prepare of this statement name.
     expected: list[bytes | None] = []
     with conn.lock:
+        in_transaction = pgconn.transaction_status == _IN_TRANSACTION
         pgconn.enter_pipeline_mode()
         try:
             for sql, runs in work:
                 if sql in _COMMANDS:  # utility commands: sent as they are, never prepared
+                    if sql == "BEGIN" and in_transaction:
+                        expected.append(_NOT_SENT)
+                        continue
                     pgconn.send_query_params(sql.encode(), None)
                     expected.append(None)
                     continue
@@ -132,6 +143,9 @@ def run(conn: psycopg.Connection[Any],
             out: list[list[tuple[Any, ...]]] = []
             error: pq.abc.PGresult | None = None
             for prepare in expected:
+                if prepare is _NOT_SENT:
+                    out.append([])
+                    continue
                 result = _result(pgconn)
                 while _result(pgconn) is not None:  # each query's results end with NULL
                     pass
