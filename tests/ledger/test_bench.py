@@ -13,16 +13,36 @@ pytestmark = pytest.mark.postgres
 
 def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> None:
     figures = bench.bench_postgres(postgres_url(), n=32, writers=4, processes=2)
-    assert set(figures) == {
+    cpu = {f"postgres_{op}_{side}_cpu_us"  # one write's CPU: the writers' and the server's here
+           for op in ("spend", "python_spend", "transfer", "raw_transfer")
+           for side in ("client", "server")}
+    assert set(figures) - {"postgres_spend_cpu_ratio"} == {
         "postgres_spend_per_s", "postgres_python_spend_per_s", "postgres_transfer_per_s",
         "postgres_raw_transfer_per_s", "postgres_p99_spend_ms", "postgres_p99_python_spend_ms",
         "postgres_p99_transfer_ms", "postgres_spend_ratio", "postgres_transfer_ratio",
-        "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread"}
-    assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread"))
+        "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread", *cpu}
+    assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread") and k not in cpu)
+    # 32 writes may take less CPU in PostgreSQL than /proc's clock tick counts
+    assert all(figures[k] >= 0 for k in cpu)
+    assert all(figures[f"postgres_{op}_client_cpu_us"] > 0 for op in ("spend", "raw_transfer"))
     assert all(0 <= figures[f"postgres_{k}_ratio_spread"] < figures[f"postgres_{k}_ratio"] * 2
                for k in ("spend", "transfer"))
     assert figures["postgres_spend_ratio"] == pytest.approx(
         figures["postgres_spend_per_s"] / figures["postgres_raw_transfer_per_s"], rel=0.5)
+
+
+def test_the_cpu_ratio_is_the_references_cpu_over_the_spends() -> None:
+    figures = bench.bench_postgres(postgres_url(), n=400, writers=4, processes=2, rounds=1)
+    assert figures["postgres_spend_cpu_ratio"] == pytest.approx(
+        (figures["postgres_raw_transfer_client_cpu_us"]
+         + figures["postgres_raw_transfer_server_cpu_us"])
+        / (figures["postgres_spend_client_cpu_us"] + figures["postgres_spend_server_cpu_us"]))
+    assert figures["postgres_spend_server_cpu_us"] > 0
+
+
+def test_a_server_reading_counts_what_each_process_spent_since_the_last() -> None:
+    # one process ended in between (not counted), one started (all of it), one went on
+    assert bench.cpu_s_between({"1": 5.0, "2": 1.0}, {"1": 5.5, "3": 0.25}) == 0.75
 
 
 def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
@@ -42,6 +62,11 @@ def test_charge_bench_on_postgres_uses_the_same_writers() -> None:
     assert set(found) == {"spend_per_s", "charge_per_s", "charge_to_spend_ratio",
                           "p99_spend_ms", "p99_charge_ms"}
     assert all(v > 0 for v in found.values())
+
+
+def test_the_server_cpu_is_read_only_for_a_server_on_this_machine() -> None:
+    assert bench.server_cpu(postgres_url())  # the tests' server runs here
+    assert bench.server_cpu("postgresql://jeton@db.example.com:5432/jeton") is None
 
 
 def test_a_failing_writer_fails_the_run() -> None:

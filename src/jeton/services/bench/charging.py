@@ -149,11 +149,11 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
         latencies: dict[str, list[float]] = {"spend": [], "charge": []}
         for r in range(rounds):
             for kind, op in (("spend", _spend_op), ("charge", _charge_op)):
-                took, lat = bench.run_writers(
+                run = bench.run_writers(
                     url, schema, "bench", op, per_writer=per_writer, writers=writers,
                     processes=processes, first=r * (bench.WARMUP + per_writer))
-                elapsed[kind] += took
-                latencies[kind].extend(lat)
+                elapsed[kind] += run.elapsed
+                latencies[kind].extend(run.latencies)
     done = per_writer * writers * rounds
     spend_per_s, charge_per_s = done / elapsed["spend"], done / elapsed["charge"]
     return {"spend_per_s": spend_per_s, "charge_per_s": charge_per_s,

@@ -44,7 +44,7 @@ from jeton.services.bench.charging import (
     _community,
     writer_members,
 )
-from jeton.services.bench.service import ratio_figures
+from jeton.services.bench.service import cpu_s_of, ratio_figures
 from jeton.store.engine import Store, normalize_url
 
 CONNECTIONS = 16
@@ -134,15 +134,8 @@ def _wrk_script() -> str:
 def _cpu_s(pid: int) -> float:
     """User and system CPU seconds so far (Linux /proc) of a server: its process and, with
     several workers, the processes it started; 0 where unreadable."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its child
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    server = str(pid)
+    return cpu_s_of(lambda found, _name, fields: found == server or fields[1] == server)
 
 
 def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int) -> float:

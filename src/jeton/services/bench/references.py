@@ -106,6 +106,9 @@ _RAW_DDL = (
     "amount BIGINT NOT NULL, ref TEXT NOT NULL)",
 )
 _local = threading.local()
+# Every connection a writer process opened, kept until the process ends: a thread's own would
+# close with the thread, and its backend with it, before the bench reads PostgreSQL's CPU.
+_opened: list[psycopg.Connection[Any]] = []
 
 
 def raw_setup(url: str, schema: str, writers: int) -> None:
@@ -127,6 +130,7 @@ def _raw_conn(c: jeton.Community) -> psycopg.Connection[Any]:
         url = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = psycopg.connect(url, options=f"-c search_path={store.pg_schema}")
         _local.conn = conn
+        _opened.append(conn)
     return conn
 
 

@@ -22,6 +22,15 @@ schema and the members once; each process opens its own Store, each writer warms
 writes of its own, and the clock starts when every writer is ready and all are let go at once.
 Each writer sends back its latencies, and the figure is the writes over the time from that
 start to the last writer's end.
+
+Beside each rate, the CPU one write costs: `*_client_cpu_us` in the writers' processes (their
+own count from the start to their end) and, when the server runs on this machine (a loopback
+or socket URL), `*_server_cpu_us` in all of PostgreSQL's processes over the same span (read
+from /proc, so another load on the machine counts too). Where fsync is fast the writes are
+CPU-bound on a 2-core machine, and the ratio of rates follows the ratio of CPU;
+`postgres_spend_cpu_ratio` is that bound for the spend (the reference's CPU over the
+spend's). Where fsync is slow the reference waits on commits and the ratio of rates rises
+above it (decision 0096).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import sqlalchemy as sa
 
@@ -200,8 +209,58 @@ from `w` and `i`."""
 PG_WRITERS = 16
 WARMUP = 20  # untimed writes per writer before the start
 WRITER_TIMEOUT_S = 600
-# What a writer process tells the parent: ("ready" | "done" | what failed, latencies)
-Inbox: TypeAlias = "multiprocessing.queues.Queue[tuple[str, list[float]]]"
+# What a writer process tells the parent: ("ready" | "done" | what failed, latencies, the
+# CPU seconds it spent from the start to its writers' end)
+Inbox: TypeAlias = "multiprocessing.queues.Queue[tuple[str, list[float], float]]"
+LOCAL_HOSTS = frozenset({"", "127.0.0.1", "localhost", "::1"})
+
+
+class WritersRun(NamedTuple):
+    """What `run_writers` measured: the seconds from the common start to the last writer's
+    end, every timed write's latency, the writers' CPU seconds, and PostgreSQL's (None when
+    the server is not on this machine)."""
+    elapsed: float
+    latencies: list[float]
+    client_cpu_s: float
+    server_cpu_s: float | None
+
+
+def cpu_by_pid(keep: Callable[[str, str, list[str]], bool]) -> dict[str, float]:
+    """User and system CPU seconds so far (Linux /proc) of each process that `keep(pid, name,
+    fields)` picks (`fields`: those of /proc/<pid>/stat after the name, its state first);
+    empty where /proc cannot be read."""
+    found: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        name = text[text.find("(") + 1:text.rfind(")")]
+        fields = text[text.rfind(")") + 2:].split()
+        if keep(stat.parent.name, name, fields):
+            found[stat.parent.name] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def cpu_s_of(keep: Callable[[str, str, list[str]], bool]) -> float:
+    """The CPU seconds so far of the processes `keep` picks, together (see `cpu_by_pid`)."""
+    return sum(cpu_by_pid(keep).values())
+
+
+def server_cpu(url: str) -> dict[str, float] | None:
+    """The CPU seconds so far of each PostgreSQL process, when the server at `url` runs on
+    this machine (its processes are named `postgres` in /proc); None otherwise."""
+    host = sa.make_url(normalize_url(url)).host or ""
+    if host not in LOCAL_HOSTS or not Path("/proc/self/stat").exists():
+        return None
+    return cpu_by_pid(lambda _pid, name, _fields: name == "postgres")
+
+
+def cpu_s_between(before: dict[str, float], after: dict[str, float]) -> float:
+    """The CPU seconds processes spent between two readings: of each process alive at the
+    second (a process that ended in between is not counted, so this errs low, never below 0)."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
 
 
 def writer_processes(writers: int = PG_WRITERS) -> int:
@@ -230,11 +289,10 @@ def fresh_pg_schema(url: str, prefix: str) -> Iterator[str]:
 
 def run_writers(url: str, schema: str, community_id: str, op: WriteOp, *, per_writer: int,
                 writers: int = PG_WRITERS, processes: int | None = None, warmup: int = WARMUP,
-                first: int = 0) -> tuple[float, list[float]]:
+                first: int = 0) -> WritersRun:
     """Run `op` `per_writer` times in each of `writers` threads spread over `processes` new
     Python processes (default `writer_processes`), each process with its own Store on
-    `schema`; return the seconds from the common start to the last writer's end, and the
-    latency of every timed write.
+    `schema`; return what was measured (`WritersRun`).
 
     Each writer first runs `warmup` untimed writes to open its connection and fill the caches,
     says it is ready, and waits for the start. Writer `w` runs `op(c, w, i)` for `i` from
@@ -244,6 +302,7 @@ def run_writers(url: str, schema: str, community_id: str, op: WriteOp, *, per_wr
     processes = max(1, min(processes or writer_processes(writers), writers))
     ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
     go = ctx.Event()
+    release = ctx.Event()  # the writers keep their connections open until the last count
     inbox: Inbox = ctx.Queue()
     children = []
     taken = 0
@@ -253,7 +312,7 @@ def run_writers(url: str, schema: str, community_id: str, op: WriteOp, *, per_wr
             target=_writer_process, daemon=True,
             args=(url, schema, community_id, op, range(taken, taken + threads),
                   range(first, first + warmup), range(first + warmup, first + warmup + per_writer),
-                  go, inbox)))
+                  go, release, inbox)))
         taken += threads
     for child in children:
         child.start()
@@ -261,26 +320,35 @@ def run_writers(url: str, schema: str, community_id: str, op: WriteOp, *, per_wr
     try:
         for _ in range(writers):
             _receive(inbox, children, "ready")
+        server_before = server_cpu(url)
         go.set()
         start = time.perf_counter()
         latencies: list[float] = []
+        client_cpu_s = 0.0
         for _ in children:
-            latencies.extend(_receive(inbox, children, "done"))
+            samples, cpu_s = _receive(inbox, children, "done")
+            latencies.extend(samples)
+            client_cpu_s += cpu_s
         elapsed = time.perf_counter() - start
+        server_after = server_cpu(url)  # the writers' connections are still open
         finished = True
     finally:
+        release.set()
         for child in children:
             if not finished:  # a writer failed: stop the others rather than wait for them
                 child.terminate()
             child.join(timeout=WRITER_TIMEOUT_S)
-    return elapsed, latencies
+    server = (cpu_s_between(server_before, server_after)
+              if server_before is not None and server_after is not None else None)
+    return WritersRun(elapsed, latencies, client_cpu_s, server)
 
 
-def _receive(inbox: Inbox, children: Sequence[BaseProcess], expected: str) -> list[float]:
+def _receive(inbox: Inbox, children: Sequence[BaseProcess],
+             expected: str) -> tuple[list[float], float]:
     deadline = time.monotonic() + WRITER_TIMEOUT_S
     while True:
         try:
-            kind, latencies = inbox.get(timeout=1)
+            kind, latencies, cpu_s = inbox.get(timeout=1)
             break
         except queue.Empty:
             dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
@@ -288,11 +356,12 @@ def _receive(inbox: Inbox, children: Sequence[BaseProcess], expected: str) -> li
                 raise RuntimeError(f"a writer process died (exit codes {dead})") from None
     if kind != expected:
         raise RuntimeError(f"a writer failed: {kind}")
-    return latencies
+    return latencies, cpu_s
 
 
 def _writer_process(url: str, schema: str, community_id: str, op: WriteOp, mine: range,
-                    warmup: range, timed: range, go: Event, inbox: Inbox) -> None:
+                    warmup: range, timed: range, go: Event, release: Event,
+                    inbox: Inbox) -> None:
     """One process of `run_writers`: its writers are threads sharing one Store."""
     latencies: list[float] = []
     failed: list[str] = []
@@ -302,7 +371,7 @@ def _writer_process(url: str, schema: str, community_id: str, op: WriteOp, mine:
         try:
             for i in warmup:
                 op(c, w, i)
-            inbox.put(("ready", []))
+            inbox.put(("ready", [], 0.0))
             go.wait()
             lat = []
             for i in timed:
@@ -312,19 +381,22 @@ def _writer_process(url: str, schema: str, community_id: str, op: WriteOp, mine:
             latencies.extend(lat)
         except Exception as exc:  # the parent raises it
             failed.append(f"writer {w}: {exc!r}")
-            inbox.put((failed[-1], []))
+            inbox.put((failed[-1], [], 0.0))
 
     try:
         c = jeton.Jeton(store).community(community_id)
         threads = [threading.Thread(target=writer, args=(c, w)) for w in mine]
         for t in threads:
             t.start()
+        go.wait()  # every writer has warmed up: count the CPU of the timed writes only
+        cpu_start = time.process_time()
         for t in threads:
             t.join()
         if not failed:
-            inbox.put(("done", latencies))
+            inbox.put(("done", latencies, time.process_time() - cpu_start))
+            release.wait(WRITER_TIMEOUT_S)
     except Exception as exc:
-        inbox.put((repr(exc), []))
+        inbox.put((repr(exc), [], 0.0))
     finally:
         store.dispose()
 
@@ -354,10 +426,12 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
     `writers` concurrent writers (see `run_writers`) on a fresh schema, in alternating rounds."""
     processes = processes or writer_processes(writers)
     per_writer = max(1, n // writers // rounds)
-    ops: dict[str, WriteOp] = {"raw": references.raw_transfer_op, "spend": spend_op,
+    ops: dict[str, WriteOp] = {"raw_transfer": references.raw_transfer_op, "spend": spend_op,
                                "python_spend": python_spend_op, "transfer": transfer_op}
     timed: dict[str, list[float]] = {name: [] for name in ops}
     lat: dict[str, list[float]] = {name: [] for name in ops}
+    cpu_us: dict[str, dict[str, list[float]]] = {name: {"client": [], "server": []}
+                                                 for name in ops}
     with fresh_pg_schema(url, "jeton_bench") as schema:
         store = Store(url, pg_schema=schema)
         store.create_schema()
@@ -370,23 +444,37 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                 if progress:
                     progress(f"postgres: round {r + 1}/{rounds}: {per_writer * writers} {name} "
                              f"from {writers} writers in {processes} processes")
-                elapsed, samples = run_writers(url, schema, "bench", op, per_writer=per_writer,
-                                               writers=writers, processes=processes,
-                                               first=first)
-                timed[name].append(per_writer * writers / elapsed)
-                lat[name] += samples
+                run = run_writers(url, schema, "bench", op, per_writer=per_writer,
+                                  writers=writers, processes=processes, first=first)
+                done = per_writer * writers
+                timed[name].append(done / run.elapsed)
+                lat[name] += run.latencies
+                cpu_us[name]["client"].append(run.client_cpu_s * 1e6 / done)
+                if run.server_cpu_s is not None:
+                    cpu_us[name]["server"].append(run.server_cpu_s * 1e6 / done)
             first += WARMUP + per_writer
     figures = {
         "postgres_spend_per_s": statistics.fmean(timed["spend"]),
         "postgres_python_spend_per_s": statistics.fmean(timed["python_spend"]),
         "postgres_transfer_per_s": statistics.fmean(timed["transfer"]),
-        "postgres_raw_transfer_per_s": statistics.fmean(timed["raw"]),
+        "postgres_raw_transfer_per_s": statistics.fmean(timed["raw_transfer"]),
         "postgres_p99_spend_ms": _p99(lat["spend"]),
         "postgres_p99_python_spend_ms": _p99(lat["python_spend"]),
         "postgres_p99_transfer_ms": _p99(lat["transfer"]),
-        **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw"]),
-        **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw"]),
+        **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw_transfer"]),
+        **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw_transfer"]),
     }
+    for name, sides in cpu_us.items():
+        for side, samples in sides.items():
+            if samples:
+                figures[f"postgres_{name}_{side}_cpu_us"] = statistics.fmean(samples)
+    # The ratio of rates where both are CPU-bound. /proc counts in clock ticks (10 ms): a run
+    # too short to count any has none.
+    reference, spend = (figures.get(f"postgres_{name}_client_cpu_us", 0.0)
+                        + figures.get(f"postgres_{name}_server_cpu_us", 0.0)
+                        for name in ("raw_transfer", "spend"))
+    if cpu_us["spend"]["server"] and reference > 0 and spend > 0:
+        figures["postgres_spend_cpu_ratio"] = reference / spend
     return figures
 
 
