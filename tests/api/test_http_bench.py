@@ -10,6 +10,7 @@ import pytest
 
 import jeton
 from api.conftest import LiveServer
+from conftest import fresh_database
 from jeton.services.bench import http as http_bench
 from jeton.services.bench.charging import BUYER, UPLOADER
 
@@ -42,6 +43,7 @@ def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
     assert found["charge_per_s"] > 0
     assert found["ratio"] == pytest.approx(found["charge_per_s"] / found["bare_per_s"])
     assert found["ratio_spread"] == 0.0  # one round: nothing to spread
+    assert "database_cpu_ms_per_charge" not in found  # SQLite runs in the server's process
     j = jeton.open(url)
     try:
         c = j.community("bench")
@@ -52,6 +54,16 @@ def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
                    if c.balance(f"{UPLOADER}-{w}").posted > 0) == http_bench.CONNECTIONS
     finally:
         j.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(http_bench.WRK is None, reason="needs Debian's wrk (CI installs it)")
+def test_wrk_on_postgresql_counts_the_cpu_of_postgresql_per_charge_too() -> None:
+    with fresh_database() as url:
+        found = http_bench.bench_http_wrk(url, seconds=1, rounds=1)
+    assert found["charge_per_s"] > 0
+    assert found["server_cpu_ms_per_charge"] > 0
+    assert found["database_cpu_ms_per_charge"] > 0  # the server runs on this machine
 
 
 def test_ping_answers_the_key_and_changes_nothing(live_server: LiveServer) -> None:

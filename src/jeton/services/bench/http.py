@@ -44,7 +44,7 @@ from jeton.services.bench.charging import (
     _community,
     writer_members,
 )
-from jeton.services.bench.service import cpu_s_of, ratio_figures
+from jeton.services.bench.service import cpu_s_between, cpu_s_of, ratio_figures, server_cpu
 from jeton.store.engine import Store, normalize_url
 
 CONNECTIONS = 16
@@ -160,18 +160,24 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
     proc, base = start_server(url)
     rates: dict[str, list[float]] = {"ping": [], "charge": []}
     cpu_ms: list[float] = []
+    database_cpu_ms: list[float] = []  # PostgreSQL's, when it runs on this machine
     try:
         with tempfile.TemporaryDirectory(prefix="jeton-wrk-") as tmp:
             script = Path(tmp) / "bench.lua"
             script.write_text(_wrk_script())
             for r in range(rounds):
                 for kind in ("ping", "charge"):
-                    before = _cpu_s(proc.pid)
+                    before, database_before = _cpu_s(proc.pid), server_cpu(url)
                     rate = _wrk(base, token, kind, script, f"w{uuid.uuid4().hex[:8]}{r}",
                                 seconds)
                     rates[kind].append(rate)
                     if kind == "charge" and rate:
                         cpu_ms.append((_cpu_s(proc.pid) - before) * 1000 / (rate * seconds))
+                        database_after = server_cpu(url)
+                        if database_before is not None and database_after is not None:
+                            database_cpu_ms.append(
+                                cpu_s_between(database_before, database_after) * 1000
+                                / (rate * seconds))
     finally:
         stop_server(proc)
     bare = statistics.fmean(rates["ping"])
@@ -179,7 +185,9 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
     ratios = ratio_figures("ratio", rates["charge"], rates["ping"])
     return {"bare_per_s": bare, "charge_per_s": charge,
             "ratio": ratios["ratio"], "ratio_spread": ratios["ratio_spread"],
-            "server_cpu_ms_per_charge": statistics.fmean(cpu_ms) if cpu_ms else 0.0}
+            "server_cpu_ms_per_charge": statistics.fmean(cpu_ms) if cpu_ms else 0.0,
+            **({"database_cpu_ms_per_charge": statistics.fmean(database_cpu_ms)}
+               if database_cpu_ms else {})}
 
 
 def bench_http(url: str, n: int) -> dict[str, float]:
@@ -245,7 +253,10 @@ def _measure(url: str, n: int, prefix: str, progress: Any,
                 f"{prefix}http_charge_per_s": found["charge_per_s"],
                 f"{prefix}http_charge_ratio": found["ratio"],
                 f"{prefix}http_charge_ratio_spread": found["ratio_spread"],
-                f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"]}
+                f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"],
+                **({f"{prefix}http_database_cpu_ms_per_charge":
+                    found["database_cpu_ms_per_charge"]}
+                   if "database_cpu_ms_per_charge" in found else {})}
     if progress:
         progress(f"http on {prefix or 'sqlite'}: wrk is not installed (Debian's package "
                  f"`wrk`): {n} charges from {CONNECTIONS} Python clients instead")

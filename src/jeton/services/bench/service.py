@@ -251,8 +251,9 @@ def cpu_s_of(keep: Callable[[str, str, list[str]], bool]) -> float:
 def server_cpu(url: str) -> dict[str, float] | None:
     """The CPU seconds so far of each PostgreSQL process, when the server at `url` runs on
     this machine (its processes are named `postgres` in /proc); None otherwise."""
-    host = sa.make_url(normalize_url(url)).host or ""
-    if host not in LOCAL_HOSTS or not Path("/proc/self/stat").exists():
+    parsed = sa.make_url(normalize_url(url))
+    if (parsed.get_backend_name() != "postgresql" or (parsed.host or "") not in LOCAL_HOSTS
+            or not Path("/proc/self/stat").exists()):
         return None
     return cpu_by_pid(lambda _pid, name, _fields: name == "postgres")
 
