@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+import jeton
 from conftest import postgres_url
 from jeton.services.bench import charging as charging_bench
 from jeton.services.bench import service as bench
+from jeton.store.engine import Store
 
 pytestmark = pytest.mark.postgres
 
@@ -60,8 +62,27 @@ def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
 def test_charge_bench_on_postgres_uses_the_same_writers() -> None:
     found = charging_bench.bench_charge_postgres(postgres_url(), n=32, writers=4, processes=2)
     assert set(found) == {"spend_per_s", "charge_per_s", "charge_to_spend_ratio",
-                          "p99_spend_ms", "p99_charge_ms"}
+                          "p99_spend_ms", "p99_charge_ms", "hot_charge_per_s",
+                          "hot_to_charge_ratio", "p99_hot_charge_ms"}
     assert all(v > 0 for v in found.values())
+    assert found["hot_to_charge_ratio"] == pytest.approx(
+        found["hot_charge_per_s"] / found["charge_per_s"])
+
+
+def test_the_hot_uploader_charges_pay_one_uploader_from_every_writer() -> None:
+    url = postgres_url()
+    with bench.fresh_pg_schema(url, "jeton_test_bench") as schema:
+        store = Store(url, pg_schema=schema)
+        store.create_schema()
+        c = charging_bench._community(jeton.Jeton(store), "bench")
+        charging_bench.writer_members(c, 3, 1_000)
+        for w in range(3):
+            charging_bench._hot_charge_op(c, w, 0)
+        royalty = c.balance(f"{charging_bench.UPLOADER}-0").posted
+        assert royalty > 0
+        assert royalty % 3 == 0  # three charges, one uploader, equal shares
+        assert {c.balance(f"{charging_bench.UPLOADER}-{w}").posted for w in (1, 2)} == {0}
+        store.dispose()
 
 
 def test_the_server_cpu_is_read_only_for_a_server_on_this_machine() -> None:

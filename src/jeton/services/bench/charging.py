@@ -11,8 +11,12 @@ the app-store posting; the issue's target is `charge_to_spend_ratio` ≥ 0.7.
 `bench_charge_postgres` on a fresh PostgreSQL schema: there the same 16 writers as the ledger's
 spend figure (`bench.run_writers`, threads over several processes) time plain spends and
 catalog charges in alternate rounds, each writer with its own buyer and uploader, so the ratio
-compares the two under the same concurrency. It has the shape of `services.bench.EXTRA`
-entries, so `jeton bench` can add it with `bench.EXTRA.append(charging_bench.figures)`.
+compares the two under the same concurrency; then the same charges with every royalty paid to
+one uploader (`postgres_hot_uploader_charge_per_s`, and `postgres_hot_uploader_ratio` to the
+charges with an uploader each): a popular creator's wallet is locked by each charge that pays
+it, from the write's first round trip to its commit (decision 0096). It has the shape of
+`services.bench.EXTRA` entries, so `jeton bench` can add it with
+`bench.EXTRA.append(charging_bench.figures)`.
 """
 
 from __future__ import annotations
@@ -109,7 +113,9 @@ def bench_charge(j: jeton.Jeton, community_id: str, n: int = 2000) -> dict[str, 
 # figures (timed on a set-up of their own) so neither overwrites the other.
 _KEYS = {"spend_per_s": "paired_spend_per_s", "charge_per_s": "charge_per_s",
          "charge_to_spend_ratio": "charge_to_spend_ratio", "p99_spend_ms": "paired_p99_spend_ms",
-         "p99_charge_ms": "p99_charge_ms"}
+         "p99_charge_ms": "p99_charge_ms", "hot_charge_per_s": "hot_uploader_charge_per_s",
+         "hot_to_charge_ratio": "hot_uploader_ratio",
+         "p99_hot_charge_ms": "p99_hot_uploader_charge_ms"}
 
 
 def _spend_op(c: jeton.Community, w: int, i: int) -> None:
@@ -120,6 +126,12 @@ def _spend_op(c: jeton.Community, w: int, i: int) -> None:
 def _charge_op(c: jeton.Community, w: int, i: int) -> None:
     c.charge(f"{BUYER}-{w}", "bench.download", DOWNLOAD_BYTES,
              context={"uploader": f"{UPLOADER}-{w}"}, idempotency_key=f"charge-{w}-{i}")
+
+
+def _hot_charge_op(c: jeton.Community, w: int, i: int) -> None:
+    # Every writer's buyer pays the first writer's uploader: one wallet credited by all.
+    c.charge(f"{BUYER}-{w}", "bench.download", DOWNLOAD_BYTES,
+             context={"uploader": f"{UPLOADER}-0"}, idempotency_key=f"hot-{w}-{i}")
 
 
 def writer_members(c: jeton.Community, writers: int, credits: int) -> None:
@@ -137,29 +149,35 @@ def writer_members(c: jeton.Community, writers: int, credits: int) -> None:
 def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITERS,
                           processes: int | None = None, rounds: int = 2) -> dict[str, float]:
     """`n` plain spends and `n` catalog charges from `writers` concurrent writers on a fresh
-    schema, in `rounds` alternate rounds of each (see the module docstring)."""
+    schema, in `rounds` alternate rounds of each (see the module docstring); and `n` charges
+    whose royalty all goes to one uploader (`hot_charge_per_s`), the popular creator every
+    writer's buyer pays at once."""
     per_writer = max(1, n // (writers * rounds))
+    ops = {"spend": _spend_op, "charge": _charge_op, "hot_charge": _hot_charge_op}
     with bench.fresh_pg_schema(url, "jeton_charge_bench") as schema:
         store = Store(url, pg_schema=schema)
         store.create_schema()
         c = _community(jeton.Jeton(store), "bench")
-        writer_members(c, writers, 2 * DOWNLOAD_CREDITS * (n + 100))
+        writer_members(c, writers, 2 * len(ops) * DOWNLOAD_CREDITS * (n + 100))
         store.dispose()
-        elapsed = {"spend": 0.0, "charge": 0.0}
-        latencies: dict[str, list[float]] = {"spend": [], "charge": []}
+        elapsed = dict.fromkeys(ops, 0.0)
+        latencies: dict[str, list[float]] = {kind: [] for kind in ops}
         for r in range(rounds):
-            for kind, op in (("spend", _spend_op), ("charge", _charge_op)):
+            for kind, op in ops.items():
                 run = bench.run_writers(
                     url, schema, "bench", op, per_writer=per_writer, writers=writers,
                     processes=processes, first=r * (bench.WARMUP + per_writer))
                 elapsed[kind] += run.elapsed
                 latencies[kind].extend(run.latencies)
     done = per_writer * writers * rounds
-    spend_per_s, charge_per_s = done / elapsed["spend"], done / elapsed["charge"]
-    return {"spend_per_s": spend_per_s, "charge_per_s": charge_per_s,
-            "charge_to_spend_ratio": charge_per_s / spend_per_s,
+    per_s = {kind: done / took for kind, took in elapsed.items()}
+    return {"spend_per_s": per_s["spend"], "charge_per_s": per_s["charge"],
+            "charge_to_spend_ratio": per_s["charge"] / per_s["spend"],
             "p99_spend_ms": _p99_ms(latencies["spend"]),
-            "p99_charge_ms": _p99_ms(latencies["charge"])}
+            "p99_charge_ms": _p99_ms(latencies["charge"]),
+            "hot_charge_per_s": per_s["hot_charge"],
+            "hot_to_charge_ratio": per_s["hot_charge"] / per_s["charge"],
+            "p99_hot_charge_ms": _p99_ms(latencies["hot_charge"])}
 
 
 def figures(options: dict[str, Any]) -> dict[str, float]:
