@@ -5,16 +5,17 @@ be of kind `bill`; a new database goes to head in one step."""
 from __future__ import annotations
 
 import importlib
+import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from tests.conftest import check_invariants
+from tests.conftest import check_invariants, drop_pg_store, postgres_url
 
 import jeton
 from jeton.store import migrate
-from jeton.store.engine import Store
+from jeton.store.engine import Store, normalize_url
 from jeton.store.tables.api import http_idempotency
 from jeton.store.tables.bills import bills
 from jeton.store.tables.protection import TABLES
@@ -48,6 +49,34 @@ def test_a_new_database_goes_to_head(tmp_path: Path) -> None:
     assert migrate.current(store) == migrate.HEAD_REVISION
     migrate.upgrade(store)  # at head: nothing to do
     store.dispose()
+
+
+@pytest.mark.parametrize("server", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_opening_a_new_database_meets_no_database_error(tmp_path: Path, server: str) -> None:
+    # A SELECT of the missing version table made the server log an ERROR on every new database
+    errors: list[str] = []
+    if server == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'new.db'}")
+    else:
+        url = postgres_url()
+        schema = f"jeton_test_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(normalize_url(url))
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        admin.dispose()
+        store = Store(url, pg_schema=schema)
+    sa.event.listen(store.engine, "handle_error",
+                    lambda context: errors.append(repr(context.original_exception)))
+    try:
+        store.create_schema()
+        assert migrate.current(store) == migrate.HEAD_REVISION
+        store.create_schema()  # at head: nothing to do, nothing asked that is not there
+    finally:
+        if server == "sqlite":
+            store.dispose()
+        else:
+            drop_pg_store(store)
+    assert errors == []
 
 
 def test_a_database_at_0002_gains_the_test_clocks_table(tmp_path: Path) -> None:

@@ -63,10 +63,14 @@ def current(store: Store) -> str | None:
 
 
 def _at_head(store: Store) -> bool:
+    # A new database has no version table: asked first, so that opening one does not make the
+    # server log an error for a SELECT of a missing table.
     try:
         with store.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return False
             found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    except sa.exc.DBAPIError:  # no table yet (a new database), or no database: Alembic says
+    except sa.exc.DBAPIError:  # no database: Alembic says
         return False
     return found == HEAD_REVISION
 
