@@ -16,13 +16,16 @@ pytestmark = pytest.mark.postgres
 def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> None:
     figures = bench.bench_postgres(postgres_url(), n=32, writers=4, processes=2)
     cpu = {f"postgres_{op}_{side}_cpu_us"  # one write's CPU: the writers' and the server's here
-           for op in ("spend", "python_spend", "transfer", "raw_transfer")
+           for op in ("spend", "python_spend", "transfer", "raw_transfer", "hot_wallet_spend",
+                      "hot_wallet_python_spend")
            for side in ("client", "server")}
     assert set(figures) - {"postgres_spend_cpu_ratio"} == {
         "postgres_spend_per_s", "postgres_python_spend_per_s", "postgres_transfer_per_s",
         "postgres_raw_transfer_per_s", "postgres_p99_spend_ms", "postgres_p99_python_spend_ms",
         "postgres_p99_transfer_ms", "postgres_spend_ratio", "postgres_transfer_ratio",
-        "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread", *cpu}
+        "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread",
+        "postgres_hot_wallet_spend_per_s", "postgres_hot_wallet_python_spend_per_s",
+        "postgres_p99_hot_wallet_spend_ms", *cpu}
     assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread") and k not in cpu)
     # 32 writes may take less CPU in PostgreSQL than /proc's clock tick counts
     assert all(figures[k] >= 0 for k in cpu)
@@ -67,6 +70,23 @@ def test_charge_bench_on_postgres_uses_the_same_writers() -> None:
     assert all(v > 0 for v in found.values())
     assert found["hot_to_charge_ratio"] == pytest.approx(
         found["hot_charge_per_s"] / found["charge_per_s"])
+
+
+def test_the_hot_wallet_spends_of_every_writer_come_from_one_wallet_by_each_path() -> None:
+    url = postgres_url()
+    with bench.fresh_pg_schema(url, "jeton_test_bench") as schema:
+        store = Store(url, pg_schema=schema)
+        store.create_schema()
+        c = bench._setup(store, members=8, credits=100)
+        for w in range(2):
+            bench.hot_spend_op(c, w, 0)
+        assert c.jeton.ledger.spend_in_sql is None  # the default path: the SQL function
+        for w in range(2):
+            bench.hot_python_spend_op(c, w, 0)
+        assert c.jeton.ledger.spend_in_sql is False
+        assert c.balance("m0").posted == 96
+        assert {c.balance(f"m{i}").posted for i in range(1, 8)} == {100}
+        store.dispose()
 
 
 def test_the_hot_uploader_charges_pay_one_uploader_from_every_writer() -> None:

@@ -9,7 +9,9 @@ given), so runs are comparable.
 - `postgres_spend_per_s`: 16 writers at once, every spend crediting the same revenue account,
   each spend the store's default (one call of the SQL function `jeton_spend`);
   `postgres_python_spend_per_s` the same spends by the Python write (decisions 0078 and 0095
-  compare the two paths);
+  compare the two paths); `postgres_hot_wallet_spend_per_s` and
+  `postgres_hot_wallet_python_spend_per_s` the two paths with every writer spending from one
+  member's wallet (decision 0096);
 - `*_p99_spend_ms`: the 99th percentile latency of one spend (one batch for the batch figure);
 - with `preload_postings`, the SQLite spend figure is measured again on a journal that already
   holds that many postings, to show a spend does not slow down as the journal grows.
@@ -415,6 +417,20 @@ def python_spend_op(c: jeton.Community, w: int, i: int) -> None:
     c.spend(f"m{w * 4 + i % 4}", 1, idempotency_key=f"q{w}-{i}", service="chat.message")
 
 
+def hot_spend_op(c: jeton.Community, w: int, i: int) -> None:
+    # Every writer spends from one member's wallet (a team's shared wallet, a member's many
+    # sessions): the store's default path, whose function holds the wallet's lock only while
+    # the server runs it.
+    c.spend("m0", 1, idempotency_key=f"h{w}-{i}", service="chat.message")
+
+
+def hot_python_spend_op(c: jeton.Community, w: int, i: int) -> None:
+    # The same by the Python write, which holds the lock from its first round trip to its
+    # commit (decision 0096).
+    c.jeton.ledger.spend_in_sql = False
+    c.spend("m0", 1, idempotency_key=f"hp{w}-{i}", service="chat.message")
+
+
 def transfer_op(c: jeton.Community, w: int, i: int) -> None:
     # Member to member between the writer's own members: the lots travel with the credits.
     c.transfer(f"m{w * 4 + i % 4}", f"m{w * 4 + (i + 1) % 4}", 1, idempotency_key=f"t{w}-{i}")
@@ -424,11 +440,14 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                    processes: int | None = None, progress: Progress | None = None,
                    rounds: int = ROUNDS) -> dict[str, float]:
     """`n` spends, `n` member transfers and `n` plain SQL transfers (the reference) from
-    `writers` concurrent writers (see `run_writers`) on a fresh schema, in alternating rounds."""
+    `writers` concurrent writers (see `run_writers`) on a fresh schema, in alternating rounds;
+    and `n` spends of all the writers from one member's wallet, by each path."""
     processes = processes or writer_processes(writers)
     per_writer = max(1, n // writers // rounds)
     ops: dict[str, WriteOp] = {"raw_transfer": references.raw_transfer_op, "spend": spend_op,
-                               "python_spend": python_spend_op, "transfer": transfer_op}
+                               "python_spend": python_spend_op, "transfer": transfer_op,
+                               "hot_wallet_spend": hot_spend_op,
+                               "hot_wallet_python_spend": hot_python_spend_op}
     timed: dict[str, list[float]] = {name: [] for name in ops}
     lat: dict[str, list[float]] = {name: [] for name in ops}
     cpu_us: dict[str, dict[str, list[float]]] = {name: {"client": [], "server": []}
@@ -462,6 +481,10 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
         "postgres_p99_spend_ms": _p99(lat["spend"]),
         "postgres_p99_python_spend_ms": _p99(lat["python_spend"]),
         "postgres_p99_transfer_ms": _p99(lat["transfer"]),
+        "postgres_hot_wallet_spend_per_s": statistics.fmean(timed["hot_wallet_spend"]),
+        "postgres_hot_wallet_python_spend_per_s": statistics.fmean(
+            timed["hot_wallet_python_spend"]),
+        "postgres_p99_hot_wallet_spend_ms": _p99(lat["hot_wallet_spend"]),
         **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw_transfer"]),
         **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw_transfer"]),
     }
