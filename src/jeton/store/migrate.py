@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision under migrations/versions (a test holds the two equal). Opening a store
-# that is already there reads one row instead of loading Alembic and its scripts, which would
-# cost every command a third of a second and a page of log lines.
+# that is already there looks for the version table and reads its one row instead of loading
+# Alembic and its scripts, which would cost every command a third of a second and a page of
+# log lines.
 HEAD_REVISION = "0013"
 
 
