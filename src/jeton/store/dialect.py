@@ -69,6 +69,12 @@ def is_retryable(exc: BaseException, dialect: str) -> bool:
     return False
 
 
+def is_not_null_violation(exc: BaseException, table: str) -> bool:
+    """PostgreSQL refused a row of `table` for a NULL in a NOT NULL column."""
+    orig = _driver_error(exc)
+    return getattr(orig, "sqlstate", None) == "23502" and f'"{table}"' in str(orig)
+
+
 def is_unique_violation(exc: BaseException, constraint: str | None = None) -> bool:
     """A unique key refused a row (optionally: this constraint)."""
     orig = _driver_error(exc)

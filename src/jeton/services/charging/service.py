@@ -286,13 +286,18 @@ class Charging:
                             external, transfer)
 
         # The wallets a charge may touch: the member's, revenue's and those of the parties its
-        # context names (an uploader's royalty), locked with the key in one round trip.
-        touched = [wallet_id(member_id, asset), system_id("revenue", asset),
-                   *(wallet_id(who, asset) for who in ctx.values() if who != member_id)]
+        # context names (an uploader's royalty), read with the key in one round trip. The
+        # parties' are only credited, and the receipt names none of their balances: on
+        # PostgreSQL they take their lock in the commit's round trip, not the first, so that
+        # the charges of many buyers paying one popular uploader do not queue on the
+        # uploader's wallet (decision 0097).
+        parties = [wallet_id(who, asset) for who in ctx.values() if who != member_id]
+        touched = [wallet_id(member_id, asset), system_id("revenue", asset), *parties]
         try:
             return self.ledger.write_once(community_id, key, "charge", request, body,
                                           ChargeReceipt, now_us=now_us, accounts=touched,
-                                          member_id=member_id, asset=asset, reads=[snap_read])
+                                          member_id=member_id, asset=asset, reads=[snap_read],
+                                          credited=parties)
         except BaseException as exc:
             for source, reference in paid:
                 source.refund(reference)

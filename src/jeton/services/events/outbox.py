@@ -58,7 +58,7 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.services.events.results import EventInfo, LowBalanceAlert
 from jeton.services.ledger.results import Page, TransferResult
-from jeton.services.ledger.state import wallet_id
+from jeton.services.ledger.state import CreditNeedsLock, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.engine import Store
@@ -266,6 +266,11 @@ class Events:
             acct = ws.accounts.get(account_id)
             if acct is not None and acct.kind == "wallet" and acct.member_id is not None \
                     and acct.floor is not None:
+                if account_id in ws.unlocked:  # credited: never depleted by it
+                    if subs.has_alerts:  # but a credit may re-arm an alert: read the balance
+                        raise CreditNeedsLock("low-balance alerts read credited balances",
+                                              community=True)
+                    continue
                 wallets[(acct.member_id, acct.asset)] = acct
         if not wallets:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from jeton.core.clock import Clock, SystemClock, from_us, to_us
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
-from jeton.services.ledger import idempotency
+from jeton.services.ledger import idempotency, sqlspend
 from jeton.services.ledger.clocks import CommunityClocks
 from jeton.services.ledger.results import (
     HoldResult,
@@ -30,9 +31,17 @@ from jeton.services.ledger.results import (
     Split,
     TransferResult,
 )
-from jeton.services.ledger.state import Acct, Declined, LotSpec, LotState, PreRead, wallet_id
+from jeton.services.ledger.state import (
+    Acct,
+    CreditNeedsLock,
+    Declined,
+    LotSpec,
+    LotState,
+    PreRead,
+    wallet_id,
+)
 from jeton.services.ledger.workset import WorkSet
-from jeton.store.dialect import for_update
+from jeton.store.dialect import for_update, is_not_null_violation, is_unique_violation
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
     assets,
@@ -77,6 +86,17 @@ def checked_text(value: str, what: str, chars_max: int) -> str:
 # an API route sends those bytes rather than serializing the same result again (`kept_answer`).
 _KEPT = threading.local()
 
+# How long a community whose credits needed the wallet's lock (`CreditNeedsLock.community`)
+# has its charges' credits locked from the start, sparing each a first attempt that would fail.
+LOCKED_CREDITS_S = 10.0
+
+
+def _unlocked_credit_met(exc: BaseException) -> bool:
+    """A credit without the wallet's lock found it needed one at the commit: the wallet gained
+    a credit line (`CREDIT_POSTING` matched no row), or another write made its first merge lot
+    meanwhile."""
+    return is_not_null_violation(exc, "postings") or is_unique_violation(exc, "ix_lots_merge")
+
 
 def kept_answer(result: object) -> str | None:
     """The JSON the ledger kept under the idempotency key for `result`, if `result` is what
@@ -117,6 +137,9 @@ class LedgerBase:
         # when (`sqlspend.COMMUNITY_REASONS`, decision 0095).
         self.sql_fallbacks: dict[tuple[str, str], float] = {}
         self._known_communities: set[str] = set()
+        # Communities whose credits need the wallet's lock (their low-balance alerts read the
+        # balance after a credit), until when: `write_once`'s `credited` is ignored there.
+        self.locked_credits: dict[str, float] = {}
         # Which communities run on a test clock, and the scope that puts an operation on its
         # community's time (decision 0056).
         self.clocks = CommunityClocks(store)
@@ -128,7 +151,8 @@ class LedgerBase:
                    request: dict[str, Any], body: Callable[[WorkSet], R], result_type: type[R],
                    *, now_us: int | None = None, accounts: Sequence[str] = (),
                    member_id: str | None = None, asset: str = "CREDIT",
-                   req_hash: str | None = None, reads: Sequence[PreRead] = ()) -> R:
+                   req_hash: str | None = None, reads: Sequence[PreRead] = (),
+                   credited: Sequence[str] = ()) -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
         request racing another with the same key is retried and finds that answer. Every
@@ -138,14 +162,25 @@ class LedgerBase:
         `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
         and the hooks' reads for that member with them, in the write's first round trip; its
         rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing.
-        `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`)."""
+        `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`).
+        `credited`: wallets of `accounts` the write only credits and whose balance after it
+        neither its answer nor a hook reads (a charge's royalties): on PostgreSQL they are
+        credited without holding their lock across the write (`WorkSet.preload`, decision
+        0097). Any sign that one needs its lock after all (a credit line, two writes making its
+        first royalty lot at once, a deadlock) has the write done again with every wallet
+        locked."""
         if req_hash is None:  # a caller that hashed its request itself passes `{}` and the hash
             req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
         answered: list[str] = []  # the answer kept with the key (the tx may run on another thread)
+        # [whether the next attempt may credit unlocked, whether the last one did]
+        unlocked = [pipelined and bool(credited)
+                    and self._may_credit_unlocked(community_id, credited), False]
 
         def tx(conn: Connection) -> R:
             answered.clear()
+            credit_unlocked = unlocked[1] = unlocked[0]
+            unlocked[0] = False  # a write done again (a deadlock) locks every wallet
             self._require_community(conn, community_id)
             ws = WorkSet(conn, self.store.dialect, community_id,
                          self.now_us() if now_us is None else now_us)
@@ -156,7 +191,8 @@ class LedgerBase:
                           for r in pre(community_id, asset)]
                 row = ws.preload(accounts, idempotency.key_read(community_id, key),
                                  [*ahead, *reads],
-                                 debited=wallet_id(member_id, asset) if member_id else None)
+                                 debited=wallet_id(member_id, asset) if member_id else None,
+                                 credited=credited if credit_unlocked else ())
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))
             stored = idempotency.Stored(*row) if row is not None else None
@@ -175,16 +211,38 @@ class LedgerBase:
             answered.append(answer)
             return result
 
-        for attempt in range(2):
+        raced = False
+        for _attempt in range(3):
             try:
                 done = self.store.run_write(tx)
                 _KEPT.answer = (done, answered[0]) if answered else None
                 return done
+            except CreditNeedsLock as exc:
+                if exc.community:
+                    self.locked_credits[community_id] = time.monotonic() + LOCKED_CREDITS_S
+                continue  # `unlocked` is off now
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
-                if attempt == 0 and idempotency.is_key_race(exc):
+                if not raced and idempotency.is_key_race(exc):
+                    raced = True
                     continue
+                if unlocked[1] and _unlocked_credit_met(exc):
+                    continue  # the first attempt credited unlocked; the next one locks
                 raise
         raise AssertionError("unreachable")
+
+    def _may_credit_unlocked(self, community_id: str, credited: Sequence[str]) -> bool:
+        """Whether `write_once` may credit these wallets without their lock: PostgreSQL (not
+        Citus, where the statement that credits them is not checked), every hook one whose
+        reads are known (`sqlspend.KNOWN_HOOKS`), and no recent sign that the community's
+        credits need the lock."""
+        if sqlspend.is_citus(self.store) or not sqlspend.hooks_known(self, self.hooks):
+            return False
+        until = self.locked_credits.get(community_id)
+        if until is not None:
+            if time.monotonic() < until:
+                return False
+            self.locked_credits.pop(community_id, None)
+        return True
 
     def _write_plain(self, fn: Callable[[Connection], None]) -> None:
         def tx(conn: Connection) -> None:

@@ -137,3 +137,14 @@ def too_few_credits(member_id: str | None, asset: str, available: int,
                     f"member {member_id!r} has {available} {asset} available, "
                     f"{required} required", balance=available, required=required,
                     member=member_id, asset=asset)
+
+
+class CreditNeedsLock(Exception):
+    """A wallet a write meant to credit without its lock (`WorkSet.preload`'s `credited`)
+    needs it after all: the write is done again with every wallet locked. `community`: the
+    reason holds for every such credit in the community (its low-balance alerts), not only
+    this wallet (a credit line)."""
+
+    def __init__(self, reason: str, *, community: bool = False) -> None:
+        super().__init__(reason)
+        self.community = community

@@ -198,3 +198,44 @@ def lot_update(community_id: str, lot: LotState) -> dict[str, Any]:
     """The row of `UPDATE_LOT` for a lot a write changed."""
     return {"b_community": community_id, "b_lot": lot.id, "amount": lot.amount,
             "remaining": lot.remaining, "cost_minor": lot.cost_minor}
+
+
+# ---- crediting a wallet without its lock (PostgreSQL; `WorkSet.preload`'s `credited`) ----
+
+def read_accounts(n: int) -> sa.sql.ClauseElement:
+    """Read `n` accounts without locking them: the wallets a charge credits by `CREDIT_POSTING`
+    (its royalties), which take their lock only in the write's last round trip."""
+    key = ("read", n)
+    found = MANY.get(key)
+    if found is None:
+        found = MANY[key] = SELECT_ACCOUNTS.where(
+            T.community_id == sa.bindparam("c"),
+            T.account_id.in_([sa.bindparam(f"a{i}") for i in range(n)]))
+    return found
+
+
+# The wallet's balance and version moved by the credit under the row's own lock, which the
+# UPDATE takes (waiting for a writer that holds it), and the posting that records them. The
+# UPDATE matches no row when the wallet has a credit line or owes on one (a credit repays that
+# first, which needs the wallet's lots read under its lock); the posting then names no account
+# and its NOT NULL fails the write, which the ledger does again with the wallet locked.
+CREDIT_POSTING = sa.text("""
+WITH credited AS (
+    UPDATE accounts SET posted = posted + :amount, version = version + 1
+    WHERE community_id = :c AND account_id = :a AND floor >= 0
+      AND NOT EXISTS (SELECT 1 FROM lots
+                      WHERE lots.community_id = :c AND lots.account_id = :a
+                        AND lots.source = 'overdraft' AND lots.remaining < 0)
+    RETURNING account_id, posted, version)
+INSERT INTO postings (community_id, transfer_id, account_id, amount, balance_after,
+                      account_version)
+SELECT :c, :t, credited.account_id, :amount, credited.posted, credited.version
+FROM (SELECT 1) AS one LEFT JOIN credited ON true""")
+
+
+# A credit merged into a lot the wallet has: added to what the lot holds, whatever another
+# write left there (`CREDIT_POSTING` holds the wallet's lock by then).
+ADD_TO_LOT = sa.text("""
+UPDATE lots SET amount = amount + :amount, remaining = remaining + :amount,
+                cost_minor = cost_minor + :cost
+WHERE community_id = :c AND lot_id = :lot""")

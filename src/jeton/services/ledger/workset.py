@@ -9,7 +9,10 @@ batch only pays the round trips once (and seals its plain spends with `pay`, whi
 Each operation first plans (pure, may fail with a status and changes nothing) and then applies.
 Rows are written with absolute values computed here; that is safe because every row written
 belongs to an account this transaction holds locked (PostgreSQL) or the database's single write
-lock (SQLite).
+lock (SQLite). The one exception is a wallet a write only credits and whose new balance no one
+reads before the commit (a charge's royalty to its uploader, `preload`'s `credited`): on
+PostgreSQL it is read without its lock, and its balance, version and lot move by what the credit
+adds, in the last round trip, which takes the lock only until the commit (decision 0097).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from jeton.services.ledger.cache import WriterCache, open_cache
 from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
 from jeton.services.ledger.state import (
     Acct,
+    CreditNeedsLock,
     Declined,
     Header,
     LotSpec,
@@ -84,6 +88,11 @@ class WorkSet:
         self.hold_rows: dict[str, dict[str, Any]] = {}
         self.hold_lot_rows: dict[str, list[dict[str, Any]]] = {}
         self.results: list[TransferResult] = []
+        # Wallets credited without their lock (`preload`'s `credited`): their postings, and
+        # what each of their lots gains (amount, cost), are written relative to the row.
+        self.unlocked: set[str] = set()
+        self.unlocked_postings: list[dict[str, Any]] = []
+        self.unlocked_lot_adds: dict[str, list[int]] = {}
         self.prefetched: dict[str, Any] = {}  # rows read ahead (`preload`), by read's name
         # SQLite: the rows this writer connection's earlier writes left (services/ledger/cache.py).
         self.cache: WriterCache | None = None
@@ -130,7 +139,8 @@ class WorkSet:
 
     def preload(self, account_ids: Iterable[str], key_read: tuple[sa.sql.ClauseElement,
                 dict[str, Any]], reads: Sequence[PreRead] = (),
-                debited: str | None = None) -> tuple[Any, ...] | None:
+                debited: str | None = None,
+                credited: Sequence[str] = ()) -> tuple[Any, ...] | None:
         """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
         `load`), read the live lots of the wallet it debits (`debited`) and the lots the others
         may be credited to (`load_credit_lots`), its idempotency key and what the hooks will
@@ -140,19 +150,27 @@ class WorkSet:
         locks are held. Wallets that do not exist yet are left to `ensure_wallet`, lots
         included: one another writer commits after the lock's snapshot is not locked here,
         though the lots' later snapshot sees its lots (they would be stale once locked).
-        System accounts are read (once per process) as `load` does."""
+        System accounts are read (once per process) as `load` does.
+
+        `credited`: wallets the write only credits, whose balance after the credit nothing it
+        answers or checks needs; they are read without their lock, and `credit` adds to them
+        relative to the row in the last round trip (the module docstring). One with a credit
+        line, or owing on one, raises `CreditNeedsLock`."""
         invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
         ids = set(account_ids)
-        wallets = sorted(a for a in ids if a.startswith("wallet:"))
+        unlocked = sorted(a for a in credited if a in ids and a != debited)
+        wallets = sorted(a for a in ids if a.startswith("wallet:") and a not in unlocked)
         work: list[tuple[str, list[dict[str, Any]]]] = [
             ("BEGIN", [{}]), (compiled(key_read[0], "postgresql"), [key_read[1]])]
         full = [a for a in wallets if a == debited]
-        credit_only = [a for a in wallets if a != debited]
-        if wallets:
-            params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(wallets)}
+        credit_only = [a for a in wallets if a != debited] + unlocked
+        for names, stmt in ((wallets, q.lock_accounts("postgresql", len(wallets))),
+                            (unlocked, q.read_accounts(len(unlocked)))):
+            if not names:
+                continue
+            params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
             params["c"] = self.community_id
-            work.append((compiled(q.lock_accounts("postgresql", len(wallets)), "postgresql"),
-                         [params]))
+            work.append((compiled(stmt, "postgresql"), [params]))
         lot_reads = [(names, stmt(len(names))) for names, stmt in
                      ((full, q.live_lots_of), (credit_only, q.credit_lots_of)) if names]
         for names, stmt in lot_reads:
@@ -168,6 +186,14 @@ class WorkSet:
             for row in results[at]:
                 self.accounts[row[0]] = q.acct(row)
             at += 1
+        if unlocked:
+            for row in results[at]:
+                found = q.acct(row)
+                if not found.tracked or found.floor is None or found.floor < 0:
+                    raise CreditNeedsLock(f"{found.account_id} has a credit line")
+                self.accounts[found.account_id] = found
+                self.unlocked.add(found.account_id)
+            at += 1
         for _names, _stmt in lot_reads:
             for row in results[at]:
                 if row[1] in self.accounts:  # locked: see `preload`'s docstring
@@ -175,9 +201,13 @@ class WorkSet:
             at += 1
         self._loaded_lots_for.update(a for a in full if a in self.accounts)
         self._credit_lots_for.update(a for a in credit_only if a in self.accounts)
+        for aid in self.unlocked:
+            owed = self.overdraft_lot(aid)
+            if owed is not None and owed.remaining < 0:
+                raise CreditNeedsLock(f"{aid} owes on its credit line")
         for read, rows in zip(reads, results[at:], strict=True):
             self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
-        for aid in sorted(ids.difference(wallets)):
+        for aid in sorted(ids.difference(wallets, unlocked)):  # a wallet is never read here
             if aid not in self.accounts:
                 self._load_system(aid)
         return key_rows[0] if key_rows else None
@@ -202,6 +232,7 @@ class WorkSet:
                                lambda: self.db.first(read.stmt, read.params))
 
     def _load_system(self, account_id: str) -> None:
+        invariant(not account_id.startswith("wallet:"), "a wallet is read locked or credited")
         key = (self.community_id, account_id)
         kept = _SYSTEM_CACHE.get(self.conn.engine) or _SYSTEM_CACHE.setdefault(self.conn.engine, {})
         row = kept.get(key)
@@ -387,6 +418,9 @@ class WorkSet:
     def credit(self, draft: TransferDraft, acct: Acct, amount: int, spec: LotSpec) -> None:
         """Credit a wallet: repay its credit line first, then a new (or merged) lot."""
         invariant(acct.kind == "wallet", "lots are for wallets")
+        if acct.account_id in self.unlocked:
+            self._credit_unlocked(draft, acct, amount, spec)
+            return
         self.load_credit_lots([acct.account_id])
         left = amount
         owed = self.overdraft_lot(acct.account_id)
@@ -407,6 +441,27 @@ class WorkSet:
                 lot.dirty = True
             lot.remaining += left
             draft.move_lot(acct.account_id, lot.id, left)
+        draft.add(acct.account_id, amount)
+
+    def _credit_unlocked(self, draft: TransferDraft, acct: Acct, amount: int,
+                         spec: LotSpec) -> None:
+        """`credit` to a wallet read without its lock: it owes nothing (`preload` checked, and
+        `CREDIT_POSTING` checks again), so all of `amount` goes to its merge lot, or to a new
+        one; what a merge lot gains is written as an addition (`ADD_TO_LOT`). Two writes that
+        both make the first such lot meet on its unique merge key: the second is done again
+        with the wallet locked."""
+        key = spec.merge_key()
+        lot = self.merge_lot(acct.account_id, key) if key is not None else None
+        if lot is None:
+            lot = self._new_lot(acct, spec, amount)
+        else:
+            add = self.unlocked_lot_adds.setdefault(lot.id, [0, 0])
+            add[0] += amount
+            add[1] += spec.cost_minor
+            lot.amount += amount  # this write's view; the row is added to, not set
+            lot.cost_minor += spec.cost_minor
+        lot.remaining += amount
+        draft.move_lot(acct.account_id, lot.id, amount)
         draft.add(acct.account_id, amount)
 
     def restore(self, draft: TransferDraft, account_id: str, lot_id: str, amount: int) -> None:
@@ -471,6 +526,14 @@ class WorkSet:
                     f"asset {asset} posted to {acct.account_id} of {acct.asset}")
             balance_after = None
             version = None
+            if account_id in self.unlocked:  # its balance comes with the row's lock, at flush
+                if amount <= 0:
+                    raise InvariantViolation(f"{account_id} was read only to be credited")
+                self.unlocked_postings.append({"c": c, "t": transfer_id, "a": account_id,
+                                               "amount": amount})
+                posting_infos.append(trusted(PostingInfo, {
+                    "account_id": account_id, "amount": amount, "balance_after": None}))
+                continue
             if acct.tracked:
                 acct.posted += amount
                 acct.version += 1
@@ -575,10 +638,17 @@ class WorkSet:
             if lot.new:
                 new_lots.append(q.lot_row(c, lot))
             elif lot.dirty:
+                if lot.account_id in self.unlocked:
+                    raise InvariantViolation(f"lot {lot.id} was read without its wallet's lock")
                 lot_updates.append(q.lot_update(c, lot))
             lot.new = lot.dirty = False
         many = db.many
         many(q.INSERT_TRANSFER, self.transfer_rows)
+        if self.unlocked_postings:  # first: takes the wallets' locks before their lots change
+            invariant(work is not None, "unlocked credits go out in the commit's pipeline")
+            many(q.CREDIT_POSTING, self.unlocked_postings)
+            many(q.ADD_TO_LOT, [{"c": c, "lot": lot_id, "amount": add[0], "cost": add[1]}
+                                for lot_id, add in self.unlocked_lot_adds.items()])
         many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
         many(q.UPDATE_LOT, lot_updates)
         many(q.INSERT_HOLD, self.hold_inserts)
@@ -594,7 +664,9 @@ class WorkSet:
         for a in self.accounts.values():
             a.dirty = False
         for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
-                     self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows):
+                     self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows,
+                     self.unlocked_postings):
             rows.clear()
+        self.unlocked_lot_adds.clear()
         self.hold_updates.clear()
         self.hold_lot_updates.clear()
