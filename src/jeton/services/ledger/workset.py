@@ -9,10 +9,8 @@ batch only pays the round trips once (and seals its plain spends with `pay`, whi
 Each operation first plans (pure, may fail with a status and changes nothing) and then applies.
 Rows are written with absolute values computed here; that is safe because every row written
 belongs to an account this transaction holds locked (PostgreSQL) or the database's single write
-lock (SQLite). The one exception is a wallet a write only credits and whose new balance no one
-reads before the commit (a charge's royalty to its uploader, `preload`'s `credited`): on
-PostgreSQL it is read without its lock, and its balance, version and lot move by what the credit
-adds, in the last round trip, which takes the lock only until the commit (decision 0097).
+lock (SQLite); except a wallet a write only credits (`preload`'s `credited`, decision 0097),
+whose rows gain what the credit adds, in the commit's round trip.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from jeton.core.errors import InvariantViolation, invariant
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, transfer_hash
+from jeton.services.ledger import flush as flushing
 from jeton.services.ledger import statements as q
 from jeton.services.ledger.cache import WriterCache, open_cache
 from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
@@ -45,7 +44,7 @@ from jeton.services.ledger.state import (
     too_few_credits,
     wallet_id,
 )
-from jeton.store import fastsql, pipeline
+from jeton.store import pipeline
 from jeton.store.fastsql import Runner, compiled
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import (
@@ -446,10 +445,8 @@ class WorkSet:
     def _credit_unlocked(self, draft: TransferDraft, acct: Acct, amount: int,
                          spec: LotSpec) -> None:
         """`credit` to a wallet read without its lock: it owes nothing (`preload` checked, and
-        `CREDIT_POSTING` checks again), so all of `amount` goes to its merge lot, or to a new
-        one; what a merge lot gains is written as an addition (`ADD_TO_LOT`). Two writes that
-        both make the first such lot meet on its unique merge key: the second is done again
-        with the wallet locked."""
+        `CREDIT_POSTING` checks again), so all of `amount` goes to its merge lot (`ADD_TO_LOT`
+        adds to the row), or to a new one (two writes making it meet on its unique key)."""
         key = spec.merge_key()
         lot = self.merge_lot(acct.account_id, key) if key is not None else None
         if lot is None:
@@ -598,75 +595,6 @@ class WorkSet:
             "member_id": member_id, "payload_json": json.dumps(payload, default=str),
             "created_at_us": self.now_us})
 
-    # ---- writing ----
+    # ---- writing (services/ledger/flush.py) ----
 
-    def flush(self, *, commit: bool = False) -> None:
-        """Write every row this working set made. With `commit` on PostgreSQL, the statements
-        and the COMMIT go out in one pipeline: one round trip for the whole write (an error in
-        any of them skips the rest, COMMIT included, and is raised here)."""
-        if commit and self.dialect == "postgresql":
-            work: list[tuple[str, list[dict[str, Any]]]] = []
-            self._write_rows(work)
-            work.append(("COMMIT", [{}]))
-            pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
-                         work)
-        elif self.cache is None:
-            self._write_rows(None)
-        else:
-            self._flush_cached(self.cache)
-
-    def _flush_cached(self, cache: WriterCache) -> None:
-        """SQLite: write the rows, then keep what they leave for the next write, unless
-        something else wrote in this transaction since it began (then keep nothing)."""
-        alone = cache.changes() == self._changes_at_start
-        kept = [self.accounts[a] for a in self._loaded_lots_for] if alone else []
-        self._write_rows(None)
-        if not alone:
-            cache.forget()
-            return
-        cache.keep(self.community_id, kept, self.lots_by_account)
-        self._changes_at_start = cache.changes()
-        cache.marker = cache.start = (cache.start[0], self._changes_at_start)
-
-    def _write_rows(self, work: list[tuple[str, list[dict[str, Any]]]] | None) -> None:
-        """Write the rows now, or (`work` given) add their statements to it."""
-        c = self.community_id
-        db: Runner | fastsql.Queue = self.db if work is None else fastsql.Queue(work)
-        acct_rows = [q.account_update(c, a) for a in self.accounts.values() if a.dirty]
-        new_lots, lot_updates = [], []
-        for lot in self.lots.values():  # one pass: a working set is dropped if a write fails
-            if lot.new:
-                new_lots.append(q.lot_row(c, lot))
-            elif lot.dirty:
-                if lot.account_id in self.unlocked:
-                    raise InvariantViolation(f"lot {lot.id} was read without its wallet's lock")
-                lot_updates.append(q.lot_update(c, lot))
-            lot.new = lot.dirty = False
-        many = db.many
-        many(q.INSERT_TRANSFER, self.transfer_rows)
-        if self.unlocked_postings:  # first: takes the wallets' locks before their lots change
-            invariant(work is not None, "unlocked credits go out in the commit's pipeline")
-            many(q.CREDIT_POSTING, self.unlocked_postings)
-            many(q.ADD_TO_LOT, [{"c": c, "lot": lot_id, "amount": add[0], "cost": add[1]}
-                                for lot_id, add in self.unlocked_lot_adds.items()])
-        many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
-        many(q.UPDATE_LOT, lot_updates)
-        many(q.INSERT_HOLD, self.hold_inserts)
-        many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
-        many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
-        # Accounts after holds: pending and posted move together under the floor CHECK.
-        many(q.UPDATE_ACCOUNT, acct_rows)
-        many(q.UPDATE_HOLD, list(self.hold_updates.values()))
-        many(q.INSERT_POSTING, self.posting_rows)
-        many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
-        many(q.INSERT_KEY, self.key_rows)
-        many(q.INSERT_EVENT, self.event_rows)
-        for a in self.accounts.values():
-            a.dirty = False
-        for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
-                     self.posting_rows, self.posting_lot_rows, self.key_rows, self.event_rows,
-                     self.unlocked_postings):
-            rows.clear()
-        self.unlocked_lot_adds.clear()
-        self.hold_updates.clear()
-        self.hold_lot_updates.clear()
+    flush = flushing.flush
