@@ -55,10 +55,11 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
     c = self.community_id
     db: Runner | fastsql.Queue = self.db if work is None else fastsql.Queue(work)
     acct_rows = [q.account_update(c, a) for a in self.accounts.values() if a.dirty]
-    new_lots, lot_updates = [], []
+    new_lots, lot_updates, credited_lots = [], [], []
+    unlocked = self.unlocked
     for lot in self.lots.values():  # one pass: a working set is dropped if a write fails
         if lot.new:
-            new_lots.append(q.lot_row(c, lot))
+            (credited_lots if lot.account_id in unlocked else new_lots).append(q.lot_row(c, lot))
         elif lot.dirty:
             if lot.account_id in self.unlocked:
                 raise InvariantViolation(f"lot {lot.id} was read without its wallet's lock")
@@ -66,11 +67,6 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
         lot.new = lot.dirty = False
     many = db.many
     many(q.INSERT_TRANSFER, self.transfer_rows)
-    if self.unlocked_postings:  # first: takes the wallets' locks before their lots change
-        invariant(work is not None, "unlocked credits go out in the commit's pipeline")
-        many(q.CREDIT_POSTING, self.unlocked_postings)
-        many(q.ADD_TO_LOT, [{"c": c, "lot": lot_id, "amount": add[0], "cost": add[1]}
-                            for lot_id, add in self.unlocked_lot_adds.items()])
     many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
     many(q.UPDATE_LOT, lot_updates)
     many(q.INSERT_HOLD, self.hold_inserts)
@@ -80,9 +76,15 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
     many(q.UPDATE_ACCOUNT, acct_rows)
     many(q.UPDATE_HOLD, list(self.hold_updates.values()))
     many(q.INSERT_POSTING, self.posting_rows)
-    many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
     many(q.INSERT_KEY, self.key_rows)
     many(q.INSERT_EVENT, self.event_rows)
+    if self.unlocked_postings:  # last before the COMMIT: their wallets' locks, held to it
+        invariant(work is not None, "unlocked credits go out in the commit's pipeline")
+        many(q.CREDIT_POSTING, self.unlocked_postings)  # takes the lock before the lots move
+        many(q.ADD_TO_LOT, [{"c": c, "lot": lot_id, "amount": add[0], "cost": add[1]}
+                            for lot_id, add in self.unlocked_lot_adds.items()])
+        many(q.INSERT_LOT, credited_lots, q.LOT_ROW_KEYS)
+    many(q.INSERT_POSTING_LOT, self.posting_lot_rows)
     for a in self.accounts.values():
         a.dirty = False
     for rows in (self.transfer_rows, self.hold_inserts, self.hold_lot_inserts,
