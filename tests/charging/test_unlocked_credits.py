@@ -54,11 +54,15 @@ def _download(c: jeton.Community, member: str, key: str) -> jeton.ChargeReceipt:
     return c.charge(member, "files.download", context=UPLOADER, idempotency_key=key)
 
 
+@pytest.mark.parametrize("buyers_alert", [False, True])
 def test_a_charge_waits_for_the_uploaders_wallet_only_in_its_commit(
-        library: jeton.Community, pg: Store) -> None:
+        library: jeton.Community, pg: Store, buyers_alert: bool) -> None:
     """With the uploader's wallet locked elsewhere, a charge gets through its first round
     trip (the buyer's wallet, the key, the snapshot) and waits in the statement that credits
-    the uploader; once the lock is let go it commits, and the uploader has the royalty."""
+    the uploader; once the lock is let go it commits, and the uploader has the royalty. A
+    low-balance alert of the buyer's changes nothing of that."""
+    if buyers_alert:
+        library.set_low_balance_threshold("bob", 995)
     _download(library, "ann", "first")  # the uploader's wallet and royalty lot exist now
     done: list[jeton.ChargeReceipt] = []
     with pg.engine.connect() as holder, \
@@ -82,6 +86,10 @@ def test_a_charge_waits_for_the_uploaders_wallet_only_in_its_commit(
     assert done[0].charged == 10
     assert library.balance("uma").posted == 6
     assert len(_royalty_lots(library)) == 1
+    if buyers_alert:  # 1000 - 10 = 990: below 995, sent once
+        alert = library.low_balance_alert("bob")
+        assert alert is not None
+        assert not alert.armed
     check_invariants(pg)
 
 
@@ -122,7 +130,7 @@ def test_a_royalty_to_an_uploader_who_owes_on_a_credit_line_repays_it_first(
     check_invariants(pg)
 
 
-def test_a_community_with_low_balance_alerts_credits_with_the_lock_and_re_arms_the_alert(
+def test_an_uploader_with_a_low_balance_alert_is_credited_locked_and_the_alert_re_arms(
         library: jeton.Community, pg: Store) -> None:
     library.set_low_balance_threshold("uma", 5)
     library.grant("uma", 12, idempotency_key="g-uma")
@@ -135,7 +143,8 @@ def test_a_community_with_low_balance_alerts_credits_with_the_lock_and_re_arms_t
     alert = library.low_balance_alert("uma")
     assert alert is not None
     assert alert.armed
-    assert library._ledger.locked_credits.get(library.id, 0) > time.monotonic()
+    locked = library._ledger.locked_credits
+    assert locked.get((library.id, "wallet:uma:CREDIT"), 0) > time.monotonic()
     check_invariants(pg)
 
 

@@ -58,7 +58,7 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.services.events.results import EventInfo, LowBalanceAlert
 from jeton.services.ledger.results import Page, TransferResult
-from jeton.services.ledger.state import CreditNeedsLock, wallet_id
+from jeton.services.ledger.state import Acct, CreditNeedsLock, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.engine import Store
@@ -261,18 +261,15 @@ class Events:
                     "transfer_id": r.id, "reverses_id": r.reverses_id, "member_id": r.member_id,
                     "asset": r.asset, "amount": r.amount, "reason_code": r.reason_code,
                     "memo": r.memo})
-        wallets = {}
+        wallets: dict[tuple[str, str], Acct] = {}
+        credited: dict[tuple[str, str], Acct] = {}  # credited unlocked: never depleted by it
         for account_id in nets:
             acct = ws.accounts.get(account_id)
             if acct is not None and acct.kind == "wallet" and acct.member_id is not None \
                     and acct.floor is not None:
-                if account_id in ws.unlocked:  # credited: never depleted by it
-                    if subs.has_alerts:  # but a credit may re-arm an alert: read the balance
-                        raise CreditNeedsLock("low-balance alerts read credited balances",
-                                              community=True)
-                    continue
-                wallets[(acct.member_id, acct.asset)] = acct
-        if not wallets:
+                into = credited if account_id in ws.unlocked else wallets
+                into[(acct.member_id, acct.asset)] = acct
+        if not wallets and not (credited and subs.has_alerts):
             return
         available = {key: a.posted - a.pending - (a.floor or 0) for key, a in wallets.items()}
         for key, acct in wallets.items():
@@ -283,17 +280,24 @@ class Events:
                     "available": available[key],
                     "transfer_id": last_debit.get(acct.account_id)})
         if subs.has_alerts:
-            self._low_balance(ws, wallets, available, last_debit)
+            self._low_balance(ws, wallets, available, last_debit, credited)
 
     def _low_balance(self, ws: WorkSet, wallets: dict[tuple[str, str], Any],
-                     available: dict[tuple[str, str], int], last_debit: dict[str, str]) -> None:
-        params = {"b_community": ws.community_id, "b_members": sorted({k[0] for k in wallets})}
+                     available: dict[tuple[str, str], int], last_debit: dict[str, str],
+                     credited: dict[tuple[str, str], Any]) -> None:
+        """Send `balance.low` and re-arm alerts. A wallet credited without its lock whose
+        member has an alert needs the lock after all (a credit may re-arm it, by the balance
+        after the credit): `CreditNeedsLock`."""
+        members = {k[0] for k in wallets} | {k[0] for k in credited}
+        params = {"b_community": ws.community_id, "b_members": sorted(members)}
         single = [(*row, None) for row in ws.conn.execute(_SELECT_ALERTS, params).all()]
         # Levels, highest threshold first: a fall through several sends them in that order.
         levels = sorted(ws.conn.execute(_SELECT_LEVELS, params).all(), key=lambda r: -r[2])
         flips, level_flips = [], []
         for member_id, asset, threshold, armed, level in single + levels:
             key = (member_id, asset)
+            if key in credited:
+                raise CreditNeedsLock("a low-balance alert", credited[key].account_id)
             if key not in wallets:
                 continue
             below = available[key] < threshold

@@ -86,8 +86,8 @@ def checked_text(value: str, what: str, chars_max: int) -> str:
 # an API route sends those bytes rather than serializing the same result again (`kept_answer`).
 _KEPT = threading.local()
 
-# How long a community whose credits needed the wallet's lock (`CreditNeedsLock.community`)
-# has its charges' credits locked from the start, sparing each a first attempt that would fail.
+# How long a wallet whose credit needed its lock (`CreditNeedsLock`) is credited locked from
+# the start, sparing each write a first attempt that would fail.
 LOCKED_CREDITS_S = 10.0
 
 
@@ -137,9 +137,9 @@ class LedgerBase:
         # when (`sqlspend.COMMUNITY_REASONS`, decision 0095).
         self.sql_fallbacks: dict[tuple[str, str], float] = {}
         self._known_communities: set[str] = set()
-        # Communities whose credits need the wallet's lock (their low-balance alerts read the
-        # balance after a credit), until when: `write_once`'s `credited` is ignored there.
-        self.locked_credits: dict[str, float] = {}
+        # Wallets whose credits lately needed their lock (a credit line, a low-balance alert),
+        # by community and account, until when: `write_once` locks them from the start.
+        self.locked_credits: dict[tuple[str, str], float] = {}
         # Which communities run on a test clock, and the scope that puts an operation on its
         # community's time (decision 0056).
         self.clocks = CommunityClocks(store)
@@ -173,14 +173,13 @@ class LedgerBase:
             req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and bool(accounts)
         answered: list[str] = []  # the answer kept with the key (the tx may run on another thread)
-        # [whether the next attempt may credit unlocked, whether the last one did]
-        unlocked = [pipelined and bool(credited)
-                    and self._may_credit_unlocked(community_id, credited), False]
+        # [the wallets the next attempt may credit unlocked, those the last one did]
+        unlocked = [self._credit_unlocked(community_id, credited) if pipelined else [], []]
 
         def tx(conn: Connection) -> R:
             answered.clear()
             credit_unlocked = unlocked[1] = unlocked[0]
-            unlocked[0] = False  # a write done again (a deadlock) locks every wallet
+            unlocked[0] = []  # a write done again (a deadlock) locks every wallet
             self._require_community(conn, community_id)
             ws = WorkSet(conn, self.store.dialect, community_id,
                          self.now_us() if now_us is None else now_us)
@@ -192,7 +191,7 @@ class LedgerBase:
                 row = ws.preload(accounts, idempotency.key_read(community_id, key),
                                  [*ahead, *reads],
                                  debited=wallet_id(member_id, asset) if member_id else None,
-                                 credited=credited if credit_unlocked else ())
+                                 credited=credit_unlocked)
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))
             stored = idempotency.Stored(*row) if row is not None else None
@@ -218,8 +217,8 @@ class LedgerBase:
                 _KEPT.answer = (done, answered[0]) if answered else None
                 return done
             except CreditNeedsLock as exc:
-                if exc.community:
-                    self.locked_credits[community_id] = time.monotonic() + LOCKED_CREDITS_S
+                self.locked_credits[(community_id, exc.account_id)] = (
+                    time.monotonic() + LOCKED_CREDITS_S)
                 continue  # `unlocked` is off now
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
                 if not raced and idempotency.is_key_race(exc):
@@ -230,19 +229,24 @@ class LedgerBase:
                 raise
         raise AssertionError("unreachable")
 
-    def _may_credit_unlocked(self, community_id: str, credited: Sequence[str]) -> bool:
-        """Whether `write_once` may credit these wallets without their lock: PostgreSQL (not
-        Citus, where the statement that credits them is not checked), every hook one whose
-        reads are known (`sqlspend.KNOWN_HOOKS`), and no recent sign that the community's
-        credits need the lock."""
-        if sqlspend.is_citus(self.store) or not sqlspend.hooks_known(self, self.hooks):
-            return False
-        until = self.locked_credits.get(community_id)
-        if until is not None:
-            if time.monotonic() < until:
-                return False
-            self.locked_credits.pop(community_id, None)
-        return True
+    def _credit_unlocked(self, community_id: str, credited: Sequence[str]) -> list[str]:
+        """The wallets of `credited` that `write_once` may credit without their lock: none but
+        on PostgreSQL (not Citus, where the statement that credits them is not checked) with
+        every hook one whose reads are known (`sqlspend.KNOWN_HOOKS`); of those, each but one
+        whose credit lately needed its lock."""
+        if not credited or sqlspend.is_citus(self.store) \
+                or not sqlspend.hooks_known(self, self.hooks):
+            return []
+        found = []
+        now = time.monotonic()
+        for account_id in credited:
+            until = self.locked_credits.get((community_id, account_id))
+            if until is not None:
+                if now < until:
+                    continue
+                self.locked_credits.pop((community_id, account_id), None)
+            found.append(account_id)
+        return found
 
     def _write_plain(self, fn: Callable[[Connection], None]) -> None:
         def tx(conn: Connection) -> None:

@@ -55,7 +55,9 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
     c = self.community_id
     db: Runner | fastsql.Queue = self.db if work is None else fastsql.Queue(work)
     acct_rows = [q.account_update(c, a) for a in self.accounts.values() if a.dirty]
-    new_lots, lot_updates, credited_lots = [], [], []
+    new_lots: list[dict[str, Any]] = []
+    credited_lots: list[dict[str, Any]] = []  # of wallets credited unlocked: see below
+    lot_updates = []
     unlocked = self.unlocked
     for lot in self.lots.values():  # one pass: a working set is dropped if a write fails
         if lot.new:

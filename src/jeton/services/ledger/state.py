@@ -141,10 +141,9 @@ def too_few_credits(member_id: str | None, asset: str, available: int,
 
 class CreditNeedsLock(Exception):
     """A wallet a write meant to credit without its lock (`WorkSet.preload`'s `credited`)
-    needs it after all: the write is done again with every wallet locked. `community`: the
-    reason holds for every such credit in the community (its low-balance alerts), not only
-    this wallet (a credit line)."""
+    needs it after all (a credit line, a low-balance alert): the write is done again with
+    every wallet locked, and the ledger remembers `account_id` for a while."""
 
-    def __init__(self, reason: str, *, community: bool = False) -> None:
+    def __init__(self, reason: str, account_id: str) -> None:
         super().__init__(reason)
-        self.community = community
+        self.account_id = account_id

@@ -189,7 +189,7 @@ class WorkSet:
             for row in results[at]:
                 found = q.acct(row)
                 if not found.tracked or found.floor is None or found.floor < 0:
-                    raise CreditNeedsLock(f"{found.account_id} has a credit line")
+                    raise CreditNeedsLock("a credit line", found.account_id)
                 self.accounts[found.account_id] = found
                 self.unlocked.add(found.account_id)
             at += 1
@@ -203,7 +203,7 @@ class WorkSet:
         for aid in self.unlocked:
             owed = self.overdraft_lot(aid)
             if owed is not None and owed.remaining < 0:
-                raise CreditNeedsLock(f"{aid} owes on its credit line")
+                raise CreditNeedsLock("a debt on its credit line", aid)
         for read, rows in zip(reads, results[at:], strict=True):
             self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
         for aid in sorted(ids.difference(wallets, unlocked)):  # a wallet is never read here
