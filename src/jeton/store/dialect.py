@@ -70,9 +70,12 @@ def is_retryable(exc: BaseException, dialect: str) -> bool:
 
 
 def is_not_null_violation(exc: BaseException, table: str) -> bool:
-    """PostgreSQL refused a row of `table` for a NULL in a NOT NULL column."""
+    """PostgreSQL refused a row of `table` for a NULL in a NOT NULL column. (Citus names one of
+    the table's shards, `table_<n>`, and passes the worker's error on as an internal one.)"""
     orig = _driver_error(exc)
-    return getattr(orig, "sqlstate", None) == "23502" and f'"{table}"' in str(orig)
+    text = str(orig)
+    return (getattr(orig, "sqlstate", None) in {"23502", "XX000"}
+            and "violates not-null constraint" in text and f'of relation "{table}' in text)
 
 
 def is_unique_violation(exc: BaseException, constraint: str | None = None) -> bool:

@@ -231,11 +231,9 @@ class LedgerBase:
 
     def _credit_unlocked(self, community_id: str, credited: Sequence[str]) -> list[str]:
         """The wallets of `credited` that `write_once` may credit without their lock: none but
-        on PostgreSQL (not Citus, where the statement that credits them is not checked) with
-        every hook one whose reads are known (`sqlspend.KNOWN_HOOKS`); of those, each but one
-        whose credit lately needed its lock."""
-        if not credited or sqlspend.is_citus(self.store) \
-                or not sqlspend.hooks_known(self, self.hooks):
+        with every hook one whose reads are known (`sqlspend.KNOWN_HOOKS`: a host app's hook
+        may read any balance); of those, each but one whose credit lately needed its lock."""
+        if not credited or not sqlspend.hooks_known(self, self.hooks):
             return []
         found = []
         now = time.monotonic()
