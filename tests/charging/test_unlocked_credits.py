@@ -209,3 +209,48 @@ def test_two_members_buying_each_others_files_at_once_both_pay_and_are_paid(
     assert library.balance("uma").posted == 100 - 20 + 6
     assert library.balance("ann").posted == 1000 - 20 + 6
     check_invariants(pg)
+
+
+TWO_PARTIES = """
+[services."files.download"]
+name = "File download"
+credits = 10
+splits = [{ to = "party:uploader", share_bp = 3000 }, { to = "party:editor", share_bp = 1000 }]
+"""
+
+
+def test_one_uploader_named_twice_by_a_charge_is_credited_both_shares_in_one_lot(
+        library: jeton.Community, pg: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    library.load_catalog(TWO_PARTIES, "toml")
+    library.grant("uma", 1, idempotency_key="g-uma")  # a wallet, but no royalty lot yet
+    credits: list[int] = []
+    credit = WorkSet._credit_unlocked
+
+    def counted(self: WorkSet, *args: Any) -> None:
+        credits.append(args[2])
+        credit(self, *args)
+
+    monkeypatch.setattr(WorkSet, "_credit_unlocked", counted)
+    both = {"uploader": "uma", "editor": "uma"}
+    for n in range(3):  # the first makes the royalty lot; the others add to it
+        receipt = library.charge("ann", "files.download", context=both,
+                                 idempotency_key=f"both-{n}")
+        assert receipt.charged == 10
+    assert sorted(credits) == [1, 1, 1, 3, 3, 3]
+    assert library.balance("uma").posted == 1 + 3 * 4
+    assert [lot.remaining for lot in _royalty_lots(library)] == [12]
+    check_invariants(pg)
+
+
+def test_the_wallets_remembered_as_needing_their_lock_are_dropped_once_past(
+        library: jeton.Community, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jeton.services.ledger import base
+
+    ledger = library._ledger
+    monkeypatch.setattr(base, "LOCKED_CREDITS_MAX", 2)
+    ledger.locked_credits.update({("library", "wallet:a:CREDIT"): 0.0,
+                                  ("library", "wallet:b:CREDIT"): 0.0})
+    ledger._lock_credits_of("library", "wallet:uma:CREDIT")
+    assert list(ledger.locked_credits) == [("library", "wallet:uma:CREDIT")]
+    assert ledger._credit_unlocked("library", ["wallet:uma:CREDIT", "wallet:ann:CREDIT"]) == [
+        "wallet:ann:CREDIT"]

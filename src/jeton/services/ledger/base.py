@@ -89,6 +89,7 @@ _KEPT = threading.local()
 # How long a wallet whose credit needed its lock (`CreditNeedsLock`) is credited locked from
 # the start, sparing each write a first attempt that would fail.
 LOCKED_CREDITS_S = 10.0
+LOCKED_CREDITS_MAX = 1024  # entries before the past ones are dropped
 
 
 def _unlocked_credit_met(exc: BaseException) -> bool:
@@ -217,8 +218,7 @@ class LedgerBase:
                 _KEPT.answer = (done, answered[0]) if answered else None
                 return done
             except CreditNeedsLock as exc:
-                self.locked_credits[(community_id, exc.account_id)] = (
-                    time.monotonic() + LOCKED_CREDITS_S)
+                self._lock_credits_of(community_id, exc.account_id)
                 continue  # `unlocked` is off now
             except Exception as exc:  # wrapped by SQLAlchemy, or raw from the hot path
                 if not raced and idempotency.is_key_race(exc):
@@ -228,6 +228,16 @@ class LedgerBase:
                     continue  # the first attempt credited unlocked; the next one locks
                 raise
         raise AssertionError("unreachable")
+
+    def _lock_credits_of(self, community_id: str, account_id: str) -> None:
+        """Credit this wallet locked for `LOCKED_CREDITS_S`; past entries are dropped when there
+        are many, so a long-running process keeps only the recent ones."""
+        now = time.monotonic()
+        kept = self.locked_credits
+        if len(kept) >= LOCKED_CREDITS_MAX:
+            for key in [k for k, until in kept.items() if until <= now]:
+                del kept[key]
+        kept[(community_id, account_id)] = now + LOCKED_CREDITS_S
 
     def _credit_unlocked(self, community_id: str, credited: Sequence[str]) -> list[str]:
         """The wallets of `credited` that `write_once` may credit without their lock: none but

@@ -157,7 +157,7 @@ class WorkSet:
         line, or owing on one, raises `CreditNeedsLock`."""
         invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
         ids = set(account_ids)
-        unlocked = sorted(a for a in credited if a in ids and a != debited)
+        unlocked = sorted({a for a in credited if a in ids and a != debited})
         wallets = sorted(a for a in ids if a.startswith("wallet:") and a not in unlocked)
         work: list[tuple[str, list[dict[str, Any]]]] = [
             ("BEGIN", [{}]), (compiled(key_read[0], "postgresql"), [key_read[1]])]
@@ -451,6 +451,9 @@ class WorkSet:
         lot = self.merge_lot(acct.account_id, key) if key is not None else None
         if lot is None:
             lot = self._new_lot(acct, spec, amount)
+        elif lot.new:  # made by this write (two credits of one write): inserted whole
+            lot.amount += amount
+            lot.cost_minor += spec.cost_minor
         else:
             add = self.unlocked_lot_adds.setdefault(lot.id, [0, 0])
             add[0] += amount
