@@ -118,6 +118,32 @@ def test_a_catalog_charge_is_two_round_trips(
                                             idempotency_key=f"c-{k}")) == 2
 
 
+def _holds(c: jeton.Community, n: int) -> Iterator[str]:
+    return iter([c.hold("alice", 5, idempotency_key=f"h-{i}").id for i in range(n)])
+
+
+def test_a_capture_and_a_void_are_two_round_trips_where_the_hold_was_placed(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """The process that placed a hold knows its wallet, which is locked in the capture's
+    first round trip with the hold and its reservations."""
+    relay, c = counted
+    held = _holds(c, 8)
+    assert _trips(relay, lambda k: c.capture(next(held), 3, idempotency_key=f"c-{k}",
+                                             splits=[{"member": "uploader", "amount": 1}])) == 2
+    assert _trips(relay, lambda k: c.void(next(held), idempotency_key=f"v-{k}")) == 2
+    assert c.balance("alice").pending == 0
+    assert c.balance("alice").posted == 1_000 - 4 * 3
+
+
+def test_a_capture_elsewhere_reads_the_holds_wallet_in_one_more_round_trip(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    held = _holds(c, 4)
+    c.jeton.ledger.hold_owners.clear()  # as another process: it placed none of them
+    assert _trips(relay, lambda k: c.capture(next(held), 5, idempotency_key=f"c-{k}")) == 3
+    assert c.balance("alice").posted == 1_000 - 4 * 5
+
+
 def test_a_replay_is_one_round_trip_and_answers_as_the_first(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from jeton.core import amounts, limits
 from jeton.core import lots as lotlib
 from jeton.core.clock import Clock, SystemClock, from_us, to_us
-from jeton.core.errors import InvalidRequest, NotFound
+from jeton.core.errors import InvalidRequest, NotFound, invariant
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
 from jeton.services.ledger import idempotency, sqlspend
@@ -141,6 +141,8 @@ class LedgerBase:
         # Wallets whose credits lately needed their lock (a credit line, a low-balance alert),
         # by community and account, until when: `write_once` locks them from the start.
         self.locked_credits: dict[tuple[str, str], float] = {}
+        # Each hold's wallet, member and asset, by community and hold (`LedgerHolds.hold_owner`).
+        self.hold_owners: dict[tuple[str, str], tuple[str, str, str]] = {}
         # Which communities run on a test clock, and the scope that puts an operation on its
         # community's time (decision 0056).
         self.clocks = CommunityClocks(store)
@@ -153,7 +155,9 @@ class LedgerBase:
                    *, now_us: int | None = None, accounts: Sequence[str] = (),
                    member_id: str | None = None, asset: str = "CREDIT",
                    req_hash: str | None = None, reads: Sequence[PreRead] = (),
-                   credited: Sequence[str] = ()) -> R:
+                   credited: Sequence[str] = (),
+                   lot_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]] = (),
+                   ) -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
         request racing another with the same key is retried and finds that answer. Every
@@ -163,7 +167,8 @@ class LedgerBase:
         `member_id` the member it debits: on PostgreSQL they are locked and read with the key,
         and the hooks' reads for that member with them, in the write's first round trip; its
         rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing.
-        `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`).
+        `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`), and
+        `lot_reads` the lots it will name by id (`WorkSet.preload`).
         `credited`: wallets of `accounts` the write only credits and whose balance after it
         neither its answer nor a hook reads (a charge's royalties): on PostgreSQL they are
         credited without holding their lock across the write (`WorkSet.preload`, decision
@@ -192,7 +197,7 @@ class LedgerBase:
                 row = ws.preload(accounts, idempotency.key_read(community_id, key),
                                  [*ahead, *reads],
                                  debited=wallet_id(member_id, asset) if member_id else None,
-                                 credited=credit_unlocked)
+                                 credited=credit_unlocked, lot_reads=lot_reads)
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))
             stored = idempotency.Stored(*row) if row is not None else None
@@ -235,8 +240,9 @@ class LedgerBase:
         now = time.monotonic()
         kept = self.locked_credits
         if len(kept) >= LOCKED_CREDITS_MAX:
-            for key in [k for k, until in kept.items() if until <= now]:
-                del kept[key]
+            for key, until in list(kept.items()):  # a copy: other threads may add meanwhile
+                if until <= now:
+                    kept.pop(key, None)
         kept[(community_id, account_id)] = now + LOCKED_CREDITS_S
 
     def _credit_unlocked(self, community_id: str, credited: Sequence[str]) -> list[str]:
@@ -312,6 +318,14 @@ class LedgerBase:
         if hold_id in cached:
             hold = cached[hold_id]
             return hold, ws.accounts[hold["account_id"]]
+        ahead = f"hold:{hold_id}"
+        if ahead in ws.prefetched:  # locked in the first round trip, after its wallet
+            found = ws.prefetched.pop(ahead)
+            if found is None:
+                raise Declined(Status.hold_not_found, f"no hold {hold_id!r}")
+            hold = cached[hold_id] = dict(zip(holds.c.keys(), found, strict=True))
+            invariant(ws.loaded(hold["account_id"]) is not None, "a hold's wallet is locked")
+            return hold, ws.accounts[hold["account_id"]]
         row = ws.conn.execute(sa.select(holds.c.account_id).where(
             holds.c.community_id == ws.community_id, holds.c.hold_id == hold_id)).first()
         if row is None:
@@ -325,6 +339,10 @@ class LedgerBase:
 
     def _hold_lots(self, ws: WorkSet, hold_id: str) -> list[dict[str, Any]]:
         cache = ws.hold_lot_rows
+        ahead = f"hold_lots:{hold_id}"
+        if hold_id not in cache and ahead in ws.prefetched:
+            cache[hold_id] = [dict(zip(hold_lots.c.keys(), r, strict=True))
+                              for r in ws.prefetched.pop(ahead)]
         if hold_id not in cache:
             rows = ws.conn.execute(sa.select(hold_lots).where(
                 hold_lots.c.community_id == ws.community_id,

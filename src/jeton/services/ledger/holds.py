@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
+from jeton.services.ledger import statements as q
 from jeton.services.ledger.base import (
     LedgerBase,
     as_split,
@@ -29,11 +31,36 @@ from jeton.services.ledger.results import (
     LotMoveInfo,
     Split,
 )
-from jeton.services.ledger.state import Declined, Header, LotSpec, system_id, wallet_id
+from jeton.services.ledger.state import (
+    Declined,
+    Header,
+    LotSpec,
+    PreRead,
+    system_id,
+    wallet_id,
+)
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.tables.ledger import (
+    hold_lots,
     holds,
+    lots,
 )
+
+_HOLD_OWNER = sa.select(holds.c.account_id, holds.c.member_id, holds.c.asset).where(
+    holds.c.community_id == sa.bindparam("c"), holds.c.hold_id == sa.bindparam("h"))
+_LOCK_HOLD = sa.select(holds).where(
+    holds.c.community_id == sa.bindparam("c"),
+    holds.c.hold_id == sa.bindparam("h")).with_for_update()
+_HOLD_LOTS = sa.select(hold_lots).where(
+    hold_lots.c.community_id == sa.bindparam("c"),
+    hold_lots.c.hold_id == sa.bindparam("h")).order_by(hold_lots.c.seq)
+# The lots a hold reserved, drained ones included (a capture or a void names them by id).
+_LOTS_OF_HOLD = sa.select(*q.LOT_COLS).where(
+    lots.c.community_id == sa.bindparam("c"),
+    lots.c.lot_id.in_(sa.select(hold_lots.c.lot_id).where(
+        hold_lots.c.community_id == sa.bindparam("c"),
+        hold_lots.c.hold_id == sa.bindparam("h")).scalar_subquery()))
+OWNERS_KEPT = 10_000  # holds whose wallet a process remembers (`LedgerHolds.hold_owner`)
 
 
 class LedgerHolds(LedgerBase):
@@ -91,9 +118,53 @@ class LedgerHolds(LedgerBase):
                               expires_at=from_us(expires_us), created_at=from_us(ws.now_us),
                               lots=moves)
 
-        return self.write_once(community_id, key, "hold", request, body, HoldResult,
-                               accounts=[wallet_id(member_id, asset)], member_id=member_id,
-                               asset=asset)
+        placed = self.write_once(community_id, key, "hold", request, body, HoldResult,
+                                 accounts=[wallet_id(member_id, asset)], member_id=member_id,
+                                 asset=asset)
+        self._keep_owner(community_id, placed.id, (wallet_id(member_id, asset), member_id,
+                                                   asset))
+        return placed
+
+    # ---- a hold's wallet, known before its capture or void (PostgreSQL) ----
+
+    def hold_owner(self, community_id: str, hold_id: str) -> tuple[str, str, str] | None:
+        """The wallet, member and asset of a hold, which never change once it is placed: kept
+        by the process that placed or met it, else read in one round trip of its own. None on
+        SQLite (a write reads it in its transaction) or for no such hold."""
+        if self.store.dialect != "postgresql":
+            return None
+        found = self.hold_owners.get((community_id, hold_id))
+        if found is None:
+            rows = self.store.read_pipelined([(_HOLD_OWNER, {"c": community_id,
+                                                             "h": hold_id})])[0]
+            if not rows:
+                return None
+            found = (str(rows[0][0]), str(rows[0][1]), str(rows[0][2]))
+            self._keep_owner(community_id, hold_id, found)
+        return found
+
+    def _keep_owner(self, community_id: str, hold_id: str,
+                    owner: tuple[str, str, str]) -> None:
+        kept = self.hold_owners
+        if len(kept) >= OWNERS_KEPT:  # the oldest first (a dict keeps insertion order)
+            with contextlib.suppress(RuntimeError, StopIteration):  # another thread's change
+                kept.pop(next(iter(kept)), None)
+        kept[(community_id, hold_id)] = owner
+
+    def _settle_ahead(self, community_id: str, hold_id: str,
+                      others: Sequence[str] = ()) -> dict[str, Any]:
+        """`write_once`'s arguments that make a capture or void of a hold two round trips on
+        PostgreSQL: its wallet (and `others`, the accounts a capture pays) locked and read in
+        the first, with the hold's row locked after it, its reservations and their lots."""
+        owner = self.hold_owner(community_id, hold_id)
+        if owner is None:  # SQLite, or no such hold: the write finds out
+            return {}
+        account_id, member_id, asset = owner
+        params = {"c": community_id, "h": hold_id}
+        return {"accounts": [account_id, *others], "member_id": member_id, "asset": asset,
+                "reads": [PreRead(f"hold:{hold_id}", _LOCK_HOLD, params),
+                          PreRead(f"hold_lots:{hold_id}", _HOLD_LOTS, params, all_rows=True)],
+                "lot_reads": [(_LOTS_OF_HOLD, params)]}
 
     def capture(self, community_id: str, hold_id: str, amount: int, *, idempotency_key: str,
                 final: bool = True, splits: Sequence[Split | dict[str, Any]] = (),
@@ -166,7 +237,15 @@ class LedgerHolds(LedgerBase):
             result = ws.commit_transfer(header, draft, wallet)
             return hold_result(hold, transfer=result)
 
-        return self.write_once(community_id, key, "capture", request, body, HoldResult)
+        owner = self.hold_owner(community_id, hold_id)
+        paid: list[str] = []
+        if owner is not None:  # revenue and the splits' accounts, read with the wallet
+            asset = owner[2]
+            paid = [system_id(to_account or "revenue", asset),
+                    *(wallet_id(s.member, asset) if s.member else system_id(s.account or "", asset)
+                      for s in split_list)]
+        return self.write_once(community_id, key, "capture", request, body, HoldResult,
+                               **self._settle_ahead(community_id, hold_id, paid))
 
     def void(self, community_id: str, hold_id: str, *, idempotency_key: str,
              actor: str = "system") -> HoldResult:
@@ -181,7 +260,8 @@ class LedgerHolds(LedgerBase):
             ws.hold_updates[hold_id] = hold_update_row(ws, hold)
             return hold_result(hold)
 
-        return self.write_once(community_id, key, "void", {"hold": hold_id}, body, HoldResult)
+        return self.write_once(community_id, key, "void", {"hold": hold_id}, body, HoldResult,
+                               **self._settle_ahead(community_id, hold_id))
 
     def get_hold(self, community_id: str, hold_id: str) -> HoldResult:
         with self.store.read() as conn:

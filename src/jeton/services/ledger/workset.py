@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import lots as lotlib
@@ -30,12 +29,12 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, transfer_hash
 from jeton.services.ledger import flush as flushing
+from jeton.services.ledger import preload as preloading
 from jeton.services.ledger import statements as q
 from jeton.services.ledger.cache import WriterCache, open_cache
 from jeton.services.ledger.results import LotMoveInfo, PostingInfo, TransferResult, trusted
 from jeton.services.ledger.state import (
     Acct,
-    CreditNeedsLock,
     Declined,
     Header,
     LotSpec,
@@ -44,8 +43,7 @@ from jeton.services.ledger.state import (
     too_few_credits,
     wallet_id,
 )
-from jeton.store import pipeline
-from jeton.store.fastsql import Runner, compiled
+from jeton.store.fastsql import Runner
 from jeton.store.sql import insert_ignore
 from jeton.store.tables.ledger import (
     accounts,
@@ -136,80 +134,7 @@ class WorkSet:
             if need:
                 self._load_lots(need)
 
-    def preload(self, account_ids: Iterable[str], key_read: tuple[sa.sql.ClauseElement,
-                dict[str, Any]], reads: Sequence[PreRead] = (),
-                debited: str | None = None,
-                credited: Sequence[str] = ()) -> tuple[Any, ...] | None:
-        """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
-        `load`), read the live lots of the wallet it debits (`debited`) and the lots the others
-        may be credited to (`load_credit_lots`), its idempotency key and what the hooks will
-        ask (`reads`), all in one round trip; the row of the key read comes back.
-
-        The statements run one after the other, so the lots are read after their wallets'
-        locks are held. Wallets that do not exist yet are left to `ensure_wallet`, lots
-        included: one another writer commits after the lock's snapshot is not locked here,
-        though the lots' later snapshot sees its lots (they would be stale once locked).
-        System accounts are read (once per process) as `load` does.
-
-        `credited`: wallets the write only credits, whose balance after the credit nothing it
-        answers or checks needs; they are read without their lock, and `credit` adds to them
-        relative to the row in the last round trip (the module docstring). One with a credit
-        line, or owing on one, raises `CreditNeedsLock`."""
-        invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
-        ids = set(account_ids)
-        unlocked = sorted({a for a in credited if a in ids and a != debited})
-        wallets = sorted(a for a in ids if a.startswith("wallet:") and a not in unlocked)
-        work: list[tuple[str, list[dict[str, Any]]]] = [
-            ("BEGIN", [{}]), (compiled(key_read[0], "postgresql"), [key_read[1]])]
-        full = [a for a in wallets if a == debited]
-        credit_only = [a for a in wallets if a != debited] + unlocked
-        for names, stmt in ((wallets, q.lock_accounts("postgresql", len(wallets))),
-                            (unlocked, q.read_accounts(len(unlocked)))):
-            if not names:
-                continue
-            params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
-            params["c"] = self.community_id
-            work.append((compiled(stmt, "postgresql"), [params]))
-        lot_reads = [(names, stmt(len(names))) for names, stmt in
-                     ((full, q.live_lots_of), (credit_only, q.credit_lots_of)) if names]
-        for names, stmt in lot_reads:
-            lp: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
-            lp["c"] = self.community_id
-            work.append((compiled(stmt, "postgresql"), [lp]))
-        work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
-        results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
-                               work)
-        key_rows = results[1]
-        at = 2
-        if wallets:
-            for row in results[at]:
-                self.accounts[row[0]] = q.acct(row)
-            at += 1
-        if unlocked:
-            for row in results[at]:
-                found = q.acct(row)
-                if not found.tracked or found.floor is None or found.floor < 0:
-                    raise CreditNeedsLock("a credit line", found.account_id)
-                self.accounts[found.account_id] = found
-                self.unlocked.add(found.account_id)
-            at += 1
-        for _names, _stmt in lot_reads:
-            for row in results[at]:
-                if row[1] in self.accounts:  # locked: see `preload`'s docstring
-                    self._add_lot(q.lot(row))
-            at += 1
-        self._loaded_lots_for.update(a for a in full if a in self.accounts)
-        self._credit_lots_for.update(a for a in credit_only if a in self.accounts)
-        for aid in self.unlocked:
-            owed = self.overdraft_lot(aid)
-            if owed is not None and owed.remaining < 0:
-                raise CreditNeedsLock("a debt on its credit line", aid)
-        for read, rows in zip(reads, results[at:], strict=True):
-            self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
-        for aid in sorted(ids.difference(wallets, unlocked)):  # a wallet is never read here
-            if aid not in self.accounts:
-                self._load_system(aid)
-        return key_rows[0] if key_rows else None
+    preload = preloading.preload  # PostgreSQL's first round trip (services/ledger/preload.py)
 
     def _cache_holds(self) -> bool:
         """Whether the writer's cache may be used now: it was valid when this working set

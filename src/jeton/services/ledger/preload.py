@@ -1,0 +1,105 @@
+"""A write's first round trip on PostgreSQL: `WorkSet.preload` (services/ledger/workset.py).
+
+BEGIN, the idempotency key, the wallets the write touches locked in sorted order with their lots,
+and everything the write and its hooks will read, sent as one pipeline (decision 0037). The
+function takes the working set as `self`: `preload` is `WorkSet.preload`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from jeton.core.errors import invariant
+from jeton.services.ledger import statements as q
+from jeton.services.ledger.state import CreditNeedsLock, PreRead
+from jeton.store import pipeline
+from jeton.store.fastsql import compiled
+
+if TYPE_CHECKING:
+    from jeton.services.ledger.workset import WorkSet
+
+
+def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.ClauseElement,
+            dict[str, Any]], reads: Sequence[PreRead] = (),
+            debited: str | None = None,
+            credited: Sequence[str] = (),
+            lot_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]] = (),
+            ) -> tuple[Any, ...] | None:
+    """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
+    `load`), read the live lots of the wallet it debits (`debited`) and the lots the others
+    may be credited to (`load_credit_lots`), its idempotency key and what the hooks will
+    ask (`reads`), all in one round trip; the row of the key read comes back.
+
+    The statements run one after the other, so the lots are read after their wallets'
+    locks are held. Wallets that do not exist yet are left to `ensure_wallet`, lots
+    included: one another writer commits after the lock's snapshot is not locked here,
+    though the lots' later snapshot sees its lots (they would be stale once locked).
+    System accounts are read (once per process) as `load` does.
+
+    `credited`: wallets the write only credits, whose balance after the credit nothing it
+    answers or checks needs; they are read without their lock, and `credit` adds to them
+    relative to the row in the last round trip (the module docstring). One with a credit
+    line, or owing on one, raises `CreditNeedsLock`.
+
+    `lot_reads`: statements of lots the write will name by id (those a hold reserved, those a
+    transfer moved), read after the locks; a lot of a wallet not locked here is left out."""
+    invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
+    ids = set(account_ids)
+    unlocked = sorted({a for a in credited if a in ids and a != debited})
+    wallets = sorted(a for a in ids if a.startswith("wallet:") and a not in unlocked)
+    work: list[tuple[str, list[dict[str, Any]]]] = [
+        ("BEGIN", [{}]), (compiled(key_read[0], "postgresql"), [key_read[1]])]
+    full = [a for a in wallets if a == debited]
+    credit_only = [a for a in wallets if a != debited] + unlocked
+    for names, stmt in ((wallets, q.lock_accounts("postgresql", len(wallets))),
+                        (unlocked, q.read_accounts(len(unlocked)))):
+        if not names:
+            continue
+        params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
+        params["c"] = self.community_id
+        work.append((compiled(stmt, "postgresql"), [params]))
+    lot_stmts: list[tuple[sa.sql.ClauseElement, dict[str, Any]]] = []
+    for names, many in ((full, q.live_lots_of), (credit_only, q.credit_lots_of)):
+        if names:
+            lp: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
+            lp["c"] = self.community_id
+            lot_stmts.append((many(len(names)), lp))
+    lot_stmts.extend(lot_reads)
+    work.extend((compiled(stmt, "postgresql"), [params]) for stmt, params in lot_stmts)
+    work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
+    results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
+                           work)
+    key_rows = results[1]
+    at = 2
+    if wallets:
+        for row in results[at]:
+            self.accounts[row[0]] = q.acct(row)
+        at += 1
+    if unlocked:
+        for row in results[at]:
+            found = q.acct(row)
+            if not found.tracked or found.floor is None or found.floor < 0:
+                raise CreditNeedsLock("a credit line", found.account_id)
+            self.accounts[found.account_id] = found
+            self.unlocked.add(found.account_id)
+        at += 1
+    for _lot_read in lot_stmts:
+        for row in results[at]:
+            if row[1] in self.accounts:  # locked: see `preload`'s docstring
+                self._add_lot(q.lot(row))
+        at += 1
+    self._loaded_lots_for.update(a for a in full if a in self.accounts)
+    self._credit_lots_for.update(a for a in credit_only if a in self.accounts)
+    for aid in self.unlocked:
+        owed = self.overdraft_lot(aid)
+        if owed is not None and owed.remaining < 0:
+            raise CreditNeedsLock("a debt on its credit line", aid)
+    for read, rows in zip(reads, results[at:], strict=True):
+        self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
+    for aid in sorted(ids.difference(wallets, unlocked)):  # a wallet is never read here
+        if aid not in self.accounts:
+            self._load_system(aid)
+    return key_rows[0] if key_rows else None
