@@ -144,6 +144,18 @@ def test_a_capture_elsewhere_reads_the_holds_wallet_in_one_more_round_trip(
     assert c.balance("alice").posted == 1_000 - 4 * 5
 
 
+def test_a_reversal_reads_what_it_reverses_in_one_round_trip_then_writes_in_two(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """The transfer, its postings and lot moves never change: read before the write, which
+    locks what they name in its first round trip, with the lots they moved."""
+    relay, c = counted
+    spent = iter([c.spend("alice", 7, idempotency_key=f"s-{i}",
+                          splits=[{"member": "uploader", "amount": 2}]).id for i in range(4)])
+    assert _trips(relay, lambda k: c.reverse(next(spent), idempotency_key=f"r-{k}")) == 3
+    assert c.balance("alice").posted == 1_000
+    assert c.balance("uploader").posted == 0
+
+
 def test_a_replay_is_one_round_trip_and_answers_as_the_first(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted

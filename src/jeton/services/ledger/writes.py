@@ -16,6 +16,7 @@ from jeton.core.errors import Conflict, InvalidRequest, JetonError, WalletFrozen
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
 from jeton.services.ledger import collector, idempotency, sqlspend
+from jeton.services.ledger import statements as q
 from jeton.services.ledger.base import (
     REVERSIBLE_KINDS,
     LedgerBase,
@@ -30,10 +31,19 @@ from jeton.services.ledger.results import (
     TransferResult,
     trusted,
 )
-from jeton.services.ledger.state import Acct, Declined, Header, LotSpec, system_id, wallet_id
+from jeton.services.ledger.state import (
+    Acct,
+    Declined,
+    Header,
+    LotSpec,
+    PreRead,
+    system_id,
+    wallet_id,
+)
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.ledger import (
+    lots,
     posting_lots,
     postings,
     transfers,
@@ -337,32 +347,29 @@ class LedgerWrites(LedgerBase):
         from given back (with its expiry and paid/free status), every lot it filled emptied."""
         key = amounts.idempotency_key(idempotency_key)
         request = {"transfer": transfer_id, "reason": reason_code, "memo": memo}
+        params = {"c": community_id, "t": transfer_id}
+        # The transfer, its postings and lot moves never change: on PostgreSQL they are read in
+        # one round trip before the write, which then locks what they name in its first.
+        source = (self.store.read_pipelined([(stmt, params) for stmt in _REVERSED])
+                  if self.store.dialect == "postgresql" else None)
+        done_read = PreRead(f"reversed:{transfer_id}", _REVERSED_BY, params)
 
         def body(ws: WorkSet) -> TransferResult:
-            conn = ws.conn
-            original = conn.execute(sa.select(transfers.c.kind, transfers.c.asset,
-                                              transfers.c.member_id, transfers.c.service).where(
-                transfers.c.community_id == community_id,
-                transfers.c.transfer_id == transfer_id)).first()
-            if original is None:
+            header_rows, legs, moves = source or [
+                ws.db.rows(stmt, params) for stmt in _REVERSED]
+            if not header_rows:
                 raise Declined(Status.transfer_not_found, f"no transfer {transfer_id!r}")
-            kind, asset, member_id, service = original
+            kind, asset, member_id, service = header_rows[0]
             if kind not in REVERSIBLE_KINDS:
                 raise Declined(Status.not_reversible, f"a {kind} transfer cannot be reversed")
-            done = conn.execute(sa.select(transfers.c.transfer_id).where(
-                transfers.c.community_id == community_id,
-                transfers.c.reverses_id == transfer_id)).first()
+            done = ws.read_ahead(done_read) if done_read.name in ws.prefetched else (
+                ws.db.first(_REVERSED_BY, params))
             if done is not None:
                 raise Declined(Status.already_reversed,
                                f"transfer {transfer_id} was already reversed by {done[0]}")
-            legs = conn.execute(sa.select(postings.c.account_id, postings.c.amount).where(
-                postings.c.community_id == community_id,
-                postings.c.transfer_id == transfer_id)).all()
-            moves = conn.execute(sa.select(posting_lots.c.account_id, posting_lots.c.lot_id,
-                                           posting_lots.c.amount).where(
-                posting_lots.c.community_id == community_id,
-                posting_lots.c.transfer_id == transfer_id)).all()
-            ws.load(a for a, _ in legs)
+            # The lots it moved are named by id (`WorkSet.lot`); SQLite reads the wallets'
+            # live lots with them, for the writer's cache.
+            ws.load((a for a, _ in legs), with_lots=ws.dialect != "postgresql")
             for account_id, lot_id, moved in moves:
                 if moved > 0:
                     lot = ws.lot(lot_id)
@@ -383,13 +390,42 @@ class LedgerWrites(LedgerBase):
             primary = ws.accounts.get(wallet_id(member_id, asset)) if member_id else None
             return ws.commit_transfer(header, draft, primary)
 
+        ahead: dict[str, Any] = {}
+        if source and source[0]:
+            asset, member_id = source[0][0][1], source[0][0][2]
+            ahead = {"accounts": sorted({a for a, _ in source[1]}), "member_id": member_id,
+                     "asset": asset, "reads": [done_read],
+                     "lot_reads": [(_LOTS_MOVED_BY, params)]}
         try:
-            return self.write_once(community_id, key, "reverse", request, body, TransferResult)
+            return self.write_once(community_id, key, "reverse", request, body, TransferResult,
+                                   **ahead)
         except Exception as exc:  # a concurrent reversal of the same transfer won
             if is_unique_violation(exc, "reverses"):
                 raise Conflict(f"transfer {transfer_id} was already reversed",
                                status=Status.already_reversed) from None
             raise
+
+
+# What a reversal reads of the transfer it reverses (`LedgerWrites.reverse`).
+_REVERSED = (
+    sa.select(transfers.c.kind, transfers.c.asset, transfers.c.member_id,
+              transfers.c.service).where(transfers.c.community_id == sa.bindparam("c"),
+                                         transfers.c.transfer_id == sa.bindparam("t")),
+    sa.select(postings.c.account_id, postings.c.amount).where(
+        postings.c.community_id == sa.bindparam("c"),
+        postings.c.transfer_id == sa.bindparam("t")),
+    sa.select(posting_lots.c.account_id, posting_lots.c.lot_id, posting_lots.c.amount).where(
+        posting_lots.c.community_id == sa.bindparam("c"),
+        posting_lots.c.transfer_id == sa.bindparam("t")),
+)
+_REVERSED_BY = sa.select(transfers.c.transfer_id).where(
+    transfers.c.community_id == sa.bindparam("c"),
+    transfers.c.reverses_id == sa.bindparam("t"))
+_LOTS_MOVED_BY = sa.select(*q.LOT_COLS).where(
+    lots.c.community_id == sa.bindparam("c"),
+    lots.c.lot_id.in_(sa.select(posting_lots.c.lot_id).where(
+        posting_lots.c.community_id == sa.bindparam("c"),
+        posting_lots.c.transfer_id == sa.bindparam("t")).scalar_subquery()))
 
 
 def _spend_transfer_header(req: SpendRequest, actor: str) -> Header:
