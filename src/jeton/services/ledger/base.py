@@ -157,6 +157,7 @@ class LedgerBase:
                    req_hash: str | None = None, reads: Sequence[PreRead] = (),
                    credited: Sequence[str] = (),
                    lot_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]] = (),
+                   lock_by: tuple[sa.sql.ClauseElement, dict[str, Any]] | None = None,
                    ) -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
@@ -168,7 +169,8 @@ class LedgerBase:
         and the hooks' reads for that member with them, in the write's first round trip; its
         rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing.
         `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`), and
-        `lot_reads` the lots it will name by id (`WorkSet.preload`).
+        `lot_reads` the lots it will name by id and `lock_by` accounts it names by what holds
+        them (`WorkSet.preload`).
         `credited`: wallets of `accounts` the write only credits and whose balance after it
         neither its answer nor a hook reads (a charge's royalties): on PostgreSQL they are
         credited without holding their lock across the write (`WorkSet.preload`, decision
@@ -177,7 +179,7 @@ class LedgerBase:
         locked."""
         if req_hash is None:  # a caller that hashed its request itself passes `{}` and the hash
             req_hash = idempotency.request_hash(operation, request)
-        pipelined = self.store.dialect == "postgresql" and bool(accounts)
+        pipelined = self.store.dialect == "postgresql" and (bool(accounts) or bool(lock_by))
         answered: list[str] = []  # the answer kept with the key (the tx may run on another thread)
         # [the wallets the next attempt may credit unlocked, those the last one did]
         unlocked = [self._credit_unlocked(community_id, credited) if pipelined else [], []]
@@ -197,7 +199,8 @@ class LedgerBase:
                 row = ws.preload(accounts, idempotency.key_read(community_id, key),
                                  [*ahead, *reads],
                                  debited=wallet_id(member_id, asset) if member_id else None,
-                                 credited=credit_unlocked, lot_reads=lot_reads)
+                                 credited=credit_unlocked, lot_reads=lot_reads,
+                                 lock_by=lock_by)
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))
             stored = idempotency.Stored(*row) if row is not None else None

@@ -27,6 +27,7 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
             debited: str | None = None,
             credited: Sequence[str] = (),
             lot_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]] = (),
+            lock_by: tuple[sa.sql.ClauseElement, dict[str, Any]] | None = None,
             ) -> tuple[Any, ...] | None:
     """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
     `load`), read the live lots of the wallet it debits (`debited`) and the lots the others
@@ -45,7 +46,9 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
     line, or owing on one, raises `CreditNeedsLock`.
 
     `lot_reads`: statements of lots the write will name by id (those a hold reserved, those a
-    transfer moved), read after the locks; a lot of a wallet not locked here is left out."""
+    transfer moved), read after the locks; a lot of a wallet not locked here is left out.
+    `lock_by`: a statement that locks and reads accounts the caller names by what holds them
+    (the accounts of a transfer), in the same order as the others, after them."""
     invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
     ids = set(account_ids)
     unlocked = sorted({a for a in credited if a in ids and a != debited})
@@ -61,6 +64,8 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
         params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
         params["c"] = self.community_id
         work.append((compiled(stmt, "postgresql"), [params]))
+    if lock_by is not None:
+        work.append((compiled(lock_by[0], "postgresql"), [lock_by[1]]))
     lot_stmts: list[tuple[sa.sql.ClauseElement, dict[str, Any]]] = []
     for names, many in ((full, q.live_lots_of), (credit_only, q.credit_lots_of)):
         if names:
@@ -85,6 +90,10 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
                 raise CreditNeedsLock("a credit line", found.account_id)
             self.accounts[found.account_id] = found
             self.unlocked.add(found.account_id)
+        at += 1
+    if lock_by is not None:
+        for row in results[at]:
+            self.accounts[row[0]] = q.acct(row)
         at += 1
     for _lot_read in lot_stmts:
         for row in results[at]:

@@ -348,15 +348,14 @@ class LedgerWrites(LedgerBase):
         key = amounts.idempotency_key(idempotency_key)
         request = {"transfer": transfer_id, "reason": reason_code, "memo": memo}
         params = {"c": community_id, "t": transfer_id}
-        # The transfer, its postings and lot moves never change: on PostgreSQL they are read in
-        # one round trip before the write, which then locks what they name in its first.
-        source = (self.store.read_pipelined([(stmt, params) for stmt in _REVERSED])
-                  if self.store.dialect == "postgresql" else None)
+        # On PostgreSQL the write's first round trip reads the transfer, its postings and lot
+        # moves (the journal's: they never change), and locks the accounts they name.
+        source = [PreRead(f"reversing:{n}:{transfer_id}", stmt, params, all_rows=True)
+                  for n, stmt in enumerate(_REVERSED)]
         done_read = PreRead(f"reversed:{transfer_id}", _REVERSED_BY, params)
 
         def body(ws: WorkSet) -> TransferResult:
-            header_rows, legs, moves = source or [
-                ws.db.rows(stmt, params) for stmt in _REVERSED]
+            header_rows, legs, moves = (ws.read_ahead(read) for read in source)
             if not header_rows:
                 raise Declined(Status.transfer_not_found, f"no transfer {transfer_id!r}")
             kind, asset, member_id, service = header_rows[0]
@@ -390,15 +389,10 @@ class LedgerWrites(LedgerBase):
             primary = ws.accounts.get(wallet_id(member_id, asset)) if member_id else None
             return ws.commit_transfer(header, draft, primary)
 
-        ahead: dict[str, Any] = {}
-        if source and source[0]:
-            asset, member_id = source[0][0][1], source[0][0][2]
-            ahead = {"accounts": sorted({a for a, _ in source[1]}), "member_id": member_id,
-                     "asset": asset, "reads": [done_read],
-                     "lot_reads": [(_LOTS_MOVED_BY, params)]}
-        try:
+        try:  # no hook reads for a reversal's member: its kind is none of theirs
             return self.write_once(community_id, key, "reverse", request, body, TransferResult,
-                                   **ahead)
+                                   reads=[*source, done_read], lock_by=(_LOCK_REVERSED, params),
+                                   lot_reads=[(_LOTS_MOVED_BY, params)])
         except Exception as exc:  # a concurrent reversal of the same transfer won
             if is_unique_violation(exc, "reverses"):
                 raise Conflict(f"transfer {transfer_id} was already reversed",
@@ -421,6 +415,13 @@ _REVERSED = (
 _REVERSED_BY = sa.select(transfers.c.transfer_id).where(
     transfers.c.community_id == sa.bindparam("c"),
     transfers.c.reverses_id == sa.bindparam("t"))
+# The tracked accounts of the transfer (its wallets), locked in the order every write locks.
+_LOCK_REVERSED = q.SELECT_ACCOUNTS.where(
+    q.T.community_id == sa.bindparam("c"), q.T.tracked,
+    q.T.account_id.in_(sa.select(postings.c.account_id).where(
+        postings.c.community_id == sa.bindparam("c"),
+        postings.c.transfer_id == sa.bindparam("t")).scalar_subquery()),
+).order_by(q.T.account_id.collate("C")).with_for_update()
 _LOTS_MOVED_BY = sa.select(*q.LOT_COLS).where(
     lots.c.community_id == sa.bindparam("c"),
     lots.c.lot_id.in_(sa.select(posting_lots.c.lot_id).where(
