@@ -276,8 +276,11 @@ def test_the_worker_awards_and_the_host_app_gets_badge_awarded_as_a_webhook(
     library.grant("alice", 100, idempotency_key="welcome")
     for n in range(3):
         _download(library, "alice", f"dl-{n}")
-    done = run_due(j, force=True, only={"achievements.award", "webhooks.fan_out"})
+    # Two passes, as the worker's loop makes them: within one pass the jobs run in the order
+    # their modules registered, which depends on what the process imported first.
+    done = run_due(j, force=True, only={"achievements.award"})
     assert done["achievements.award"] == 4
+    run_due(j, force=True, only={"webhooks.fan_out"})
     deliveries = library.list_webhook_deliveries(endpoint_id=endpoint.id).data
     types = sorted(library.get_event(d.event_id).type for d in deliveries)
     assert types == ["badge.awarded", "badge.awarded", "level.reached"]  # alice's and bob's
