@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest import SERVERS, check_invariants, drop_pg_store, make_pg_store
+from tests.conftest import check_invariants
 
 import jeton
 from jeton.services.ledger import sqlspend
@@ -29,12 +28,10 @@ splits = [{ to = "party:uploader", share_bp = 3000 }]
 UPLOADER = {"uploader": "uma"}
 
 
-@pytest.fixture(params=SERVERS)
-def pg(request: pytest.FixtureRequest) -> Iterator[Store]:
+@pytest.fixture
+def pg(server_store: Store) -> Store:
     """PostgreSQL, then Citus."""
-    store = make_pg_store(citus=request.param == "citus")
-    yield store
-    drop_pg_store(store)
+    return server_store
 
 
 @pytest.fixture
