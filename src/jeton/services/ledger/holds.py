@@ -121,8 +121,9 @@ class LedgerHolds(LedgerBase):
         placed = self.write_once(community_id, key, "hold", request, body, HoldResult,
                                  accounts=[wallet_id(member_id, asset)], member_id=member_id,
                                  asset=asset)
-        self._keep_owner(community_id, placed.id, (wallet_id(member_id, asset), member_id,
-                                                   asset))
+        if self.store.dialect == "postgresql":  # for its capture or void (`hold_owner`)
+            self._keep_owner(community_id, placed.id, (wallet_id(member_id, asset), member_id,
+                                                       asset))
         return placed
 
     # ---- a hold's wallet, known before its capture or void (PostgreSQL) ----
