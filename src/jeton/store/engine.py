@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
@@ -22,9 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import limits
-from jeton.core.errors import invariant
 from jeton.store import dialect as dialects
-from jeton.store import pipeline
 from jeton.store.fastsql import Runner, compiled
 from jeton.store.tables import metadata
 
@@ -186,17 +184,6 @@ class Store:
             return
         with self.engine.connect() as conn, conn.begin():
             yield conn
-
-    def read_pipelined(self, reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]],
-                       ) -> list[list[tuple[Any, ...]]]:
-        """PostgreSQL: the rows of each read, all sent in one round trip (store/pipeline.py),
-        each in a snapshot of its own (READ COMMITTED, autocommit): for rows that never
-        change once written, which a write reads before its first round trip."""
-        invariant(self.dialect == "postgresql", "a pipeline is PostgreSQL's")
-        with self.read() as conn:
-            return pipeline.run(conn.connection.driver_connection,  # type: ignore[arg-type]
-                                [(compiled(stmt, "postgresql"), [params])
-                                 for stmt, params in reads])
 
     def point_read(self, stmt: sa.sql.ClauseElement,
                    params: dict[str, Any]) -> tuple[Any, ...] | None:

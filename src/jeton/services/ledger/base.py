@@ -181,13 +181,14 @@ class LedgerBase:
             req_hash = idempotency.request_hash(operation, request)
         pipelined = self.store.dialect == "postgresql" and (bool(accounts) or bool(lock_by))
         answered: list[str] = []  # the answer kept with the key (the tx may run on another thread)
-        # [the wallets the next attempt may credit unlocked, those the last one did]
-        unlocked = [self._credit_unlocked(community_id, credited) if pipelined else [], []]
+        # The wallets the first attempt may credit unlocked; any attempt after it locks them all.
+        may_credit_unlocked = self._credit_unlocked(community_id, credited) if pipelined else []
+        credit_unlocked: list[str] = []  # those the latest attempt credited unlocked
 
         def tx(conn: Connection) -> R:
+            nonlocal may_credit_unlocked, credit_unlocked
             answered.clear()
-            credit_unlocked = unlocked[1] = unlocked[0]
-            unlocked[0] = []  # a write done again (a deadlock) locks every wallet
+            credit_unlocked, may_credit_unlocked = may_credit_unlocked, []
             self._require_community(conn, community_id)
             ws = WorkSet(conn, self.store.dialect, community_id,
                          self.now_us() if now_us is None else now_us)
@@ -232,7 +233,7 @@ class LedgerBase:
                 if not raced and idempotency.is_key_race(exc):
                     raced = True
                     continue
-                if unlocked[1] and _unlocked_credit_met(exc):
+                if credit_unlocked and _unlocked_credit_met(exc):
                     continue  # the first attempt credited unlocked; the next one locks
                 raise
         raise AssertionError("unreachable")

@@ -63,7 +63,7 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
         if lot.new:
             (credited_lots if lot.account_id in unlocked else new_lots).append(q.lot_row(c, lot))
         elif lot.dirty:
-            if lot.account_id in self.unlocked:
+            if lot.account_id in unlocked:
                 raise InvariantViolation(f"lot {lot.id} was read without its wallet's lock")
             lot_updates.append(q.lot_update(c, lot))
         lot.new = lot.dirty = False

@@ -136,11 +136,10 @@ class LedgerHolds(LedgerBase):
             return None
         found = self.hold_owners.get((community_id, hold_id))
         if found is None:
-            rows = self.store.read_pipelined([(_HOLD_OWNER, {"c": community_id,
-                                                             "h": hold_id})])[0]
-            if not rows:
+            row = self.store.point_read(_HOLD_OWNER, {"c": community_id, "h": hold_id})
+            if row is None:
                 return None
-            found = (str(rows[0][0]), str(rows[0][1]), str(rows[0][2]))
+            found = (str(row[0]), str(row[1]), str(row[2]))
             self._keep_owner(community_id, hold_id, found)
         return found
 
@@ -153,14 +152,20 @@ class LedgerHolds(LedgerBase):
         kept[(community_id, hold_id)] = owner
 
     def _settle_ahead(self, community_id: str, hold_id: str,
-                      others: Sequence[str] = ()) -> dict[str, Any]:
+                      splits: Sequence[Split] | None = None, to_account: str | None = None,
+                      ) -> dict[str, Any]:
         """`write_once`'s arguments that make a capture or void of a hold two round trips on
-        PostgreSQL: its wallet (and `others`, the accounts a capture pays) locked and read in
-        the first, with the hold's row locked after it, its reservations and their lots."""
+        PostgreSQL: its wallet (and for a capture, given its `splits`, the accounts it pays:
+        `to_account` or revenue, and the splits') locked and read in the first, with the
+        hold's row locked after it, its reservations and their lots."""
         owner = self.hold_owner(community_id, hold_id)
         if owner is None:  # SQLite, or no such hold: the write finds out
             return {}
         account_id, member_id, asset = owner
+        others = [] if splits is None else [
+            system_id(to_account or "revenue", asset),
+            *(wallet_id(s.member, asset) if s.member else system_id(s.account or "", asset)
+              for s in splits)]
         params = {"c": community_id, "h": hold_id}
         return {"accounts": [account_id, *others], "member_id": member_id, "asset": asset,
                 "reads": [PreRead(f"hold:{hold_id}", _LOCK_HOLD, params),
@@ -238,15 +243,9 @@ class LedgerHolds(LedgerBase):
             result = ws.commit_transfer(header, draft, wallet)
             return hold_result(hold, transfer=result)
 
-        owner = self.hold_owner(community_id, hold_id)
-        paid: list[str] = []
-        if owner is not None:  # revenue and the splits' accounts, read with the wallet
-            asset = owner[2]
-            paid = [system_id(to_account or "revenue", asset),
-                    *(wallet_id(s.member, asset) if s.member else system_id(s.account or "", asset)
-                      for s in split_list)]
         return self.write_once(community_id, key, "capture", request, body, HoldResult,
-                               **self._settle_ahead(community_id, hold_id, paid))
+                               **self._settle_ahead(community_id, hold_id, split_list,
+                                                    to_account))
 
     def void(self, community_id: str, hold_id: str, *, idempotency_key: str,
              actor: str = "system") -> HoldResult:

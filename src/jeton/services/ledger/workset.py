@@ -376,14 +376,12 @@ class WorkSet:
         lot = self.merge_lot(acct.account_id, key) if key is not None else None
         if lot is None:
             lot = self._new_lot(acct, spec, amount)
-        elif lot.new:  # made by this write (two credits of one write): inserted whole
-            lot.amount += amount
-            lot.cost_minor += spec.cost_minor
         else:
-            add = self.unlocked_lot_adds.setdefault(lot.id, [0, 0])
-            add[0] += amount
-            add[1] += spec.cost_minor
-            lot.amount += amount  # this write's view; the row is added to, not set
+            if not lot.new:  # the row is added to; a lot this write makes is inserted whole
+                add = self.unlocked_lot_adds.setdefault(lot.id, [0, 0])
+                add[0] += amount
+                add[1] += spec.cost_minor
+            lot.amount += amount
             lot.cost_minor += spec.cost_minor
         lot.remaining += amount
         draft.move_lot(acct.account_id, lot.id, amount)

@@ -352,7 +352,7 @@ class LedgerWrites(LedgerBase):
         # moves (the journal's: they never change), and locks the accounts they name.
         source = [PreRead(f"reversing:{n}:{transfer_id}", stmt, params, all_rows=True)
                   for n, stmt in enumerate(_REVERSED)]
-        done_read = PreRead(f"reversed:{transfer_id}", _REVERSED_BY, params)
+        done_read = PreRead(f"reversed:{transfer_id}", _REVERSED_BY, params, all_rows=True)
 
         def body(ws: WorkSet) -> TransferResult:
             header_rows, legs, moves = (ws.read_ahead(read) for read in source)
@@ -361,11 +361,10 @@ class LedgerWrites(LedgerBase):
             kind, asset, member_id, service = header_rows[0]
             if kind not in REVERSIBLE_KINDS:
                 raise Declined(Status.not_reversible, f"a {kind} transfer cannot be reversed")
-            done = ws.read_ahead(done_read) if done_read.name in ws.prefetched else (
-                ws.db.first(_REVERSED_BY, params))
-            if done is not None:
+            done = ws.read_ahead(done_read)  # all rows: read now on SQLite, never kept
+            if done:
                 raise Declined(Status.already_reversed,
-                               f"transfer {transfer_id} was already reversed by {done[0]}")
+                               f"transfer {transfer_id} was already reversed by {done[0][0]}")
             # The lots it moved are named by id (`WorkSet.lot`); SQLite reads the wallets'
             # live lots with them, for the writer's cache.
             ws.load((a for a, _ in legs), with_lots=ws.dialect != "postgresql")
