@@ -9,11 +9,14 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 import jeton
 from conftest import drop_pg_store, make_pg_store, postgres_url
+from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.services.bench.charging import CATALOG
 from jeton.store.engine import Store
+from jeton.store.tables.funding import recharge_claims
 from roundtrips import RoundTripCounter
 
 pytestmark = pytest.mark.postgres
@@ -135,13 +138,58 @@ def test_a_capture_and_a_void_are_two_round_trips_where_the_hold_was_placed(
     assert c.balance("alice").posted == 1_000 - 4 * 3
 
 
-def test_a_capture_elsewhere_reads_the_holds_wallet_in_one_more_round_trip(
+def test_a_capture_and_a_void_elsewhere_are_two_round_trips_too(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """A process that did not place the hold names its wallet by the hold: locked through the
+    hold's row with its live lots, the hooks' reads by the hold's member, in the first."""
+    relay, c = counted
+    held = _holds(c, 8)
+    c.jeton.ledger.hold_owners.clear()  # as another process: it placed none of them
+    assert _trips(relay, lambda k: c.capture(next(held), 5, idempotency_key=f"c-{k}",
+                                             splits=[{"account": "appstore", "amount": 1}])) == 2
+    assert _trips(relay, lambda k: c.void(next(held), idempotency_key=f"v-{k}")) == 2
+    assert c.balance("alice").posted == 1_000 - 4 * 5
+    assert c.balance("alice").pending == 0
+
+
+def test_a_capture_elsewhere_with_a_members_split_reads_the_holds_wallet_first(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """Splits to members: every wallet is locked in one order, so the hold's is read ahead."""
     relay, c = counted
     held = _holds(c, 4)
-    c.jeton.ledger.hold_owners.clear()  # as another process: it placed none of them
-    assert _trips(relay, lambda k: c.capture(next(held), 5, idempotency_key=f"c-{k}")) == 3
+    c.jeton.ledger.hold_owners.clear()
+    assert _trips(relay, lambda k: c.capture(next(held), 5, idempotency_key=f"c-{k}",
+                                             splits=[{"member": "uploader", "amount": 1}])) == 3
     assert c.balance("alice").posted == 1_000 - 4 * 5
+    assert c.balance("uploader").posted == 4
+
+
+def test_a_capture_elsewhere_meets_the_members_freeze_and_auto_recharge(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """The hooks' reads sent ahead by the hold's member are the member's own: the capture that
+    takes the wallet under its threshold claims a recharge, and a freeze refuses the next."""
+    _relay, c = counted
+    held = _holds(c, 3)
+    c.jeton.ledger.hold_owners.clear()
+    pack = c.create_pack("Top-up", credits=50, price_minor=500)
+    c.set_payment_method("alice", provider="demo", customer_id="cus_alice",
+                         payment_method_id=DEMO_METHOD_OK)
+    c.set_auto_recharge("alice", pack_id=pack.id, threshold=990, monthly_cap=1)
+    c.capture(next(held), 1, idempotency_key="c-1")  # 999 posted, 10 still held: 989 left
+    assert _claims(c) == 1
+    c.freeze_wallet("alice", reason="chargeback fraud reported", actor="mod-1")
+    c.jeton.ledger.hold_owners.clear()
+    with pytest.raises(jeton.WalletFrozen):
+        c.capture(next(held), 1, idempotency_key="c-2")
+    assert c.void(next(held), idempotency_key="v-3").status == "voided"
+    assert c.balance("alice").posted == 999
+    assert c.balance("alice").pending == 5
+
+
+def _claims(c: jeton.Community) -> int:
+    with c.jeton.store.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(recharge_claims))
+                   .scalar_one())
 
 
 def test_a_reversal_is_two_round_trips(

@@ -24,6 +24,7 @@ from jeton.core.errors import InvalidRequest, NotFound, invariant
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferKind
 from jeton.services.ledger import idempotency, sqlspend
+from jeton.services.ledger import preload as preloading
 from jeton.services.ledger.clocks import CommunityClocks
 from jeton.services.ledger.results import (
     HoldResult,
@@ -35,8 +36,10 @@ from jeton.services.ledger.state import (
     Acct,
     CreditNeedsLock,
     Declined,
+    LockBy,
     LotSpec,
     LotState,
+    MemberBy,
     PreRead,
     wallet_id,
 )
@@ -157,7 +160,7 @@ class LedgerBase:
                    req_hash: str | None = None, reads: Sequence[PreRead] = (),
                    credited: Sequence[str] = (),
                    lot_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]] = (),
-                   lock_by: tuple[sa.sql.ClauseElement, dict[str, Any]] | None = None,
+                   lock_by: LockBy | None = None, member_by: MemberBy | None = None,
                    ) -> R:
         """Run `body` once per idempotency key: one transaction that claims the key, builds the
         write on a WorkSet, runs the hooks and flushes. A replay returns the stored answer; a
@@ -170,7 +173,8 @@ class LedgerBase:
         rows and COMMIT go in the second (decision 0037). Elsewhere they change nothing.
         `reads`: the caller's own reads, sent ahead the same way (`WorkSet.read_ahead`), and
         `lot_reads` the lots it will name by id and `lock_by` accounts it names by what holds
-        them (`WorkSet.preload`).
+        them (`WorkSet.preload`); `member_by`, without `member_id`, the member it debits as
+        found in the first round trip (a hold's), for the hooks' reads.
         `credited`: wallets of `accounts` the write only credits and whose balance after it
         neither its answer nor a hook reads (a charge's royalties): on PostgreSQL they are
         credited without holding their lock across the write (`WorkSet.preload`, decision
@@ -193,15 +197,17 @@ class LedgerBase:
             ws = WorkSet(conn, self.store.dialect, community_id,
                          self.now_us() if now_us is None else now_us)
             if pipelined:
-                ahead = [r for pre in self.pre_reads
-                         for r in pre(community_id, member_id, asset)] if member_id else []
-                ahead += [r for pre in self.operation_pre_reads.get(operation, ())
-                          for r in pre(community_id, asset)]
+                by_member = member_by if member_id is None else None
+                for_member = self._member_reads(community_id, member_id, asset, by_member)
+                ahead = [*for_member, *(r for pre in self.operation_pre_reads.get(operation, ())
+                                        for r in pre(community_id, asset))]
                 row = ws.preload(accounts, idempotency.key_read(community_id, key),
                                  [*ahead, *reads],
                                  debited=wallet_id(member_id, asset) if member_id else None,
                                  credited=credit_unlocked, lot_reads=lot_reads,
                                  lock_by=lock_by)
+                if by_member is not None:
+                    self._name_member_reads(ws, community_id, by_member, for_member)
             else:  # on the working set's cursor, already open
                 row = ws.db.first(*idempotency.key_read(community_id, key))
             stored = idempotency.Stored(*row) if row is not None else None
@@ -237,6 +243,30 @@ class LedgerBase:
                     continue  # the first attempt credited unlocked; the next one locks
                 raise
         raise AssertionError("unreachable")
+
+    def _member_reads(self, community_id: str, member_id: str | None, asset: str,
+                      member_by: MemberBy | None) -> list[PreRead]:
+        """The hooks' reads for the member a write debits (`pre_reads`), sent ahead; with
+        `member_by`, for the member its subquery finds, under a name of no member's until
+        `_name_member_reads` files their rows."""
+        if member_id:
+            return [r for pre in self.pre_reads for r in pre(community_id, member_id, asset)]
+        if member_by is None:
+            return []
+        return [preloading.by_member(r, member_by) for pre in self.pre_reads
+                for r in pre(community_id, "", "")]
+
+    def _name_member_reads(self, ws: WorkSet, community_id: str, member_by: MemberBy,
+                           sent: Sequence[PreRead]) -> None:
+        """File the rows of `sent` (`_member_reads` by `member_by`) under the names the hooks
+        will ask for, now that the first round trip has found the member and asset."""
+        rows = [ws.prefetched.pop(read.name, None) for read in sent]
+        found = member_by.found(ws.prefetched)
+        if found is None:  # nothing to debit: the write declines before any hook asks
+            return
+        named = [r for pre in self.pre_reads for r in pre(community_id, *found)]
+        for read, row in zip(named, rows, strict=True):
+            ws.prefetched[read.name] = row
 
     def _lock_credits_of(self, community_id: str, account_id: str) -> None:
         """Credit this wallet locked for `LOCKED_CREDITS_S`; past entries are dropped when there

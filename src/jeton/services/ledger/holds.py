@@ -34,7 +34,9 @@ from jeton.services.ledger.results import (
 from jeton.services.ledger.state import (
     Declined,
     Header,
+    LockBy,
     LotSpec,
+    MemberBy,
     PreRead,
     system_id,
     wallet_id,
@@ -60,6 +62,20 @@ _LOTS_OF_HOLD = sa.select(*q.LOT_COLS).where(
     lots.c.lot_id.in_(sa.select(hold_lots.c.lot_id).where(
         hold_lots.c.community_id == sa.bindparam("c"),
         hold_lots.c.hold_id == sa.bindparam("h")).scalar_subquery()))
+# A hold's wallet, member and asset by the hold's id, for a capture or void in a process that
+# does not know them (`LedgerHolds._settle_ahead`): its wallet locked, with its live lots.
+_OF_HOLD = (holds.c.community_id == sa.bindparam("c"), holds.c.hold_id == sa.bindparam("h"))
+_LOCK_HOLDS_WALLET = q.SELECT_ACCOUNTS.where(
+    q.T.community_id == sa.bindparam("c"),
+    q.T.account_id == sa.select(holds.c.account_id).where(*_OF_HOLD).scalar_subquery(),
+).with_for_update()
+_LIVE_LOTS_OF_HOLDS_WALLET = sa.select(*q.LOT_COLS).where(
+    lots.c.community_id == sa.bindparam("c"),
+    lots.c.account_id == sa.select(holds.c.account_id).where(*_OF_HOLD).scalar_subquery(),
+    lots.c.remaining != sa.literal_column("0"))
+_HOLDS_MEMBER = sa.select(holds.c.member_id).where(*_OF_HOLD).scalar_subquery()
+_HOLDS_ASSET = sa.select(holds.c.asset).where(*_OF_HOLD).scalar_subquery()
+_HOLD_COLUMNS = {name: i for i, name in enumerate(holds.c.keys())}
 OWNERS_KEPT = 10_000  # holds whose wallet a process remembers (`LedgerHolds.hold_owner`)
 
 
@@ -157,20 +173,47 @@ class LedgerHolds(LedgerBase):
         """`write_once`'s arguments that make a capture or void of a hold two round trips on
         PostgreSQL: its wallet (and for a capture, given its `splits`, the accounts it pays:
         `to_account` or revenue, and the splits') locked and read in the first, with the
-        hold's row locked after it, its reservations and their lots."""
+        hold's row locked after it, its reservations and their lots.
+
+        A process that does not know the hold's wallet (another placed it) names it by the
+        hold: the wallet is locked through the hold's row, its live lots read, and the hooks'
+        reads find the member and asset there too. Only splits to members need the wallet
+        first (`hold_owner`, one round trip more), to lock every wallet in one order."""
+        if self.store.dialect != "postgresql":  # SQLite: the write reads it in its transaction
+            return {}
+        params = {"c": community_id, "h": hold_id}
+        hold_reads = [PreRead(f"hold:{hold_id}", _LOCK_HOLD, params),
+                      PreRead(f"hold_lots:{hold_id}", _HOLD_LOTS, params, all_rows=True)]
+        if ((community_id, hold_id) not in self.hold_owners
+                and not any(s.member for s in splits or ())):
+            return {"lock_by": LockBy(_LOCK_HOLDS_WALLET, params, with_lots=True),
+                    "member_by": MemberBy(_HOLDS_MEMBER, _HOLDS_ASSET, params,
+                                          lambda rows: self._owner_read(community_id, hold_id,
+                                                                        rows)),
+                    "reads": hold_reads,
+                    "lot_reads": [(_LIVE_LOTS_OF_HOLDS_WALLET, params), (_LOTS_OF_HOLD, params)]}
         owner = self.hold_owner(community_id, hold_id)
-        if owner is None:  # SQLite, or no such hold: the write finds out
+        if owner is None:  # no such hold: the write finds out
             return {}
         account_id, member_id, asset = owner
         others = [] if splits is None else [
             system_id(to_account or "revenue", asset),
             *(wallet_id(s.member, asset) if s.member else system_id(s.account or "", asset)
               for s in splits)]
-        params = {"c": community_id, "h": hold_id}
         return {"accounts": [account_id, *others], "member_id": member_id, "asset": asset,
-                "reads": [PreRead(f"hold:{hold_id}", _LOCK_HOLD, params),
-                          PreRead(f"hold_lots:{hold_id}", _HOLD_LOTS, params, all_rows=True)],
-                "lot_reads": [(_LOTS_OF_HOLD, params)]}
+                "reads": hold_reads, "lot_reads": [(_LOTS_OF_HOLD, params)]}
+
+    def _owner_read(self, community_id: str, hold_id: str,
+                    rows: dict[str, Any]) -> tuple[str, str] | None:
+        """The member and asset of the hold row the first round trip locked (kept for a later
+        capture of the same hold), or None: no such hold."""
+        row = rows.get(f"hold:{hold_id}")
+        if row is None:
+            return None
+        member_id, asset = row[_HOLD_COLUMNS["member_id"]], row[_HOLD_COLUMNS["asset"]]
+        self._keep_owner(community_id, hold_id,
+                         (row[_HOLD_COLUMNS["account_id"]], member_id, asset))
+        return member_id, asset
 
     def capture(self, community_id: str, hold_id: str, amount: int, *, idempotency_key: str,
                 final: bool = True, splits: Sequence[Split | dict[str, Any]] = (),

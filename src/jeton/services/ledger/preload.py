@@ -11,10 +11,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from jeton.core.errors import invariant
 from jeton.services.ledger import statements as q
-from jeton.services.ledger.state import CreditNeedsLock, PreRead
+from jeton.services.ledger.state import CreditNeedsLock, LockBy, MemberBy, PreRead
 from jeton.store import pipeline
 from jeton.store.fastsql import compiled
 
@@ -27,7 +29,7 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
             debited: str | None = None,
             credited: Sequence[str] = (),
             lot_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]] = (),
-            lock_by: tuple[sa.sql.ClauseElement, dict[str, Any]] | None = None,
+            lock_by: LockBy | None = None,
             ) -> tuple[Any, ...] | None:
     """On PostgreSQL: BEGIN, lock and load the wallets a write will touch (sorted, as
     `load`), read the live lots of the wallet it debits (`debited`) and the lots the others
@@ -48,7 +50,8 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
     `lot_reads`: statements of lots the write will name by id (those a hold reserved, those a
     transfer moved), read after the locks; a lot of a wallet not locked here is left out.
     `lock_by`: a statement that locks and reads accounts the caller names by what holds them
-    (the accounts of a transfer), in the same order as the others, after them."""
+    (the accounts of a transfer, a hold's wallet), in the same order as the others, after
+    them."""
     invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
     ids = set(account_ids)
     unlocked = sorted({a for a in credited if a in ids and a != debited})
@@ -65,7 +68,7 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
         params["c"] = self.community_id
         work.append((compiled(stmt, "postgresql"), [params]))
     if lock_by is not None:
-        work.append((compiled(lock_by[0], "postgresql"), [lock_by[1]]))
+        work.append((compiled(lock_by.stmt, "postgresql"), [lock_by.params]))
     lot_stmts: list[tuple[sa.sql.ClauseElement, dict[str, Any]]] = []
     for names, many in ((full, q.live_lots_of), (credit_only, q.credit_lots_of)):
         if names:
@@ -94,6 +97,8 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
     if lock_by is not None:
         for row in results[at]:
             self.accounts[row[0]] = q.acct(row)
+            if lock_by.with_lots:
+                self._loaded_lots_for.add(row[0])
         at += 1
     for _lot_read in lot_stmts:
         for row in results[at]:
@@ -112,3 +117,23 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
         if aid not in self.accounts:
             self._load_system(aid)
     return key_rows[0] if key_rows else None
+
+
+# Each hook read rewritten for a `MemberBy`, by the ids of both (kept beside, so never reused).
+_BY_MEMBER: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+
+
+def by_member(read: PreRead, member_by: MemberBy) -> PreRead:
+    """`read` (a hook's read for one member and asset, `m` and `a`) with `member_by`'s
+    subqueries in place of the two parameters, made once per statement."""
+    key = (id(read.stmt), id(member_by.member))
+    kept = _BY_MEMBER.get(key)
+    if kept is None:
+        swap: dict[str, Any] = {"m": member_by.member, "a": member_by.asset}
+
+        def replace(element: Any, **_kw: Any) -> Any:
+            return swap.get(element.key) if isinstance(element, BindParameter) else None
+
+        kept = _BY_MEMBER[key] = (read.stmt, member_by.member,
+                                  replacement_traverse(read.stmt, {}, replace))
+    return PreRead(read.name, kept[2], {**read.params, **member_by.params}, read.all_rows)

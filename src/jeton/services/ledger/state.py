@@ -4,8 +4,9 @@ transfer's header, and a declined plan. No I/O: the working set (workset.py) loa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from jeton.core import lots as lotlib
 from jeton.core.errors import error_for
@@ -100,6 +101,31 @@ class PreRead:
     stmt: Any  # a SQLAlchemy Core select
     params: dict[str, Any]
     all_rows: bool = False  # keep every row (a list), not the first
+
+
+class LockBy(NamedTuple):
+    """Accounts a write names by what holds them (a transfer's postings, a hold), locked and
+    read in its first round trip after the wallets it names (`WorkSet.preload`). `with_lots`:
+    the write's `lot_reads` bring every live lot of those accounts, so they count as loaded
+    whole (`WorkSet.loaded`)."""
+
+    stmt: Any  # a SQLAlchemy Core select ... FOR UPDATE
+    params: dict[str, Any]
+    with_lots: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberBy:
+    """The member and asset a write debits when its caller knows them only by what holds them
+    (a hold placed by another process): scalar subqueries that stand in for the `m` and `a`
+    parameters of the hooks' reads sent ahead (`LedgerBase.pre_reads`), their own parameters,
+    and how to tell the member and asset from the rows the first round trip read
+    (`WorkSet.prefetched`), None where it found none."""
+
+    member: Any  # a SQLAlchemy scalar subquery
+    asset: Any
+    params: dict[str, Any]
+    found: Callable[[dict[str, Any]], tuple[str, str] | None]
 
 
 @dataclass(slots=True)

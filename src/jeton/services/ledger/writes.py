@@ -35,6 +35,7 @@ from jeton.services.ledger.state import (
     Acct,
     Declined,
     Header,
+    LockBy,
     LotSpec,
     PreRead,
     system_id,
@@ -390,7 +391,8 @@ class LedgerWrites(LedgerBase):
 
         try:  # no hook reads for a reversal's member: its kind is none of theirs
             return self.write_once(community_id, key, "reverse", request, body, TransferResult,
-                                   reads=[*source, done_read], lock_by=(_LOCK_REVERSED, params),
+                                   reads=[*source, done_read],
+                                   lock_by=LockBy(_LOCK_REVERSED, params),
                                    lot_reads=[(_LOTS_MOVED_BY, params)])
         except Exception as exc:  # a concurrent reversal of the same transfer won
             if is_unique_violation(exc, "reverses"):
