@@ -146,6 +146,30 @@ def test_wrong_asset_and_unknown_member_are_refused(chat: jeton.Community) -> No
     assert err.value.status == Status.member_not_found
 
 
+def test_a_capture_or_void_of_no_such_hold_is_refused_and_writes_nothing(
+        chat: jeton.Community, store: Store, invariants: Check) -> None:
+    """On PostgreSQL the process knows no owner for the id, so the write looks the hold up in
+    its own first round trip (decision 0099) and finds nothing to lock."""
+    chat.grant("alice", 10, idempotency_key="g")
+    held = chat.hold("alice", 4, idempotency_key="h")
+    before = _rows(store)
+    for write in (lambda: chat.capture("no-such-hold", 1, idempotency_key="c"),
+                  lambda: chat.void("no-such-hold", idempotency_key="v")):
+        with pytest.raises(jeton.NotFound) as err:
+            write()
+        assert err.value.status == Status.hold_not_found
+    assert _rows(store) == before
+    assert chat.capture(held.id, 4, idempotency_key="c").status == "captured"  # keys unused
+    assert chat.balance("alice").posted == 6
+    invariants(store)
+
+
+def _rows(store: Store) -> dict[str, int]:
+    with store.read() as conn:
+        return {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())
+                for t in ("transfers", "postings", "holds", "idempotency_keys")}
+
+
 def test_two_databases_in_one_process_keep_their_own_accounts(tmp_path: Path) -> None:
     # One process, one community id in two databases: only the first has a POINTS asset.
     first, second = (jeton.Jeton(make_sqlite_store(tmp_path / f"{n}.db")) for n in "ab")

@@ -48,30 +48,21 @@ from jeton.store.tables.ledger import (
     lots,
 )
 
-_HOLD_OWNER = sa.select(holds.c.account_id, holds.c.member_id, holds.c.asset).where(
-    holds.c.community_id == sa.bindparam("c"), holds.c.hold_id == sa.bindparam("h"))
-_LOCK_HOLD = sa.select(holds).where(
-    holds.c.community_id == sa.bindparam("c"),
-    holds.c.hold_id == sa.bindparam("h")).with_for_update()
-_HOLD_LOTS = sa.select(hold_lots).where(
-    hold_lots.c.community_id == sa.bindparam("c"),
-    hold_lots.c.hold_id == sa.bindparam("h")).order_by(hold_lots.c.seq)
+_OF_HOLD = (holds.c.community_id == sa.bindparam("c"), holds.c.hold_id == sa.bindparam("h"))
+_HOLD_OWNER = sa.select(holds.c.account_id, holds.c.member_id, holds.c.asset).where(*_OF_HOLD)
+_LOCK_HOLD = sa.select(holds).where(*_OF_HOLD).with_for_update()
+_OF_HOLDS_LOTS = (hold_lots.c.community_id == sa.bindparam("c"),
+                  hold_lots.c.hold_id == sa.bindparam("h"))
+_HOLD_LOTS = sa.select(hold_lots).where(*_OF_HOLDS_LOTS).order_by(hold_lots.c.seq)
 # The lots a hold reserved, drained ones included (a capture or a void names them by id).
-_LOTS_OF_HOLD = sa.select(*q.LOT_COLS).where(
-    lots.c.community_id == sa.bindparam("c"),
-    lots.c.lot_id.in_(sa.select(hold_lots.c.lot_id).where(
-        hold_lots.c.community_id == sa.bindparam("c"),
-        hold_lots.c.hold_id == sa.bindparam("h")).scalar_subquery()))
+_LOTS_OF_HOLD = q.lots_in(sa.select(hold_lots.c.lot_id).where(*_OF_HOLDS_LOTS))
 # A hold's wallet, member and asset by the hold's id, for a capture or void in a process that
 # does not know them (`LedgerHolds._settle_ahead`): its wallet locked, with its live lots.
-_OF_HOLD = (holds.c.community_id == sa.bindparam("c"), holds.c.hold_id == sa.bindparam("h"))
-_LOCK_HOLDS_WALLET = q.SELECT_ACCOUNTS.where(
-    q.T.community_id == sa.bindparam("c"),
-    q.T.account_id == sa.select(holds.c.account_id).where(*_OF_HOLD).scalar_subquery(),
-).with_for_update()
+_HOLDS_WALLET = sa.select(holds.c.account_id).where(*_OF_HOLD)
+_LOCK_HOLDS_WALLET = q.lock_accounts_in(_HOLDS_WALLET)
 _LIVE_LOTS_OF_HOLDS_WALLET = sa.select(*q.LOT_COLS).where(
     lots.c.community_id == sa.bindparam("c"),
-    lots.c.account_id == sa.select(holds.c.account_id).where(*_OF_HOLD).scalar_subquery(),
+    lots.c.account_id == _HOLDS_WALLET.scalar_subquery(),
     lots.c.remaining != sa.literal_column("0"))
 _HOLDS_MEMBER = sa.select(holds.c.member_id).where(*_OF_HOLD).scalar_subquery()
 _HOLDS_ASSET = sa.select(holds.c.asset).where(*_OF_HOLD).scalar_subquery()
@@ -146,10 +137,8 @@ class LedgerHolds(LedgerBase):
 
     def hold_owner(self, community_id: str, hold_id: str) -> tuple[str, str, str] | None:
         """The wallet, member and asset of a hold, which never change once it is placed: kept
-        by the process that placed or met it, else read in one round trip of its own. None on
-        SQLite (a write reads it in its transaction) or for no such hold."""
-        if self.store.dialect != "postgresql":
-            return None
+        by the process that placed or met it, else read in one round trip of its own
+        (PostgreSQL). None for no such hold."""
         found = self.hold_owners.get((community_id, hold_id))
         if found is None:
             row = self.store.point_read(_HOLD_OWNER, {"c": community_id, "h": hold_id})

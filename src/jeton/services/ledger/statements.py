@@ -109,6 +109,22 @@ def credit_lots_of(n: int) -> sa.sql.ClauseElement:
     return found
 
 
+def lock_accounts_in(ids: sa.Select[Any]) -> sa.Select[Any]:
+    """Lock and read the tracked accounts whose ids `ids` selects (a transfer's, through its
+    postings; a hold's wallet, through the hold), in the order every write locks
+    (`lock_accounts`): for a write that names its accounts by what holds them."""
+    return SELECT_ACCOUNTS.where(
+        T.community_id == sa.bindparam("c"), T.tracked, T.account_id.in_(ids.scalar_subquery()),
+    ).order_by(T.account_id.collate("C")).with_for_update()
+
+
+def lots_in(ids: sa.Select[Any]) -> sa.Select[Any]:
+    """The lots whose ids `ids` selects, drained ones included (those a hold reserved, those a
+    transfer moved)."""
+    return sa.select(*LOT_COLS).where(L.community_id == sa.bindparam("c"),
+                                      L.lot_id.in_(ids.scalar_subquery()))
+
+
 SELECT_MERGE_LOT = sa.select(*LOT_COLS).where(
     L.community_id == sa.bindparam("c"), L.account_id == sa.bindparam("a"),
     L.merge_key == sa.bindparam("k"))

@@ -44,7 +44,6 @@ from jeton.services.ledger.state import (
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.ledger import (
-    lots,
     posting_lots,
     postings,
     transfers,
@@ -416,18 +415,11 @@ _REVERSED = (
 _REVERSED_BY = sa.select(transfers.c.transfer_id).where(
     transfers.c.community_id == sa.bindparam("c"),
     transfers.c.reverses_id == sa.bindparam("t"))
-# The tracked accounts of the transfer (its wallets), locked in the order every write locks.
-_LOCK_REVERSED = q.SELECT_ACCOUNTS.where(
-    q.T.community_id == sa.bindparam("c"), q.T.tracked,
-    q.T.account_id.in_(sa.select(postings.c.account_id).where(
-        postings.c.community_id == sa.bindparam("c"),
-        postings.c.transfer_id == sa.bindparam("t")).scalar_subquery()),
-).order_by(q.T.account_id.collate("C")).with_for_update()
-_LOTS_MOVED_BY = sa.select(*q.LOT_COLS).where(
-    lots.c.community_id == sa.bindparam("c"),
-    lots.c.lot_id.in_(sa.select(posting_lots.c.lot_id).where(
-        posting_lots.c.community_id == sa.bindparam("c"),
-        posting_lots.c.transfer_id == sa.bindparam("t")).scalar_subquery()))
+_LOCK_REVERSED = q.lock_accounts_in(sa.select(postings.c.account_id).where(
+    postings.c.community_id == sa.bindparam("c"), postings.c.transfer_id == sa.bindparam("t")))
+_LOTS_MOVED_BY = q.lots_in(sa.select(posting_lots.c.lot_id).where(
+    posting_lots.c.community_id == sa.bindparam("c"),
+    posting_lots.c.transfer_id == sa.bindparam("t")))
 
 
 def _spend_transfer_header(req: SpendRequest, actor: str) -> Header:
