@@ -2,10 +2,11 @@
 
 With Debian's `wrk` installed, `wrk` drives the server (its own process, in C, so the load
 generator does not take the server's CPU): 16 connections on two threads, for a few seconds
-each, alternating `POST /v1/ping` (authenticated, a JSON body, nothing else: the floor of an
-API call, `http_bare_per_s`) and `POST /v1/charges` (`http_charge_per_s`); the ratio of the two
-is the figure to compare across runs, with the server's CPU per charge read from /proc. Without
-`wrk` the Python client drives the charges as before, and `http_driver_wrk` says 0.
+each after an untimed warm-up of both, alternating `POST /v1/ping` (authenticated, a JSON
+body, nothing else: the floor of an API call, `http_bare_per_s`) and `POST /v1/charges`
+(`http_charge_per_s`); the ratio of the two is the figure to compare across runs, with the
+server's CPU per charge read from /proc. Without `wrk` the Python client drives the charges
+as before, and `http_driver_wrk` says 0.
 
 A real `jeton serve` runs in its own process on 127.0.0.1 (so the server does not share the
 benchmark's interpreter lock) over a fresh database: a temporary SQLite file, and with a
@@ -102,6 +103,7 @@ def start_server(url: str, workers: int | None = None) -> tuple[subprocess.Popen
 
 
 WRK_SECONDS = 5
+WRK_WARM_UP_S = 2  # untimed, of each kind, before the first round
 WRK_ROUNDS = 2
 # A request per call of `request()`: each thread numbers its own and takes its buyers in turn
 # (8 per thread, so two threads use 16, each with its own uploader); keys never repeat.
@@ -138,8 +140,10 @@ def _cpu_s(pid: int) -> float:
     return cpu_s_of(lambda found, _name, fields: found == server or fields[1] == server)
 
 
-def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int) -> float:
-    """Requests per second of one `wrk` run; raises if any answer was not a success."""
+def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int,
+         *, warm_up: bool = False) -> float:
+    """Requests per second of one `wrk` run; raises if any answer was not a success, or (but
+    to `warm_up`) if no request was answered within the run."""
     done = subprocess.run(  # noqa: S603 (fixed arguments, our own script)
         [WRK or "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), base,
          "--", run, kind, token], capture_output=True, text=True, check=True,
@@ -149,7 +153,10 @@ def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int)
         raise RuntimeError(f"wrk saw failed requests ({kind}):\n{out}")
     for line in out.splitlines():
         if line.startswith("Requests/sec:"):
-            return float(line.split()[1])
+            rate = float(line.split()[1])
+            if rate <= 0 and not warm_up:
+                raise RuntimeError(f"the server answered no {kind} request in {seconds} s:\n{out}")
+            return rate
     raise RuntimeError(f"wrk printed no rate:\n{out}")
 
 
@@ -165,6 +172,10 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
         with tempfile.TemporaryDirectory(prefix="jeton-wrk-") as tmp:
             script = Path(tmp) / "bench.lua"
             script.write_text(_wrk_script())
+            for kind in ("ping", "charge"):  # untimed: the workers' first requests (their
+                # connections, prepared statements, first imports) are no part of the figures
+                _wrk(base, token, kind, script, f"warm{uuid.uuid4().hex[:8]}", WRK_WARM_UP_S,
+                     warm_up=True)
             for r in range(rounds):
                 for kind in ("ping", "charge"):
                     before, database_before = _cpu_s(proc.pid), server_cpu(url)
