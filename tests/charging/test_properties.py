@@ -117,7 +117,7 @@ def test_a_charges_splits_always_sum_to_its_price(
         transfer = c.get_transfer(receipt.transfer_id)
         assert sum(p.amount for p in transfer.postings if p.amount > 0) == receipt.charged
     assert c.balance("buyer").available == 0
-    ok(store)
+    ok(store, c.id)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -177,7 +177,7 @@ def test_check_and_charge_agree_on_price_and_permission(
     assert check.price is not None
     assert receipt.price == check.price
     assert receipt.free_units == check.free_units
-    ok(store)
+    ok(store, c.id)
 
 
 def outcome(call: Callable[[], object]) -> tuple[object, jeton.JetonError | None]:
