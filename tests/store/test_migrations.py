@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from tests.conftest import check_invariants, drop_pg_store, postgres_url
+from tests.conftest import check_invariants, drop_pg_store, make_pg_store, postgres_url
 
 import jeton
-from jeton.store import migrate
+from jeton.store import functions, migrate
 from jeton.store.engine import Store, normalize_url
 from jeton.store.tables.api import http_idempotency
 from jeton.store.tables.bills import bills
@@ -240,3 +240,51 @@ def test_a_database_at_0011_gains_the_providers_shared_state(tmp_path: Path) -> 
     assert checkout.session_id is not None
     j.close()
     store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_at_0013_gains_the_spend_that_updates_its_lot_by_key() -> None:
+    store = make_pg_store()  # at head
+    try:
+        with store.engine.begin() as conn:  # back to 0013, with the body it had installed
+            cfg = migrate.alembic_config(store)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0013")
+            old = functions.SPEND.replace(_ONE_LOT_UPDATE, _ANY_LOTS_UPDATE)
+            assert old != functions.SPEND
+            functions.install(conn, (old,))
+        assert _ONE_LOT_MARK not in _spend_body(store)
+
+        migrate.upgrade(store)
+        assert migrate.current(store) == migrate.HEAD_REVISION
+        assert _ONE_LOT_MARK in _spend_body(store)
+        j = jeton.Jeton(store)
+        c = j.create_community("Lots", "lots")
+        c.create_member("alice")
+        for n, amount in enumerate((2, 3, 4)):
+            c.grant("alice", amount, idempotency_key=f"g{n}", priority=n)  # a lot each
+        one = c.spend("alice", 1, idempotency_key="one")  # one lot: by its key
+        three = c.spend("alice", 7, idempotency_key="three")  # three lots: by `= ANY`
+        assert [len(one.lots), len(three.lots)] == [1, 3]
+        assert sum(m.amount for m in three.lots) == -7
+        assert c.balance("alice").available == 1
+        check_invariants(store)
+    finally:
+        drop_pg_store(store)
+
+
+_ONE_LOT_MARK = "l.lot_id = v_lots[1]"
+_ANY_LOTS_UPDATE = """  UPDATE @schema.lots l
+  SET remaining = l.remaining + v_move_amounts[array_position(v_lots, l.lot_id::text)]
+  WHERE l.community_id = p_community_id AND l.lot_id = ANY (v_lots);
+"""
+_ONE_LOT_UPDATE = functions.SPEND[functions.SPEND.index("  IF cardinality(v_lots) = 1 THEN\n"
+                                                        "    UPDATE"):]
+_ONE_LOT_UPDATE = _ONE_LOT_UPDATE[:_ONE_LOT_UPDATE.index("  END IF;\n") + len("  END IF;\n")]
+
+
+def _spend_body(store: Store) -> str:
+    with store.engine.connect() as conn:
+        return str(conn.exec_driver_sql(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'jeton_spend' "
+            "AND pronamespace = current_schema()::regnamespace").scalar_one())

@@ -325,9 +325,17 @@ BEGIN
     || """ + pair("p", "v_revenue", "p_amount") + r"""
     || """ + pair("p", "v_wallet", "-p_amount") + r"""
     || v_moves, 'UTF8')), 'hex'));
-  UPDATE @schema.lots l
-  SET remaining = l.remaining + v_move_amounts[array_position(v_lots, l.lot_id::text)]
-  WHERE l.community_id = p_community_id AND l.lot_id = ANY (v_lots);
+  -- One lot (nearly every spend) by its key: PostgreSQL plans `lot_id = ANY (v_lots)` anew on
+  -- every call (its cached plan guesses ten lots, a fresh one knows the array), about a tenth
+  -- of the function's CPU (decision 0100).
+  IF cardinality(v_lots) = 1 THEN
+    UPDATE @schema.lots l SET remaining = l.remaining + v_move_amounts[1]
+    WHERE l.community_id = p_community_id AND l.lot_id = v_lots[1];
+  ELSE
+    UPDATE @schema.lots l
+    SET remaining = l.remaining + v_move_amounts[array_position(v_lots, l.lot_id::text)]
+    WHERE l.community_id = p_community_id AND l.lot_id = ANY (v_lots);
+  END IF;
   IF v_owed_new THEN
     INSERT INTO @schema.lots (community_id, lot_id, account_id, source, paid, cost_minor,
                               cost_currency, amount, remaining, expires_at_us, priority, scope,
