@@ -161,14 +161,16 @@ def jeton_app(store: Store, clock: ManualClock) -> jeton.Jeton:
     return jeton.Jeton(store, clock=clock)
 
 
-def check_invariants(store: Store) -> None:
-    found = verify(store)
+def check_invariants(store: Store, community_id: str | None = None) -> None:
+    """No invariant broken in any community of `store`, or in `community_id` alone."""
+    found = verify(store, community_id=community_id)
     assert not found, "invariants broken:\n" + "\n".join(str(v) for v in found)
 
 
 @pytest.fixture
 def invariants() -> object:
-    """`invariants(store)` fails the test naming every broken invariant."""
+    """`invariants(store)` fails the test naming every broken invariant (`invariants(store,
+    community_id)`: of that community alone)."""
     return check_invariants
 
 

@@ -35,7 +35,7 @@ from jeton.store.engine import Store
 from ledger_rows import id_labels, labelled, ledger_rows
 
 _ID = frozenset({"id"})  # an answer's own id, by itself: its labelled rows compare instead
-Check = Callable[[Store], None]
+Check = Callable[..., None]  # `invariants(store)` or `invariants(store, community_id)`
 Outcome = tuple[str, str, dict[str, Any] | None]
 MEMBERS = ("alice", "bob", "carol", "dave")
 
@@ -242,8 +242,10 @@ def test_any_batch_is_the_same_as_its_spends_one_at_a_time(
         optional={"service": st.sampled_from(["chat.message", "video.minute"]),
                   "splits": st.lists(split, max_size=2), "memo": st.sampled_from(["", "m"])})
     items = data.draw(st.lists(item, min_size=1, max_size=12))
-    _compare(sqlite_store, app, clock, items, name=f"x{next(_EXAMPLES)}-")
-    invariants(sqlite_store)
+    name = f"x{next(_EXAMPLES)}-"
+    _compare(sqlite_store, app, clock, items, name=name)
+    for community_id in (f"{name}one", f"{name}many"):  # the example's, not the earlier ones'
+        invariants(sqlite_store, community_id)
 
 
 texts = st.text(max_size=10)  # any characters: quotes, backslashes, controls, non-ASCII
