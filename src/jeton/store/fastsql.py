@@ -23,20 +23,22 @@ _DIALECTS = {
     "sqlite": sqlite.pysqlite.dialect(paramstyle="named"),
     "postgresql": postgresql.psycopg.dialect(paramstyle="pyformat"),  # type: ignore[no-untyped-call]
 }
-_CACHE: dict[tuple[int, str, tuple[str, ...]], str] = {}
+# By the statement's id, with the statement kept beside its SQL: while it is kept no other
+# object can have its id, so a statement made for one call and dropped never lends its SQL to
+# a later one at the same address. The hot path's statements are made once, at import.
+_CACHE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str]] = {}
 
 
 def compiled(stmt: sa.sql.ClauseElement, dialect: str, keys: Sequence[str] = ()) -> str:
     """The SQL text of `stmt` for `dialect`; `keys` names the columns an INSERT/UPDATE sets."""
     cache_key = (id(stmt), dialect, tuple(keys))
-    sql = _CACHE.get(cache_key)
-    if sql is None:
+    kept = _CACHE.get(cache_key)
+    if kept is None:
         kw: dict[str, Any] = {}
         if keys:
             kw["column_keys"] = list(keys)
-        sql = str(stmt.compile(dialect=_DIALECTS[dialect], **kw))
-        _CACHE[cache_key] = sql
-    return sql
+        kept = _CACHE[cache_key] = (stmt, str(stmt.compile(dialect=_DIALECTS[dialect], **kw)))
+    return kept[1]
 
 
 def cursor(conn: Connection) -> Any:
@@ -77,18 +79,19 @@ class Runner:
             self.cur.executemany(sql, rows)
 
 
-_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], str] = {}
+_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str]] = {}
 
 
 def _by_shape(stmt: sa.sql.ClauseElement, dialect: str, row: dict[str, Any]) -> str:
     """The SQL of `stmt` setting the columns of `row` that are not `b_` bind parameters; the
-    hot path's rows have a few fixed shapes, so it is looked up by the row's keys."""
+    hot path's rows have a few fixed shapes, so it is looked up by the row's keys (and the
+    statement kept, as in `compiled`)."""
     shape = (id(stmt), dialect, tuple(row))
-    sql = _BY_SHAPE.get(shape)
-    if sql is None:
-        sql = _BY_SHAPE[shape] = compiled(
-            stmt, dialect, [k for k in row if not k.startswith("b_")])
-    return sql
+    kept = _BY_SHAPE.get(shape)
+    if kept is None:
+        kept = _BY_SHAPE[shape] = (stmt, compiled(
+            stmt, dialect, [k for k in row if not k.startswith("b_")]))
+    return kept[1]
 
 
 class Queue:
