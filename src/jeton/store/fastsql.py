@@ -79,19 +79,19 @@ class Runner:
             self.cur.executemany(sql, rows)
 
 
-_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str]] = {}
+# By the statement's id too: `compiled` keeps every statement it met, so the id stays its own.
+_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], str] = {}
 
 
 def _by_shape(stmt: sa.sql.ClauseElement, dialect: str, row: dict[str, Any]) -> str:
     """The SQL of `stmt` setting the columns of `row` that are not `b_` bind parameters; the
-    hot path's rows have a few fixed shapes, so it is looked up by the row's keys (and the
-    statement kept, as in `compiled`)."""
+    hot path's rows have a few fixed shapes, so it is looked up by the row's keys."""
     shape = (id(stmt), dialect, tuple(row))
-    kept = _BY_SHAPE.get(shape)
-    if kept is None:
-        kept = _BY_SHAPE[shape] = (stmt, compiled(
-            stmt, dialect, [k for k in row if not k.startswith("b_")]))
-    return kept[1]
+    sql = _BY_SHAPE.get(shape)
+    if sql is None:
+        sql = _BY_SHAPE[shape] = compiled(
+            stmt, dialect, [k for k in row if not k.startswith("b_")])
+    return sql
 
 
 class Queue:

@@ -325,9 +325,9 @@ BEGIN
     || """ + pair("p", "v_revenue", "p_amount") + r"""
     || """ + pair("p", "v_wallet", "-p_amount") + r"""
     || v_moves, 'UTF8')), 'hex'));
-  -- One lot (nearly every spend) by its key: PostgreSQL plans `lot_id = ANY (v_lots)` anew on
-  -- every call (its cached plan guesses ten lots, a fresh one knows the array), about a tenth
-  -- of the function's CPU (decision 0100).
+  -- One lot (nearly every spend) by its key: PostgreSQL may plan `lot_id = ANY (v_lots)` anew
+  -- on every call (its cached plan guesses ten lots, a fresh one knows the array): when it did,
+  -- planning was about a twelfth of the call's CPU on the server (decision 0100).
   IF cardinality(v_lots) = 1 THEN
     UPDATE @schema.lots l SET remaining = l.remaining + v_move_amounts[1]
     WHERE l.community_id = p_community_id AND l.lot_id = v_lots[1];

@@ -1,6 +1,6 @@
 """`jeton_spend` updates the one lot a spend nearly always draws by its key, not by
-`lot_id = ANY (array)`, which PostgreSQL planned anew on every call (decision 0100): the same
-rows and answers, about a tenth less of the server's CPU per spend. The signature is unchanged;
+`lot_id = ANY (array)`, which PostgreSQL could plan anew on every call (decision 0100): the
+same rows and answers, and no planning inside a spend. The signature is unchanged;
 on Citus the replaced function stays distributed. A new database gets it from 0009, which
 installs the current function.
 
