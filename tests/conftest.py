@@ -32,6 +32,7 @@ import jeton
 from jeton.core.clock import ManualClock
 from jeton.services.ops.verify import verify  # the ledger's checks and one key, one effect
 from jeton.store.engine import Store, normalize_url
+from jeton.store.tables import metadata
 
 PG_ENV = "JETON_TEST_POSTGRES_URL"
 CITUS_ENV = "JETON_TEST_CITUS_URL"
@@ -165,6 +166,13 @@ def check_invariants(store: Store, community_id: str | None = None) -> None:
     """No invariant broken in any community of `store`, or in `community_id` alone."""
     found = verify(store, community_id=community_id)
     assert not found, "invariants broken:\n" + "\n".join(str(v) for v in found)
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Rows per table: equal before and after means nothing was written."""
+    with store.read() as conn:
+        return {name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for name, table in sorted(metadata.tables.items())}
 
 
 @pytest.fixture

@@ -17,14 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
 
 import jeton
+from conftest import counts as counts  # shared: tests/conftest.py
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
-from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
-from jeton.store.tables import metadata
 
 SHOP_CATALOG = """
 [services."chat.message"]
@@ -111,20 +109,6 @@ splits = [
 
 
 Check = Callable[[Store], None]
-
-
-def ok(store: Store, community_id: str | None = None) -> None:
-    """No invariant broken: in every community, or in `community_id` alone (a test that makes
-    a community per example checks the one it wrote to, not all the earlier ones again)."""
-    found = verify(store, community_id=community_id)
-    assert not found, "invariants broken:\n" + "\n".join(str(v) for v in found)
-
-
-def counts(store: Store) -> dict[str, int]:
-    """Rows per table: equal before and after means nothing was written."""
-    with store.read() as conn:
-        return {name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-                for name, table in sorted(metadata.tables.items())}
 
 
 @pytest.fixture

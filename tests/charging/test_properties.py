@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import jeton
+from conftest import check_invariants
 from jeton.core.access import AccessLevel, AccessRule, Requirement
 from jeton.core.allowances import AfterAllowance, Allowance, Period
 from jeton.core.catalog import Catalog, Service, catalog_from_data
@@ -30,8 +31,6 @@ from jeton.core.splits import PartKind, SplitPart, TargetKind
 from jeton.services.ledger.state import SYSTEM_KINDS
 from jeton.store.engine import Store
 from strategies import CLASS_NAMES, price_rules, split_parts
-
-from .conftest import ok
 
 _ids = itertools.count()
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -117,7 +116,7 @@ def test_a_charges_splits_always_sum_to_its_price(
         transfer = c.get_transfer(receipt.transfer_id)
         assert sum(p.amount for p in transfer.postings if p.amount > 0) == receipt.charged
     assert c.balance("buyer").available == 0
-    ok(store, c.id)
+    check_invariants(store, c.id)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -177,7 +176,7 @@ def test_check_and_charge_agree_on_price_and_permission(
     assert check.price is not None
     assert receipt.price == check.price
     assert receipt.free_units == check.free_units
-    ok(store, c.id)
+    check_invariants(store, c.id)
 
 
 def outcome(call: Callable[[], object]) -> tuple[object, jeton.JetonError | None]:

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 import jeton
-from conftest import make_sqlite_store
+from conftest import counts, make_sqlite_store
 from jeton import Status
 from jeton.core.clock import ManualClock
 from jeton.services.ledger.base import kept_answer
@@ -152,22 +152,16 @@ def test_a_capture_or_void_of_no_such_hold_is_refused_and_writes_nothing(
     its own first round trip (decision 0099) and finds nothing to lock."""
     chat.grant("alice", 10, idempotency_key="g")
     held = chat.hold("alice", 4, idempotency_key="h")
-    before = _rows(store)
+    before = counts(store)
     for write in (lambda: chat.capture("no-such-hold", 1, idempotency_key="c"),
                   lambda: chat.void("no-such-hold", idempotency_key="v")):
         with pytest.raises(jeton.NotFound) as err:
             write()
         assert err.value.status == Status.hold_not_found
-    assert _rows(store) == before
+    assert counts(store) == before
     assert chat.capture(held.id, 4, idempotency_key="c").status == "captured"  # keys unused
     assert chat.balance("alice").posted == 6
     invariants(store)
-
-
-def _rows(store: Store) -> dict[str, int]:
-    with store.read() as conn:
-        return {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())
-                for t in ("transfers", "postings", "holds", "idempotency_keys")}
 
 
 def test_two_databases_in_one_process_keep_their_own_accounts(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from alembic import command
 from tests.conftest import check_invariants, drop_pg_store, make_pg_store, postgres_url
 
 import jeton
+from jeton.services.ledger.metrics import PROCESS_REGISTRY
 from jeton.store import functions, migrate
 from jeton.store.engine import Store, normalize_url
 from jeton.store.tables.api import http_idempotency
@@ -263,8 +264,10 @@ def test_a_postgresql_database_at_0013_gains_the_spend_that_updates_its_lot_by_k
         c.create_member("alice")
         for n, amount in enumerate((2, 3, 4)):
             c.grant("alice", amount, idempotency_key=f"g{n}", priority=n)  # a lot each
+        done_before = _sql_spends_done()
         one = c.spend("alice", 1, idempotency_key="one")  # one lot: by its key
         three = c.spend("alice", 7, idempotency_key="three")  # three lots: by `= ANY`
+        assert _sql_spends_done() == done_before + 2  # both by the function, not the fallback
         assert [len(one.lots), len(three.lots)] == [1, 3]
         assert sum(m.amount for m in three.lots) == -7
         assert c.balance("alice").available == 1
@@ -278,9 +281,15 @@ _ANY_LOTS_UPDATE = """  UPDATE @schema.lots l
   SET remaining = l.remaining + v_move_amounts[array_position(v_lots, l.lot_id::text)]
   WHERE l.community_id = p_community_id AND l.lot_id = ANY (v_lots);
 """
-_ONE_LOT_UPDATE = functions.SPEND[functions.SPEND.index("  IF cardinality(v_lots) = 1 THEN\n"
-                                                        "    UPDATE"):]
-_ONE_LOT_UPDATE = _ONE_LOT_UPDATE[:_ONE_LOT_UPDATE.index("  END IF;\n") + len("  END IF;\n")]
+# The new update, from its IF to its END IF (nothing nested between them).
+_ONE_LOT_FROM = functions.SPEND.index("  IF cardinality(v_lots) = 1 THEN\n    UPDATE")
+_ONE_LOT_UPDATE = functions.SPEND[
+    _ONE_LOT_FROM:functions.SPEND.index("\n  END IF;\n", _ONE_LOT_FROM) + len("\n  END IF;\n")]
+
+
+def _sql_spends_done() -> float:
+    return PROCESS_REGISTRY.get_sample_value(
+        "jeton_sql_spends_total", {"outcome": "ok", "reason": ""}) or 0.0
 
 
 def _spend_body(store: Store) -> str:
