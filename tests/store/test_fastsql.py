@@ -1,6 +1,7 @@
-"""The hot path's compiled statements (`store/fastsql.py`) are found by the statement's
-identity: a statement made for one call and dropped must not leave its SQL to another statement
-that Python later puts at the same address."""
+"""The hot path's compiled statements (`store/fastsql.py`): found by the statement's identity
+(a statement made for one call and dropped must not leave its SQL to another statement that
+Python later puts at the same address), and on SQLite given their parameters by position, from
+the dicts callers pass by name."""
 
 from __future__ import annotations
 
@@ -25,4 +26,37 @@ def test_a_statement_made_per_call_never_answers_for_another() -> None:
         assert "SELECT t.b " in fastsql.compiled(second, "sqlite"), (
             f"the SQL of a dropped statement answered for a new one "
             f"(same address: {id(second) == first_id})")
-        assert "SELECT t.b " in fastsql._by_shape(second, "sqlite", {})
+        sql, order = fastsql.positional(second)
+        assert "SELECT t.b " in sql
+        assert order({"x": 7, "y": 8}) == (7,)
+
+
+_ROWS = sa.table("rows", sa.column("k"), sa.column("v"), sa.column("w"))
+_UPDATE = (sa.update(_ROWS).where(_ROWS.c.k == sa.bindparam("b_k"))
+           .values(v=sa.bindparam("v"), w=sa.bindparam("w")))
+
+
+def test_sqlite_parameters_go_by_name_to_their_placeholders() -> None:
+    """Each value reaches its own column whatever order the dict lists them in: for one row
+    and for many, for an INSERT, for an UPDATE whose WHERE takes `b_` parameters, and for a
+    read with no parameter, one, or the same one twice."""
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE rows (k TEXT PRIMARY KEY, v INT, w TEXT)")
+        run = fastsql.Runner(conn, "sqlite")
+        run.many(sa.insert(_ROWS), [{"w": "one", "k": "a", "v": 1}])
+        run.many(sa.insert(_ROWS), [{"v": 2, "w": "two", "k": "b"},
+                                    {"v": 3, "w": "three", "k": "c"}], ["k", "v", "w"])
+        run.many(_UPDATE, [{"w": "TWO", "b_k": "b", "v": 20}])
+        run.many(_UPDATE, [{"b_k": "c", "v": 30, "w": "THREE"},
+                           {"v": 10, "w": "ONE", "b_k": "a"}])
+        everything = sa.select(_ROWS).order_by(_ROWS.c.k)
+        assert run.rows(everything, {}) == [("a", 10, "ONE"), ("b", 20, "TWO"),
+                                            ("c", 30, "THREE")]
+        one = sa.select(_ROWS.c.v).where(_ROWS.c.k == sa.bindparam("k"))
+        assert run.first(one, {"k": "b", "unused": "x"}) == (20,)
+        twice = sa.select(_ROWS.c.k).where(
+            (_ROWS.c.w == sa.bindparam("name")) | (_ROWS.c.k == sa.bindparam("name")))
+        assert run.rows(twice, {"name": "a"}) == [("a",)]
+        assert run.first(one, {"k": "none"}) is None
+    engine.dispose()

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import limits
 from jeton.store import dialect as dialects
-from jeton.store.fastsql import Runner, compiled
+from jeton.store.fastsql import Runner, positional
 from jeton.store.tables import metadata
 
 T = TypeVar("T")
@@ -201,8 +201,9 @@ class Store:
             conn = self._readers.conn = self.engine.connect()
             weakref.finalize(threading.current_thread(), conn.close)
         try:
+            sql, order = positional(stmt)
             cur = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                compiled(stmt, "sqlite"), params)
+                sql, order(params))
             row = cur.fetchone()
         except BaseException:
             self._readers.conn = None

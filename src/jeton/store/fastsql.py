@@ -2,9 +2,15 @@
 
 SQLAlchemy's per-execution work (cache-key lookup, execution context, result wrapping) costs
 about as much as SQLite's own work for the small statements of a spend. The ledger's hot path
-therefore compiles each Core statement once per dialect (named parameters for SQLite,
-pyformat for psycopg) and runs it on the DBAPI cursor of the connection that already holds the
-transaction. Everything else uses SQLAlchemy normally. See docs/decisions/0004.
+therefore compiles each Core statement once per dialect and runs it on the DBAPI cursor of the
+connection that already holds the transaction. Everything else uses SQLAlchemy normally. See
+docs/decisions/0004.
+
+Callers pass each execution's parameters as a dict by name. For psycopg the SQL is in pyformat
+(`%(name)s`; the pipeline numbers it itself). For SQLite it is in qmark form (`?`), and the
+dict is turned into a tuple in the statement's order by one C-level `itemgetter`: the sqlite3
+module binds a named parameter by making a new string of its name and looking it up, about
+0.1 µs a parameter, some forty per spend (decision 0101).
 
 Only plain values cross this boundary (str, int, bool, None); rows come back as tuples, with
 SQLite booleans as 0/1.
@@ -12,33 +18,63 @@ SQLite booleans as 0/1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _DIALECTS = {
-    "sqlite": sqlite.pysqlite.dialect(paramstyle="named"),
+    "sqlite": sqlite.pysqlite.dialect(paramstyle="qmark"),
     "postgresql": postgresql.psycopg.dialect(paramstyle="pyformat"),  # type: ignore[no-untyped-call]
 }
+Params = Callable[[dict[str, Any]], Sequence[Any]]
 # By the statement's id, with the statement kept beside its SQL: while it is kept no other
 # object can have its id, so a statement made for one call and dropped never lends its SQL to
 # a later one at the same address. The hot path's statements are made once, at import.
-_CACHE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str]] = {}
+_CACHE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str, Params | None]] = {}
 
 
 def compiled(stmt: sa.sql.ClauseElement, dialect: str, keys: Sequence[str] = ()) -> str:
-    """The SQL text of `stmt` for `dialect`; `keys` names the columns an INSERT/UPDATE sets."""
-    cache_key = (id(stmt), dialect, tuple(keys))
+    """The SQL text of `stmt` for `dialect`; `keys` names the columns an INSERT/UPDATE sets.
+    For SQLite, `?` placeholders: pass its parameters through `positional`."""
+    return _compiled(stmt, dialect, tuple(keys))[1]
+
+
+def positional(stmt: sa.sql.ClauseElement, keys: Sequence[str] = ()) -> tuple[str, Params]:
+    """SQLite: the SQL of `stmt` (as `compiled`), and what turns a dict of its parameters
+    into the tuple its `?` placeholders take, in their order."""
+    _, sql, params = _compiled(stmt, "sqlite", tuple(keys))
+    if params is None:  # never: SQLite statements are compiled with their order
+        raise TypeError("not a SQLite statement")
+    return sql, params
+
+
+def _compiled(stmt: sa.sql.ClauseElement, dialect: str,
+              keys: tuple[str, ...]) -> tuple[sa.sql.ClauseElement, str, Params | None]:
+    cache_key = (id(stmt), dialect, keys)
     kept = _CACHE.get(cache_key)
     if kept is None:
         kw: dict[str, Any] = {}
         if keys:
             kw["column_keys"] = list(keys)
-        kept = _CACHE[cache_key] = (stmt, str(stmt.compile(dialect=_DIALECTS[dialect], **kw)))
-    return kept[1]
+        done = stmt.compile(dialect=_DIALECTS[dialect], **kw)
+        order = done.positiontup if isinstance(done, SQLCompiler) else None
+        params = _params_in_order(order or []) if dialect == "sqlite" else None
+        kept = _CACHE[cache_key] = (stmt, done.string, params)
+    return kept
+
+
+def _params_in_order(names: Sequence[str]) -> Params:
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda params: (params[name],)
+    return lambda params: ()
 
 
 def cursor(conn: Connection) -> Any:
@@ -52,14 +88,22 @@ class Runner:
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.dialect = "sqlite" if dialect == "read" and conn.dialect.name == "sqlite" else (
             conn.dialect.name)
+        self.sqlite = self.dialect == "sqlite"
         self.cur = cursor(conn)
 
+    def _execute(self, stmt: sa.sql.ClauseElement, params: dict[str, Any]) -> None:
+        if self.sqlite:
+            sql, order = positional(stmt)
+            self.cur.execute(sql, order(params))
+        else:
+            self.cur.execute(compiled(stmt, self.dialect), params)
+
     def rows(self, stmt: sa.sql.ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        self.cur.execute(compiled(stmt, self.dialect), params)
+        self._execute(stmt, params)
         return list(self.cur.fetchall())
 
     def first(self, stmt: sa.sql.ClauseElement, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        self.cur.execute(compiled(stmt, self.dialect), params)
+        self._execute(stmt, params)
         row = self.cur.fetchone()
         return tuple(row) if row is not None else None
 
@@ -69,29 +113,32 @@ class Runner:
         the keys of the first row that are not `b_` bind parameters)."""
         if not rows:
             return
-        if set_keys is None:
-            sql = _by_shape(stmt, self.dialect, rows[0])
-        else:
-            sql = compiled(stmt, self.dialect, set_keys)
+        keys = _by_shape(rows[0]) if set_keys is None else tuple(set_keys)
+        if self.sqlite:
+            sql, order = positional(stmt, keys)
+            if len(rows) == 1:
+                self.cur.execute(sql, order(rows[0]))
+            else:
+                self.cur.executemany(sql, map(order, rows))
+            return
+        sql = compiled(stmt, self.dialect, keys)
         if len(rows) == 1:
             self.cur.execute(sql, rows[0])
         else:
             self.cur.executemany(sql, rows)
 
 
-# By the statement's id too: `compiled` keeps every statement it met, so the id stays its own.
-_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], str] = {}
+_BY_SHAPE: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
-def _by_shape(stmt: sa.sql.ClauseElement, dialect: str, row: dict[str, Any]) -> str:
-    """The SQL of `stmt` setting the columns of `row` that are not `b_` bind parameters; the
-    hot path's rows have a few fixed shapes, so it is looked up by the row's keys."""
-    shape = (id(stmt), dialect, tuple(row))
-    sql = _BY_SHAPE.get(shape)
-    if sql is None:
-        sql = _BY_SHAPE[shape] = compiled(
-            stmt, dialect, [k for k in row if not k.startswith("b_")])
-    return sql
+def _by_shape(row: dict[str, Any]) -> tuple[str, ...]:
+    """The columns a row sets: its keys but the `b_` bind parameters (an UPDATE's WHERE).
+    The hot path's rows have a few fixed shapes, so it is looked up by the row's keys."""
+    shape = tuple(row)
+    keys = _BY_SHAPE.get(shape)
+    if keys is None:
+        keys = _BY_SHAPE[shape] = tuple(k for k in shape if not k.startswith("b_"))
+    return keys
 
 
 class Queue:
@@ -103,6 +150,5 @@ class Queue:
     def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
              set_keys: Sequence[str] | None = None) -> None:
         if rows:
-            sql = (_by_shape(stmt, "postgresql", rows[0]) if set_keys is None
-                   else compiled(stmt, "postgresql", set_keys))
-            self.work.append((sql, list(rows)))
+            keys = _by_shape(rows[0]) if set_keys is None else tuple(set_keys)
+            self.work.append((compiled(stmt, "postgresql", keys), list(rows)))
