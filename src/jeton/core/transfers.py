@@ -13,6 +13,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 
 from jeton.core.errors import InvariantViolation, invariant
@@ -86,6 +87,8 @@ _HEADER_SET = frozenset(HEADER_FIELDS)
 _HEADER_SORTED = tuple(sorted(HEADER_FIELDS))
 _HEADER_VALUES = operator.itemgetter(*_HEADER_SORTED)
 _PART = "{}={}:{};".format  # field=len:value;
+# The usual header's parts in one format: `field=%d:%s;` for each field, in name order.
+_HEADER_FORMAT = "".join(f"{name}=%d:%s;" for name in _HEADER_SORTED)
 
 
 def transfer_hash(header: dict[str, Any], postings: Iterable[tuple[int, str, int]],
@@ -97,15 +100,16 @@ def transfer_hash(header: dict[str, Any], postings: Iterable[tuple[int, str, int
     written `~`.
     """
     # Every write hashes a transfer: the usual header's fields are fetched and formatted by
-    # C-level loops (`itemgetter`, `map`), not one Python step per field.
-    if header.keys() == _HEADER_SET:
-        keys: Sequence[str] = _HEADER_SORTED
-        values = _HEADER_VALUES(header)
-    else:
-        keys = sorted(header)
-        values = [header[k] for k in keys]
+    # C-level calls (`itemgetter`, one `%` of all its parts), not one Python step per field.
+    usual = header.keys() == _HEADER_SET
+    keys: Sequence[str] = _HEADER_SORTED if usual else sorted(header)
+    values = _HEADER_VALUES(header) if usual else [header[k] for k in keys]
     texts = ["~" if v is None else v if v.__class__ is str else str(v) for v in values]
-    parts = list(map(_PART, keys, map(len, texts), texts))
+    if usual:
+        lengths_and_texts = chain.from_iterable(zip(map(len, texts), texts, strict=True))
+        parts = [_HEADER_FORMAT % tuple(lengths_and_texts)]
+    else:
+        parts = list(map(_PART, keys, map(len, texts), texts))
     for _, account, amount in sorted(postings):
         text = str(amount)
         parts.append(f"p{_field(account)}{len(text)}:{text};")
