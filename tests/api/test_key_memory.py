@@ -1,16 +1,21 @@
-"""The HTTP API remembers a checked key for a few seconds (decision 0030)."""
+"""The HTTP API remembers a checked key for a few seconds (decision 0030), and checks it again
+ahead of that time, off the request's path (decision 0102)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 import jeton
+from api.conftest import LiveServer
 from jeton.core import limits
 from jeton.core.clock import SystemClock
+from jeton.services.access import api_keys as keys_module
 from jeton.services.access.api_keys import ApiKeys
 from jeton.store.engine import Store
 from jeton.store.tables.api import api_keys
@@ -53,3 +58,77 @@ def test_a_key_revoked_elsewhere_stops_within_the_memory_time(
     assert api.authenticate(token) is None
     with api.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(api_keys)).scalar_one() == 1
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    now = time.monotonic() + seconds
+    monkeypatch.setattr(time, "monotonic", lambda: now)
+
+
+def test_a_key_past_half_its_time_is_checked_again_by_one_caller(
+        keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under steady use the key is checked again ahead of its time, once, and stays
+    remembered: no request waits on the database for it (decision 0102)."""
+    api, token = keys
+    holder = api.authenticate_remembered(token)
+    assert holder is not None
+    assert not api.claim_refresh(token)  # fresh: nothing to do
+    _later(monkeypatch, limits.api_key_cache_s * 0.6)
+    assert api.remembered(token) == holder
+    assert api.claim_refresh(token)
+    assert not api.claim_refresh(token)  # one check at a time
+    api.refresh(token)
+    assert not api.claim_refresh(token)  # remembered anew, for a whole time again
+    _later(monkeypatch, limits.api_key_cache_s * 0.9)  # past the first memory's end
+    assert api.remembered(token) == holder
+
+
+def test_a_key_revoked_elsewhere_is_forgotten_when_checked_again(
+        keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    api, token = keys
+    assert api.authenticate_remembered(token) is not None
+    with api.store.write() as conn:  # as another process would: only the row changes
+        conn.execute(api_keys.update().values(revoked_at_us=1))
+    _later(monkeypatch, limits.api_key_cache_s * 0.6)
+    assert api.claim_refresh(token)
+    api.refresh(token)
+    assert api.remembered(token) is None
+    assert api.authenticate_remembered(token) is None
+
+
+def test_a_failed_check_leaves_the_key_to_its_time(
+        keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    api, token = keys
+    holder = api.authenticate_remembered(token)
+    _later(monkeypatch, limits.api_key_cache_s * 0.6)
+    assert api.claim_refresh(token)
+
+    def unreachable(_token: str) -> None:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("the database is down"))
+
+    monkeypatch.setattr(api, "authenticate", unreachable)
+    api.refresh(token)  # logged, not raised
+    assert api.remembered(token) == holder  # until its time runs out
+    assert api.claim_refresh(token)  # and the next caller may try again
+
+
+def test_the_api_checks_a_key_again_while_answering_from_memory(
+        live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past half its time a remembered key still answers at once, and the check that follows
+    in the background forgets it if it was revoked elsewhere: the next requests are refused."""
+    headers = {"Authorization": f"Bearer {live_server.api_key}"}
+    with httpx.Client(base_url=live_server.base_url, headers=headers, timeout=10) as http:
+        assert http.post("/v1/ping", json={"message": "hi"}).status_code == 200
+        store = live_server.jeton.store
+        with store.write() as conn:  # revoked as another process would: only the row changes
+            conn.execute(api_keys.update().values(revoked_at_us=1))
+        shift = limits.api_key_cache_s * 0.55  # past half its time, 2.25 s before its end
+        monkeypatch.setattr(keys_module, "time", SimpleNamespace(
+            monotonic=lambda: time.monotonic() + shift))
+        assert http.post("/v1/ping", json={"message": "hi"}).status_code == 200  # from memory
+        # Refused well before the memory would have run out by itself.
+        deadline = time.monotonic() + (limits.api_key_cache_s - shift) * 2 / 3
+        while http.post("/v1/ping", json={"message": "hi"}).status_code == 200:
+            assert time.monotonic() < deadline, "the key was not checked again ahead of time"
+            time.sleep(0.05)
+        assert http.post("/v1/ping", json={"message": "hi"}).status_code == 401

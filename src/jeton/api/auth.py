@@ -14,7 +14,9 @@ made through `caller.community`, so another community's objects are simply not f
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -107,10 +109,23 @@ async def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
     holder = ctx.keys.remembered(token)  # most requests: no database, no worker thread
     if holder is None:
         holder = await run_in_threadpool(ctx.keys.authenticate_remembered, token)
+    elif ctx.keys.claim_refresh(token):  # checked again off this request's path (0102)
+        _in_background(run_in_threadpool(ctx.keys.refresh, token))
     if holder is None:
         raise HttpProblem(Status.unauthenticated, "the API key is not valid or was revoked",
                           headers=_CHALLENGE)
     return Principal(holder)
+
+
+# The key checks running in the background, kept until they end (the event loop keeps only a
+# weak reference to a task).
+_CHECKS: set[asyncio.Task[None]] = set()
+
+
+def _in_background(check: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(check)
+    _CHECKS.add(task)
+    task.add_done_callback(_CHECKS.discard)
 
 
 def authorize(principal: Principal, requirement: Requirement, operator_enabled: bool) -> None:

@@ -22,7 +22,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -246,6 +248,40 @@ class ApiKeys:
         holder = self.remembered(token)
         if holder is not None:
             return holder
+        return self._check_and_remember(token)
+
+    def claim_refresh(self, token: str) -> bool:
+        """Whether the caller should check `token`'s key again now (`refresh`), ahead of its
+        memory running out: once it is past half its time, for one caller at a time. Under
+        steady use a key is then never forgotten, and no request waits on its check; without
+        it every request of a server process that came in just after the memory ran out read
+        the key at once, each on a worker thread (decision 0102)."""
+        cached = (self.store.url, token_digest(token))
+        hit = _REMEMBERED.get(cached)
+        if hit is None or hit[1] - time.monotonic() > limits.api_key_cache_s / 2:
+            return False
+        with _REFRESHING_LOCK:
+            if cached in _REFRESHING:
+                return False
+            _REFRESHING.add(cached)
+        return True
+
+    def refresh(self, token: str) -> None:
+        """Check a claimed key again and remember the answer, or forget a key that was revoked
+        or removed. A failed check (the database unreachable) is logged and changes nothing:
+        the key is forgotten when its time runs out, and the next request checks it itself."""
+        cached = (self.store.url, token_digest(token))
+        try:
+            if self._check_and_remember(token) is None:
+                _REMEMBERED.pop(cached, None)
+        except Exception:
+            _log.warning("checking an API key again failed; it stays remembered until its "
+                         "time runs out", exc_info=True)
+        finally:
+            with _REFRESHING_LOCK:
+                _REFRESHING.discard(cached)
+
+    def _check_and_remember(self, token: str) -> KeyHolder | None:
         holder = self.authenticate(token)
         if holder is not None:
             if len(_REMEMBERED) >= limits.api_key_cache_entries_max:
@@ -289,6 +325,10 @@ class ApiKeys:
 _SCOPE_VALUES = frozenset(s.value for s in Scope)
 # Keys the HTTP API checked lately: (store URL, token digest) -> (the key, until when).
 _REMEMBERED: dict[tuple[str, str], tuple[KeyHolder, float]] = {}
+# Keys being checked again ahead of their time (`claim_refresh`), one check at a time each.
+_REFRESHING: set[tuple[str, str]] = set()
+_REFRESHING_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 def _hint(token: str) -> str:
