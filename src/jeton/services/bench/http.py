@@ -103,6 +103,9 @@ def start_server(url: str, workers: int | None = None) -> tuple[subprocess.Popen
 
 
 WRK_SECONDS = 5
+# A request unanswered this long fails the run (`wrk`'s own default is 2 s). On a busy shared
+# machine a rare answer took over 2 s (decision 0102); a hung server still fails the bench.
+WRK_TIMEOUT_S = 10
 WRK_WARM_UP_S = 2  # untimed, of each kind, before the first round
 WRK_ROUNDS = 2
 # A request per call of `request()`: each thread numbers its own and takes its buyers in turn
@@ -145,7 +148,8 @@ def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int,
     """Requests per second of one `wrk` run; raises if any answer was not a success, or (but
     to `warm_up`) if no request was answered within the run."""
     done = subprocess.run(  # noqa: S603 (fixed arguments, our own script)
-        [WRK or "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), base,
+        [WRK or "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT_S}s",
+         "-s", str(script), base,
          "--", run, kind, token], capture_output=True, text=True, check=True,
         timeout=seconds + 60)
     out = done.stdout
