@@ -32,6 +32,12 @@ def keys(tmp_path: Path) -> tuple[ApiKeys, str]:
     return ApiKeys(store, SystemClock()), made.token
 
 
+def _revoke_elsewhere(store: Store) -> None:
+    """Revoke every key as another process would: only the row changes."""
+    with store.write() as conn:
+        conn.execute(api_keys.update().values(revoked_at_us=1))
+
+
 def test_a_key_revoked_here_stops_at_once(keys: tuple[ApiKeys, str]) -> None:
     api, token = keys
     holder = api.authenticate_remembered(token)
@@ -48,8 +54,7 @@ def test_a_key_revoked_elsewhere_stops_within_the_memory_time(
     api, token = keys
     holder = api.authenticate_remembered(token)
     assert holder is not None
-    with api.store.write() as conn:  # as another process would: only the row changes
-        conn.execute(api_keys.update().values(revoked_at_us=1))
+    _revoke_elsewhere(api.store)
     assert api.authenticate_remembered(token) == holder  # still remembered
     later = time.monotonic() + limits.api_key_cache_s + 0.1
     monkeypatch.setattr(time, "monotonic", lambda: later)
@@ -72,13 +77,12 @@ def test_a_key_past_half_its_time_is_checked_again_by_one_caller(
     api, token = keys
     holder = api.authenticate_remembered(token)
     assert holder is not None
-    assert not api.claim_refresh(token)  # fresh: nothing to do
+    assert api.recall(token) == (holder, False)  # fresh: nothing to do
     _later(monkeypatch, limits.api_key_cache_s * 0.6)
-    assert api.remembered(token) == holder
-    assert api.claim_refresh(token)
-    assert not api.claim_refresh(token)  # one check at a time
+    assert api.recall(token) == (holder, True)
+    assert api.recall(token) == (holder, False)  # one check at a time
     api.refresh(token)
-    assert not api.claim_refresh(token)  # remembered anew, for a whole time again
+    assert api.recall(token) == (holder, False)  # remembered anew, for a whole time again
     _later(monkeypatch, limits.api_key_cache_s * 0.9)  # past the first memory's end
     assert api.remembered(token) == holder
 
@@ -87,12 +91,11 @@ def test_a_key_revoked_elsewhere_is_forgotten_when_checked_again(
         keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch) -> None:
     api, token = keys
     assert api.authenticate_remembered(token) is not None
-    with api.store.write() as conn:  # as another process would: only the row changes
-        conn.execute(api_keys.update().values(revoked_at_us=1))
+    _revoke_elsewhere(api.store)
     _later(monkeypatch, limits.api_key_cache_s * 0.6)
-    assert api.claim_refresh(token)
+    assert api.recall(token)[1]
     api.refresh(token)
-    assert api.remembered(token) is None
+    assert api.recall(token) == (None, False)
     assert api.authenticate_remembered(token) is None
 
 
@@ -101,15 +104,14 @@ def test_a_failed_check_leaves_the_key_to_its_time(
     api, token = keys
     holder = api.authenticate_remembered(token)
     _later(monkeypatch, limits.api_key_cache_s * 0.6)
-    assert api.claim_refresh(token)
+    assert api.recall(token) == (holder, True)
 
     def unreachable(_token: str) -> None:
         raise sa.exc.OperationalError("SELECT", {}, Exception("the database is down"))
 
     monkeypatch.setattr(api, "authenticate", unreachable)
     api.refresh(token)  # logged, not raised
-    assert api.remembered(token) == holder  # until its time runs out
-    assert api.claim_refresh(token)  # and the next caller may try again
+    assert api.recall(token) == (holder, True)  # until its time runs out; the next may try
 
 
 def test_the_api_checks_a_key_again_while_answering_from_memory(
@@ -119,9 +121,7 @@ def test_the_api_checks_a_key_again_while_answering_from_memory(
     headers = {"Authorization": f"Bearer {live_server.api_key}"}
     with httpx.Client(base_url=live_server.base_url, headers=headers, timeout=10) as http:
         assert http.post("/v1/ping", json={"message": "hi"}).status_code == 200
-        store = live_server.jeton.store
-        with store.write() as conn:  # revoked as another process would: only the row changes
-            conn.execute(api_keys.update().values(revoked_at_us=1))
+        _revoke_elsewhere(live_server.jeton.store)
         shift = limits.api_key_cache_s * 0.55  # past half its time, 2.25 s before its end
         monkeypatch.setattr(keys_module, "time", SimpleNamespace(
             monotonic=lambda: time.monotonic() + shift))

@@ -106,10 +106,10 @@ async def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
                           "send the API key as `Authorization: Bearer <key>`", headers=_CHALLENGE)
     if ctx.operator_token and hmac.compare_digest(token.encode(), ctx.operator_token.encode()):
         return Principal(None)
-    holder = ctx.keys.remembered(token)  # most requests: no database, no worker thread
+    holder, check_again = ctx.keys.recall(token)  # most requests: no database, no thread
     if holder is None:
         holder = await run_in_threadpool(ctx.keys.authenticate_remembered, token)
-    elif ctx.keys.claim_refresh(token):  # checked again off this request's path (0102)
+    elif check_again:  # ahead of its time, off this request's path (decision 0102)
         _in_background(run_in_threadpool(ctx.keys.refresh, token))
     if holder is None:
         raise HttpProblem(Status.unauthenticated, "the API key is not valid or was revoked",

@@ -250,21 +250,24 @@ class ApiKeys:
             return holder
         return self._check_and_remember(token)
 
-    def claim_refresh(self, token: str) -> bool:
-        """Whether the caller should check `token`'s key again now (`refresh`), ahead of its
-        memory running out: once it is past half its time, for one caller at a time. Under
-        steady use a key is then never forgotten, and no request waits on its check; without
-        it every request of a server process that came in just after the memory ran out read
-        the key at once, each on a worker thread (decision 0102)."""
+    def recall(self, token: str) -> tuple[KeyHolder | None, bool]:
+        """`remembered`, and whether the caller should check the key again now (`refresh`),
+        ahead of its memory running out: once it is past half its time, one caller at a time.
+        Under steady use a key is then never forgotten, and no request waits on its check;
+        without it every request of a server process that came in just after the memory ran
+        out read the key at once, each on a worker thread (decision 0102)."""
         cached = (self.store.url, token_digest(token))
         hit = _REMEMBERED.get(cached)
-        if hit is None or hit[1] - time.monotonic() > limits.api_key_cache_s / 2:
-            return False
+        left = hit[1] - time.monotonic() if hit is not None else 0.0
+        if hit is None or left <= 0:
+            return None, False
+        if left > limits.api_key_cache_s / 2:
+            return hit[0], False
         with _REFRESHING_LOCK:
             if cached in _REFRESHING:
-                return False
+                return hit[0], False
             _REFRESHING.add(cached)
-        return True
+        return hit[0], True
 
     def refresh(self, token: str) -> None:
         """Check a claimed key again and remember the answer, or forget a key that was revoked
@@ -325,7 +328,7 @@ class ApiKeys:
 _SCOPE_VALUES = frozenset(s.value for s in Scope)
 # Keys the HTTP API checked lately: (store URL, token digest) -> (the key, until when).
 _REMEMBERED: dict[tuple[str, str], tuple[KeyHolder, float]] = {}
-# Keys being checked again ahead of their time (`claim_refresh`), one check at a time each.
+# Keys being checked again ahead of their time (`recall`), one check at a time each.
 _REFRESHING: set[tuple[str, str]] = set()
 _REFRESHING_LOCK = threading.Lock()
 _log = logging.getLogger(__name__)
