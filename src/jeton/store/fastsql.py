@@ -34,8 +34,9 @@ _DIALECTS = {
 Params = Callable[[dict[str, Any]], Sequence[Any]]
 # By the statement's id, with the statement kept beside its SQL: while it is kept no other
 # object can have its id, so a statement made for one call and dropped never lends its SQL to
-# a later one at the same address. The hot path's statements are made once, at import.
-_CACHE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str, Params | None]] = {}
+# a later one at the same address. The hot path's statements are made once, at import. Beside
+# each: what turns a dict of its parameters into the tuple of its `?` placeholders (SQLite).
+_CACHE: dict[tuple[int, str, tuple[str, ...]], tuple[sa.sql.ClauseElement, str, Params]] = {}
 
 
 def compiled(stmt: sa.sql.ClauseElement, dialect: str, keys: Sequence[str] = ()) -> str:
@@ -44,17 +45,15 @@ def compiled(stmt: sa.sql.ClauseElement, dialect: str, keys: Sequence[str] = ())
     return _compiled(stmt, dialect, tuple(keys))[1]
 
 
-def positional(stmt: sa.sql.ClauseElement, keys: Sequence[str] = ()) -> tuple[str, Params]:
+def positional(stmt: sa.sql.ClauseElement, keys: tuple[str, ...] = ()) -> tuple[str, Params]:
     """SQLite: the SQL of `stmt` (as `compiled`), and what turns a dict of its parameters
     into the tuple its `?` placeholders take, in their order."""
-    _, sql, params = _compiled(stmt, "sqlite", tuple(keys))
-    if params is None:  # never: SQLite statements are compiled with their order
-        raise TypeError("not a SQLite statement")
-    return sql, params
+    kept = _CACHE.get((id(stmt), "sqlite", keys)) or _compiled(stmt, "sqlite", keys)
+    return kept[1], kept[2]
 
 
 def _compiled(stmt: sa.sql.ClauseElement, dialect: str,
-              keys: tuple[str, ...]) -> tuple[sa.sql.ClauseElement, str, Params | None]:
+              keys: tuple[str, ...]) -> tuple[sa.sql.ClauseElement, str, Params]:
     cache_key = (id(stmt), dialect, keys)
     kept = _CACHE.get(cache_key)
     if kept is None:
@@ -62,9 +61,10 @@ def _compiled(stmt: sa.sql.ClauseElement, dialect: str,
         if keys:
             kw["column_keys"] = list(keys)
         done = stmt.compile(dialect=_DIALECTS[dialect], **kw)
+        # pyformat (psycopg) is not positional: its `positiontup` is None, and no caller
+        # passes its parameters through `positional`.
         order = done.positiontup if isinstance(done, SQLCompiler) else None
-        params = _params_in_order(order or []) if dialect == "sqlite" else None
-        kept = _CACHE[cache_key] = (stmt, done.string, params)
+        kept = _CACHE[cache_key] = (stmt, done.string, _params_in_order(order or ()))
     return kept
 
 
@@ -113,32 +113,36 @@ class Runner:
         the keys of the first row that are not `b_` bind parameters)."""
         if not rows:
             return
-        keys = _by_shape(rows[0]) if set_keys is None else tuple(set_keys)
-        if self.sqlite:
-            sql, order = positional(stmt, keys)
-            if len(rows) == 1:
-                self.cur.execute(sql, order(rows[0]))
-            else:
-                self.cur.executemany(sql, map(order, rows))
-            return
-        sql = compiled(stmt, self.dialect, keys)
+        sql, order = (_by_shape(stmt, self.dialect, rows[0]) if set_keys is None
+                      else _compiled(stmt, self.dialect, tuple(set_keys))[1:])
+        if not self.sqlite:  # psycopg takes the dicts by name
+            order = _as_is
         if len(rows) == 1:
-            self.cur.execute(sql, rows[0])
+            self.cur.execute(sql, order(rows[0]))
         else:
-            self.cur.executemany(sql, rows)
+            self.cur.executemany(sql, map(order, rows))
 
 
-_BY_SHAPE: dict[tuple[str, ...], tuple[str, ...]] = {}
+def _as_is(params: dict[str, Any]) -> Any:
+    return params
 
 
-def _by_shape(row: dict[str, Any]) -> tuple[str, ...]:
-    """The columns a row sets: its keys but the `b_` bind parameters (an UPDATE's WHERE).
-    The hot path's rows have a few fixed shapes, so it is looked up by the row's keys."""
-    shape = tuple(row)
-    keys = _BY_SHAPE.get(shape)
-    if keys is None:
-        keys = _BY_SHAPE[shape] = tuple(k for k in shape if not k.startswith("b_"))
-    return keys
+# By the statement's id too (`_compiled` keeps every statement it met, so the id stays its
+# own) and the keys of a row: the hot path's rows have a few fixed shapes, so the SQL and
+# parameter order of a `many` are one lookup.
+_BY_SHAPE: dict[tuple[int, str, tuple[str, ...]], tuple[str, Params]] = {}
+
+
+def _by_shape(stmt: sa.sql.ClauseElement, dialect: str,
+              row: dict[str, Any]) -> tuple[str, Params]:
+    """What `stmt` runs to set the columns of `row` that are not `b_` bind parameters (an
+    UPDATE's WHERE)."""
+    shape = (id(stmt), dialect, tuple(row))
+    found = _BY_SHAPE.get(shape)
+    if found is None:
+        kept = _compiled(stmt, dialect, tuple(k for k in row if not k.startswith("b_")))
+        found = _BY_SHAPE[shape] = kept[1:]
+    return found
 
 
 class Queue:
@@ -150,5 +154,6 @@ class Queue:
     def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
              set_keys: Sequence[str] | None = None) -> None:
         if rows:
-            keys = _by_shape(rows[0]) if set_keys is None else tuple(set_keys)
-            self.work.append((compiled(stmt, "postgresql", keys), list(rows)))
+            sql = (_by_shape(stmt, "postgresql", rows[0])[0] if set_keys is None
+                   else compiled(stmt, "postgresql", set_keys))
+            self.work.append((sql, list(rows)))
