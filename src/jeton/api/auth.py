@@ -29,7 +29,7 @@ from jeton.api.problems import HttpProblem
 from jeton.app import Community
 from jeton.core.errors import InvariantViolation
 from jeton.core.statuses import Status
-from jeton.services.access.api_keys import KeyHolder, Scope
+from jeton.services.access.api_keys import ApiKeys, KeyHolder, Scope, token_digest
 
 OPERATOR: Literal["operator"] = "operator"
 Requirement = Scope | Literal["operator"]
@@ -108,7 +108,7 @@ async def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
         return Principal(None)
     holder, check_again = ctx.keys.recall(token)  # most requests: no database, no thread
     if holder is None:
-        holder = await run_in_threadpool(ctx.keys.authenticate_remembered, token)
+        holder = await _checked_once(ctx.keys, token)
     elif check_again:  # ahead of its time, off this request's path (decision 0102)
         _in_background(run_in_threadpool(ctx.keys.refresh, token))
     if holder is None:
@@ -126,6 +126,28 @@ def _in_background(check: Coroutine[Any, Any, None]) -> None:
     task = asyncio.get_running_loop().create_task(check)
     _CHECKS.add(task)
     task.add_done_callback(_CHECKS.discard)
+
+
+# The checks of keys not remembered, by store and token digest: the requests of a process that
+# meet such a key at once wait for one check of it instead of each reading it (decision 0102).
+_WAITED: dict[tuple[str, str], asyncio.Task[KeyHolder | None]] = {}
+
+
+async def _checked_once(keys: ApiKeys, token: str) -> KeyHolder | None:
+    loop = asyncio.get_running_loop()
+    flight = (keys.store.url, token_digest(token))
+    task = _WAITED.get(flight)
+    if task is None or task.get_loop() is not loop:  # a test's other event loop: its own check
+        task = _WAITED[flight] = loop.create_task(
+            run_in_threadpool(keys.authenticate_remembered, token))
+
+        def landed(done: asyncio.Task[KeyHolder | None]) -> None:
+            if _WAITED.get(flight) is done:
+                del _WAITED[flight]
+
+        task.add_done_callback(landed)
+    # Shielded: a request that goes away (its client hung up) does not cancel the others' check.
+    return await asyncio.shield(task)
 
 
 def authorize(principal: Principal, requirement: Requirement, operator_enabled: bool) -> None:
