@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 import jeton
+from jeton.services.bench import raw_sqlite
 from jeton.store.engine import SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WAL_KEPT_BYTES
 
 BATCH_OPS = 1000
@@ -31,13 +32,9 @@ RAW_ACCOUNTS_PER_WRITER = 4
 
 
 def _sqlite(path: Path, synchronous: str) -> sqlite3.Connection:
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute(f"PRAGMA synchronous={synchronous}")
     # Checkpoints as Jeton's own connections make them: the same settings on both sides.
-    con.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
-    con.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_KEPT_BYTES}")
-    return con
+    return raw_sqlite.connect(path, synchronous, SQLITE_WAL_CHECKPOINT_PAGES,
+                              SQLITE_WAL_KEPT_BYTES)
 
 
 def sqlite_raw_commit(path: Path, synchronous: str, n: int) -> float:
@@ -54,43 +51,16 @@ def sqlite_raw_commit(path: Path, synchronous: str, n: int) -> float:
     return n / elapsed
 
 
-_SPEND_TABLES = (
-    "CREATE TABLE IF NOT EXISTS raw_transfers (c TEXT, id TEXT, kind TEXT, member TEXT, "
-    "amount INT, hash TEXT, PRIMARY KEY (c, id))",
-    "CREATE TABLE IF NOT EXISTS raw_postings (c TEXT, id TEXT, account TEXT, amount INT, "
-    "after INT, PRIMARY KEY (c, id, account))",
-    "CREATE TABLE IF NOT EXISTS raw_lot_moves (c TEXT, id TEXT, lot TEXT, amount INT, "
-    "PRIMARY KEY (c, id, lot))",
-    "CREATE TABLE IF NOT EXISTS raw_keys (c TEXT, k TEXT, answer TEXT, PRIMARY KEY (c, k))",
-    "CREATE TABLE IF NOT EXISTS raw_events (c TEXT, id TEXT, body TEXT, PRIMARY KEY (c, id))",
-    "CREATE TABLE IF NOT EXISTS raw_balances (c TEXT, account TEXT, posted INT, "
-    "PRIMARY KEY (c, account))",
-)
-
-
-def _spend_rows(con: sqlite3.Connection, i: int) -> None:
-    t = f"t{i:09d}"
-    con.execute("INSERT INTO raw_transfers VALUES ('c', ?, 'spend', 'm', 1, ?)", (t, t * 2))
-    con.execute("INSERT INTO raw_postings VALUES ('c', ?, 'wallet', -1, ?)", (t, -i))
-    con.execute("INSERT INTO raw_postings VALUES ('c', ?, 'revenue', 1, NULL)", (t,))
-    con.execute("INSERT INTO raw_lot_moves VALUES ('c', ?, 'lot', -1)", (t,))
-    con.execute("INSERT INTO raw_keys VALUES ('c', ?, ?)", (t, '{"id": "' + t + '"}'))
-    con.execute("INSERT INTO raw_events VALUES ('c', ?, '{}')", (t,))
-    con.execute("UPDATE raw_balances SET posted = posted - 1 WHERE c = 'c' AND account = 'w'")
-
-
 def sqlite_raw_batch(path: Path, synchronous: str, batches: int,
                      ops: int = BATCH_OPS) -> float:
     """Operations per second: a spend's rows, `ops` operations per transaction."""
     con = _sqlite(path, synchronous)
-    for ddl in _SPEND_TABLES:
-        con.execute(ddl)
-    con.execute("INSERT OR IGNORE INTO raw_balances VALUES ('c', 'w', 0)")
+    raw_sqlite.create_tables(con)
     start = time.perf_counter()
     for b in range(batches):
         con.execute("BEGIN IMMEDIATE")
         for i in range(b * ops, (b + 1) * ops):
-            _spend_rows(con, i)
+            raw_sqlite.spend_rows(con, i)
         con.execute("COMMIT")
     elapsed = time.perf_counter() - start
     con.close()
