@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from jeton.api import ops, problems, routes
+from jeton.api import dispatch, ops, problems, routes
 from jeton.api.context import ApiContext
 from jeton.api.docs_ui import mount_docs
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
@@ -70,7 +70,9 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
         app.include_router(router)
     mount_docs(app, title="Jeton API")
     if include_web:
-        mount_web(app, j)
+        mount_web(app, j)  # which puts the route finder in front, last (decision 0103)
+    else:
+        dispatch.install(app)
     return app
 
 
@@ -109,6 +111,7 @@ def mount_web(app: FastAPI, j: Jeton) -> None:
     app.include_router(create_member_router(j))
     app.include_router(create_checkout_router(j))  # the demo and offline providers' page
     mount_static(app)
+    dispatch.install(app)  # last: it knows the routes that are in (decision 0103)
 
 
 def app_from_env() -> FastAPI:
