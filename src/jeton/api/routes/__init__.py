@@ -41,7 +41,8 @@ from jeton.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
-    # A request is matched against the routes in this order: the busiest come first.
+    # Where two routers serve one path, the first in this order answers. A request goes
+    # straight to the first router that serves its path (api/dispatch.py, decision 0103).
     charges.router,
     spends.router,
     communities.router,
