@@ -64,7 +64,9 @@ def test_every_route_is_sent_where_fastapi_would_send_it(app: Any) -> None:
     for method, path in requests:
         expected = _walked(first.entries, method, path)
         match, child_scope = first.matches(_scope(method, path))
-        if expected is None:  # e.g. a mount's own path: the walk goes on as before
+        if expected is None or getattr(expected, "path_format", None) is not None:
+            # no entry matches fully, or the app's own route or mount (the OpenAPI document,
+            # the docs, the static files): the walk goes on as before
             assert match == Match.NONE, (method, path)
             continue
         assert match == Match.FULL, (method, path)  # found in one step, not left to the walk

@@ -8,11 +8,12 @@ it (`POST /v1/ping`, 29th, spent about half of its CPU there).
 `FirstByPath` goes first in the app's routes. It keeps one regular expression that joins the
 paths of every route the app holds, grouped by the top-level entry that holds them, in the
 app's order: one match finds the first entry that serves the request's path at all. Every entry
-before it cannot match (none of its paths does), so when that entry matches fully it is the
-one FastAPI would have chosen, and the request goes to it. In every other case (no entry serves
-the path, the method is not one it serves, an entry of a kind it does not know) `FirstByPath`
-answers no match, and FastAPI's own walk goes on from the start as before: a 404, a 405 and a
-redirect to the path with or without its trailing slash come out as they always did.
+before it cannot match (none of its paths does), so when that entry, an included router,
+matches fully it is the one FastAPI would have chosen, and the request goes to it. In every
+other case (no entry serves the path, the method is not one it serves, the entry is a route or
+mount of the app itself, whose path FastAPI notes as it picks it) `FirstByPath` answers no
+match, and FastAPI's own walk goes on from the start as before: a 404, a 405 and a redirect to
+the path with or without its trailing slash come out as they always did.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class FirstByPath(BaseRoute):
         if found is None or found.lastgroup is None:
             return Match.NONE, {}
         entry = self.entries[int(found.lastgroup[1:])]
+        if getattr(entry, "path_format", None) is not None:
+            # A route or mount of the app itself (the OpenAPI document, the docs, the static
+            # files): FastAPI's walk reaches it and notes its path for telemetry as before.
+            return Match.NONE, {}
         match, child_scope = entry.matches(scope)
         if match != Match.FULL:
             return Match.NONE, {}
