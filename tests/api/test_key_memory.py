@@ -74,10 +74,10 @@ def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(time, "monotonic", lambda: now)
 
 
-def test_a_key_past_a_third_of_its_time_is_checked_again_by_one_caller(
+def test_a_key_past_a_third_of_its_time_is_due_to_be_checked_again(
         keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under steady use the key is checked again ahead of its time, once, and stays
-    remembered: no request waits on the database for it (decision 0102)."""
+    """Under steady use the key is checked again ahead of its time and stays remembered: no
+    request waits on the database for it (decision 0102)."""
     api, token = keys
     holder = api.authenticate_remembered(token)
     assert holder is not None
@@ -86,8 +86,7 @@ def test_a_key_past_a_third_of_its_time_is_checked_again_by_one_caller(
     assert api.recall(token) == (holder, False)
     _later(monkeypatch, limits.api_key_cache_s * 0.4)
     assert api.recall(token) == (holder, True)
-    assert api.recall(token) == (holder, False)  # one check at a time
-    api.refresh(token)
+    assert api.check(token) == holder
     assert api.recall(token) == (holder, False)  # remembered anew, for a whole time again
     _later(monkeypatch, limits.api_key_cache_s * 0.9)  # past the first memory's end
     assert api.remembered(token) == holder
@@ -100,9 +99,13 @@ def test_a_key_revoked_elsewhere_is_forgotten_when_checked_again(
     _revoke_elsewhere(api.store)
     _later(monkeypatch, limits.api_key_cache_s * 0.6)
     assert api.recall(token)[1]
-    api.refresh(token)
+    assert api.check(token) is None
     assert api.recall(token) == (None, False)
     assert api.authenticate_remembered(token) is None
+
+
+def _unreachable(_token: str) -> None:
+    raise sa.exc.OperationalError("SELECT", {}, Exception("the database is down"))
 
 
 def test_a_failed_check_leaves_the_key_to_its_time(
@@ -111,13 +114,30 @@ def test_a_failed_check_leaves_the_key_to_its_time(
     holder = api.authenticate_remembered(token)
     _later(monkeypatch, limits.api_key_cache_s * 0.6)
     assert api.recall(token) == (holder, True)
-
-    def unreachable(_token: str) -> None:
-        raise sa.exc.OperationalError("SELECT", {}, Exception("the database is down"))
-
-    monkeypatch.setattr(api, "authenticate", unreachable)
-    api.refresh(token)  # logged, not raised
+    monkeypatch.setattr(api, "authenticate", _unreachable)
+    with pytest.raises(sa.exc.OperationalError):
+        api.check(token)
     assert api.recall(token) == (holder, True)  # until its time runs out; the next may try
+
+
+def test_a_check_ahead_of_time_that_fails_is_logged_and_the_key_answers_still(
+        keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    api, token = keys
+    holder = api.authenticate_remembered(token)
+    monkeypatch.setattr(api, "authenticate", _unreachable)
+    # Time moves for the keys' module only: the event loop's own clock must run.
+    monkeypatch.setattr(keys_module, "time", SimpleNamespace(
+        monotonic=lambda: time.monotonic() + limits.api_key_cache_s * 0.6))
+    ctx = SimpleNamespace(operator_token=None, keys=api)
+
+    async def twice() -> list[Principal]:
+        first = await authenticate(ctx, f"Bearer {token}")  # type: ignore[arg-type]
+        await asyncio.sleep(0.2)  # the check fails meanwhile, in the background
+        return [first, await authenticate(ctx, f"Bearer {token}")]  # type: ignore[arg-type]
+
+    assert [p.key for p in asyncio.run(twice())] == [holder, holder]
+    assert "checking an API key failed" in caplog.text
 
 
 def test_the_api_checks_a_key_again_while_answering_from_memory(
@@ -173,3 +193,35 @@ def test_requests_meeting_a_key_not_remembered_share_one_check(
     answers = asyncio.run(refused(20))
     assert len(checks) == 2
     assert all(isinstance(a, HttpProblem) and a.status == Status.unauthenticated for a in answers)
+
+
+def test_a_request_meeting_a_key_forgotten_during_its_check_waits_for_that_check(
+        keys: tuple[ApiKeys, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check ahead of time is under way when the key's memory runs out: the requests that meet
+    it then wait for that check rather than starting another (decision 0102)."""
+    api, token = keys
+    checks: list[str] = []
+    check = api.authenticate
+
+    def slow_check(t: str) -> KeyHolder | None:
+        checks.append(t)
+        time.sleep(0.2)
+        return check(t)
+
+    assert api.authenticate_remembered(token) is not None
+    monkeypatch.setattr(api, "authenticate", slow_check)
+    ctx = SimpleNamespace(operator_token=None, keys=api)
+    shift = [limits.api_key_cache_s * 0.6]  # due to be checked again
+    monkeypatch.setattr(keys_module, "time", SimpleNamespace(
+        monotonic=lambda: time.monotonic() + shift[0]))
+
+    async def due_then_forgotten(n: int) -> list[Principal]:
+        first = await authenticate(ctx, f"Bearer {token}")  # type: ignore[arg-type]
+        shift[0] = limits.api_key_cache_s + 0.1  # the memory runs out during the check
+        rest = await asyncio.gather(*(authenticate(ctx, f"Bearer {token}")  # type: ignore[arg-type]
+                                      for _ in range(n)))
+        return [first, *rest]
+
+    principals = asyncio.run(due_then_forgotten(20))
+    assert len(checks) == 1
+    assert {p.key for p in principals} == {api.remembered(token)} != {None}

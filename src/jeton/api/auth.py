@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Coroutine
+import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Security
@@ -35,6 +36,7 @@ OPERATOR: Literal["operator"] = "operator"
 Requirement = Scope | Literal["operator"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jeton"'}
+_log = logging.getLogger(__name__)
 
 api_key_scheme = HTTPBearer(
     scheme_name="ApiKey", auto_error=False,
@@ -106,48 +108,45 @@ async def authenticate(ctx: ApiContext, authorization: str | None) -> Principal:
                           "send the API key as `Authorization: Bearer <key>`", headers=_CHALLENGE)
     if ctx.operator_token and hmac.compare_digest(token.encode(), ctx.operator_token.encode()):
         return Principal(None)
-    holder, check_again = ctx.keys.recall(token)  # most requests: no database, no thread
+    holder, due = ctx.keys.recall(token)  # most requests: no database, no thread
     if holder is None:
-        holder = await _checked_once(ctx.keys, token)
-    elif check_again:  # ahead of its time, off this request's path (decision 0102)
-        _in_background(run_in_threadpool(ctx.keys.refresh, token))
+        # Shielded: a request that goes away (its client hung up) does not cancel the check
+        # the others wait for.
+        holder = await asyncio.shield(_check(ctx.keys, token))
+    elif due:  # ahead of its time, off this request's path
+        _check(ctx.keys, token)
     if holder is None:
         raise HttpProblem(Status.unauthenticated, "the API key is not valid or was revoked",
                           headers=_CHALLENGE)
     return Principal(holder)
 
 
-# The key checks running in the background, kept until they end (the event loop keeps only a
-# weak reference to a task).
-_CHECKS: set[asyncio.Task[None]] = set()
+# The checks of keys under way, by store and token digest: one at a time per key in a process,
+# whether it started ahead of the key's time or because a request met a key no longer
+# remembered; every request that meets the key forgotten meanwhile waits for that one check
+# (decision 0102). The map also keeps each task until it ends (the event loop keeps only a weak
+# reference to a task).
+_CHECKING: dict[tuple[str, str], asyncio.Task[KeyHolder | None]] = {}
 
 
-def _in_background(check: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(check)
-    _CHECKS.add(task)
-    task.add_done_callback(_CHECKS.discard)
-
-
-# The checks of keys not remembered, by store and token digest: the requests of a process that
-# meet such a key at once wait for one check of it instead of each reading it (decision 0102).
-_WAITED: dict[tuple[str, str], asyncio.Task[KeyHolder | None]] = {}
-
-
-async def _checked_once(keys: ApiKeys, token: str) -> KeyHolder | None:
+def _check(keys: ApiKeys, token: str) -> asyncio.Task[KeyHolder | None]:
+    """The check of `token`'s key under way in this event loop, started if there is none."""
     loop = asyncio.get_running_loop()
     flight = (keys.store.url, token_digest(token))
-    task = _WAITED.get(flight)
+    task = _CHECKING.get(flight)
     if task is None or task.get_loop() is not loop:  # a test's other event loop: its own check
-        task = _WAITED[flight] = loop.create_task(
-            run_in_threadpool(keys.authenticate_remembered, token))
+        task = _CHECKING[flight] = loop.create_task(run_in_threadpool(keys.check, token))
+        task.add_done_callback(partial(_landed, flight))
+    return task
 
-        def landed(done: asyncio.Task[KeyHolder | None]) -> None:
-            if _WAITED.get(flight) is done:
-                del _WAITED[flight]
 
-        task.add_done_callback(landed)
-    # Shielded: a request that goes away (its client hung up) does not cancel the others' check.
-    return await asyncio.shield(task)
+def _landed(flight: tuple[str, str], task: asyncio.Task[KeyHolder | None]) -> None:
+    if _CHECKING.get(flight) is task:
+        del _CHECKING[flight]
+    error = None if task.cancelled() else task.exception()
+    if error is not None:  # a request waiting for it answers 500; a key remembered stays so
+        _log.warning("checking an API key failed; a key still remembered stays so until its "
+                     "time runs out", exc_info=error)
 
 
 def authorize(principal: Principal, requirement: Requirement, operator_enabled: bool) -> None:

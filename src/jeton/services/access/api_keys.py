@@ -22,9 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import logging
 import secrets
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -243,54 +241,36 @@ class ApiKeys:
         return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
     def authenticate_remembered(self, token: str) -> KeyHolder | None:
-        """`authenticate`, remembered for `api_key_cache_s`: what the HTTP API asks on every
-        request. Revoking a key forgets it in this process at once (decision 0030)."""
+        """`authenticate`, remembered for `api_key_cache_s`. Revoking a key forgets it in this
+        process at once (decision 0030)."""
         holder = self.remembered(token)
         if holder is not None:
             return holder
-        return self._check_and_remember(token)
+        return self.check(token)
 
     def recall(self, token: str) -> tuple[KeyHolder | None, bool]:
-        """`remembered`, and whether the caller should check the key again now (`refresh`),
-        ahead of its memory running out: once a third of its time has gone, one caller at a
-        time. Under steady use a key is then never forgotten, and no request waits on its
-        check; without it every request of a server process that came in just after the memory
-        ran out read the key at once, each on a worker thread (decision 0102)."""
-        cached = (self.store.url, token_digest(token))
-        hit = _REMEMBERED.get(cached)
+        """`remembered`, and whether the key is due to be checked again (`check`): once a
+        third of its time has gone, ahead of its memory running out, so that under steady use a
+        key is never forgotten and no request waits on its check (decision 0102). Who checks,
+        and that one check runs at a time, is the caller's to arrange (`api/auth.py`)."""
+        hit = _REMEMBERED.get((self.store.url, token_digest(token)))
         left = hit[1] - time.monotonic() if hit is not None else 0.0
         if hit is None or left <= 0:
             return None, False
-        if left > limits.api_key_cache_s * _CHECK_AGAIN_WITH_LEFT:
-            return hit[0], False
-        with _REFRESHING_LOCK:
-            if cached in _REFRESHING:
-                return hit[0], False
-            _REFRESHING.add(cached)
-        return hit[0], True
+        return hit[0], left <= limits.api_key_cache_s * _CHECK_AGAIN_WITH_LEFT
 
-    def refresh(self, token: str) -> None:
-        """Check a claimed key again and remember the answer, or forget a key that was revoked
-        or removed. A failed check (the database unreachable) is logged and changes nothing:
-        the key is forgotten when its time runs out, and the next request checks it itself."""
-        cached = (self.store.url, token_digest(token))
-        try:
-            if self._check_and_remember(token) is None:
-                _REMEMBERED.pop(cached, None)
-        except Exception:
-            _log.warning("checking an API key again failed; it stays remembered until its "
-                         "time runs out", exc_info=True)
-        finally:
-            with _REFRESHING_LOCK:
-                _REFRESHING.discard(cached)
-
-    def _check_and_remember(self, token: str) -> KeyHolder | None:
+    def check(self, token: str) -> KeyHolder | None:
+        """Check the key behind `token` now: remember it anew for a whole `api_key_cache_s`, or
+        forget it when it was revoked or removed. A failed check (the database unreachable)
+        raises and changes nothing: a key still remembered stays so until its time runs out."""
         holder = self.authenticate(token)
-        if holder is not None:
-            if len(_REMEMBERED) >= limits.api_key_cache_entries_max:
-                _REMEMBERED.clear()
-            _REMEMBERED[(self.store.url, token_digest(token))] = (
-                holder, time.monotonic() + limits.api_key_cache_s)
+        digest = token_digest(token)
+        if holder is None:
+            _REMEMBERED.pop((self.store.url, digest), None)
+            return None
+        if len(_REMEMBERED) >= limits.api_key_cache_entries_max:
+            _REMEMBERED.clear()
+        _REMEMBERED[(self.store.url, digest)] = (holder, time.monotonic() + limits.api_key_cache_s)
         return holder
 
     def authenticate(self, token: str) -> KeyHolder | None:
@@ -328,13 +308,9 @@ class ApiKeys:
 _SCOPE_VALUES = frozenset(s.value for s in Scope)
 # Keys the HTTP API checked lately: (store URL, token digest) -> (the key, until when).
 _REMEMBERED: dict[tuple[str, str], tuple[KeyHolder, float]] = {}
-# Keys being checked again ahead of their time (`recall`), one check at a time each.
-_REFRESHING: set[tuple[str, str]] = set()
-_REFRESHING_LOCK = threading.Lock()
 # A remembered key is checked again once this share of its time is left: two thirds, so a
 # check slowed by a busy process (seconds, seen under load) still ends before the memory does.
 _CHECK_AGAIN_WITH_LEFT = 2 / 3
-_log = logging.getLogger(__name__)
 
 
 def _hint(token: str) -> str:
