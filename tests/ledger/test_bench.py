@@ -60,6 +60,10 @@ def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
     assert figures["sqlite_raw_commit_per_s"] > 0
     assert figures["sqlite_normal_raw_commit_per_s"] > 0
     assert figures["sqlite_raw_batch_per_s"] > figures["sqlite_batch_spend_per_s"] > 0
+    # Each counts every page its writes changed: a spend's rows touch a dozen B-trees (tables
+    # and their indexes), the raw rows six tables and their keys' indexes.
+    assert 10 <= figures["sqlite_wal_pages_per_spend"] < 40
+    assert 6 <= figures["sqlite_raw_wal_pages_per_op"] < 20
 
 
 def test_charge_bench_on_postgres_uses_the_same_writers() -> None:

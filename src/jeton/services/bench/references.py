@@ -8,6 +8,9 @@ the figure to compare across runs.
 - `sqlite_raw_batch_per_s`: raw `sqlite3` writing what a spend writes (a transfer row, two
   postings, a lot move, the idempotency key, an event-sized row, and one balance update) for
   1,000 operations per transaction.
+- `sqlite_raw_wal_pages_per_op`: the pages the raw rows of a spend write into the WAL, one
+  operation per transaction (`wal_pages_per_op`): the storage side of a write, counted by
+  SQLite, the same on any machine. `sqlite_wal_pages_per_spend` is Jeton's.
 - `postgres_raw_transfer_per_s`: a plain SQL transfer between two accounts (two conditional
   UPDATEs in sorted order and two INSERTs, one transaction) from the same writers as Jeton's
   PostgreSQL figures (`service.run_writers`).
@@ -18,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +69,49 @@ def sqlite_raw_batch(path: Path, synchronous: str, batches: int,
     elapsed = time.perf_counter() - start
     con.close()
     return batches * ops / elapsed
+
+
+# Operations whose WAL pages are counted: a spend writes about 16, so 200 stay well under the
+# 10,000 pages after which a commit may checkpoint and start the WAL again.
+WAL_OPS = 200
+
+
+def wal_pages_per_op(path: Path, op: Callable[[int], object], ops: int = WAL_OPS) -> float:
+    """Pages written into the WAL of the database at `path` per operation (`op(i)`, each its
+    own transaction), as SQLite counts them: a checkpoint empties the WAL, the operations run,
+    and a second checkpoint says how many frames they left there. Every page a commit changes
+    is one frame: a copy of the page, its checksum and two writes to the file. 0 when the WAL
+    could not be emptied (another connection was reading)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        busy, frames, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy or frames:
+            return 0.0
+        for i in range(ops):
+            op(i)
+        _, frames, _ = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return float(frames) / ops
+    finally:
+        con.close()
+
+
+def sqlite_raw_wal_pages(path: Path, warm_up: int = 1000) -> float:
+    """`wal_pages_per_op` of the raw rows of a spend, one per transaction, after `warm_up` of
+    them (so that the tables are more than one page each)."""
+    con = _sqlite(path, "NORMAL")
+    raw_sqlite.create_tables(con)
+
+    def one(i: int) -> None:
+        con.execute("BEGIN IMMEDIATE")
+        raw_sqlite.spend_rows(con, i)
+        con.execute("COMMIT")
+
+    try:
+        for i in range(warm_up):
+            one(i)
+        return wal_pages_per_op(path, lambda i: one(warm_up + i))
+    finally:
+        con.close()
 
 
 # ---- PostgreSQL: a plain SQL transfer, run by the writers of `service.run_writers` ----

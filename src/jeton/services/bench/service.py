@@ -6,6 +6,9 @@ given), so runs are comparable.
 
 - `sqlite_spend_per_s`: one spend per transaction, in-process, synchronous=FULL (durable);
 - `sqlite_batch_spend_per_s`: the same `n` spends again, in batches of up to 1,000;
+- `sqlite_wal_pages_per_spend`: the pages one spend writes into SQLite's WAL (NORMAL), beside
+  `sqlite_raw_wal_pages_per_op`, the raw rows' (`references.wal_pages_per_op`): a count, not
+  a time, so it compares runs of any machine;
 - `postgres_spend_per_s`: 16 writers at once, every spend crediting the same revenue account,
   each spend the store's default (one call of the SQL function `jeton_spend`);
   `postgres_python_spend_per_s` the same spends by the Python write (decisions 0078 and 0095
@@ -48,6 +51,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -90,6 +94,10 @@ def _setup(store: Store, members: int = MEMBERS, credits: int = 10**12) -> jeton
     for i in items:
         c.grant(f"m{i}", credits, idempotency_key=f"seed-{i}", paid=True, cost_minor=credits)
     return c
+
+
+def _wal_spend(c: jeton.Community, i: int) -> None:
+    c.spend(f"m{i % MEMBERS}", 1, idempotency_key=f"wal{i}", service="chat.message")
 
 
 def _spend_loop(c: jeton.Community, n: int, prefix: str, member_of: Callable[[int], str],
@@ -140,6 +148,11 @@ def bench_sqlite(n: int = 5000, preload_postings: int = 0,
             figures[f"sqlite{suffix}_raw_commit_per_s"] = statistics.fmean(raw)
             figures.update(ratio_figures(f"sqlite{suffix}_spend_ratio", ours, raw))
             figures[f"sqlite{suffix}_p99_spend_ms"] = _p99(lat)
+            if sync == "NORMAL":
+                figures["sqlite_wal_pages_per_spend"] = references.wal_pages_per_op(
+                    Path(tmp) / f"bench-{sync}.db", partial(_wal_spend, c))
+                figures["sqlite_raw_wal_pages_per_op"] = references.sqlite_raw_wal_pages(
+                    Path(tmp) / "raw-wal.db")
             if sync == "FULL":
                 figures.update(_sqlite_batches(c, Path(tmp), batches_per_round, batch_size,
                                                rounds, progress))
