@@ -66,6 +66,33 @@ def test_opposite_transfers_net_to_zero_without_deadlock(chat: jeton.Community,
     invariants(server_store)
 
 
+def test_opposite_captures_elsewhere_with_member_splits_net_to_zero_without_deadlock(
+        chat: jeton.Community, server_store: Store, invariants: Check) -> None:
+    """Captures by a process that did not place the holds, each paying the other member back:
+    both wallets are locked in one statement, in the one order every write locks (decision
+    0104), while transfers between the two take the same locks."""
+    chat.grant("alice", 1000, idempotency_key="ga")
+    chat.grant("bob", 1000, idempotency_key="gb")
+    holds = {who: [chat.hold(who, 2, idempotency_key=f"h-{who}-{n}").id for n in range(50)]
+             for who in ("alice", "bob")}
+    chat.jeton.ledger.hold_owners.clear()
+
+    def work(i: int) -> None:
+        a, b = ("alice", "bob") if i % 2 == 0 else ("bob", "alice")
+        for n in range(i // 2 * 25, i // 2 * 25 + 25):  # 2 threads each way (plus transfers)
+            if i < 4:
+                chat.capture(holds[a][n], 2, idempotency_key=f"c-{a}-{n}",
+                             splits=[{"member": b, "amount": 2}])
+            else:
+                chat.transfer(a, b, 1, idempotency_key=f"t{i}-{n}")
+
+    assert run_together(6, work) == []
+    assert chat.balance("alice").posted == 1000
+    assert chat.balance("bob").posted == 1000
+    assert chat.balance("alice").pending == 0
+    invariants(server_store)
+
+
 def test_racing_requests_with_one_key_have_one_effect(chat: jeton.Community,
                                                       server_store: Store,
                                                       invariants: Check) -> None:

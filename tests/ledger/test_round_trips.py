@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 import jeton
-from conftest import drop_pg_store, make_pg_store, postgres_url
+from conftest import check_invariants, drop_pg_store, make_pg_store, postgres_url
 from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.services.bench.charging import CATALOG
 from jeton.store.engine import Store
@@ -152,16 +152,62 @@ def test_a_capture_and_a_void_elsewhere_are_two_round_trips_too(
     assert c.balance("alice").pending == 0
 
 
-def test_a_capture_elsewhere_with_a_members_split_reads_the_holds_wallet_first(
+def test_a_capture_elsewhere_with_a_members_split_is_two_round_trips(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
-    """Splits to members: every wallet is locked in one order, so the hold's is read ahead."""
+    """Splits to members: their wallets are found by member and the hold's asset, and locked
+    with the hold's in one statement, in the one order every write locks (decision 0104)."""
     relay, c = counted
     held = _holds(c, 4)
     c.jeton.ledger.hold_owners.clear()
     assert _trips(relay, lambda k: c.capture(next(held), 5, idempotency_key=f"c-{k}",
-                                             splits=[{"member": "uploader", "amount": 1}])) == 3
+                                             splits=[{"member": "uploader", "amount": 1},
+                                                     {"member": "bob", "amount": 2}])) == 2
     assert c.balance("alice").posted == 1_000 - 4 * 5
+    assert c.balance("alice").pending == 0
     assert c.balance("uploader").posted == 4
+    assert c.balance("bob").posted == 1_000 + 4 * 2
+    check_invariants(c.jeton.store)
+
+
+def test_a_capture_elsewhere_pays_a_member_with_no_wallet_yet_one_owing_on_a_credit_line_and_itself(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """What the first round trip cannot lock is found by the write: a member's first wallet
+    is opened, a credit line's debt is repaid first, and a split back to the hold's own member
+    credits the wallet the hold debits."""
+    _relay, c = counted
+    held = _holds(c, 3)
+    c.create_member("newcomer")
+    c.set_credit_line("bob", -50)
+    c.spend("bob", 1_020, idempotency_key="bob-owes")  # 20 owed on the line
+    c.jeton.ledger.hold_owners.clear()
+    c.capture(next(held), 5, idempotency_key="to-newcomer",
+              splits=[{"member": "newcomer", "amount": 2}])
+    c.capture(next(held), 5, idempotency_key="to-bob", splits=[{"member": "bob", "amount": 5}])
+    c.capture(next(held), 5, idempotency_key="to-alice", splits=[{"member": "alice", "amount": 3}])
+    assert c.balance("newcomer").posted == 2
+    assert c.balance("bob").posted == -20 + 5
+    assert c.balance("alice").posted == 1_000 - 3 * 5 + 3
+    assert c.balance("alice").pending == 0
+    check_invariants(c.jeton.store)
+
+
+def test_a_capture_elsewhere_pays_members_in_the_holds_own_asset(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """Member splits of a hold of another asset credit those members' wallets of that asset,
+    the only ones the first round trip locks: their CREDIT wallets stay as they were."""
+    relay, c = counted
+    c.create_asset("GEM")
+    c.grant("alice", 100, idempotency_key="gems", asset="GEM")
+    c.grant("bob", 10, idempotency_key="bob-gems", asset="GEM")
+    held = iter([c.hold("alice", 10, idempotency_key=f"g-{i}", asset="GEM").id
+                 for i in range(4)])
+    c.jeton.ledger.hold_owners.clear()
+    assert _trips(relay, lambda k: c.capture(next(held), 6, idempotency_key=f"gc-{k}",
+                                             splits=[{"member": "bob", "amount": 4}])) == 2
+    assert c.balance("alice", asset="GEM").posted == 100 - 4 * 6
+    assert c.balance("bob", asset="GEM").posted == 10 + 4 * 4
+    assert c.balance("bob").posted == 1_000
+    check_invariants(c.jeton.store)
 
 
 def test_a_capture_elsewhere_meets_the_members_freeze_and_auto_recharge(

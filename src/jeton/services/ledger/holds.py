@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,7 @@ from jeton.services.ledger.state import (
 )
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.tables.ledger import (
+    accounts,
     hold_lots,
     holds,
     lots,
@@ -66,6 +68,25 @@ _LIVE_LOTS_OF_HOLDS_WALLET = sa.select(*q.LOT_COLS).where(
     lots.c.remaining != sa.literal_column("0"))
 _HOLDS_MEMBER = sa.select(holds.c.member_id).where(*_OF_HOLD).scalar_subquery()
 _HOLDS_ASSET = sa.select(holds.c.asset).where(*_OF_HOLD).scalar_subquery()
+
+
+@functools.cache
+def _with_split_wallets(n: int) -> tuple[Any, Any, Any]:
+    """A capture by the hold's id that pays `n` members (parameters `m0`...): the hold's wallet
+    and theirs in the hold's asset (found by member and asset, `ix_accounts_member`, not by an
+    id built in SQL) locked in the one order every write locks; their live lots; and the lots
+    a credit to them may merge into (`statements.credit_lots_of`: its overdraft lot is live)."""
+    a = accounts.c
+    ids = sa.union_all(_HOLDS_WALLET, sa.select(a.account_id).where(
+        a.community_id == sa.bindparam("c"),
+        a.member_id.in_([sa.bindparam(f"m{i}") for i in range(n)]), a.asset == _HOLDS_ASSET))
+    of_them = (lots.c.community_id == sa.bindparam("c"),
+               lots.c.account_id.in_(ids.scalar_subquery()))
+    return (q.lock_accounts_in(ids),
+            sa.select(*q.LOT_COLS).where(*of_them, lots.c.remaining != sa.literal_column("0")),
+            sa.select(*q.LOT_COLS).where(*of_them, lots.c.merge_key.is_not(None)))
+
+
 _HOLD_COLUMNS = {name: i for i, name in enumerate(holds.c.keys())}
 OWNERS_KEPT = 10_000  # holds whose wallet a process remembers (`LedgerHolds.hold_owner`)
 
@@ -166,21 +187,28 @@ class LedgerHolds(LedgerBase):
 
         A process that does not know the hold's wallet (another placed it) names it by the
         hold: the wallet is locked through the hold's row, its live lots read, and the hooks'
-        reads find the member and asset there too. Only splits to members need the wallet
-        first (`hold_owner`, one round trip more), to lock every wallet in one order."""
+        reads find the member and asset there too. Splits to members name their wallets by
+        member and the hold's asset, locked with the hold's in the one order every write
+        locks (decision 0104)."""
         if self.store.dialect != "postgresql":  # SQLite: the write reads it in its transaction
             return {}
         params = {"c": community_id, "h": hold_id}
         hold_reads = [PreRead(f"hold:{hold_id}", _LOCK_HOLD, params),
                       PreRead(f"hold_lots:{hold_id}", _HOLD_LOTS, params, all_rows=True)]
-        if ((community_id, hold_id) not in self.hold_owners
-                and not any(s.member for s in splits or ())):
-            return {"lock_by": LockBy(_LOCK_HOLDS_WALLET, params, with_lots=True),
+        if (community_id, hold_id) not in self.hold_owners:
+            members = sorted({s.member for s in splits or () if s.member})
+            by_hold = {**params, **{f"m{i}": m for i, m in enumerate(members)}}
+            if members:
+                lock, *wallet_lots = _with_split_wallets(len(members))
+            else:
+                lock, wallet_lots = _LOCK_HOLDS_WALLET, [_LIVE_LOTS_OF_HOLDS_WALLET]
+            return {"lock_by": LockBy(lock, by_hold, with_lots=True, credit_lots=bool(members)),
                     "member_by": MemberBy(_HOLDS_MEMBER, _HOLDS_ASSET, params,
                                           lambda rows: self._owner_read(community_id, hold_id,
                                                                         rows)),
                     "reads": hold_reads,
-                    "lot_reads": [(_LIVE_LOTS_OF_HOLDS_WALLET, params), (_LOTS_OF_HOLD, params)]}
+                    "lot_reads": [*((stmt, by_hold) for stmt in wallet_lots),
+                                  (_LOTS_OF_HOLD, params)]}
         owner = self.hold_owner(community_id, hold_id)
         if owner is None:  # no such hold: the write finds out
             return {}

@@ -99,6 +99,8 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
             self.accounts[row[0]] = q.acct(row)
             if lock_by.with_lots:
                 self._loaded_lots_for.add(row[0])
+            if lock_by.credit_lots:
+                self._credit_lots_for.add(row[0])
         at += 1
     for _lot_read in lot_stmts:
         for row in results[at]:

@@ -107,11 +107,14 @@ class LockBy(NamedTuple):
     """Accounts a write names by what holds them (a transfer's postings, a hold), locked and
     read in its first round trip after the wallets it names (`WorkSet.preload`). `with_lots`:
     the write's `lot_reads` bring every live lot of those accounts, so they count as loaded
-    whole (`WorkSet.loaded`)."""
+    whole (`WorkSet.loaded`); `credit_lots`: and those a credit to them may touch."""
 
     stmt: Any  # a SQLAlchemy Core select ... FOR UPDATE
     params: dict[str, Any]
     with_lots: bool = False
+    # The `lot_reads` also bring every lot a credit to those accounts may touch (their drained
+    # mergeable lots too, as `statements.credit_lots_of`): a credit reads nothing more.
+    credit_lots: bool = False
 
 
 @dataclass(frozen=True, slots=True)

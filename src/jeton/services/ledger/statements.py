@@ -109,7 +109,7 @@ def credit_lots_of(n: int) -> sa.sql.ClauseElement:
     return found
 
 
-def lock_accounts_in(ids: sa.Select[Any]) -> sa.Select[Any]:
+def lock_accounts_in(ids: sa.Select[Any] | sa.CompoundSelect[Any]) -> sa.Select[Any]:
     """Lock and read the tracked accounts whose ids `ids` selects (a transfer's, through its
     postings; a hold's wallet, through the hold), in the order every write locks
     (`lock_accounts`): for a write that names its accounts by what holds them."""
