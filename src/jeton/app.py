@@ -943,7 +943,6 @@ class Community:
                       actor: str = "system") -> MeteredSession:
         """Hold credits for the estimated use (ten minutes of video); finish it with
         `finish_metered(session.id, actual)`."""
-        protection.require_not_frozen(self.jeton, self.id, member_id)
         return self.jeton.charging.metering.start(
             self.id, member_id, service, estimated_quantity, idempotency_key=idempotency_key,
             context=dict(context) if context is not None else None, session_id=session_id,

@@ -125,6 +125,25 @@ def _holds(c: jeton.Community, n: int) -> Iterator[str]:
     return iter([c.hold("alice", 5, idempotency_key=f"h-{i}").id for i in range(n)])
 
 
+def test_a_metered_start_is_two_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """The member's snapshot goes ahead with the hold's first round trip, as a charge's does;
+    the hold and the use's row go out with the commit (decision 0105). It was nine: a read of
+    the freeze, a read for the price, the hold's write and the use's own."""
+    relay, c = counted
+    started: list[jeton.MeteredSession] = []
+    assert _trips(relay, lambda k: started.append(c.start_metered(
+        "alice", "bench.download", 10 * 1024, idempotency_key=f"m-{k}",
+        context={"uploader": "uploader"}))) == 2
+    held = started[0].held  # 2 credits a KiB: 20
+    assert held == 20
+    assert all(s.held == held and s.hold_id == s.id for s in started)
+    assert c.balance("alice").pending == 4 * held
+    assert c.finish_metered(started[-1].id, 5 * 1024, idempotency_key="f").captured == held // 2
+    assert c.balance("alice").pending == 3 * held
+    check_invariants(c.jeton.store)
+
+
 def test_a_capture_and_a_void_are_two_round_trips_where_the_hold_was_placed(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     """The process that placed a hold knows its wallet, which is locked in the capture's

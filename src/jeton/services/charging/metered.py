@@ -48,10 +48,11 @@ from jeton.core.ids import new_id
 from jeton.core.prices import Quote, check_quantity, quote
 from jeton.core.splits import REVENUE, Target, split
 from jeton.core.statuses import Status
-from jeton.services.charging import leases
+from jeton.services.charging import leases, protection
 from jeton.services.charging.catalogs import canonical
 from jeton.services.charging.offers import (
     DECLINE_EVENTS,
+    Evaluation,
     price_info,
     request_fields,
     split_lines,
@@ -62,19 +63,21 @@ from jeton.services.charging.reads import (
     add_allowance_use,
     allowance_used,
     running_lease,
+    snapshot_of,
+    snapshot_read,
 )
 from jeton.services.charging.results import MeteredReceipt, MeteredSession, SplitLine
-from jeton.services.ledger import idempotency
 from jeton.services.ledger.results import Split, TransferResult
-from jeton.services.ledger.state import Declined, wallet_id
+from jeton.services.ledger.state import wallet_id
 from jeton.services.ledger.workset import WorkSet
-from jeton.store.sql import insert_ignore
 from jeton.store.tables.charging import metered_uses
 
 if TYPE_CHECKING:
     from jeton.services.charging.service import Charging
 
 _U = metered_uses.c
+# A use's row, written with its start's hold (`WorkSet.service_rows`).
+_INSERT_USE = metered_uses.insert()
 
 
 class _CounterMoved(Exception):
@@ -140,70 +143,69 @@ class Metering:
                                  status=Status.value_invalid)
         request = {"member": member_id, "service": code, "quantity": quantity, "context": ctx,
                    "session": session_id, "asset": asset, "timeout_s": timeout_s}
-        req_hash = idempotency.request_hash("metered.start", request)
         now_us = self.ledger.now_us()
-        ev = None
-        try:
-            with self.store.read() as conn:
-                self.charging.require_community(conn, community_id)
-                replay = idempotency.lookup_one(conn, community_id, key, "metered.start",
-                                                req_hash)
-                if replay is not None:
-                    return MeteredSession.model_validate_json(replay).model_copy(
-                        update={"replayed": True})
-                ev = self.charging.evaluate_use(conn, community_id, member_id, code, quantity,
-                                             session_id, now_us, count=False)
-            try:
-                offer = usable_offer(ev, member_id, code)
-            except Declined as d:
-                raise d.error() from None
+        # One write: the member's snapshot goes ahead with its first round trip, as a charge's
+        # does (decision 0087), and the hold and the use's row go out with its commit.
+        snap_read = snapshot_read(community_id, member_id, now_us,
+                                  self.charging.plan_discount_query)
+        seen: list[Evaluation] = []
+
+        def body(ws: WorkSet) -> MeteredSession:
+            seen.clear()
+            ev = self.charging.evaluate_use(ws.conn, community_id, member_id, code, quantity,
+                                            session_id, ws.now_us, count=False,
+                                            snap=snapshot_of(ws.read_ahead(snap_read)))
+            seen.append(ev)
+            offer = usable_offer(ev, member_id, code)
             if offer.payout or ev.service is None or offer.quote is None:
                 raise InvalidRequest(f"{code} pays the member; charge it, it is not metered",
                                      status=Status.value_invalid)
             split_lines(offer.splits, member_id, ctx)  # every party is named, before holding
-            hold = None
-            if offer.charge > 0:
-                hold = self.ledger.hold(community_id, member_id, offer.charge,
-                                        idempotency_key=derived_key(key, "hold"), asset=asset,
-                                        service=code, timeout_s=timeout_s, actor=actor,
-                                        metadata={"metered": True})
-        except JetonError as exc:
-            if exc.status in DECLINE_EVENTS:
-                raise self.charging.declined(community_id, member_id, code, quantity, asset,
-                                              key, exc, ev) from None
-            raise
-        expires_at = (hold.expires_at if hold is not None
-                      else from_us(now_us) + timedelta(seconds=timeout_s))
-        use = offer.allowance
-        session = MeteredSession(
-            id=hold.id if hold is not None else new_id(),
-            hold_id=hold.id if hold is not None else None, member_id=member_id, service=code,
-            asset=asset, estimated_quantity=quantity, held=offer.charge,
-            price=price_info(offer.quote), free_units=use.free if use is not None else 0,
-            expires_at=expires_at, lots=hold.lots if hold is not None else [])
-        row = {"community_id": community_id, "metered_id": session.id, "member_id": member_id,
-               "service": code, "asset": asset, "status": "active", "hold_id": session.hold_id,
-               "held": offer.charge, "estimated_quantity": quantity,
-               "definition_json": canonical(service_to_data(ev.service)),
-               "classes_json": json.dumps(sorted(ev.snap.holdings.live_classes(ev.now))),
-               "discount_bp": ev.discount_bp, "pay": offer.access.pay,
-               "context_json": json.dumps(ctx), "session_id": session_id,
-               "actual_quantity": None, "finish_key": None, "receipt_json": None,
-               "started_at_us": now_us, "expires_at_us": to_us(expires_at),
-               "finished_at_us": None}
-
-        def body(ws: WorkSet) -> MeteredSession:
-            ws.conn.execute(insert_ignore(ws.dialect, metered_uses,
-                                          ["community_id", "metered_id"]), row)
+            if offer.charge > 0:  # the hold's own guard refuses a frozen wallet (0089)
+                hold = self.ledger.place_hold(ws, member_id, offer.charge, asset=asset,
+                                              service=code, timeout_s=timeout_s,
+                                              meta={"metered": True})
+            else:
+                hold = None
+                protection.refuse_frozen(ws, member_id, asset)
+            expires_at = (hold.expires_at if hold is not None
+                          else from_us(ws.now_us) + timedelta(seconds=timeout_s))
+            use = offer.allowance
+            session = MeteredSession(
+                id=hold.id if hold is not None else new_id(),
+                hold_id=hold.id if hold is not None else None, member_id=member_id,
+                service=code, asset=asset, estimated_quantity=quantity, held=offer.charge,
+                price=price_info(offer.quote), free_units=use.free if use is not None else 0,
+                expires_at=expires_at, lots=hold.lots if hold is not None else [])
+            ws.service_rows.append((_INSERT_USE, [{
+                "community_id": community_id, "metered_id": session.id,
+                "member_id": member_id, "service": code, "asset": asset, "status": "active",
+                "hold_id": session.hold_id, "held": offer.charge,
+                "estimated_quantity": quantity,
+                "definition_json": canonical(service_to_data(ev.service)),
+                "classes_json": json.dumps(sorted(ev.snap.holdings.live_classes(ev.now))),
+                "discount_bp": ev.discount_bp, "pay": offer.access.pay,
+                "context_json": json.dumps(ctx), "session_id": session_id,
+                "actual_quantity": None, "finish_key": None, "receipt_json": None,
+                "started_at_us": ws.now_us, "expires_at_us": to_us(expires_at),
+                "finished_at_us": None}]))
             return session
 
         try:
-            return self.charging.once(community_id, key, "metered.start", request, body,
-                                      MeteredSession)
-        except JetonError:
-            if hold is not None:  # e.g. the key was used for something else: hold nothing
-                self._release(community_id, hold.id, key)
+            started = self.ledger.write_once(
+                community_id, key, "metered.start", request, body, MeteredSession,
+                now_us=now_us, accounts=[wallet_id(member_id, asset)], member_id=member_id,
+                asset=asset, reads=[snap_read])
+        except JetonError as exc:
+            # A frozen member is refused as before the write was one: no decline recorded.
+            if exc.status in DECLINE_EVENTS and exc.status is not Status.wallet_frozen:
+                raise self.charging.declined(community_id, member_id, code, quantity, asset,
+                                              key, exc, seen[0] if seen else None) from None
             raise
+        if started.hold_id is not None and self.store.dialect == "postgresql":
+            self.ledger.keep_hold_owner(community_id, started.hold_id,
+                                        (wallet_id(member_id, asset), member_id, asset))
+        return started
 
     # ---- finish ----
 

@@ -123,10 +123,16 @@ def hold_guard(ws: WorkSet, placed: list[dict[str, Any]]) -> None:
     """Ledger hold hook: a frozen wallet places no hold (decision 0089). The freeze's row is
     the one `pre_read` sent ahead with the hold's first round trip on PostgreSQL."""
     for member_id, asset in sorted({(h["member_id"], h["asset"]) for h in placed}):
-        row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
-        if row is not None and row[0] is not None:
-            raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {row[0]}",
-                               member=member_id)
+        refuse_frozen(ws, member_id, asset)
+
+
+def refuse_frozen(ws: WorkSet, member_id: str, asset: str) -> None:
+    """Raise WalletFrozen if the member's wallet is frozen, by the row `pre_read` sent ahead
+    with the write's first round trip (read now where nothing was sent ahead)."""
+    row = ws.read_ahead(pre_read(ws.community_id, member_id, asset)[0])
+    if row is not None and row[0] is not None:
+        raise WalletFrozen(f"the wallet of {member_id!r} is frozen by staff: {row[0]}",
+                           member=member_id)
 
 
 def _debits_wallet(r: TransferResult) -> bool:

@@ -80,6 +80,9 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
     many(q.INSERT_POSTING, self.posting_rows)
     many(q.INSERT_KEY, self.key_rows)
     many(q.INSERT_EVENT, self.event_rows)
+    for stmt, rows in self.service_rows:
+        many(stmt, rows)
+    self.service_rows.clear()
     if self.unlocked_postings:  # last before the COMMIT: their wallets' locks, held to it
         invariant(work is not None, "unlocked credits go out in the commit's pipeline")
         many(q.CREDIT_POSTING, self.unlocked_postings)  # takes the lock before the lots move

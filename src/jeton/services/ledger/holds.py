@@ -111,48 +111,55 @@ class LedgerHolds(LedgerBase):
                    "timeout_s": timeout_s, "metadata": meta}
 
         def body(ws: WorkSet) -> HoldResult:
-            wallet = self._wallet(ws, member_id, asset)
-            core = [lot.core() for lot in ws.wallet_lots(wallet.account_id)]
-            plan = lotlib.plan_draw(core, amount, service, ws.now_us)
-            if plan.shortfall and self._release_expired_holds(ws, wallet):
-                core = [lot.core() for lot in ws.wallet_lots(wallet.account_id)]
-                plan = lotlib.plan_draw(core, amount, service, ws.now_us)
-            if plan.shortfall:
-                raise Declined(Status.insufficient_credits,
-                               f"member {member_id!r} has {plan.covered} {asset} available, "
-                               f"{amount} required", balance=plan.covered, required=amount)
-            hold_id = new_id()
-            expires_us = ws.now_us + timeout_s * 1_000_000
-            moves = []
-            for seq, (lot_id, take) in enumerate(plan.draws):
-                lot = ws.lots[lot_id]
-                lot.remaining -= take
-                lot.dirty = True
-                ws.hold_lot_inserts.append({
-                    "community_id": community_id, "hold_id": hold_id, "lot_id": lot_id,
-                    "seq": seq, "reserved": take, "used": 0, "released": 0})
-                moves.append(LotMoveInfo(lot_id=lot_id, account_id=wallet.account_id,
-                                         amount=-take))
-            wallet.pending += amount
-            wallet.dirty = True
-            ws.hold_inserts.append({
-                "community_id": community_id, "hold_id": hold_id,
-                "account_id": wallet.account_id, "member_id": member_id, "asset": asset,
-                "amount": amount, "captured": 0, "voided": 0, "status": "active",
-                "service": service, "metadata_json": json.dumps(meta),
-                "expires_at_us": expires_us, "created_at_us": ws.now_us, "settled_at_us": None})
-            return HoldResult(id=hold_id, member_id=member_id, asset=asset, amount=amount,
-                              captured=0, voided=0, status="active", service=service,
-                              expires_at=from_us(expires_us), created_at=from_us(ws.now_us),
-                              lots=moves)
+            return self.place_hold(ws, member_id, amount, asset=asset, service=service,
+                                   timeout_s=timeout_s, meta=meta)
 
         placed = self.write_once(community_id, key, "hold", request, body, HoldResult,
                                  accounts=[wallet_id(member_id, asset)], member_id=member_id,
                                  asset=asset)
         if self.store.dialect == "postgresql":  # for its capture or void (`hold_owner`)
-            self._keep_owner(community_id, placed.id, (wallet_id(member_id, asset), member_id,
-                                                       asset))
+            self.keep_hold_owner(community_id, placed.id,
+                                 (wallet_id(member_id, asset), member_id, asset))
         return placed
+
+    def place_hold(self, ws: WorkSet, member_id: str, amount: int, *, asset: str,
+                   service: str | None, timeout_s: int, meta: dict[str, Any]) -> HoldResult:
+        """A hold's rows in a write's working set (checked values): `hold`'s body, and a
+        metered use's start, which places its hold in its own write."""
+        community_id = ws.community_id
+        wallet = self._wallet(ws, member_id, asset)
+        core = [lot.core() for lot in ws.wallet_lots(wallet.account_id)]
+        plan = lotlib.plan_draw(core, amount, service, ws.now_us)
+        if plan.shortfall and self._release_expired_holds(ws, wallet):
+            core = [lot.core() for lot in ws.wallet_lots(wallet.account_id)]
+            plan = lotlib.plan_draw(core, amount, service, ws.now_us)
+        if plan.shortfall:
+            raise Declined(Status.insufficient_credits,
+                           f"member {member_id!r} has {plan.covered} {asset} available, "
+                           f"{amount} required", balance=plan.covered, required=amount)
+        hold_id = new_id()
+        expires_us = ws.now_us + timeout_s * 1_000_000
+        moves = []
+        for seq, (lot_id, take) in enumerate(plan.draws):
+            lot = ws.lots[lot_id]
+            lot.remaining -= take
+            lot.dirty = True
+            ws.hold_lot_inserts.append({
+                "community_id": community_id, "hold_id": hold_id, "lot_id": lot_id,
+                "seq": seq, "reserved": take, "used": 0, "released": 0})
+            moves.append(LotMoveInfo(lot_id=lot_id, account_id=wallet.account_id, amount=-take))
+        wallet.pending += amount
+        wallet.dirty = True
+        ws.hold_inserts.append({
+            "community_id": community_id, "hold_id": hold_id,
+            "account_id": wallet.account_id, "member_id": member_id, "asset": asset,
+            "amount": amount, "captured": 0, "voided": 0, "status": "active",
+            "service": service, "metadata_json": json.dumps(meta),
+            "expires_at_us": expires_us, "created_at_us": ws.now_us, "settled_at_us": None})
+        return HoldResult(id=hold_id, member_id=member_id, asset=asset, amount=amount,
+                          captured=0, voided=0, status="active", service=service,
+                          expires_at=from_us(expires_us), created_at=from_us(ws.now_us),
+                          lots=moves)
 
     # ---- a hold's wallet, known before its capture or void (PostgreSQL) ----
 
@@ -166,11 +173,12 @@ class LedgerHolds(LedgerBase):
             if row is None:
                 return None
             found = (str(row[0]), str(row[1]), str(row[2]))
-            self._keep_owner(community_id, hold_id, found)
+            self.keep_hold_owner(community_id, hold_id, found)
         return found
 
-    def _keep_owner(self, community_id: str, hold_id: str,
-                    owner: tuple[str, str, str]) -> None:
+    def keep_hold_owner(self, community_id: str, hold_id: str,
+                        owner: tuple[str, str, str]) -> None:
+        """Remember a hold's wallet, member and asset (PostgreSQL: for its capture or void)."""
         kept = self.hold_owners
         if len(kept) >= OWNERS_KEPT:  # the oldest first (a dict keeps insertion order)
             with contextlib.suppress(RuntimeError, StopIteration):  # another thread's change
@@ -228,7 +236,7 @@ class LedgerHolds(LedgerBase):
         if row is None:
             return None
         member_id, asset = row[_HOLD_COLUMNS["member_id"]], row[_HOLD_COLUMNS["asset"]]
-        self._keep_owner(community_id, hold_id,
+        self.keep_hold_owner(community_id, hold_id,
                          (row[_HOLD_COLUMNS["account_id"]], member_id, asset))
         return member_id, asset
 

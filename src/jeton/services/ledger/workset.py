@@ -77,6 +77,9 @@ class WorkSet:
         self.posting_lot_rows: list[dict[str, Any]] = []
         self.key_rows: list[dict[str, Any]] = []
         self.event_rows: list[dict[str, Any]] = []
+        # Rows of a service's own tables that the write adds to its flush (a metered use's),
+        # by their INSERT, made once per process (the flush compiles it once).
+        self.service_rows: list[tuple[Any, list[dict[str, Any]]]] = []
         self.hold_inserts: list[dict[str, Any]] = []
         self.hold_updates: dict[str, dict[str, Any]] = {}
         self.hold_lot_inserts: list[dict[str, Any]] = []
