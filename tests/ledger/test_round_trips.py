@@ -144,6 +144,23 @@ def test_a_metered_start_is_two_round_trips(
     check_invariants(c.jeton.store)
 
 
+def test_a_metered_finish_elsewhere_is_four_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """Two to price (the use's row, the running leases), two to capture: the use's row, locked,
+    and the leases go ahead with the capture, whose commit carries the use's update
+    (decision 0105). It was six."""
+    relay, c = counted
+    uses = iter([c.start_metered("alice", "bench.download", 10 * 1024, idempotency_key=f"m{i}",
+                                 context={"uploader": "uploader"}).id for i in range(4)])
+    c.jeton.ledger.hold_owners.clear()  # finished by a process that did not start them
+    assert _trips(relay, lambda k: c.finish_metered(next(uses), 5 * 1024,
+                                                    idempotency_key=f"f-{k}")) == 4
+    assert c.balance("alice").pending == 0
+    assert c.balance("alice").posted == 1_000 - 4 * 10
+    assert c.balance("uploader").posted == 4 * 3  # 30 % of each 10
+    check_invariants(c.jeton.store)
+
+
 def test_a_capture_and_a_void_are_two_round_trips_where_the_hold_was_placed(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     """The process that placed a hold knows its wallet, which is locked in the capture's

@@ -62,13 +62,15 @@ from jeton.services.charging.reads import (
     LeaseTerm,
     add_allowance_use,
     allowance_used,
+    lease_of,
     running_lease,
+    running_leases_read,
     snapshot_of,
     snapshot_read,
 )
 from jeton.services.charging.results import MeteredReceipt, MeteredSession, SplitLine
 from jeton.services.ledger.results import Split, TransferResult
-from jeton.services.ledger.state import wallet_id
+from jeton.services.ledger.state import PreRead, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.tables.charging import metered_uses
 
@@ -78,6 +80,18 @@ if TYPE_CHECKING:
 _U = metered_uses.c
 # A use's row, written with its start's hold (`WorkSet.service_rows`).
 _INSERT_USE = metered_uses.insert()
+# A use's row locked by its finish's capture, sent ahead with the capture's first round trip,
+# and the update that finishes it, written with the capture's rows.
+_LOCK_USE = sa.select(metered_uses).where(
+    _U.community_id == sa.bindparam("c"), _U.metered_id == sa.bindparam("u")).with_for_update()
+_STATUS = list(metered_uses.c.keys()).index("status")
+_FINISH_USE = metered_uses.update().where(
+    _U.community_id == sa.bindparam("b_c"), _U.metered_id == sa.bindparam("b_u"))
+
+
+def _use_read(plan: _Finish) -> PreRead:
+    return PreRead(f"metered_use:{plan.metered_id}", _LOCK_USE,
+                   {"c": plan.community_id, "u": plan.metered_id}, cached=False)
 
 
 class _CounterMoved(Exception):
@@ -301,7 +315,8 @@ class Metering:
                 splits=[Split(member=s.member, account=s.account, amount=s.amount)
                         for s in plan.lines if s.target != str(REVENUE)],
                 actor=actor, reason_code="metered",
-                metadata=_capture_metadata(plan))
+                metadata=_capture_metadata(plan),
+                reads=[_use_read(plan), running_leases_read(plan.community_id)])
         finally:
             with self._lock:
                 if self._plans.get(slot) is plan:
@@ -335,18 +350,25 @@ class Metering:
             with self._lock:
                 plan = self._plans.get((ws.community_id, result.hold_id))
             if plan is not None and plan.thread == self.ledger.store.caller_ident():
-                plan.receipt = self._settle(ws.conn, plan, result)
+                plan.receipt = self._settle(ws.conn, plan, result, ws)
 
-    def _settle(self, conn: Connection, plan: _Finish,
-                transfer: TransferResult | None) -> MeteredReceipt:
-        """Mark the use finished with its receipt and count the allowance, on `conn`. Raises
-        `_CounterMoved` if the allowance's count or the running lease is no longer the one
-        the price was made from (a use or a lease committed between): the finish prices again."""
+    def _settle(self, conn: Connection, plan: _Finish, transfer: TransferResult | None,
+                ws: WorkSet | None = None) -> MeteredReceipt:
+        """Mark the use finished with its receipt and count the allowance, on `conn`: in the
+        capture's write `ws` (`transfer`), by the rows it sent ahead, the use's update going
+        out with its flush. Raises `_CounterMoved` if the allowance's count or the running
+        lease is no longer the one the price was made from (a use or a lease committed
+        between): the finish prices again."""
         row = plan.row
-        # A capture (`transfer`) needs a use that pays and held credits: its price read the lease.
-        if transfer is not None and running_lease(
-                conn, plan.community_id, row["service"]) != plan.lease:
-            raise _CounterMoved()
+        if ws is not None:
+            found = ws.read_ahead(_use_read(plan))
+            if found is None or found[_STATUS] != "active":
+                raise Conflict(f"metered use {plan.metered_id} is already finished",
+                               status=Status.hold_not_active)
+            # A capture needs a use that pays and held credits: its price read the lease.
+            if lease_of(ws.read_ahead(running_leases_read(plan.community_id)),
+                        row["service"]) != plan.lease:
+                raise _CounterMoved()
         now_us = self.ledger.now_us()
         wid = wallet_id(row["member_id"], row["asset"])
         receipt = MeteredReceipt(
@@ -361,12 +383,15 @@ class Metering:
             lots=[m for m in transfer.lots if m.account_id == wid] if transfer else [],
             balance_after=transfer.balance_after if transfer is not None else None,
             finished_at=from_us(now_us))
-        done = conn.execute(metered_uses.update().where(
-            _U.community_id == plan.community_id, _U.metered_id == plan.metered_id,
-            _U.status == "active").values(
-            status="finished", actual_quantity=plan.actual, finish_key=plan.key,
-            receipt_json=receipt.model_dump_json(), finished_at_us=now_us))
-        if done.rowcount != 1:
+        finished = {"status": "finished", "actual_quantity": plan.actual,
+                    "finish_key": plan.key, "receipt_json": receipt.model_dump_json(),
+                    "finished_at_us": now_us}
+        if ws is not None:  # locked and found active above
+            ws.service_rows.append((_FINISH_USE, [
+                {**finished, "b_c": plan.community_id, "b_u": plan.metered_id}]))
+        elif conn.execute(metered_uses.update().where(
+                _U.community_id == plan.community_id, _U.metered_id == plan.metered_id,
+                _U.status == "active").values(**finished)).rowcount != 1:
             raise Conflict(f"metered use {plan.metered_id} is already finished",
                            status=Status.hold_not_active)
         if plan.use is not None:

@@ -244,8 +244,11 @@ class LedgerHolds(LedgerBase):
                 final: bool = True, splits: Sequence[Split | dict[str, Any]] = (),
                 to_account: str | None = None, actor: str = "system",
                 reason_code: str = "capture", memo: str = "",
-                metadata: dict[str, Any] | None = None) -> HoldResult:
-        """Spend part (or all) of a hold. With `final` (the default) the rest is released."""
+                metadata: dict[str, Any] | None = None,
+                reads: Sequence[PreRead] = ()) -> HoldResult:
+        """Spend part (or all) of a hold. With `final` (the default) the rest is released.
+        `reads`: what a hook of the caller's will read in the capture's transaction, sent
+        ahead with its first round trip (a metered use's row and the running leases)."""
         amount = amounts.positive_amount(amount)
         key = amounts.idempotency_key(idempotency_key)
         split_list = [as_split(s) for s in splits]
@@ -311,9 +314,9 @@ class LedgerHolds(LedgerBase):
             result = ws.commit_transfer(header, draft, wallet)
             return hold_result(hold, transfer=result)
 
-        return self.write_once(community_id, key, "capture", request, body, HoldResult,
-                               **self._settle_ahead(community_id, hold_id, split_list,
-                                                    to_account))
+        ahead = self._settle_ahead(community_id, hold_id, split_list, to_account)
+        ahead["reads"] = [*ahead.get("reads", ()), *reads]
+        return self.write_once(community_id, key, "capture", request, body, HoldResult, **ahead)
 
     def void(self, community_id: str, hold_id: str, *, idempotency_key: str,
              actor: str = "system") -> HoldResult:

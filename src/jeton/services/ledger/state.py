@@ -101,6 +101,9 @@ class PreRead:
     stmt: Any  # a SQLAlchemy Core select
     params: dict[str, Any]
     all_rows: bool = False  # keep every row (a list), not the first
+    # False: a row the write itself changes (a metered use's), never kept by the SQLite
+    # writer's cache for the next write.
+    cached: bool = True
 
 
 class LockBy(NamedTuple):

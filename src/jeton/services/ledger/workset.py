@@ -153,7 +153,7 @@ class WorkSet:
             return self.prefetched.pop(read.name)
         if read.all_rows:
             return self.db.rows(read.stmt, read.params)
-        if self.cache is None or not self._cache_holds():
+        if self.cache is None or not read.cached or not self._cache_holds():
             return self.db.first(read.stmt, read.params)
         return self.cache.read(self.community_id, read.name,
                                lambda: self.db.first(read.stmt, read.params))
