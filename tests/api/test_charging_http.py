@@ -163,6 +163,29 @@ def test_a_metered_call_holds_the_estimate_and_captures_what_was_used(
                             idempotency_key="call-3")
 
 
+def test_a_metered_start_is_one_write_and_replays_as_the_first(live_server: LiveServer) -> None:
+    """The start's answer is kept with its ledger write (decision 0105): the HTTP layer keeps no
+    copy of its own, a replay answers the first, flagged, and another body under the key is a
+    conflict."""
+    shop(live_server)
+    with live_server.jeton.store.read() as conn:
+        kept = conn.exec_driver_sql("SELECT count(*) FROM http_idempotency").scalar_one()
+    headers = {"Authorization": f"Bearer {live_server.api_key}", "Idempotency-Key": "call-9"}
+    body = {"member": "reader", "service": "video.minute", "estimated_quantity": 5}
+    first = httpx.post(f"{live_server.base_url}/v1/metered", headers=headers, json=body)
+    again = httpx.post(f"{live_server.base_url}/v1/metered", headers=headers, json=body)
+    assert (first.status_code, again.status_code) == (201, 201), first.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert (first.json()["replayed"], again.json()["replayed"]) == (False, True)
+    other = httpx.post(f"{live_server.base_url}/v1/metered", headers=headers,
+                       json={**body, "estimated_quantity": 6})
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_conflict")
+    with live_server.jeton.store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM http_idempotency").scalar_one() == kept
+    assert live_server.client().balance("reader").pending == 10  # one hold: 5 minutes at 2
+
+
 def test_rewards_are_posted_until_their_limit(live_server: LiveServer) -> None:
     shop(live_server)
     chat = live_server.client()

@@ -64,8 +64,9 @@ KEY_REQUIRED = frozenset({
 # that reuses the key of another route's kept answer is refused by the write itself, which
 # finds the marker that answer left among the ledger's keys (decision 0086).
 LEDGER_KEYED = frozenset({
-    "/v1/charges", "/v1/spends", "/v1/grants", "/v1/holds", "/v1/holds/{hold_id}/capture",
-    "/v1/holds/{hold_id}/void", "/v1/transfers", "/v1/transfers/{transfer_id}/reverse"})
+    "/v1/charges", "/v1/metered", "/v1/spends", "/v1/grants", "/v1/holds",
+    "/v1/holds/{hold_id}/capture", "/v1/holds/{hold_id}/void", "/v1/transfers",
+    "/v1/transfers/{transfer_id}/reverse"})
 _REPLAYED_BODY = b'"replayed":true'
 _STATE_KEY = IDEMPOTENCY_KEY_STATE
 _STATE_REPLAY_BODY = "idempotency_replay_body"
