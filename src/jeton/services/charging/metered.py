@@ -211,7 +211,8 @@ class Metering:
                 now_us=now_us, accounts=[wallet_id(member_id, asset)], member_id=member_id,
                 asset=asset, reads=[snap_read])
         except JetonError as exc:
-            # A frozen member is refused as before the write was one: no decline recorded.
+            # A frozen member's start writes nothing, not even the decline's event
+            # (docs/api/wallet-protection.md), as when it was refused before the write.
             if exc.status in DECLINE_EVENTS and exc.status is not Status.wallet_frozen:
                 raise self.charging.declined(community_id, member_id, code, quantity, asset,
                                               key, exc, seen[0] if seen else None) from None

@@ -237,7 +237,7 @@ class LedgerHolds(LedgerBase):
             return None
         member_id, asset = row[_HOLD_COLUMNS["member_id"]], row[_HOLD_COLUMNS["asset"]]
         self.keep_hold_owner(community_id, hold_id,
-                         (row[_HOLD_COLUMNS["account_id"]], member_id, asset))
+                             (row[_HOLD_COLUMNS["account_id"]], member_id, asset))
         return member_id, asset
 
     def capture(self, community_id: str, hold_id: str, amount: int, *, idempotency_key: str,
