@@ -8,6 +8,7 @@ PostgreSQL, `jeton verify` after each step."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -283,3 +284,35 @@ def test_a_lease_that_changes_while_a_metered_use_is_priced_is_read_again_at_cap
     assert town.balance("olga").posted == 0
     assert town.get_transfer(receipt.transfer_id or "").metadata["lease_id"] != first.id
     invariants(town.jeton.store)
+
+
+def test_a_finish_priced_from_leases_read_before_a_hand_over_pays_the_lease_running_now(
+        town: jeton.Community, invariants: Check, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finish in the process that started the use prices from the leases it read last
+    (decision 0106); its capture reads them again, finds another lease running, and the
+    finish is priced again from the database's rows."""
+    town.load_catalog(STREAMING)
+    first = _lease(town)
+    warm = town.start_metered("ann", "files.lib42.stream", 2, idempotency_key="s0")
+    town.finish_metered(warm.id, 2, idempotency_key="s0-end")  # the leases read: olga's
+    stream = town.start_metered("ann", "files.lib42.stream", 10, idempotency_key="s1")
+    town.end_lease(first.id, reason="handed over")
+    town.create_lease("files.lib42.", "bob", share_bp=1000, price_min=1, price_max=30,
+                      kinds=["fixed"], idempotency_key="lease-lib42-bob")
+    calls: list[str] = []
+    for name in ("_price_remembered", "_price"):
+        monkeypatch.setattr(Metering, name, _noting(calls, name, getattr(Metering, name)))
+    receipt = town.finish_metered(stream.id, 6, idempotency_key="s1-end")
+    assert calls == ["_price_remembered", "_price"]
+    assert receipt.captured == 30
+    assert {(s.member or s.account): s.amount for s in receipt.splits} == {
+        "bob": 3, "revenue": 27}
+    assert town.balance("olga").posted == 2  # 20 % of the first use's 10 only
+    invariants(town.jeton.store)
+
+
+def _noting(calls: list[str], name: str, method: Any) -> Any:
+    def noted(*args: Any) -> Any:
+        calls.append(name)
+        return method(*args)
+    return noted

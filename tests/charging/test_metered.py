@@ -8,6 +8,7 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
+from jeton.services.charging.metered import Metering
 from jeton.store.engine import Store
 
 from .conftest import Check, counts
@@ -173,3 +174,43 @@ def test_a_start_whose_key_was_used_for_something_else_holds_nothing(
         shop.start_metered("dave", "video.minute", 10, idempotency_key="k-1")
     invariants(store)
     assert shop.balance("dave").pending == 0
+
+
+def test_a_finish_here_of_a_use_finished_elsewhere_answers_from_the_database(
+        shop: jeton.Community, store: Store, invariants: Check,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process that started a use prices its finish from the row it wrote (decision
+    0106); when another process finished the use meanwhile, the answer is the one the
+    database's row gives: a replay of the same finish, a conflict for another, and another
+    quantity under the same key refused."""
+    shop.grant("dave", 1_000, idempotency_key="g")
+    elsewhere = jeton.Jeton(store, clock=shop.jeton.clock).community(shop.id)
+    calls = [shop.start_metered("dave", "video.minute", 5, idempotency_key=f"call-{i}")
+             for i in range(4)]
+    shop.finish_metered(calls[3].id, 3, idempotency_key="end-3")  # its leases read here
+    first = elsewhere.finish_metered(calls[0].id, 3, idempotency_key="end-0")
+    priced: list[str] = []
+    for name in ("_price_remembered", "_price"):
+        method = getattr(Metering, name)
+        monkeypatch.setattr(Metering, name, lambda *a, _n=name, _m=method: (
+            priced.append(_n), _m(*a))[1])
+    again = shop.finish_metered(calls[0].id, 3, idempotency_key="end-0")
+    assert priced == ["_price_remembered"]  # its capture's key answered as the first
+    assert again.replayed
+    assert not first.replayed
+    assert (again.transfer_id, again.captured) == (first.transfer_id, first.captured) == (
+        first.transfer_id, 60)
+
+    elsewhere.finish_metered(calls[1].id, 3, idempotency_key="end-1")
+    with pytest.raises(jeton.Conflict) as finished:
+        shop.finish_metered(calls[1].id, 3, idempotency_key="another-end")
+    assert finished.value.status.value == "hold_not_active"
+    assert priced[-2:] == ["_price_remembered", "_price"]  # the hold was settled: read it
+
+    elsewhere.finish_metered(calls[2].id, 3, idempotency_key="end-2")
+    with pytest.raises(jeton.IdempotencyConflict):
+        shop.finish_metered(calls[2].id, 4, idempotency_key="end-2")
+    invariants(store)
+    balance = shop.balance("dave")
+    assert (balance.posted, balance.pending) == (1_000 - 4 * 60, 0)
+    assert shop.account_balance("revenue").posted == 4 * 60

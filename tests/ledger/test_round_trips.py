@@ -144,17 +144,33 @@ def test_a_metered_start_is_two_round_trips(
     check_invariants(c.jeton.store)
 
 
-def test_a_metered_finish_elsewhere_is_four_round_trips(
+def test_a_metered_finish_where_the_use_started_is_two_round_trips(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
-    """Two to price (the use's row, the running leases), two to capture: the use's row, locked,
-    and the leases go ahead with the capture, whose commit carries the use's update
-    (decision 0105). It was six."""
+    """The process that started the use prices its finish from the row it wrote and the
+    leases it read last; the capture sends the row, locked, and the leases ahead and carries
+    the use's update with its commit (decisions 0105, 0106). It was six, then four."""
+    relay, c = counted
+    uses = iter([c.start_metered("alice", "bench.download", 10 * 1024, idempotency_key=f"m{i}",
+                                 context={"uploader": "uploader"}).id for i in range(4)])
+    assert _trips(relay, lambda k: c.finish_metered(next(uses), 5 * 1024,
+                                                    idempotency_key=f"f-{k}")) == 2
+    assert c.balance("alice").pending == 0
+    assert c.balance("alice").posted == 1_000 - 4 * 10
+    assert c.balance("uploader").posted == 4 * 3  # 30 % of each 10
+    check_invariants(c.jeton.store)
+
+
+def test_a_metered_finish_elsewhere_is_three_round_trips(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """One to price (the use's row and the running leases together), two to capture
+    (decision 0106). It was six, then four."""
     relay, c = counted
     uses = iter([c.start_metered("alice", "bench.download", 10 * 1024, idempotency_key=f"m{i}",
                                  context={"uploader": "uploader"}).id for i in range(4)])
     c.jeton.ledger.hold_owners.clear()  # finished by a process that did not start them
+    c.jeton.charging.metering.forget_started()
     assert _trips(relay, lambda k: c.finish_metered(next(uses), 5 * 1024,
-                                                    idempotency_key=f"f-{k}")) == 4
+                                                    idempotency_key=f"f-{k}")) == 3
     assert c.balance("alice").pending == 0
     assert c.balance("alice").posted == 1_000 - 4 * 10
     assert c.balance("uploader").posted == 4 * 3  # 30 % of each 10

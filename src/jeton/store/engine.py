@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import limits
 from jeton.store import dialect as dialects
-from jeton.store.fastsql import Runner, positional
+from jeton.store import pipeline
+from jeton.store.fastsql import Runner, compiled, positional
 from jeton.store.tables import metadata
 
 T = TypeVar("T")
@@ -210,6 +211,19 @@ class Store:
             conn.close()
             raise
         return tuple(row) if row is not None else None
+
+    def read_together(self, reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]],
+                      ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each of `reads`, in order: on PostgreSQL in one round trip (libpq's
+        pipeline, each statement its own snapshot as any read here), on SQLite in one
+        snapshot."""
+        with self.read() as conn:
+            if self.dialect == "postgresql":
+                return pipeline.run(
+                    conn.connection.driver_connection,  # type: ignore[arg-type]
+                    [(compiled(stmt, "postgresql"), [params]) for stmt, params in reads])
+            runner = Runner(conn, self.dialect)
+            return [runner.rows(stmt, params) for stmt, params in reads]
 
     @property
     def reads_block(self) -> bool:

@@ -10,7 +10,10 @@ holds nothing but is finished the same way.
 `finish` prices the actual quantity on those terms, counts it against the allowance, captures
 the price with its splits and releases the rest of the hold, all in the capture's transaction:
 `Ledger.capture` runs the ledger's hooks before it commits, and this module's hook marks the use
-finished and counts the allowance there. The hold is the ceiling: a use past the estimate is
+finished and counts the allowance there. The process that started a use keeps its row and
+prices its finish from it, with the leases it read last; the capture reads both again, locked,
+and a finish whose capture finds them moved is priced again from the database (decision 0106).
+The hold is the ceiling: a use past the estimate is
 captured up to the hold and the rest is reported as `uncharged` (start a second metered use to
 go on). A hold nobody finishes expires by itself (the ledger's hold timeout) and its credits go
 back to the member.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -63,7 +67,6 @@ from jeton.services.charging.reads import (
     add_allowance_use,
     allowance_used,
     lease_of,
-    running_lease,
     running_leases_read,
     snapshot_of,
     snapshot_read,
@@ -84,7 +87,12 @@ _INSERT_USE = metered_uses.insert()
 # and the update that finishes it, written with the capture's rows.
 _LOCK_USE = sa.select(metered_uses).where(
     _U.community_id == sa.bindparam("c"), _U.metered_id == sa.bindparam("u")).with_for_update()
-_STATUS = list(metered_uses.c.keys()).index("status")
+_COLUMNS = tuple(metered_uses.c.keys())
+_STATUS = _COLUMNS.index("status")
+_USE = sa.select(metered_uses).where(_U.community_id == sa.bindparam("c"),
+                                     _U.metered_id == sa.bindparam("u"))
+# Uses started and not yet finished that a process keeps for their finish (decision 0106).
+STARTED_KEPT = 10_000
 _FINISH_USE = metered_uses.update().where(
     _U.community_id == sa.bindparam("b_c"), _U.metered_id == sa.bindparam("b_u"))
 
@@ -140,6 +148,12 @@ class Metering:
         self.store = charging.store
         self._plans: dict[tuple[str, str], _Finish] = {}
         self._lock = threading.Lock()
+        # The rows of the uses this process started and has not finished, the oldest first,
+        # and the running leases last read, by community: what a finish here prices from
+        # without reading them again (decision 0106). Its capture reads both again, locked,
+        # and a row or lease that moved sends the finish back to the database's.
+        self._started: dict[tuple[str, str], dict[str, Any]] = {}
+        self._leases: dict[str, list[tuple[Any, ...]]] = {}
         self.ledger.hooks.append(self._hook)
 
     # ---- start ----
@@ -163,9 +177,11 @@ class Metering:
         snap_read = snapshot_read(community_id, member_id, now_us,
                                   self.charging.plan_discount_query)
         seen: list[Evaluation] = []
+        written: list[dict[str, Any]] = []
 
         def body(ws: WorkSet) -> MeteredSession:
             seen.clear()
+            written.clear()
             ev = self.charging.evaluate_use(ws.conn, community_id, member_id, code, quantity,
                                             session_id, ws.now_us, count=False,
                                             snap=snapshot_of(ws.read_ahead(snap_read)))
@@ -191,7 +207,7 @@ class Metering:
                 service=code, asset=asset, estimated_quantity=quantity, held=offer.charge,
                 price=price_info(offer.quote), free_units=use.free if use is not None else 0,
                 expires_at=expires_at, lots=hold.lots if hold is not None else [])
-            ws.service_rows.append((_INSERT_USE, [{
+            written.append({
                 "community_id": community_id, "metered_id": session.id,
                 "member_id": member_id, "service": code, "asset": asset, "status": "active",
                 "hold_id": session.hold_id, "held": offer.charge,
@@ -202,7 +218,8 @@ class Metering:
                 "context_json": json.dumps(ctx), "session_id": session_id,
                 "actual_quantity": None, "finish_key": None, "receipt_json": None,
                 "started_at_us": ws.now_us, "expires_at_us": to_us(expires_at),
-                "finished_at_us": None}]))
+                "finished_at_us": None})
+            ws.service_rows.append((_INSERT_USE, written))
             return session
 
         try:
@@ -220,7 +237,22 @@ class Metering:
         if started.hold_id is not None and self.store.dialect == "postgresql":
             self.ledger.keep_hold_owner(community_id, started.hold_id,
                                         (wallet_id(member_id, asset), member_id, asset))
+        if written and not started.replayed:
+            self._remember(written[0])
         return started
+
+    def _remember(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._started) >= STARTED_KEPT:  # the oldest first
+                self._started.pop(next(iter(self._started)))
+            self._started[(row["community_id"], row["metered_id"])] = row
+
+    def forget_started(self) -> None:
+        """Forget the uses started here: each finish reads its use as another process's
+        would (tests of a finish made elsewhere)."""
+        with self._lock:
+            self._started.clear()
+            self._leases.clear()
 
     # ---- finish ----
 
@@ -228,44 +260,76 @@ class Metering:
                idempotency_key: str, actor: str = "system") -> MeteredReceipt:
         key = amounts.idempotency_key(idempotency_key)
         actual = check_quantity(actual_quantity, "actual quantity")
+        with self._lock:
+            row = self._started.pop((community_id, metered_id), None)
         for _ in range(limits.write_retries_max):
-            plan = self._price(community_id, metered_id, actual, key)
+            plan: _Finish | MeteredReceipt | None = (
+                self._price_remembered(row, actual, key) if row is not None else None)
+            remembered, row = plan is not None, None  # a remembered row serves once
+            if plan is None:
+                plan = self._price(community_id, metered_id, actual, key)
             if isinstance(plan, MeteredReceipt):
                 return plan
             try:
                 return self._settle_and_capture(plan, actor)
             except _CounterMoved:
                 continue  # another use of the allowance committed first: price again
+            except JetonError:
+                if not remembered:
+                    raise
+                # Priced from the row this process remembered, the use was finished or its
+                # hold settled elsewhere meanwhile: the database's row answers as it would
+                # have (a replay, a conflict, an expiry).
         raise Conflict("the allowance of this service is too busy to finish the use; retry",
                        status=Status.conflict)
 
     def _price(self, community_id: str, metered_id: str, actual: int,
                key: str) -> _Finish | MeteredReceipt:
         now_us = self.ledger.now_us()
-        with self.store.read() as conn:
-            found = conn.execute(sa.select(metered_uses).where(
-                _U.community_id == community_id, _U.metered_id == metered_id)).mappings().first()
-            if found is None:
-                raise NotFound(f"no metered use {metered_id!r}", status=Status.hold_not_found)
-            row = dict(found)
-            if row["status"] == "finished":
-                return self._replay(community_id, row, actual, key)
-            if row["expires_at_us"] <= now_us:
-                raise Conflict(f"metered use {metered_id} has expired; its hold was released",
-                               status=Status.hold_expired)
-            service = _service(row["service"], row["definition_json"])
-            use = None
-            seen = 0
-            if service.allowance is not None and actual > 0:
-                # Past the allowance a started use is charged: it cannot be refused afterwards.
-                allowance = replace(service.allowance, after=AfterAllowance.charge)
-                use = use_allowance(allowance, 0, actual, from_us(now_us), row["session_id"])
+        leases_read = running_leases_read(community_id)
+        # The use's row and the running leases in one round trip (PostgreSQL).
+        found, running = self.store.read_together([
+            (_USE, {"c": community_id, "u": metered_id}),
+            (leases_read.stmt, leases_read.params)])
+        if not found:
+            raise NotFound(f"no metered use {metered_id!r}", status=Status.hold_not_found)
+        self._leases[community_id] = running
+        row = dict(zip(_COLUMNS, found[0], strict=True))
+        if row["status"] == "finished":
+            return self._replay(community_id, row, actual, key)
+        if row["expires_at_us"] <= now_us:
+            raise Conflict(f"metered use {metered_id} has expired; its hold was released",
+                           status=Status.hold_expired)
+        service = _service(row["service"], row["definition_json"])
+        use = None
+        seen = 0
+        if service.allowance is not None and actual > 0:
+            # Past the allowance a started use is charged: it cannot be refused afterwards.
+            allowance = replace(service.allowance, after=AfterAllowance.charge)
+            use = use_allowance(allowance, 0, actual, from_us(now_us), row["session_id"])
+            with self.store.read() as conn:
                 seen = allowance_used(conn, community_id, row["member_id"], service.code,
                                       use.window)
-                use = use_allowance(allowance, seen, actual, from_us(now_us), row["session_id"])
-            # A use that can capture nothing (free, waived, nothing held) pays no share: no read.
-            term = (running_lease(conn, community_id, service.code)
-                    if row["pay"] and row["held"] else None)
+            use = use_allowance(allowance, seen, actual, from_us(now_us), row["session_id"])
+        return self._plan(row, service, actual, key, use, seen, running)
+
+    def _price_remembered(self, row: dict[str, Any], actual: int, key: str) -> _Finish | None:
+        """A finish priced from the row its start left in this process and the leases last
+        read, or None where that cannot be done without the database (the use has expired,
+        its service counts an allowance, no leases were read yet): `_price` does it."""
+        running = self._leases.get(row["community_id"])
+        service = _service(row["service"], row["definition_json"])
+        if (row["expires_at_us"] <= self.ledger.now_us() or running is None
+                or (service.allowance is not None and actual > 0)):
+            return None
+        return self._plan(dict(row), service, actual, key, None, 0, running)
+
+    def _plan(self, row: dict[str, Any], service: Service, actual: int, key: str,
+              use: AllowanceUse | None, seen: int,
+              running: Sequence[tuple[Any, ...]]) -> _Finish:
+        # A use that can capture nothing (free, waived, nothing held) pays no share.
+        term = lease_of(running, service.code) if row["pay"] and row["held"] else None
+        community_id, metered_id = row["community_id"], row["metered_id"]
         priced = use.priced if use is not None else actual
         classes = frozenset(json.loads(row["classes_json"]))
         price = quote(service.price, priced, classes, row["discount_bp"])
@@ -367,8 +431,9 @@ class Metering:
                 raise Conflict(f"metered use {plan.metered_id} is already finished",
                                status=Status.hold_not_active)
             # A capture needs a use that pays and held credits: its price read the lease.
-            if lease_of(ws.read_ahead(running_leases_read(plan.community_id)),
-                        row["service"]) != plan.lease:
+            running = ws.read_ahead(running_leases_read(plan.community_id))
+            self._leases[plan.community_id] = running
+            if lease_of(running, row["service"]) != plan.lease:
                 raise _CounterMoved()
         now_us = self.ledger.now_us()
         wid = wallet_id(row["member_id"], row["asset"])

@@ -96,19 +96,14 @@ _RUNNING_LEASES = sa.select(_L.area, _L.operator_id, _L.lease_id, _L.share_bp).w
     _L.community_id == _COMMUNITY, _L.ended_at_us.is_(None))
 
 
-def running_lease(conn: Connection, community_id: str, code: str) -> LeaseTerm | None:
-    """The running lease whose area holds service `code`, read now (a metered use's capture:
-    decision 0093)."""
-    return lease_of(conn.execute(_RUNNING_LEASES, {"c": community_id}).all(), code)
-
-
 def running_leases_read(community_id: str) -> PreRead:
-    """`running_lease`'s read, for a write to send ahead (a metered use's capture)."""
+    """The running leases of a community, for a metered use's capture (decision 0093): its
+    price reads them, and its write sends the read ahead to check them again."""
     return PreRead("leases:running", _RUNNING_LEASES, {"c": community_id}, all_rows=True)
 
 
 def lease_of(rows: Iterable[Any], code: str) -> LeaseTerm | None:
-    """The lease of `running_lease`'s rows whose area holds service `code`."""
+    """The lease of `running_leases_read`'s rows whose area holds service `code`."""
     return _lease_for((LeaseTerm(area, operator, lease_id, int(bp))
                        for area, operator, lease_id, bp in rows), code)
 
