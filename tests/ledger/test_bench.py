@@ -14,7 +14,8 @@ pytestmark = pytest.mark.postgres
 
 
 def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> None:
-    figures = bench.bench_postgres(postgres_url(), n=32, writers=4, processes=2)
+    # 50 writes per writer and round: enough for /proc to count the CPU of each run
+    figures = bench.bench_postgres(postgres_url(), n=400, writers=4, processes=2, rounds=2)
     cpu = {f"postgres_{op}_{side}_cpu_us"  # one write's CPU: the writers' and the server's here
            for op in ("spend", "python_spend", "transfer", "raw_transfer", "hot_wallet_spend",
                       "hot_wallet_python_spend")
@@ -27,17 +28,14 @@ def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> 
         "postgres_hot_wallet_spend_per_s", "postgres_hot_wallet_python_spend_per_s",
         "postgres_p99_hot_wallet_spend_ms", *cpu}
     assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread") and k not in cpu)
-    # 32 writes may take less CPU in PostgreSQL than /proc's clock tick counts
+    # a short run may take less CPU in PostgreSQL than /proc's clock tick counts
     assert all(figures[k] >= 0 for k in cpu)
     assert all(figures[f"postgres_{op}_client_cpu_us"] > 0 for op in ("spend", "raw_transfer"))
     assert all(0 <= figures[f"postgres_{k}_ratio_spread"] < figures[f"postgres_{k}_ratio"] * 2
                for k in ("spend", "transfer"))
     assert figures["postgres_spend_ratio"] == pytest.approx(
         figures["postgres_spend_per_s"] / figures["postgres_raw_transfer_per_s"], rel=0.5)
-
-
-def test_the_cpu_ratio_is_the_references_cpu_over_the_spends() -> None:
-    figures = bench.bench_postgres(postgres_url(), n=400, writers=4, processes=2, rounds=1)
+    # the CPU ratio is the reference's CPU over the spend's
     assert figures["postgres_spend_cpu_ratio"] == pytest.approx(
         (figures["postgres_raw_transfer_client_cpu_us"]
          + figures["postgres_raw_transfer_server_cpu_us"])
