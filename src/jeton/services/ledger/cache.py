@@ -1,11 +1,12 @@
 """What a SQLite writer connection already knows (decision 0056).
 
 A spend reads its wallet, the wallet's live lots and what the hooks ask (is the member frozen,
-does the community count spends, is auto-recharge on) before it writes. On SQLite one process
-keeps a writer connection per thread, and its last write left exactly those rows: the wallet
-and lots it wrote, the settings it read. The connection keeps them, and the next write uses
-them instead of reading again, on one condition checked at its start: nothing but this
-connection's own ledger writes has changed the database since.
+does the community count spends, is auto-recharge on) before it writes; a charge also reads
+the wallet it pays a royalty to, with the lots a credit may touch. On SQLite one process
+keeps a writer connection per thread, and its last write left exactly those rows: the wallets
+and lots it wrote, the settings it read (decisions 0073, 0107). The connection keeps them,
+and the next write uses them instead of reading again, on one condition checked at its start:
+nothing but this connection's own ledger writes has changed the database since.
 
 That condition is two counters SQLite keeps for each connection, read in one statement after
 `BEGIN IMMEDIATE` (so no other writer can commit meanwhile):
@@ -27,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from jeton.core.lots import OVERDRAFT
 from jeton.services.ledger.state import Acct, LotState
 from jeton.store.engine import WRITER_CACHE
 
@@ -38,7 +40,7 @@ _COUNTERS = "SELECT data_version FROM pragma_data_version"
 class WriterCache:
     """The rows one SQLite writer connection may reuse, and the counters they are valid at."""
 
-    __slots__ = ("marker", "raw", "reads", "start", "wallets")
+    __slots__ = ("credited", "marker", "raw", "reads", "start", "wallets")
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw  # the sqlite3 connection
@@ -46,27 +48,50 @@ class WriterCache:
         self.start: tuple[int, int] = (-1, -1)
         # (community, account id) -> (the account's row, its live lots' rows)
         self.wallets: dict[tuple[str, str], tuple[Row, list[Row]]] = {}
+        # (community, account id) -> (the account's row, the rows of the lots a credit may
+        # touch: `credit_lots_of`'s, drained merge lots included): wallets a write credited
+        self.credited: dict[tuple[str, str], tuple[Row, list[Row]]] = {}
         # (community, read name) -> the row a hook read (None: no row)
         self.reads: dict[tuple[str, str], Row | None] = {}
 
-    def keep(self, community_id: str, wallets: Iterable[Acct],
-             lots_by_account: dict[str, list[LotState]]) -> None:
-        """Keep these wallets as a write left them, with their live lots (the rows `load`
-        would read: lots with something left or owed)."""
-        for a in wallets:
-            self.wallets[(community_id, a.account_id)] = (
-                (a.account_id, a.kind, a.member_id, a.asset, a.tracked, a.floor, a.posted,
-                 a.pending, a.version),
-                [(lot.id, lot.account_id, lot.source, lot.paid, lot.cost_minor,
-                  lot.cost_currency, lot.amount, lot.remaining, lot.expires_at_us, lot.priority,
-                  lot.scope, lot.merge_key, lot.origin_transfer_id, lot.created_at_us)
-                 for lot in lots_by_account.get(a.account_id, ()) if lot.remaining != 0])
+    def keep(self, community_id: str, accounts: Iterable[Acct], live: set[str],
+             credit: set[str], lots_by_account: dict[str, list[LotState]]) -> None:
+        """Keep the accounts a write left, as it left them: those it held with their live lots
+        (`live`: the rows `load` would read, lots with something left or owed), and those it
+        held with the lots a credit may touch (`credit`: `load_credit_lots`'s rows). Any other
+        account it read (and may have changed) is no longer kept."""
+        for a in accounts:
+            key = (community_id, a.account_id)
+            in_live, in_credit = a.account_id in live, a.account_id in credit
+            if not (in_live or in_credit):
+                self.wallets.pop(key, None)
+                self.credited.pop(key, None)
+                continue
+            row = (a.account_id, a.kind, a.member_id, a.asset, a.tracked, a.floor, a.posted,
+                   a.pending, a.version)
+            lots = lots_by_account.get(a.account_id, ())
+            if in_live:
+                self.wallets[key] = (row, [_lot_row(lot) for lot in lots if lot.remaining != 0])
+            else:
+                self.wallets.pop(key, None)
+            if in_credit:
+                self.credited[key] = (row, [_lot_row(lot) for lot in lots if _takes_credit(lot)])
+            else:
+                self.credited.pop(key, None)
 
     def held(self, community_id: str,
              wanted: Iterable[str]) -> Iterator[tuple[str, tuple[Row, list[Row]]]]:
         """The wallets of `wanted` this cache holds: account row and live lots' rows."""
         for aid in wanted:
             entry = self.wallets.get((community_id, aid))
+            if entry is not None:
+                yield aid, entry
+
+    def held_for_credit(self, community_id: str, wanted: Iterable[str],
+                        ) -> Iterator[tuple[str, tuple[Row, list[Row]]]]:
+        """The wallets of `wanted` this cache holds with the lots a credit may touch."""
+        for aid in wanted:
+            entry = self.credited.get((community_id, aid))
             if entry is not None:
                 yield aid, entry
 
@@ -85,7 +110,20 @@ class WriterCache:
     def forget(self) -> None:
         self.marker = None
         self.wallets.clear()
+        self.credited.clear()
         self.reads.clear()
+
+
+def _lot_row(lot: LotState) -> Row:
+    return (lot.id, lot.account_id, lot.source, lot.paid, lot.cost_minor, lot.cost_currency,
+            lot.amount, lot.remaining, lot.expires_at_us, lot.priority, lot.scope,
+            lot.merge_key, lot.origin_transfer_id, lot.created_at_us)
+
+
+def _takes_credit(lot: LotState) -> bool:
+    """Whether `credit_lots_of` reads this lot: a merge lot, drained or not, or a credit
+    line's lot that owes or holds something."""
+    return lot.merge_key is not None or (lot.source == OVERDRAFT and lot.remaining != 0)
 
 
 def open_cache(conn: Connection) -> WriterCache:

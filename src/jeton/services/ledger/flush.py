@@ -40,12 +40,12 @@ def _flush_cached(self: WorkSet, cache: WriterCache) -> None:
     """SQLite: write the rows, then keep what they leave for the next write, unless
     something else wrote in this transaction since it began (then keep nothing)."""
     alone = cache.changes() == self._changes_at_start
-    kept = [self.accounts[a] for a in self._loaded_lots_for] if alone else []
     _write_rows(self, None)
     if not alone:
         cache.forget()
         return
-    cache.keep(self.community_id, kept, self.lots_by_account)
+    cache.keep(self.community_id, self.accounts.values(), self._loaded_lots_for,
+               self._credit_lots_for, self.lots_by_account)
     self._changes_at_start = cache.changes()
     cache.marker = cache.start = (cache.start[0], self._changes_at_start)
 

@@ -109,11 +109,16 @@ class WorkSet:
         ids = set(account_ids)
         wanted = ids - self.accounts.keys()
         if wanted and self.cache is not None and self._cache_holds():
-            for aid, (acct_row, lot_rows) in self.cache.held(self.community_id, wanted):
-                self.accounts[aid] = q.acct(acct_row)
-                for lot_row in lot_rows:
-                    self._add_lot(q.lot(lot_row))
-                self._loaded_lots_for.add(aid)
+            cache = self.cache
+            for held, loaded in ((cache.held(self.community_id, wanted), self._loaded_lots_for),
+                                 (cache.held_for_credit(self.community_id, wanted),
+                                  self._credit_lots_for)):
+                for aid, (acct_row, lot_rows) in held:
+                    if aid not in self.accounts:
+                        self.accounts[aid] = q.acct(acct_row)
+                    for lot_row in lot_rows:
+                        self._add_lot(q.lot(lot_row))
+                    loaded.add(aid)
             wanted = ids - self.accounts.keys()
         if wanted:
             wallets = sorted(a for a in wanted if a.startswith("wallet:"))
