@@ -297,3 +297,48 @@ def _spend_body(store: Store) -> str:
         return str(conn.exec_driver_sql(
             "SELECT prosrc FROM pg_proc WHERE proname = 'jeton_spend' "
             "AND pronamespace = current_schema()::regnamespace").scalar_one())
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgresql"])
+def test_a_database_at_0014_keeps_only_untracked_postings_in_the_account_index(
+        tmp_path: Path, server: str) -> None:
+    """Migration 0015 remakes `ix_postings_account` for untracked accounts only (decision
+    0108); the wallet's statement, a bill and the revenue's balance read the same after it."""
+    store = (make_pg_store() if server == "postgresql"
+             else Store(f"sqlite:///{tmp_path / 'postings.db'}"))
+    try:
+        migrate.upgrade(store)
+        c = jeton.Jeton(store).create_community("Postings", "postings")
+        c.create_member("alice")
+        c.grant("alice", 10, idempotency_key="g")
+        for i in range(3):
+            c.spend("alice", 1, idempotency_key=f"s{i}")
+        with store.engine.begin() as conn:  # back to the index a 0014 database has
+            cfg = migrate.alembic_config(store)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0014")
+        assert not _account_index_is_partial(store)
+        migrate.upgrade(store)
+        assert migrate.current(store) == migrate.HEAD_REVISION
+        assert _account_index_is_partial(store)
+        lines = c.statement("alice").data
+        assert [line.amount for line in lines] == [-1, -1, -1, 10]
+        assert [line.balance_after for line in lines] == [7, 8, 9, 10]
+        assert c.account_balance("revenue").posted == 3
+        check_invariants(store)
+    finally:
+        if server == "postgresql":
+            drop_pg_store(store)
+        else:
+            store.dispose()
+
+
+def _account_index_is_partial(store: Store) -> bool:
+    """Whether `ix_postings_account` holds only the postings without a version."""
+    with store.engine.connect() as conn:
+        definition = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_postings_account'"
+            if store.dialect == "sqlite" else
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_postings_account' "
+            "AND schemaname = current_schema()").scalar_one()
+    return "account_version IS NULL" in definition.replace("(", "").replace(")", "")

@@ -241,14 +241,18 @@ def _lines(conn: Connection, community_id: str, wid: str, after: str | None
     """The wallet's charges after transfer `after`, by service; the last transfer read; when
     the first of them happened."""
     p, t = postings.c, transfers.c
+    # In the wallet's own order, by version (decision 0108): a transfer that commits after
+    # this read comes after every one it read, whatever its id.
+    mine = (p.community_id == community_id, p.account_id == wid, p.account_version.is_not(None))
     stmt = (sa.select(t.transfer_id, t.kind, t.service, t.metadata_json, t.effective_at_us,
                       p.amount)
             .select_from(postings.join(transfers, sa.and_(
                 t.community_id == p.community_id, t.transfer_id == p.transfer_id)))
-            .where(p.community_id == community_id, p.account_id == wid)
-            .order_by(p.transfer_id).limit(limits.bill_transfers_max))
+            .where(*mine)
+            .order_by(p.account_version).limit(limits.bill_transfers_max))
     if after is not None:
-        stmt = stmt.where(p.transfer_id > after)
+        stmt = stmt.where(p.account_version > sa.select(p.account_version).where(
+            *mine, p.transfer_id == after).scalar_subquery())
     count: dict[str, int] = defaultdict(int)
     units: dict[str, int] = defaultdict(int)
     credits: dict[str, int] = defaultdict(int)

@@ -95,6 +95,7 @@ def checkpoint(store: Store, community_id: str) -> int:
             delta, count = conn.execute(sa.select(
                 sa.func.coalesce(sa.func.sum(postings.c.amount), 0), sa.func.count()).where(
                 postings.c.community_id == community_id, postings.c.account_id == account_id,
+                postings.c.account_version.is_(None),
                 postings.c.transfer_id >= since, postings.c.transfer_id < limit_id)).one()
             values = {"balance": balance + int(delta), "up_to_transfer_id": limit_id,
                       "at_us": int(time.time() * 1_000_000)}
@@ -119,5 +120,5 @@ def untracked_balance(conn: Connection, community_id: str, account_id: str) -> i
     balance, since = (int(row[0]), str(row[1])) if row else (0, "")
     delta = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(postings.c.amount), 0)).where(
         postings.c.community_id == community_id, postings.c.account_id == account_id,
-        postings.c.transfer_id >= since)).scalar_one()
+        postings.c.account_version.is_(None), postings.c.transfer_id >= since)).scalar_one()
     return balance + int(delta)

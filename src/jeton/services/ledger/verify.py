@@ -7,6 +7,7 @@ The checks (DESIGN.md §2):
 - every transfer's hash matches what it says, and the seals chain without a gap;
 - each tracked account's balance equals the sum of its postings, and every posting's
   balance_after is the running sum; each untracked account's checkpoint equals its postings;
+  every posting of a tracked account carries a version, and no posting of another does;
 - each wallet's posted balance equals its lots plus what holds set aside; pending equals
   what open holds still hold; no wallet is under its floor;
 - each lot's remaining (plus what holds set aside from it) equals the sum of its lot moves;
@@ -183,12 +184,25 @@ def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation
             yield Violation("running_balance", cid, aid,
                             f"a posting says balance {after}, the postings sum to {running}")
             running = after
+    # Every posting of a tracked account carries its version and no other does: a wallet's
+    # postings are found by version, an untracked account's by transfer (decision 0108).
+    for cid, aid, tracked, n in conn.execute(
+            sa.select(a.community_id, a.account_id, a.tracked, sa.func.count())
+            .join(postings, sa.and_(p.community_id == a.community_id,
+                                    p.account_id == a.account_id))
+            .where(a.community_id == community_id,
+                   sa.or_(sa.and_(a.tracked.is_(True), p.account_version.is_(None)),
+                          sa.and_(a.tracked.is_(False), p.account_version.is_not(None))))
+            .group_by(a.community_id, a.account_id, a.tracked)):
+        yield Violation("posting_version", cid, aid,
+                        f"{n} postings {'without' if tracked else 'with'} a version")
     c = account_checkpoints.c
     for cid, aid, balance, up_to in conn.execute(sa.select(
             c.community_id, c.account_id, c.balance, c.up_to_transfer_id)
             .where(c.community_id == community_id)):
         total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.amount), 0)).where(
-            p.community_id == cid, p.account_id == aid, p.transfer_id < up_to)).scalar_one()
+            p.community_id == cid, p.account_id == aid, p.account_version.is_(None),
+            p.transfer_id < up_to)).scalar_one()
         if int(total) != balance:
             yield Violation("checkpoint", cid, aid, f"checkpoint {balance}, postings {total}")
 

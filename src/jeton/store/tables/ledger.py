@@ -215,7 +215,12 @@ postings = sa.Table(
     sa.ForeignKeyConstraint(["community_id", "account_id"],
                             ["accounts.community_id", "accounts.account_id"]),
     sa.CheckConstraint("amount <> 0", name="nonzero"),
-    sa.Index("ix_postings_account", "community_id", "account_id", "transfer_id"),
+    # An untracked account's postings in transfer order: its balance is its checkpoint plus
+    # the postings since (services/ledger/journal.py). A wallet's are found by version below,
+    # so each wallet posting writes one index entry, not two (decision 0108).
+    sa.Index("ix_postings_account", "community_id", "account_id", "transfer_id",
+             sqlite_where=sa.text("account_version IS NULL"),
+             postgresql_where=sa.text("account_version IS NULL")),
     # A wallet's postings in its own order: the balance at any instant is one bisection of
     # it (services/ledger/history.py, decision 0063). Untracked accounts have no version.
     sa.Index("ix_postings_version", "community_id", "account_id", "account_version",
