@@ -39,6 +39,22 @@ CITUS_ENV = "JETON_TEST_CITUS_URL"
 CITUS_TEST_SHARD_COUNT = 4  # per table; Citus's default of 32 makes a schema take seconds
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes() -> Iterator[None]:
+    """Staff passwords hashed with argon2id at its lowest cost: the production parameters
+    take about 0.2 s a hash or a check, and most dashboard tests sign staff in (three hashes
+    and a check each). The hashes keep their format (`$argon2id$`, which `test_staff`
+    checks); only the work factors are the lowest argon2 allows."""
+    from argon2 import PasswordHasher
+
+    from jeton.services.access import staff
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                       parallelism=1))
+        yield
+
+
 def postgres_url() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
