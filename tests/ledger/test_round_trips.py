@@ -149,32 +149,31 @@ def test_a_metered_finish_where_the_use_started_is_two_round_trips(
     """The process that started the use prices its finish from the row it wrote and the
     leases it read last; the capture sends the row, locked, and the leases ahead and carries
     the use's update with its commit (decisions 0105, 0106). It was six, then four."""
-    relay, c = counted
-    uses = iter([c.start_metered("alice", "bench.download", 10 * 1024, idempotency_key=f"m{i}",
-                                 context={"uploader": "uploader"}).id for i in range(4)])
-    assert _trips(relay, lambda k: c.finish_metered(next(uses), 5 * 1024,
-                                                    idempotency_key=f"f-{k}")) == 2
-    assert c.balance("alice").pending == 0
-    assert c.balance("alice").posted == 1_000 - 4 * 10
-    assert c.balance("uploader").posted == 4 * 3  # 30 % of each 10
-    check_invariants(c.jeton.store)
+    assert _finish_trips(*counted, elsewhere=False) == 2
 
 
 def test_a_metered_finish_elsewhere_is_three_round_trips(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     """One to price (the use's row and the running leases together), two to capture
     (decision 0106). It was six, then four."""
-    relay, c = counted
+    assert _finish_trips(*counted, elsewhere=True) == 3
+
+
+def _finish_trips(relay: RoundTripCounter, c: jeton.Community, *, elsewhere: bool) -> int:
+    """The round trips of the last of four finishes of downloads with a royalty, by the
+    process that started them or (`elsewhere`) by one that knows nothing of them."""
     uses = iter([c.start_metered("alice", "bench.download", 10 * 1024, idempotency_key=f"m{i}",
                                  context={"uploader": "uploader"}).id for i in range(4)])
-    c.jeton.ledger.hold_owners.clear()  # finished by a process that did not start them
-    c.jeton.charging.metering.forget_started()
-    assert _trips(relay, lambda k: c.finish_metered(next(uses), 5 * 1024,
-                                                    idempotency_key=f"f-{k}")) == 3
+    if elsewhere:
+        c.jeton.ledger.hold_owners.clear()
+        c.jeton.charging.metering.forget_started()
+    trips = _trips(relay, lambda k: c.finish_metered(next(uses), 5 * 1024,
+                                                     idempotency_key=f"f-{k}"))
     assert c.balance("alice").pending == 0
     assert c.balance("alice").posted == 1_000 - 4 * 10
     assert c.balance("uploader").posted == 4 * 3  # 30 % of each 10
     check_invariants(c.jeton.store)
+    return trips
 
 
 def test_a_capture_and_a_void_are_two_round_trips_where_the_hold_was_placed(
