@@ -8,6 +8,7 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
+from jeton.services.charging import metered as metered_module
 from jeton.services.charging.metered import Metering
 from jeton.store.engine import Store
 
@@ -214,3 +215,26 @@ def test_a_finish_here_of_a_use_finished_elsewhere_answers_from_the_database(
     balance = shop.balance("dave")
     assert (balance.posted, balance.pending) == (1_000 - 4 * 60, 0)
     assert shop.account_balance("revenue").posted == 4 * 60
+
+
+def test_a_process_keeps_at_most_its_limit_of_started_uses_and_of_lease_readings(
+        shop: jeton.Community, store: Store, invariants: Check,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest started use is forgotten past the limit: its finish reads the database
+    and is the same (decision 0106)."""
+    monkeypatch.setattr(metered_module, "STARTED_KEPT", 2)
+    metering = shop.jeton.charging.metering
+    shop.grant("dave", 1_000, idempotency_key="g")
+    calls = [shop.start_metered("dave", "video.minute", 5, idempotency_key=f"call-{i}")
+             for i in range(3)]
+    priced: list[str] = []
+    price = Metering._price
+    monkeypatch.setattr(Metering, "_price", lambda *a: (priced.append("read"), price(*a))[1])
+    receipts = [shop.finish_metered(call.id, 3, idempotency_key=f"end-{call.id}")
+                for call in calls]
+    assert priced == ["read"]  # the first use, forgotten; the others priced from memory
+    assert [r.captured for r in receipts] == [60, 60, 60]
+    for community in ("a", "b", "c"):
+        metering._keep_leases(community, [])
+    assert len(metering._leases) <= 2
+    invariants(store)

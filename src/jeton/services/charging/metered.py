@@ -91,7 +91,8 @@ _COLUMNS = tuple(metered_uses.c.keys())
 _STATUS = _COLUMNS.index("status")
 _USE = sa.select(metered_uses).where(_U.community_id == sa.bindparam("c"),
                                      _U.metered_id == sa.bindparam("u"))
-# Uses started and not yet finished that a process keeps for their finish (decision 0106).
+# Uses started and not yet finished that a process keeps for their finish, and communities
+# whose running leases it keeps (decision 0106).
 STARTED_KEPT = 10_000
 _FINISH_USE = metered_uses.update().where(
     _U.community_id == sa.bindparam("b_c"), _U.metered_id == sa.bindparam("b_u"))
@@ -247,6 +248,11 @@ class Metering:
                 self._started.pop(next(iter(self._started)))
             self._started[(row["community_id"], row["metered_id"])] = row
 
+    def _keep_leases(self, community_id: str, running: list[tuple[Any, ...]]) -> None:
+        if len(self._leases) >= STARTED_KEPT and community_id not in self._leases:
+            self._leases.clear()  # a process serving that many communities reads them again
+        self._leases[community_id] = running
+
     def forget_started(self) -> None:
         """Forget the uses started here: each finish reads its use as another process's
         would (tests of a finish made elsewhere)."""
@@ -293,7 +299,7 @@ class Metering:
             (leases_read.stmt, leases_read.params)])
         if not found:
             raise NotFound(f"no metered use {metered_id!r}", status=Status.hold_not_found)
-        self._leases[community_id] = running
+        self._keep_leases(community_id, running)
         row = dict(zip(_COLUMNS, found[0], strict=True))
         if row["status"] == "finished":
             return self._replay(community_id, row, actual, key)
@@ -432,7 +438,7 @@ class Metering:
                                status=Status.hold_not_active)
             # A capture needs a use that pays and held credits: its price read the lease.
             running = ws.read_ahead(running_leases_read(plan.community_id))
-            self._leases[plan.community_id] = running
+            self._keep_leases(plan.community_id, running)
             if lease_of(running, row["service"]) != plan.lease:
                 raise _CounterMoved()
         now_us = self.ledger.now_us()
