@@ -13,10 +13,9 @@ the price with its splits and releases the rest of the hold, all in the capture'
 finished and counts the allowance there. The process that started a use keeps its row and
 prices its finish from it, with the leases it read last; the capture reads both again, locked,
 and a finish whose capture finds them moved is priced again from the database (decision 0106).
-The hold is the ceiling: a use past the estimate is
-captured up to the hold and the rest is reported as `uncharged` (start a second metered use to
-go on). A hold nobody finishes expires by itself (the ledger's hold timeout) and its credits go
-back to the member.
+The hold is the ceiling: a use past the estimate is captured up to the hold and the rest is
+reported as `uncharged` (start a second metered use to go on). A hold nobody finishes expires
+by itself (the ledger's hold timeout) and its credits go back to the member.
 
 Replays: `start` answers a replayed key with the stored session; `finish` answers a replayed key
 with the stored receipt (the same key with another quantity is an IdempotencyConflict).
