@@ -369,6 +369,29 @@ def test_verify_names_a_tampered_balance(chat: jeton.Community, store: Store) ->
     assert {"account_balance", "wallet_lots"} <= checks
 
 
+def test_verify_names_postings_whose_version_breaks_the_rule(chat: jeton.Community,
+                                                             store: Store) -> None:
+    """A wallet's postings are found by version and an untracked account's by transfer
+    (decision 0108): a wallet posting without a version, or a revenue posting with one, is
+    named."""
+    from jeton.services.ledger.verify import verify
+
+    chat.grant("alice", 5, idempotency_key="g")
+    chat.spend("alice", 2, idempotency_key="s")
+    with store.write() as conn:  # past the journal's own guard, as a tamperer would be
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS postings_no_update" if store.dialect ==
+                             "sqlite" else "DROP TRIGGER IF EXISTS postings_append_only "
+                             "ON postings")
+        conn.exec_driver_sql("UPDATE postings SET account_version = NULL WHERE account_id = "
+                             "'wallet:alice:CREDIT' AND amount = -2")
+        conn.exec_driver_sql("UPDATE postings SET account_version = 9 WHERE account_id = "
+                             "'revenue:CREDIT'")
+    found = {(v.check, v.subject, v.detail) for v in verify(store)
+             if v.check == "posting_version"}
+    assert found == {("posting_version", "wallet:alice:CREDIT", "1 postings without a version"),
+                     ("posting_version", "revenue:CREDIT", "1 postings with a version")}
+
+
 def test_verify_goes_community_by_community_and_names_the_one_that_fails(
         chat: jeton.Community, jeton_app: jeton.Jeton, store: Store) -> None:
     from jeton.services.ledger.verify import UnknownCommunity, verify

@@ -156,6 +156,7 @@ def test_a_royalty_keeps_the_uploaders_wallet_and_the_lots_a_credit_touches(
     uploader = "wallet:uploader:CREDIT"
     assert any(aid == uploader for _, aid in _cache(store).credited)
     reads = _reads_of(store, lambda: charge("c2"))
+    assert any("idempotency_keys" in r for r in reads), reads  # the write's connection is seen
     assert not [r for r in reads if "uploader" in r and ("FROM accounts" in r
                                                          or "FROM lots" in r)], reads
     assert c.balance("uploader").posted == 5 + 2 * 6  # 30 % of each 20 credits

@@ -96,7 +96,8 @@ def credit_lots_of(n: int) -> sa.sql.ClauseElement:
     """The lots a credit to these wallets may touch: the credit line's (overdraft) lot and the
     lots credits merge into (free credits of one kind, paid pieces carried from one lot),
     drained or not. One-off lots (a purchase's, a grant's) never take a credit, so a wallet
-    that received ten thousand purchases is not read whole to receive one more."""
+    that received ten thousand purchases is not read whole to receive one more. The writer's
+    cache keeps the same lots by the same rule (`cache._takes_credit`): change both."""
     key = ("credit-lots", n)
     found = MANY.get(key)
     if found is None:

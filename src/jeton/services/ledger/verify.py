@@ -153,18 +153,30 @@ def _hashes(conn: Connection, community_id: str) -> Iterator[Violation]:
 
 def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation]:
     a, p = accounts.c, postings.c
-    sums = (sa.select(p.community_id, p.account_id, sa.func.sum(p.amount).label("total"))
+    # One pass over the postings, by account: their sum, and how many carry a version. Every
+    # posting of a tracked account carries its version and no other does: a wallet's postings
+    # are found by version, an untracked account's by transfer (decision 0108).
+    sums = (sa.select(p.community_id, p.account_id, sa.func.sum(p.amount).label("total"),
+                      sa.func.count().label("n"),
+                      sa.func.count(p.account_version).label("versioned"))
             .where(p.community_id == community_id)
             .group_by(p.community_id, p.account_id).subquery())
+    total, n, versioned = (sa.func.coalesce(sums.c[k], 0) for k in ("total", "n", "versioned"))
     rows: Any = conn.execute(
-        sa.select(a.community_id, a.account_id, a.posted, sums.c.total)
+        sa.select(a.community_id, a.account_id, a.tracked, a.posted, total, n, versioned)
         .outerjoin(sums, sa.and_(sums.c.community_id == a.community_id,
                                  sums.c.account_id == a.account_id))
-        .where(a.community_id == community_id, a.tracked.is_(True),
-               a.posted != sa.func.coalesce(sums.c.total, 0)))
-    for cid, aid, posted, total in rows:
-        yield Violation("account_balance", cid, aid,
-                        f"balance {posted} but its postings sum to {total or 0}")
+        .where(a.community_id == community_id,
+               sa.or_(sa.and_(a.tracked.is_(True), sa.or_(a.posted != total, versioned != n)),
+                      sa.and_(a.tracked.is_(False), versioned != 0))))
+    for cid, aid, tracked, posted, sum_, count, with_version in rows:
+        if tracked and posted != sum_:
+            yield Violation("account_balance", cid, aid,
+                            f"balance {posted} but its postings sum to {sum_}")
+        if with_version != (count if tracked else 0):
+            missing = count - with_version if tracked else with_version
+            yield Violation("posting_version", cid, aid,
+                            f"{missing} postings {'without' if tracked else 'with'} a version")
     rows = conn.execute(sa.select(a.community_id, a.account_id, a.posted, a.pending, a.floor)
                         .where(a.community_id == community_id, a.floor.is_not(None),
                                a.posted - a.pending < a.floor))
@@ -184,18 +196,6 @@ def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation
             yield Violation("running_balance", cid, aid,
                             f"a posting says balance {after}, the postings sum to {running}")
             running = after
-    # Every posting of a tracked account carries its version and no other does: a wallet's
-    # postings are found by version, an untracked account's by transfer (decision 0108).
-    for cid, aid, tracked, n in conn.execute(
-            sa.select(a.community_id, a.account_id, a.tracked, sa.func.count())
-            .join(postings, sa.and_(p.community_id == a.community_id,
-                                    p.account_id == a.account_id))
-            .where(a.community_id == community_id,
-                   sa.or_(sa.and_(a.tracked.is_(True), p.account_version.is_(None)),
-                          sa.and_(a.tracked.is_(False), p.account_version.is_not(None))))
-            .group_by(a.community_id, a.account_id, a.tracked)):
-        yield Violation("posting_version", cid, aid,
-                        f"{n} postings {'without' if tracked else 'with'} a version")
     c = account_checkpoints.c
     for cid, aid, balance, up_to in conn.execute(sa.select(
             c.community_id, c.account_id, c.balance, c.up_to_transfer_id)
