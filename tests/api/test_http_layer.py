@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 import jeton
+from jeton.api.idempotency import path_and_query
 from jeton.api.problems import HTTP_STATUS, problem_type
 from jeton.core.errors import Conflict, InsufficientCredits, JetonError, error_for
 from jeton.core.limits import api_body_bytes_max
@@ -135,6 +137,21 @@ def test_a_post_without_idempotency_key_gets_one_made_by_the_server(
     bad = httpx.post(f"{live_server.base_url}/v1/grants", headers=_auth(live_server, "x" * 256),
                      json={"member": "alice", "amount": 1})
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(("path", "query"), [
+    ("/v1/charges", b""), ("/v1/holds/h 1/capture", b"x=1&y=%20"), ("/v1/a?b#c\\d", b""),
+    ("//v1/charges", b"q"), ("/v1/m\u00e9mbers/\u00e9", "\u00e9=1".encode()),
+])
+def test_a_requests_path_and_query_for_its_digest_are_what_its_url_names(
+        path: str, query: bytes) -> None:
+    # The digest's path and query come off the scope; they must be what Starlette's URL says,
+    # or a key answered before would no longer match the same request.
+    scope = {"type": "http", "method": "POST", "scheme": "http", "path": path,
+             "query_string": query, "headers": [(b"host", b"127.0.0.1:8000")],
+             "server": ("127.0.0.1", 8000)}
+    url = Request(scope).url
+    assert path_and_query(scope) == (url.path, url.query)
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path: object) -> None:

@@ -30,6 +30,7 @@ import anyio
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from jeton.api.auth import IDEMPOTENCY_KEY_STATE, Principal
 from jeton.api.context import ApiContext
@@ -102,6 +103,19 @@ def parsed_json(body: bytes) -> Any:
         return _NOT_JSON
 
 
+# The canonical JSON of a body (`request_digest`): one encoder, not one per `json.dumps` call.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False).encode
+
+
+def path_and_query(scope: Scope) -> tuple[str, str]:
+    """`request.url.path` and `request.url.query` read off the scope, as Starlette's `URL`
+    makes them (the path with `?`, `#` and `\\` escaped), without building the URL: every POST
+    names its path in its digest."""
+    path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return path, scope.get("query_string", b"").decode()
+
+
 def request_digest(method_path: str, query: str, body: bytes, parsed: Any = _NOT_JSON) -> str:
     """What makes two requests the same: method, path, query, and the body as JSON values (so
     that key order and spacing do not count), or its bytes when it is not JSON. `parsed` is the
@@ -110,8 +124,7 @@ def request_digest(method_path: str, query: str, body: bytes, parsed: Any = _NOT
         parsed = parsed_json(body)
     try:
         canonical = (body if parsed is _NOT_JSON else
-                     json.dumps(parsed, sort_keys=True, separators=(",", ":"),
-                                ensure_ascii=False).encode())
+                     _CANONICAL_JSON(parsed).encode())
     except (ValueError, RecursionError):  # nested too deep to be written back
         canonical = body
     h = hashlib.sha256()
@@ -143,13 +156,14 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
                           f"{limits.idempotency_key_chars_max} visible ASCII characters")
     setattr(request.state, _STATE_KEY, key)
     space = principal.community_id or OPERATOR_SPACE
-    method_path = f"{request.method} {request.url.path}"
+    path, query = path_and_query(request.scope)
+    method_path = f"{request.method} {path}"
     parsed = parsed_json(body)
     if parsed is not _NOT_JSON:
         # The route reads the same body as JSON next: Starlette keeps a request's parsed
         # JSON on the request (`Request.json()`), so it is parsed once, here.
         request._json = parsed
-    digest = request_digest(method_path, request.url.query, body, parsed)
+    digest = request_digest(method_path, query, body, parsed)
     store = ctx.idempotency
     ledger_keeps = getattr(route, "path", None) in LEDGER_KEYED
     # A ledger route's claim reads nothing, and on SQLite the claim's read is a point read of

@@ -68,6 +68,7 @@ class Target:
 
 
 REVENUE = Target(TargetKind.account, "revenue")
+REVENUE_TEXT = str(REVENUE)  # as a split line names it; every charge compares its lines to it
 
 
 class PartKind(StrEnum):

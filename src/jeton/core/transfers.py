@@ -9,6 +9,7 @@ reversal restores exactly those lots.
 from __future__ import annotations
 
 import hashlib
+import json
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,16 @@ _HEADER_VALUES = operator.itemgetter(*_HEADER_SORTED)
 _PART = "{}={}:{};".format  # field=len:value;
 # The usual header's parts in one format: `field=%d:%s;` for each field, in name order.
 _HEADER_FORMAT = "".join(f"{name}=%d:%s;" for name in _HEADER_SORTED)
+
+
+# A transfer's metadata as its row keeps it (keys sorted, no spaces). One encoder for every
+# write: `json.dumps` with options builds a new one per call.
+_METADATA_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
+def metadata_json(metadata: dict[str, Any] | None) -> str:
+    """The `metadata_json` column of a transfer with `metadata` (`{}` for none)."""
+    return _METADATA_JSON(metadata) if metadata else "{}"
 
 
 def transfer_hash(header: dict[str, Any], postings: Iterable[tuple[int, str, int]],

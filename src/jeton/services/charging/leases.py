@@ -31,7 +31,7 @@ from jeton.core.clock import from_us
 from jeton.core.errors import Conflict, Declined, IdempotencyConflict, InvalidRequest, NotFound
 from jeton.core.ids import new_id
 from jeton.core.prices import BP_WHOLE, PriceKind
-from jeton.core.splits import REVENUE
+from jeton.core.splits import REVENUE_TEXT
 from jeton.core.statuses import Status
 from jeton.services.access.audit import record_audit
 from jeton.services.access.staff import (
@@ -69,7 +69,7 @@ def with_share(lines: list[SplitLine], term: LeaseTerm | None, payer: str,
     operator charged in their own area pays themselves nothing."""
     if term is None or term.operator_id == payer:
         return lines
-    revenue = next((line for line in lines if line.target == str(REVENUE)), None)
+    revenue = next((line for line in lines if line.target == REVENUE_TEXT), None)
     if revenue is None:
         return lines
     share = min(charge * term.share_bp // BP_WHOLE, revenue.amount)

@@ -49,7 +49,7 @@ from jeton.core.errors import (
 )
 from jeton.core.ids import new_id
 from jeton.core.prices import Quote, check_quantity, quote
-from jeton.core.splits import REVENUE, Target, split
+from jeton.core.splits import REVENUE, REVENUE_TEXT, Target, split
 from jeton.core.statuses import Status
 from jeton.services.charging import leases, protection
 from jeton.services.charging.catalogs import canonical
@@ -383,7 +383,7 @@ class Metering:
                 plan.community_id, hold_id, plan.capture,
                 idempotency_key=derived_key(plan.key, "capture"), final=True,
                 splits=[Split(member=s.member, account=s.account, amount=s.amount)
-                        for s in plan.lines if s.target != str(REVENUE)],
+                        for s in plan.lines if s.target != REVENUE_TEXT],
                 actor=actor, reason_code="metered",
                 metadata=_capture_metadata(plan),
                 reads=[_use_read(plan), running_leases_read(plan.community_id)])

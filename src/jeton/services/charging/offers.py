@@ -23,7 +23,7 @@ from jeton.core.errors import (
 from jeton.core.ids import new_id
 from jeton.core.offers import Offer
 from jeton.core.prices import PriceRule, Quote, check_quantity, quote
-from jeton.core.splits import REVENUE, Target, TargetKind
+from jeton.core.splits import REVENUE, REVENUE_TEXT, Target, TargetKind
 from jeton.core.statuses import Status
 from jeton.services.charging.reads import (
     Snapshot,
@@ -153,7 +153,7 @@ def split_lines(splits: Iterable[tuple[Target, int]], payer: str,
         else:
             lines.append(_line(str(target), None, target.name, amount))
     if to_revenue:
-        lines.append(_line(str(REVENUE), None, REVENUE.name, to_revenue))
+        lines.append(_line(REVENUE_TEXT, None, REVENUE.name, to_revenue))
     return lines
 
 

@@ -37,7 +37,7 @@ from jeton.core.errors import (
 from jeton.core.offers import make_offer
 from jeton.core.prices import basis_points
 from jeton.core.rewards import grant_reward
-from jeton.core.splits import REVENUE
+from jeton.core.splits import REVENUE_TEXT
 from jeton.core.statuses import Status
 from jeton.core.transfers import TransferDraft, TransferKind
 from jeton.services.charging import leases
@@ -266,13 +266,12 @@ class Charging:
                 else:
                     # Built from checked values (the request's, the catalog's), so without
                     # pydantic's validation, field by field in declared order.
-                    revenue = str(REVENUE)
                     req = trusted(SpendRequest, {
                         "member": member_id, "amount": offer.charge, "idempotency_key": key,
                         "asset": asset, "service": code,
                         "splits": [trusted(Split, {"amount": s.amount, "member": s.member,
                                                    "account": s.account})
-                                   for s in lines if s.target != revenue],
+                                   for s in lines if s.target != REVENUE_TEXT],
                         "memo": memo, "reason_code": "charge", "metadata": meta})
                     transfer = self.ledger.apply_spend(ws, header, req, None)
             elif offer.payout > 0:
@@ -456,7 +455,7 @@ class Charging:
         wallet = ws.ensure_wallet(member_id, asset)
         targets: list[tuple[Acct, int]] = []
         for line in lines:
-            if line.target == str(REVENUE):
+            if line.target == REVENUE_TEXT:
                 continue
             target = (ws.ensure_wallet(line.member, asset) if line.member
                       else ws.account(system_id(line.account or "", asset)))

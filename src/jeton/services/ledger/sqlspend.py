@@ -14,7 +14,6 @@ a host app's own hook sends every spend down the Python path.
 
 from __future__ import annotations
 
-import json
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from jeton.core.errors import IdempotencyConflict
 from jeton.core.ids import new_id
+from jeton.core.transfers import metadata_json
 from jeton.services.ledger import idempotency
 from jeton.services.ledger.metrics import sql_spends_total
 from jeton.services.ledger.results import TransferResult
@@ -120,12 +120,11 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
     decline or a conflicting key; None when the Python path must do it (nothing was written).
     A fallback for a reason of the whole community is noted in `fallbacks` (the ledger's),
     by community and asset."""
-    metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
-                     if header.metadata else "{}")  # as `WorkSet._seal` writes it
     key = header.idempotency_key or ""
     params = {"c": community_id, "m": header.member_id, "a": header.asset, "n": amount,
               "s": header.service, "actor": header.actor, "r": header.reason_code,
-              "memo": header.memo, "meta": metadata_json, "k": key, "h": req_hash,
+              "memo": header.memo, "meta": metadata_json(header.metadata),  # as `_seal` writes it
+              "k": key, "h": req_hash,
               "t": new_id(), "o": new_id(), "now": now_us}
 
     def tx(conn: Connection) -> dict[str, Any]:

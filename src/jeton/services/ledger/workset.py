@@ -27,7 +27,7 @@ from jeton.core.clock import from_us
 from jeton.core.errors import InvariantViolation, invariant
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
-from jeton.core.transfers import TransferDraft, transfer_hash
+from jeton.core.transfers import TransferDraft, metadata_json, transfer_hash
 from jeton.services.ledger import flush as flushing
 from jeton.services.ledger import preload as preloading
 from jeton.services.ledger import statements as q
@@ -491,16 +491,14 @@ class WorkSet:
             moves.append(trusted(LotMoveInfo, {
                 "lot_id": lot_id, "account_id": account_id, "amount": amount}))
             hashed_moves.append((0, lot_id, amount))
-        metadata_json = (json.dumps(header.metadata, sort_keys=True, separators=(",", ":"))
-                         if header.metadata else "{}")
         kind = header.kind.value
         row = {
             "community_id": c, "transfer_id": transfer_id, "kind": kind, "asset": asset,
             "member_id": header.member_id, "service": header.service,
             "reverses_id": header.reverses_id, "hold_id": header.hold_id,
             "actor": header.actor, "reason_code": header.reason_code, "memo": header.memo,
-            "metadata_json": metadata_json, "idempotency_key": header.idempotency_key,
-            "effective_at_us": self.now_us,
+            "metadata_json": metadata_json(header.metadata),
+            "idempotency_key": header.idempotency_key, "effective_at_us": self.now_us,
         }
         row["hash"] = transfer_hash(row, [(0, a, amt) for a, amt in legs], hashed_moves)
         self.transfer_rows.append(row)
