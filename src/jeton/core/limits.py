@@ -58,6 +58,9 @@ idempotency_retention_days = 30
 # they answered) so that another request under one of them is refused at once, before its
 # handler runs (decision 0038); the oldest are forgotten first. About 1 MiB.
 http_answered_keys_max = 10_000
+# Members whose hook reads (their freeze and auto-recharge settings) a process keeps made, one
+# small object each per member and asset, the most recent kept.
+member_reads_kept = 10_000
 
 # The quantity of one check or charge, in the service's own unit (uses, minutes, bytes). 2**40
 # bytes is a terabyte: more than any single download or session a community prices, and small

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -87,8 +88,14 @@ _GUARD = sa.select(
 
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     """The guard `protection_hook` reads, sent ahead with a debit's first round trip."""
-    return [PreRead(f"protection:{member_id}:{asset}", _GUARD,
-                    {"c": community_id, "m": member_id, "a": asset})]
+    return [_guard_read(community_id, member_id, asset)]
+
+
+@functools.lru_cache(maxsize=limits.member_reads_kept)
+def _guard_read(community_id: str, member_id: str, asset: str) -> PreRead:
+    # Every debit asks for it at least twice (sent ahead, then read): made once per member.
+    return PreRead(f"protection:{member_id}:{asset}", _GUARD,
+                   {"c": community_id, "m": member_id, "a": asset})
 
 
 

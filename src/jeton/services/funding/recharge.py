@@ -24,6 +24,7 @@ again, so a declined card is not retried on every charge.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -146,8 +147,14 @@ _SETTINGS_FOR_TRIGGER = sa.select(
 
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     """The settings `request_in` reads, sent ahead with a debit's first round trip."""
-    return [PreRead(f"auto_recharge:{member_id}:{asset}", _SETTINGS_FOR_TRIGGER,
-                    {"c": community_id, "m": member_id, "a": asset})]
+    return [_settings_read(community_id, member_id, asset)]
+
+
+@functools.lru_cache(maxsize=limits.member_reads_kept)
+def _settings_read(community_id: str, member_id: str, asset: str) -> PreRead:
+    # Every debit asks for it at least twice (sent ahead, then read): made once per member.
+    return PreRead(f"auto_recharge:{member_id}:{asset}", _SETTINGS_FOR_TRIGGER,
+                   {"c": community_id, "m": member_id, "a": asset})
 
 
 
