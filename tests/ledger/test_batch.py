@@ -340,34 +340,3 @@ def test_overlapping_pauses_resume_the_collector_when_the_last_one_ends() -> Non
     leave.set()
     t.join(10)
     assert gc.isenabled()
-
-
-def test_objects_set_aside_for_a_block_are_given_back_after_it() -> None:
-    # `jeton bench` builds its batches with the process's objects set aside (decision 0109);
-    # the process goes on (a test run, here) and must get them back, even if the block fails.
-    import gc
-
-    from jeton.services.ledger import collector
-
-    assert gc.get_freeze_count() == 0  # no test sets the process's objects aside for good
-    alive = [[i] for i in range(100)]  # lists: objects the collector tracks
-    inside: list[int] = []
-
-    def block() -> None:
-        with collector.set_aside():
-            inside.append(gc.get_freeze_count())
-            raise RuntimeError("the block fails")
-
-    with pytest.raises(RuntimeError):
-        block()
-    assert inside[0] >= len(alive)
-    assert gc.get_freeze_count() == 0
-    gc.freeze()  # a process that set its own aside (as `jeton serve` does) keeps them so
-    try:
-        kept = gc.get_freeze_count()
-        more = [[i] for i in range(100)]
-        with collector.set_aside():
-            pass
-        assert gc.get_freeze_count() >= kept + len(more)
-    finally:
-        gc.unfreeze()

@@ -61,7 +61,6 @@ import sqlalchemy as sa
 
 import jeton
 from jeton.services.bench import references
-from jeton.services.ledger import collector
 from jeton.services.ledger.results import SpendRequest
 from jeton.store.engine import Store, normalize_url
 
@@ -171,15 +170,6 @@ def bench_sqlite(n: int = 5000, preload_postings: int = 0,
 
 def _sqlite_batches(c: jeton.Community, tmp: Path, batches: int, batch_size: int, rounds: int,
                     progress: Progress | None) -> dict[str, float]:
-    # The batches are built here, as a host builds them; the process's start-up objects are
-    # set aside from the garbage collector meanwhile, as `jeton serve` sets its own aside
-    # (decision 0109), so building them does not walk the whole heap again and again.
-    with collector.set_aside():
-        return _sqlite_batch_rounds(c, tmp, batches, batch_size, rounds, progress)
-
-
-def _sqlite_batch_rounds(c: jeton.Community, tmp: Path, batches: int, batch_size: int,
-                         rounds: int, progress: Progress | None) -> dict[str, float]:
     ours: list[float] = []
     raw: list[float] = []
     batch_lat: list[float] = []

@@ -11,13 +11,6 @@ it makes and trips no collection at all.
 batch ends (batches of several threads may overlap); it leaves it off if it was off. A batch
 is bounded (at most `limits.batch_size_max` items), and what it makes is freed by reference
 counting when it ends; any cycle is found by the next collection, after it.
-
-What the caller allocates to build a batch trips the collector too, outside the pause: with
-the start-up objects of a loaded process in its oldest generation, 1,000 requests built by
-`jeton bench` cost about 7 µs each, 2 µs with those objects set aside. `jeton serve` sets them
-aside for good once started (api/server.py); `set_aside()` does it for one block of a process
-that goes on, the bench's batches (decision 0109). A host app that builds batches may call
-`gc.freeze()` once started, as the server does: that is the host's call, not the library's.
 """
 
 from __future__ import annotations
@@ -30,22 +23,6 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _holders = 0
 _resume = False  # whether the collector was on when the first holder paused it
-
-
-@contextmanager
-def set_aside() -> Iterator[None]:
-    """The objects alive now set aside from the collector while the block runs (one last
-    collection, then `gc.freeze()`), and given back after it (`gc.unfreeze()`). In a process
-    that had set its own aside (a server's), what the block adds stays with them: unfreezing
-    would give back the process's too."""
-    had_set_aside = gc.get_freeze_count() > 0
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        if not had_set_aside:
-            gc.unfreeze()
 
 
 @contextmanager
