@@ -207,3 +207,23 @@ def test_owner_is_alerted_once_a_day_when_a_member_keeps_tripping_a_limit(
             shop.spend("alice", 6, idempotency_key=f"d2-{n}")
     assert len(_events(shop, "member.limit_tripped")) == 2
     invariants(store)
+
+
+def test_a_members_hook_reads_are_made_once_and_name_their_member() -> None:
+    # Every debit asks for the freeze's read and auto-recharge's at least twice: each is made
+    # once per community, member and asset, and names the row it reads.
+    from jeton.services.charging import protection
+    from jeton.services.funding import recharge
+
+    guard = protection.pre_read("shop", "alice", "CREDIT")[0]
+    assert protection.pre_read("shop", "alice", "CREDIT")[0] is guard
+    assert (guard.name, guard.params) == ("protection:alice:CREDIT",
+                                          {"c": "shop", "m": "alice", "a": "CREDIT"})
+    other = protection.pre_read("shop", "bob", "CREDIT")[0]
+    assert other is not guard
+    assert other.name == "protection:bob:CREDIT"
+    settings = recharge.pre_read("shop", "alice", "CREDIT")[0]
+    assert settings is recharge.pre_read("shop", "alice", "CREDIT")[0]
+    assert settings.name == "auto_recharge:alice:CREDIT"
+    assert settings.params["m"] == "alice"
+    assert recharge.pre_read("club", "alice", "CREDIT")[0].params["c"] == "club"

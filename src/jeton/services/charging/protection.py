@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from jeton.services.charging import key_budgets, velocity
 from jeton.services.charging.results import WalletFreeze
 from jeton.services.events.outbox import emit_event
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import Declined, PreRead, wallet_id
+from jeton.services.ledger.state import Declined, PreRead, member_read, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.sql import insert_ignore
@@ -86,16 +85,13 @@ _GUARD = sa.select(
         key_budget_rules.c.asset == sa.bindparam("a")).scalar_subquery())
 
 
+_guard_read = member_read("protection", _GUARD)
+
+
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     """The guard `protection_hook` reads, sent ahead with a debit's first round trip."""
     return [_guard_read(community_id, member_id, asset)]
 
-
-@functools.lru_cache(maxsize=limits.member_reads_kept)
-def _guard_read(community_id: str, member_id: str, asset: str) -> PreRead:
-    # Every debit asks for it at least twice (sent ahead, then read): made once per member.
-    return PreRead(f"protection:{member_id}:{asset}", _GUARD,
-                   {"c": community_id, "m": member_id, "a": asset})
 
 
 

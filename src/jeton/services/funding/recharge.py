@@ -24,7 +24,6 @@ again, so a declined card is not retried on every charge.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,7 @@ from jeton.services.funding.results import AutoRechargeInfo
 from jeton.services.ledger import metrics as process_metrics
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import PreRead, wallet_id
+from jeton.services.ledger.state import PreRead, member_read, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
 from jeton.store.engine import after_commit
@@ -145,16 +144,13 @@ _SETTINGS_FOR_TRIGGER = sa.select(
     auto_recharge.c.member_id == sa.bindparam("m"), auto_recharge.c.asset == sa.bindparam("a"))
 
 
+_settings_read = member_read("auto_recharge", _SETTINGS_FOR_TRIGGER)
+
+
 def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     """The settings `request_in` reads, sent ahead with a debit's first round trip."""
     return [_settings_read(community_id, member_id, asset)]
 
-
-@functools.lru_cache(maxsize=limits.member_reads_kept)
-def _settings_read(community_id: str, member_id: str, asset: str) -> PreRead:
-    # Every debit asks for it at least twice (sent ahead, then read): made once per member.
-    return PreRead(f"auto_recharge:{member_id}:{asset}", _SETTINGS_FOR_TRIGGER,
-                   {"c": community_id, "m": member_id, "a": asset})
 
 
 

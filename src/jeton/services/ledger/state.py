@@ -4,10 +4,12 @@ transfer's header, and a declined plan. No I/O: the working set (workset.py) loa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from jeton.core import limits
 from jeton.core import lots as lotlib
 from jeton.core.errors import error_for
 from jeton.core.statuses import Status
@@ -104,6 +106,20 @@ class PreRead:
     # False: a row the write itself changes (a metered use's), never kept by the SQLite
     # writer's cache for the next write.
     cached: bool = True
+
+
+def member_read(kind: str, stmt: Any) -> Callable[[str, str, str], PreRead]:
+    """A hook's read of one member's row for an asset (`stmt` binds `c`, `m` and `a`), named
+    `kind:member:asset`. Every debit asks for it at least twice (sent ahead, then read): the
+    read is made once per community, member and asset, and the latest
+    `limits.member_reads_kept` are kept."""
+
+    @functools.lru_cache(maxsize=limits.member_reads_kept)
+    def read(community_id: str, member_id: str, asset: str) -> PreRead:
+        return PreRead(f"{kind}:{member_id}:{asset}", stmt,
+                       {"c": community_id, "m": member_id, "a": asset})
+
+    return read
 
 
 class LockBy(NamedTuple):
