@@ -93,8 +93,6 @@ def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     return [_guard_read(community_id, member_id, asset)]
 
 
-
-
 def protection_hook(ws: WorkSet, results: list[TransferResult]) -> None:
     """Ledger hook: refuse a debit of a frozen wallet, then hold spends to velocity limits."""
     mine = [r for r in results if r.kind in FROZEN_KINDS and r.member_id

@@ -34,6 +34,7 @@ from jeton.core.ids import new_id
 from jeton.core.statuses import Status
 from jeton.services.funding import base as fb
 from jeton.services.funding.results import BillInfo, BillingSettings, BillLine
+from jeton.services.ledger import history
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import Page
 from jeton.services.ledger.state import wallet_id
@@ -243,16 +244,14 @@ def _lines(conn: Connection, community_id: str, wid: str, after: str | None
     p, t = postings.c, transfers.c
     # In the wallet's own order, by version (decision 0108): a transfer that commits after
     # this read comes after every one it read, whatever its id.
-    mine = (p.community_id == community_id, p.account_id == wid, p.account_version.is_not(None))
     stmt = (sa.select(t.transfer_id, t.kind, t.service, t.metadata_json, t.effective_at_us,
                       p.amount)
             .select_from(postings.join(transfers, sa.and_(
                 t.community_id == p.community_id, t.transfer_id == p.transfer_id)))
-            .where(*mine)
+            .where(*history.wallet_postings(community_id, wid))
             .order_by(p.account_version).limit(limits.bill_transfers_max))
     if after is not None:
-        stmt = stmt.where(p.account_version > sa.select(p.account_version).where(
-            *mine, p.transfer_id == after).scalar_subquery())
+        stmt = stmt.where(p.account_version > history.version_at(community_id, wid, after))
     count: dict[str, int] = defaultdict(int)
     units: dict[str, int] = defaultdict(int)
     credits: dict[str, int] = defaultdict(int)

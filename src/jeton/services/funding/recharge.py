@@ -152,8 +152,6 @@ def pre_read(community_id: str, member_id: str, asset: str) -> list[PreRead]:
     return [_settings_read(community_id, member_id, asset)]
 
 
-
-
 def request_in(ws: WorkSet, member_id: str, asset: str) -> bool:
     """Record a recharge intent if the member has auto-recharge on, is under the threshold and
     under the monthly cap. Cheap: one read by primary key, maybe one insert. Also for callers

@@ -44,6 +44,21 @@ _FIRST = sa.select(*_COLS).select_from(_JOIN).where(_WALLET).order_by(
     P.account_version).limit(1)
 
 
+def wallet_postings(community_id: str, account_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The terms that find a wallet's postings, by its version (`ix_postings_version`): an
+    untracked account's postings carry none and are found by transfer (decision 0108)."""
+    return (P.community_id == community_id, P.account_id == account_id,
+            P.account_version.is_not(None))
+
+
+def version_at(community_id: str, account_id: str, transfer_id: str) -> Any:
+    """The wallet's version after `transfer_id` (NULL if that transfer did not post to it):
+    where a page of its postings, in the order its balance moved, goes on from."""
+    return sa.select(P.account_version).where(
+        *wallet_postings(community_id, account_id), P.transfer_id == transfer_id
+    ).scalar_subquery()
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """A posting on the wallet: its version, the balance after it, its transfer and when."""

@@ -150,18 +150,16 @@ class LedgerReads(LedgerBase):
                           member_id: str | None = None) -> Page[StatementLine]:
         limit = page_limit(limit)
         p, t = postings.c, transfers.c
-        # A wallet's postings newest first by its own version (`ix_postings_version`, decision
-        # 0108): the order its balance moved in; the cursor names the last transfer shown.
-        mine = (p.community_id == community_id, p.account_id == account_id,
-                p.account_version.is_not(None))
+        # A wallet's postings newest first by its own version (decision 0108): the order its
+        # balance moved in; the cursor names the last transfer shown.
         stmt = (sa.select(p.transfer_id, t.kind, p.amount, p.balance_after, t.service, t.memo,
                           t.reason_code, t.actor, t.effective_at_us, p.account_version)
                 .join(transfers, sa.and_(t.community_id == p.community_id,
                                          t.transfer_id == p.transfer_id))
-                .where(*mine))
+                .where(*history.wallet_postings(community_id, account_id)))
         if starting_after:
-            stmt = stmt.where(p.account_version < sa.select(p.account_version).where(
-                *mine, p.transfer_id == starting_after).scalar_subquery())
+            stmt = stmt.where(p.account_version < history.version_at(
+                community_id, account_id, starting_after))
         stmt = stmt.order_by(p.account_version.desc()).limit(limit + 1)
         with self.store.read() as conn:
             rows = conn.execute(stmt).all()
