@@ -36,6 +36,7 @@ from jeton.api.auth import IDEMPOTENCY_KEY_STATE, Principal
 from jeton.api.context import ApiContext
 from jeton.api.problems import HttpProblem
 from jeton.core import limits
+from jeton.core.canonical import canonical_json
 from jeton.core.errors import IdempotencyConflict, InvariantViolation
 from jeton.core.ids import new_id
 from jeton.core.statuses import Status
@@ -103,11 +104,6 @@ def parsed_json(body: bytes) -> Any:
         return _NOT_JSON
 
 
-# The canonical JSON of a body (`request_digest`): one encoder, not one per `json.dumps` call.
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"),
-                                   ensure_ascii=False).encode
-
-
 def path_and_query(scope: Scope) -> tuple[str, str]:
     """`request.url.path` and `request.url.query` read off the scope, as Starlette's `URL`
     makes them (the path with `?`, `#` and `\\` escaped), without building the URL: every POST
@@ -124,7 +120,7 @@ def request_digest(method_path: str, query: str, body: bytes, parsed: Any = _NOT
         parsed = parsed_json(body)
     try:
         canonical = (body if parsed is _NOT_JSON else
-                     _CANONICAL_JSON(parsed).encode())
+                     canonical_json(parsed).encode())
     except (ValueError, RecursionError):  # nested too deep to be written back
         canonical = body
     h = hashlib.sha256()

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from jeton.core import limits
+from jeton.core.canonical import canonical_json
 from jeton.core.catalog import Catalog, CatalogError, Service, catalog_from_data, load_catalog
 from jeton.core.catalog_data import (
     achievements_to_data,
@@ -73,7 +74,7 @@ EMPTY = Catalog(services={}, rewards={})
 
 def canonical(data: dict[str, Any]) -> str:
     """The one JSON text of an entry: two equal definitions are equal strings."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json(data)
 
 
 def build_catalog(entries: Iterable[Service | Reward]) -> Catalog:

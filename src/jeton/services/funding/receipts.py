@@ -11,9 +11,9 @@ receipt is made when asked and is the same every time until the key is rotated (
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from jeton.core.canonical import canonical_json
 from jeton.core.clock import Clock
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
@@ -102,8 +102,7 @@ def transfer_receipt(store: Store, clock: Clock, community_id: str,
     with store.read() as conn:
         transfer = read_transfer(conn, community_id, transfer_id)
         data = facts(conn, community_id, transfer, key_id)
-    payload = json.dumps(data, sort_keys=True, separators=(",", ":"),
-                         ensure_ascii=False).encode()
+    payload = canonical_json(data).encode()
     return Receipt(key_id=key_id, algorithm=receipt_keys.ALGORITHM,
                    payload=receipt_keys.b64(payload),
                    signature=receipt_keys.b64(key.sign(payload)), data=data)
