@@ -71,13 +71,17 @@ def test_a_charge_waits_for_the_uploaders_wallet_only_in_its_commit(
             pg.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
         holder.execute(sa.text("SELECT 1 FROM accounts WHERE community_id = 'library' AND "
                                "account_id = 'wallet:uma:CREDIT' FOR UPDATE"))
+        holder_pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         t = threading.Thread(target=lambda: done.append(_download(library, "bob", "second")))
         t.start()
         waiting = ""
         for _ in range(250):
+            # Only a session the holder blocks: other tests' sessions (another worker's schema
+            # in the same database) may be waiting on locks of their own meanwhile.
             waiting = watcher.execute(sa.text(
-                "SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()")).scalar() or ""
+                "SELECT query FROM pg_stat_activity "
+                "WHERE CAST(:holder AS integer) = ANY (pg_blocking_pids(pid))"),
+                {"holder": holder_pid}).scalar() or ""
             if waiting:
                 break
             time.sleep(0.02)
