@@ -132,7 +132,8 @@ def test_bench_runs_the_rounds_it_is_given_and_says_how_far_each_ratio_moved() -
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert figures["rounds"] == 3
-    for ratio in ("sqlite_spend_ratio", "sqlite_normal_spend_ratio", "sqlite_batch_ratio"):
+    for ratio in ("sqlite_spend_ratio", "sqlite_normal_spend_ratio", "sqlite_batch_ratio",
+                  "sqlite_spend_vs_raw_rows_ratio", "sqlite_normal_raw_rows_vs_commit_ratio"):
         assert figures[ratio] > 0
         assert figures[f"{ratio}_spread"] >= 0
     refused = _jeton("bench", "--rounds", "0")

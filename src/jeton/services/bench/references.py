@@ -5,6 +5,11 @@ the figure to compare across runs.
 
 - `sqlite_raw_commit_per_s`: raw `sqlite3`, one small row inserted and committed per
   operation, WAL and the same `synchronous` as Jeton's store: the floor of a durable commit.
+- `sqlite_raw_spend_rows_per_s`: raw `sqlite3` writing what a spend writes (the rows of
+  `sqlite_raw_batch_per_s`, below), one operation per transaction, the same `synchronous`:
+  the floor of a durable write of a spend's rows. Beside the one-row commit it says how far
+  any ledger writing those rows could come (`sqlite_raw_rows_vs_commit_ratio`); beside
+  Jeton's spend, how much of a spend is the ledger's own work (`sqlite_spend_vs_raw_rows_ratio`).
 - `sqlite_raw_batch_per_s`: raw `sqlite3` writing what a spend writes (a transfer row, two
   postings, a lot move, the idempotency key, an event-sized row, and one balance update) for
   1,000 operations per transaction.
@@ -55,6 +60,27 @@ def sqlite_raw_commit(path: Path, synchronous: str, n: int) -> float:
     return n / elapsed
 
 
+def sqlite_raw_spend_commit(path: Path, synchronous: str, n: int) -> float:
+    """Operations per second: a spend's rows, one operation per transaction, `n` times. The
+    rows go on after those an earlier call left in the file, so rounds on one file grow its
+    tables as Jeton's rounds grow its journal."""
+    con = _sqlite(path, synchronous)
+    raw_sqlite.create_tables(con)
+    first = con.execute("SELECT count(*) FROM raw_transfers").fetchone()[0]
+    start = time.perf_counter()
+    for i in range(first, first + n):
+        _raw_spend_transaction(con, i)
+    elapsed = time.perf_counter() - start
+    con.close()
+    return n / elapsed
+
+
+def _raw_spend_transaction(con: sqlite3.Connection, i: int) -> None:
+    con.execute("BEGIN IMMEDIATE")
+    raw_sqlite.spend_rows(con, i)
+    con.execute("COMMIT")
+
+
 def sqlite_raw_batch(path: Path, synchronous: str, batches: int,
                      ops: int = BATCH_OPS) -> float:
     """Operations per second: a spend's rows, `ops` operations per transaction."""
@@ -100,16 +126,10 @@ def sqlite_raw_wal_pages(path: Path, warm_up: int = 1000) -> float:
     them (so that the tables are more than one page each)."""
     con = _sqlite(path, "NORMAL")
     raw_sqlite.create_tables(con)
-
-    def one(i: int) -> None:
-        con.execute("BEGIN IMMEDIATE")
-        raw_sqlite.spend_rows(con, i)
-        con.execute("COMMIT")
-
     try:
         for i in range(warm_up):
-            one(i)
-        return wal_pages_per_op(path, lambda i: one(warm_up + i))
+            _raw_spend_transaction(con, i)
+        return wal_pages_per_op(path, lambda i: _raw_spend_transaction(con, warm_up + i))
     finally:
         con.close()
 

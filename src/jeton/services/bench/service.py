@@ -5,6 +5,9 @@ from a fresh database (a temporary SQLite file, or a new schema in the PostgreSQ
 given), so runs are comparable.
 
 - `sqlite_spend_per_s`: one spend per transaction, in-process, synchronous=FULL (durable);
+- `sqlite_spend_vs_raw_rows_ratio` (and `_normal_`): the spend beside raw `sqlite3` writing a
+  spend's rows one per transaction (`references.py`), and `sqlite_raw_rows_vs_commit_ratio`
+  those raw rows beside the one-row commit: how near that floor a ledger could come at all;
 - `sqlite_batch_spend_per_s`: the same `n` spends again, in batches of up to 1,000;
 - `sqlite_wal_pages_per_spend`: the pages one spend writes into SQLite's WAL (NORMAL), beside
   `sqlite_raw_wal_pages_per_op`, the raw rows' (`references.wal_pages_per_op`): a count, not
@@ -133,20 +136,28 @@ def bench_sqlite(n: int = 5000, preload_postings: int = 0,
             _spend_loop(c, 200, "warm", lambda i: f"m{i % MEMBERS}")
             ours: list[float] = []
             raw: list[float] = []
+            raw_rows: list[float] = []
             lat: list[float] = []
             for r in range(rounds):
                 if progress:
                     progress(f"sqlite {sync}: round {r + 1}/{rounds}: {per_round} spends, "
-                             "one per transaction, and raw commits")
+                             "one per transaction, raw commits and raw spend rows")
                 raw.append(references.sqlite_raw_commit(Path(tmp) / f"raw-{sync}.db", sync,
                                                         per_round))
                 elapsed, lat_r = _spend_loop(c, per_round, f"s{r}",
                                              lambda i: f"m{i % MEMBERS}")
                 ours.append(per_round / elapsed)
                 lat += lat_r
+                raw_rows.append(references.sqlite_raw_spend_commit(
+                    Path(tmp) / f"raw-rows-{sync}.db", sync, per_round))
             figures[f"sqlite{suffix}_spend_per_s"] = statistics.fmean(ours)
             figures[f"sqlite{suffix}_raw_commit_per_s"] = statistics.fmean(raw)
             figures.update(ratio_figures(f"sqlite{suffix}_spend_ratio", ours, raw))
+            figures[f"sqlite{suffix}_raw_spend_rows_per_s"] = statistics.fmean(raw_rows)
+            figures.update(ratio_figures(f"sqlite{suffix}_spend_vs_raw_rows_ratio", ours,
+                                         raw_rows))
+            figures.update(ratio_figures(f"sqlite{suffix}_raw_rows_vs_commit_ratio", raw_rows,
+                                         raw))
             figures[f"sqlite{suffix}_p99_spend_ms"] = _p99(lat)
             if sync == "NORMAL":
                 figures["sqlite_wal_pages_per_spend"] = references.wal_pages_per_op(
