@@ -135,12 +135,27 @@ def _field(value: object) -> str:
     return f"{len(text)}:{text};"
 
 
+class SealHasher:
+    """`seal_hash` a transfer at a time, for a journal read page by page."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, prev_hash: str) -> None:
+        self._digest = hashlib.sha256(prev_hash.encode())
+
+    def add(self, transfer_hash_: str) -> None:
+        self._digest.update(transfer_hash_.encode())
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def seal_hash(prev_hash: str, transfer_hashes: Iterable[str]) -> str:
     """Chains a batch of transfers (in id order) onto the previous seal."""
-    digest = hashlib.sha256(prev_hash.encode())
+    hasher = SealHasher(prev_hash)
     for h in transfer_hashes:
-        digest.update(h.encode())
-    return digest.hexdigest()
+        hasher.add(h)
+    return hasher.hexdigest()
 
 
 GENESIS_HASH = "0" * 64

@@ -186,6 +186,20 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A connection whose every read sees one snapshot of the database, for reads that
+        compare what several statements return (`jeton verify`): on SQLite one read
+        transaction (as `read`), on PostgreSQL a read-only REPEATABLE READ transaction."""
+        if self.dialect == "postgresql":
+            with self.engine.connect().execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True) as conn, \
+                    conn.begin():
+                yield conn
+            return
+        with self.read() as conn:
+            yield conn
+
     def point_read(self, stmt: sa.sql.ClauseElement,
                    params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The one row (or None) of a small read by key, in a snapshot of its own.

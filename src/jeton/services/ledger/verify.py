@@ -15,9 +15,13 @@ The checks (DESIGN.md §2):
 - every hold's captured + voided is at most its amount, exactly its amount once settled, and
   its lot reservations add up.
 
-It goes community by community, each in a snapshot of its own (DESIGN.md §6): every invariant
-is about one community, and on Citus a community is one shard group on one worker, so each
-check of a community runs there and nothing needs one snapshot across shards.
+It goes community by community, each in a snapshot of its own (DESIGN.md §6; `Store.snapshot`:
+on PostgreSQL a read-only REPEATABLE READ transaction, so a write that commits meanwhile is
+seen by no check or by all): every invariant is about one community, and on Citus a community
+is one shard group on one worker, so each check of a community runs there and nothing needs one
+snapshot across shards. The journal is read in pages of `PAGE_ROWS` (transfers with their
+postings and lot moves, a wallet's postings by version), and the other checks ask the database
+for what breaks an invariant only, so the memory a check needs does not grow with the journal.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from jeton.core.transfers import GENESIS_HASH, seal_hash, transfer_hash
+from jeton.core.transfers import GENESIS_HASH, HEADER_FIELDS, SealHasher, transfer_hash
 from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
     account_checkpoints,
@@ -46,6 +50,8 @@ from jeton.store.tables.ledger import (
 )
 
 Progress = Callable[[str, int], None]
+PAGE_ROWS = 10_000
+"""Transfers (with their postings and lot moves), or a wallet's postings, read at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ def verify_community(store: Store, community_id: str, progress: Progress | None 
                      so_far: int = 0) -> list[Violation]:
     """Every violation of one community, read in one snapshot (on Citus: on its worker)."""
     found: list[Violation] = []
-    with store.read() as conn:
+    with store.snapshot() as conn:
         for name, check in _CHECKS:
             if progress:
                 progress(f"{community_id}: {name}", so_far + len(found))
@@ -110,45 +116,117 @@ def _sums_to_zero(conn: Connection, cid: str) -> Iterator[Violation]:
 
 
 def _hashes(conn: Connection, community_id: str) -> Iterator[Violation]:
-    """Recompute every transfer's hash, then every seal in the community's chain."""
+    """Recompute every transfer's hash, and every seal of the community's chain from the
+    transfers it covers, in one pass over the journal in id order."""
+    chain = _SealChain(conn, community_id)
+    for header, stored, legs, moves in _journal(conn, community_id):
+        if transfer_hash(header, legs, moves) != stored:
+            yield Violation("hash", community_id, header["transfer_id"],
+                            "transfer does not match its hash")
+        yield from chain.add(header["transfer_id"], stored)
+    yield from chain.end()
+
+
+Hashed = list[tuple[int, str, int]]  # a transfer's postings or lot moves, as its hash takes them
+
+
+def _journal(conn: Connection, community_id: str,
+             ) -> Iterator[tuple[dict[str, Any], str, Hashed, Hashed]]:
+    """Every transfer of the community in id order (its header, its stored hash, its postings
+    and its lot moves), read `PAGE_ROWS` transfers at a time."""
     t = transfers.c
-    legs: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
-    for cid, tid, account, amount in conn.execute(sa.select(
-            postings.c.community_id, postings.c.transfer_id, postings.c.account_id,
-            postings.c.amount).where(postings.c.community_id == community_id)):
-        legs.setdefault((cid, tid), []).append((0, account, amount))
-    moves: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
-    for cid, tid, lot_id, amount in conn.execute(sa.select(
-            posting_lots.c.community_id, posting_lots.c.transfer_id, posting_lots.c.lot_id,
-            posting_lots.c.amount).where(posting_lots.c.community_id == community_id)):
-        moves.setdefault((cid, tid), []).append((0, lot_id, amount))
-    hashes: dict[str, list[tuple[str, str]]] = {}
-    header_cols = ("community_id", "transfer_id", "kind", "asset", "member_id", "service",
-                   "reverses_id", "hold_id", "actor", "reason_code", "memo", "metadata_json",
-                   "idempotency_key", "effective_at_us")
-    stmt = (sa.select(*(t[c] for c in header_cols), t.hash)
-            .where(t.community_id == community_id).order_by(t.community_id, t.transfer_id))
-    for row in conn.execute(stmt):
-        header = dict(zip(header_cols, row[:-1], strict=True))
-        key = (header["community_id"], header["transfer_id"])
-        expect = transfer_hash(header, legs.get(key, []), moves.get(key, []))
-        if expect != row[-1]:
-            yield Violation("hash", key[0], key[1], "transfer does not match its hash")
-        hashes.setdefault(key[0], []).append((key[1], row[-1]))
+    after = ""  # below every id
+    while True:
+        page = conn.execute(
+            sa.select(*(t[c] for c in HEADER_FIELDS), t.hash)
+            .where(t.community_id == community_id, t.transfer_id > after)
+            .order_by(t.transfer_id).limit(PAGE_ROWS)).all()
+        if not page:
+            return
+        last = page[-1][1]
+        legs = _by_transfer(conn, postings, "account_id", community_id, after, last)
+        moves = _by_transfer(conn, posting_lots, "lot_id", community_id, after, last)
+        for row in page:
+            header = dict(zip(HEADER_FIELDS, row[:-1], strict=True))
+            tid = header["transfer_id"]
+            yield header, row[-1], legs.get(tid, []), moves.get(tid, [])
+        if len(page) < PAGE_ROWS:
+            return
+        after = last
+
+
+def _by_transfer(conn: Connection, table: sa.Table, what: str, community_id: str, after: str,
+                 last: str) -> dict[str, Hashed]:
+    """The rows of `table` (postings or lot moves) of the transfers in (after, last]."""
+    c = table.c
+    found: dict[str, Hashed] = {}
+    for tid, name, amount in conn.execute(sa.select(c.transfer_id, c[what], c.amount).where(
+            c.community_id == community_id, c.transfer_id > after, c.transfer_id <= last)):
+        found.setdefault(tid, []).append((0, name, amount))
+    return found
+
+
+class _SealChain:
+    """The community's seals, checked against the transfers read in id order: each seal
+    chains the hashes of the transfers in [the previous seal's up_to, its own) onto the
+    previous seal's hash. Seals are read as the transfers reach them, a page at a time."""
+
+    def __init__(self, conn: Connection, community_id: str) -> None:
+        self.community_id = community_id
+        self._seals = _seal_rows(conn, community_id)
+        self.prev_hash, self.prev_up_to, self.expected_seq = GENESIS_HASH, "", 1
+        self._next()
+
+    def _next(self) -> None:
+        self.seal = next(self._seals, None)
+        self.hasher = SealHasher(self.prev_hash)
+        self.count = 0
+
+    def add(self, transfer_id: str, stored: str) -> list[Violation]:
+        found: list[Violation] = []
+        while self.seal is not None and transfer_id >= self.seal[1]:
+            found += self._close()
+        if self.seal is not None and transfer_id >= self.prev_up_to:
+            self.hasher.add(stored)
+            self.count += 1
+        return found
+
+    def end(self) -> list[Violation]:
+        found: list[Violation] = []
+        while self.seal is not None:
+            found += self._close()
+        return found
+
+    def _close(self) -> list[Violation]:
+        assert self.seal is not None
+        seq, up_to, count, prev, digest = self.seal
+        found = []
+        subject = f"seal {seq}"
+        if seq != self.expected_seq or prev != self.prev_hash:
+            found.append(Violation("seal_chain", self.community_id, subject,
+                                   "seal does not follow the last"))
+        if self.count != count or self.hasher.hexdigest() != digest:
+            found.append(Violation("seal_chain", self.community_id, subject,
+                                   f"sealed {count} transfers, journal now has {self.count} "
+                                   "in that range or they differ"))
+        self.prev_hash, self.prev_up_to, self.expected_seq = digest, up_to, seq + 1
+        self._next()
+        return found
+
+
+def _seal_rows(conn: Connection, community_id: str) -> Iterator[tuple[Any, ...]]:
+    """(seq, up_to_transfer_id, transfer_count, prev_hash, hash) of every seal, by seq."""
     s = seals.c
-    for cid, ids in hashes.items():
-        prev_hash, prev_up_to, expected_seq = GENESIS_HASH, "", 1
-        for seq, up_to, count, prev, digest in conn.execute(sa.select(
-                s.seq, s.up_to_transfer_id, s.transfer_count, s.prev_hash, s.hash).where(
-                s.community_id == cid).order_by(s.seq)):
-            covered = [h for tid, h in ids if prev_up_to <= tid < up_to]
-            if seq != expected_seq or prev != prev_hash:
-                yield Violation("seal_chain", cid, f"seal {seq}", "seal does not follow the last")
-            if len(covered) != count or seal_hash(prev_hash, covered) != digest:
-                yield Violation("seal_chain", cid, f"seal {seq}",
-                                f"sealed {count} transfers, journal now has {len(covered)} "
-                                "in that range or they differ")
-            prev_hash, prev_up_to, expected_seq = digest, up_to, seq + 1
+    after = 0
+    while True:
+        page = conn.execute(sa.select(s.seq, s.up_to_transfer_id, s.transfer_count,
+                                      s.prev_hash, s.hash)
+                            .where(s.community_id == community_id, s.seq > after)
+                            .order_by(s.seq).limit(PAGE_ROWS)).all()
+        yield from (tuple(row) for row in page)
+        if len(page) < PAGE_ROWS:
+            return
+        after = page[-1][0]
 
 
 def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation]:
@@ -183,19 +261,17 @@ def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation
     for cid, aid, posted, pending, floor in rows:
         yield Violation("floor", cid, aid, f"posted {posted} - pending {pending} under {floor}")
     # Running balances: each tracked posting's balance_after is the sum so far.
-    last: tuple[str, str] | None = None
+    last: str | None = None
     running = 0
-    for cid, aid, amount, after in conn.execute(
-            sa.select(p.community_id, p.account_id, p.amount, p.balance_after)
-            .where(p.community_id == community_id, p.account_version.is_not(None))
-            .order_by(p.community_id, p.account_id, p.account_version)):
-        if (cid, aid) != last:
-            last, running = (cid, aid), 0
+    for aid, amount, after in _versioned_postings(conn, community_id):
+        if aid != last:
+            last, running = aid, 0
         running += amount
         if after != running:
-            yield Violation("running_balance", cid, aid,
+            yield Violation("running_balance", community_id, aid,
                             f"a posting says balance {after}, the postings sum to {running}")
-            running = after
+            if after is not None:  # go on from what it says, to name only the postings wrong
+                running = after
     c = account_checkpoints.c
     for cid, aid, balance, up_to in conn.execute(sa.select(
             c.community_id, c.account_id, c.balance, c.up_to_transfer_id)
@@ -205,6 +281,23 @@ def _account_balances(conn: Connection, community_id: str) -> Iterator[Violation
             p.transfer_id < up_to)).scalar_one()
         if int(total) != balance:
             yield Violation("checkpoint", cid, aid, f"checkpoint {balance}, postings {total}")
+
+
+def _versioned_postings(conn: Connection, community_id: str,
+                        ) -> Iterator[tuple[str, int, int | None]]:
+    """(account, amount, balance_after) of every posting that carries a version (a tracked
+    account's), by account and version, `PAGE_ROWS` at a time."""
+    p = postings.c
+    order = (p.account_id, p.account_version, p.transfer_id)  # the transfer: should two share
+    stmt = (sa.select(*order, p.amount, p.balance_after)       # a version, both are read
+            .where(p.community_id == community_id, p.account_version.is_not(None))
+            .order_by(*order).limit(PAGE_ROWS))
+    page = conn.execute(stmt).all()
+    while page:
+        yield from ((aid, amount, after) for aid, _, _, amount, after in page)
+        if len(page) < PAGE_ROWS:
+            return
+        page = conn.execute(stmt.where(sa.tuple_(*order) > sa.tuple_(*page[-1][:3]))).all()
 
 
 def _wallets_and_lots(conn: Connection, community_id: str) -> Iterator[Violation]:
@@ -266,9 +359,12 @@ def _wallets_and_lots(conn: Connection, community_id: str) -> Iterator[Violation
 
 def _holds(conn: Connection, community_id: str) -> Iterator[Violation]:
     h, hl = holds.c, hold_lots.c
+    settled = h.captured + h.voided
     for cid, hid, amount, captured, voided, status in conn.execute(sa.select(
             h.community_id, h.hold_id, h.amount, h.captured, h.voided, h.status)
-            .where(h.community_id == community_id)):
+            .where(h.community_id == community_id,
+                   sa.or_(settled > h.amount, h.captured < 0, h.voided < 0,
+                          sa.and_(h.status != "active", settled != h.amount)))):
         if captured + voided > amount or captured < 0 or voided < 0:
             yield Violation("hold", cid, hid, f"captured {captured} + voided {voided} > {amount}")
         if status != "active" and captured + voided != amount:
@@ -278,7 +374,8 @@ def _holds(conn: Connection, community_id: str) -> Iterator[Violation]:
                   sa.func.sum(hl.used))
         .join(hold_lots, sa.and_(hl.community_id == h.community_id, hl.hold_id == h.hold_id))
         .where(h.community_id == community_id, hl.community_id == community_id)
-        .group_by(h.community_id, h.hold_id, h.amount, h.captured))
+        .group_by(h.community_id, h.hold_id, h.amount, h.captured)
+        .having(sa.or_(sa.func.sum(hl.reserved) != h.amount, sa.func.sum(hl.used) != h.captured)))
     for cid, hid, amount, captured, reserved, used in sums:
         if reserved != amount or used != captured:
             yield Violation("hold_lots", cid, hid,
