@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.services.reports import service as reports
@@ -39,3 +41,30 @@ def test_month_of_activity_adds_up(jeton_app: jeton.Jeton, clock: ManualClock,
     assert report.table("float").rows == [["USD", 90, 2700]]
     assert report.table("top_members").rows == [["alice", 10], ["bob", 4]]
     assert report.table("per_day").to_csv().startswith("day,issued,consumed,expired")
+
+
+def test_a_reports_tables_agree_while_spends_commit_in_between(
+        jeton_app: jeton.Jeton, clock: ManualClock, store: Store,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every table of a report reads one snapshot: a spend that commits while the report is
+    being built is in all of its tables or in none."""
+    chat = jeton_app.create_community("Reports", "rep")
+    chat.create_member("alice")
+    chat.grant("alice", 100, idempotency_key="g", paid=True, cost_minor=1000,
+               cost_currency="USD")
+    chat.spend("alice", 3, service="chat.message", idempotency_key="s0")
+    by_service = reports._consumed_by_service
+
+    def spend_first(*args: object) -> reports.ReportTable:  # a write lands between two tables
+        chat.spend("alice", 5, service="chat.message", idempotency_key="meanwhile")
+        return by_service(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reports, "_consumed_by_service", spend_first)
+    today = clock.now().date()
+    report = reports.build(store, "rep", since=today - timedelta(days=1), today=today)
+    assert sum(r[2] for r in report.table("per_day").rows) == 3
+    assert report.table("consumed_by_service").rows == [["chat.message", 3, 1]]
+    assert report.table("float").rows[0][1] == 97
+    monkeypatch.undo()
+    again = reports.build(store, "rep", since=today - timedelta(days=1), today=today)
+    assert again.table("consumed_by_service").rows == [["chat.message", 8, 2]]

@@ -43,7 +43,7 @@ def build(store: Store, community_id: str, *, asset: str = "CREDIT", since: date
     since, until = report_range(since, until, today or datetime.now(UTC).date())
     lo = to_us(datetime.combine(since, datetime.min.time(), UTC))
     hi = to_us(datetime.combine(until, datetime.min.time(), UTC))
-    with store.read() as conn:
+    with store.snapshot() as conn:  # one snapshot: the tables agree with each other
         tables = [
             _per_day(conn, community_id, asset, lo, hi),
             _issued_by_source(conn, community_id, asset, lo, hi),
