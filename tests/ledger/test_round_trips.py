@@ -5,7 +5,9 @@ through a relay on loopback between the Store and the real server."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -319,6 +321,19 @@ def test_a_declined_spend_writes_nothing_and_the_next_one_works(
         c.spend("alice", 10**6, idempotency_key="too-much")
     assert c.balance("alice").posted == 1_000
     assert c.spend("alice", 5, idempotency_key="fine").balance_after == 995
+
+
+def test_a_balance_is_one_round_trip_with_its_expired_credits_in_the_same_snapshot(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    """Posted, pending and the credits past expiry that the job has not moved yet, in one
+    statement: the job moving them between two reads cannot count them as available."""
+    relay, c = counted
+    c.grant("bob", 30, idempotency_key="short",
+            expires_at=c.jeton.clock.now() + timedelta(milliseconds=200))
+    time.sleep(0.3)  # past its expiry; the job has not run
+    assert _trips(relay, lambda _k: c.balance("bob")) == 1
+    balance = c.balance("bob")
+    assert (balance.posted, balance.available) == (1_030, 1_000)
 
 
 def test_relay_counts_a_plain_statement_as_one_round_trip() -> None:

@@ -50,20 +50,22 @@ class LedgerReads(LedgerBase):
         to breakage are not available."""
         aid = wallet_id(member_id, asset)
         now = self.now_us()
+        # One statement, so one snapshot: the expiry job moving a lot between two reads
+        # would have left its credits in the balance and out of the expired sum.
+        stale = (sa.select(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0))
+                 .where(lots.c.community_id == community_id, lots.c.account_id == aid,
+                        lots.c.remaining > 0, lots.c.expires_at_us.is_not(None),
+                        lots.c.expires_at_us <= now).scalar_subquery())
         with self.store.read() as conn:
-            row = conn.execute(sa.select(accounts.c.posted, accounts.c.pending, accounts.c.floor)
+            row = conn.execute(sa.select(accounts.c.posted, accounts.c.pending, accounts.c.floor,
+                                         stale)
                                .where(accounts.c.community_id == community_id,
                                       accounts.c.account_id == aid)).first()
             if row is None:
                 self._require_member(conn, community_id, member_id)
                 return Balance(member_id=member_id, account_id=aid, asset=asset, posted=0,
                                pending=0, available=0)
-            posted, pending, floor = row
-            stale = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0))
-                                 .where(lots.c.community_id == community_id,
-                                        lots.c.account_id == aid, lots.c.remaining > 0,
-                                        lots.c.expires_at_us.is_not(None),
-                                        lots.c.expires_at_us <= now)).scalar_one()
+        posted, pending, floor, stale = row
         available = posted - pending - int(stale) - (floor or 0)
         return Balance(member_id=member_id, account_id=aid, asset=asset, posted=posted,
                        pending=pending, available=available)
@@ -89,7 +91,7 @@ class LedgerReads(LedgerBase):
         since_us = history.instant_us(since, "since")
         aid = wallet_id(member_id, asset)
         points: list[BalancePoint] = []
-        with self.store.read() as conn:  # one snapshot: the series agrees with itself
+        with self.store.snapshot() as conn:  # one snapshot: the series agrees with itself
             self._require_member(conn, community_id, member_id)
             wallet = history.WalletHistory(conn, community_id, aid)
             found = wallet.at(since_us)
