@@ -178,3 +178,36 @@ def test_a_credit_line_repaid_to_zero_lends_again(j: jeton.Jeton, club: jeton.Co
     assert club.balance("cy").posted == -4
     assert [(lot.source, lot.remaining) for lot in club.lots("cy")] == [("overdraft", -4)]
     ok(j.store)
+
+
+def test_a_bill_paid_late_while_a_new_checkout_is_asked_for_is_not_sold_again(
+        j: jeton.Jeton, billed: jeton.Community, clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The member's first checkout expired; they ask for a new one just as the first one's
+    payment arrives after all. The bill is paid once: the new purchase is refused under the
+    bill's lock, not opened beside a bill the old one has paid."""
+    from jeton.services.funding import purchases
+
+    _play(billed, "ann", 5, 0, "jan")
+    clock.advance(timedelta(days=17))
+    billed.run_funding_jobs()
+    [bill] = billed.list_bills("ann").data
+    first = billed.pay_bill(bill.id)
+    clock.advance(timedelta(days=2))
+    assert billed.run_funding_jobs()["purchases.expire"] == 1
+    assert billed.get_purchase(first.purchase_id).status == "expired"
+    open_purchase = purchases.open_purchase
+
+    def paid_meanwhile(*args: object, **kwargs: object) -> object:
+        pay(j, first)  # the money of the expired checkout lands after pay_bill read the bill
+        return open_purchase(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(purchases, "open_purchase", paid_meanwhile)
+    with pytest.raises(jeton.Conflict) as refused:
+        billed.pay_bill(bill.id)
+    assert refused.value.extra.get("reason") == "bill_paid"
+    assert billed.get_bill(bill.id).status == "paid"
+    bought = billed.list_purchases("ann").data
+    assert [(p.id, p.status) for p in bought] == [(first.purchase_id, "completed")]
+    assert billed.balance("ann").posted == 0
+    ok(j.store)

@@ -52,20 +52,20 @@ def pay_bill(j: Jeton, community_id: str, bill_id: str, *, provider: str | None 
              success_url: str | None = None, cancel_url: str | None = None,
              save_payment_method: bool = False) -> Checkout:
     """A hosted checkout for an open bill. Asking again while its checkout is open answers the
-    same checkout (two clicks make one payment); a paid bill is a conflict (`bill_paid`)."""
-    with j.store.read() as conn:
+    same checkout (two clicks make one payment); a paid bill is a conflict (`bill_paid`), and
+    so is one paid while this call ran (a late payment of an expired checkout, say): a new
+    purchase is made only under the bill's lock, while it is open and its last attempt is the
+    one judged here."""
+    with j.store.snapshot() as conn:  # the bill and its last attempt as of one moment
         row = bl.find_bill(conn, community_id, bill_id)
         settings = bl.billing_settings(conn, community_id, row["asset"])
         attempt = _attempt(conn, community_id, row["purchase_id"])
-    if row["status"] == "paid":
-        raise Conflict(f"bill {bl.number_text(row['number'])} is paid already",
-                       status=Status.conflict, reason="bill_paid")
+    _refuse_paid(row)
     if attempt is not None and attempt["status"] == "pending" \
             and attempt["session_id"] is not None:
         return pur.checkout_of(attempt, True)
     if attempt is not None and attempt["status"] in ("charging", "processing"):
-        raise Conflict(f"a payment of bill {bl.number_text(row['number'])} is under way",
-                       status=Status.conflict, reason="payment_in_flight")
+        raise _in_flight(row)
     prov = j.payments.get(provider or (settings.provider if settings else None))
     success_url, cancel_url = pur.return_urls(j, prov, success_url, cancel_url)
     if type(save_payment_method) is not bool:
@@ -74,13 +74,31 @@ def pay_bill(j: Jeton, community_id: str, bill_id: str, *, provider: str | None 
     # One key per bill and per attempt before it: two clicks make the same purchase.
     key = f"jeton:bill:{bill_id}:after:{row['purchase_id'] or 'none'}"
     request = {"bill": bill_id, "provider": prov.name}
+
+    def columns(conn: Connection, _now_us: int) -> dict[str, Any]:
+        now = bl.find_bill(conn, community_id, bill_id, lock=True)
+        _refuse_paid(now)
+        if now["purchase_id"] != row["purchase_id"]:  # another attempt began meanwhile
+            raise _in_flight(now)
+        return _purchase_columns(row)
+
     opened, replayed = pur.open_purchase(
-        j, community_id, row["member_id"], key, request, prov.name,
-        lambda conn, now_us: _purchase_columns(row), kind="bill")
+        j, community_id, row["member_id"], key, request, prov.name, columns, kind="bill")
     j.store.run_write(lambda conn: _attach(conn, community_id, bill_id, opened["purchase_id"]))
     return pur.start_checkout(j, community_id, opened, success_url=success_url,
                               cancel_url=cancel_url, save_payment_method=save_payment_method,
                               replayed=replayed)
+
+
+def _refuse_paid(row: RowMapping) -> None:
+    if row["status"] == "paid":
+        raise Conflict(f"bill {bl.number_text(row['number'])} is paid already",
+                       status=Status.conflict, reason="bill_paid")
+
+
+def _in_flight(row: RowMapping) -> Conflict:
+    return Conflict(f"a payment of bill {bl.number_text(row['number'])} is under way",
+                    status=Status.conflict, reason="payment_in_flight")
 
 
 def collect(j: Jeton, community_id: str, bill_id: str) -> bool:
