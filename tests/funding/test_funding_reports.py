@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 import jeton
 from jeton.core.clock import ManualClock
 from jeton.store.engine import Store
@@ -65,3 +67,30 @@ def test_money_per_day_is_one_row_per_day_and_currency_for_every_day(
     ]
     assert report.table("money_total").rows == [["EUR", "149.50", "0.00", "149.50", 1],
                                                  ["USD", "300.00", "0.00", "300.00", 5]]
+
+
+def test_the_overviews_money_today_is_within_its_days_while_purchases_land(
+        jeton_app: jeton.Jeton, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overview reads the report over its days and over today in one snapshot: a purchase
+    paid between the two is in both or in neither, never in today alone."""
+    from jeton.services.reports import service
+
+    chat = jeton_app.create_community("Overview", "ov")
+    chat.create_member("alice")
+    pack = chat.create_pack("Twenty", credits=20, price_minor=6000, currency="USD")
+    _buy(chat, pack.id, "alice", "first")
+    build_in = service.build_in
+    calls: list[int] = []
+
+    def paid_between(*args: object, **kwargs: object) -> object:
+        if len(calls) == 1:  # after the days' report, before today's
+            _buy(chat, pack.id, "alice", "meanwhile")
+        calls.append(1)
+        return build_in(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "build_in", paid_between)
+    seen = chat.overview()
+    assert [(m.currency, m.amount) for m in seen.money_days] == [("USD", "60.00")]
+    assert [(m.currency, m.amount) for m in seen.money_today] == [("USD", "60.00")]
+    monkeypatch.undo()
+    assert [m.amount for m in chat.overview().money_today] == ["120.00"]

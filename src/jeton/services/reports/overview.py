@@ -1,9 +1,10 @@
 """The owner's overview: the business at a glance, as the dashboard's home shows it.
 
-Every money and credit figure is read from the report itself (`service.build` over the last
-`overview_days_default` days, and over today), so the home, `GET /v1/reports/overview` and
-`GET /v1/reports` cannot disagree. What the report has no table for (members active,
-subscriptions, declines, failed recharges) is counted here over the same days.
+Every money and credit figure is read from the report itself (`service.build_in` over the
+last `overview_days_default` days, and over today, in one snapshot), so the home,
+`GET /v1/reports/overview` and `GET /v1/reports` cannot disagree. What the report has no
+table for (members active, subscriptions, declines, failed recharges) is counted here over
+the same days, in the same snapshot.
 """
 
 from __future__ import annotations
@@ -66,18 +67,13 @@ def build(store: Store, community_id: str, *, asset: str = "CREDIT", today: date
           days: int = overview_days_default) -> Overview:
     since = today - timedelta(days=days - 1)
     until = today + timedelta(days=1)
-    span = service.build(store, community_id, asset=asset, since=since, until=until,
-                         today=today)
-    day = service.build(store, community_id, asset=asset, since=today, until=until,
-                        today=today)
-    per_day = span.table("per_day")
-    consumed = sum(int(r[2]) for r in per_day.rows)
-    expired = sum(int(r[3]) for r in per_day.rows)
-    sold = sum(int(r[2]) for r in span.table("issued_by_source").rows if r[1])
-    float_rows = span.table("float").rows
     lo = to_us(datetime.combine(since, datetime.min.time(), UTC))
     hi = to_us(datetime.combine(until, datetime.min.time(), UTC))
-    with store.read() as conn:
+    with store.snapshot() as conn:  # one snapshot: today is within the days, as it should be
+        span = service.build_in(conn, community_id, asset=asset, since=since, until=until,
+                                today=today)
+        day = service.build_in(conn, community_id, asset=asset, since=today, until=until,
+                               today=today)
         members_active = _members_active(conn, community_id, asset, lo, hi)
         subs, monthly = _subscriptions(conn, community_id, asset)
         declines = conn.execute(
@@ -89,6 +85,11 @@ def build(store: Store, community_id: str, *, asset: str = "CREDIT", today: date
                 purchases.c.community_id == community_id, purchases.c.asset == asset,
                 purchases.c.kind == "recharge", purchases.c.status == "failed",
                 purchases.c.created_at_us >= lo, purchases.c.created_at_us < hi)).scalar_one()
+    per_day = span.table("per_day")
+    consumed = sum(int(r[2]) for r in per_day.rows)
+    expired = sum(int(r[3]) for r in per_day.rows)
+    sold = sum(int(r[2]) for r in span.table("issued_by_source").rows if r[1])
+    float_rows = span.table("float").rows
     return Overview(
         community_id=community_id, asset=asset, today=today, days=days,
         money_today=_net(day), money_days=_net(span), credits_sold=sold,

@@ -40,18 +40,26 @@ def report_range(since: date | None, until: date | None, today: date) -> tuple[d
 def build(store: Store, community_id: str, *, asset: str = "CREDIT", since: date | None = None,
           until: date | None = None, today: date | None = None,
           top_members_max: int = 10) -> Report:
+    with store.snapshot() as conn:  # one snapshot: the tables agree with each other
+        return build_in(conn, community_id, asset=asset, since=since, until=until,
+                        today=today, top_members_max=top_members_max)
+
+
+def build_in(conn: sa.Connection, community_id: str, *, asset: str = "CREDIT",
+             since: date | None = None, until: date | None = None, today: date | None = None,
+             top_members_max: int = 10) -> Report:
+    """`build` on a connection the caller holds (one snapshot for several reports)."""
     since, until = report_range(since, until, today or datetime.now(UTC).date())
     lo = to_us(datetime.combine(since, datetime.min.time(), UTC))
     hi = to_us(datetime.combine(until, datetime.min.time(), UTC))
-    with store.snapshot() as conn:  # one snapshot: the tables agree with each other
-        tables = [
-            _per_day(conn, community_id, asset, lo, hi),
-            _issued_by_source(conn, community_id, asset, lo, hi),
-            _consumed_by_service(conn, community_id, asset, lo, hi),
-            _float(conn, community_id, asset),
-            _top_members(conn, community_id, asset, lo, hi, top_members_max),
-        ]
-        tables.extend(funding_sections(conn, community_id, asset, lo, hi))
+    tables = [
+        _per_day(conn, community_id, asset, lo, hi),
+        _issued_by_source(conn, community_id, asset, lo, hi),
+        _consumed_by_service(conn, community_id, asset, lo, hi),
+        _float(conn, community_id, asset),
+        _top_members(conn, community_id, asset, lo, hi, top_members_max),
+    ]
+    tables.extend(funding_sections(conn, community_id, asset, lo, hi))
     return Report(community_id=community_id, asset=asset, since=since, until=until,
                   tables=tables)
 
