@@ -104,7 +104,7 @@ def preview(charging: Charging, community_id: str, new: Catalog, days: int,
     now_us = charging.ledger.now_us()
     since_us = now_us - days * _DAY_US
     cap = limits.catalog_preview_charges_max
-    with charging.store.read() as conn:
+    with charging.store.snapshot() as conn:  # one snapshot, as the module says
         charging.require_community(conn, community_id)
         version = charging.catalogs.head(conn, community_id)
         active = charging.catalogs.active(conn, community_id, version)
