@@ -235,3 +235,35 @@ def test_canceling_now_ends_at_once_and_keeps_what_was_granted(
     assert club.balance("ann").available == 0
     assert len(club.list_purchases("ann").data) == 1
     ok(j.store)
+
+
+def test_a_list_of_subscriptions_reads_their_cycles_in_one_statement(
+        j: jeton.Jeton, club: jeton.Community, clock: ManualClock) -> None:
+    """Each subscription in the list names its current cycle; the cycles of all of them are
+    one read, not one read each (the owner's plan page lists up to a hundred)."""
+    import sqlalchemy as sa
+
+    clock.set(JAN_31)
+    club.create_plan("Club monthly", plan_id="monthly", cycle="monthly", credits=100,
+                     price_minor=1000)
+    for member in ("ann", "bob", "cy"):
+        _card(club, member)
+        club.subscribe(member, "monthly", idempotency_key=f"{member}-monthly")
+    clock.set(datetime(2026, 2, 28, 9, 1, tzinfo=UTC))
+    _tick(club)  # ann, bob and cy renew: cycle 1 is current
+    club.cancel_subscription(club.list_subscriptions("cy")[0].id, at_period_end=False)
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(j.store.engine, "before_cursor_execute", seen)
+    try:
+        subs = club.list_subscriptions()
+    finally:
+        sa.event.remove(j.store.engine, "before_cursor_execute", seen)
+    assert sorted((s.member_id, s.status, s.current_cycle) for s in subs) == [
+        ("ann", "active", 1), ("bob", "active", 1), ("cy", "canceled", 1)]
+    assert subs[0].current_period_end == datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
+    assert sum("subscription_cycles" in s for s in statements) == 1, statements
+    assert club.get_subscription(subs[0].id) == subs[0]
