@@ -190,3 +190,36 @@ def test_any_valid_service_survives_the_trip_to_stored_data_and_back(
         return
     assert dict(checked.catalog.services) == {"some.service": service}
     assert json.loads(json.dumps(catalog_to_data(checked.catalog))) == catalog_to_data(catalog)
+
+
+@pytest.mark.postgres
+def test_a_charge_during_a_catalog_load_charges_and_names_one_version(
+        pg_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a catalog load may commit between a charge's read of the active version
+    and its read of the entries: the charge runs again, so the price it takes and the version
+    it names in its transfer are the same catalog's."""
+    j = jeton.Jeton(pg_store)
+    shop = j.create_community("Loads", "loads")
+    shop.create_member("ann")
+    shop.grant("ann", 100, idempotency_key="g")
+    priced = '[services."chat.message"]\nname = "A message"\ncredits = {}\n'
+    shop.load_catalog(priced.format(2))
+    catalogs = j.charging.catalogs
+    catalogs._cache.clear()  # a process that has not read version 1 yet
+    active = catalogs.active
+    loads: list[int] = []
+
+    def loaded_meanwhile(conn: sa.Connection, community_id: str, version: int) -> Catalog:
+        if not loads:  # another process's load commits after the charge read version 1
+            loads.append(shop.load_catalog(priced.format(5)).version)
+        return active(conn, community_id, version)
+
+    monkeypatch.setattr(catalogs, "active", loaded_meanwhile)
+    receipt = shop.charge("ann", "chat.message", idempotency_key="during")
+    assert loads == [2]
+    assert receipt.charged == 5
+    with pg_store.read() as conn:
+        meta = conn.execute(sa.text(
+            "SELECT metadata_json FROM transfers WHERE community_id = 'loads' "
+            "AND transfer_id = :t"), {"t": receipt.transfer_id}).scalar_one()
+    assert json.loads(meta)["catalog_version"] == 2

@@ -58,8 +58,16 @@ def _driver_error(exc: BaseException) -> BaseException:
     return getattr(exc, "orig", None) or exc
 
 
+class StaleRead(Exception):
+    """Raised inside a write that found a row it read earlier changed since by another commit
+    (READ COMMITTED shows each statement the newest commits): the write runs again."""
+
+
 def is_retryable(exc: BaseException, dialect: str) -> bool:
-    """Serialization failures and deadlocks (PostgreSQL), a busy database (SQLite)."""
+    """Serialization failures and deadlocks (PostgreSQL), a busy database (SQLite), and a
+    write that met a stale read of its own (`StaleRead`)."""
+    if isinstance(exc, StaleRead):
+        return True
     orig = _driver_error(exc)
     if dialect == "postgresql":
         return getattr(orig, "sqlstate", None) in {"40001", "40P01"}

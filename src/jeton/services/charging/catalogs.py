@@ -48,7 +48,7 @@ from jeton.services.charging.results import (
     RewardInfo,
     ServiceInfo,
 )
-from jeton.store.dialect import is_unique_violation
+from jeton.store.dialect import StaleRead, is_unique_violation
 from jeton.store.engine import Store
 from jeton.store.tables.achievements import achievement_rules
 from jeton.store.tables.catalog import (
@@ -63,12 +63,18 @@ CatalogFormat = Literal["toml", "yaml"]
 _E = catalog_entries.c
 _V = catalog_versions.c
 
-_SELECT_ACTIVE = sa.select(_E.entry, _E.code, _E.definition_json).where(
-    _E.community_id == sa.bindparam("c"), _E.retired_version.is_(None))
 _P = catalog_plan_terms.c
-_SELECT_PLANS = sa.select(_P.plan_id, _P.definition_json).where(
-    _P.community_id == sa.bindparam("c"), _P.retired_version.is_(None))
 _SELECT_HEAD = sa.select(sa.func.max(_V.version)).where(_V.community_id == sa.bindparam("c"))
+# The active catalog in one statement, so one snapshot: its head version, its entries and its
+# plans' terms (read apart, a load committing in between mixed two versions).
+_SELECT_ACTIVE = sa.union_all(
+    sa.select(sa.literal_column("'head'"), sa.literal_column("''"),
+              sa.cast(sa.func.coalesce(sa.func.max(_V.version), 0), sa.Text))
+    .where(_V.community_id == sa.bindparam("c")),
+    sa.select(_E.entry, _E.code, _E.definition_json).where(
+        _E.community_id == sa.bindparam("c"), _E.retired_version.is_(None)),
+    sa.select(sa.literal_column("'plan'"), _P.plan_id, _P.definition_json).where(
+        _P.community_id == sa.bindparam("c"), _P.retired_version.is_(None)))
 EMPTY = Catalog(services={}, rewards={})
 
 
@@ -278,7 +284,13 @@ class Catalogs:
     # ---- the active catalog (the charge path) ----
 
     def active(self, conn: Connection, community_id: str, version: int) -> Catalog:
-        """The parsed catalog of `version`, which the caller read as the active one on `conn`."""
+        """The parsed catalog of `version`, which the caller read as the active one on `conn`.
+
+        Read from the database (not this process's cache), the catalog may have moved on since
+        the caller read `version` (a load committed in between, on PostgreSQL): inside a
+        transaction (a charge, a renewal) that is a `StaleRead` and the write runs again, so
+        what it charges and the version it names are one catalog's; a read outside one gets the
+        newest catalog. Either way it is kept under its own version."""
         if version == 0:
             return EMPTY
         with self._lock:
@@ -287,16 +299,24 @@ class Catalogs:
                 self._cache.move_to_end(community_id)
                 return found[1]
         data: dict[str, dict[str, Any]] = {"services": {}, "rewards": {}}
+        plans: dict[str, Any] = {}
+        head = 0
         for kind, code, text in conn.execute(_SELECT_ACTIVE, {"c": community_id}):
-            data["services" if kind == "service" else "rewards"][code] = json.loads(text)
-        plans = {pid: json.loads(text) for pid, text in conn.execute(
-            _SELECT_PLANS, {"c": community_id})}
+            if kind == "head":
+                head = int(text)
+            elif kind == "plan":
+                plans[code] = json.loads(text)
+            else:
+                data["services" if kind == "service" else "rewards"][code] = json.loads(text)
         if plans:
             data["plans"] = plans
-        catalog = catalog_from_data(data).catalog
+        if head != version and conn.in_transaction():
+            raise StaleRead(f"the catalog of {community_id!r} moved from version {version} to "
+                            f"{head} during the write")
+        catalog = catalog_from_data(data).catalog if head else EMPTY
         if catalog is None:
             raise InvariantViolation(f"the stored catalog of {community_id!r} does not check")
-        self._remember(community_id, version, catalog)
+        self._remember(community_id, head, catalog)
         return catalog
 
     def head(self, conn: Connection, community_id: str) -> int:
