@@ -192,29 +192,41 @@ def test_any_valid_service_survives_the_trip_to_stored_data_and_back(
     assert json.loads(json.dumps(catalog_to_data(checked.catalog))) == catalog_to_data(catalog)
 
 
+_PRICED = '[services."chat.message"]\nname = "A message"\ncredits = {}\n'
+
+
+def _a_load_between_two_reads(store: Store, monkeypatch: pytest.MonkeyPatch,
+                              ) -> tuple[jeton.Community, list[int]]:
+    """A community on catalog version 1 (2 credits a message) in a process that has not read
+    it yet, and another process's load of version 2 (5 credits) committing right after the
+    next caller read the active version and before it reads the entries; the list gets the
+    version loaded."""
+    j = jeton.Jeton(store)
+    shop = j.create_community("Loads", "loads")
+    shop.create_member("ann")
+    shop.grant("ann", 100, idempotency_key="g")
+    shop.load_catalog(_PRICED.format(2))
+    catalogs = j.charging.catalogs
+    catalogs._cache.clear()
+    active = catalogs.active
+    loads: list[int] = []
+
+    def loaded_meanwhile(conn: sa.Connection, community_id: str, version: int) -> Catalog:
+        if not loads:
+            loads.append(shop.load_catalog(_PRICED.format(5)).version)
+        return active(conn, community_id, version)
+
+    monkeypatch.setattr(catalogs, "active", loaded_meanwhile)
+    return shop, loads
+
+
 @pytest.mark.postgres
 def test_a_charge_during_a_catalog_load_charges_and_names_one_version(
         pg_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL a catalog load may commit between a charge's read of the active version
     and its read of the entries: the charge runs again, so the price it takes and the version
     it names in its transfer are the same catalog's."""
-    j = jeton.Jeton(pg_store)
-    shop = j.create_community("Loads", "loads")
-    shop.create_member("ann")
-    shop.grant("ann", 100, idempotency_key="g")
-    priced = '[services."chat.message"]\nname = "A message"\ncredits = {}\n'
-    shop.load_catalog(priced.format(2))
-    catalogs = j.charging.catalogs
-    catalogs._cache.clear()  # a process that has not read version 1 yet
-    active = catalogs.active
-    loads: list[int] = []
-
-    def loaded_meanwhile(conn: sa.Connection, community_id: str, version: int) -> Catalog:
-        if not loads:  # another process's load commits after the charge read version 1
-            loads.append(shop.load_catalog(priced.format(5)).version)
-        return active(conn, community_id, version)
-
-    monkeypatch.setattr(catalogs, "active", loaded_meanwhile)
+    shop, loads = _a_load_between_two_reads(pg_store, monkeypatch)
     receipt = shop.charge("ann", "chat.message", idempotency_key="during")
     assert loads == [2]
     assert receipt.charged == 5
@@ -223,3 +235,16 @@ def test_a_charge_during_a_catalog_load_charges_and_names_one_version(
             "SELECT metadata_json FROM transfers WHERE community_id = 'loads' "
             "AND transfer_id = :t"), {"t": receipt.transfer_id}).scalar_one()
     assert json.loads(meta)["catalog_version"] == 2
+
+
+@pytest.mark.postgres
+def test_a_check_during_a_catalog_load_answers_with_the_newest_catalog(
+        pg_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read (a check, the member's catalog) runs each statement in a snapshot of its own on
+    PostgreSQL: a load between its reads gives it the newest catalog, never an error."""
+    shop, loads = _a_load_between_two_reads(pg_store, monkeypatch)
+    answer = shop.check("ann", "chat.message")
+    assert loads == [2]
+    assert answer.allowed
+    assert answer.price is not None
+    assert answer.price.credits == 5

@@ -383,6 +383,13 @@ class Store:
 _AFTER_COMMIT = "jeton_after_commit"
 
 
+def in_autocommit(conn: Connection) -> bool:
+    """Whether `conn` is a `Store.read` connection of PostgreSQL: each statement its own
+    snapshot, no transaction whose reads must agree (SQLAlchemy's `in_transaction` says True
+    there once a statement has run, so it cannot tell)."""
+    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
 def after_commit(conn: Connection, fn: Callable[[], object]) -> None:
     """Call `fn` once the write transaction `conn` holds has committed; never if it does not.
     For effects outside the database that must follow the data (a metric, say)."""

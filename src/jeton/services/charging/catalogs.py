@@ -49,7 +49,7 @@ from jeton.services.charging.results import (
     ServiceInfo,
 )
 from jeton.store.dialect import StaleRead, is_unique_violation
-from jeton.store.engine import Store
+from jeton.store.engine import Store, in_autocommit
 from jeton.store.tables.achievements import achievement_rules
 from jeton.store.tables.catalog import (
     catalog_entries,
@@ -288,9 +288,10 @@ class Catalogs:
 
         Read from the database (not this process's cache), the catalog may have moved on since
         the caller read `version` (a load committed in between, on PostgreSQL): inside a
-        transaction (a charge, a renewal) that is a `StaleRead` and the write runs again, so
-        what it charges and the version it names are one catalog's; a read outside one gets the
-        newest catalog. Either way it is kept under its own version."""
+        write (a charge, a renewal) that is a `StaleRead` and the write runs again, so what it
+        charges and the version it names are one catalog's; a read in autocommit (`Store.read`,
+        each statement its own snapshot) gets the newest catalog. In a snapshot the two cannot
+        differ. Either way it is kept under its own version."""
         if version == 0:
             return EMPTY
         with self._lock:
@@ -310,7 +311,7 @@ class Catalogs:
                 data["services" if kind == "service" else "rewards"][code] = json.loads(text)
         if plans:
             data["plans"] = plans
-        if head != version and conn.in_transaction():
+        if head != version and not in_autocommit(conn):
             raise StaleRead(f"the catalog of {community_id!r} moved from version {version} to "
                             f"{head} during the write")
         catalog = catalog_from_data(data).catalog if head else EMPTY
