@@ -209,3 +209,24 @@ async def test_holds_in_flight_across_members_show_what_is_set_aside(
         found = text_of(await support.get("/admin/holds?q=download"))
         assert "alice" in found
         assert "bob" not in found
+
+
+async def test_a_confirm_sent_twice_is_done_once_and_both_say_done(
+        store: Store, clock: ManualClock, staff: Staff, j: jeton.Jeton) -> None:
+    """A double click on Confirm whose second request is read after the first one finished:
+    the purchase is refunded already, but by this very form, so the second answers as the
+    first did (back to the member, refunded) instead of refusing it."""
+    chat = j.community("chat")
+    [bought] = [p for p in chat.list_purchases("bob").data if p.status == "completed"]
+    form = {"member": "bob", "target": bought.id, "key": "form-1", "how": "credits",
+            "amount": "", "credits": "", "reason": "Goodwill"}
+    async with signed_in(store, clock, staff.owner, staff.password, j) as owner:
+        first = await owner.post("/admin/actions/refund-purchase", form)
+        again = await owner.post("/admin/actions/refund-purchase", form)
+        other = await owner.post("/admin/actions/refund-purchase", {**form, "key": "form-2"})
+    assert first.status_code == 303
+    assert again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert other.status_code == 409  # another form: refunded already, and said so
+    assert "refunded already" in other.text
+    assert chat.get_purchase(bought.id).refunded_minor == bought.amount_minor

@@ -62,6 +62,18 @@ def record_audit_now(store: Store, community_id: str, user_id: str | None, actio
                                                      target=target, detail=detail))
 
 
+def recorded_with_key(store: Store, community_id: str, action: str, target: str,
+                      form_key: str) -> bool:
+    """Whether `action` on `target` was recorded with this form's key in its detail
+    (`form_key`): the dashboard's sign that a confirm sent twice was done by the first."""
+    a = staff_audit.c
+    with store.read() as conn:
+        details = conn.execute(sa.select(a.detail_json).where(
+            a.community_id == community_id, a.action == action,
+            a.target == target[:300])).scalars().all()
+    return any(json.loads(d).get("form_key") == form_key for d in details)
+
+
 def list_audit(store: Store, community_id: str, *, before: str | None = None,
                limit: int = limits.page_size_default) -> list[AuditEntry]:
     """Newest first; pass the last `audit_id` of a page as `before` for the next page."""

@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from jeton.core.errors import JetonError, NotFound
+from jeton.services.access.audit import recorded_with_key
 from jeton.web.admin import member_actions, settings_actions
 from jeton.web.admin.actions import Action, Plan, Scope
 from jeton.web.admin.context import admin_context
@@ -134,6 +135,9 @@ def action_post(request: Request, staff: CurrentStaff, key: str, form: FormValue
     if plan is None:
         return _form(request, action, scope, values, fields.errors)
     if plan.refusal:
+        if recorded_with_key(admin_context(request).store, staff.community_id,
+                             plan.audit.action, plan.audit.target, values["key"]):
+            return _done(request, scope, plan)  # a second confirm: the first one did it
         return _review(request, action, scope, values, plan, status_code=409)
     try:
         changed = plan.apply()
@@ -145,7 +149,11 @@ def action_post(request: Request, staff: CurrentStaff, key: str, form: FormValue
                        refusal="Nothing was changed. " + error_message(exc))
     if changed:
         audit(request, staff, plan.audit.action, target=plan.audit.target,
-              detail=plan.audit.detail)
+              detail={**plan.audit.detail, "form_key": values["key"]})
+    return _done(request, scope, plan)
+
+
+def _done(request: Request, scope: Scope, plan: Plan) -> Response:
     if scope.member is not None:
         return redirect_to(request, "admin.member", notice=plan.notice,
                            member_id=scope.member.id)
