@@ -155,7 +155,7 @@ def test_checkout_arguments_are_normalized() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("amount_minor", -5), ("amount_minor", True), ("amount_minor", 2**63),
-    ("currency", "US"), ("success_url", "javascript:alert(1)"),
+    ("currency", "US"), ("success_url", "javascript:alert(1)"), ("success_url", "https://[Q"),
     ("cancel_url", "https://a.example/\nx"), ("description", ""),
     ("description", "x" * 251), ("member_id", "has space"), ("customer_id", "cus 1"),
     ("save_payment_method", "yes"),

@@ -68,7 +68,10 @@ def url(value: object, what: str) -> str:
     if not isinstance(value, str) or len(value) > limits.url_chars_max or _CONTROL.search(value):
         raise InvalidRequest(f"{what} must be a URL of at most {limits.url_chars_max} characters",
                              status=Status.value_invalid)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # a host urllib cannot read ("https://[x"): not a URL either
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidRequest(f"{what} must be an absolute http(s) URL, got {value!r}",
                              status=Status.value_invalid)

@@ -239,7 +239,10 @@ def _return_url(value: str | None) -> str | None:
         raise InvalidRequest(
             f"return_url must be a URL of at most {limits.member_return_url_chars_max} "
             "characters", status=Status.value_invalid)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # a host urllib cannot read ("https://[x"): not a URL either
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidRequest(f"return_url must be an absolute http(s) URL, got {value!r}",
                              status=Status.value_invalid)
