@@ -15,6 +15,7 @@ from jeton.core.clock import ManualClock
 from jeton.services.events import endpoints as webhooks
 from jeton.services.events.endpoints import EndpointWithSecret, Webhooks, sign_headers
 from jeton.services.ops import worker
+from meanwhile import write_after
 
 from .conftest import Receiver, event_types, open_jeton
 
@@ -177,6 +178,24 @@ def test_an_unreachable_receiver_is_an_attempt_with_an_error(
     assert detail.last_status_code is None
     assert detail.attempt_log[0].error is not None
     assert "ConnectError" in detail.attempt_log[0].error
+
+
+def test_a_deliverys_attempts_agree_with_its_count_while_an_attempt_is_recorded(
+        j: jeton.Jeton, chat: jeton.Community, wh: Webhooks, receiver: Receiver,
+        clock: ManualClock) -> None:
+    """The delivery and its attempts are one read: an attempt recorded while it is read is in
+    the count and the log, or in neither."""
+    fail_once_on_depletion(chat, wh, receiver)
+    [delivery] = wh.list_deliveries("chat").data
+    clock.advance(seconds=5)  # the retry is due
+    with write_after(j.store, "FROM webhook_deliveries JOIN events", lambda: send(wh)) as sent:
+        seen = wh.get_delivery("chat", delivery.id)
+    assert sent == [1]  # the second attempt was recorded after the delivery's row was read
+    assert seen.attempts == len(seen.attempt_log) == 1
+    assert seen.last_status_code == seen.attempt_log[-1].status_code == 500
+    after = wh.get_delivery("chat", delivery.id)
+    assert after.attempts == len(after.attempt_log) == 2
+    assert (after.status, after.last_status_code) == ("succeeded", 204)
 
 
 def test_a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends(

@@ -505,20 +505,26 @@ class Deliveries:
         return Page(data=data, has_more=more, next_cursor=data[-1].id if more else None)
 
     def get_delivery(self, community_id: str, delivery_id: str) -> DeliveryInfo:
-        """A delivery with every attempt made, oldest first."""
+        """A delivery with every attempt made, oldest first.
+
+        One statement (the delivery's row beside each of its attempts), so one snapshot: read
+        apart, an attempt recorded in between showed in the log and not in the count."""
         d, a = webhook_deliveries.c, webhook_attempts.c
+        stmt = (_DELIVERIES.add_columns(a.attempt, a.attempted_at_us, a.status_code,
+                                        a.duration_ms, a.error, a.response_excerpt)
+                .outerjoin(webhook_attempts, sa.and_(a.community_id == d.community_id,
+                                                     a.delivery_id == d.delivery_id))
+                .where(d.community_id == community_id, d.delivery_id == delivery_id)
+                .order_by(a.attempt))
         with self.store.read() as conn:
-            row = conn.execute(_DELIVERIES.where(d.community_id == community_id,
-                                                 d.delivery_id == delivery_id)).first()
-            if row is None:
-                raise NotFound(f"no webhook delivery {delivery_id!r}", status=Status.not_found)
-            tries = conn.execute(sa.select(
-                a.attempt, a.attempted_at_us, a.status_code, a.duration_ms, a.error,
-                a.response_excerpt).where(a.community_id == community_id,
-                                          a.delivery_id == delivery_id).order_by(a.attempt)).all()
+            rows = conn.execute(stmt).all()
+        if not rows:
+            raise NotFound(f"no webhook delivery {delivery_id!r}", status=Status.not_found)
+        width = len(_DELIVERIES.selected_columns)  # the delivery's own columns come first
         log = [AttemptInfo(attempt=t[0], attempted_at=from_us(t[1]), status_code=t[2],
-                           duration_ms=t[3], error=t[4], response_excerpt=t[5]) for t in tries]
-        return _delivery_info(row).model_copy(update={"attempt_log": log})
+                           duration_ms=t[3], error=t[4], response_excerpt=t[5])
+               for t in (r[width:] for r in rows) if t[0] is not None]
+        return _delivery_info(rows[0]).model_copy(update={"attempt_log": log})
 
 
 # ---- helpers ----
