@@ -15,6 +15,7 @@ from jeton.core.clock import ManualClock
 from jeton.payments.offline import DEMO_METHOD_DECLINED, DEMO_METHOD_OK
 from jeton.services.ledger.metrics import recharges_total
 from jeton.store.tables.funding import recharge_claims
+from meanwhile import write_after
 
 from .conftest import events, ok
 
@@ -123,6 +124,25 @@ def test_the_monthly_cap_counts_recharges_per_calendar_month(
     assert info.recharges_this_month == 1
     assert info.status == "ok"
     ok(j.store)
+
+
+def test_a_recharge_settling_while_the_settings_are_read_is_in_flight_or_counted(
+        j: jeton.Jeton, club: jeton.Community,
+        buy: Callable[..., jeton.PurchaseInfo]) -> None:
+    """The settings, this month's count and whether a recharge is in flight are one read: a
+    recharge that settles meanwhile is in flight or counted, never neither."""
+    buy("ann", "p20")
+    _card(club, "ann")
+    club.set_auto_recharge("ann", pack_id="p20", threshold=10, monthly_cap=3)
+    club.spend("ann", 15, idempotency_key="g1", service="chess.game")  # under: a claim
+    with write_after(j.store, "FROM auto_recharge", club.run_funding_jobs) as settled:
+        seen = club.get_auto_recharge("ann")
+    assert [ran["recharge.run"] for ran in settled] == [1]  # it settled inside the read
+    assert seen is not None
+    assert (seen.recharges_this_month, seen.in_flight) == (0, True)
+    after = club.get_auto_recharge("ann")
+    assert after is not None
+    assert (after.recharges_this_month, after.in_flight) == (1, False)
 
 
 def test_a_declined_recharge_is_reported_and_pauses_auto_recharge(

@@ -108,20 +108,21 @@ def set_auto_recharge(j: Jeton, community_id: str, member_id: str, *, pack_id: s
 
 def get_auto_recharge(j: Jeton, community_id: str, member_id: str, *,
                       asset: str = "CREDIT") -> AutoRechargeInfo | None:
+    # One statement, so one snapshot: a recharge settling between two reads (its claim
+    # deleted and the month's count raised together) was neither in flight nor counted.
+    in_flight = sa.exists().where(*_claim_pk(community_id, member_id, asset))
     with j.store.read() as conn:
-        row = conn.execute(sa.select(auto_recharge).where(
+        row = conn.execute(sa.select(auto_recharge, in_flight.label("in_flight")).where(
             *_pk(community_id, member_id, asset))).mappings().first()
-        if row is None:
-            return None
-        in_flight = conn.execute(sa.select(recharge_claims.c.claim_id).where(
-            *_claim_pk(community_id, member_id, asset))).first() is not None
+    if row is None:
+        return None
     month = fb.month_key(j.ledger.now_us())
     return AutoRechargeInfo(
         member_id=member_id, asset=asset, enabled=bool(row["enabled"]),
         threshold=row["threshold"], pack_id=row["pack_id"], monthly_cap=row["monthly_cap"],
         provider=row["provider"], status=row["status"], last_error=row["last_error"],
         recharges_this_month=row["month_count"] if row["month_key"] == month else 0,
-        in_flight=in_flight, target=row["target"])
+        in_flight=bool(row["in_flight"]), target=row["target"])
 
 
 # ---- the trigger ----
