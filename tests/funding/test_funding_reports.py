@@ -8,7 +8,11 @@ import pytest
 
 import jeton
 from jeton.core.clock import ManualClock
+from jeton.services.reports.standing import search_subscriptions
 from jeton.store.engine import Store
+from meanwhile import write_after
+
+from .conftest import CANCEL, SUCCESS, pay
 
 
 def test_report_counts_money_taken_and_packs_sold(jeton_app: jeton.Jeton, clock: ManualClock,
@@ -94,3 +98,23 @@ def test_the_overviews_money_today_is_within_its_days_while_purchases_land(
     assert [(m.currency, m.amount) for m in seen.money_today] == [("USD", "60.00")]
     monkeypatch.undo()
     assert [m.amount for m in chat.overview().money_today] == ["120.00"]
+
+
+def test_a_subscription_row_shows_its_status_and_period_as_of_one_moment(
+        j: jeton.Jeton, club: jeton.Community) -> None:
+    """The owner's list of subscriptions reads each one's status and its paid period in one
+    statement: a first payment landing meanwhile (the cycle granted and the subscription made
+    active together) shows as both or as neither."""
+    club.create_plan("Club monthly", plan_id="monthly", cycle="monthly", credits=100,
+                     price_minor=1000)
+    sub = club.subscribe("bob", "monthly", idempotency_key="bob-monthly", success_url=SUCCESS,
+                         cancel_url=CANCEL)
+    assert sub.checkout is not None
+    checkout = sub.checkout
+    with write_after(j.store, "FROM subscriptions JOIN plans", lambda: pay(j, checkout)) as paid:
+        [row] = search_subscriptions(j.store, "chess").data
+    assert len(paid) == 1  # the payment landed after the subscriptions were read
+    assert (row.status, row.current_period_end) == ("incomplete", None)
+    [row] = search_subscriptions(j.store, "chess").data
+    assert row.status == "active"
+    assert row.current_period_end == club.get_subscription(sub.id).current_period_end

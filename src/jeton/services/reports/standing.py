@@ -73,10 +73,18 @@ def search_subscriptions(store: Store, community_id: str, *, search: str | None 
     """Every member's subscriptions, newest first; `search` matches the member (id or name),
     the plan (id or name) or the subscription's id."""
     limit = page_limit(limit)
-    s, p, m = subscriptions.c, plans.c, members.c
+    s, p, m, c = subscriptions.c, plans.c, members.c, subscription_cycles.c
+    # The end of the latest paid cycle in the same statement as the status, so one snapshot: a
+    # renewal or a first payment (a cycle granted and the status set together) committing
+    # between two reads showed the new period beside the old status.
+    period_end = (sa.select(sa.func.max(c.end_at_us))
+                  .where(c.community_id == s.community_id,
+                         c.subscription_id == s.subscription_id, c.status == "granted")
+                  .scalar_subquery())
     stmt = (sa.select(s.subscription_id, s.member_id, s.plan_id, s.provider, s.status,
                       s.cancel_at_us, s.created_at_us, s.ended_at_us, m.name.label("member_name"),
-                      p.name.label("plan_name"), p.cycle, p.price_minor, p.currency)
+                      p.name.label("plan_name"), p.cycle, p.price_minor, p.currency,
+                      period_end.label("period_end_us"))
             .select_from(subscriptions
                          .join(plans, sa.and_(p.community_id == s.community_id,
                                               p.plan_id == s.plan_id))
@@ -92,26 +100,18 @@ def search_subscriptions(store: Store, community_id: str, *, search: str | None 
         stmt = stmt.where(s.plan_id == plan_id)
     if starting_after:
         stmt = stmt.where(s.subscription_id < starting_after)
-    c = subscription_cycles.c
     with store.read() as conn:
         rows = conn.execute(stmt.order_by(s.subscription_id.desc())
                             .limit(limit + 1)).mappings().all()
-        page = rows[:limit]
-        ends = {r[0]: r[1] for r in conn.execute(
-            sa.select(c.subscription_id, sa.func.max(c.end_at_us))
-            .where(c.community_id == community_id, c.status == "granted",
-                   c.subscription_id.in_([r["subscription_id"] for r in page]))
-            .group_by(c.subscription_id)).all()} if page else {}
     data = [SubscriptionRow(
         id=r["subscription_id"], member_id=r["member_id"],
         member_name=r["member_name"] or r["member_id"], plan_id=r["plan_id"],
         plan_name=r["plan_name"], cycle=r["cycle"], price_minor=r["price_minor"],
         currency=r["currency"], provider=r["provider"], status=r["status"],
-        current_period_end=from_us(ends[r["subscription_id"]])
-        if ends.get(r["subscription_id"]) else None,
+        current_period_end=from_us(r["period_end_us"]) if r["period_end_us"] else None,
         cancel_at_period_end=r["cancel_at_us"] is not None,
         created_at=from_us(r["created_at_us"]),
-        ended_at=from_us(r["ended_at_us"]) if r["ended_at_us"] else None) for r in page]
+        ended_at=from_us(r["ended_at_us"]) if r["ended_at_us"] else None) for r in rows[:limit]]
     more = len(rows) > limit
     return Page(data=data, has_more=more, next_cursor=data[-1].id if more else None)
 
