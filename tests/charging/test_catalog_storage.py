@@ -19,6 +19,7 @@ from jeton.core.rewards import Reward
 from jeton.core.splits import SplitPart, Target
 from jeton.store.engine import Store
 from jeton.store.tables.catalog import catalog_entries, catalog_history
+from meanwhile import write_after
 from strategies import price_rules, split_parts
 
 from .conftest import SHOP_CATALOG, Check, counts
@@ -248,3 +249,18 @@ def test_a_check_during_a_catalog_load_answers_with_the_newest_catalog(
     assert answer.allowed
     assert answer.price is not None
     assert answer.price.credits == 5
+
+
+def test_the_catalog_shown_during_a_load_is_one_versions(store: Store) -> None:
+    """The catalog shown (its version and its entries) is one read: a load committing while
+    it is read shows as the old version with the old prices, never the old number beside the
+    new prices."""
+    shop = jeton.Jeton(store).create_community("Loads", "loads")
+    shop.load_catalog(_PRICED.format(2))
+    with write_after(store, "FROM catalog_versions",
+                     lambda: shop.load_catalog(_PRICED.format(5)).version) as loads:
+        shown = shop.catalog()
+    assert loads == [2]  # version 2 committed after the head version was read
+    assert (shown.version, [s.credits for s in shown.services]) == (1, [2])
+    again = shop.catalog()
+    assert (again.version, [s.credits for s in again.services]) == (2, [5])

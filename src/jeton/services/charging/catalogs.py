@@ -346,22 +346,34 @@ class Catalogs:
     # ---- showing ----
 
     def info(self, community_id: str, *, include_retired: bool = False) -> CatalogInfo:
-        """The active catalog for people and the API (and, asked, the retired entries)."""
+        """The active catalog for people and the API (and, asked, the retired entries).
+
+        One statement, so one snapshot: the community with its head version (no row: no such
+        community), then its entries. Read apart, a load committing in between showed one
+        version's number beside the next one's entries."""
+        latest = (sa.select(_V.version, _V.loaded_at_us).where(_V.community_id == community_id)
+                  .order_by(_V.version.desc()).limit(1).subquery())
+        head = (sa.select(sa.literal_column("'head'").label("kind"),
+                          sa.literal_column("''").label("code"),
+                          sa.null().label("definition_json"), sa.null().label("retired_version"),
+                          latest.c.version, latest.c.loaded_at_us)
+                .select_from(communities.outerjoin(latest, sa.true()))
+                .where(communities.c.community_id == community_id))
+        entries = sa.select(_E.entry, _E.code, _E.definition_json, _E.retired_version,
+                            sa.null(), sa.null()).where(_E.community_id == community_id)
+        if not include_retired:
+            entries = entries.where(_E.retired_version.is_(None))
+        both = sa.union_all(head, entries)
         with self.store.read() as conn:
-            if conn.execute(sa.select(communities.c.community_id).where(
-                    communities.c.community_id == community_id)).first() is None:
-                raise NotFound(f"no community {community_id!r}",
-                               status=Status.community_not_found)
-            head = conn.execute(sa.select(_V.version, _V.loaded_at_us).where(
-                _V.community_id == community_id).order_by(_V.version.desc()).limit(1)).first()
-            stmt = sa.select(_E.entry, _E.code, _E.definition_json, _E.retired_version).where(
-                _E.community_id == community_id).order_by(_E.code)
-            if not include_retired:
-                stmt = stmt.where(_E.retired_version.is_(None))
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(both.order_by(both.selected_columns.code)).all()
+        top = next((r for r in rows if r.kind == "head"), None)
+        if top is None:
+            raise NotFound(f"no community {community_id!r}", status=Status.community_not_found)
         services: list[ServiceInfo] = []
         rewards: list[RewardInfo] = []
-        for kind, code, text, retired_version in rows:
+        for kind, code, text, retired_version, _, _ in rows:
+            if kind == "head":
+                continue
             definition = json.loads(text)
             parsed = catalog_from_data({f"{kind}s": {code: definition}}).catalog
             if parsed is None:
@@ -374,8 +386,8 @@ class Catalogs:
                 rewards.append(RewardInfo(code=code, name=r.name, credits=r.credits,
                                           limit=r.limit, per=r.period.value,
                                           retired=retired_version is not None))
-        return CatalogInfo(version=head[0] if head else 0,
-                           loaded_at=from_us(head[1]) if head else None,
+        return CatalogInfo(version=top.version or 0,
+                           loaded_at=from_us(top.loaded_at_us) if top.version else None,
                            services=services, rewards=rewards)
 
 
