@@ -17,6 +17,7 @@ import jeton
 from conftest import check_invariants
 from jeton.core.clock import ManualClock
 from jeton.store.engine import Store
+from meanwhile import write_after
 
 UPLOADER = {"uploader": "bob"}
 
@@ -76,6 +77,26 @@ def test_downloads_earn_points_a_badge_a_level_and_pay_the_uploader_on_the_board
     assert library.achievements("alice").points == 15
     assert len(_events(library, "badge.awarded")) == 2
     check_invariants(store)
+
+
+def test_a_members_achievements_agree_while_the_awarding_job_commits(
+        library: jeton.Community, store: Store) -> None:
+    """A member's achievements are read in one snapshot: a batch the job awards while they
+    are read is in all of them (points, balance, badges, progress) or in none, never a badge
+    held beside progress short of its goal."""
+    library.grant("alice", 100, idempotency_key="welcome")
+    for n in range(3):
+        _download(library, "alice", f"dl-{n}")
+    with write_after(store, "FROM achievement_counters",
+                     library.award_achievements) as awarded:
+        seen = library.achievements("alice")
+    assert awarded == [4]  # the batch committed after the counters were read
+    held = [(b.code, b.progress) for b in seen.badges if b.awarded_at is not None]
+    assert (seen.points, seen.points_balance, held) == (0, 0, [])
+    assert seen.challenges[0].progress == 0
+    now = library.achievements("alice")
+    held = [(b.code, b.progress) for b in now.badges if b.awarded_at is not None]
+    assert (now.points, now.points_balance, held) == (15, 15, [("bookworm", 3)])
 
 
 def test_the_weekly_challenge_pays_credits_points_and_a_badge_once_a_week(

@@ -31,6 +31,7 @@ from jeton.services.gamification.results import (
     PointsRuleInfo,
 )
 from jeton.services.gamification.rules import rules_of
+from jeton.services.ledger.state import wallet_id
 from jeton.store.tables.achievements import (
     achievement_awards,
     achievement_counters,
@@ -82,17 +83,30 @@ def challenge_info(c: Challenge, window: str, progress: int, completed: bool,
         reward_credits=c.credits, reward_points=c.points, reward_badge=c.badge)
 
 
-def _require_member(conn: Connection, community_id: str, member_id: str) -> None:
-    if conn.execute(sa.select(members.c.member_id).where(
-            members.c.community_id == community_id,
-            members.c.member_id == member_id)).first() is None:
+def _member_points_and_head(conn: Connection, community_id: str,
+                            member_id: str) -> tuple[int, str | None]:
+    """The member's points balance and how far awarding has counted, in one statement (the
+    member's row, so NotFound without one)."""
+    balance = sa.select(accounts.c.posted).where(
+        accounts.c.community_id == community_id,
+        accounts.c.account_id == wallet_id(member_id, POINTS_ASSET)).scalar_subquery()
+    head = sa.select(award_cursors.c.head_transfer_id).where(
+        award_cursors.c.community_id == community_id).scalar_subquery()
+    row = conn.execute(sa.select(balance, head).select_from(members).where(
+        members.c.community_id == community_id, members.c.member_id == member_id)).first()
+    if row is None:
         raise NotFound(f"no member {member_id!r}", status=Status.member_not_found,
                        member=member_id)
+    return int(row[0] or 0), row[1]
 
 
 def member_achievements(conn: Connection, community_id: str, member_id: str,
                         now: datetime) -> MemberAchievements:
-    _require_member(conn, community_id, member_id)
+    """What the awarding job wrote for one member. The caller reads it in one snapshot
+    (`Store.snapshot`): the job writes counters, awards, windows, the points and its cursor in
+    one transaction, and one committing between two of these reads showed a badge held beside
+    progress short of its goal, or points beside a balance without them."""
+    balance, head = _member_points_and_head(conn, community_id, member_id)
     rules = rules_of(conn, community_id)
     k, a, w = achievement_counters.c, achievement_awards.c, challenge_windows.c
     counters = {str(r[0]): int(r[1]) for r in conn.execute(sa.select(k.counter, k.value).where(
@@ -101,9 +115,6 @@ def member_achievements(conn: Connection, community_id: str, member_id: str,
         sa.select(a.award_key, a.awarded_at_us).where(
             a.community_id == community_id, a.member_id == member_id,
             a.kind.in_(("badge", "challenge"))))}
-    balance = conn.execute(sa.select(accounts.c.posted).where(
-        accounts.c.community_id == community_id, accounts.c.member_id == member_id,
-        accounts.c.asset == POINTS_ASSET)).scalar()
     points = counters.get("points", 0)
     level = rules.level_of(points)
     following = next((lv for lv in rules.levels if lv.points > points), None)
@@ -119,10 +130,8 @@ def member_achievements(conn: Connection, community_id: str, member_id: str,
     challenges = [challenge_info(c, windows[c.code], counts.get((c.code, windows[c.code]), 0),
                                  f"challenge:{c.code}:{windows[c.code]}" in awarded)
                   for c in rules.challenges.values()]
-    head = conn.execute(sa.select(award_cursors.c.head_transfer_id).where(
-        award_cursors.c.community_id == community_id)).scalar()
     return MemberAchievements(
-        member_id=member_id, points=points, points_balance=int(balance or 0),
+        member_id=member_id, points=points, points_balance=balance,
         level=level_info(level), next_level=level_info(following),
         points_to_next_level=following.points - points if following else None,
         streak_days=_streak(counters, now), badges=held + others, challenges=challenges,

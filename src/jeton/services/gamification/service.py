@@ -35,7 +35,7 @@ class Gamification:
         return self.awarding.run(community_id)
 
     def achievements(self, community_id: str, member_id: str) -> MemberAchievements:
-        with self.ledger.store.read() as conn:
+        with self.ledger.store.snapshot() as conn:  # one snapshot: progress agrees with awards
             return reads.member_achievements(conn, community_id, member_id,
                                              self.ledger.clock.now())
 
