@@ -4,6 +4,7 @@ with a review step, within role limits, audited, and posted once however often i
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -140,6 +141,44 @@ async def test_charge_over_the_balance_is_refused_on_the_review_page(owner: Desk
     assert refused.status_code == 403
     assert "Not posted." in text_of(refused)
     assert j.community("chat").balance("alice").posted == 115
+
+
+async def test_a_charge_review_refuses_as_its_lots_say_while_a_spend_lands(
+        owner: Desk, j: jeton.Jeton, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a charge would be refused and the lots that would pay it are one read: a spend
+    landing while the review page is built never leaves a Confirm button over lots that do
+    not cover the amount."""
+    chat = j.community("chat")
+    preview = j.ledger.preview_debit
+
+    def spent_first(*args: Any, **kwargs: Any) -> Any:  # after the balance was read
+        chat.spend("alice", 30, idempotency_key="meanwhile", service="chat.message")
+        return preview(*args, **kwargs)
+
+    monkeypatch.setattr(j.ledger, "preview_debit", spent_first)
+    form = await grant_form(owner, kind="charge")
+    review = await owner.post("/admin/members/alice/credits/review",
+                              {**form, "kind": "charge", "amount": "100", "reason": "Spam"})
+    text = text_of(review)
+    assert "only 85 CREDIT available: this charge would be refused" in text
+    assert f'action="{CONFIRM}"' not in review.text
+
+
+async def test_credits_kept_for_a_service_cannot_pay_a_charge_by_hand(
+        owner: Desk, j: jeton.Jeton) -> None:
+    """A charge by hand pays for no service, so credits scoped to one cannot pay it: the
+    review refuses what posting would refuse."""
+    chat = j.community("chat")
+    chat.grant("alice", 40, idempotency_key="chat-only", scope="chat.message")
+    assert chat.balance("alice").available == 155
+    form = await grant_form(owner, kind="charge")
+    review = await owner.post("/admin/members/alice/credits/review",
+                              {**form, "kind": "charge", "amount": "130", "reason": "Spam"})
+    assert "only 115 CREDIT available: this charge would be refused" in text_of(review)
+    assert f'action="{CONFIRM}"' not in review.text
+    refused = await owner.post(CONFIRM, hidden_fields(review, "/admin/members/alice/credits/edit"))
+    assert refused.status_code == 403  # what posting it says
+    assert chat.balance("alice").posted == 155
 
 
 async def test_form_errors_are_shown_beside_their_fields(owner: Desk) -> None:

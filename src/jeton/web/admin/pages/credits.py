@@ -160,17 +160,23 @@ def _review(request: Request, staff: StaffSession, member_id: str, values: dict[
     balance = context["balance"]
     change = posting.amount if posting.kind == "grant" else -posting.amount
     paying: list[tuple[Any, int]] = []
+    short = False
     if posting.kind == "charge":
-        moves, _available = ctx.jeton.ledger.preview_debit(
+        # Whether it would be refused and the lots that would pay come from one read, so they
+        # agree (the balance is another read: a spend landing in between made the page list
+        # lots short of the amount under a Confirm button). What a charge may take is what
+        # `staff_charge` draws: the unexpired lots that pay for any service, and the room
+        # left on a credit line, not the credits kept for particular services.
+        moves, available = ctx.jeton.ledger.preview_debit(
             staff.community_id, member_id, posting.amount, asset=context["asset"].code)
         lots = {lot.id: lot for lot in ctx.community(staff.community_id).lots(member_id)}
         paying = [(lots.get(move.lot_id), -move.amount) for move in moves]
-    short = posting.kind == "charge" and posting.amount > balance.available
-    if short and not refusal:
-        # A charge that cannot succeed gets no Confirm button, only Change and Cancel.
-        refusal = (f"The member has only {format_amount(balance.available, context['asset'].scale)}"
-                   f" {context['asset'].code} available: this charge would be refused. "
-                   "Charge less, or grant first.")
+        short = posting.amount > available
+        if short and not refusal:
+            # A charge that cannot succeed gets no Confirm button, only Change and Cancel.
+            refusal = (f"The member has only {format_amount(available, context['asset'].scale)}"
+                       f" {context['asset'].code} available: this charge would be refused. "
+                       "Charge less, or grant first.")
     context.update(values=values, posting=posting, refusal=refusal,
                    posted_after=balance.posted + change,
                    available_after=balance.available + change, short=short, paying=paying)
