@@ -317,6 +317,24 @@ def test_credit_line_lets_a_wallet_go_negative_down_to_its_floor(
     assert sum(lot.remaining for lot in chat.lots("alice")) == 10
 
 
+
+def test_a_decline_on_a_credit_line_names_what_the_member_could_still_spend(
+        chat: jeton.Community, store: Store, invariants: Check) -> None:
+    """The decline's balance is the balance's `available` (what the lots hold less what the
+    line owes, and the line's room), on the SQL function's path as on the Python write's."""
+    chat.set_credit_line("alice", -20)
+    chat.spend("alice", 10, idempotency_key="s")
+    with pytest.raises(jeton.InsufficientCredits) as err:
+        chat.spend("alice", 50, idempotency_key="s2")
+    assert chat.balance("alice").available == 10
+    assert err.value.extra["balance"] == 10
+    assert err.value.detail == "member 'alice' has 10 CREDIT available, 50 required"
+    chat.grant("bob", 5, idempotency_key="g")  # no credit line: what the lots hold
+    with pytest.raises(jeton.InsufficientCredits) as err:
+        chat.spend("bob", 9, idempotency_key="s3")
+    assert err.value.extra["balance"] == chat.balance("bob").available == 5
+    invariants(store)
+
 def test_statement_is_newest_first_with_running_balance_and_cursor(
         chat: jeton.Community) -> None:
     chat.grant("alice", 50, idempotency_key="g")

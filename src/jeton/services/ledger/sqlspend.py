@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from jeton.core.errors import IdempotencyConflict
@@ -27,9 +28,10 @@ from jeton.core.transfers import metadata_json
 from jeton.services.ledger import idempotency
 from jeton.services.ledger.metrics import sql_spends_total
 from jeton.services.ledger.results import TransferResult
-from jeton.services.ledger.state import Header, too_few_credits
+from jeton.services.ledger.state import Header, too_few_credits, wallet_id
 from jeton.store import citus, pipeline
 from jeton.store.engine import Store
+from jeton.store.tables.ledger import accounts
 
 # The hooks whose every effect on a plain spend `jeton_spend` checks for, by qualified name
 # (the ledger does not import the services that install them). A hook not named here, or
@@ -103,6 +105,16 @@ def enabled(store: Store, hooks: Sequence[Callable[..., object]], ledger: object
 Fallbacks = dict[tuple[str, str], float]  # (community, asset) -> until, by time.monotonic()
 
 
+def _floor(store: Store, community_id: str, header: Header) -> int | None:
+    """The floor of the spending member's wallet (a credit line's), for a decline's figures."""
+    stmt = sa.select(accounts.c.floor).where(
+        accounts.c.community_id == community_id,
+        accounts.c.account_id == wallet_id(header.member_id or "", header.asset))
+    with store.read() as conn:
+        floor: int | None = conn.execute(stmt).scalar()
+    return floor
+
+
 def left_to_python(fallbacks: Fallbacks, community_id: str, asset: str) -> bool:
     """Whether a fallback of `COMMUNITY_REASONS` for this community and asset was seen lately."""
     until = fallbacks.get((community_id, asset))
@@ -151,9 +163,9 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
     if outcome == "replay":
         return TransferResult.model_validate(answer["result"]).model_copy(
             update={"replayed": True})
-    if outcome == "insufficient_credits":
+    if outcome == "insufficient_credits":  # the floor read apart: a decline is off the hot path
         raise too_few_credits(header.member_id, header.asset, answer["balance"],
-                              answer["required"]).error()
+                              answer["required"], _floor(store, community_id, header)).error()
     if outcome == "idempotency_conflict":
         raise IdempotencyConflict(idempotency.conflict_detail(key), key=key)
     return None  # fallback

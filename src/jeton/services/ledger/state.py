@@ -178,9 +178,15 @@ class Declined(Exception):
         return error_for(self.status, self.detail, **self.extra)
 
 
-def too_few_credits(member_id: str | None, asset: str, available: int,
-                    required: int) -> Declined:
-    """A debit its wallet (lots and credit line) cannot pay, as every path declines it."""
+def too_few_credits(member_id: str | None, asset: str, held: int, required: int,
+                    floor: int | None = None) -> Declined:
+    """A debit its wallet (lots and credit line) cannot pay, as every path declines it.
+
+    `held`: the credits the wallet's lots hold less what its credit line owes already;
+    `floor`: the wallet's floor. The decline's `balance` is what the member could still
+    spend, the `available` of their balance (`held` and the credit line's room), so that a
+    402, `GET .../balance` and the shortfall a charge's fixes cover agree."""
+    available = held - min(floor or 0, 0)
     return Declined(Status.insufficient_credits,
                     f"member {member_id!r} has {available} {asset} available, "
                     f"{required} required", balance=available, required=required,

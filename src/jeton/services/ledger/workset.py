@@ -288,8 +288,8 @@ class WorkSet:
             owed_now = owed.remaining if owed else 0
             room = plan.covered + owed_now - floor  # what the credit line still allows
             if floor >= 0 or room < amount:
-                available = lotlib.available_from_lots(core, service, self.now_us) + owed_now
-                raise too_few_credits(acct.member_id, acct.asset, available, amount)
+                held = lotlib.available_from_lots(core, service, self.now_us) + owed_now
+                raise too_few_credits(acct.member_id, acct.asset, held, amount, acct.floor)
         return plan
 
     def _spend_order(self, account_id: str, service: str | None) -> list[LotState]:
