@@ -410,4 +410,5 @@ def test_a_charge_reusing_the_key_of_another_posts_answer_is_refused(
                        json={"member": "alice", "amount": 1})
     assert spent.status_code == 422, spent.text
     assert spent.json()["code"] == "idempotency_conflict"
+    assert "(another API request)" in spent.json()["detail"]
     assert chat.balance("alice").available == 10

@@ -84,3 +84,10 @@ def test_a_ledger_post_replayed_with_another_body_is_a_conflict(
                        json={**body, "amount": 2})
     assert other.status_code == 422, other.text
     assert other.json()["code"] == "idempotency_conflict"
+    assert other.json()["detail"] == (
+        f"Idempotency-Key 'same' was already used for a different request (POST {path} with "
+        "another body); a new request needs a new key")
+    elsewhere = httpx.post(f"{live_server.base_url}/v1/holds", headers=headers,
+                           json={"member": "alice", "amount": 1})
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert f"(POST {path});" in elsewhere.json()["detail"]

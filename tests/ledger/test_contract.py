@@ -117,8 +117,14 @@ def test_replay_returns_first_result_and_changed_request_is_refused(
     assert again.replayed
     assert not first.replayed
     assert again.model_copy(update={"replayed": False}) == first
-    with pytest.raises(jeton.IdempotencyConflict):
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
         chat.spend("alice", 5, idempotency_key="k")
+    assert refused.value.detail == ("idempotency key 'k' was already used for a different "
+                                    "request (a spend with other values); a new request "
+                                    "needs a new key")
+    with pytest.raises(jeton.IdempotencyConflict) as refused:  # says which kind came first
+        chat.grant("alice", 4, idempotency_key="k")
+    assert "(a spend); a new request needs a new key" in refused.value.detail
     assert chat.balance("alice").posted == 6
 
 

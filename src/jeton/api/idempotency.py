@@ -169,8 +169,11 @@ async def run_idempotent(ctx: ApiContext, request: Request, principal: Principal
              if store.claim_blocks and not ledger_keeps
              else store.claim(space, key, method_path, digest, ledger_keeps=ledger_keeps))
     if claim.outcome is Outcome.mismatch:
+        used_for = (claim.earlier if claim.earlier != method_path
+                    else f"{method_path} with another body")
         raise IdempotencyConflict(f"{KEY_HEADER} {key!r} was already used for a different "
-                                  "request", key=key)
+                                  f"request ({used_for}); a new request needs a new key",
+                                  key=key)
     if claim.outcome is Outcome.in_flight:
         raise HttpProblem(Status.request_in_flight, f"a request with {KEY_HEADER} {key!r} is "
                           "still running; retry later to get its answer",

@@ -69,6 +69,7 @@ class Answer:
 class Claim:
     outcome: Outcome
     answer: Answer | None = None
+    earlier: str = ""  # a mismatch's: the method and path the key was first used for
 
 
 # Built once: every POST runs them. RETURNING, not rowcount: psycopg reports no rowcount for
@@ -126,8 +127,9 @@ class HttpIdempotency:
         request = (method_path[:1000], request_sha256)
         while True:
             with self._running_lock:
-                if self._answered.get((space, key), request) != request:
-                    return Claim(Outcome.mismatch)
+                answered = self._answered.get((space, key), request)
+                if answered != request:
+                    return Claim(Outcome.mismatch, earlier=answered[0])
                 running = self._running.get((space, key))
                 if running is None:
                     mine = _Running(request)
@@ -135,7 +137,7 @@ class HttpIdempotency:
                     break
                 if running.checked or ledger_keeps:  # (a ledger route's claim never waits)
                     return Claim(Outcome.in_flight if running.request == request
-                                 else Outcome.mismatch)
+                                 else Outcome.mismatch, earlier=running.request[0])
                 if running.waiters is None:
                     running.waiters = threading.Event()
                 waiters = running.waiters
@@ -152,7 +154,7 @@ class HttpIdempotency:
             return Claim(Outcome.claimed)
         kept_request, answer = kept
         if kept_request != request:
-            return Claim(Outcome.mismatch)
+            return Claim(Outcome.mismatch, earlier=kept_request[0])
         return Claim(Outcome.replay, answer)
 
     def finish(self, space: str, key: str, method_path: str, request_sha256: str,

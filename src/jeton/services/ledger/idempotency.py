@@ -93,12 +93,24 @@ def check_replay(stored: Stored | None, key: str, operation: str, req_hash: str)
     if stored is None:
         return None
     if stored.operation != operation or stored.request_hash != req_hash:
-        raise IdempotencyConflict(conflict_detail(key), key=key)
+        raise IdempotencyConflict(conflict_detail(key, stored.operation, operation), key=key)
     return stored.response_json
 
 
-def conflict_detail(key: str) -> str:
-    return f"idempotency key {key!r} was already used for a different request"
+# The operations a key's first use may name, as a refusal says them.
+_NAMED = {"http_answer": "another API request", "reverse": "a reversal"}
+
+
+def conflict_detail(key: str, earlier: str | None = None, operation: str = "") -> str:
+    """Why a key is refused: used before for another request, and (`earlier`, the stored
+    key's operation, when known) which kind."""
+    text = f"idempotency key {key!r} was already used for a different request"
+    if earlier is None:
+        return text
+    named = _NAMED.get(earlier) or f"a {earlier.replace('_', ' ')}"
+    if earlier == operation:
+        named = f"{named} with other values"
+    return f"{text} ({named}); a new request needs a new key"
 
 
 def is_key_race(exc: BaseException) -> bool:

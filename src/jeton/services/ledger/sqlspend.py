@@ -31,6 +31,7 @@ from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import Header, too_few_credits, wallet_id
 from jeton.store import citus, pipeline
 from jeton.store.engine import Store
+from jeton.store.fastsql import Runner
 from jeton.store.tables.ledger import accounts
 
 # The hooks whose every effect on a plain spend `jeton_spend` checks for, by qualified name
@@ -166,6 +167,9 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
     if outcome == "insufficient_credits":  # the floor read apart: a decline is off the hot path
         raise too_few_credits(header.member_id, header.asset, answer["balance"],
                               answer["required"], _floor(store, community_id, header)).error()
-    if outcome == "idempotency_conflict":
-        raise IdempotencyConflict(idempotency.conflict_detail(key), key=key)
+    if outcome == "idempotency_conflict":  # which kind the key's first use was, read apart
+        with store.read() as conn:
+            first = Runner(conn, "postgresql").first(*idempotency.key_read(community_id, key))
+        raise IdempotencyConflict(idempotency.conflict_detail(
+            key, first[0] if first is not None else None, "spend"), key=key)
     return None  # fallback
