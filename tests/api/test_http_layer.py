@@ -96,6 +96,25 @@ def test_validation_errors_are_problems_naming_the_field(live_server: LiveServer
     assert "limt" in unknown.json()["detail"]
 
 
+def test_a_json_body_sent_without_its_content_type_is_refused_saying_so(
+        live_server: LiveServer) -> None:
+    """What curl's `-d` sends without `-H "Content-Type: application/json"`: a form type."""
+    headers = {"Authorization": f"Bearer {live_server.api_key}",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    answer = httpx.post(f"{live_server.base_url}/v1/ping", headers=headers,
+                        content=b'{"message":"hello"}')
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "value_invalid"
+    assert ("read as JSON only when sent with Content-Type: application/json; this request's "
+            "is 'application/x-www-form-urlencoded'") in answer.json()["detail"]
+    sent_as_json = httpx.post(f"{live_server.base_url}/v1/ping", headers=headers | {
+        "Content-Type": "application/json"}, content=b'{"message":"hello"}')
+    assert sent_as_json.status_code == 200
+    wrong_field = httpx.post(f"{live_server.base_url}/v1/ping", headers=headers | {
+        "Content-Type": "application/json"}, content=b'{"message":7}')
+    assert "Content-Type" not in wrong_field.json()["detail"]  # a JSON body's own error
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(live_server: LiveServer) -> None:
     answer = httpx.post(f"{live_server.base_url}/v1/members", headers=_auth(live_server),
                         content=b"{" + b" " * api_body_bytes_max + b"}")

@@ -195,11 +195,23 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     errors = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")),
                "type": str(e.get("type", ""))} for e in exc.errors()]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "invalid"
+    if _body_not_sent_as_json(request, errors):
+        sent = request.headers.get("content-type", "none")
+        detail = (f"{detail} (the body is read as JSON only when sent with Content-Type: "
+                  f"application/json; this request's is {sent!r})")
     if any(e["type"] == "json_invalid" for e in errors):  # a body that cannot be read at all
         return problem_response(Status.value_invalid, detail, instance=request.url.path,
                                 http_status=400, errors=errors)
     return problem_response(validation_status(errors), detail, instance=request.url.path,
                             errors=errors)
+
+
+def _body_not_sent_as_json(request: Request, errors: list[dict[str, Any]]) -> bool:
+    """The body as a whole was refused and its content type is not JSON's: a client (curl's
+    `-d` without `-H`, a form) sent JSON text that FastAPI did not read as JSON."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return (kind != "application/json" and not kind.endswith("+json")
+            and any(e["loc"] == ["body"] for e in errors))
 
 
 def validation_status(errors: list[dict[str, Any]]) -> Status:
