@@ -58,6 +58,27 @@ def test_a_script_drives_the_ledger_with_json(cli_app: typer.Typer, cli_db: str,
     assert [(r["member"], r["amount"]) for r in rows] == [("ann", "-8"), ("ann", "50")]
 
 
+
+def test_adding_a_member_twice_says_nothing_changed_and_a_grant_expires_in_a_day_or_more(
+        cli_app: typer.Typer, cli_db: str) -> None:
+    with jeton.open(cli_db) as j:
+        j.create_community("Club", community_id="club")
+    runner = CliRunner(env={"JETON_DATABASE_URL": cli_db})
+    assert runner.invoke(cli_app, ["members", "add", "ann", "--name", "Ann"]).output.strip() == (
+        "member ann")
+    again = runner.invoke(cli_app, ["members", "add", "ann", "--name", "Annie"])
+    assert again.exit_code == 0
+    assert again.output.strip() == (
+        "member ann was there already; nothing changed (its name stays 'Ann')")
+    never = runner.invoke(cli_app, ["grant", "ann", "5", "--expires-days", "0", "--key", "g"])
+    assert never.exit_code == 2  # 0 days read as "never expires" before: refused now
+    assert "--expires-days" in never.output
+    assert runner.invoke(cli_app, ["grant", "ann", "5", "--expires-days", "1", "--key", "g1"]
+                         ).exit_code == 0
+    with jeton.open(cli_db) as j:
+        lots = j.community("club").lots("ann")
+    assert [lot.expires_at is not None for lot in lots] == [True]
+
 def test_an_error_is_one_line_and_a_non_zero_exit(cli_db: str) -> None:
     with jeton.open(cli_db) as j:
         j.create_community("Club", community_id="club")

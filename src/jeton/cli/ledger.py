@@ -22,6 +22,7 @@ from jeton.cli.common import (
     table,
 )
 from jeton.cli.ops import DbOption, JsonOption
+from jeton.core.errors import NotFound
 
 KeyOption = Annotated[str | None, typer.Option(
     "--key", help="Idempotency key: run the command again with it and nothing happens twice.")]
@@ -58,10 +59,22 @@ def register(app: typer.Typer) -> None:
                     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
                     community_id: CommunityOption = None, database_url: DbOption = None,
                     as_json: JsonOption = False) -> None:
-        """Add a member (adding one that exists changes nothing)."""
+        """Add a member (adding one that exists changes nothing, and says so)."""
         with opened(database_url) as j:
-            m = community(j, community_id).create_member(member_id, name=name, email=email)
-            emit_json(m) if as_json else console.print(f"member {m.id}")
+            c = community(j, community_id)
+            try:
+                existed = c.get_member(member_id).id == member_id
+            except NotFound:  # (or an id that is not one: create_member says why)
+                existed = False
+            m = c.create_member(member_id, name=name, email=email)
+            if as_json:
+                emit_json(m)
+            elif existed:
+                console.print(f"member {m.id} was there already; nothing changed"
+                              + (f" (its name stays {m.name!r})" if name and name != m.name
+                                 else ""))
+            else:
+                console.print(f"member {m.id}")
 
     @app.command()
     def grant(member_id: MemberArg, amount: AmountArg,
@@ -69,14 +82,17 @@ def register(app: typer.Typer) -> None:
               paid: Annotated[bool, typer.Option("--paid", help="Credits that were paid for.")
                               ] = False,
               expires_days: Annotated[int | None, typer.Option(
-                  "--expires-days", help="Expire after this many days.")] = None,
+                  "--expires-days", min=1,
+                  help="Expire after this many days (left out: the credits never expire).")
+                               ] = None,
               actor: Annotated[str, typer.Option(help="Who is granting.")] = "staff:cli",
               key: KeyOption = None, community_id: CommunityOption = None,
               database_url: DbOption = None, as_json: JsonOption = False) -> None:
         """Grant credits to a member, as a lot (free unless --paid)."""
         with opened(database_url) as j:
             c = community(j, community_id)
-            expires = (datetime.now(UTC) + timedelta(days=expires_days)) if expires_days else None
+            expires = (datetime.now(UTC) + timedelta(days=expires_days)
+                       if expires_days is not None else None)
             r = c.grant(member_id, amount, idempotency_key=_key(key, "grant"), paid=paid,
                         expires_at=expires, memo=reason, reason_code="staff_grant", actor=actor)
             if as_json:
