@@ -47,7 +47,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII, no space at either end (HTTP trims them), 1-255 characters.
 KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 _KEY = re.compile(KEY_PATTERN)
-# POSTs that move credits or money (docs/api/idempotency.md lists them; a test holds each to
+# POSTs that move credits or money (docs/api/README.md lists them; a test holds each to
 # a route). Without a key, a client's retry after a lost answer would move them twice.
 KEY_REQUIRED = frozenset({
     "/v1/grants", "/v1/spends", "/v1/spends/batch", "/v1/transfers",
