@@ -41,6 +41,10 @@ def test_owner_freezes_a_wallet_then_unfreezes_it(cli_app: typer.Typer, db: str)
 def test_owner_sets_and_reads_velocity_limits(cli_app: typer.Typer, db: str) -> None:
     code, out = run(cli_app, "limits", "set", "--per-hour", "5", "--per-day", "20")
     assert code == 0, out
+    assert out.strip() == "limit on every service: 5 an hour, 20 a day"
+    code, out = run(cli_app, "limits", "set", "--service", "chat.message", "--per-day", "9",
+                    "--new-per-day", "2")
+    assert out.strip() == "limit on chat.message: 9 a day, 2 a day for a new member"
     code, out = run(cli_app, "limits", "settings", "--new-member-days", "3")
     assert code == 0, out
     code, out = run(cli_app, "limits", "show")

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import jeton
-from jeton.cli.common import CliError, console, emit_json, opened, table
+from jeton.cli.common import CliError, console, emit_json, err_console, opened, table
 from jeton.core import limits
 
 DbOption = Annotated[str | None, typer.Option(
@@ -56,11 +56,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create or upgrade the schema; on a Citus coordinator, distribute it."""
         with opened(database_url, migrate=False) as j:
+            from jeton.store.citus import is_citus
             from jeton.store.migrate import current, upgrade
 
             done = upgrade(j.store, shard_count=shard_count)
+            with j.store.read() as conn:
+                citus = is_citus(conn)
+            if shard_count is not None and not citus:
+                err_console.print(f"note: --shard-count is for a Citus coordinator; this "
+                                  f"{j.store.dialect} database has no shards to make")
             revision = current(j.store)
-            database = "citus" if done is not None else j.store.dialect
+            database = "citus" if citus else j.store.dialect
             if as_json:
                 out: dict[str, object] = {"revision": revision, "database": database}
                 if done is not None:

@@ -79,8 +79,12 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 emit_json(v)
             else:
+                said = [f"{n} {span}" for n, span in (
+                    (v.per_hour, "an hour"), (v.per_day, "a day"),
+                    (v.new_member_per_hour, "an hour for a new member"),
+                    (v.new_member_per_day, "a day for a new member")) if n is not None]
                 console.print(f"limit on {v.service or 'every service'}: "
-                              f"{_n(v.per_hour)} an hour, {_n(v.per_day)} a day")
+                              f"{', '.join(said) or 'none'}")
 
     @limits_app.command("settings")
     def limits_settings(new_member_days: Annotated[int | None, typer.Option(
