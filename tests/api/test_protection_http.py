@@ -36,6 +36,10 @@ def _scenario(server: LiveServer) -> None:
     assert raw.status_code == 403
     assert raw.json()["code"] == "velocity_limit_exceeded"
     assert raw.json()["type"] == "/problems/velocity-limit-exceeded"
+    too_big = httpx.post(f"{server.base_url}/v1/spends", json={"member": "alice", "amount": 11},
+                         headers={"Authorization": f"Bearer {server.api_key}",
+                                  "Idempotency-Key": "raw-too-big"})
+    assert (too_big.status_code, too_big.json().get("retry_after")) == (403, None)
     assert [e.type for e in server.community.list_events(type="member.limit_tripped").data] \
         == ["member.limit_tripped"]
     owner.set_velocity_limit()  # lifted

@@ -121,6 +121,11 @@ def test_member_over_the_hourly_limit_is_declined_until_the_hour_ends(
     assert (err.extra["limit"], err.extra["used"], err.extra["required"],
             err.extra["period"]) == (25, 20, 10, "hour")
     assert err.extra["retry_after"] == datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+    with pytest.raises(jeton.VelocityLimitExceeded) as never:  # more than the limit itself
+        shop.spend("alice", 26, idempotency_key="s-never")
+    assert never.value.extra["retry_after"] is None  # no window would let it through
+    assert never.value.detail == ("'alice' may spend 25 CREDIT per hour; 26 is more than the "
+                                  "whole limit, so no hour lets it through")
     shop.spend("alice", 5, idempotency_key="s-fits")  # 25: exactly the limit
     invariants(store)
 

@@ -92,6 +92,13 @@ def check_and_count(ws: WorkSet, results: list[TransferResult]) -> None:
             start_us, end_us = window(ws.now_us, period)
             row = counters.get((member, asset, scope, period))
             before = row.spent if row is not None and row.window_start_us == start_us else 0
+            if amount > limit:  # no window would let it through: no time to retry at
+                where = "" if scope == ALL else f" on {scope}"
+                raise VelocityLimitExceeded(
+                    f"{member!r} may spend {limit} {asset}{where} per {period}; {amount} is "
+                    f"more than the whole limit, so no {period} lets it through",
+                    member=member, asset=asset, service=None if scope == ALL else scope,
+                    period=period, limit=limit, used=before, required=amount, retry_after=None)
             if before + amount > limit:
                 where = "" if scope == ALL else f" on {scope}"
                 raise VelocityLimitExceeded(
