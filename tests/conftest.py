@@ -18,6 +18,10 @@ few shards so that making and dropping a schema per test stays quick.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,19 +81,67 @@ def make_pg_store(url: str | None = None, *, citus: bool = False, **kwargs: obje
     its tables distributed). Call `drop_pg_store` when done."""
     url = url or (citus_url() if citus else postgres_url())
     schema = f"jeton_test_{uuid.uuid4().hex[:12]}"
+    script = None if citus else _migrated_schema_script(url)
     admin = sa.create_engine(normalize_url(url))
     with admin.begin() as conn:
         if citus:  # a plain schema whose tables Jeton distributes, not a schema-sharded one
             conn.exec_driver_sql("SET LOCAL citus.enable_schema_based_sharding = off")
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        if script is None:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        else:  # every statement at once: no parameters, so psycopg sends them as one query
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                script[1].replace(script[0], schema))
     admin.dispose()
     store = Store(url, pg_schema=schema, **kwargs)  # type: ignore[arg-type]
+    if script is not None:
+        return store
     try:
         store.create_schema(shard_count=CITUS_TEST_SHARD_COUNT if citus else None)
     except BaseException:  # no open connection left for a later test's warnings to report
         drop_pg_store(store)
         raise
     return store
+
+
+# A test process migrates one schema the way `jeton migrate` does, then makes every other
+# PostgreSQL store from `pg_dump`'s copy of it (its tables, functions, triggers and version
+# row) in one round trip: about 0.05 s a store instead of 0.7 s of migrations each, for some
+# 500 tests. tests/store/test_migrations.py runs the migrations themselves.
+_SCRIPTS: dict[str, tuple[str, str] | None] = {}
+
+
+def _migrated_schema_script(url: str) -> tuple[str, str] | None:
+    """(the migrated schema's name, the SQL that makes it), or None where `pg_dump` is missing
+    or fails (then each store runs the migrations, as before)."""
+    if url in _SCRIPTS:
+        return _SCRIPTS[url]
+    _SCRIPTS[url] = None
+    dump = shutil.which("pg_dump")
+    if dump is None:
+        return None
+    template = f"jeton_template_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(normalize_url(url))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {template}")
+    store = Store(url, pg_schema=template)
+    try:
+        store.create_schema()
+        store.dispose()
+        done = subprocess.run(  # the PostgreSQL client's own tool, fixed arguments
+            [dump, "--schema", template, "--no-owner", "--no-privileges", "--inserts",
+             "--dbname", url.replace("+psycopg", "")],
+            capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        store.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {template} CASCADE")
+        admin.dispose()
+    if done.returncode != 0:
+        return None
+    # psql's own commands (`\restrict`) are not SQL; the rest is.
+    script = "\n".join(line for line in done.stdout.splitlines() if not line.startswith("\\"))
+    _SCRIPTS[url] = (template, script)
+    return _SCRIPTS[url]
 
 
 @contextmanager
@@ -118,9 +170,23 @@ def drop_pg_store(store: Store) -> None:
 
 
 def make_sqlite_store(path: Path) -> Store:
-    store = Store(f"sqlite:///{path}")
-    store.create_schema()
-    return store
+    """A Store on a new SQLite file: a copy of one this test process migrated (as `jeton
+    migrate` does) and checkpointed, 0.1 s of migrations a store fewer."""
+    global _SQLITE_TEMPLATE
+    if _SQLITE_TEMPLATE is None:
+        made = Path(tempfile.mkdtemp(prefix="jeton-test-template-")) / "migrated.db"
+        first = Store(f"sqlite:///{made}")
+        first.create_schema()
+        first.dispose()
+        with sqlite3.connect(made) as raw:  # everything in the file itself, none in a WAL
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.close()
+        _SQLITE_TEMPLATE = made
+    shutil.copyfile(_SQLITE_TEMPLATE, path)
+    return Store(f"sqlite:///{path}")
+
+
+_SQLITE_TEMPLATE: Path | None = None
 
 
 @pytest.fixture
