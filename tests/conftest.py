@@ -12,11 +12,14 @@
 Every PostgreSQL store lives in a schema of its own, dropped afterwards, so tests (and people)
 sharing one database never see each other's rows. On Citus too: the schema is an ordinary one
 (schema-based sharding off) and `jeton migrate` distributes its tables by community_id, with
-few shards so that making and dropping a schema per test stays quick.
+few shards so that making and dropping a schema per test stays quick. A test process
+migrates one PostgreSQL schema and one SQLite file, and makes the other stores from copies of
+them (`make_pg_store`, `make_sqlite_store`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sqlite3
@@ -174,7 +177,9 @@ def make_sqlite_store(path: Path) -> Store:
     migrate` does) and checkpointed, 0.1 s of migrations a store fewer."""
     global _SQLITE_TEMPLATE
     if _SQLITE_TEMPLATE is None:
-        made = Path(tempfile.mkdtemp(prefix="jeton-test-template-")) / "migrated.db"
+        folder = tempfile.mkdtemp(prefix="jeton-test-template-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        made = Path(folder) / "migrated.db"
         first = Store(f"sqlite:///{made}")
         first.create_schema()
         first.dispose()
