@@ -63,10 +63,11 @@ def currency_code(value: object) -> str:
     return value.upper()
 
 
-def url(value: object, what: str) -> str:
-    """An absolute http(s) URL: providers redirect the member's browser to it."""
-    if not isinstance(value, str) or len(value) > limits.url_chars_max or _CONTROL.search(value):
-        raise InvalidRequest(f"{what} must be a URL of at most {limits.url_chars_max} characters",
+def url(value: object, what: str, chars_max: int = limits.url_chars_max) -> str:
+    """An absolute http(s) URL: providers (and a member link's return) send the member's
+    browser to it."""
+    if not isinstance(value, str) or len(value) > chars_max or _CONTROL.search(value):
+        raise InvalidRequest(f"{what} must be a URL of at most {chars_max} characters",
                              status=Status.value_invalid)
     try:
         parts = urlsplit(value)

@@ -24,13 +24,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,6 +37,7 @@ from jeton.core import amounts, limits
 from jeton.core.clock import from_us, to_us
 from jeton.core.errors import InvalidRequest, NotFound
 from jeton.core.statuses import Status
+from jeton.payments import _validate
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import Result
 from jeton.store.tables.ledger import members
@@ -56,7 +55,6 @@ LINK_SEGMENT = "open"
 TOKEN_CHARS_MAX = 200
 
 _US = 1_000_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class MemberLink(Result):
@@ -232,21 +230,8 @@ def _require_member(conn: Connection, community_id: str, member_id: str) -> None
 
 
 def _return_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if (not isinstance(value, str) or len(value) > limits.member_return_url_chars_max
-            or _CONTROL.search(value)):
-        raise InvalidRequest(
-            f"return_url must be a URL of at most {limits.member_return_url_chars_max} "
-            "characters", status=Status.value_invalid)
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # a host urllib cannot read ("https://[x"): not a URL either
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidRequest(f"return_url must be an absolute http(s) URL, got {value!r}",
-                             status=Status.value_invalid)
-    return value
+    return None if value is None else _validate.url(
+        value, "return_url", limits.member_return_url_chars_max)
 
 
 def _make_token(community_id: str) -> str:
