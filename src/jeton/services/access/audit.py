@@ -67,10 +67,10 @@ def recorded_with_key(store: Store, community_id: str, action: str, target: str,
     """Whether `action` on `target` was recorded with this form's key in its detail
     (`form_key`): the dashboard's sign that a confirm sent twice was done by the first."""
     a = staff_audit.c
-    with store.read() as conn:
+    with store.read() as conn:  # the key is a random token: the text names it, or none does
         details = conn.execute(sa.select(a.detail_json).where(
-            a.community_id == community_id, a.action == action,
-            a.target == target[:300])).scalars().all()
+            a.community_id == community_id, a.action == action, a.target == target[:300],
+            a.detail_json.contains(form_key, autoescape=True))).scalars().all()
     return any(json.loads(d).get("form_key") == form_key for d in details)
 
 
