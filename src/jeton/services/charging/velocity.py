@@ -92,21 +92,17 @@ def check_and_count(ws: WorkSet, results: list[TransferResult]) -> None:
             start_us, end_us = window(ws.now_us, period)
             row = counters.get((member, asset, scope, period))
             before = row.spent if row is not None and row.window_start_us == start_us else 0
-            if amount > limit:  # no window would let it through: no time to retry at
-                where = "" if scope == ALL else f" on {scope}"
-                raise VelocityLimitExceeded(
-                    f"{member!r} may spend {limit} {asset}{where} per {period}; {amount} is "
-                    f"more than the whole limit, so no {period} lets it through",
-                    member=member, asset=asset, service=None if scope == ALL else scope,
-                    period=period, limit=limit, used=before, required=amount, retry_after=None)
             if before + amount > limit:
                 where = "" if scope == ALL else f" on {scope}"
+                never = amount > limit  # no window lets it through: no time to retry at
+                why = (f"; {amount} is more than the whole limit, so no {period} lets it through"
+                       if never else f" and has spent {before}; {amount} more is refused until "
+                       f"{from_us(end_us):%H:%M} UTC")
                 raise VelocityLimitExceeded(
-                    f"{member!r} may spend {limit} {asset}{where} per {period} and has spent "
-                    f"{before}; {amount} more is refused until {from_us(end_us):%H:%M} "
-                    "UTC", member=member, asset=asset, service=None if scope == ALL else scope,
+                    f"{member!r} may spend {limit} {asset}{where} per {period}{why}",
+                    member=member, asset=asset, service=None if scope == ALL else scope,
                     period=period, limit=limit, used=before, required=amount,
-                    retry_after=from_us(end_us))
+                    retry_after=None if never else from_us(end_us))
             writes.append(CounterWrite(member, asset, scope, period, start_us, before + amount,
                                        row is not None))
     save_counters(ws, writes)
