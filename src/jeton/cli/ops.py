@@ -56,17 +56,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create or upgrade the schema; on a Citus coordinator, distribute it."""
         with opened(database_url, migrate=False) as j:
-            from jeton.store.citus import is_citus
             from jeton.store.migrate import current, upgrade
 
-            done = upgrade(j.store, shard_count=shard_count)
-            with j.store.read() as conn:
-                citus = is_citus(conn)
-            if shard_count is not None and not citus:
+            done = upgrade(j.store, shard_count=shard_count)  # None: not a Citus coordinator
+            if shard_count is not None and done is None:
                 err_console.print(f"note: --shard-count is for a Citus coordinator; this "
                                   f"{j.store.dialect} database has no shards to make")
             revision = current(j.store)
-            database = "citus" if citus else j.store.dialect
+            database = "citus" if done is not None else j.store.dialect
             if as_json:
                 out: dict[str, object] = {"revision": revision, "database": database}
                 if done is not None:
