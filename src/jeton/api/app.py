@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 
 from jeton.api import dispatch, ops, problems, routes
 from jeton.api.context import ApiContext
@@ -100,6 +101,11 @@ def _rate_per_s(settings: Settings) -> float:
     return rate_per_s
 
 
+def _to_dashboard(request: Request) -> RedirectResponse:
+    """`GET /`, where a browser pointed at Jeton lands: the owner's dashboard (its sign-in)."""
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/admin", status_code=307)
+
+
 def mount_web(app: FastAPI, j: Jeton) -> None:
     """The dashboard (`/admin`), the member pages (`/m`), the hosted checkout of the in-process
     payment providers (`/pay`) and their assets (`/static`)."""
@@ -111,6 +117,7 @@ def mount_web(app: FastAPI, j: Jeton) -> None:
     app.include_router(create_member_router(j))
     app.include_router(create_checkout_router(j))  # the demo and offline providers' page
     mount_static(app)
+    app.add_api_route("/", _to_dashboard, methods=["GET"], include_in_schema=False)
     dispatch.install(app)  # last: it knows the routes that are in (decision 0103)
 
 

@@ -225,6 +225,11 @@ def validation_status(errors: list[dict[str, Any]]) -> Status:
 
 
 _STATUS_VALUES = {s.value: s for s in Status if s is not Status.ok}
+# Starlette's own details when no route serves a path or a method (a route's own 404 says
+# more, and keeps its words), and where a caller who mistyped a path finds the right one.
+_STARLETTE_404, _STARLETTE_405 = "Not Found", "Method Not Allowed"
+_ROUTES_HINT = ("the API's routes are under /v1 and listed at /docs (the OpenAPI document: "
+                "/openapi.json)")
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -232,9 +237,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
                                  Status.internal_error if exc.status_code >= 500
                                  else Status.value_invalid)
     headers = dict(exc.headers or {})
+    detail = str(exc.detail)
+    where = f"{request.method} {request.url.path}"
     if exc.status_code == 405:
-        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
-    return problem_response(status, str(exc.detail), instance=request.url.path,
+        allowed = sorted(_allowed_methods(request))
+        headers["Allow"] = ", ".join(allowed)
+        if detail == _STARLETTE_405:
+            detail = f"{where}: this path answers {', '.join(allowed)} only"
+    elif exc.status_code == 404 and detail == _STARLETTE_404:  # no route: say where they are
+        detail = f"no route for {where}; {_ROUTES_HINT}"
+    return problem_response(status, detail, instance=request.url.path,
                             http_status=exc.status_code, headers=headers)
 
 
