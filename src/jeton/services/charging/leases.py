@@ -44,6 +44,7 @@ from jeton.services.access.staff import (
 )
 from jeton.services.charging.reads import LeaseTerm
 from jeton.services.charging.results import LeaseInfo, ServiceInfo, SplitLine
+from jeton.services.ledger.idempotency import conflict_detail
 from jeton.store.dialect import for_update
 from jeton.store.tables.leases import leases
 from jeton.store.tables.ledger import members
@@ -118,8 +119,7 @@ def create_lease(j: Jeton, community_id: str, *, area: str, operator: str, share
             lc.community_id == community_id, lc.request_key == key)).mappings().first()
         if found is not None:
             if _request_of(found) != request:
-                raise IdempotencyConflict(
-                    f"idempotency key {key!r} was already used for another lease", key=key)
+                raise IdempotencyConflict(conflict_detail(key, "lease", "lease"), key=key)
             return str(found["lease_id"])
         if conn.execute(sa.select(members.c.member_id).where(
                 members.c.community_id == community_id,

@@ -35,6 +35,7 @@ from jeton.core.statuses import Status
 from jeton.services.funding import base as fb
 from jeton.services.funding.results import BillInfo, BillingSettings, BillLine
 from jeton.services.ledger import history
+from jeton.services.ledger.idempotency import conflict_detail
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import Page
 from jeton.services.ledger.state import wallet_id
@@ -122,8 +123,7 @@ def issue_bill(j: Jeton, community_id: str, member_id: str, asset: str, *,
                                                     bills.c.request_key == key)).mappings().first()
         if found is not None:
             if (found["member_id"], found["asset"]) != (member_id, asset):
-                raise IdempotencyConflict(
-                    f"idempotency key {key!r} was already used for another bill", key=key)
+                raise IdempotencyConflict(conflict_detail(key, "bill", "bill"), key=key)
             return bill_info(found, j.ledger.now_us())
         fb.require_member(conn, community_id, member_id)
     bill_id = _issue(j, community_id, member_id, asset, force=True, request_key=key)

@@ -53,6 +53,7 @@ from jeton.services.funding.renewals import (
 )
 from jeton.services.funding.results import Checkout, PlanInfo, RolloverInfo, SubscriptionInfo
 from jeton.services.funding.shelf import Shelf
+from jeton.services.ledger.idempotency import conflict_detail
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.funding import (
@@ -154,8 +155,8 @@ def subscribe(j: Jeton, community_id: str, member_id: str, plan_id: str, *,
             subscriptions.c.request_key == key)).first()
         if found is not None:
             if (found[1], found[2]) != (plan_id, member_id):
-                raise IdempotencyConflict(
-                    f"idempotency key {key!r} was already used for a different request", key=key)
+                raise IdempotencyConflict(conflict_detail(key, "subscription", "subscription"),
+                                          key=key)
             return found[0], True, found[3] == "incomplete" and _needs_checkout(
                 conn, community_id, found[0])
         fb.require_member(conn, community_id, member_id)

@@ -96,9 +96,8 @@ def advance(j: Jeton, community_id: str, *, to: datetime | None = None,
         if status == "advancing":
             if running_key == key:  # a retry of the advance under way, or of one that died
                 if running_hash != req_hash:
-                    raise IdempotencyConflict(
-                        f"idempotency key {key!r} was already used for a different request",
-                        key=key)
+                    raise IdempotencyConflict(idempotency.conflict_detail(
+                        key, OPERATION, OPERATION), key=key)
                 _hold_lease(conn, community_id, key, real_now_us)
                 return int(from_at), int(target)
             if lease_until is not None and lease_until > real_now_us:

@@ -1,0 +1,95 @@
+"""A key reused for another request is refused, and the refusal names what the key was first
+used for, as the ledger's does (`conflict_detail`): a purchase, a subscription, a bill, a lease
+or a test clock's advance "with other values", ending "a new request needs a new key". The
+status stays `idempotency_conflict` and nothing changes. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import jeton
+from jeton.payments.offline import DEMO_METHOD_OK
+from jeton.store.tables.clocks import test_clocks
+
+from .conftest import CANCEL, SUCCESS, ok
+
+
+def _refused(key: str, first_use: str) -> str:
+    return (f"idempotency key {key!r} was already used for a different request "
+            f"({first_use} with other values); a new request needs a new key")
+
+
+def test_a_purchase_key_reused_for_another_pack_names_the_purchase(
+        j: jeton.Jeton, club: jeton.Community) -> None:
+    club.buy_pack("ann", "p20", idempotency_key="ann-buys", success_url=SUCCESS,
+                  cancel_url=CANCEL)
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        club.buy_pack("ann", "p50", idempotency_key="ann-buys", success_url=SUCCESS,
+                      cancel_url=CANCEL)
+    assert refused.value.status == jeton.Status.idempotency_conflict
+    assert refused.value.detail == _refused("ann-buys", "a purchase")
+    assert [p.pack_id for p in club.list_purchases("ann").data] == ["p20"]
+    ok(j.store)
+
+
+def test_a_subscription_key_reused_for_another_member_names_the_subscription(
+        j: jeton.Jeton, club: jeton.Community) -> None:
+    club.create_plan("Monthly", plan_id="monthly", cycle="monthly", credits=50,
+                     price_minor=900)
+    for member in ("ann", "bob"):
+        club.set_payment_method(member, provider="demo", customer_id=f"cus_{member}",
+                                payment_method_id=DEMO_METHOD_OK)
+    club.subscribe("ann", "monthly", idempotency_key="sub-1")
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        club.subscribe("bob", "monthly", idempotency_key="sub-1")
+    assert refused.value.status == jeton.Status.idempotency_conflict
+    assert refused.value.detail == _refused("sub-1", "a subscription")
+    assert club.list_subscriptions("bob") == []
+    ok(j.store)
+
+
+def test_a_bill_key_reused_for_another_member_names_the_bill(
+        j: jeton.Jeton, club: jeton.Community) -> None:
+    club.load_catalog('[services."chess.game"]\nname = "A game"\ncredits = 2\n')
+    club.set_billing_settings(credit_price_minor=25, currency="USD", cycle="month",
+                              grace_days=7, bill_at_percent=90)
+    for member in ("ann", "bob"):
+        club.set_credit_line(member, -100)
+        club.charge(member, "chess.game", idempotency_key=f"game-{member}")
+    club.issue_bill("ann", idempotency_key="bill-now")
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        club.issue_bill("bob", idempotency_key="bill-now")
+    assert refused.value.detail == _refused("bill-now", "a bill")
+    assert club.list_bills("bob").data == []
+    ok(j.store)
+
+
+def test_a_lease_key_reused_for_other_terms_names_the_lease(
+        j: jeton.Jeton, club: jeton.Community) -> None:
+    club.create_lease("chess.lib1.", "cy", share_bp=2000, price_min=1, price_max=30,
+                      idempotency_key="lease-1")
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        club.create_lease("chess.lib2.", "cy", share_bp=2000, price_min=1, price_max=30,
+                          idempotency_key="lease-1")
+    assert refused.value.detail == _refused("lease-1", "a lease")
+    assert [lease.area for lease in club.list_leases()] == ["chess.lib1."]
+
+
+def test_a_clock_advance_retried_with_other_values_while_it_runs_names_the_advance(
+        j: jeton.Jeton) -> None:
+    lab = j.create_community("Chess lab", "lab", test_mode=True)
+    with j.store.write() as conn:  # as if another process were advancing under "mine"
+        conn.execute(test_clocks.update().values(
+            status="advancing", advance_key="mine", advance_hash="x" * 64,
+            advance_from_us=test_clocks.c.frozen_time_us,
+            advance_to_us=test_clocks.c.frozen_time_us + 86_400_000_000,
+            lease_until_us=int((time.time() + 60) * 1_000_000)))
+    before = lab.test_clock().now
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        lab.advance_test_clock(seconds=60, idempotency_key="mine")
+    assert refused.value.status == jeton.Status.idempotency_conflict
+    # The ledger's name for the operation, as a finished advance's refusal says it.
+    assert refused.value.detail == _refused("mine", "a test clock.advance")
+    assert (lab.test_clock().now, lab.test_clock().status) == (before, "advancing")
