@@ -43,6 +43,8 @@ def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
     assert found["charge_per_s"] > 0
     assert found["ratio"] == pytest.approx(found["charge_per_s"] / found["bare_per_s"])
     assert found["ratio_spread"] == 0.0  # one round: nothing to spread
+    assert found["server_cpu_ms_per_ping"] > 0  # the floor's CPU, beside the charge's
+    assert found["server_cpu_ms_per_charge"] > found["server_cpu_ms_per_ping"]
     assert "database_cpu_ms_per_charge" not in found  # SQLite runs in the server's process
     j = jeton.open(url)
     try:

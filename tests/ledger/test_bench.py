@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import jeton
@@ -66,12 +68,43 @@ def test_bench_sqlite_measures_each_figure_beside_its_raw_reference() -> None:
 
 def test_charge_bench_on_postgres_uses_the_same_writers() -> None:
     found = charging_bench.bench_charge_postgres(postgres_url(), n=32, writers=4, processes=2)
+    cpu = {f"{kind}_{side}_cpu_us" for kind in ("spend", "charge")  # one write's, beside
+           for side in ("client", "server")}  # the rates: the writers' and PostgreSQL's here
     assert set(found) == {"spend_per_s", "charge_per_s", "charge_to_spend_ratio",
                           "p99_spend_ms", "p99_charge_ms", "hot_charge_per_s",
-                          "hot_to_charge_ratio", "p99_hot_charge_ms"}
-    assert all(v > 0 for v in found.values())
+                          "hot_to_charge_ratio", "p99_hot_charge_ms", *cpu}
+    assert all(v > 0 for k, v in found.items() if k not in cpu)
+    # /proc counts in clock ticks: a run this short may count none on PostgreSQL's side.
+    assert all(found[k] >= 0 for k in cpu)
+    assert found["charge_client_cpu_us"] > 0
     assert found["hot_to_charge_ratio"] == pytest.approx(
         found["hot_charge_per_s"] / found["charge_per_s"])
+
+
+def test_the_charge_bench_gives_the_cpu_of_a_charge_and_of_the_spend_beside_it(
+        tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'bench.db'}", sqlite_synchronous="NORMAL")
+    store.create_schema()
+    found = charging_bench.bench_charge(jeton.Jeton(store), "bench", n=30)
+    store.dispose()
+    assert found["spend_cpu_us"] > 0
+    # A charge prices the download and pays three legs (the buyer, the uploader, the app
+    # store) where the spend beside it pays two.
+    assert found["charge_cpu_us"] > found["spend_cpu_us"]
+
+
+def test_an_http_ratio_bound_is_the_pings_cpu_over_that_and_a_charges() -> None:
+    figures = {"http_server_cpu_ms_per_ping": 1.0, "sqlite_charge_cpu_us": 1000.0,
+               "postgres_http_server_cpu_ms_per_ping": 0.5,
+               "postgres_charge_client_cpu_us": 1000.0, "postgres_charge_server_cpu_us": 1500.0}
+    assert bench.http_bounds(figures) == {"http_charge_ratio_bound": 0.5,
+                                          "postgres_http_charge_ratio_bound": pytest.approx(
+                                              0.5 / 3.0)}
+    # Without a figure of either side (no wrk, no PostgreSQL, a run too short for /proc's
+    # clock ticks) there is no bound to give.
+    assert bench.http_bounds({"http_server_cpu_ms_per_ping": 1.0}) == {}
+    assert bench.http_bounds({**figures, "postgres_charge_server_cpu_us": 0.0}) == {
+        "http_charge_ratio_bound": 0.5}
 
 
 def test_the_hot_wallet_spends_of_every_writer_come_from_one_wallet_by_each_path() -> None:

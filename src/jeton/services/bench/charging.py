@@ -87,26 +87,30 @@ def bench_charge(j: jeton.Jeton, community_id: str, n: int = 2000) -> dict[str, 
     context = {"uploader": UPLOADER}
     spends: list[float] = []
     charges: list[float] = []
+    cpu = {"spend": 0.0, "charge": 0.0}  # this process's CPU seconds (no disk wait in them)
     for i in range(min(50, n)):  # warm the caches (catalog, system accounts, statements)
         c.charge(BUYER, "bench.download", DOWNLOAD_BYTES, context=context,
                  idempotency_key=f"bench-{run}-warm-{i}")
         c.spend(BUYER, DOWNLOAD_CREDITS, idempotency_key=f"bench-{run}-warm-spend-{i}",
                 service="bench.download")
     for i in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         c.spend(BUYER, DOWNLOAD_CREDITS, idempotency_key=f"bench-{run}-spend-{i}",
                 service="bench.download")
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         c.charge(BUYER, "bench.download", DOWNLOAD_BYTES, context=context,
                  idempotency_key=f"bench-{run}-charge-{i}")
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         spends.append(t1 - t0)
         charges.append(t2 - t1)
+        cpu["spend"] += c1 - c0
+        cpu["charge"] += c2 - c1
     spend_per_s = n / sum(spends)
     charge_per_s = n / sum(charges)
     return {"spend_per_s": spend_per_s, "charge_per_s": charge_per_s,
             "charge_to_spend_ratio": charge_per_s / spend_per_s,
-            "p99_spend_ms": _p99_ms(spends), "p99_charge_ms": _p99_ms(charges)}
+            "p99_spend_ms": _p99_ms(spends), "p99_charge_ms": _p99_ms(charges),
+            "spend_cpu_us": cpu["spend"] * 1e6 / n, "charge_cpu_us": cpu["charge"] * 1e6 / n}
 
 
 # The plain spends timed here beside the charges are named apart from the ledger's own spend
@@ -115,7 +119,12 @@ _KEYS = {"spend_per_s": "paired_spend_per_s", "charge_per_s": "charge_per_s",
          "charge_to_spend_ratio": "charge_to_spend_ratio", "p99_spend_ms": "paired_p99_spend_ms",
          "p99_charge_ms": "p99_charge_ms", "hot_charge_per_s": "hot_uploader_charge_per_s",
          "hot_to_charge_ratio": "hot_uploader_ratio",
-         "p99_hot_charge_ms": "p99_hot_uploader_charge_ms"}
+         "p99_hot_charge_ms": "p99_hot_uploader_charge_ms",
+         "spend_cpu_us": "paired_spend_cpu_us", "charge_cpu_us": "charge_cpu_us",
+         "spend_client_cpu_us": "paired_spend_client_cpu_us",
+         "spend_server_cpu_us": "paired_spend_server_cpu_us",
+         "charge_client_cpu_us": "charge_client_cpu_us",
+         "charge_server_cpu_us": "charge_server_cpu_us"}
 
 
 def _spend_op(c: jeton.Community, w: int, i: int) -> None:
@@ -162,6 +171,10 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
         store.dispose()
         elapsed = dict.fromkeys(ops, 0.0)
         latencies: dict[str, list[float]] = {kind: [] for kind in ops}
+        # One write's CPU beside the rates (as decision 0096's figures of the ledger's writes):
+        # the writers' and, for a server on this machine, PostgreSQL's.
+        cpu_s: dict[str, list[float]] = {f"{kind}_{side}": [] for kind in ("spend", "charge")
+                                         for side in ("client", "server")}
         for r in range(rounds):
             for kind, op in ops.items():
                 run = bench.run_writers(
@@ -169,7 +182,13 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
                     processes=processes, first=r * (bench.WARMUP + per_writer))
                 elapsed[kind] += run.elapsed
                 latencies[kind].extend(run.latencies)
+                for side, spent in ((f"{kind}_client", run.client_cpu_s),
+                                    (f"{kind}_server", run.server_cpu_s)):
+                    if side in cpu_s and spent is not None:
+                        cpu_s[side].append(spent)
     done = per_writer * writers * rounds
+    cpu_us = {f"{side}_cpu_us": statistics.fmean(spent) * 1e6 / (per_writer * writers)
+              for side, spent in cpu_s.items() if spent}
     per_s = {kind: done / took for kind, took in elapsed.items()}
     return {"spend_per_s": per_s["spend"], "charge_per_s": per_s["charge"],
             "charge_to_spend_ratio": per_s["charge"] / per_s["spend"],
@@ -177,7 +196,7 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
             "p99_charge_ms": _p99_ms(latencies["charge"]),
             "hot_charge_per_s": per_s["hot_charge"],
             "hot_to_charge_ratio": per_s["hot_charge"] / per_s["charge"],
-            "p99_hot_charge_ms": _p99_ms(latencies["hot_charge"])}
+            "p99_hot_charge_ms": _p99_ms(latencies["hot_charge"]), **cpu_us}
 
 
 def figures(options: dict[str, Any]) -> dict[str, float]:

@@ -170,8 +170,8 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
     token = prepare(url, 200_000)
     proc, base = start_server(url)
     rates: dict[str, list[float]] = {"ping": [], "charge": []}
-    cpu_ms: list[float] = []
-    database_cpu_ms: list[float] = []  # PostgreSQL's, when it runs on this machine
+    cpu_ms: dict[str, list[float]] = {"ping": [], "charge": []}  # the server's, a request
+    database_cpu_ms: list[float] = []  # PostgreSQL's a charge, when it runs on this machine
     try:
         with tempfile.TemporaryDirectory(prefix="jeton-wrk-") as tmp:
             script = Path(tmp) / "bench.lua"
@@ -186,8 +186,10 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
                     rate = _wrk(base, token, kind, script, f"w{uuid.uuid4().hex[:8]}{r}",
                                 seconds)
                     rates[kind].append(rate)
+                    if rate:
+                        cpu_ms[kind].append((_cpu_s(proc.pid) - before) * 1000
+                                            / (rate * seconds))
                     if kind == "charge" and rate:
-                        cpu_ms.append((_cpu_s(proc.pid) - before) * 1000 / (rate * seconds))
                         database_after = server_cpu(url)
                         if database_before is not None and database_after is not None:
                             database_cpu_ms.append(
@@ -200,7 +202,8 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
     ratios = ratio_figures("ratio", rates["charge"], rates["ping"])
     return {"bare_per_s": bare, "charge_per_s": charge,
             "ratio": ratios["ratio"], "ratio_spread": ratios["ratio_spread"],
-            "server_cpu_ms_per_charge": statistics.fmean(cpu_ms) if cpu_ms else 0.0,
+            **{f"server_cpu_ms_per_{kind}": statistics.fmean(spent) if spent else 0.0
+               for kind, spent in cpu_ms.items()},
             **({"database_cpu_ms_per_charge": statistics.fmean(database_cpu_ms)}
                if database_cpu_ms else {})}
 
@@ -269,6 +272,7 @@ def _measure(url: str, n: int, prefix: str, progress: Any,
                 f"{prefix}http_charge_ratio": found["ratio"],
                 f"{prefix}http_charge_ratio_spread": found["ratio_spread"],
                 f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"],
+                f"{prefix}http_server_cpu_ms_per_ping": found["server_cpu_ms_per_ping"],
                 **({f"{prefix}http_database_cpu_ms_per_charge":
                     found["database_cpu_ms_per_charge"]}
                    if "database_cpu_ms_per_charge" in found else {})}

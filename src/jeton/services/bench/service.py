@@ -544,4 +544,22 @@ def run(*, postgres_url: str | None = None, n: int = 5000, preload_postings: int
                "history_postings": history_postings, "rounds": rounds}
     for extra in EXTRA:
         figures.update(extra(options))
+    figures.update(http_bounds(figures))
     return figures
+
+
+def http_bounds(figures: dict[str, float]) -> dict[str, float]:
+    """What each HTTP charge ratio would be if the HTTP layer cost a charge no more than it
+    costs a ping: the server's CPU per ping over that plus the CPU of an in-process charge (on
+    PostgreSQL the writers' and PostgreSQL's). Both sides of the ratio are bound by the
+    processor, so the measured ratio under this bound is what the HTTP layer adds to a charge;
+    the bound itself is the charge's own cost (decision 0113)."""
+    out: dict[str, float] = {}
+    for prefix, charge_us in (
+            ("", ("sqlite_charge_cpu_us",)),
+            ("postgres_", ("postgres_charge_client_cpu_us", "postgres_charge_server_cpu_us"))):
+        ping_ms = figures.get(f"{prefix}http_server_cpu_ms_per_ping", 0.0)
+        if ping_ms > 0 and all(figures.get(k, 0.0) > 0 for k in charge_us):
+            charge_ms = sum(figures[k] for k in charge_us) / 1000
+            out[f"{prefix}http_charge_ratio_bound"] = ping_ms / (ping_ms + charge_ms)
+    return out
