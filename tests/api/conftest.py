@@ -90,20 +90,12 @@ def run_live_server(store: Store, *, clock: Clock | None = None,
                 client.close()
 
 
-def fresh_pg_store() -> Store:
-    """A Store in a schema of its own, emptied and rebuilt (the schema tests may share)."""
-    store = make_pg_store()
-    store.drop_schema()
-    store.create_schema()
-    return store
-
-
 @contextmanager
 def live_server_on(kind: str, tmp_path: Path, *,
                    clock: Clock | None = None) -> Iterator[LiveServer]:
     """`run_live_server` on a new SQLite file (`kind` "sqlite") or a PostgreSQL schema of its
     own ("postgres"), disposed of or dropped afterwards. For fixtures parametrized by store."""
-    store = make_sqlite_store(tmp_path / "jeton.db") if kind == "sqlite" else fresh_pg_store()
+    store = make_sqlite_store(tmp_path / "jeton.db") if kind == "sqlite" else make_pg_store()
     try:
         with run_live_server(store, clock=clock) as server:
             yield server

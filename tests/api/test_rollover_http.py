@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 
 import jeton
-from conftest import check_invariants, drop_pg_store, make_sqlite_store
+from conftest import check_invariants, drop_pg_store, make_pg_store, make_sqlite_store
 from jeton.core.clock import ManualClock
 from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.store.engine import Store
 
-from .conftest import fresh_pg_store, run_live_server
+from .conftest import run_live_server
 
 CATALOG = """
 [services."chat.message"]
@@ -73,7 +73,7 @@ def test_rollover_over_http_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_rollover_over_http_on_postgresql() -> None:
-    store = fresh_pg_store()
+    store = make_pg_store()
     try:
         _scenario(store)
     finally:
