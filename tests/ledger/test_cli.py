@@ -69,10 +69,13 @@ def test_adding_a_member_twice_says_nothing_changed_and_a_grant_expires_in_a_day
     runner = CliRunner(env={"JETON_DATABASE_URL": cli_db})
     assert runner.invoke(cli_app, ["members", "add", "ann", "--name", "Ann"]).output.strip() == (
         "member ann")
-    again = runner.invoke(cli_app, ["members", "add", "ann", "--name", "Annie"])
+    again = runner.invoke(cli_app, ["members", "add", "ann", "--name", "Ann"])
     assert again.exit_code == 0
-    assert again.output.strip() == (
-        "member ann was there already; nothing changed (its name stays 'Ann')")
+    assert again.output.strip() == "member ann was there already; nothing changed"
+    other = runner.invoke(cli_app, ["members", "add", "ann", "--name", "Annie"])
+    assert other.exit_code == 1  # another name is refused (decision 0114)
+    assert str(other.exception) == ("already_exists: member 'ann' exists with name 'Ann', "
+                                    "not 'Annie'; nothing changed")  # `main` prints it
     never = runner.invoke(cli_app, ["grant", "ann", "5", "--expires-days", "0", "--key", "g"])
     assert never.exit_code == 2  # 0 days read as "never expires" before: refused now
     assert "--expires-days" in never.output

@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
                     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
                     community_id: CommunityOption = None, database_url: DbOption = None,
                     as_json: JsonOption = False) -> None:
-        """Add a member (adding one that exists changes nothing, and says so)."""
+        """Add a member (adding one that exists changes nothing, and says so; with another
+        name or email it is refused)."""
         with opened(database_url) as j:
             c = community(j, community_id)
             try:
@@ -69,10 +70,8 @@ def register(app: typer.Typer) -> None:
             m = c.create_member(member_id, name=name, email=email)
             if as_json:
                 emit_json(m)
-            elif existed:
-                console.print(f"member {m.id} was there already; nothing changed"
-                              + (f" (its name stays {m.name!r})" if name and name != m.name
-                                 else ""))
+            elif existed:  # (another name or email was refused: create_member says why)
+                console.print(f"member {m.id} was there already; nothing changed")
             else:
                 console.print(f"member {m.id}")
 

@@ -26,10 +26,12 @@ from jeton.services.ledger.results import (
 router = api_router(tags=["members"])
 
 
-@router.post("/members", status_code=201)
+@router.post("/members", status_code=201, responses=problem_responses(409))
 def create_member(body: CreateMember,
                   caller: Annotated[Caller, requires(Scope.members_write)]) -> MemberInfo:
-    """A member. Creating one that exists returns it as it is."""
+    """A member. Creating one that exists returns it as it is, when the name, email and
+    metadata sent are its own or left out; another is refused (409 `already_exists`, naming
+    the field) and changes nothing."""
     return caller.community.create_member(body.id, name=body.name, email=body.email,
                                           metadata=body.metadata)
 

@@ -29,6 +29,7 @@ from jeton.services.ledger.results import (
 )
 from jeton.services.ledger.state import SYSTEM_KINDS, Declined, system_id
 from jeton.services.ledger.workset import WorkSet
+from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.ledger import (
     accounts,
     assets,
@@ -155,7 +156,10 @@ class LedgerSetup(LedgerReads):
                       ) -> MemberInfo:
         """A member; creating one that exists with the same details returns it (idempotent).
 
-        `on_created` runs in the same transaction for a new member only: the sign-up bonus.
+        A detail left out (an empty name, no email, no metadata) is not compared; one given
+        that differs from the stored one is refused, `Conflict` (`already_exists`), naming the
+        field and both values, and nothing changes (decision 0114). `on_created` runs in the
+        same transaction for a new member only: the sign-up bonus.
         """
         member_id = amounts.external_id(member_id, "member id")
         name = checked_text(name, "name", 200)
@@ -170,8 +174,10 @@ class LedgerSetup(LedgerReads):
                 members.c.community_id == community_id,
                 members.c.member_id == member_id)).first()
             if row is not None:
-                return MemberInfo(id=member_id, name=row[0], email=row[1],
-                                  metadata=json.loads(row[2]), created_at=from_us(row[3]))
+                found = MemberInfo(id=member_id, name=row[0], email=row[1],
+                                   metadata=json.loads(row[2]), created_at=from_us(row[3]))
+                _refuse_other_details(found, {"name": name, "email": email, "metadata": meta})
+                return found
             now = self.now_us()
             conn.execute(members.insert().values(
                 community_id=community_id, member_id=member_id, name=name, email=email,
@@ -188,7 +194,12 @@ class LedgerSetup(LedgerReads):
                 ws.flush()
             return info
 
-        return self.store.run_write(tx)
+        try:
+            return self.store.run_write(tx)
+        except sa.exc.IntegrityError as exc:  # registered meanwhile (PostgreSQL): read it now
+            if not is_unique_violation(exc, "pk_members"):
+                raise
+            return self.store.run_write(tx)
 
     def get_member(self, community_id: str, member_id: str) -> MemberInfo:
         with self.store.read() as conn:
@@ -239,3 +250,20 @@ class LedgerSetup(LedgerReads):
 
         self._write_plain(tx)
         return self.balance(community_id, member_id, asset)
+
+
+def _refuse_other_details(found: MemberInfo, given: dict[str, Any]) -> None:
+    """A member registered again is the member that exists: a detail given that differs from
+    the stored one is refused rather than dropped without a word (creating updates nothing)."""
+    for field, value in given.items():
+        stored = getattr(found, field)
+        if isinstance(value, dict):  # as stored: JSON's values (a tuple reads back a list)
+            value = json.loads(json.dumps(value, default=str))
+        if value and value != stored:
+            has = f"{field} {_shown(stored)}" if stored else f"no {field}"
+            raise Conflict(f"member {found.id!r} exists with {has}, not {_shown(value)}; "
+                           "nothing changed", status=Status.already_exists, field=field)
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else repr(value)
