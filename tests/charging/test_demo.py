@@ -1,24 +1,62 @@
-"""The demo community: everything at once for a new user, and the same after a second load."""
+"""The demo community: everything at once for a new user, and the same after a second load.
+
+Loading it takes seconds (most on PostgreSQL), so the tests that only read what one load made,
+and the one that loads it a second time (which must write nothing), share one load per store
+kind (`loaded`); the tests that change it or load it their own way load it on their own store.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import jeton
+from conftest import SERVERS, drop_pg_store, make_pg_store, make_sqlite_store
+from jeton.config import Settings
 from jeton.core.catalog import load_catalog
+from jeton.core.clock import ManualClock
 from jeton.services.ops import demo, demo_history
 from jeton.store.engine import Store
 
 from .conftest import Check, counts
 
 
+@dataclass(frozen=True)
+class Loaded:
+    j: jeton.Jeton
+    store: Store
+    demo: jeton.Community  # what the first load returned
+
+
+@pytest.fixture(scope="module", params=["sqlite", *SERVERS])
+def loaded(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    """The demo loaded once into a new store of each kind, as the `j` fixture would load it (the
+    same clock and settings). For tests that do not change it."""
+    if request.param == "sqlite":
+        store = make_sqlite_store(tmp_path_factory.mktemp("demo") / "jeton.db")
+    else:
+        store = make_pg_store(citus=request.param == "citus")
+    clock = ManualClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))  # the `clock` fixture's
+    j = jeton.Jeton(store, clock=clock, settings=Settings(webhooks_allow_private=True))
+    try:
+        yield Loaded(j, store, demo.load_demo(j))
+    finally:
+        j.close()
+        if request.param == "sqlite":
+            store.dispose()
+        else:
+            drop_pg_store(store)
+
+
 def test_the_demo_shows_charges_royalties_allowances_a_call_and_rewards(
-        j: jeton.Jeton, store: Store, invariants: Check) -> None:
-    c = demo.load_demo(j)
-    invariants(store)
+        loaded: Loaded, invariants: Check) -> None:
+    c = loaded.demo
+    invariants(loaded.store)
     assert c.id == "demo"
     ids = [m.id for m in c.list_members(limit=100).data]
     assert [i for i in ids if not i.startswith("member-")] == [
@@ -47,15 +85,13 @@ def test_the_demo_shows_charges_royalties_allowances_a_call_and_rewards(
     assert c.achievements("alice").points == c.balance("alice", asset="POINTS").posted
 
 
-def test_loading_the_demo_twice_changes_nothing_the_second_time(j: jeton.Jeton,
-                                                                store: Store,
+def test_loading_the_demo_twice_changes_nothing_the_second_time(loaded: Loaded,
                                                                 invariants: Check) -> None:
-    demo.load_demo(j)
-    before = counts(store)
-    again = demo.load_demo(j)
-    assert counts(store) == before
+    before = counts(loaded.store)  # as the first load left it
+    again = demo.load_demo(loaded.j)
+    assert counts(loaded.store) == before
     assert again.catalog().version == 1
-    invariants(store)
+    invariants(loaded.store)
 
 
 def test_other_areas_add_their_demo_steps(j: jeton.Jeton) -> None:
@@ -99,11 +135,11 @@ def test_a_restart_keeps_what_the_owner_changed_and_makes_no_new_key(
 
 
 def test_the_demo_has_sixty_days_of_history_for_the_reports(
-        j: jeton.Jeton, store: Store, invariants: Check) -> None:
+        loaded: Loaded, invariants: Check) -> None:
     # All demo activity once happened on one day: every chart was a flat line and a spike.
-    c = demo.load_demo(j)
-    invariants(store)
-    today = j.clock.now().date()
+    c = loaded.demo
+    invariants(loaded.store)
+    today = loaded.j.clock.now().date()
     report = c.report(since=today - timedelta(days=demo_history.HISTORY_DAYS + 1),
                       until=today + timedelta(days=1))
     per_day = report.table("per_day").rows  # day, issued, consumed, expired
