@@ -88,4 +88,4 @@ def test_a_key_first_used_in_process_is_refused_over_http_naming_its_first_use(
     advanced = httpx.post(f"{server.base_url}/v1/test_clock/advance", json={"seconds": 60},
                           headers={"Authorization": f"Bearer {token}",
                                    "Idempotency-Key": "tick"})
-    _refused(advanced, "tick", "a test clock.advance")
+    _refused(advanced, "tick", "a test clock's advance")

@@ -14,6 +14,18 @@ from jeton.core.clock import ManualClock
 from .conftest import events, ok
 
 
+def test_a_key_first_used_to_redeem_a_coupon_is_named_so_when_refused(
+        club: jeton.Community) -> None:
+    club.create_coupon("welcome-24", credits=15)
+    club.redeem_coupon("ann", "WELCOME-24", idempotency_key="ann-welcome")
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        club.spend("ann", 5, idempotency_key="ann-welcome")
+    assert refused.value.detail == (
+        "idempotency key 'ann-welcome' was already used for a different request (a coupon's "
+        "redemption); a new request needs a new key")
+    assert club.balance("ann").posted == 15
+
+
 def test_a_welcome_code_gives_credits_and_a_key_once_per_member(
         j: jeton.Jeton, club: jeton.Community, clock: ManualClock) -> None:
     club.create_coupon("welcome-24", credits=15, credit_expiry_days=30,

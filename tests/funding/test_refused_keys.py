@@ -91,5 +91,5 @@ def test_a_clock_advance_retried_with_other_values_while_it_runs_names_the_advan
         lab.advance_test_clock(seconds=60, idempotency_key="mine")
     assert refused.value.status == jeton.Status.idempotency_conflict
     # The ledger's name for the operation, as a finished advance's refusal says it.
-    assert refused.value.detail == _refused("mine", "a test clock.advance")
+    assert refused.value.detail == _refused("mine", "a test clock's advance")
     assert (lab.test_clock().now, lab.test_clock().status) == (before, "advancing")

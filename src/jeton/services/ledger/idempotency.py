@@ -97,8 +97,13 @@ def check_replay(stored: Stored | None, key: str, operation: str, req_hash: str)
     return stored.response_json
 
 
-# The operations a key's first use may name, as a refusal says them.
-_NAMED = {"http_answer": "another API request", "reverse": "a reversal"}
+# The kinds of write a key can first have been used for, as a refusal names them; any other
+# reads as its own words (`grant`: "a grant", `staff.charge`: "a staff charge").
+_NAMED = {"http_answer": "another API request", "reverse": "a reversal",
+          "coupon.redeem": "a coupon's redemption", "purchase.complete": "a purchase's payment",
+          "purchase.refund": "a purchase's refund",
+          "purchase.refund_as_credits": "a purchase's refund as credits",
+          "test_clock.advance": "a test clock's advance"}
 
 
 def conflict_detail(key: str, earlier: str | None = None, operation: str = "") -> str:
@@ -107,7 +112,7 @@ def conflict_detail(key: str, earlier: str | None = None, operation: str = "") -
     text = f"idempotency key {key!r} was already used for a different request"
     if earlier is None:
         return text
-    named = _NAMED.get(earlier) or f"a {earlier.replace('_', ' ')}"
+    named = _NAMED.get(earlier) or f"a {earlier.replace('_', ' ').replace('.', ' ')}"
     if earlier == operation:
         named = f"{named} with other values"
     return f"{text} ({named}); a new request needs a new key"
