@@ -39,6 +39,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_pl
 from starlette.types import ASGIApp
 
 import jeton
+from conftest import make_sqlite_store
 from jeton.config import Settings
 from jeton.core.clock import ManualClock
 from jeton.services.access.sessions import open_session
@@ -121,8 +122,7 @@ class Dashboard:
 
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
-    store = Store(f"sqlite:///{tmp_path / 'jeton.db'}")
-    store.create_schema()
+    store = make_sqlite_store(tmp_path / "jeton.db")
     # Business time starts now, so the codes an authenticator would show are the real ones.
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     jeton.Jeton(store, clock=clock).create_community("Chat room", "chat")
@@ -162,8 +162,7 @@ class MemberPages:
 def member_pages(tmp_path: Path,
                  setup: Callable[[jeton.Jeton], jeton.Community]) -> Iterator[MemberPages]:
     """The member pages on a fresh SQLite database, over the community `setup` makes."""
-    store = Store(f"sqlite:///{tmp_path / 'jeton.db'}")
-    store.create_schema()
+    store = make_sqlite_store(tmp_path / "jeton.db")
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     # The socket is bound before the app has routes, so the public URL is known: links and
     # the providers' return URLs point here.
