@@ -89,3 +89,24 @@ def test_a_key_first_used_in_process_is_refused_over_http_naming_its_first_use(
                           headers={"Authorization": f"Bearer {token}",
                                    "Idempotency-Key": "tick"})
     _refused(advanced, "tick", "a test clock's advance")
+
+
+def test_a_purchase_under_a_key_a_spend_took_is_refused_over_http(server: LiveServer) -> None:
+    """A spend's key is kept by the ledger, not among the HTTP layer's answers, so only the
+    purchase's own claim among the ledger's keys finds it taken."""
+    club = server.community
+    club.create_member("ann")
+    club.grant("ann", 10, idempotency_key="gift")
+    club.create_pack("20 credits", pack_id="p20", credits=20, price_minor=600)
+    club.spend("ann", 3, idempotency_key="once")
+    bought = httpx.post(f"{server.base_url}/v1/purchases",
+                        json={"member": "ann", "pack_id": "p20"},
+                        headers={"Authorization": f"Bearer {server.api_key}",
+                                 "Idempotency-Key": "once"})
+    assert bought.status_code == 422, bought.text
+    assert bought.json()["code"] == "idempotency_conflict"
+    assert bought.json()["detail"] == (
+        "idempotency key 'once' was already used for a different request (a spend); a new "
+        "request needs a new key")
+    assert club.list_purchases("ann").data == []
+    assert club.balance("ann").posted == 7

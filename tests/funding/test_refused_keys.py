@@ -93,3 +93,56 @@ def test_a_clock_advance_retried_with_other_values_while_it_runs_names_the_advan
     # The ledger's name for the operation, as a finished advance's refusal says it.
     assert refused.value.detail == _refused("mine", "a test clock's advance")
     assert (lab.test_clock().now, lab.test_clock().status) == (before, "advancing")
+
+
+def _taken(key: str, first_use: str) -> str:
+    return (f"idempotency key {key!r} was already used for a different request "
+            f"({first_use}); a new request needs a new key")
+
+
+def test_keys_are_one_space_for_purchases_subscriptions_bills_leases_and_ledger_writes(
+        j: jeton.Jeton, club: jeton.Community) -> None:
+    """A key is unique in its community whatever it was used for: a purchase, a subscription,
+    a bill or a lease keeps its key in its own record and takes it among the ledger's keys too,
+    so a spend under it is refused, and so is each of them under a key a spend took."""
+    club.create_plan("Monthly", plan_id="monthly", cycle="monthly", credits=50,
+                     price_minor=900)
+    club.set_payment_method("ann", provider="demo", customer_id="cus_ann",
+                            payment_method_id=DEMO_METHOD_OK)
+    club.load_catalog('[services."chess.game"]\nname = "A game"\ncredits = 2\n')
+    club.set_billing_settings(credit_price_minor=25, currency="USD", cycle="month",
+                              grace_days=7, bill_at_percent=90)
+    club.set_credit_line("bob", -100)
+    club.charge("bob", "chess.game", idempotency_key="game-bob")
+    club.grant("cy", 10, idempotency_key="cy-credits")
+    club.buy_pack("ann", "p20", idempotency_key="pack", success_url=SUCCESS, cancel_url=CANCEL)
+    club.subscribe("ann", "monthly", idempotency_key="plan")
+    club.issue_bill("bob", idempotency_key="bill")
+    club.create_lease("chess.lib1.", "cy", share_bp=2000, price_min=1, price_max=30,
+                      idempotency_key="lease")
+    for key, first_use in (("pack", "a purchase"), ("plan", "a subscription"),
+                           ("bill", "a bill"), ("lease", "a lease")):
+        with pytest.raises(jeton.IdempotencyConflict) as refused:
+            club.spend("cy", 1, idempotency_key=key)
+        assert refused.value.detail == _taken(key, first_use)
+    assert club.balance("cy").posted == 10
+    club.spend("cy", 1, idempotency_key="spent")
+    with pytest.raises(jeton.IdempotencyConflict) as refused:
+        club.buy_pack("ann", "p50", idempotency_key="spent", success_url=SUCCESS,
+                      cancel_url=CANCEL)
+    assert refused.value.detail == _taken("spent", "a spend")
+    with pytest.raises(jeton.IdempotencyConflict):
+        club.subscribe("ann", "monthly", idempotency_key="cy-credits")
+    with pytest.raises(jeton.IdempotencyConflict):
+        club.issue_bill("bob", idempotency_key="game-bob")
+    with pytest.raises(jeton.IdempotencyConflict):
+        club.create_lease("chess.lib2.", "cy", share_bp=2000, price_min=1, price_max=30,
+                          idempotency_key="spent")
+    # Each write's own replay still answers from its own record.
+    again = club.buy_pack("ann", "p20", idempotency_key="pack", success_url=SUCCESS,
+                          cancel_url=CANCEL)
+    assert again.replayed
+    assert [p.pack_id for p in club.list_purchases("ann").data if p.pack_id] == ["p20"]
+    assert len(club.list_subscriptions("ann")) == 1
+    assert [lease.area for lease in club.list_leases()] == ["chess.lib1."]
+    ok(j.store)

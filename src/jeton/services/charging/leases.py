@@ -44,7 +44,7 @@ from jeton.services.access.staff import (
 )
 from jeton.services.charging.reads import LeaseTerm
 from jeton.services.charging.results import LeaseInfo, ServiceInfo, SplitLine
-from jeton.services.ledger.idempotency import conflict_detail
+from jeton.services.ledger.idempotency import claim, conflict_detail, request_hash
 from jeton.store.dialect import for_update
 from jeton.store.tables.leases import leases
 from jeton.store.tables.ledger import members
@@ -135,6 +135,7 @@ def create_lease(j: Jeton, community_id: str, *, area: str, operator: str, share
             if other.startswith(area) or area.startswith(other):
                 raise Conflict(f"the area {area!r} overlaps {other!r}, leased already",
                                status=Status.conflict, lease=other_id)
+        claim(conn, community_id, key, "lease", request_hash("lease", request), now_us)
         lease_id = new_id()
         conn.execute(leases.insert().values(
             community_id=community_id, lease_id=lease_id, area=area, operator_id=operator,

@@ -35,7 +35,7 @@ from jeton.core.statuses import Status
 from jeton.services.funding import base as fb
 from jeton.services.funding.results import BillInfo, BillingSettings, BillLine
 from jeton.services.ledger import history
-from jeton.services.ledger.idempotency import conflict_detail
+from jeton.services.ledger.idempotency import claim, conflict_detail, request_hash
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import Page
 from jeton.services.ledger.state import wallet_id
@@ -177,6 +177,9 @@ def _issue(j: Jeton, community_id: str, member_id: str, asset: str, *, force: bo
 def _issue_in(ws: WorkSet, member_id: str, asset: str, *, force: bool,
               request_key: str | None) -> str | None:
     conn, cid, now = ws.conn, ws.community_id, ws.now_us
+    if request_key is not None:  # first: a key taken by another write is refused as such
+        claim(conn, cid, request_key, "bill", request_hash(
+            "bill", {"member": member_id, "asset": asset}), now)
     settings = billing_settings(conn, cid, asset)
     if settings is None:
         if force:

@@ -53,7 +53,7 @@ from jeton.services.funding.renewals import (
 )
 from jeton.services.funding.results import Checkout, PlanInfo, RolloverInfo, SubscriptionInfo
 from jeton.services.funding.shelf import Shelf
-from jeton.services.ledger.idempotency import conflict_detail
+from jeton.services.ledger.idempotency import claim, conflict_detail, request_hash
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import is_unique_violation
 from jeton.store.tables.funding import (
@@ -163,6 +163,8 @@ def subscribe(j: Jeton, community_id: str, member_id: str, plan_id: str, *,
         plan = plan_row(conn, community_id, plan_id)
         if plan is None or not plan["active"]:
             raise NotFound(f"no plan {plan_id!r} on sale", status=Status.not_found)
+        claim(conn, community_id, key, "subscription", request_hash(
+            "subscription", {"plan": plan_id, "member": member_id}), now_us)
         profile = pur.payment_profile(conn, community_id, member_id, prov.name)
         has_method = profile is not None and profile.payment_method_id is not None
         checkout = plan["price_minor"] > 0 and not has_method

@@ -41,7 +41,7 @@ from jeton.services.charging.access_grants import grant_class, grant_key
 from jeton.services.funding import base as fb
 from jeton.services.funding.packs import offer_snapshot, offered_pack
 from jeton.services.funding.results import Checkout, PaymentProfile, PurchaseInfo
-from jeton.services.ledger.idempotency import conflict_detail, request_hash
+from jeton.services.ledger.idempotency import claim, conflict_detail, request_hash
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import Page
 from jeton.services.ledger.state import Header, LotSpec, system_id
@@ -132,6 +132,7 @@ def open_purchase(j: Jeton, community_id: str, member_id: str, key: str,
             return existing, True
         fb.require_member(conn, community_id, member_id)
         now_us = j.ledger.now_us()
+        claim(conn, community_id, key, "purchase", stored_request, now_us)
         columns = make(conn, now_us)
         offer = json.loads(columns.pop("offer_json", "{}"))
         offer["request_hash"] = stored_request

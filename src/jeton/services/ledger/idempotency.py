@@ -147,6 +147,22 @@ def lookup_one(conn: Connection, community_id: str, key: str, operation: str,
 INSERT_KEY = idempotency_keys.insert()
 
 
+def claim(conn: Connection, community_id: str, key: str, operation: str, req_hash: str,
+          now_us: int) -> None:
+    """Take `key` among the ledger's keys for a write that keeps its own record of its key (a
+    purchase, a subscription, a bill, a lease), in that write's transaction, once its own
+    record has shown the key new to it: keys are unique per community, so a key a ledger write,
+    another kind of write or an API request took first is refused, naming that first use. Two
+    writes racing with one key meet on the keys' primary key (a unique violation: the caller's
+    retry finds the winner's record)."""
+    db = Runner(conn, conn.dialect.name)
+    row = db.first(_LOOKUP_ONE, {"c": community_id, "k": key})
+    if row is None:
+        db.many(INSERT_KEY, [key_row(community_id, key, operation, req_hash, "null", now_us)])
+    elif (row[0], row[1]) != (operation, req_hash):
+        raise IdempotencyConflict(conflict_detail(key, row[0], operation), key=key)
+
+
 def key_row(community_id: str, key: str, operation: str, req_hash: str, response_json: str,
             now_us: int) -> dict[str, Any]:
     return {"community_id": community_id, "key": key, "operation": operation,
