@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from funding.conftest import owing
 from jeton.client import create_community
 from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.store.tables.clocks import test_clocks
@@ -45,12 +46,7 @@ def test_a_key_first_used_in_process_is_refused_over_http_naming_its_first_use(
     club.create_pack("20 credits", pack_id="p20", credits=20, price_minor=600)
     club.create_pack("50 credits", pack_id="p50", credits=50, price_minor=1500)
     club.create_plan("Monthly", plan_id="monthly", cycle="monthly", credits=50, price_minor=900)
-    club.load_catalog('[services."chess.game"]\nname = "A game"\ncredits = 2\n')
-    club.set_billing_settings(credit_price_minor=25, currency="USD", cycle="month",
-                              grace_days=7, bill_at_percent=90)
-    for member in ("ann", "bob"):
-        club.set_credit_line(member, -100)
-        club.charge(member, "chess.game", idempotency_key=f"game-{member}")
+    owing(club, ("ann", "bob"))
 
     club.buy_pack("ann", "p20", idempotency_key="buy")
     club.subscribe("cy", "monthly", idempotency_key="sub")

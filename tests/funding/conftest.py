@@ -7,6 +7,8 @@
 - `pay(j, checkout)`: the member pays on the demo provider's page.
 - `ok(store)`: every ledger invariant holds (`jeton verify` finds nothing).
 - `events(store, type)`: payloads of the outbox events of one type.
+- `owing(club, members)`: billing set (25 cents a credit) and each member on a 100-credit line
+  who played one 2-credit game on it, so a bill has something to ask.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ CANCEL = "https://chess.example/credits"
 def ok(store: Store) -> None:
     found = verify(store)
     assert not found, "invariants broken:\n" + "\n".join(str(v) for v in found)
+
+
+def owing(club: jeton.Community, members: tuple[str, ...]) -> None:
+    club.load_catalog('[services."chess.game"]\nname = "A game"\ncredits = 2\n')
+    club.set_billing_settings(credit_price_minor=25, currency="USD", cycle="month",
+                              grace_days=7, bill_at_percent=90)
+    for member in members:
+        club.set_credit_line(member, -100)
+        club.charge(member, "chess.game", idempotency_key=f"game-{member}")
 
 
 def events(store: Store, type_: str, member_id: str | None = None) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import jeton
 from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.store.tables.clocks import test_clocks
 
-from .conftest import CANCEL, SUCCESS, ok
+from .conftest import CANCEL, SUCCESS, ok, owing
 
 
 def _refused(key: str, first_use: str) -> str:
@@ -52,12 +52,7 @@ def test_a_subscription_key_reused_for_another_member_names_the_subscription(
 
 def test_a_bill_key_reused_for_another_member_names_the_bill(
         j: jeton.Jeton, club: jeton.Community) -> None:
-    club.load_catalog('[services."chess.game"]\nname = "A game"\ncredits = 2\n')
-    club.set_billing_settings(credit_price_minor=25, currency="USD", cycle="month",
-                              grace_days=7, bill_at_percent=90)
-    for member in ("ann", "bob"):
-        club.set_credit_line(member, -100)
-        club.charge(member, "chess.game", idempotency_key=f"game-{member}")
+    owing(club, ("ann", "bob"))
     club.issue_bill("ann", idempotency_key="bill-now")
     with pytest.raises(jeton.IdempotencyConflict) as refused:
         club.issue_bill("bob", idempotency_key="bill-now")
@@ -109,11 +104,7 @@ def test_keys_are_one_space_for_purchases_subscriptions_bills_leases_and_ledger_
                      price_minor=900)
     club.set_payment_method("ann", provider="demo", customer_id="cus_ann",
                             payment_method_id=DEMO_METHOD_OK)
-    club.load_catalog('[services."chess.game"]\nname = "A game"\ncredits = 2\n')
-    club.set_billing_settings(credit_price_minor=25, currency="USD", cycle="month",
-                              grace_days=7, bill_at_percent=90)
-    club.set_credit_line("bob", -100)
-    club.charge("bob", "chess.game", idempotency_key="game-bob")
+    owing(club, ("bob",))
     club.grant("cy", 10, idempotency_key="cy-credits")
     club.buy_pack("ann", "p20", idempotency_key="pack", success_url=SUCCESS, cancel_url=CANCEL)
     club.subscribe("ann", "monthly", idempotency_key="plan")
