@@ -122,12 +122,14 @@ def test_keys_are_one_space_for_purchases_subscriptions_bills_leases_and_ledger_
         club.buy_pack("ann", "p50", idempotency_key="spent", success_url=SUCCESS,
                       cancel_url=CANCEL)
     assert refused.value.detail == _taken("spent", "a spend")
+    # The key is refused as taken before what else the request would meet: no such plan,
+    # nothing left to bill, an area leased already.
     with pytest.raises(jeton.IdempotencyConflict):
-        club.subscribe("ann", "monthly", idempotency_key="cy-credits")
+        club.subscribe("ann", "no-such-plan", idempotency_key="cy-credits")
     with pytest.raises(jeton.IdempotencyConflict):
         club.issue_bill("bob", idempotency_key="game-bob")
     with pytest.raises(jeton.IdempotencyConflict):
-        club.create_lease("chess.lib2.", "cy", share_bp=2000, price_min=1, price_max=30,
+        club.create_lease("chess.lib1.", "cy", share_bp=2000, price_min=1, price_max=30,
                           idempotency_key="spent")
     # Each write's own replay still answers from its own record.
     again = club.buy_pack("ann", "p20", idempotency_key="pack", success_url=SUCCESS,

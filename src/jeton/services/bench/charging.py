@@ -171,10 +171,9 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
         store.dispose()
         elapsed = dict.fromkeys(ops, 0.0)
         latencies: dict[str, list[float]] = {kind: [] for kind in ops}
-        # One write's CPU beside the rates (as decision 0096's figures of the ledger's writes):
-        # the writers' and, for a server on this machine, PostgreSQL's.
-        cpu_s: dict[str, list[float]] = {f"{kind}_{side}": [] for kind in ("spend", "charge")
-                                         for side in ("client", "server")}
+        # One write's CPU beside the rates, as the ledger's writes have it (decision 0096).
+        cpu_us: dict[str, dict[str, list[float]]] = {
+            kind: {"client": [], "server": []} for kind in ("spend", "charge")}
         for r in range(rounds):
             for kind, op in ops.items():
                 run = bench.run_writers(
@@ -182,13 +181,9 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
                     processes=processes, first=r * (bench.WARMUP + per_writer))
                 elapsed[kind] += run.elapsed
                 latencies[kind].extend(run.latencies)
-                for side, spent in ((f"{kind}_client", run.client_cpu_s),
-                                    (f"{kind}_server", run.server_cpu_s)):
-                    if side in cpu_s and spent is not None:
-                        cpu_s[side].append(spent)
+                if kind in cpu_us:
+                    bench.note_cpu(cpu_us[kind], run, per_writer * writers)
     done = per_writer * writers * rounds
-    cpu_us = {f"{side}_cpu_us": statistics.fmean(spent) * 1e6 / (per_writer * writers)
-              for side, spent in cpu_s.items() if spent}
     per_s = {kind: done / took for kind, took in elapsed.items()}
     return {"spend_per_s": per_s["spend"], "charge_per_s": per_s["charge"],
             "charge_to_spend_ratio": per_s["charge"] / per_s["spend"],
@@ -196,7 +191,8 @@ def bench_charge_postgres(url: str, n: int = 2000, writers: int = bench.PG_WRITE
             "p99_charge_ms": _p99_ms(latencies["charge"]),
             "hot_charge_per_s": per_s["hot_charge"],
             "hot_to_charge_ratio": per_s["hot_charge"] / per_s["charge"],
-            "p99_hot_charge_ms": _p99_ms(latencies["hot_charge"]), **cpu_us}
+            "p99_hot_charge_ms": _p99_ms(latencies["hot_charge"]),
+            **bench.cpu_figures(cpu_us)}
 
 
 def figures(options: dict[str, Any]) -> dict[str, float]:

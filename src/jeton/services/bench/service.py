@@ -460,6 +460,20 @@ def transfer_op(c: jeton.Community, w: int, i: int) -> None:
     c.transfer(f"m{w * 4 + i % 4}", f"m{w * 4 + (i + 1) % 4}", 1, idempotency_key=f"t{w}-{i}")
 
 
+def note_cpu(sides: dict[str, list[float]], run: WritersRun, done: int) -> None:
+    """A round's CPU per write of `run` (`done` writes): the writers' and, where PostgreSQL's
+    was read, its."""
+    sides["client"].append(run.client_cpu_s * 1e6 / done)
+    if run.server_cpu_s is not None:
+        sides["server"].append(run.server_cpu_s * 1e6 / done)
+
+
+def cpu_figures(cpu_us: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    """`<write>_<side>_cpu_us`, the mean of the rounds' `note_cpu`, where any was noted."""
+    return {f"{name}_{side}_cpu_us": statistics.fmean(samples)
+            for name, sides in cpu_us.items() for side, samples in sides.items() if samples}
+
+
 def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                    processes: int | None = None, progress: Progress | None = None,
                    rounds: int = ROUNDS) -> dict[str, float]:
@@ -493,9 +507,7 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                 done = per_writer * writers
                 timed[name].append(done / run.elapsed)
                 lat[name] += run.latencies
-                cpu_us[name]["client"].append(run.client_cpu_s * 1e6 / done)
-                if run.server_cpu_s is not None:
-                    cpu_us[name]["server"].append(run.server_cpu_s * 1e6 / done)
+                note_cpu(cpu_us[name], run, done)
             first += WARMUP + per_writer
     figures = {
         "postgres_spend_per_s": statistics.fmean(timed["spend"]),
@@ -512,10 +524,7 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
         **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw_transfer"]),
         **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw_transfer"]),
     }
-    for name, sides in cpu_us.items():
-        for side, samples in sides.items():
-            if samples:
-                figures[f"postgres_{name}_{side}_cpu_us"] = statistics.fmean(samples)
+    figures.update({f"postgres_{k}": v for k, v in cpu_figures(cpu_us).items()})
     # The ratio of rates where both are CPU-bound. /proc counts in clock ticks (10 ms): a run
     # too short to count any has none.
     reference, spend = (figures.get(f"postgres_{name}_client_cpu_us", 0.0)

@@ -121,6 +121,7 @@ def create_lease(j: Jeton, community_id: str, *, area: str, operator: str, share
             if _request_of(found) != request:
                 raise IdempotencyConflict(conflict_detail(key, "lease", "lease"), key=key)
             return str(found["lease_id"])
+        claim(conn, community_id, key, "lease", request_hash("lease", request), now_us)
         if conn.execute(sa.select(members.c.member_id).where(
                 members.c.community_id == community_id,
                 members.c.member_id == operator)).first() is None:
@@ -135,7 +136,6 @@ def create_lease(j: Jeton, community_id: str, *, area: str, operator: str, share
             if other.startswith(area) or area.startswith(other):
                 raise Conflict(f"the area {area!r} overlaps {other!r}, leased already",
                                status=Status.conflict, lease=other_id)
-        claim(conn, community_id, key, "lease", request_hash("lease", request), now_us)
         lease_id = new_id()
         conn.execute(leases.insert().values(
             community_id=community_id, lease_id=lease_id, area=area, operator_id=operator,

@@ -159,12 +159,12 @@ def subscribe(j: Jeton, community_id: str, member_id: str, plan_id: str, *,
                                           key=key)
             return found[0], True, found[3] == "incomplete" and _needs_checkout(
                 conn, community_id, found[0])
+        claim(conn, community_id, key, "subscription", request_hash(
+            "subscription", {"plan": plan_id, "member": member_id}), now_us)
         fb.require_member(conn, community_id, member_id)
         plan = plan_row(conn, community_id, plan_id)
         if plan is None or not plan["active"]:
             raise NotFound(f"no plan {plan_id!r} on sale", status=Status.not_found)
-        claim(conn, community_id, key, "subscription", request_hash(
-            "subscription", {"plan": plan_id, "member": member_id}), now_us)
         profile = pur.payment_profile(conn, community_id, member_id, prov.name)
         has_method = profile is not None and profile.payment_method_id is not None
         checkout = plan["price_minor"] > 0 and not has_method

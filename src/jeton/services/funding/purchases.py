@@ -130,9 +130,9 @@ def open_purchase(j: Jeton, community_id: str, member_id: str, key: str,
                 raise IdempotencyConflict(conflict_detail(key, "purchase", "purchase"),
                                           key=key)
             return existing, True
-        fb.require_member(conn, community_id, member_id)
         now_us = j.ledger.now_us()
         claim(conn, community_id, key, "purchase", stored_request, now_us)
+        fb.require_member(conn, community_id, member_id)
         columns = make(conn, now_us)
         offer = json.loads(columns.pop("offer_json", "{}"))
         offer["request_hash"] = stored_request

@@ -155,12 +155,9 @@ def claim(conn: Connection, community_id: str, key: str, operation: str, req_has
     another kind of write or an API request took first is refused, naming that first use. Two
     writes racing with one key meet on the keys' primary key (a unique violation: the caller's
     retry finds the winner's record)."""
-    db = Runner(conn, conn.dialect.name)
-    row = db.first(_LOOKUP_ONE, {"c": community_id, "k": key})
-    if row is None:
-        db.many(INSERT_KEY, [key_row(community_id, key, operation, req_hash, "null", now_us)])
-    elif (row[0], row[1]) != (operation, req_hash):
-        raise IdempotencyConflict(conflict_detail(key, row[0], operation), key=key)
+    if lookup_one(conn, community_id, key, operation, req_hash) is None:  # raises if taken
+        Runner(conn, conn.dialect.name).many(INSERT_KEY, [
+            key_row(community_id, key, operation, req_hash, "null", now_us)])
 
 
 def key_row(community_id: str, key: str, operation: str, req_hash: str, response_json: str,
