@@ -11,6 +11,7 @@ import pytest
 
 import jeton
 from jeton.payments.offline import DEMO_METHOD_OK
+from jeton.services.ops import clocks
 from jeton.store.tables.clocks import test_clocks
 
 from .conftest import CANCEL, SUCCESS, ok, owing
@@ -138,4 +139,36 @@ def test_keys_are_one_space_for_purchases_subscriptions_bills_leases_and_ledger_
     assert [p.pack_id for p in club.list_purchases("ann").data if p.pack_id] == ["p20"]
     assert len(club.list_subscriptions("ann")) == 1
     assert [lease.area for lease in club.list_leases()] == ["chess.lib1."]
+    ok(j.store)
+
+
+def test_a_test_clocks_advance_holds_its_key_while_it_runs(
+        j: jeton.Jeton, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An advance takes its key among the ledger's keys when it starts, so a spend under the
+    same key while the advance runs its jobs is refused, and the advance ends with its answer
+    kept under the key (a retry is a replay)."""
+    lab = j.create_community("Chess lab", "lab", test_mode=True)
+    lab.create_member("ann")
+    lab.grant("ann", 10, idempotency_key="ann-credits")
+    meanwhile: list[BaseException] = []
+    first_job = clocks._run
+
+    def run_and_spend(j_: jeton.Jeton, job: object, community_id: str) -> int:
+        if not meanwhile:  # once, while the advance is under way
+            try:
+                lab.spend("ann", 1, idempotency_key="tick")
+            except jeton.IdempotencyConflict as exc:
+                meanwhile.append(exc)
+            else:
+                meanwhile.append(AssertionError("the spend took the advance's key"))
+        return first_job(j_, job, community_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(clocks, "_run", run_and_spend)
+    done = lab.advance_test_clock(seconds=60, idempotency_key="tick")
+    assert isinstance(meanwhile[0], jeton.IdempotencyConflict)
+    assert meanwhile[0].detail == _taken("tick", "a test clock's advance")
+    assert lab.balance("ann").posted == 10
+    again = lab.advance_test_clock(seconds=60, idempotency_key="tick")
+    assert again.replayed
+    assert again.now == done.now == lab.test_clock().now
     ok(j.store)

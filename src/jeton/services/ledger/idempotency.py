@@ -145,6 +145,9 @@ def lookup_one(conn: Connection, community_id: str, key: str, operation: str,
 
 
 INSERT_KEY = idempotency_keys.insert()
+# The answer a claimed key holds for a write that keeps its own (a purchase...), or has none
+# yet (a test clock's advance under way).
+CLAIMED = "null"
 
 
 def claim(conn: Connection, community_id: str, key: str, operation: str, req_hash: str,
@@ -157,7 +160,7 @@ def claim(conn: Connection, community_id: str, key: str, operation: str, req_has
     retry finds the winner's record)."""
     if lookup_one(conn, community_id, key, operation, req_hash) is None:  # raises if taken
         Runner(conn, conn.dialect.name).many(INSERT_KEY, [
-            key_row(community_id, key, operation, req_hash, "null", now_us)])
+            key_row(community_id, key, operation, req_hash, CLAIMED, now_us)])
 
 
 def key_row(community_id: str, key: str, operation: str, req_hash: str, response_json: str,

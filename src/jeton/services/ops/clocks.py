@@ -9,8 +9,9 @@ purchase's expiry), in time order, sets the clock there and runs every job of th
 target. Jobs that add something due later within the target (a renewal granting lots that
 expire a cycle on) are met on the way, since the next stop is looked up after each.
 
-Idempotent like every write: the key is claimed in the ledger's keys when the advance is done,
-with its answer; while it runs, the clock row holds the key, its request and its target, so a
+Idempotent like every write: the key is claimed in the ledger's keys when the advance starts
+(so no other write takes it meanwhile, decision 0115) and keeps the answer when the advance is
+done; while it runs, the clock row holds the key, its request and its target, so a
 retry of the same request after a crash carries the same advance on to the same target (a
 relative `seconds` is not counted twice). Another advance meanwhile is refused
 (`clock_advancing`) until the first ends or its lease (real time) runs out.
@@ -86,7 +87,11 @@ def advance(j: Jeton, community_id: str, *, to: datetime | None = None,
     def claim(conn: Connection) -> ClockAdvance | tuple[int, int]:
         read_clock(conn, community_id, for_update=True)  # NotFound, or a live community
         replay = idempotency.lookup_one(conn, community_id, key, OPERATION, req_hash)
-        if replay is not None:
+        if replay is None:  # taken now, so no other write takes it while the advance runs
+            conn.execute(idempotency_keys.insert().values(idempotency.key_row(
+                community_id, key, OPERATION, req_hash, idempotency.CLAIMED,
+                int(time.time() * _US))))
+        elif replay != idempotency.CLAIMED:  # done: its answer
             return ClockAdvance.model_validate_json(replay).model_copy(update={"replayed": True})
         row = conn.execute(sa.select(
             _c.frozen_time_us, _c.status, _c.advance_key, _c.advance_hash, _c.advance_from_us,
@@ -146,9 +151,13 @@ def advance(j: Jeton, community_id: str, *, to: datetime | None = None,
                           jobs=dict(sorted(counts.items())))
 
     def finish(conn: Connection) -> ClockAdvance:
-        conn.execute(idempotency_keys.insert().values(idempotency.key_row(
-            community_id, key, OPERATION, req_hash, result.model_dump_json(),
-            int(time.time() * _US))))
+        answer = result.model_dump_json()
+        kept = conn.execute(idempotency_keys.update().where(
+            idempotency_keys.c.community_id == community_id, idempotency_keys.c.key == key,
+            idempotency_keys.c.operation == OPERATION).values(response_json=answer))
+        if kept.rowcount == 0:  # the claim was purged meanwhile: keep the answer all the same
+            conn.execute(idempotency_keys.insert().values(idempotency.key_row(
+                community_id, key, OPERATION, req_hash, answer, int(time.time() * _US))))
         conn.execute(test_clocks.update().where(
             _c.community_id == community_id, _c.advance_key == key).values(
             status="ready", advance_key=None, advance_hash=None, advance_from_us=None,
