@@ -149,8 +149,9 @@ def test_the_api_docs_show_realistic_examples(tmp_path: Path, page: Page,
             expect(charge).to_be_visible(timeout=30_000)
             charge.locator(".opblock-summary").click()
             example = charge.locator(".body-param__example, .highlight-code").first
-            expect(example).to_contain_text('"service": "files.download"')
-            expect(example).to_contain_text('"uploader": "bob"')
+            # The opened operation renders its example with the same bundle: the same wait.
+            expect(example).to_contain_text('"service": "files.download"', timeout=30_000)
+            expect(example).to_contain_text('"uploader": "bob"', timeout=30_000)
             shoot(page, "api-docs-charge-example")
     finally:
         store.dispose()
