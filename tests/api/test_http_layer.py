@@ -275,10 +275,13 @@ def test_dashboard_is_served_beside_the_api(tmp_path: object) -> None:
 
     store = make_sqlite_store(tmp_path / "jeton.db")  # type: ignore[operator]
     try:
-        with run_live_server(store, include_web=True) as server:
-            assert httpx.get(f"{server.base_url}/admin/sign-in").status_code == 200
-            assert httpx.get(f"{server.base_url}/healthz").status_code == 200
-            schema = httpx.get(f"{server.base_url}/openapi.json").json()
+        # The first page and the schema are built on first use: on a busy machine that took
+        # longer than httpx's 5 s default.
+        with run_live_server(store, include_web=True) as server, \
+                httpx.Client(base_url=server.base_url, timeout=30) as client:
+            assert client.get("/admin/sign-in").status_code == 200
+            assert client.get("/healthz").status_code == 200
+            schema = client.get("/openapi.json").json()
             assert not [p for p in schema["paths"] if p.startswith("/admin")]
     finally:
         store.dispose()
