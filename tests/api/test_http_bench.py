@@ -3,6 +3,7 @@ own buyer and uploader."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -79,3 +80,32 @@ def test_ping_answers_the_key_and_changes_nothing(live_server: LiveServer) -> No
         assert http.post("/v1/ping", json={}).status_code == 401
         too_long = http.post("/v1/ping", json={"message": "x" * 201}, headers=auth)
         assert too_long.status_code == 422
+
+
+_WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000
+  2 threads and 16 connections
+  4512 requests in 5.00s, 2.10MB read
+{failed}Requests/sec:    902.40
+Transfer/sec:    430.12KB
+"""
+
+
+@pytest.mark.parametrize(("failed", "said"), [
+    ("  Non-2xx or 3xx responses: 3\n", "Non-2xx or 3xx responses: 3"),
+    ("  Socket errors: connect 0, read 0, write 0, timeout 2\n",
+     "Socket errors: connect 0, read 0, write 0, timeout 2"),
+])
+def test_a_wrk_run_with_failed_requests_says_which_on_its_first_line(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, failed: str, said: str) -> None:
+    """`jeton bench` shows an error's first line: it names what wrk counted as failed."""
+    def fake_run(*_args: object, **_kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess([], 0, _WRK_OUTPUT.format(failed=failed), "")
+
+    monkeypatch.setattr(http_bench.subprocess, "run", fake_run)
+    with pytest.raises(RuntimeError) as failed_run:
+        http_bench._wrk("http://127.0.0.1:1", "token", "charge", tmp_path / "s.lua", "r", 5)
+    assert str(failed_run.value).splitlines()[0] == f"wrk saw failed requests (charge): {said}"
+    monkeypatch.setattr(http_bench.subprocess, "run", lambda *_a, **_k: subprocess.CompletedProcess(
+        [], 0, _WRK_OUTPUT.format(failed=""), ""))
+    assert http_bench._wrk("http://127.0.0.1:1", "token", "charge", tmp_path / "s.lua", "r",
+                           5) == pytest.approx(902.40)

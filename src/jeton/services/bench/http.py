@@ -143,6 +143,13 @@ def _cpu_s(pid: int) -> float:
     return cpu_s_of(lambda found, _name, fields: found == server or fields[1] == server)
 
 
+def failures(wrk_output: str) -> str:
+    """What `wrk` says failed, on one line ('' when nothing did): answers other than 2xx and
+    socket errors (refused connections, reads, writes, requests past the timeout)."""
+    return "; ".join(line.strip() for line in wrk_output.splitlines()
+                     if line.strip().startswith(("Non-2xx", "Socket errors")))
+
+
 def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int,
          *, warm_up: bool = False) -> float:
     """Requests per second of one `wrk` run; raises if any answer was not a success, or (but
@@ -153,8 +160,9 @@ def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int,
          "--", run, kind, token], capture_output=True, text=True, check=True,
         timeout=seconds + 60)
     out = done.stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk saw failed requests ({kind}):\n{out}")
+    failed = failures(out)
+    if failed:  # the first line says what failed: an error message often shows only that
+        raise RuntimeError(f"wrk saw failed requests ({kind}): {failed}\n{out}")
     for line in out.splitlines():
         if line.startswith("Requests/sec:"):
             rate = float(line.split()[1])
