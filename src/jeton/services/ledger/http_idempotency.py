@@ -171,7 +171,7 @@ class HttpIdempotency:
                    "created_at_us": now_us}
             dialect = self.store.dialect
             mark = None if space == OPERATOR_SPACE else idempotency.key_row(
-                space, key, HTTP_ANSWER, request_sha256, "null", now_us)
+                space, key, HTTP_ANSWER, request_sha256, idempotency.CLAIMED, now_us)
 
             def tx(conn: Connection) -> bool:
                 if mark is not None:  # a key the handler's own ledger write took stays its

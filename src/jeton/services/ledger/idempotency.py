@@ -145,22 +145,25 @@ def lookup_one(conn: Connection, community_id: str, key: str, operation: str,
 
 
 INSERT_KEY = idempotency_keys.insert()
-# The answer a claimed key holds for a write that keeps its own (a purchase...), or has none
-# yet (a test clock's advance under way).
+# The answer a claimed key holds for a write that keeps its own (a purchase..., an API
+# request's kept answer), or has none yet (a test clock's advance under way).
 CLAIMED = "null"
 
 
 def claim(conn: Connection, community_id: str, key: str, operation: str, req_hash: str,
-          now_us: int) -> None:
+          now_us: int) -> str | None:
     """Take `key` among the ledger's keys for a write that keeps its own record of its key (a
-    purchase, a subscription, a bill, a lease), in that write's transaction, once its own
-    record has shown the key new to it: keys are unique per community, so a key a ledger write,
-    another kind of write or an API request took first is refused, naming that first use. Two
-    writes racing with one key meet on the keys' primary key (a unique violation: the caller's
-    retry finds the winner's record)."""
-    if lookup_one(conn, community_id, key, operation, req_hash) is None:  # raises if taken
+    purchase, a subscription, a bill, a lease) or its answer only when done (a test clock's
+    advance), in that write's transaction: keys are unique per community, so a key a ledger
+    write, another kind of write or an API request took first is refused, naming that first
+    use. Returns None when the key is taken now, else what the same request's earlier claim
+    keeps (`CLAIMED`, or the answer put there since). Two writes racing with one key meet on
+    the keys' primary key (a unique violation: the caller's retry finds the winner's)."""
+    kept = lookup_one(conn, community_id, key, operation, req_hash)  # raises if taken
+    if kept is None:
         Runner(conn, conn.dialect.name).many(INSERT_KEY, [
             key_row(community_id, key, operation, req_hash, CLAIMED, now_us)])
+    return kept
 
 
 def key_row(community_id: str, key: str, operation: str, req_hash: str, response_json: str,

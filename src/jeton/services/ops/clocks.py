@@ -86,12 +86,10 @@ def advance(j: Jeton, community_id: str, *, to: datetime | None = None,
 
     def claim(conn: Connection) -> ClockAdvance | tuple[int, int]:
         read_clock(conn, community_id, for_update=True)  # NotFound, or a live community
-        replay = idempotency.lookup_one(conn, community_id, key, OPERATION, req_hash)
-        if replay is None:  # taken now, so no other write takes it while the advance runs
-            conn.execute(idempotency_keys.insert().values(idempotency.key_row(
-                community_id, key, OPERATION, req_hash, idempotency.CLAIMED,
-                int(time.time() * _US))))
-        elif replay != idempotency.CLAIMED:  # done: its answer
+        # Taken now, so no other write takes the key while the advance runs.
+        replay = idempotency.claim(conn, community_id, key, OPERATION, req_hash,
+                                   int(time.time() * _US))
+        if replay is not None and replay != idempotency.CLAIMED:  # done: its answer
             return ClockAdvance.model_validate_json(replay).model_copy(update={"replayed": True})
         row = conn.execute(sa.select(
             _c.frozen_time_us, _c.status, _c.advance_key, _c.advance_hash, _c.advance_from_us,
@@ -151,13 +149,10 @@ def advance(j: Jeton, community_id: str, *, to: datetime | None = None,
                           jobs=dict(sorted(counts.items())))
 
     def finish(conn: Connection) -> ClockAdvance:
-        answer = result.model_dump_json()
-        kept = conn.execute(idempotency_keys.update().where(
+        conn.execute(idempotency_keys.update().where(  # the ledger's keys are kept for good
             idempotency_keys.c.community_id == community_id, idempotency_keys.c.key == key,
-            idempotency_keys.c.operation == OPERATION).values(response_json=answer))
-        if kept.rowcount == 0:  # the claim was purged meanwhile: keep the answer all the same
-            conn.execute(idempotency_keys.insert().values(idempotency.key_row(
-                community_id, key, OPERATION, req_hash, answer, int(time.time() * _US))))
+            idempotency_keys.c.operation == OPERATION).values(
+            response_json=result.model_dump_json()))
         conn.execute(test_clocks.update().where(
             _c.community_id == community_id, _c.advance_key == key).values(
             status="ready", advance_key=None, advance_hash=None, advance_from_us=None,
