@@ -129,6 +129,46 @@ def test_after_commit_calls_follow_the_writes_that_committed(sqlite_store: Store
     assert "alone" not in called
 
 
+def test_a_batch_commits_its_writes_together_and_each_fails_alone(
+        sqlite_store: Store) -> None:
+    called: list[str] = []
+
+    def probe(n: int, fails: bool = False) -> Callable[[Connection], None]:
+        def fn(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO probe VALUES (0, ?)", (n,))
+            after_commit(conn, lambda: called.append(f"after {n}"))
+            if fails:
+                raise ValueError(n)
+        return fn
+
+    def probes() -> list[int]:
+        with sqlite_store.read() as conn:
+            return [r[0] for r in conn.exec_driver_sql("SELECT n FROM probe ORDER BY n")]
+
+    with sqlite_store.batch():
+        sqlite_store.run_write(probe(1))
+        with pytest.raises(ValueError):
+            sqlite_store.run_write(probe(2, fails=True))
+        with sqlite_store.write() as conn:  # a `write` block joins the batch too
+            probe(3)(conn)
+        with pytest.raises(ValueError), sqlite_store.write() as conn:
+            probe(4, fails=True)(conn)
+        assert probes() == []  # nothing is seen before the commit
+        assert called == []  # nor called
+    assert probes() == [1, 3]
+    assert called == ["after 1", "after 3"]
+
+    def batch_that_raises() -> None:
+        with sqlite_store.batch():
+            sqlite_store.run_write(probe(5))
+            raise ValueError("the batch")
+
+    with pytest.raises(ValueError, match="the batch"):  # none of its writes is done
+        batch_that_raises()
+    assert probes() == [1, 3]
+    assert called == ["after 1", "after 3"]
+
+
 def _together(writer: Callable[[int], None]) -> None:
     """Run `writer(w)` for every writer at once (they start together) and wait for them all."""
     start = threading.Barrier(WRITERS)

@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from jeton.core import limits
+from jeton.core.errors import InvariantViolation
 from jeton.store import dialect as dialects
 from jeton.store import pipeline
 from jeton.store.fastsql import Runner, compiled, positional
@@ -78,6 +79,7 @@ class Store:
         self._group_queue: list[_Queued[Any]] = []
         self._group_leading = False
         self._running_for = threading.local()
+        self._batch = threading.local()  # SQLite: the transaction `batch` holds on this thread
         self._readers = threading.local()  # SQLite: each thread's kept reader (`point_read`)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
@@ -98,6 +100,11 @@ class Store:
             with self.engine.connect() as fresh, _committed(fresh), fresh.begin():
                 yield fresh
             return
+        batch = getattr(self._batch, "conn", None)
+        if batch is not None:  # a block of this thread's batch: one savepoint of its transaction
+            with self._savepoint(batch):
+                yield batch
+            return
         conn = self._sqlite_begin()
         try:
             yield conn
@@ -105,6 +112,49 @@ class Store:
             self._sqlite_end(conn, failed=True)
             raise
         self._sqlite_end(conn)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """SQLite: one transaction for this thread's writes until the block ends. Each
+        `run_write` (or `write`) inside runs under a SAVEPOINT of it, so one that fails takes
+        nothing of the others with it; all commit together when the block ends, and none if it
+        raises. The API's writer thread runs a batch of requests' writes this way, and answers
+        them once it has committed (api/writer.py, decision 0117)."""
+        if self.dialect != "sqlite":
+            raise InvariantViolation("a batch of writes is SQLite's")
+        if getattr(self._batch, "conn", None) is not None:
+            raise InvariantViolation("this thread holds a batch already")
+        conn = self._sqlite_begin()
+        self._batch.conn = conn
+        try:
+            yield
+        except BaseException:
+            self._batch.conn = None
+            self._sqlite_end(conn, failed=True)
+            raise
+        self._batch.conn = None
+        self._sqlite_end(conn)
+
+    @contextmanager
+    def _savepoint(self, conn: Connection,
+                   failed: Callable[[], bool] = lambda: False) -> Iterator[None]:
+        """The block under a SAVEPOINT of the open transaction `conn`. When it raises, or
+        `failed()` says so after it, what it wrote is rolled back, and so are the after-commit
+        calls it asked for and what it left in the writer's cache."""
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        callbacks = conn.info.setdefault(_AFTER_COMMIT, [])
+        cur.execute("SAVEPOINT jeton_group")
+        kept = len(callbacks)
+        undo = True
+        try:
+            yield
+            undo = failed()
+        finally:
+            if undo:
+                cur.execute("ROLLBACK TO jeton_group")
+                del callbacks[kept:]
+                conn.info.pop(WRITER_CACHE, None)
+            cur.execute("RELEASE jeton_group")
 
     def _sqlite_begin(self) -> Connection:
         """Take the write lock and this thread's writer connection, and BEGIN IMMEDIATE.
@@ -274,8 +324,14 @@ class Store:
         nothing of the others with it, and all of a group commit in one transaction: one fsync
         acknowledges them all, and none is acknowledged before it. The first writer to arrive
         leads a group: it runs the writes queued behind it, commits, then hands the lead to the
-        next writer in the queue (so no thread leads for long), or gives it up."""
+        next writer in the queue (so no thread leads for long), or gives it up. In a `batch`
+        of this thread, the write joins the batch's transaction instead."""
         item = _Queued(fn, threading.get_ident())
+        batch = getattr(self._batch, "conn", None)
+        if batch is not None:
+            with self._savepoint(batch, item.failed):
+                self._run_one(item, batch)
+            return item.outcome()
         with self._group_lock:
             lead = not self._group_leading
             if not lead:  # it will wait, and may run on the leader's thread
@@ -317,17 +373,9 @@ class Store:
                     self._sqlite_end(conn, failed=True)
                     return
             else:
-                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                callbacks = conn.info.setdefault(_AFTER_COMMIT, [])
                 for queued in group:
-                    cur.execute("SAVEPOINT jeton_group")
-                    kept = len(callbacks)
-                    self._run_one(queued, conn)
-                    if queued.error is not None:
-                        cur.execute("ROLLBACK TO jeton_group")
-                        del callbacks[kept:]  # what the undone write asked for is undone too
-                        conn.info.pop(WRITER_CACHE, None)  # and what it left in the cache
-                    cur.execute("RELEASE jeton_group")
+                    with self._savepoint(conn, queued.failed):
+                        self._run_one(queued, conn)
         except BaseException as exc:
             self._sqlite_end(conn, failed=True)
             _fail(group, exc)
@@ -468,6 +516,9 @@ class _Queued(Generic[T]):
         the leader's thread to run it in (a test community's time). A leader needs neither."""
         self.context = contextvars.copy_context()
         self.wake = _Wake()
+
+    def failed(self) -> bool:
+        return self.error is not None
 
     def outcome(self) -> T:
         if self.error is not None:
