@@ -33,6 +33,7 @@ from conftest import make_sqlite_store
 from jeton.api import create_app
 from jeton.api.context import ApiContext
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
+from jeton.api.writer import Writer
 from jeton.core.ratelimit import RateLimiter
 from jeton.services.access.api_keys import ApiKeys, Scope
 from jeton.services.events import endpoints as webhooks
@@ -81,21 +82,21 @@ def shared_app() -> Iterator[FastAPI]:
 # What create_app gives an app beside its routes: the context of every request, whose metrics
 # the metrics middleware counts into too. A field added to ApiContext fails here until `serve`
 # says whether a new app gets a new one.
-SERVED = ("jeton", "keys", "idempotency", "limiter", "metrics", "operator_token",
+SERVED = ("jeton", "keys", "idempotency", "limiter", "metrics", "writer", "operator_token",
           "decline_hooks")
 
 
 def serve(app: FastAPI, j: jeton.Jeton) -> None:
     """Point `app` at `j` with the state a new `create_app(j, ...)` would have: j's keys and
-    idempotency records, a new rate limiter and new metrics (the operator's token and the
-    decline hooks as they were made)."""
+    idempotency records, j's writer, a new rate limiter and new metrics (the operator's token
+    and the decline hooks as they were made)."""
     made = app.state.jeton_api
     assert isinstance(made, ApiContext)
     assert tuple(f.name for f in dataclasses.fields(ApiContext)) == SERVED
     app.state.jeton_api = ctx = dataclasses.replace(
         made, jeton=j, keys=ApiKeys(j.store, j.clock), idempotency=HttpIdempotency(j.store),
         limiter=RateLimiter(TEST_RATE_PER_S, int(TEST_RATE_PER_S)), metrics=ApiMetrics(),
-        decline_hooks=list(made.decline_hooks))
+        writer=Writer(j.store), decline_hooks=list(made.decline_hooks))
     [metrics] = [m for m in app.user_middleware if m.cls is MetricsMiddleware]
     metrics.kwargs["metrics"] = ctx.metrics
     app.middleware_stack = None  # built again, over those metrics, at the next request

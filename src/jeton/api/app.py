@@ -14,6 +14,7 @@ from jeton.api.docs_ui import mount_docs
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
 from jeton.api.middleware import BodyLimitMiddleware, InputGuardMiddleware
 from jeton.api.openapi import complete
+from jeton.api.writer import Writer
 from jeton.app import Jeton
 from jeton.config import Settings
 from jeton.core import limits
@@ -60,6 +61,7 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
     ctx = ApiContext(jeton=j, keys=ApiKeys(j.store, j.clock),
                      idempotency=HttpIdempotency(j.store),
                      limiter=RateLimiter(rate_per_s, rate_burst), metrics=ApiMetrics(),
+                     writer=Writer(j.store),
                      operator_token=token, decline_hooks=list(routes.DECLINE_HOOKS))
     app.state.jeton_api = ctx
     problems.install(app)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from jeton.api.metrics import ApiMetrics
+from jeton.api.writer import Writer
 from jeton.app import Community, Jeton
 from jeton.core.errors import InvariantViolation, JetonError
 from jeton.core.ratelimit import RateLimiter
@@ -27,6 +28,7 @@ class ApiContext:
     idempotency: HttpIdempotency
     limiter: RateLimiter
     metrics: ApiMetrics
+    writer: Writer  # runs the handlers of the ledger's one-write routes (api/writer.py)
     # The operator's bearer token (JETON_OPERATOR_TOKEN); empty: the operator API is off.
     operator_token: str = ""
     decline_hooks: list[DeclineHook] = field(default_factory=list)

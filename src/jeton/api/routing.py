@@ -5,6 +5,7 @@ Make routers with `api_router()`; see docs.md for a whole endpoint.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -15,8 +16,9 @@ from pydantic import BaseModel
 
 from jeton.api.auth import Requirement, Requires, authenticate, authorize
 from jeton.api.context import api_context
-from jeton.api.idempotency import run_idempotent
+from jeton.api.idempotency import LEDGER_KEYED, run_idempotent
 from jeton.api.problems import HttpProblem
+from jeton.api.writer import on_writer
 from jeton.core.ratelimit import retry_after_s
 from jeton.core.statuses import Status
 from jeton.services.ledger.base import kept_answer
@@ -42,7 +44,16 @@ def _walk(dependant: Dependant) -> Iterator[Dependant]:
 class ApiRoute(APIRoute):
     """A route of the HTTP API. In order, before the handler runs: the bearer token, the scope
     the route declared, no unknown query parameter, the key's rate limit, and (for POST) the
-    idempotency key."""
+    idempotency key. The handler of a route that is one ledger write (`LEDGER_KEYED`) runs on
+    the app's writer (api/writer.py)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if path in LEDGER_KEYED and "POST" in (kwargs.get("methods") or ()):
+            if inspect.iscoroutinefunction(endpoint):
+                raise TypeError(f"POST {path}: a ledger write's handler is sync; it runs on "
+                                "the app's writer")
+            endpoint = on_writer(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()

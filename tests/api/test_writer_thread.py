@@ -1,0 +1,186 @@
+"""On SQLite the routes that are one ledger write run on one writer thread, in batches that
+commit once, and each request is answered only after the commit that holds its write
+(api/writer.py, decision 0117)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Connection
+
+from conftest import check_invariants
+from jeton.api.writer import Writer
+from jeton.store.engine import Store
+
+from .conftest import LiveServer
+
+pytestmark = pytest.mark.timeout(120)
+
+CONNECTIONS = 16
+
+
+def _batches(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the batches the server's writer runs from now on."""
+    writer: Writer = server.app.state.jeton_api.writer
+    sizes: list[int] = []
+    run_batch = writer._run_batch
+
+    def counted(items: list[Any]) -> None:
+        sizes.append(len(items))
+        run_batch(items)
+
+    monkeypatch.setattr(writer, "_run_batch", counted)
+    return sizes
+
+
+def _reached(server: LiveServer, sizes: list[int], n: int) -> None:
+    """Wait until `n` requests have reached the server's writer: queued, or in its batches."""
+    writer: Writer = server.app.state.jeton_api.writer
+    deadline = time.monotonic() + 30
+    while writer._queue.qsize() + sum(sizes) < n:
+        assert time.monotonic() < deadline, "the requests never reached the writer"
+        time.sleep(0.01)
+
+
+def _together(server: LiveServer, posts: list[tuple[str, dict[str, Any], str]],
+              sizes: list[int], held: Callable[[], None]) -> list[httpx.Response]:
+    """Send `posts` (path, body, key) at once, each on a connection of its own, while the
+    writer waits for the database (its lock taken here), then call `held` and let it go."""
+    answers: list[httpx.Response | None] = [None] * len(posts)
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+
+    def send(i: int) -> None:
+        path, body, key = posts[i]
+        answers[i] = httpx.post(f"{server.base_url}{path}", json=body, timeout=60,
+                                headers={**headers, "Idempotency-Key": key})
+
+    lock = server.jeton.store._sqlite_write_lock
+    with lock:
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(posts))]
+        for t in threads:
+            t.start()
+        _reached(server, sizes, len(posts))  # the first batch waits for the lock
+        held()
+    for t in threads:
+        t.join()
+    assert all(a is not None for a in answers)
+    return [a for a in answers if a is not None]
+
+
+@pytest.fixture
+def members(live_server: LiveServer) -> list[str]:
+    chat = live_server.client()
+    names = [f"m{i}" for i in range(CONNECTIONS)]
+    for name in names:
+        chat.create_member(name)
+        if name != "m0":  # m0 has nothing to spend
+            chat.grant(name, 100, idempotency_key=f"seed-{name}")
+    return names
+
+
+def test_concurrent_writes_share_a_commit_and_each_answers_its_own(
+        live_server: LiveServer, members: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = _batches(live_server, monkeypatch)
+    posts = [("/v1/spends", {"member": name, "amount": 7}, f"spend-{name}")
+             for name in members]
+    answers = _together(live_server, posts, sizes, lambda: None)
+    by_member = {name: a for name, a in zip(members, answers, strict=True)}
+    assert by_member["m0"].status_code == 402, by_member["m0"].text  # its own decline
+    assert by_member["m0"].json()["code"] == "insufficient_credits"
+    for name in members[1:]:
+        assert by_member[name].status_code == 201, by_member[name].text
+        assert by_member[name].json()["balance_after"] == 93
+    assert sum(sizes) == len(posts)
+    assert max(sizes) > 1  # some shared one commit
+    community = live_server.community
+    assert [community.balance(name).available for name in members] == [0] + [93] * 15
+    check_invariants(live_server.jeton.store, live_server.community_id)
+
+
+def test_no_request_of_a_batch_whose_commit_fails_is_answered_as_done(
+        live_server: LiveServer, members: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    store = live_server.jeton.store
+    end = store._sqlite_end
+    failures: list[str] = []
+
+    def failing_commit(conn: Connection, *, failed: bool = False) -> None:
+        if not failed and threading.current_thread().name == "jeton-writer" and not failures:
+            failures.append("commit")
+            end(conn, failed=True)
+            raise sqlite3.OperationalError("disk I/O error")
+        end(conn, failed=failed)
+
+    posts = [("/v1/grants", {"member": name, "amount": 5}, f"grant-{name}")
+             for name in members]
+    sizes = _batches(live_server, monkeypatch)
+    answers = _together(live_server, posts, sizes,
+                        lambda: monkeypatch.setattr(store, "_sqlite_end", failing_commit))
+    failed_batch = sizes[0]
+    failed_answers = [a for a in answers if a.status_code >= 500]
+    assert len(failed_answers) == failed_batch >= 1  # every request of that batch, no other
+    assert all(a.status_code == 201 for a in answers if a.status_code < 500)
+    balances = [live_server.community.balance(name).available for name in members]
+    assert sum(balances) == 15 * 100 + 5 * (len(members) - failed_batch)  # none of its grants
+    # The same requests again: the failed ones are done now, the others answer as before.
+    headers = {"Authorization": f"Bearer {live_server.api_key}"}
+    for path, body, key in posts:
+        again = httpx.post(f"{live_server.base_url}{path}", json=body, timeout=60,
+                           headers={**headers, "Idempotency-Key": key})
+        assert again.status_code == 201, again.text
+    assert [live_server.community.balance(name).available for name in members] == \
+        [5] + [105] * 15
+    check_invariants(store, live_server.community_id)
+
+
+@pytest.fixture
+def probe_store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'writer.db'}")
+    store.create_schema()
+    with store.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE probe (n INTEGER)")
+    yield store
+    store.dispose()
+
+
+WHO = contextvars.ContextVar("who", default="nobody")
+
+
+def _insert(store: Store, n: int) -> tuple[str, str]:
+    store.run_write(lambda conn: conn.exec_driver_sql("INSERT INTO probe VALUES (?)", (n,)))
+    return threading.current_thread().name, WHO.get()
+
+
+def test_the_writer_runs_in_the_callers_context_and_ends_when_idle(probe_store: Store) -> None:
+    writer = Writer(probe_store, idle_s=0.2)
+
+    async def call(n: int) -> tuple[str, str]:
+        WHO.set(f"caller {n}")
+        return await writer.run(_insert, store=probe_store, n=n)  # type: ignore[no-any-return]
+
+    assert asyncio.run(call(1)) == ("jeton-writer", "caller 1")
+    deadline = time.monotonic() + 10
+    while writer._thread is not None:  # no request for idle_s: the thread is gone
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert asyncio.run(call(2)) == ("jeton-writer", "caller 2")  # and starts again
+    with probe_store.read() as conn:
+        assert [r[0] for r in conn.exec_driver_sql("SELECT n FROM probe ORDER BY n")] == [1, 2]
+
+
+def test_on_postgresql_the_handler_runs_on_the_thread_pool(pg_store: Store) -> None:
+    writer = Writer(pg_store)
+
+    async def call() -> str:
+        return await writer.run(lambda: threading.current_thread().name)  # type: ignore[no-any-return]
+
+    assert asyncio.run(call()) != "jeton-writer"
+    assert writer._thread is None
