@@ -80,20 +80,45 @@ class Writer:
 
     def _run_batch(self, items: list[_Item]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        committed: list[Callable[[], object]] = []  # what the requests that succeeded asked for
         try:
             with self.store.batch():
                 for context, handler, kwargs, _, _ in items:
+                    _CALLS.calls = []
                     try:
                         outcomes.append((True, context.run(handler, **kwargs)))
+                        committed += _CALLS.calls
                     except BaseException as exc:  # this request's error; the others go on
                         outcomes.append((False, exc))
+                    finally:
+                        _CALLS.calls = None
         except BaseException as exc:  # the commit failed: no request's write is done
             outcomes = [(False, exc)] * len(items)
+            committed.clear()
+        for call in committed:
+            try:
+                call()
+            except Exception:  # the writes are committed: their answers go out all the same
+                logging.getLogger("jeton.api").exception("an after-commit call failed")
         for (ok, value), (_, _, _, loop, done) in zip(outcomes, items, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, done, ok, value)
             except RuntimeError:  # its loop is closed: nobody waits for the answer
                 logging.getLogger("jeton.api").debug("a request's loop closed before its answer")
+
+
+_CALLS = threading.local()  # on the writer: what the running request asked for after its commit
+
+
+def when_committed(call: Callable[[], object]) -> None:
+    """Call `call` once the running request's write has committed (a metric of what it did):
+    on the writer, after its batch commits, and never if it does not; elsewhere at once, the
+    write being committed when its handler goes on."""
+    calls: list[Callable[[], object]] | None = getattr(_CALLS, "calls", None)
+    if calls is None:
+        call()
+    else:
+        calls.append(call)
 
 
 def _settle(done: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -24,6 +24,7 @@ from jeton.api.schemas import (
     Memo,
     ServiceCode,
 )
+from jeton.api.writer import when_committed
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import InsufficientCredits
@@ -133,7 +134,7 @@ def charge(body: ChargeBody,
     except InsufficientCredits as exc:
         raise with_suggested_packs(exc) from None
     if not receipt.replayed:
-        caller.ctx.metrics.charges.labels("charge").inc()
+        when_committed(caller.ctx.metrics.charges.labels("charge").inc)
     return ledger_answer(receipt, 201)
 
 

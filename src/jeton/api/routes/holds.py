@@ -9,6 +9,7 @@ from jeton.api.idempotency import IdempotencyKey
 from jeton.api.params import HoldId
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import Capture, Hold, Void
+from jeton.api.writer import when_committed
 from jeton.services.access.api_keys import Scope
 from jeton.services.ledger.results import HoldResult
 
@@ -41,7 +42,7 @@ def capture(hold_id: HoldId, body: Capture,
                                       final=body.final, splits=body.split_list(),
                                       actor=caller.actor(body.actor), memo=body.memo)
     if not result.replayed:
-        caller.ctx.metrics.charges.labels("capture").inc()
+        when_committed(caller.ctx.metrics.charges.labels("capture").inc)
     return result
 
 

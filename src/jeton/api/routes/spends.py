@@ -11,6 +11,7 @@ from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routing import api_router, ledger_answer, problem_responses
 from jeton.api.schemas import Spend, SpendBatch
+from jeton.api.writer import when_committed
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
 from jeton.services.ledger.results import BatchItem, TransferResult
@@ -34,7 +35,7 @@ def spend(body: Spend, caller: Annotated[Caller, requires(Scope.charges_write)],
         splits=body.split_list(), actor=caller.actor(body.actor), reason_code=body.reason_code,
         memo=body.memo, metadata=body.metadata)
     if not result.replayed:
-        caller.ctx.metrics.charges.labels("spend").inc()
+        when_committed(caller.ctx.metrics.charges.labels("spend").inc)
     return ledger_answer(result, 201)
 
 
