@@ -62,11 +62,19 @@ class Writer:
         return await done
 
     def _serve(self) -> None:
+        try:
+            self._serve_until_idle()
+        finally:  # ended, or (a bug) died: the next request starts another
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _serve_until_idle(self) -> None:
         while True:
             try:
                 items = [self._queue.get(timeout=self.idle_s)]
             except queue.Empty:
-                with self._lock:
+                with self._lock:  # under the lock `run` queues by: no request is left behind
                     if self._queue.empty():
                         self._thread = None
                         return
