@@ -65,3 +65,21 @@ def ledger_rows(store: Store, cid: str,
                     found.append(labelled(d, labels, drop))
             out[table.name] = sorted(found, key=lambda r: json.dumps(r, sort_keys=True))
     return out
+
+
+def check_acknowledged_kept(url: str, schema: str, community_id: str, acked: list[str]) -> None:
+    """After a writer was killed: the store at `url` verifies, and every write acknowledged
+    (by its idempotency key) is in the community's journal."""
+    from jeton.services.ledger.verify import verify
+
+    after = Store(url, pg_schema=schema or None)
+    try:
+        assert verify(after) == []
+        with after.read() as conn:
+            keys = {r[0] for r in conn.execute(
+                sa.select(transfers.c.idempotency_key)
+                .where(transfers.c.community_id == community_id))}
+        missing = [k for k in acked if k not in keys]
+        assert missing == [], f"acknowledged writes lost: {missing[:5]}"
+    finally:
+        after.dispose()

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from jeton.services.bench.charging import BUYER
 from jeton.services.bench.http import CONNECTIONS, prepare, start_server
-from jeton.services.ledger.verify import verify
-from jeton.store.engine import Store
+from ledger_rows import check_acknowledged_kept
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,13 +54,4 @@ def test_an_http_server_killed_mid_stream_loses_no_answered_write(tmp_path: Path
     for t in clients:
         t.join()
     assert len(answered) >= 300, "the server did not get going"
-    after = Store(url)
-    try:
-        assert verify(after) == []
-        with after.read() as conn:
-            kept = {r[0] for r in conn.execute(sa.text(
-                "SELECT idempotency_key FROM transfers WHERE community_id = 'bench'"))}
-        lost = [key for key in answered if key not in kept]
-        assert lost == [], f"answered spends lost: {lost[:5]}"
-    finally:
-        after.dispose()
+    check_acknowledged_kept(url, "", "bench", answered)

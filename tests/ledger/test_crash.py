@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from jeton.services.ledger.verify import verify
 from jeton.store.engine import Store
+from ledger_rows import check_acknowledged_kept
 
 WRITER = r"""
 import sys
@@ -59,16 +58,7 @@ def _crash_and_check(store: Store, url: str, schema: str, tmp_path: Path) -> Non
     proc.stdout.close()
     assert len(acked) >= 50, "the writer did not get going"
     store.dispose()
-    after = Store(url, pg_schema=schema or None)
-    try:
-        assert verify(after) == []
-        with after.read() as conn:
-            keys = {r[0] for r in conn.execute(sa.text(
-                "SELECT idempotency_key FROM transfers WHERE community_id = 'crash'"))}
-        missing = [k for k in acked if k not in keys]
-        assert missing == [], f"acknowledged writes lost: {missing[:5]}"
-    finally:
-        after.dispose()
+    check_acknowledged_kept(url, schema, "crash", acked)
 
 
 def test_sqlite_writer_killed_mid_stream(tmp_path: Path) -> None:
