@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from conftest import check_invariants
 from jeton.api.writer import Writer
+from jeton.services.ledger.batches import BatchWriter
 from jeton.store.engine import Store
 
 from .conftest import LiveServer
@@ -28,25 +29,31 @@ pytestmark = pytest.mark.timeout(120)
 CONNECTIONS = 16
 
 
+def _batch_writer(server: LiveServer) -> BatchWriter:
+    writer: Writer = server.app.state.jeton_api.writer
+    assert writer.batches is not None  # SQLite
+    return writer.batches
+
+
 def _batches(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the batches the server's writer runs from now on."""
-    writer: Writer = server.app.state.jeton_api.writer
+    batches = _batch_writer(server)
     sizes: list[int] = []
-    run_batch = writer._run_batch
+    run_batch = batches._run_batch
 
     def counted(items: list[Any]) -> None:
         sizes.append(len(items))
         run_batch(items)
 
-    monkeypatch.setattr(writer, "_run_batch", counted)
+    monkeypatch.setattr(batches, "_run_batch", counted)
     return sizes
 
 
 def _reached(server: LiveServer, sizes: list[int], n: int) -> None:
     """Wait until `n` requests have reached the server's writer: queued, or in its batches."""
-    writer: Writer = server.app.state.jeton_api.writer
+    batches = _batch_writer(server)
     deadline = time.monotonic() + 30
-    while writer._queue.qsize() + sum(sizes) < n:
+    while batches._queue.qsize() + sum(sizes) < n:
         assert time.monotonic() < deadline, "the requests never reached the writer"
         time.sleep(0.01)
 
@@ -167,7 +174,9 @@ def _insert(store: Store, n: int) -> tuple[str, str]:
 
 
 def test_the_writer_runs_in_the_callers_context_and_ends_when_idle(probe_store: Store) -> None:
-    writer = Writer(probe_store, idle_s=0.2)
+    writer = Writer(probe_store)
+    assert writer.batches is not None
+    writer.batches.idle_s = 0.2
 
     async def call(n: int) -> tuple[str, str]:
         WHO.set(f"caller {n}")
@@ -175,7 +184,7 @@ def test_the_writer_runs_in_the_callers_context_and_ends_when_idle(probe_store: 
 
     assert asyncio.run(call(1)) == ("jeton-writer", "caller 1")
     deadline = time.monotonic() + 10
-    while writer._thread is not None:  # no request for idle_s: the thread is gone
+    while writer.batches._thread is not None:  # no request for idle_s: the thread is gone
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert asyncio.run(call(2)) == ("jeton-writer", "caller 2")  # and starts again
@@ -190,4 +199,4 @@ def test_on_postgresql_the_handler_runs_on_the_thread_pool(pg_store: Store) -> N
         return await writer.run(lambda: threading.current_thread().name)  # type: ignore[no-any-return]
 
     assert asyncio.run(call()) != "jeton-writer"
-    assert writer._thread is None
+    assert writer.batches is None

@@ -1,19 +1,16 @@
 """The routes whose handler is one ledger write run, on SQLite, on one writer thread (0117).
 
-A sync FastAPI handler runs on a worker thread of a pool of forty. A charge there competed with
-fifteen other charges and the event loop for the interpreter's lock, and the group commit woke
-each of its followers: under `wrk`, the worker threads spent about twice the CPU the same
-charges cost in process. So on SQLite the handlers of `LEDGER_KEYED` routes run one after
-another on a thread of their own instead, in batches: the writer takes every request queued
-(up to `SQLITE_GROUP_MAX`), runs their handlers in one transaction (`Store.batch`: each write
-under its own savepoint, so one that fails undoes nothing of the others), commits once, and
-only then hands each request its answer (or its error). An answer never leaves before the
-commit that made it durable. Each handler runs in its request's context (a test community's
+A sync FastAPI handler runs on a worker thread of a pool of forty. Under `wrk`, a charge there
+cost the server about half as much again as the same charge in process: the hop to the pool
+and back, sixteen threads taking the interpreter's lock from each other and from the event
+loop, and the group commit waking each follower on its own thread. So on SQLite the handlers of
+`LEDGER_KEYED` routes run on the app's `BatchWriter` (services/ledger/batches.py): one after
+another on one thread, in batches of one transaction, each request answered only after the
+commit that holds its write. Each handler runs in its request's context (a test community's
 time).
 
-The thread starts with the first request and ends after `IDLE_S` without one. On PostgreSQL,
-where a write waits on round trips and the server's threads overlap them, the handler runs on
-the pool's thread as before.
+On PostgreSQL, where a write waits on round trips and the server's threads overlap them, the
+handler runs on the thread pool as before.
 """
 
 from __future__ import annotations
@@ -22,111 +19,41 @@ import asyncio
 import contextvars
 import functools
 import logging
-import queue
-import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
-from jeton.store.engine import SQLITE_GROUP_MAX, Store
+from jeton.services.ledger.batches import BatchWriter
 
-IDLE_S = 5.0  # the thread ends after this long without a request; the next one starts it again
-
-_Item = tuple[contextvars.Context, Callable[..., Any], dict[str, Any],
-              asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+if TYPE_CHECKING:
+    from jeton.store.engine import Store
 
 
 class Writer:
-    """Runs handlers on the store's writer thread (SQLite) or the thread pool (PostgreSQL)."""
+    """Runs handlers on a batch writer (SQLite) or the thread pool (PostgreSQL)."""
 
-    def __init__(self, store: Store, idle_s: float = IDLE_S) -> None:
-        self.store = store
-        self.idle_s = idle_s
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+    def __init__(self, store: Store) -> None:
+        self.batches = BatchWriter(store) if store.dialect == "sqlite" else None
 
     async def run(self, handler: Callable[..., Any], /, **kwargs: Any) -> Any:
         """`handler(**kwargs)`, its answer once its write is committed."""
-        if self.store.dialect != "sqlite":
+        if self.batches is None:
             return await run_in_threadpool(handler, **kwargs)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
-        with self._lock:  # the thread checks for work under the same lock before it ends
-            self._queue.put((contextvars.copy_context(), handler, kwargs, loop, done))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="jeton-writer",
-                                                daemon=True)
-                self._thread.start()
+        call = functools.partial(contextvars.copy_context().run, handler, **kwargs)
+        self.batches.submit(call, functools.partial(_answer, loop, done))
         return await done
 
-    def _serve(self) -> None:
-        try:
-            self._serve_until_idle()
-        finally:  # ended, or (a bug) died: the next request starts another
-            with self._lock:
-                if self._thread is threading.current_thread():
-                    self._thread = None
 
-    def _serve_until_idle(self) -> None:
-        while True:
-            try:
-                items = [self._queue.get(timeout=self.idle_s)]
-            except queue.Empty:
-                with self._lock:  # under the lock `run` queues by: no request is left behind
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            while len(items) < SQLITE_GROUP_MAX:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._run_batch(items)
-
-    def _run_batch(self, items: list[_Item]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        committed: list[Callable[[], object]] = []  # what the requests that succeeded asked for
-        try:
-            with self.store.batch():
-                for context, handler, kwargs, _, _ in items:
-                    _CALLS.calls = []
-                    try:
-                        outcomes.append((True, context.run(handler, **kwargs)))
-                        committed += _CALLS.calls
-                    except BaseException as exc:  # this request's error; the others go on
-                        outcomes.append((False, exc))
-                    finally:
-                        _CALLS.calls = None
-        except BaseException as exc:  # the commit failed: no request's write is done
-            outcomes = [(False, exc)] * len(items)
-            committed.clear()
-        for call in committed:
-            try:
-                call()
-            except Exception:  # the writes are committed: their answers go out all the same
-                logging.getLogger("jeton.api").exception("an after-commit call failed")
-        for (ok, value), (_, _, _, loop, done) in zip(outcomes, items, strict=True):
-            try:
-                loop.call_soon_threadsafe(_settle, done, ok, value)
-            except RuntimeError:  # its loop is closed: nobody waits for the answer
-                logging.getLogger("jeton.api").debug("a request's loop closed before its answer")
-
-
-_CALLS = threading.local()  # on the writer: what the running request asked for after its commit
-
-
-def when_committed(call: Callable[[], object]) -> None:
-    """Call `call` once the running request's write has committed (a metric of what it did):
-    on the writer, after its batch commits, and never if it does not; elsewhere at once, the
-    write being committed when its handler goes on."""
-    calls: list[Callable[[], object]] | None = getattr(_CALLS, "calls", None)
-    if calls is None:
-        call()
-    else:
-        calls.append(call)
+def _answer(loop: asyncio.AbstractEventLoop, done: asyncio.Future[Any], ok: bool,
+            value: Any) -> None:
+    """On the writer's thread: hand the outcome to the request's loop."""
+    try:
+        loop.call_soon_threadsafe(_settle, done, ok, value)
+    except RuntimeError:  # its loop is closed: nobody waits for the answer
+        logging.getLogger("jeton.api").debug("a request's loop closed before its answer")
 
 
 def _settle(done: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -24,7 +24,6 @@ from jeton.api.schemas import (
     Memo,
     ServiceCode,
 )
-from jeton.api.writer import when_committed
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import InsufficientCredits
@@ -36,6 +35,7 @@ from jeton.services.charging.results import (
     MeteredSession,
     RewardResult,
 )
+from jeton.services.ledger.batches import when_committed
 
 router = api_router(tags=["charges"])
 

@@ -9,8 +9,8 @@ from jeton.api.idempotency import IdempotencyKey
 from jeton.api.params import HoldId
 from jeton.api.routing import api_router, problem_responses
 from jeton.api.schemas import Capture, Hold, Void
-from jeton.api.writer import when_committed
 from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.batches import when_committed
 from jeton.services.ledger.results import HoldResult
 
 router = api_router(tags=["holds"])

@@ -11,9 +11,9 @@ from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routing import api_router, ledger_answer, problem_responses
 from jeton.api.schemas import Spend, SpendBatch
-from jeton.api.writer import when_committed
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
+from jeton.services.ledger.batches import when_committed
 from jeton.services.ledger.results import BatchItem, TransferResult
 
 router = api_router(tags=["spends"])
