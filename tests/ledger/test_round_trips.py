@@ -118,6 +118,38 @@ def test_a_spend_with_a_royalty_split_is_two_round_trips(
     )) == 2
 
 
+def test_a_batch_of_spends_is_two_round_trips_whatever_its_size(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    relay, c = counted
+    members = [f"m{i:02d}" for i in range(12)]  # more wallets than one locking statement takes
+    for m in members:
+        c.create_member(m)
+        c.grant(m, 100, idempotency_key=f"seed-{m}")
+
+    def batch(k: str, who: list[str]) -> list[str]:
+        items = [{"member": m, "amount": 1, "idempotency_key": f"{k}-{len(who)}-{i}",
+                  "service": "chat.message"} for i, m in enumerate(who)]
+        items.append({"member": "alice", "amount": 5, "idempotency_key": f"{k}-{len(who)}-s",
+                      "splits": [{"member": "uploader", "amount": 2}]})
+        return [r.status for r in c.spend_batch(items)]
+
+    for who in (["bob"], members, members * 3):
+        assert _trips(relay, lambda k, who=who: batch(k, who)) == 2
+        relay.reset()
+        assert batch("counted", who) == ["ok"] * (len(who) + 1)  # replays, the same two
+        assert relay.turns == 2
+    # 4 batches each: 1 (bob) + 1 + 3 (each of the twelve) spends of 1
+    assert c.balance("bob").posted == 1_000 - 4
+    assert c.balance("m00").posted == 100 - 4 * 4
+    assert c.balance("uploader").posted == 3 * 4 * 2
+    # A member who does not exist costs their item its own reads, and is declined alone.
+    statuses = [r.status for r in c.spend_batch([
+        {"member": "nobody", "amount": 1, "idempotency_key": "nobody"},
+        {"member": "bob", "amount": 1, "idempotency_key": "bob-after"}])]
+    assert statuses == ["member_not_found", "ok"]
+    check_invariants(c.jeton.store)
+
+
 def test_a_catalog_charge_is_two_round_trips(
         counted: tuple[RoundTripCounter, jeton.Community]) -> None:
     relay, c = counted

@@ -68,24 +68,36 @@ def _lookup_in(size: int) -> sa.sql.ClauseElement:
 def lookup_many(conn: Connection, community_id: str, keys: Iterable[str]) -> dict[str, Stored]:
     """The stored answers of those of `keys` that were used before, by key.
 
-    Runs compiled on the transaction's cursor (decision 0004), a chunk of keys per statement;
-    a short chunk is padded with its last key to the next power of two, so that a few
-    statements serve every batch size.
+    Runs compiled on the transaction's cursor (decision 0004), the statements of
+    `lookup_reads`.
     """
-    wanted = list(dict.fromkeys(keys))
-    found: dict[str, Stored] = {}
-    if not wanted:
-        return found
     db = Runner(conn, conn.dialect.name)
+    return stored_by_key(row for stmt, params in lookup_reads(community_id, keys)
+                         for row in db.rows(stmt, params))
+
+
+def lookup_reads(community_id: str, keys: Iterable[str],
+                 ) -> list[tuple[sa.sql.ClauseElement, dict[str, Any]]]:
+    """The statements that read those of `keys` used before (their rows: the key, then
+    `Stored`'s fields), a chunk of keys each; a short chunk is padded with its last key to
+    the next power of two, so that a few statements serve every batch size. A batch on
+    PostgreSQL sends them with its first round trip (`WorkSet.preload_batch`)."""
+    wanted = list(dict.fromkeys(keys))
+    reads = []
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start:start + _LOOKUP_CHUNK]
         size = 1 << (len(chunk) - 1).bit_length()
         params: dict[str, Any] = {"c": community_id}
         for i in range(size):
             params[f"k{i}"] = chunk[i] if i < len(chunk) else chunk[-1]
-        for key, operation, req_hash, response in db.rows(_lookup_in(size), params):
-            found[key] = Stored(operation, req_hash, response)
-    return found
+        reads.append((_lookup_in(size), params))
+    return reads
+
+
+def stored_by_key(rows: Iterable[Any]) -> dict[str, Stored]:
+    """The rows of `lookup_reads`, by key."""
+    return {key: Stored(operation, req_hash, response)
+            for key, operation, req_hash, response in rows}
 
 
 def check_replay(stored: Stored | None, key: str, operation: str, req_hash: str) -> str | None:

@@ -121,6 +121,52 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
     return key_rows[0] if key_rows else None
 
 
+def preload_batch(self: WorkSet, account_ids: Iterable[str],
+                  key_reads: Sequence[tuple[sa.sql.ClauseElement, dict[str, Any]]],
+                  reads: Sequence[PreRead]) -> list[tuple[Any, ...]]:
+    """On PostgreSQL, a batch's first round trip, as `preload` is a write's: BEGIN, its keys
+    (`key_reads`: every row comes back), every wallet of `account_ids` locked in sorted order
+    with its live lots (`q.MANY_MAX` a statement, a short last one padded with its last id, so
+    one statement serves every batch), and the hooks' reads of its members (`reads`). Its rows
+    and COMMIT go in the second (`flush(commit=True)`): a batch of any size is two round trips.
+    Wallets that do not exist yet are left to `ensure_wallet`; system accounts are read as
+    `load` reads them."""
+    invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
+    ids = set(account_ids)
+    wallets = sorted(a for a in ids if a.startswith("wallet:"))
+    chunks = []
+    for start in range(0, len(wallets), q.MANY_MAX):
+        chunk = wallets[start:start + q.MANY_MAX]
+        params: dict[str, Any] = {f"a{i}": chunk[min(i, len(chunk) - 1)]
+                                  for i in range(q.MANY_MAX)}
+        params["c"] = self.community_id
+        chunks.append(params)
+    work: list[tuple[str, list[dict[str, Any]]]] = [("BEGIN", [{}])]
+    work.extend((compiled(stmt, "postgresql"), [params]) for stmt, params in key_reads)
+    if chunks:  # the locks first, in order; the lots once they are held
+        work.append((compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks))
+        work.append((compiled(q.live_lots_of(q.MANY_MAX), "postgresql"), chunks))
+    work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
+    results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
+                           work)
+    at = 1 + len(key_reads)
+    keys = [row for rows in results[1:at] for row in rows]
+    if chunks:
+        for rows in results[at:at + len(chunks)]:
+            for row in rows:
+                self.accounts[row[0]] = q.acct(row)
+        for rows in results[at + len(chunks):at + 2 * len(chunks)]:
+            for row in rows:
+                self._add_lot(q.lot(row))
+        at += 2 * len(chunks)
+    self._loaded_lots_for.update(a for a in wallets if a in self.accounts)
+    for read, rows in zip(reads, results[at:], strict=True):
+        self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
+    for aid in sorted(ids.difference(wallets)):
+        self._load_system(aid)
+    return keys
+
+
 # Each hook read rewritten for a `MemberBy`, by the ids of both (kept beside, so never reused).
 _BY_MEMBER: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
 

@@ -143,6 +143,7 @@ class WorkSet:
                 self._load_lots(need)
 
     preload = preloading.preload  # PostgreSQL's first round trip (services/ledger/preload.py)
+    preload_batch = preloading.preload_batch  # the same for a batch of spends
 
     def _cache_holds(self) -> bool:
         """Whether the writer's cache may be used now: it was valid when this working set

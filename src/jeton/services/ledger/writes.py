@@ -190,13 +190,20 @@ class LedgerWrites(LedgerBase):
                                        detail=str(exc))
 
         frozen: dict[str, WalletFrozen] = {}  # members a guard refused, in an earlier try
+        postgres = self.store.dialect == "postgresql"
 
         def tx(conn: Connection) -> None:
             self._require_community(conn, community_id)
             ws = WorkSet(conn, self.store.dialect, community_id, self.now_us())
-            stored = idempotency.lookup_many(conn, community_id,
-                                             [p[1].idempotency_key for p in prepared])
-            ws.load(a for _, req, header, _ in prepared for a in self._spend_accounts(req))
+            keys = [p[1].idempotency_key for p in prepared]
+            accounts = [a for _, req, _, _ in prepared for a in self._spend_accounts(req)]
+            if postgres:  # keys, wallets, lots and the hooks' reads: one round trip
+                stored = idempotency.stored_by_key(ws.preload_batch(
+                    accounts, idempotency.lookup_reads(community_id, keys),
+                    self._batch_reads(community_id, [req for _, req, _, _ in prepared])))
+            else:
+                stored = idempotency.lookup_many(conn, community_id, keys)
+                ws.load(accounts)
             seen: dict[str, tuple[str, str]] = {}  # keys claimed earlier in this batch
             for i, req, header, req_hash in prepared:
                 key = req.idempotency_key
@@ -224,7 +231,7 @@ class LedgerWrites(LedgerBase):
                 except JetonError as exc:
                     results[i] = BatchItem(index=i, status=exc.status.value, detail=exc.detail)
             self._run_hooks(ws)
-            ws.flush()
+            ws.flush(commit=postgres)  # on PostgreSQL with COMMIT: the second round trip
 
         while True:
             try:
@@ -235,6 +242,19 @@ class LedgerWrites(LedgerBase):
                 if not isinstance(member, str) or member in frozen:
                     raise
                 frozen[member] = exc
+
+    def _batch_reads(self, community_id: str, reqs: Sequence[SpendRequest]) -> list[PreRead]:
+        """What the hooks will read for a batch's spends, sent with its first round trip on
+        PostgreSQL: each member's reads (`_member_reads`) once, then the spend's own."""
+        reads: dict[str, PreRead] = {}
+        for member, asset in dict.fromkeys((req.member, req.asset) for req in reqs):
+            for read in self._member_reads(community_id, member, asset, None):
+                reads.setdefault(read.name, read)
+        for asset in dict.fromkeys(req.asset for req in reqs):
+            for pre in self.operation_pre_reads.get("spend", ()):
+                for read in pre(community_id, asset):
+                    reads.setdefault(read.name, read)
+        return list(reads.values())
 
     def apply_spend(self, ws: WorkSet, header: Header, req: SpendRequest,
                     to_account: str | None) -> TransferResult:
