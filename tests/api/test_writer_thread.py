@@ -192,6 +192,31 @@ def test_the_writer_runs_in_the_callers_context_and_ends_when_idle(probe_store: 
         assert [r[0] for r in conn.exec_driver_sql("SELECT n FROM probe ORDER BY n")] == [1, 2]
 
 
+def test_a_failed_commit_gives_each_call_of_its_batch_its_own_error(
+        probe_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each request raises its error on its own task: one exception object shared by all
+    # would gather every request's traceback.
+    end = probe_store._sqlite_end
+
+    def failing_commit(conn: Connection, *, failed: bool = False) -> None:
+        end(conn, failed=True)
+        if not failed:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(probe_store, "_sqlite_end", failing_commit)
+    outcomes: list[tuple[bool, Any]] = []
+    BatchWriter(probe_store)._run_batch(
+        [(lambda n=n: _insert(probe_store, n), lambda ok, value: outcomes.append((ok, value)))
+         for n in range(3)])
+    errors = [value for ok, value in outcomes if not ok]
+    assert len(errors) == 3
+    assert len({id(e) for e in errors}) == 3
+    assert all(isinstance(e, sqlite3.OperationalError) and str(e) == "disk I/O error"
+               for e in errors)
+    with probe_store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM probe").scalar() == 0
+
+
 def test_on_postgresql_the_handler_runs_on_the_thread_pool(pg_store: Store) -> None:
     writer = Writer(pg_store)
 

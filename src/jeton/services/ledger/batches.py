@@ -14,6 +14,7 @@ the handlers of its one-write ledger routes this way (api/writer.py).
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -90,7 +91,7 @@ class BatchWriter:
                     finally:
                         _CALLS.calls = None
         except BaseException as exc:  # the commit failed: no call's write is done
-            outcomes = [(False, exc)] * len(items)
+            outcomes = [(False, _own_copy(exc)) for _ in items]
             committed.clear()
         for after in committed:
             try:
@@ -102,6 +103,19 @@ class BatchWriter:
                 answer(ok, value)
             except Exception:  # one caller's failure to take its answer is not the others'
                 _LOG.exception("a batch's answer could not be given")
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """A copy of `exc` for one call (same class, message and cause): each caller raises its
+    own, so one's traceback does not gather the others'. `exc` itself where it cannot be
+    copied."""
+    try:
+        found = copy.copy(exc)
+    except Exception:
+        return exc
+    found.__cause__, found.__context__ = exc.__cause__, exc.__context__
+    found.__traceback__ = exc.__traceback__
+    return found
 
 
 def when_committed(call: Callable[[], object]) -> None:
