@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 import jeton
 from jeton.services.ledger.verify import verify
+from jeton.store import pipeline
 from jeton.store.engine import Store
 
 pytestmark = pytest.mark.postgres
@@ -36,3 +37,24 @@ def test_a_write_whose_transaction_is_open_already_sends_no_second_begin(
     assert notices == []
     assert fresh.balance("alice").available == 93
     assert verify(pg_store, community_id="pl") == []
+
+
+def test_a_statement_planned_at_each_run_is_never_prepared(pg_store: Store) -> None:
+    # A batch's keys go as one long IN list: prepared, PostgreSQL would plan it once for any
+    # values, and on a table with no statistics yet that plan compared the list with every
+    # key of the community (a history of 200,000 spends took seconds a batch).
+    sql = "SELECT n FROM generate_series(1, 5) AS n WHERE n IN (%(a)s::int, %(b)s::int)"
+    with pg_store.write() as conn:
+        driver: Any = conn.connection.driver_connection
+        runs = [{"a": 2, "b": 4}, {"a": 1, "b": 9}]
+        for _ in range(7):  # past any threshold after which a statement would be prepared
+            assert pipeline.run(driver, [(pipeline.PlanEach(sql), runs)]) == [[(2,), (4,)],
+                                                                             [(1,)]]
+        def prepared() -> int:
+            return int(conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE "
+                "'%%generate_series(1, 5)%%'").scalar() or 0)
+
+        assert prepared() == 0
+        assert pipeline.run(driver, [(sql, runs)]) == [[(2,), (4,)], [(1,)]]  # prepared
+        assert prepared() == 1

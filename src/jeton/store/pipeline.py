@@ -59,6 +59,16 @@ class Statement:
         self.name = f"jeton_{number_}".encode()
 
 
+class PlanEach(str):
+    """A statement sent unnamed, so PostgreSQL plans it with its values at each run, as
+    psycopg's own statements are (the store turns their preparing off). For a long IN list
+    (a batch's keys): prepared, its generic plan compares the list, a parameter, with every
+    row of the community where the table has no statistics yet; planned with the values, the
+    list is a constant that PostgreSQL looks rows up in by hash."""
+
+    __slots__ = ()
+
+
 _STATEMENTS: dict[str, Statement] = {}
 # The statements each connection has prepared, by its psycopg connection.
 _PREPARED: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[bytes]] = (
@@ -130,6 +140,12 @@ def run(conn: psycopg.Connection[Any],
                     expected.append(None)
                     continue
                 st = statement(sql)
+                if isinstance(sql, PlanEach):
+                    for params in runs:
+                        pgconn.send_query_params(st.sql, [
+                            _param(v) for v in map(params.__getitem__, st.names)])
+                        expected.append(None)
+                    continue
                 if st.name not in prepared and st.name not in expected:
                     pgconn.send_prepare(st.name, st.sql)
                     expected.append(st.name)

@@ -142,7 +142,8 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
         params["c"] = self.community_id
         chunks.append(params)
     work: list[tuple[str, list[dict[str, Any]]]] = [("BEGIN", [{}])]
-    work.extend((compiled(stmt, "postgresql"), [params]) for stmt, params in key_reads)
+    work.extend((pipeline.PlanEach(compiled(stmt, "postgresql")), [params])
+                for stmt, params in key_reads)  # long IN lists: planned with their values
     if chunks:  # the locks first, in order; the lots once they are held
         work.append((compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks))
         work.append((compiled(q.live_lots_of(q.MANY_MAX), "postgresql"), chunks))
