@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import typer
@@ -44,6 +45,20 @@ from jeton.store.tables import metadata
 PG_ENV = "JETON_TEST_POSTGRES_URL"
 CITUS_ENV = "JETON_TEST_CITUS_URL"
 CITUS_TEST_SHARD_COUNT = 4  # per table; Citus's default of 32 makes a schema take seconds
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _patient_http_clients() -> Iterator[None]:
+    """Every HTTP call of a test goes to a server on this machine, which answers in
+    milliseconds, but a shared 2-core machine running the suite on both cores can hold an
+    answer past httpx's default of 5 s: the test would fail for the machine's load, not for
+    Jeton. A call or client without a timeout of its own waits 30 s here (httpx reads its
+    default from one `Timeout` object, bound as the default argument of every call)."""
+    default = httpx._config.DEFAULT_TIMEOUT_CONFIG
+    kept = (default.connect, default.read, default.write, default.pool)
+    default.connect = default.read = default.write = default.pool = 30.0
+    yield
+    default.connect, default.read, default.write, default.pool = kept
 
 
 @pytest.fixture(autouse=True, scope="session")
