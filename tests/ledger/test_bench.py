@@ -20,7 +20,7 @@ def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> 
     figures = bench.bench_postgres(postgres_url(), n=400, writers=4, processes=2, rounds=2)
     cpu = {f"postgres_{op}_{side}_cpu_us"  # one write's CPU: the writers' and the server's here
            for op in ("spend", "python_spend", "transfer", "raw_transfer", "hot_wallet_spend",
-                      "hot_wallet_python_spend")
+                      "hot_wallet_python_spend", "batch_spend")
            for side in ("client", "server")}
     assert set(figures) - {"postgres_spend_cpu_ratio"} == {
         "postgres_spend_per_s", "postgres_python_spend_per_s", "postgres_transfer_per_s",
@@ -28,13 +28,15 @@ def test_bench_postgres_returns_its_figures_beside_the_plain_sql_reference() -> 
         "postgres_p99_transfer_ms", "postgres_spend_ratio", "postgres_transfer_ratio",
         "postgres_spend_ratio_spread", "postgres_transfer_ratio_spread",
         "postgres_hot_wallet_spend_per_s", "postgres_hot_wallet_python_spend_per_s",
-        "postgres_p99_hot_wallet_spend_ms", *cpu}
+        "postgres_p99_hot_wallet_spend_ms", "postgres_batch_spend_per_s",
+        "postgres_p99_batch_ms", "postgres_batch_spend_ratio",
+        "postgres_batch_spend_ratio_spread", *cpu}
     assert all(v > 0 for k, v in figures.items() if not k.endswith("_spread") and k not in cpu)
     # a short run may take less CPU in PostgreSQL than /proc's clock tick counts
     assert all(figures[k] >= 0 for k in cpu)
     assert all(figures[f"postgres_{op}_client_cpu_us"] > 0 for op in ("spend", "raw_transfer"))
     assert all(0 <= figures[f"postgres_{k}_ratio_spread"] < figures[f"postgres_{k}_ratio"] * 2
-               for k in ("spend", "transfer"))
+               for k in ("spend", "transfer", "batch_spend"))
     assert figures["postgres_spend_ratio"] == pytest.approx(
         figures["postgres_spend_per_s"] / figures["postgres_raw_transfer_per_s"], rel=0.5)
     # the CPU ratio is the reference's CPU over the spend's
@@ -121,6 +123,23 @@ def test_the_hot_wallet_spends_of_every_writer_come_from_one_wallet_by_each_path
         assert c.jeton.ledger.spend_in_sql is False
         assert c.balance("m0").posted == 96
         assert {c.balance(f"m{i}").posted for i in range(1, 8)} == {100}
+        store.dispose()
+
+
+def test_a_batch_of_the_bench_spends_from_the_writers_own_members() -> None:
+    url = postgres_url()
+    with bench.fresh_pg_schema(url, "jeton_test_bench") as schema:
+        store = Store(url, pg_schema=schema)
+        store.create_schema()
+        c = bench._setup(store, members=8, credits=100)
+        bench.batch_spend_op(c, 1, 0)
+        per_member = bench.PG_BATCH // 4
+        assert [c.balance(f"m{i}").posted for i in range(8)] == \
+            [100] * 4 + [100 - per_member] * 4
+        for i in range(1, 100 // per_member):  # m4..m7 spend down to nothing
+            bench.batch_spend_op(c, 1, i)
+        with pytest.raises(RuntimeError, match="refused"):
+            bench.batch_spend_op(c, 1, 100)
         store.dispose()
 
 

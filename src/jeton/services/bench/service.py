@@ -17,7 +17,9 @@ given), so runs are comparable.
   `postgres_python_spend_per_s` the same spends by the Python write (decisions 0078 and 0095
   compare the two paths); `postgres_hot_wallet_spend_per_s` and
   `postgres_hot_wallet_python_spend_per_s` the two paths with every writer spending from one
-  member's wallet (decision 0096);
+  member's wallet (decision 0096); `postgres_batch_spend_per_s` the writers' spends in
+  batches of `PG_BATCH` (one `spend_batch` each, two round trips: decision 0118), beside the
+  same reference (`postgres_batch_spend_ratio`);
 - `*_p99_spend_ms`: the 99th percentile latency of one spend (one batch for the batch figure);
 - with `preload_postings`, the SQLite spend figure is measured again on a journal that already
   holds that many postings, to show a spend does not slow down as the journal grows.
@@ -455,6 +457,20 @@ def hot_python_spend_op(c: jeton.Community, w: int, i: int) -> None:
     c.spend("m0", 1, idempotency_key=f"hp{w}-{i}", service="chat.message")
 
 
+PG_BATCH = 16  # spends per `spend_batch` in the PostgreSQL batch figure
+SPENDS_PER_OP = {"batch_spend": PG_BATCH}  # writes each call of an op makes, where not one
+
+
+def batch_spend_op(c: jeton.Community, w: int, i: int) -> None:
+    # The writer's own four members, PG_BATCH spends in one batch (decision 0118).
+    done = c.spend_batch([SpendRequest(member=f"m{w * 4 + k % 4}", amount=1,
+                                       idempotency_key=f"b{w}-{i}-{k}", service="chat.message")
+                          for k in range(PG_BATCH)])
+    refused = [item for item in done if item.status != "ok"]
+    if refused:
+        raise RuntimeError(f"a bench batch had refused items: {refused[:3]}")
+
+
 def transfer_op(c: jeton.Community, w: int, i: int) -> None:
     # Member to member between the writer's own members: the lots travel with the credits.
     c.transfer(f"m{w * 4 + i % 4}", f"m{w * 4 + (i + 1) % 4}", 1, idempotency_key=f"t{w}-{i}")
@@ -485,7 +501,8 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
     ops: dict[str, WriteOp] = {"raw_transfer": references.raw_transfer_op, "spend": spend_op,
                                "python_spend": python_spend_op, "transfer": transfer_op,
                                "hot_wallet_spend": hot_spend_op,
-                               "hot_wallet_python_spend": hot_python_spend_op}
+                               "hot_wallet_python_spend": hot_python_spend_op,
+                               "batch_spend": batch_spend_op}
     timed: dict[str, list[float]] = {name: [] for name in ops}
     lat: dict[str, list[float]] = {name: [] for name in ops}
     cpu_us: dict[str, dict[str, list[float]]] = {name: {"client": [], "server": []}
@@ -502,9 +519,11 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
                 if progress:
                     progress(f"postgres: round {r + 1}/{rounds}: {per_writer * writers} {name} "
                              f"from {writers} writers in {processes} processes")
-                run = run_writers(url, schema, "bench", op, per_writer=per_writer,
+                per_op = SPENDS_PER_OP.get(name, 1)  # a batch: as many spends, fewer calls
+                calls = max(1, per_writer // per_op)
+                run = run_writers(url, schema, "bench", op, per_writer=calls,
                                   writers=writers, processes=processes, first=first)
-                done = per_writer * writers
+                done = calls * writers * per_op
                 timed[name].append(done / run.elapsed)
                 lat[name] += run.latencies
                 note_cpu(cpu_us[name], run, done)
@@ -521,6 +540,10 @@ def bench_postgres(url: str, n: int = 8000, writers: int = PG_WRITERS,
         "postgres_hot_wallet_python_spend_per_s": statistics.fmean(
             timed["hot_wallet_python_spend"]),
         "postgres_p99_hot_wallet_spend_ms": _p99(lat["hot_wallet_spend"]),
+        "postgres_batch_spend_per_s": statistics.fmean(timed["batch_spend"]),
+        "postgres_p99_batch_ms": _p99(lat["batch_spend"]),
+        **ratio_figures("postgres_batch_spend_ratio", timed["batch_spend"],
+                        timed["raw_transfer"]),
         **ratio_figures("postgres_spend_ratio", timed["spend"], timed["raw_transfer"]),
         **ratio_figures("postgres_transfer_ratio", timed["transfer"], timed["raw_transfer"]),
     }
