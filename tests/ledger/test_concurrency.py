@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 import jeton
+from jeton.store import dialect as dialects
 from jeton.store.engine import Store
 from threads import run_together
 
@@ -90,6 +91,46 @@ def test_opposite_captures_elsewhere_with_member_splits_net_to_zero_without_dead
     assert chat.balance("alice").posted == 1000
     assert chat.balance("bob").posted == 1000
     assert chat.balance("alice").pending == 0
+    invariants(server_store)
+
+
+def test_batches_over_the_same_members_in_any_order_and_single_spends_meet_no_deadlock(
+        chat: jeton.Community, server_store: Store, invariants: Check,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch locks every wallet it touches in one order before it writes (on PostgreSQL in
+    # its first round trip, twelve wallets over two statements), as a single write does: batches
+    # naming the same members in opposite orders, with royalties paid between them, and
+    # single spends beside them wait on each other, never deadlock.
+    members = [f"m{i:02d}" for i in range(12)]
+    for m in members:
+        chat.create_member(m)
+        chat.grant(m, 1_000, idempotency_key=f"seed-{m}")
+
+    def work(i: int) -> None:
+        order = members if i % 2 == 0 else members[::-1]
+        for n in range(10):
+            if i == 0:  # one writer spends one at a time across the same wallets
+                for m in order:
+                    chat.spend(m, 1, idempotency_key=f"one-{n}-{m}")
+                continue
+            items = [{"member": m, "amount": 2, "idempotency_key": f"b{i}-{n}-{m}",
+                      "splits": [{"member": order[(k + 1) % len(order)], "amount": 1}]}
+                     for k, m in enumerate(order)]
+            assert {r.status for r in chat.spend_batch(items)} == {"ok"}
+
+    deadlocks: list[BaseException] = []  # a deadlock is retried, so the caller never sees it
+    retryable = dialects.is_retryable
+
+    def noting(exc: BaseException, dialect: str) -> bool:
+        if getattr(getattr(exc, "orig", exc), "sqlstate", None) == "40P01":
+            deadlocks.append(exc)
+        return retryable(exc, dialect)
+
+    monkeypatch.setattr(dialects, "is_retryable", noting)
+    assert run_together(5, work) == []
+    assert deadlocks == []
+    # each member: 10 single spends of 1; 4 batch writers x 10 batches, paying 2 and receiving 1
+    assert {chat.balance(m).posted for m in members} == {1_000 - 10 - 4 * 10}
     invariants(server_store)
 
 
