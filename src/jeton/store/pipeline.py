@@ -9,8 +9,7 @@ psycopg's `pgconn`) itself: it queues the statements and one Sync, then reads th
 Statements are prepared once per connection (named `jeton_<n>`) and sent with text
 parameters; only the plain values of the hot path cross (str, int, bool, None). A `PlanEach`
 statement is sent unnamed instead, planned with its values at every run (a batch's long list
-of keys). Results are
-loaded by psycopg's own loaders, as tuples. The transaction the statements open or close is
+of keys). Results are loaded by psycopg's own loaders, as tuples. The transaction the statements open or close is
 the one psycopg tracks from the server's own status, so SQLAlchemy and psycopg carry on with
 it as usual.
 
