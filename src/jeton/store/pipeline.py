@@ -6,12 +6,12 @@ with COMMIT. psycopg's own pipeline context costs a round trip of its own to beg
 transaction and another to leave pipeline mode, so the hot path talks to libpq (through
 psycopg's `pgconn`) itself: it queues the statements and one Sync, then reads the results.
 
-Statements are prepared once per connection (named `jeton_<n>`) and sent with text
-parameters; only the plain values of the hot path cross (str, int, bool, None). A `PlanEach`
-statement is sent unnamed instead, planned with its values at every run (a batch's long list
-of keys). Results are loaded by psycopg's own loaders, as tuples. The transaction the statements open or close is
-the one psycopg tracks from the server's own status, so SQLAlchemy and psycopg carry on with
-it as usual.
+Statements are prepared once per connection (named `jeton_<n>`) and sent with text parameters;
+only the plain values of the hot path cross (str, int, bool, None). A `PlanEach` statement is
+sent unnamed instead, planned with its values at every run (a batch's long list of keys).
+Results are loaded by psycopg's own loaders, as tuples. The transaction the statements open or
+close is the one psycopg tracks from the server's own status, so SQLAlchemy and psycopg carry
+on with it as usual.
 
 A statement that fails aborts the rest of its pipeline (a COMMIT in it included): the error is
 raised as psycopg raises it (same class, `sqlstate` and `diag`), so the retry and unique-key
