@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,38 +110,40 @@ def test_an_http_ratio_bound_is_the_pings_cpu_over_that_and_a_charges() -> None:
         "http_charge_ratio_bound": 0.5}
 
 
-def test_the_hot_wallet_spends_of_every_writer_come_from_one_wallet_by_each_path() -> None:
+@pytest.fixture
+def bench_community() -> Iterator[jeton.Community]:
+    """The bench's community on a fresh PostgreSQL schema: eight members with 100 each."""
     url = postgres_url()
     with bench.fresh_pg_schema(url, "jeton_test_bench") as schema:
         store = Store(url, pg_schema=schema)
         store.create_schema()
-        c = bench._setup(store, members=8, credits=100)
-        for w in range(2):
-            bench.hot_spend_op(c, w, 0)
-        assert c.jeton.ledger.spend_in_sql is None  # the default path: the SQL function
-        for w in range(2):
-            bench.hot_python_spend_op(c, w, 0)
-        assert c.jeton.ledger.spend_in_sql is False
-        assert c.balance("m0").posted == 96
-        assert {c.balance(f"m{i}").posted for i in range(1, 8)} == {100}
+        yield bench._setup(store, members=8, credits=100)
         store.dispose()
 
 
-def test_a_batch_of_the_bench_spends_from_the_writers_own_members() -> None:
-    url = postgres_url()
-    with bench.fresh_pg_schema(url, "jeton_test_bench") as schema:
-        store = Store(url, pg_schema=schema)
-        store.create_schema()
-        c = bench._setup(store, members=8, credits=100)
-        bench.batch_spend_op(c, 1, 0)
-        per_member = bench.PG_BATCH // 4
-        assert [c.balance(f"m{i}").posted for i in range(8)] == \
-            [100] * 4 + [100 - per_member] * 4
-        for i in range(1, 100 // per_member):  # m4..m7 spend down to nothing
-            bench.batch_spend_op(c, 1, i)
-        with pytest.raises(RuntimeError, match="refused"):
-            bench.batch_spend_op(c, 1, 100)
-        store.dispose()
+def test_the_hot_wallet_spends_of_every_writer_come_from_one_wallet_by_each_path(
+        bench_community: jeton.Community) -> None:
+    c = bench_community
+    for w in range(2):
+        bench.hot_spend_op(c, w, 0)
+    assert c.jeton.ledger.spend_in_sql is None  # the default path: the SQL function
+    for w in range(2):
+        bench.hot_python_spend_op(c, w, 0)
+    assert c.jeton.ledger.spend_in_sql is False
+    assert c.balance("m0").posted == 96
+    assert {c.balance(f"m{i}").posted for i in range(1, 8)} == {100}
+
+
+def test_a_batch_of_the_bench_spends_from_the_writers_own_members(
+        bench_community: jeton.Community) -> None:
+    c = bench_community
+    bench.batch_spend_op(c, 1, 0)
+    per_member = bench.PG_BATCH // 4
+    assert [c.balance(f"m{i}").posted for i in range(8)] == [100] * 4 + [100 - per_member] * 4
+    for i in range(1, 100 // per_member):  # m4..m7 spend down to nothing
+        bench.batch_spend_op(c, 1, i)
+    with pytest.raises(RuntimeError, match="refused"):
+        bench.batch_spend_op(c, 1, 100)
 
 
 def test_the_hot_uploader_charges_pay_one_uploader_from_every_writer() -> None:
