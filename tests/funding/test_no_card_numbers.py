@@ -21,7 +21,11 @@ from jeton.store.engine import Store
 
 from .conftest import CANCEL, SUCCESS, ok
 
-_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{13,19}(?![0-9A-Za-z])")
+# A run of 13-19 digits not inside a longer token. Nor the last group of a UUID (12 hex
+# digits): in the database file's raw bytes a record's next byte may be a digit (a length of
+# 48 to 57 is '0' to '9'), which made a transfer id's all-digit tail look like 13 digits.
+_UUID_HEAD = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+_RUN = re.compile(rf"(?<![0-9A-Za-z])(?<!{_UUID_HEAD})[0-9]{{13,19}}(?![0-9A-Za-z])")
 TESTS = Path(__file__).resolve().parents[1]
 
 
@@ -51,6 +55,11 @@ def test_the_scanner_finds_a_card_number_and_ignores_other_digits() -> None:
     assert card_like(f"ref_{card}") == [card]  # an underscore does not hide one
     assert card_like(f"cs_test_a{card}f9") == []  # digits inside a hex token are not one
     assert card_like(card[:-1] + str((int(card[-1]) + 1) % 10)) == []  # Luhn fails
+    # A transfer id whose last group is all digits, then a record's length byte that is one.
+    tail = "093835247492"
+    digit = next(str(d) for d in range(10) if luhn_valid(tail + str(d)))
+    assert card_like(f"\x04issuance:CREDIT01a24ffc-0185-7021-88f0-{tail}{digit}\x04") == []
+    assert card_like(f"paid-{card}") == [card]  # a dash alone does not hide one
 
 
 @pytest.fixture
