@@ -199,8 +199,7 @@ class LedgerBase:
             if pipelined:
                 by_member = member_by if member_id is None else None
                 for_member = self._member_reads(community_id, member_id, asset, by_member)
-                ahead = [*for_member, *(r for pre in self.operation_pre_reads.get(operation, ())
-                                        for r in pre(community_id, asset))]
+                ahead = [*for_member, *self._operation_reads(community_id, operation, asset)]
                 row = ws.preload(accounts, idempotency.key_read(community_id, key),
                                  [*ahead, *reads],
                                  debited=wallet_id(member_id, asset) if member_id else None,
@@ -255,6 +254,12 @@ class LedgerBase:
             return []
         return [preloading.by_member(r, member_by) for pre in self.pre_reads
                 for r in pre(community_id, "", "")]
+
+    def _operation_reads(self, community_id: str, operation: str, asset: str) -> list[PreRead]:
+        """What the hooks of `operation` read whoever writes it (a community's transfer fee),
+        sent ahead like `_member_reads`."""
+        return [r for pre in self.operation_pre_reads.get(operation, ())
+                for r in pre(community_id, asset)]
 
     def _name_member_reads(self, ws: WorkSet, community_id: str, member_by: MemberBy,
                            sent: Sequence[PreRead]) -> None:

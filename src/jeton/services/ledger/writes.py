@@ -251,9 +251,8 @@ class LedgerWrites(LedgerBase):
             for read in self._member_reads(community_id, member, asset, None):
                 reads.setdefault(read.name, read)
         for asset in dict.fromkeys(req.asset for req in reqs):
-            for pre in self.operation_pre_reads.get("spend", ()):
-                for read in pre(community_id, asset):
-                    reads.setdefault(read.name, read)
+            for read in self._operation_reads(community_id, "spend", asset):
+                reads.setdefault(read.name, read)
         return list(reads.values())
 
     def apply_spend(self, ws: WorkSet, header: Header, req: SpendRequest,
