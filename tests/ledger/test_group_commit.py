@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection
 import jeton
 from jeton.core.errors import Declined
 from jeton.services.ledger.verify import verify
-from jeton.store.engine import Store, after_commit
+from jeton.store.engine import Store
+from jeton.store.transactions import after_commit
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import jeton
 from conftest import check_invariants, drop_pg_store, make_pg_store, postgres_url
 from jeton.payments.offline import DEMO_METHOD_OK
-from jeton.services.bench.charging import CATALOG
+from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES
 from jeton.store.engine import Store
 from jeton.store.tables.funding import recharge_claims
 from roundtrips import RoundTripCounter
@@ -387,3 +387,32 @@ def test_relay_counts_a_plain_statement_as_one_round_trip() -> None:
     finally:
         store.dispose()
         relay.close()
+
+
+def test_a_write_in_a_batch_of_writes_makes_the_round_trips_it_makes_alone(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    # The API's writer on PostgreSQL (decision 0119): the batch's BEGIN with its wallets'
+    # locks, then each write's own round trips (a charge's two, the savepoint's RELEASE and
+    # the next one's SAVEPOINT in its COMMIT's place; a plain spend's one call, with the
+    # same two), then the COMMIT.
+    relay, c = counted
+    store = c.jeton.store
+
+    def charge(k: str) -> None:
+        c.charge("alice", "bench.download", DOWNLOAD_BYTES, context={"uploader": "uploader"},
+                 idempotency_key=k)
+
+    alone = _trips(relay, charge)
+    assert alone == 2
+
+    def batch(k: str, n: int) -> None:
+        with store.batch():
+            for i in range(n):
+                charge(f"{k}-{n}-{i}")
+
+    for n in (1, 5):
+        assert _trips(relay, lambda k, n=n: batch(k, n)) == 1 + n * alone + 1
+    relay.reset()
+    with store.batch():
+        c.spend("alice", 1, idempotency_key="sql-spend", service="chat.message")
+    assert relay.turns == 1 + 1 + 1

@@ -9,7 +9,6 @@ in sorted order; serialization failures and deadlocks are retried by `run_write`
 from __future__ import annotations
 
 import contextvars
-import logging
 import threading
 import time
 import weakref
@@ -27,6 +26,15 @@ from jeton.store import dialect as dialects
 from jeton.store import pipeline
 from jeton.store.fastsql import Runner, compiled, positional
 from jeton.store.tables import metadata
+from jeton.store.transactions import (
+    AFTER_COMMIT,
+    Work,
+    after_commit_calls,
+    batch_write,
+    committed,
+    doomed,
+    postgres_batch,
+)
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 30  # how long a writer waits for another before "database is locked"
@@ -79,7 +87,7 @@ class Store:
         self._group_queue: list[_Queued[Any]] = []
         self._group_leading = False
         self._running_for = threading.local()
-        self._batch = threading.local()  # SQLite: the transaction `batch` holds on this thread
+        self._batch = threading.local()  # the transaction `batch` holds on this thread
         self._readers = threading.local()  # SQLite: each thread's kept reader (`point_read`)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
@@ -94,13 +102,17 @@ class Store:
         pool costs as much as a small statement). It goes back to the pool when the thread is
         gone, when it saw an error, or at `release()` / `dispose()`.
         """
+        batch = getattr(self._batch, "conn", None)
         if self.dialect != "sqlite":
+            if batch is not None:  # a write of this thread's batch, under its savepoint
+                with batch_write(batch):
+                    yield batch
+                return
             # On PostgreSQL a pool checkout is small next to a round trip, and a server's many
             # threads must not each hold a connection: take one per transaction.
-            with self.engine.connect() as fresh, _committed(fresh), fresh.begin():
+            with self.engine.connect() as fresh, committed(fresh), fresh.begin():
                 yield fresh
             return
-        batch = getattr(self._batch, "conn", None)
         if batch is not None:  # a block of this thread's batch: one savepoint of its transaction
             with self._savepoint(batch):
                 yield batch
@@ -114,16 +126,23 @@ class Store:
         self._sqlite_end(conn)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """SQLite: one transaction for this thread's writes until the block ends. Each
-        `run_write` (or `write`) inside runs under a SAVEPOINT of it, so one that fails takes
-        nothing of the others with it; all commit together when the block ends, and none if it
-        raises. The API's writer thread runs a batch of requests' writes this way, and answers
-        them once it has committed (api/writer.py, decision 0117)."""
-        if self.dialect != "sqlite":
-            raise InvariantViolation("a batch of writes is SQLite's")
+    def batch(self, opening: Work = ()) -> Iterator[None]:
+        """One transaction for this thread's writes until the block ends. Each `run_write`
+        (or `write`) inside runs under a SAVEPOINT of it, so one that fails takes nothing of the
+        others with it; all commit together when the block ends, and none if it raises. The
+        API's writer thread runs a batch of requests' writes this way, and answers them once it
+        has committed (api/writer.py, decisions 0117 and 0119; PostgreSQL's side is in
+        store/transactions.py)."""
         if getattr(self._batch, "conn", None) is not None:
             raise InvariantViolation("this thread holds a batch already")
+        if self.dialect != "sqlite":
+            with postgres_batch(self.engine, opening) as conn:
+                self._batch.conn = conn
+                try:
+                    yield
+                finally:
+                    self._batch.conn = None
+            return
         conn = self._sqlite_begin()
         self._batch.conn = conn
         try:
@@ -142,7 +161,7 @@ class Store:
         `failed()` says so after it, what it wrote is rolled back, and so are the after-commit
         calls it asked for and what it left in the writer's cache."""
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        callbacks = conn.info.setdefault(_AFTER_COMMIT, [])
+        callbacks = conn.info.setdefault(AFTER_COMMIT, [])
         cur.execute("SAVEPOINT jeton_group")
         kept = len(callbacks)
         undo = True
@@ -177,7 +196,7 @@ class Store:
                 with self._writers_lock:
                     self._writers[tid] = conn
                 weakref.finalize(threading.current_thread(), self._drop_writer, tid, conn)
-            conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a write
+            conn.info.pop(AFTER_COMMIT, None)  # the pooled connection's info outlives a write
             conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                 "BEGIN IMMEDIATE")
         except BaseException:
@@ -204,7 +223,7 @@ class Store:
                     raise
         finally:
             if failed:
-                conn.info.pop(_AFTER_COMMIT, None)
+                conn.info.pop(AFTER_COMMIT, None)
                 try:
                     if conn.in_transaction():
                         conn.rollback()
@@ -213,7 +232,7 @@ class Store:
                     self._drop_writer(threading.get_ident(), conn)
             self._sqlite_write_lock.release()
         if not failed:
-            _after_commit_calls(conn)
+            after_commit_calls(conn)
 
     def _drop_writer(self, tid: int, conn: Connection) -> None:
         with self._writers_lock:
@@ -312,6 +331,9 @@ class Store:
                 attempt += 1
                 retryable = dialects.is_retryable(exc, self.dialect)
                 if attempt > limits.write_retries_max or not retryable:
+                    raise
+                batch = getattr(self._batch, "conn", None)
+                if batch is not None and doomed(batch):  # its batch is made again, not it
                     raise
                 time.sleep(min(0.001 * 2**attempt, 0.1))
 
@@ -428,7 +450,6 @@ class Store:
         self.engine.dispose()
 
 
-_AFTER_COMMIT = "jeton_after_commit"
 
 
 def in_autocommit(conn: Connection) -> bool:
@@ -436,32 +457,6 @@ def in_autocommit(conn: Connection) -> bool:
     snapshot, no transaction whose reads must agree (SQLAlchemy's `in_transaction` says True
     there once a statement has run, so it cannot tell)."""
     return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-
-
-def after_commit(conn: Connection, fn: Callable[[], object]) -> None:
-    """Call `fn` once the write transaction `conn` holds has committed; never if it does not.
-    For effects outside the database that must follow the data (a metric, say)."""
-    conn.info.setdefault(_AFTER_COMMIT, []).append(fn)
-
-
-@contextmanager
-def _committed(conn: Connection) -> Iterator[None]:
-    """Around a transaction: its after-commit calls once it committed, none if it failed."""
-    conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a transaction
-    try:
-        yield
-    except BaseException:
-        conn.info.pop(_AFTER_COMMIT, None)
-        raise
-    _after_commit_calls(conn)
-
-
-def _after_commit_calls(conn: Connection) -> None:
-    for fn in conn.info.pop(_AFTER_COMMIT, ()):
-        try:
-            fn()
-        except Exception:  # the write is committed: a failing follow-up must not undo its answer
-            logging.getLogger("jeton.store").exception("an after-commit call failed")
 
 
 def _fail(group: list[_Queued[Any]], exc: BaseException) -> None:

@@ -33,7 +33,11 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Transformer
 
 _NAMED = re.compile(r"%\((\w+)\)s")
-_COMMANDS = frozenset({"BEGIN", "COMMIT"})
+# A batch's savepoint (store/transactions.py): each write of a batch runs under it.
+SAVEPOINT = "SAVEPOINT jeton_write"
+RELEASE = "RELEASE SAVEPOINT jeton_write"
+ROLLBACK_TO = "ROLLBACK TO SAVEPOINT jeton_write"
+_COMMANDS = frozenset({"BEGIN", "COMMIT", SAVEPOINT, RELEASE, ROLLBACK_TO})
 _FATAL = pq.ExecStatus.FATAL_ERROR
 _ABORTED = pq.ExecStatus.PIPELINE_ABORTED
 _IN_TRANSACTION = pq.TransactionStatus.INTRANS

@@ -44,10 +44,10 @@ from jeton.services.ledger.results import TransferResult
 from jeton.services.ledger.state import PreRead, member_read, wallet_id
 from jeton.services.ledger.workset import WorkSet
 from jeton.store.dialect import for_update
-from jeton.store.engine import after_commit
 from jeton.store.sql import insert_new
 from jeton.store.tables.funding import auto_recharge, purchases, recharge_claims
 from jeton.store.tables.ledger import accounts, lots
+from jeton.store.transactions import after_commit
 
 if TYPE_CHECKING:
     from jeton.app import Jeton

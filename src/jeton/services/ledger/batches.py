@@ -18,14 +18,23 @@ import copy
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from jeton.services.ledger import statements as q
+from jeton.services.ledger.sqlspend import is_citus
 from jeton.store.engine import SQLITE_GROUP_MAX, Store
+from jeton.store.fastsql import compiled
+from jeton.store.transactions import BatchDoomed, Work
 
 IDLE_S = 5.0  # the thread ends after this long without a call; the next one starts it again
+# Writes in one PostgreSQL batch at most: each that writes is a subtransaction, and a backend
+# keeps 64 of them in shared memory before other sessions' snapshots must look them up on disk.
+POSTGRES_BATCH_MAX = 32
 
 Answer = Callable[[bool, Any], None]
+Locks = tuple[str, Sequence[str]] | None  # a community and wallet ids there
+Item = tuple[Callable[[], Any], Answer, Locks]
 
 _LOG = logging.getLogger("jeton.ledger")
 _CALLS = threading.local()  # on a writer: what the running call asked for after its commit
@@ -37,15 +46,18 @@ class BatchWriter:
     def __init__(self, store: Store, idle_s: float = IDLE_S) -> None:
         self.store = store
         self.idle_s = idle_s
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Answer]] = queue.SimpleQueue()
+        self.most = SQLITE_GROUP_MAX if store.dialect == "sqlite" else POSTGRES_BATCH_MAX
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, call: Callable[[], Any], answer: Answer) -> None:
+    def submit(self, call: Callable[[], Any], answer: Answer, locks: Locks = None) -> None:
         """Queue `call`; `answer(ok, value)` is called on the writer's thread once its batch
-        has committed (or failed)."""
+        has committed (or failed). `locks`: a community and the wallets the call will lock
+        there, if known; on PostgreSQL a batch locks all its calls' wallets first, in one
+        order, so that two batches never wait on each other in a cycle."""
         with self._lock:  # the thread checks for work under the same lock before it ends
-            self._queue.put((call, answer))
+            self._queue.put((call, answer, locks))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="jeton-writer",
                                                 daemon=True)
@@ -69,27 +81,23 @@ class BatchWriter:
                         self._thread = None
                         return
                 continue
-            while len(items) < SQLITE_GROUP_MAX:
+            while len(items) < self.most:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             self._run_batch(items)
 
-    def _run_batch(self, items: list[tuple[Callable[[], Any], Answer]]) -> None:
+    def _run_batch(self, items: list[Item]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         committed: list[Callable[[], object]] = []  # what the calls that succeeded asked for
         try:
-            with self.store.batch():
-                for call, _ in items:
-                    _CALLS.calls = []
-                    try:
-                        outcomes.append((True, call()))
-                        committed += _CALLS.calls
-                    except BaseException as exc:  # this call's error; the others go on
-                        outcomes.append((False, exc))
-                    finally:
-                        _CALLS.calls = None
+            with self.store.batch(self._locks(items)):
+                for call, _, _ in items:
+                    outcomes.append(_run(call, committed))
+        except BatchDoomed:  # rolled back whole: each call again, in a transaction of its own
+            committed.clear()
+            outcomes = [_run(call, committed) for call, _, _ in items]
         except BaseException as exc:  # the commit failed: no call's write is done
             outcomes = [(False, _own_copy(exc)) for _ in items]
             committed.clear()
@@ -98,11 +106,55 @@ class BatchWriter:
                 after()
             except Exception:  # the writes are committed: their outcomes go out all the same
                 _LOG.exception("an after-commit call failed")
-        for (ok, value), (_, answer) in zip(outcomes, items, strict=True):
+        for (ok, value), (_, answer, _) in zip(outcomes, items, strict=True):
             try:
                 answer(ok, value)
             except Exception:  # one caller's failure to take its answer is not the others'
                 _LOG.exception("a batch's answer could not be given")
+
+
+    def _locks(self, items: list[Item]) -> Work:
+        """PostgreSQL: the statements that lock every wallet the calls named, community by
+        community and each in sorted order, `q.MANY_MAX` to a statement (a short last one
+        padded with its last id: one statement for every batch)."""
+        if self.store.dialect == "sqlite":
+            return ()
+        named: dict[str, set[str]] = {}
+        for _, _, locks in items:
+            if locks is not None:
+                named.setdefault(locks[0], set()).update(locks[1])
+        chunks = []
+        for community_id in sorted(named):
+            wallets = sorted(named[community_id])
+            for start in range(0, len(wallets), q.MANY_MAX):
+                chunk = wallets[start:start + q.MANY_MAX]
+                params: dict[str, Any] = {f"a{i}": chunk[min(i, len(chunk) - 1)]
+                                          for i in range(q.MANY_MAX)}
+                params["c"] = community_id
+                chunks.append(params)
+        if not chunks:
+            return ()
+        return [(compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks)]
+
+
+def _run(call: Callable[[], Any], committed: list[Callable[[], object]]) -> tuple[bool, Any]:
+    """Run one call: its outcome, and what it asked for after its commit added to
+    `committed`."""
+    _CALLS.calls = []
+    try:
+        found = (True, call())
+        committed += _CALLS.calls
+        return found
+    except BaseException as exc:  # this call's error; the others go on
+        return (False, exc)
+    finally:
+        _CALLS.calls = None
+
+
+def runs_batches(store: Store) -> bool:
+    """Whether a `BatchWriter` suits `store`: SQLite, and PostgreSQL but Citus, where a batch's
+    transaction would hold a connection to each worker it touched (decision 0119)."""
+    return store.dialect == "sqlite" or not is_citus(store)
 
 
 def _own_copy(exc: BaseException) -> BaseException:

@@ -14,6 +14,7 @@ from jeton.core.errors import InvariantViolation, invariant
 from jeton.services.ledger import statements as q
 from jeton.store import fastsql, pipeline
 from jeton.store.fastsql import Runner
+from jeton.store.transactions import end_of_write
 
 if TYPE_CHECKING:
     from jeton.services.ledger.cache import WriterCache
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
 def flush(self: WorkSet, *, commit: bool = False) -> None:
     """Write every row this working set made. With `commit` on PostgreSQL, the statements
     and the COMMIT go out in one pipeline: one round trip for the whole write (an error in
-    any of them skips the rest, COMMIT included, and is raised here)."""
+    any of them skips the rest, COMMIT included, and is raised here). In a batch of writes the
+    savepoint's RELEASE takes the COMMIT's place (store/transactions.py)."""
     if commit and self.dialect == "postgresql":
         work: list[tuple[str, list[dict[str, Any]]]] = []
         _write_rows(self, work)
-        work.append(("COMMIT", [{}]))
+        work += end_of_write(self.conn)
         pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
                      work)
     elif self.cache is None:

@@ -2,7 +2,7 @@
 
 `/metrics` (api/metrics.py) serves them with the app's own counters. Counts are per process:
 Prometheus adds up the processes it scrapes. Count a change from inside its transaction with
-`jeton.store.engine.after_commit`, so that a write rolled back (or retried) is not counted:
+`jeton.store.transactions.after_commit`, so that a write rolled back (or retried) is not counted:
 
     after_commit(ws.conn, recharges_total.labels(outcome="succeeded").inc)
 """

@@ -33,6 +33,7 @@ from jeton.store import citus, pipeline
 from jeton.store.engine import Store
 from jeton.store.fastsql import Runner
 from jeton.store.tables.ledger import accounts
+from jeton.store.transactions import end_in_batch
 
 # The hooks whose every effect on a plain spend `jeton_spend` checks for, by qualified name
 # (the ledger does not import the services that install them). A hook not named here, or
@@ -142,9 +143,10 @@ def spend(store: Store, community_id: str, header: Header, amount: int, req_hash
 
     def tx(conn: Connection) -> dict[str, Any]:
         # Alone in its pipeline, without BEGIN: an implicit transaction the Sync commits, one
-        # round trip; Citus delegates such a call to the worker (never inside BEGIN).
+        # round trip; Citus delegates such a call to the worker (never inside BEGIN). In a
+        # batch of writes, with its savepoint's end (store/transactions.py).
         rows = pipeline.run(conn.connection.driver_connection,  # type: ignore[arg-type]
-                            [(CALL, [params])])
+                            [(CALL, [params]), *end_in_batch(conn)])
         answer: dict[str, Any] = rows[0][0][0]
         return answer
 
