@@ -1,27 +1,54 @@
-"""An HTTP server on SQLite killed with SIGKILL while it answers concurrent ledger writes loses
-no write it answered: its writer answers a batch only once the batch has committed
-(api/writer.py, decision 0117)."""
+"""An HTTP server killed with SIGKILL while it answers concurrent ledger writes loses no write
+it answered: its writer answers a batch only once the batch has committed (api/writer.py,
+decision 0117 on SQLite, 0119 on PostgreSQL, where the server's one process dies with its
+batch's transaction open)."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from conftest import postgres_url
 from jeton.services.bench.charging import BUYER
 from jeton.services.bench.http import CONNECTIONS, prepare, start_server
+from jeton.store.engine import normalize_url
 from ledger_rows import check_acknowledged_kept
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_an_http_server_killed_mid_stream_loses_no_answered_write(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'crash.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new SQLite file, or a new PostgreSQL database (the server makes its schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crash.db'}"
+        return
+    name = f"jeton_crash_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(normalize_url(postgres_url()), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield sa.make_url(postgres_url()).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def test_an_http_server_killed_mid_stream_loses_no_answered_write(database_url: str) -> None:
+    url = database_url
     token = prepare(url, 20_000)  # the bench's community: a buyer with credits a connection
-    proc, base = start_server(url)  # `jeton serve`, synchronous=FULL
+    # `jeton serve` in one process (SQLite's default; on PostgreSQL SIGKILL of the parent of
+    # several would leave its workers serving), synchronous=FULL on SQLite
+    proc, base = start_server(url, workers=1)
     answered: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

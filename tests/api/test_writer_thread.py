@@ -1,10 +1,11 @@
-"""On SQLite the routes that are one ledger write run on one writer thread, in batches that
-commit once, and each request is answered only after the commit that holds its write
-(api/writer.py, decision 0117)."""
+"""The routes that are one ledger write run on one writer thread, in batches that commit once,
+and each request is answered only after the commit that holds its write (api/writer.py,
+decision 0117 for SQLite, 0119 for PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sqlite3
 import threading
@@ -31,7 +32,7 @@ CONNECTIONS = 16
 
 def _batch_writer(server: LiveServer) -> BatchWriter:
     writer: Writer = server.app.state.jeton_api.writer
-    assert writer.batches is not None  # SQLite
+    assert writer.batches is not None
     return writer.batches
 
 
@@ -59,9 +60,11 @@ def _reached(server: LiveServer, sizes: list[int], n: int) -> None:
 
 
 def _together(server: LiveServer, posts: list[tuple[str, dict[str, Any], str]],
-              sizes: list[int], held: Callable[[], None]) -> list[httpx.Response]:
+              sizes: list[int], held: Callable[[], None],
+              lock: Any = "sqlite") -> list[httpx.Response]:
     """Send `posts` (path, body, key) at once, each on a connection of its own, while the
-    writer waits for the database (its lock taken here), then call `held` and let it go."""
+    writer waits for the database (SQLite's lock taken here; `lock` None: the caller holds
+    the writer), then call `held` and let it go."""
     answers: list[httpx.Response | None] = [None] * len(posts)
     headers = {"Authorization": f"Bearer {server.api_key}"}
 
@@ -70,12 +73,11 @@ def _together(server: LiveServer, posts: list[tuple[str, dict[str, Any], str]],
         answers[i] = httpx.post(f"{server.base_url}{path}", json=body, timeout=60,
                                 headers={**headers, "Idempotency-Key": key})
 
-    lock = server.jeton.store._sqlite_write_lock
-    with lock:
+    with server.jeton.store._sqlite_write_lock if lock else contextlib.nullcontext():
         threads = [threading.Thread(target=send, args=(i,)) for i in range(len(posts))]
         for t in threads:
             t.start()
-        _reached(server, sizes, len(posts))  # the first batch waits for the lock
+        _reached(server, sizes, len(posts) + (0 if lock else 1))  # the first batch waits
         held()
     for t in threads:
         t.join()
@@ -83,15 +85,19 @@ def _together(server: LiveServer, posts: list[tuple[str, dict[str, Any], str]],
     return [a for a in answers if a is not None]
 
 
-@pytest.fixture
-def members(live_server: LiveServer) -> list[str]:
-    chat = live_server.client()
+def _seeded(server: LiveServer) -> list[str]:
+    chat = server.client()
     names = [f"m{i}" for i in range(CONNECTIONS)]
     for name in names:
         chat.create_member(name)
         if name != "m0":  # m0 has nothing to spend
             chat.grant(name, 100, idempotency_key=f"seed-{name}")
     return names
+
+
+@pytest.fixture
+def members(live_server: LiveServer) -> list[str]:
+    return _seeded(live_server)
 
 
 def test_concurrent_writes_share_a_commit_and_each_answers_its_own(
@@ -206,8 +212,8 @@ def test_a_failed_commit_gives_each_call_of_its_batch_its_own_error(
     monkeypatch.setattr(probe_store, "_sqlite_end", failing_commit)
     outcomes: list[tuple[bool, Any]] = []
     BatchWriter(probe_store)._run_batch(
-        [(lambda n=n: _insert(probe_store, n), lambda ok, value: outcomes.append((ok, value)))
-         for n in range(3)])
+        [(lambda n=n: _insert(probe_store, n), lambda ok, value: outcomes.append((ok, value)),
+          None) for n in range(3)])
     errors = [value for ok, value in outcomes if not ok]
     assert len(errors) == 3
     assert len({id(e) for e in errors}) == 3
@@ -217,11 +223,26 @@ def test_a_failed_commit_gives_each_call_of_its_batch_its_own_error(
         assert conn.exec_driver_sql("SELECT count(*) FROM probe").scalar() == 0
 
 
-def test_on_postgresql_the_handler_runs_on_the_thread_pool(pg_store: Store) -> None:
-    writer = Writer(pg_store)
-
-    async def call() -> str:
-        return await writer.run(lambda: threading.current_thread().name)  # type: ignore[no-any-return]
-
-    assert asyncio.run(call()) != "jeton-writer"
-    assert writer.batches is None
+@pytest.mark.postgres
+def test_on_postgresql_concurrent_writes_share_a_transaction_and_each_answers_its_own(
+        pg_live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on SQLite, in one transaction of PostgreSQL (decision 0119): each write under its
+    # savepoint, so m0's decline is its own, and every wallet locked first in one order.
+    names = _seeded(pg_live_server)
+    sizes = _batches(pg_live_server, monkeypatch)
+    gate = threading.Event()
+    _batch_writer(pg_live_server).submit(gate.wait, lambda ok, value: None)  # holds it
+    posts = [("/v1/spends", {"member": name, "amount": 7,
+                             "splits": [{"member": names[(k + 1) % len(names)], "amount": 2}]},
+              f"spend-{name}") for k, name in enumerate(names)]
+    answers = _together(pg_live_server, posts, sizes, gate.set, lock=None)
+    by_member = {name: a for name, a in zip(names, answers, strict=True)}
+    assert by_member["m0"].status_code == 402, by_member["m0"].text
+    for name in names[1:]:
+        assert by_member[name].status_code == 201, by_member[name].text
+    assert max(sizes) > 1  # some shared one transaction
+    community = pg_live_server.community
+    # each but m0 paid 7 and got 2 from the member before it (m0's split to m1 was declined)
+    assert [community.balance(name).available for name in names] == \
+        [2] + [93] + [95] * 14
+    check_invariants(pg_live_server.jeton.store, pg_live_server.community_id)

@@ -1,16 +1,19 @@
-"""The routes whose handler is one ledger write run, on SQLite, on one writer thread (0117).
+"""The routes whose handler is one ledger write run on one writer thread (0117, 0119).
 
 A sync FastAPI handler runs on a worker thread of a pool of forty. Under `wrk`, a charge there
 cost the server about half as much again as the same charge in process: the hop to the pool
 and back, sixteen threads taking the interpreter's lock from each other and from the event
-loop, and the group commit waking each follower on its own thread. So on SQLite the handlers of
+loop, and the group commit waking each follower on its own thread. So the handlers of
 `LEDGER_KEYED` routes run on the app's `BatchWriter` (services/ledger/batches.py): one after
 another on one thread, in batches of one transaction, each request answered only after the
 commit that holds its write. Each handler runs in its request's context (a test community's
 time).
 
-On PostgreSQL, where a write waits on round trips and the server's threads overlap them, the
-handler runs on the thread pool as before.
+On PostgreSQL a batch also shares one transaction's start and commit among its writes, which
+is most of what a small write costs the server under load; each request names the wallets its
+body names (`_wallets`), and the batch locks them all first, in one order, so that two
+processes' batches never wait on each other in a cycle. On Citus handlers run on the thread
+pool as before (decision 0119).
 """
 
 from __future__ import annotations
@@ -24,26 +27,37 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
-from jeton.services.ledger.batches import BatchWriter
+from jeton.services.ledger.batches import BatchWriter, runs_batches
+from jeton.services.ledger.state import wallet_id
 
 if TYPE_CHECKING:
     from jeton.store.engine import Store
 
 
 class Writer:
-    """Runs handlers on a batch writer (SQLite) or the thread pool (PostgreSQL)."""
+    """Runs handlers on a batch writer (SQLite, PostgreSQL) or the thread pool (Citus)."""
 
     def __init__(self, store: Store) -> None:
-        self.batches = BatchWriter(store) if store.dialect == "sqlite" else None
+        self.store = store
+        self._batches: BatchWriter | bool | None = False  # False: not chosen yet
+
+    @property
+    def batches(self) -> BatchWriter | None:
+        """The batch writer, or None where handlers run on the thread pool (chosen at the first
+        write: telling Citus from PostgreSQL is a read)."""
+        if self._batches is False:
+            self._batches = BatchWriter(self.store) if runs_batches(self.store) else None
+        return self._batches  # type: ignore[return-value]
 
     async def run(self, handler: Callable[..., Any], /, **kwargs: Any) -> Any:
         """`handler(**kwargs)`, its answer once its write is committed."""
-        if self.batches is None:
+        batches = self.batches
+        if batches is None:
             return await run_in_threadpool(handler, **kwargs)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         call = functools.partial(contextvars.copy_context().run, handler, **kwargs)
-        self.batches.submit(call, functools.partial(_answer, loop, done))
+        batches.submit(call, functools.partial(_answer, loop, done), _wallets(kwargs))
         return await done
 
 
@@ -63,6 +77,20 @@ def _settle(done: asyncio.Future[Any], ok: bool, value: Any) -> None:
         done.set_result(value)
     else:
         done.set_exception(value)
+
+
+def _wallets(kwargs: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The community of a ledger route's caller and the wallets its body names: the members it
+    debits or credits, and a charge's parties (its context's members)."""
+    body = kwargs.get("body")
+    caller = kwargs.get("caller")
+    if body is None or caller is None or caller.principal.key is None:
+        return None
+    asset = getattr(body, "asset", "CREDIT")
+    members = [getattr(body, name, None) for name in ("member", "from_member", "to_member")]
+    members += (getattr(body, "context", None) or {}).values()
+    members += [split.member for split in getattr(body, "splits", ())]
+    return caller.key.community_id, [wallet_id(m, asset) for m in members if m]
 
 
 def on_writer(handler: Callable[..., Any]) -> Callable[..., Any]:
