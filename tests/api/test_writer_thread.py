@@ -246,3 +246,52 @@ def test_on_postgresql_concurrent_writes_share_a_transaction_and_each_answers_it
     assert [community.balance(name).available for name in names] == \
         [2] + [93] + [95] * 14
     check_invariants(pg_live_server.jeton.store, pg_live_server.community_id)
+
+
+def _on(writer: Writer, member: str) -> str:
+    """The thread a request naming `member` ran on."""
+    kwargs = {"body": _Body(member), "caller": _Caller()}
+
+    async def call() -> str:
+        return await writer.run(lambda **_: threading.current_thread().ident,  # type: ignore[no-any-return]
+                                **kwargs)
+
+    return asyncio.run(call())
+
+
+class _Body:
+    def __init__(self, member: str) -> None:
+        self.member = member
+
+
+class _Caller:
+    principal = type("P", (), {"key": type("K", (), {"community_id": "c"})()})()
+    key = principal.key
+
+
+@pytest.mark.postgres
+def test_on_postgresql_each_member_keeps_to_one_of_the_writers_and_0_is_the_thread_pool(
+        pg_store: Store) -> None:
+    writer = Writer(pg_store, 3)
+    assert len(writer.writers) == 3
+    members = [f"m{i}" for i in range(12)]
+    threads = {m: _on(writer, m) for m in members}
+    assert all(_on(writer, m) == threads[m] for m in members)  # the same writer each time
+    assert len(set(threads.values())) > 1  # spread over the writers
+    pool = Writer(pg_store, 0)
+    assert pool.batches is None
+    assert threading.current_thread().ident != _on(pool, "m0")
+    with pytest.raises(ValueError, match="0-64"):
+        Writer(pg_store, 65)
+
+
+def test_the_writers_setting_is_checked_when_the_app_is_made(probe_store: Store) -> None:
+    import jeton
+    from jeton.api.app import create_app
+    from jeton.config import Settings
+
+    made = jeton.Jeton(probe_store, settings=Settings.from_env({"JETON_API_WRITERS": "2"}))
+    assert create_app(made).state.jeton_api.writer.postgres_writers == 2
+    wrong = jeton.Jeton(probe_store, settings=Settings.from_env({"JETON_API_WRITERS": "two"}))
+    with pytest.raises(ValueError, match="JETON_API_WRITERS must be a whole number 0-64"):
+        create_app(wrong)

@@ -14,7 +14,7 @@ from jeton.api.docs_ui import mount_docs
 from jeton.api.metrics import ApiMetrics, MetricsMiddleware
 from jeton.api.middleware import BodyLimitMiddleware, InputGuardMiddleware
 from jeton.api.openapi import complete
-from jeton.api.writer import Writer
+from jeton.api.writer import POSTGRES_WRITERS, WRITERS_MAX, Writer
 from jeton.app import Jeton
 from jeton.config import Settings
 from jeton.core import limits
@@ -26,6 +26,7 @@ OPERATOR_TOKEN_ENV = "JETON_OPERATOR_TOKEN"  # noqa: S105 (the variable's name, 
 # Anything shorter could be guessed; `openssl rand -hex 32` makes a good one.
 OPERATOR_TOKEN_CHARS_MIN = 32
 RATE_ENV = "JETON_API_RATE_PER_S"
+WRITERS_ENV = "JETON_API_WRITERS"
 
 _DESCRIPTION = """Credits and micropayments for online communities and SaaS products.
 
@@ -61,7 +62,7 @@ def create_app(j: Jeton, *, include_web: bool = True, operator_token: str | None
     ctx = ApiContext(jeton=j, keys=ApiKeys(j.store, j.clock),
                      idempotency=HttpIdempotency(j.store),
                      limiter=RateLimiter(rate_per_s, rate_burst), metrics=ApiMetrics(),
-                     writer=Writer(j.store),
+                     writer=Writer(j.store, _api_writers(j.settings)),
                      operator_token=token, decline_hooks=list(routes.DECLINE_HOOKS))
     app.state.jeton_api = ctx
     problems.install(app)
@@ -90,6 +91,15 @@ def _check_operator_token(token: str) -> None:
     if token and len(token) < OPERATOR_TOKEN_CHARS_MIN:
         raise ValueError(f"{OPERATOR_TOKEN_ENV} must be at least {OPERATOR_TOKEN_CHARS_MIN} "
                          f"characters (it has {len(token)}); `openssl rand -hex 32` makes one")
+
+
+def _api_writers(settings: Settings) -> int:
+    given = settings.extra.get(WRITERS_ENV, "")
+    if not given:
+        return POSTGRES_WRITERS
+    if not given.isdigit() or not 0 <= int(given) <= WRITERS_MAX:
+        raise ValueError(f"{WRITERS_ENV} must be a whole number 0-{WRITERS_MAX}, not {given!r}")
+    return int(given)
 
 
 def _rate_per_s(settings: Settings) -> float:

@@ -33,31 +33,59 @@ from jeton.services.ledger.state import wallet_id
 if TYPE_CHECKING:
     from jeton.store.engine import Store
 
+# Writers of one server process on PostgreSQL (`JETON_API_WRITERS`), each with its batches on a
+# connection of its own. One writer makes its writes' round trips one after another: it answers
+# at most about one write per two round trips, so with the database across a network more
+# writers overlap them; on one machine one did best (decision 0119). 0: the thread pool.
+POSTGRES_WRITERS = 1
+WRITERS_MAX = 64
+
 
 class Writer:
-    """Runs handlers on a batch writer (SQLite, PostgreSQL) or the thread pool (Citus)."""
+    """Runs handlers on batch writers (SQLite: one; PostgreSQL: `POSTGRES_WRITERS`) or on the
+    thread pool (Citus)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, postgres_writers: int = POSTGRES_WRITERS) -> None:
+        if type(postgres_writers) is not int or not 0 <= postgres_writers <= WRITERS_MAX:
+            raise ValueError(f"the writers of a server process are 0-{WRITERS_MAX}, not "
+                             f"{postgres_writers!r}")
         self.store = store
-        self._batches: BatchWriter | bool | None = False  # False: not chosen yet
+        self.postgres_writers = postgres_writers
+        self._writers: list[BatchWriter] | None = None
+        self._chosen = False
+
+    @property
+    def writers(self) -> list[BatchWriter]:
+        """The batch writers, none where handlers run on the thread pool (chosen at the first
+        write: telling Citus from PostgreSQL is a read)."""
+        if not self._chosen:
+            count = 1 if self.store.dialect == "sqlite" else (
+                self.postgres_writers if self.postgres_writers and runs_batches(self.store)
+                else 0)
+            self._writers = [BatchWriter(self.store) for _ in range(count)]
+            self._chosen = True
+        return self._writers or []
 
     @property
     def batches(self) -> BatchWriter | None:
-        """The batch writer, or None where handlers run on the thread pool (chosen at the first
-        write: telling Citus from PostgreSQL is a read)."""
-        if self._batches is False:
-            self._batches = BatchWriter(self.store) if runs_batches(self.store) else None
-        return self._batches  # type: ignore[return-value]
+        """The first batch writer (SQLite's only one), None on the thread pool."""
+        writers = self.writers
+        return writers[0] if writers else None
 
     async def run(self, handler: Callable[..., Any], /, **kwargs: Any) -> Any:
         """`handler(**kwargs)`, its answer once its write is committed."""
-        batches = self.batches
-        if batches is None:
+        writers = self.writers
+        if not writers:
             return await run_in_threadpool(handler, **kwargs)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         call = functools.partial(contextvars.copy_context().run, handler, **kwargs)
-        batches.submit(call, functools.partial(_answer, loop, done), _wallets(kwargs))
+        wallets = _wallets(kwargs)
+        # A member's writes go to one writer: writers of one process seldom wait on each
+        # other's locks (a charge's uploader may still be another writer's buyer).
+        writer = writers[hash(wallets[1][0]) % len(writers)] if wallets and wallets[1] else (
+            writers[0])
+        writer.submit(call, functools.partial(_answer, loop, done), wallets)
         return await done
 
 
