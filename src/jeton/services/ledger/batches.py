@@ -1,12 +1,16 @@
-"""One thread that runs calls in batches, each batch one SQLite transaction (decision 0117).
+"""One thread that runs calls in batches, each batch one transaction (decisions 0117, 0119).
 
 `BatchWriter(store).submit(call, answer)` queues `call` (no arguments; it writes through
 `run_write` or `write`, which join the batch) and returns at once. The writer's thread takes
-every call waiting (up to `SQLITE_GROUP_MAX`), runs them one after another inside
-`Store.batch()` (each write under its own savepoint, so one that fails undoes nothing of the
-others), commits once, and only then gives each call's outcome to its `answer(ok, value)`: the
-result, or the exception it raised, or for every call of the batch the commit's error. No
-outcome is given before the commit that made it durable.
+every call waiting (up to `SQLITE_GROUP_MAX`, on PostgreSQL `POSTGRES_BATCH_MAX`), runs them
+one after another inside `Store.batch()` (each write under its own savepoint, so one that
+fails undoes nothing of the others), commits once, and only then gives each call's outcome to
+its `answer(ok, value)`: the result, or the exception it raised, or for every call of the batch
+the commit's error. No outcome is given before the commit that made it durable.
+
+On PostgreSQL the batch first locks the wallets its calls named (`submit`'s `locks`), in one
+order, and a batch that meets a deadlock or a serialization failure anyway is rolled back whole
+and its calls are made again one by one, each in its own transaction (`BatchDoomed`).
 
 The thread starts with the first call and ends after `IDLE_S` without one. The HTTP API runs
 the handlers of its one-write ledger routes this way (api/writer.py).
@@ -41,7 +45,7 @@ _CALLS = threading.local()  # on a writer: what the running call asked for after
 
 
 class BatchWriter:
-    """A thread running calls in batches of one SQLite transaction (see the module)."""
+    """A thread running calls in batches of one transaction (see the module)."""
 
     def __init__(self, store: Store, idle_s: float = IDLE_S) -> None:
         self.store = store
@@ -112,7 +116,6 @@ class BatchWriter:
             except Exception:  # one caller's failure to take its answer is not the others'
                 _LOG.exception("a batch's answer could not be given")
 
-
     def _locks(self, items: list[Item]) -> Work:
         """PostgreSQL: the statements that lock every wallet the calls named, community by
         community and each in sorted order, `q.MANY_MAX` to a statement (a short last one
@@ -123,15 +126,8 @@ class BatchWriter:
         for _, _, locks in items:
             if locks is not None:
                 named.setdefault(locks[0], set()).update(locks[1])
-        chunks = []
-        for community_id in sorted(named):
-            wallets = sorted(named[community_id])
-            for start in range(0, len(wallets), q.MANY_MAX):
-                chunk = wallets[start:start + q.MANY_MAX]
-                params: dict[str, Any] = {f"a{i}": chunk[min(i, len(chunk) - 1)]
-                                          for i in range(q.MANY_MAX)}
-                params["c"] = community_id
-                chunks.append(params)
+        chunks = [params for community_id in sorted(named)
+                  for params in q.many_chunks(community_id, sorted(named[community_id]))]
         if not chunks:
             return ()
         return [(compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks)]

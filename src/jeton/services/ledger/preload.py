@@ -134,13 +134,7 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
     invariant(self.dialect == "postgresql", "preload pipelines PostgreSQL statements")
     ids = set(account_ids)
     wallets = sorted(a for a in ids if a.startswith("wallet:"))
-    chunks = []
-    for start in range(0, len(wallets), q.MANY_MAX):
-        chunk = wallets[start:start + q.MANY_MAX]
-        params: dict[str, Any] = {f"a{i}": chunk[min(i, len(chunk) - 1)]
-                                  for i in range(q.MANY_MAX)}
-        params["c"] = self.community_id
-        chunks.append(params)
+    chunks = q.many_chunks(self.community_id, wallets)
     work: list[tuple[str, list[dict[str, Any]]]] = [("BEGIN", [{}])]
     work.extend((pipeline.PlanEach(compiled(stmt, "postgresql")), [params])
                 for stmt, params in key_reads)  # long IN lists: planned with their values

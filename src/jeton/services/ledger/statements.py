@@ -6,6 +6,7 @@ hot ones go out pipelined (store/pipeline.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,6 +58,20 @@ SELECT_LIVE_LOTS = sa.select(*LOT_COLS).where(
 
 
 MANY_MAX = 8
+
+
+def many_chunks(community_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The parameters of `lock_accounts(dialect, MANY_MAX)` (or `live_lots_of(MANY_MAX)`) for
+    `ids`, in their order, `MANY_MAX` to a run; a short last run padded with its last id, so
+    that one prepared statement serves every count."""
+    chunks = []
+    for start in range(0, len(ids), MANY_MAX):
+        chunk = ids[start:start + MANY_MAX]
+        params: dict[str, Any] = {f"a{i}": chunk[min(i, len(chunk) - 1)]
+                                  for i in range(MANY_MAX)}
+        params["c"] = community_id
+        chunks.append(params)
+    return chunks
 
 
 MANY: dict[tuple[str, int], sa.sql.ClauseElement] = {}
