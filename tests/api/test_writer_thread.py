@@ -274,6 +274,8 @@ def test_on_postgresql_each_member_keeps_to_one_of_the_writers_and_0_is_the_thre
         pg_store: Store) -> None:
     writer = Writer(pg_store, 3)
     assert len(writer.writers) == 3
+    for each in writer.writers:  # no thread ends (and another starts) between two requests
+        each.idle_s = 60
     members = [f"m{i}" for i in range(12)]
     threads = {m: _on(writer, m) for m in members}
     assert all(_on(writer, m) == threads[m] for m in members)  # the same writer each time

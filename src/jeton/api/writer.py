@@ -80,7 +80,7 @@ class Writer:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         call = functools.partial(contextvars.copy_context().run, handler, **kwargs)
-        wallets = _wallets(kwargs)
+        wallets = _wallets(kwargs) if self.store.dialect != "sqlite" else None  # no row locks
         # A member's writes go to one writer: writers of one process seldom wait on each
         # other's locks (a charge's uploader may still be another writer's buyer).
         writer = writers[hash(wallets[1][0]) % len(writers)] if wallets and wallets[1] else (
