@@ -8,6 +8,7 @@ import contextlib
 import threading
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -18,6 +19,7 @@ from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES, UPLOADER
 from jeton.services.ledger.batches import BatchWriter
 from jeton.services.ledger.state import wallet_id
 from jeton.store import dialect as dialects
+from jeton.store import pipeline
 from jeton.store.engine import Store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -187,4 +189,30 @@ def test_batches_that_name_their_wallets_lock_them_first_and_never_deadlock(
     assert [[ok for ok, _ in calls] for calls in outcomes] == [[True, True], [True, True]]
     assert two_members.balance("alice").posted == 8
     assert two_members.balance("bob").posted == 8
+    check_invariants(pg_store, "dl")
+
+
+def test_a_batch_whose_first_locks_meet_a_deadlock_makes_its_calls_again_one_by_one(
+        pg_store: Store, two_members: jeton.Community, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The batch's opening round trip (BEGIN and its wallets' locks) fails as PostgreSQL fails
+    # a deadlock's loser: nothing of the batch has run, and each call is made alone.
+    sent = pipeline.run
+    failed: list[str] = []
+
+    def deadlocked(conn: Any, work: Any) -> Any:
+        if not failed and work and work[0][0] == "BEGIN" and len(work) > 2:
+            failed.append("opening")
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return sent(conn, work)
+
+    monkeypatch.setattr(pipeline, "run", deadlocked)
+    outcomes: list[tuple[bool, Any]] = []
+    BatchWriter(pg_store)._run_batch([
+        (lambda m=m: two_members.spend(m, 1, idempotency_key=f"o-{m}"),
+         lambda ok, value: outcomes.append((ok, value)), ("dl", [wallet_id(m, "CREDIT")]))
+        for m in ("alice", "bob")])
+    assert failed == ["opening"]
+    assert [ok for ok, _ in outcomes] == [True, True]
+    assert two_members.balance("alice").posted == 9
+    assert two_members.balance("bob").posted == 9
     check_invariants(pg_store, "dl")

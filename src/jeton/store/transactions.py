@@ -90,7 +90,12 @@ def postgres_batch(engine: Engine, opening: Work = ()) -> Iterator[Connection]:
     with its BEGIN (the locks of its writes' wallets, in sorted order). Raises `BatchDoomed`,
     rolled back, when a write of it met a deadlock or a serialization failure."""
     with engine.connect() as conn, committed(conn), conn.begin():
-        pipeline.run(_driver(conn), [("BEGIN", [{}]), *opening, (pipeline.SAVEPOINT, [{}])])
+        try:
+            pipeline.run(_driver(conn), [("BEGIN", [{}]), *opening, (pipeline.SAVEPOINT, [{}])])
+        except Exception as exc:  # its first locks met a cycle: no write of it has run yet
+            if dialects.is_retryable(exc, "postgresql"):
+                raise BatchDoomed("the batch's first locks must be taken again") from exc
+            raise
         state = conn.info[_BATCH] = _Batch()
         try:
             yield conn
