@@ -68,6 +68,27 @@ def _batch_that_fails(store: Store) -> None:
         raise KeyError("gone")
 
 
+def test_a_write_made_inside_another_in_a_batch_is_undone_alone_or_with_it(
+        probe: Store) -> None:
+    with probe.batch():
+        with probe.write() as conn:  # the inner write fails: the outer keeps its row
+            conn.exec_driver_sql("INSERT INTO probe VALUES (1)")
+            with pytest.raises(RuntimeError):
+                _insert_then_fail(probe, 2)
+            conn.exec_driver_sql("INSERT INTO probe VALUES (3)")
+        with pytest.raises(RuntimeError):  # the outer fails after the inner: both undone
+            _outer_fails_after_inner(probe)
+        _insert(probe, 6)  # and the batch's next write has its savepoint
+    assert _probed(probe) == [1, 3, 6]
+
+
+def _outer_fails_after_inner(store: Store) -> None:
+    with store.write() as conn:
+        conn.exec_driver_sql("INSERT INTO probe VALUES (4)")
+        _insert(store, 5)
+        raise RuntimeError("the outer write fails after the inner one was kept")
+
+
 def test_a_batch_that_raises_commits_nothing(probe: Store) -> None:
     with pytest.raises(KeyError):
         _batch_that_fails(probe)

@@ -450,8 +450,6 @@ class Store:
         self.engine.dispose()
 
 
-
-
 def in_autocommit(conn: Connection) -> bool:
     """Whether `conn` is a `Store.read` connection of PostgreSQL: each statement its own
     snapshot, no transaction whose reads must agree (SQLAlchemy's `in_transaction` says True

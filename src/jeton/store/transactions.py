@@ -36,6 +36,9 @@ _BATCH = "jeton_pg_batch"  # in a batch's connection info: its `_Batch`
 Work = Sequence[tuple[str, list[dict[str, Any]]]]
 _COMMIT: Work = [("COMMIT", [{}])]
 _KEEP: Work = [(pipeline.RELEASE, [{}]), (pipeline.SAVEPOINT, [{}])]
+_RELEASE: Work = [(pipeline.RELEASE, [{}])]
+_UNDO: Work = [(pipeline.ROLLBACK_TO, [{}])]  # the savepoint stays, for the next write
+_UNDO_NESTED: Work = [(pipeline.ROLLBACK_TO, [{}]), (pipeline.RELEASE, [{}])]
 
 
 def after_commit(conn: Connection, fn: Callable[[], object]) -> None:
@@ -72,11 +75,12 @@ class BatchDoomed(Exception):
 
 
 class _Batch:
-    __slots__ = ("doomed", "kept")
+    __slots__ = ("depth", "doomed", "kept")
 
     def __init__(self) -> None:
         self.kept = False  # the running write's pipeline released its savepoint and opened the next
         self.doomed: BaseException | None = None  # what made the batch roll back whole
+        self.depth = 0  # writes open: more than one when a write runs another inside it
 
 
 def _driver(conn: Connection) -> Any:
@@ -114,11 +118,19 @@ def doomed(conn: Connection) -> bool:
 
 @contextmanager
 def batch_write(conn: Connection) -> Iterator[Connection]:
-    """One write of the batch `conn` holds: kept when the block ends, undone if it raises."""
+    """One write of the batch `conn` holds: kept when the block ends, undone if it raises. A
+    write made inside another (a nested `Store.write`) opens a savepoint of its own, the same
+    name over the outer one's, and releases it at its end: its failure undoes it alone, and
+    the outer write's failure undoes both."""
     state: _Batch = conn.info[_BATCH]
     if state.doomed is not None:  # it rolls back whole: no write of it goes on
         raise BatchDoomed("an earlier write of the batch must be made again") from state.doomed
-    state.kept = False
+    nested = state.depth > 0
+    if nested:
+        pipeline.run(_driver(conn), [(pipeline.SAVEPOINT, [{}])])
+    else:
+        state.kept = False
+    state.depth += 1
     callbacks = conn.info.setdefault(AFTER_COMMIT, [])
     before = len(callbacks)
     try:
@@ -128,9 +140,13 @@ def batch_write(conn: Connection) -> Iterator[Connection]:
         if state.doomed is None and dialects.is_retryable(exc, "postgresql"):
             state.doomed = exc
         if state.doomed is None:
-            pipeline.run(_driver(conn), [(pipeline.ROLLBACK_TO, [{}])])
+            pipeline.run(_driver(conn), _UNDO_NESTED if nested else _UNDO)
         raise
-    if not state.kept:
+    finally:
+        state.depth -= 1
+    if nested:
+        pipeline.run(_driver(conn), _RELEASE)
+    elif not state.kept:
         pipeline.run(_driver(conn), _KEEP)
 
 
@@ -140,6 +156,8 @@ def end_of_write(conn: Connection) -> Work:
     state: _Batch | None = conn.info.get(_BATCH)
     if state is None:
         return _COMMIT
+    if state.depth > 1:  # a nested write's savepoint is released when its block ends
+        return ()
     state.kept = True
     return _KEEP
 
