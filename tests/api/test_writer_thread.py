@@ -19,7 +19,10 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from conftest import check_invariants
+from jeton.api.routes import charges
 from jeton.api.writer import Writer
+from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES
+from jeton.services.charging.together import charge_together
 from jeton.services.ledger.batches import BatchWriter
 from jeton.store.engine import Store
 
@@ -213,7 +216,7 @@ def test_a_failed_commit_gives_each_call_of_its_batch_its_own_error(
     outcomes: list[tuple[bool, Any]] = []
     BatchWriter(probe_store)._run_batch(
         [(lambda n=n: _insert(probe_store, n), lambda ok, value: outcomes.append((ok, value)),
-          None) for n in range(3)])
+          None, None) for n in range(3)])
     errors = [value for ok, value in outcomes if not ok]
     assert len(errors) == 3
     assert len({id(e) for e in errors}) == 3
@@ -245,6 +248,49 @@ def test_on_postgresql_concurrent_writes_share_a_transaction_and_each_answers_it
     # each but m0 paid 7 and got 2 from the member before it (m0's split to m1 was declined)
     assert [community.balance(name).available for name in names] == \
         [2] + [93] + [95] * 14
+    check_invariants(pg_live_server.jeton.store, pg_live_server.community_id)
+
+
+def test_on_postgresql_charges_waiting_together_are_made_together_and_each_answers_its_own(
+        pg_live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Decision 0120: the charges of one batch are planned together, two round trips for all;
+    # m0's decline is left to be made alone (its 402, its event), as is a replay.
+    names = _seeded(pg_live_server)
+    community = pg_live_server.community
+    community.create_account("appstore")
+    community.create_member("uploader")
+    community.load_catalog(CATALOG, "toml", actor="test")
+    made: list[int] = []
+
+    def counted(*args: Any) -> list[Any]:
+        found = charge_together(*args)
+        made.append(sum(1 for f in found if f is not None))
+        return found
+
+    monkeypatch.setattr(charges, "charge_together", counted)
+    sizes = _batches(pg_live_server, monkeypatch)
+    gate = threading.Event()
+    _batch_writer(pg_live_server).submit(gate.wait, lambda ok, value: None)  # holds it
+    body = {"service": "bench.download", "quantity": DOWNLOAD_BYTES,
+            "context": {"uploader": "uploader"}}
+    posts = [("/v1/charges", {**body, "member": name}, f"charge-{name}") for name in names]
+    answers = _together(pg_live_server, posts, sizes, gate.set, lock=None)
+    by_member = {name: a for name, a in zip(names, answers, strict=True)}
+    assert by_member["m0"].status_code == 402, by_member["m0"].text
+    assert by_member["m0"].json()["code"] == "insufficient_credits"
+    for name in names[1:]:
+        assert by_member[name].status_code == 201, by_member[name].text
+        assert by_member[name].json()["balance_after"] == 80  # 10 KiB at 2 credits
+    assert max(made) > 1  # some together
+    assert sum(made) == len(names) - 1  # all but m0's
+    assert [community.balance(name).available for name in names] == [0] + [80] * 15
+    assert community.balance("uploader").available == 6 * 15
+    again = httpx.post(f"{pg_live_server.base_url}/v1/charges", json={**body, "member": "m1"},
+                       headers={"Authorization": f"Bearer {pg_live_server.api_key}",
+                                "Idempotency-Key": "charge-m1"}, timeout=60)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert {**again.json(), "replayed": False} == by_member["m1"].json()
     check_invariants(pg_live_server.jeton.store, pg_live_server.community_id)
 
 

@@ -17,6 +17,7 @@ import jeton
 from conftest import check_invariants, drop_pg_store, make_pg_store, postgres_url
 from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES
+from jeton.services.charging.together import ChargeAsk, charge_together
 from jeton.store.engine import Store
 from jeton.store.tables.funding import recharge_claims
 from roundtrips import RoundTripCounter
@@ -416,3 +417,26 @@ def test_a_write_in_a_batch_of_writes_makes_the_round_trips_it_makes_alone(
     with store.batch():
         c.spend("alice", 1, idempotency_key="sql-spend", service="chat.message")
     assert relay.turns == 1 + 1 + 1
+
+
+def test_charges_made_together_are_two_round_trips_whatever_their_number(
+        counted: tuple[RoundTripCounter, jeton.Community]) -> None:
+    # The API's writer on PostgreSQL makes the charges waiting for it together (decision
+    # 0120): every key, wallet, lot, snapshot and hook read in one round trip, every row in
+    # the next; in a batch, its BEGIN and COMMIT around them.
+    relay, c = counted
+
+    def together(k: str, n: int) -> None:
+        asks = [ChargeAsk("alice" if i % 2 else "bob", "bench.download", DOWNLOAD_BYTES,
+                          f"{k}-{n}-{i}", context={"uploader": "uploader"}) for i in range(n)]
+        made = charge_together(c.jeton.charging, c.id, asks)
+        assert all(m is not None for m in made)
+
+    for n in (2, 6):
+        assert _trips(relay, lambda k, n=n: together(k, n)) == 2
+    relay.reset()
+    with c.jeton.store.batch():
+        together("batch", 5)
+    assert relay.turns == 1 + 2 + 1
+    assert c.balance("alice").available == 1_000 - 20 * (4 * 1 + 4 * 3 + 2)  # 2 a KiB
+    check_invariants(c.jeton.store, c.id)

@@ -165,7 +165,7 @@ def _crossing_batches(store: Store, community: jeton.Community, *,
         writer = BatchWriter(store)
         items = [(lambda m=m, k=k: spend(m, f"w{i}-{m}", k == 0),
                   lambda ok, value: outcomes[i].append((ok, value)),
-                  ("dl", [wallet_id(m, "CREDIT")]) if named else None)
+                  ("dl", [wallet_id(m, "CREDIT")]) if named else None, None)
                  for k, m in enumerate(order)]
         writer._run_batch(items)
 
@@ -230,8 +230,8 @@ def test_a_batch_whose_first_locks_meet_a_deadlock_makes_its_calls_again_one_by_
     outcomes: list[tuple[bool, Any]] = []
     BatchWriter(pg_store)._run_batch([
         (lambda m=m: two_members.spend(m, 1, idempotency_key=f"o-{m}"),
-         lambda ok, value: outcomes.append((ok, value)), ("dl", [wallet_id(m, "CREDIT")]))
-        for m in ("alice", "bob")])
+         lambda ok, value: outcomes.append((ok, value)), ("dl", [wallet_id(m, "CREDIT")]),
+         None) for m in ("alice", "bob")])
     assert failed == ["opening"]
     assert [ok for ok, _ in outcomes] == [True, True]
     assert two_members.balance("alice").posted == 9

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
-from jeton.services.ledger.batches import BatchWriter, runs_batches
+from jeton.services.ledger.batches import BatchWriter, Together, runs_batches
 from jeton.services.ledger.state import wallet_id
 
 if TYPE_CHECKING:
@@ -79,13 +79,18 @@ class Writer:
             return await run_in_threadpool(handler, **kwargs)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
-        call = functools.partial(contextvars.copy_context().run, handler, **kwargs)
-        wallets = _wallets(kwargs) if self.store.dialect != "sqlite" else None  # no row locks
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, handler, **kwargs)
+        wallets = joins = None
+        if self.store.dialect != "sqlite":  # no row locks, no round trips to save
+            wallets = _wallets(kwargs)
+            together = getattr(handler, "together", None)
+            joins = (together, context, kwargs) if together is not None else None
         # A member's writes go to one writer: writers of one process seldom wait on each
         # other's locks (a charge's uploader may still be another writer's buyer).
         writer = writers[hash(wallets[1][0]) % len(writers)] if wallets and wallets[1] else (
             writers[0])
-        writer.submit(call, functools.partial(_answer, loop, done), wallets)
+        writer.submit(call, functools.partial(_answer, loop, done), wallets, joins)
         return await done
 
 
@@ -119,6 +124,18 @@ def _wallets(kwargs: dict[str, Any]) -> tuple[str, list[str]] | None:
     members += (getattr(body, "context", None) or {}).values()
     members += [split.member for split in getattr(body, "splits", ())]
     return caller.key.community_id, [wallet_id(m, asset) for m in members if m]
+
+
+def made_together(together: Together) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a ledger route's handler as one whose calls waiting on a writer on PostgreSQL may
+    be made together by `together` (`BatchWriter.submit`'s `joins`); put it under the route's
+    decorator."""
+
+    def mark(handler: Callable[..., Any]) -> Callable[..., Any]:
+        handler.together = together  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
 def on_writer(handler: Callable[..., Any]) -> Callable[..., Any]:

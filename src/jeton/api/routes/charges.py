@@ -6,6 +6,7 @@ price, the splits and any free allowance come from the community's active catalo
 
 from __future__ import annotations
 
+import contextvars
 from typing import Annotated, Any
 
 from fastapi import Response
@@ -24,6 +25,7 @@ from jeton.api.schemas import (
     Memo,
     ServiceCode,
 )
+from jeton.api.writer import made_together
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import InsufficientCredits
@@ -35,6 +37,7 @@ from jeton.services.charging.results import (
     MeteredSession,
     RewardResult,
 )
+from jeton.services.charging.together import ChargeAsk, charge_together
 from jeton.services.ledger.batches import when_committed
 
 router = api_router(tags=["charges"])
@@ -117,10 +120,45 @@ def check(body: CheckBody,
                                                session_id=body.session_id)
 
 
+def charges_together(calls: list[tuple[contextvars.Context, dict[str, Any]]],
+                     ) -> list[Response | None]:
+    """The charges waiting on one writer on PostgreSQL, those of each community made together
+    (services/charging/together.py): each call's response, or None where it is to be made
+    alone by `charge`. Each community's run in the context of its first call (its time)."""
+    responses: list[Response | None] = [None] * len(calls)
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, (_, kwargs) in enumerate(calls):
+        caller: Caller = kwargs["caller"]
+        if caller.principal.key is not None:
+            groups.setdefault((id(caller.ctx), caller.key.community_id), []).append(i)
+    for (_, community_id), indexes in groups.items():
+        if len(indexes) < 2:
+            continue
+        context, first = calls[indexes[0]]
+        ctx = first["caller"].ctx
+        asks = [_ask(calls[i][1]) for i in indexes]
+        made = context.run(charge_together, ctx.jeton.charging, community_id, asks)
+        for i, found in zip(indexes, made, strict=True):
+            if found is not None:
+                when_committed(ctx.metrics.charges.labels("charge").inc)
+                responses[i] = Response(found[1], status_code=201,
+                                        media_type="application/json")
+    return responses
+
+
+def _ask(kwargs: dict[str, Any]) -> ChargeAsk:
+    body: ChargeBody = kwargs["body"]
+    caller: Caller = kwargs["caller"]
+    return ChargeAsk(body.member, body.service, body.quantity, caller.idempotency_key,
+                     context=body.context, session_id=body.session_id, asset=body.asset,
+                     actor=caller.actor(body.actor), memo=body.memo)
+
+
 # The busiest route takes its idempotency key from the caller (`caller.idempotency_key`),
 # not from `key: IdempotencyKey`: one FastAPI dependency fewer per charge.
 @router.post("/charges", status_code=201, response_model=ChargeReceipt,
              responses=problem_responses(402))
+@made_together(charges_together)
 def charge(body: ChargeBody,
            caller: Annotated[Caller, requires(Scope.charges_write)]) -> Response:
     """Charge for `quantity` of `service` at the catalog's price, with its splits and free

@@ -82,6 +82,7 @@ from jeton.services.charging.results import (
     RewardResult,
     SplitLine,
 )
+from jeton.services.charging.together import PlannedCharge
 from jeton.services.events.outbox import Events
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import (
@@ -217,6 +218,29 @@ class Charging:
         """Charge for `quantity` of `service`, atomically, with splits and allowance counting
         (see the module docstring). Raises InsufficientCredits, Declined (forbidden,
         limit_exceeded), NotFound (service_not_found, member_not_found) or InvalidRequest."""
+        plan = self.plan_charge(community_id, member_id, service, quantity,
+                                idempotency_key=idempotency_key, context=context,
+                                session_id=session_id, asset=asset, actor=actor, memo=memo)
+        try:
+            return self.ledger.write_once(community_id, plan.key, "charge", plan.request,
+                                          plan.body, ChargeReceipt, now_us=plan.now_us,
+                                          accounts=plan.touched, member_id=member_id,
+                                          asset=plan.asset, reads=[plan.snap_read],
+                                          credited=plan.parties)
+        except BaseException as exc:
+            failed = self.charge_failed(plan, exc)
+            if failed is exc:
+                raise
+            raise failed from None
+
+    def plan_charge(self, community_id: str, member_id: str, service: str, quantity: int = 1,
+                    *, idempotency_key: str, context: Mapping[str, str] | None = None,
+                    session_id: str | None = None, asset: str = "CREDIT",
+                    actor: str = "system", memo: str = "",
+                    now_us: int | None = None) -> PlannedCharge:
+        """A charge's request checked, and what its write needs: the wallets, the member's
+        snapshot read, and `body`, which builds the transfer on a working set (`charge` makes
+        one write of it; `charge_together` many in one)."""
         key = amounts.idempotency_key(idempotency_key)
         code, quantity, ctx, asset = request_fields(service, quantity, context, session_id, asset)
         short_text(memo, "memo", limits.memo_chars_max)
@@ -229,7 +253,8 @@ class Charging:
         paid: list[tuple[FundingSource, str]] = []
         seen: list[Evaluation] = []
         # The member's snapshot goes ahead with the write's first round trip (decision 0087).
-        now_us = self.ledger.now_us()
+        if now_us is None:
+            now_us = self.ledger.now_us()
         snap_read = snapshot_read(community_id, member_id, now_us, self.plan_discount_query)
 
         def body(ws: WorkSet) -> ChargeReceipt:
@@ -292,18 +317,19 @@ class Charging:
         # uploader's wallet (decision 0097).
         parties = [wallet_id(who, asset) for who in ctx.values() if who != member_id]
         touched = [wallet_id(member_id, asset), system_id("revenue", asset), *parties]
-        try:
-            return self.ledger.write_once(community_id, key, "charge", request, body,
-                                          ChargeReceipt, now_us=now_us, accounts=touched,
-                                          member_id=member_id, asset=asset, reads=[snap_read],
-                                          credited=parties)
-        except BaseException as exc:
-            for source, reference in paid:
-                source.refund(reference)
-            if isinstance(exc, JetonError) and exc.status in DECLINE_EVENTS:
-                raise self.declined(community_id, member_id, code, quantity, asset, key, exc,
-                                     seen[0] if seen else None) from None
-            raise
+        return PlannedCharge(community_id, member_id, code, quantity, asset, key, request,
+                             now_us, snap_read, body, touched, parties, bool(sources), paid,
+                             seen)
+
+    def charge_failed(self, plan: PlannedCharge, exc: BaseException) -> BaseException:
+        """What a charge's caller gets when its write raised `exc`: the payments the funding
+        sources made for it refunded, and a decline recorded (`charge.declined`)."""
+        for source, reference in plan.paid:
+            source.refund(reference)
+        if isinstance(exc, JetonError) and exc.status in DECLINE_EVENTS:
+            return self.declined(plan.community_id, plan.member_id, plan.code, plan.quantity,
+                                 plan.asset, plan.key, exc, plan.seen[0] if plan.seen else None)
+        return exc
 
     # ---- rewards ----
 

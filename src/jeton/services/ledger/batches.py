@@ -18,7 +18,9 @@ the handlers of its one-write ledger routes this way (api/writer.py).
 
 from __future__ import annotations
 
+import contextvars
 import copy
+import functools
 import logging
 import queue
 import threading
@@ -38,7 +40,11 @@ POSTGRES_BATCH_MAX = 32
 
 Answer = Callable[[bool, Any], None]
 Locks = tuple[str, Sequence[str]] | None  # a community and wallet ids there
-Item = tuple[Callable[[], Any], Answer, Locks]
+# Calls that may be made together: a function given the (context, arguments) of several such
+# calls, answering each one's value, or None for a call to be made alone; with this call's own.
+Together = Callable[[list[tuple[contextvars.Context, dict[str, Any]]]], list[Any]]
+Joins = tuple[Together, contextvars.Context, dict[str, Any]] | None
+Item = tuple[Callable[[], Any], Answer, Locks, Joins]
 
 _LOG = logging.getLogger("jeton.ledger")
 _CALLS = threading.local()  # on a writer: what the running call asked for after its commit
@@ -55,13 +61,17 @@ class BatchWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, call: Callable[[], Any], answer: Answer, locks: Locks = None) -> None:
+    def submit(self, call: Callable[[], Any], answer: Answer, locks: Locks = None,
+               joins: Joins = None) -> None:
         """Queue `call`; `answer(ok, value)` is called on the writer's thread once its batch
         has committed (or failed). `locks`: a community and the wallets the call will lock
         there, if known; on PostgreSQL a batch locks all its calls' wallets first, in one
-        order, so that two batches never wait on each other in a cycle."""
+        order, so that two batches never wait on each other in a cycle. `joins`: a function
+        that makes such calls together, with this call's context and arguments: the calls of
+        a batch with the same function are given to it at once, and those it leaves are made
+        one by one (a group of charges, services/charging/together.py)."""
         with self._lock:  # the thread checks for work under the same lock before it ends
-            self._queue.put((call, answer, locks))
+            self._queue.put((call, answer, locks, joins))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="jeton-writer",
                                                 daemon=True)
@@ -97,11 +107,10 @@ class BatchWriter:
         committed: list[Callable[[], object]] = []  # what the calls that succeeded asked for
         try:
             with self.store.batch(self._locks(items)):
-                for call, _, _ in items:
-                    outcomes.append(_run(call, committed))
+                outcomes = _run_all(items, committed)
         except BatchDoomed:  # rolled back whole: each call again, in a transaction of its own
             committed.clear()
-            outcomes = [_run(call, committed) for call, _, _ in items]
+            outcomes = [_run(item[0], committed) for item in items]
         except BaseException as exc:  # the commit failed: no call's write is done
             outcomes = [(False, _own_copy(exc)) for _ in items]
             committed.clear()
@@ -110,7 +119,7 @@ class BatchWriter:
                 after()
             except Exception:  # the writes are committed: their outcomes go out all the same
                 _LOG.exception("an after-commit call failed")
-        for (ok, value), (_, answer, _) in zip(outcomes, items, strict=True):
+        for (ok, value), (_, answer, _, _) in zip(outcomes, items, strict=True):
             try:
                 answer(ok, value)
             except Exception:  # one caller's failure to take its answer is not the others'
@@ -123,7 +132,7 @@ class BatchWriter:
         if self.store.dialect == "sqlite":
             return ()
         named: dict[str, set[str]] = {}
-        for _, _, locks in items:
+        for _, _, locks, _ in items:
             if locks is not None:
                 named.setdefault(locks[0], set()).update(locks[1])
         chunks = [params for community_id in sorted(named)
@@ -131,6 +140,31 @@ class BatchWriter:
         if not chunks:
             return ()
         return [(compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks)]
+
+
+def _run_all(items: list[Item], committed: list[Callable[[], object]],
+             ) -> list[tuple[bool, Any]]:
+    """Each call's outcome: those that join others made together first (`submit`'s `joins`),
+    then the rest one by one, in order."""
+    outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
+    joining: dict[Together, list[int]] = {}
+    for i, item in enumerate(items):
+        if item[3] is not None:
+            joining.setdefault(item[3][0], []).append(i)
+    for together, indexes in joining.items():
+        if len(indexes) < 2:
+            continue
+        joined = [(items[i][3][1], items[i][3][2]) for i in indexes]  # type: ignore[index]
+        ok, values = _run(functools.partial(together, joined), committed)
+        if ok:  # else (a bug in it: logged) each is made alone below
+            for i, value in zip(indexes, values, strict=True):
+                if value is not None:
+                    outcomes[i] = (True, value)
+        else:
+            _LOG.error("calls made together failed; each is made alone",
+                       exc_info=values)
+    return [found if found is not None else _run(item[0], committed)
+            for found, item in zip(outcomes, items, strict=True)]
 
 
 def _run(call: Callable[[], Any], committed: list[Callable[[], object]]) -> tuple[bool, Any]:
