@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -58,3 +59,69 @@ def test_a_statement_planned_at_each_run_is_never_prepared(pg_store: Store) -> N
         assert prepared() == 0
         assert pipeline.run(driver, [(sql, runs)]) == [[(2,), (4,)], [(1,)]]  # prepared
         assert prepared() == 1
+
+
+def _prepared_like(conn: sa.Connection, text: str) -> list[str]:
+    return [row[0] for row in conn.exec_driver_sql(
+        "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %(t)s "
+        "ORDER BY length(statement)", {"t": f"%{text}%"})]
+
+
+def test_rows_of_one_insert_go_in_statements_of_many_rows_the_same_rows_in_order(
+        pg_store: Store) -> None:
+    # PostgreSQL handles a message and starts its executor once a statement: the rows of a
+    # write's INSERT go in chunks of a power of two (decision 0120), the same rows either way.
+    one = "INSERT INTO rows_here (n, label) VALUES (%(n)s::int, %(label)s::text)"
+    with pg_store.write() as conn:
+        driver: Any = conn.connection.driver_connection
+        conn.exec_driver_sql("CREATE TEMP TABLE rows_here (at serial, n int UNIQUE, label text)")
+        counts = [1, 2, 3, 7, 64, 65, 130]
+        start = 0
+        for count in counts:
+            runs = [{"n": start + i, "label": None if i % 3 else f"r{start + i}"}
+                    for i in range(count)]
+            assert pipeline.run(driver, [(pipeline.ManyRows(one), runs)]) == [[]] * count
+            start += count
+        rows = conn.exec_driver_sql("SELECT n, label FROM rows_here ORDER BY at").all()
+        assert [tuple(r) for r in rows] == [
+            (n, None if (n - start_of) % 3 else f"r{n}")
+            for start_of, count in zip([sum(counts[:k]) for k in range(len(counts))], counts,
+                                       strict=True)
+            for n in range(start_of, start_of + count)]
+        sizes = [s.count("), (") + 1 for s in _prepared_like(conn, "INSERT INTO rows_here")]
+        assert sizes == [1, 2, 4, 64]  # 130 rows: two statements of 64 and one of 2
+        # A row that breaks a constraint fails its statement as it would alone: the same
+        # error, and none of its rows kept.
+        nested = conn.begin_nested()
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            pipeline.run(driver, [(pipeline.ManyRows(one),
+                                   [{"n": 1_000, "label": "new"}, {"n": 0, "label": "again"}])])
+        nested.rollback()
+        assert conn.exec_driver_sql("SELECT count(*) FROM rows_here").scalar() == sum(counts)
+
+
+def test_an_insert_with_more_after_its_values_runs_row_by_row() -> None:
+    assert pipeline.rows_sql("INSERT INTO t (a) VALUES (%(a)s) ON CONFLICT DO NOTHING", 2) is None
+    assert pipeline.rows_sql("INSERT INTO t (a) SELECT 1", 2) is None
+    assert pipeline.rows_sql("INSERT INTO t (a, b) VALUES (%(a)s, lower(%(b)s))", 2) == (
+        "INSERT INTO t (a, b) VALUES (%(a__0)s, lower(%(b__0)s)), (%(a__1)s, lower(%(b__1)s))")
+
+
+def test_a_spend_sends_its_postings_in_one_statement(pg_store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    c = jeton.Jeton(pg_store).create_community("Rows", "rw")
+    c.create_member("alice")
+    c.grant("alice", 100, idempotency_key="seed")
+    c.jeton.ledger.spend_in_sql = False  # the Python write, whose rows go in its flush
+    sent: list[tuple[str, int]] = []
+    send_rows = pipeline._send_rows
+
+    def spied(pgconn: Any, sql: str, one: Any, runs: Any, *rest: Any) -> None:
+        sent.append((sql.split(" (")[0], len(runs)))
+        send_rows(pgconn, sql, one, runs, *rest)
+
+    monkeypatch.setattr(pipeline, "_send_rows", spied)
+    c.spend("alice", 3, idempotency_key="s1", service="chat.message")
+    assert sent == [("INSERT INTO postings", 2)]  # the wallet's and revenue's: one statement
+    assert c.balance("alice").available == 97
+    assert verify(pg_store, community_id="rw") == []

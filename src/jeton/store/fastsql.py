@@ -27,6 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from jeton.store import pipeline
+
 _DIALECTS = {
     "sqlite": sqlite.pysqlite.dialect(paramstyle="qmark"),
     "postgresql": postgresql.psycopg.dialect(paramstyle="pyformat"),  # type: ignore[no-untyped-call]
@@ -156,4 +158,6 @@ class Queue:
         if rows:
             sql = (_by_shape(stmt, "postgresql", rows[0])[0] if set_keys is None
                    else compiled(stmt, "postgresql", set_keys))
+            if len(rows) > 1 and isinstance(stmt, sa.Insert):  # one statement, many rows
+                sql = pipeline.ManyRows(sql)
             self.work.append((sql, list(rows)))

@@ -8,7 +8,9 @@ psycopg's `pgconn`) itself: it queues the statements and one Sync, then reads th
 
 Statements are prepared once per connection (named `jeton_<n>`) and sent with text parameters;
 only the plain values of the hot path cross (str, int, bool, None). A `PlanEach` statement is
-sent unnamed instead, planned with its values at every run (a batch's long list of keys).
+sent unnamed instead, planned with its values at every run (a batch's long list of keys). The
+runs of a `ManyRows` INSERT (a write's postings, a group's transfers) go as statements of
+several rows each (decision 0120).
 Results are loaded by psycopg's own loaders, as tuples. The transaction the statements open or
 close is the one psycopg tracks from the server's own status, so SQLAlchemy and psycopg carry
 on with it as usual.
@@ -72,6 +74,45 @@ class PlanEach(str):
     list is a constant that PostgreSQL looks rows up in by hash."""
 
     __slots__ = ()
+
+
+class ManyRows(str):
+    """An `INSERT ... VALUES (...)` whose runs go as statements of several rows each: the
+    runs in chunks of a power of two (at most `ROWS_MAX`), each one execution of a statement
+    prepared for its size. PostgreSQL then handles one message and one executor start a chunk
+    instead of a row; the rows and their order are the same. Each run still answers its own
+    (empty) result. A statement of any other shape runs row by row."""
+
+    __slots__ = ()
+
+
+ROWS_MAX = 64  # rows of one multi-row INSERT: a few prepared sizes serve every count
+_ROWS_SQL: dict[tuple[str, int], str | None] = {}
+
+
+def rows_sql(sql: str, size: int) -> str | None:
+    """`sql` (one row's `INSERT ... VALUES (...)`) for `size` rows, each row's parameters
+    named `<name>__<row>`; None when nothing follows its one VALUES group but more SQL."""
+    key = (sql, size)
+    if key in _ROWS_SQL:
+        return _ROWS_SQL[key]
+    found: str | None = None
+    head, sep, group = sql.rpartition(" VALUES ")
+    if sep and group.startswith("(") and _closes_at_end(group):
+        found = head + sep + ", ".join(
+            _NAMED.sub(rf"%(\1__{k})s", group) for k in range(size))
+    _ROWS_SQL[key] = found
+    return found
+
+
+def _closes_at_end(group: str) -> bool:
+    """Whether the parenthesis that opens `group` closes at its last character."""
+    depth = 0
+    for i, char in enumerate(group):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return i == len(group) - 1
+    return False
 
 
 _STATEMENTS: dict[str, Statement] = {}
@@ -145,6 +186,9 @@ def run(conn: psycopg.Connection[Any],
                     expected.append(None)
                     continue
                 st = statement(sql)
+                if isinstance(sql, ManyRows) and len(runs) > 1 and rows_sql(sql, 2):
+                    _send_rows(pgconn, sql, st, runs, prepared, expected)
+                    continue
                 if isinstance(sql, PlanEach):
                     for params in runs:
                         pgconn.send_query_params(st.sql, [
@@ -187,6 +231,27 @@ def run(conn: psycopg.Connection[Any],
             return out
         finally:
             pgconn.exit_pipeline_mode()
+
+
+def _send_rows(pgconn: pq.abc.PGconn, sql: str, one: Statement,
+               runs: Sequence[dict[str, Any]], prepared: set[bytes],
+               expected: list[bytes | None]) -> None:
+    """Send `runs` of `sql` (a `ManyRows`) as multi-row statements, largest chunks first."""
+    at = 0
+    while at < len(runs):
+        size = min(ROWS_MAX, 1 << ((len(runs) - at).bit_length() - 1))
+        st = statement(rows_sql(sql, size) or "") if size > 1 else one
+        if st.name not in prepared and st.name not in expected:
+            pgconn.send_prepare(st.name, st.sql)
+            expected.append(st.name)
+        values: list[bytes | None] = []
+        for params in runs[at:at + size]:
+            values += [v.encode() if v.__class__ is str else _param(v)
+                       for v in map(params.__getitem__, one.names)]
+        pgconn.send_query_prepared(st.name, values)
+        expected.append(None)
+        expected.extend([_NOT_SENT] * (size - 1))  # the chunk's other rows: no result of own
+        at += size
 
 
 # The connection stays non-blocking, as psycopg keeps it: waits are in `select`, which lets
