@@ -14,7 +14,7 @@ from jeton.services.charging.results import ChargeReceipt
 from jeton.services.charging.together import ChargeAsk, charge_together
 from jeton.store.engine import Store
 
-from .conftest import Check, counts
+from .conftest import LIBRARY_CATALOG, Check, counts
 
 
 def _download(member: str, size: int, key: str) -> ChargeAsk:
@@ -118,3 +118,24 @@ def test_a_group_left_with_fewer_than_two_charges_makes_none(
             _download("reader2", 1000, "b5")]
     assert _made(readers, asks) == [None, None, None]  # no build left after the decline
     assert counts(store) == before
+
+
+def test_charges_of_a_community_on_a_test_clock_are_made_at_its_time(
+        j: jeton.Jeton, store: Store, invariants: Check) -> None:
+    lab = j.create_community("Lab", "lab", scale=3, test_mode=True)
+    lab.create_account("appstore")
+    for member in ("reader", "reader2", "uploader"):
+        lab.create_member(member)
+    lab.load_catalog(LIBRARY_CATALOG, "toml")
+    lab.grant("reader", 10_000, idempotency_key="r")
+    lab.grant("reader2", 10_000, idempotency_key="r2")
+    lab.advance_test_clock(seconds=86_400, idempotency_key="a-day-on")
+    frozen = lab.test_clock().now
+    assert frozen != j.clock.now()
+    made = charge_together(j.charging, "lab", [_download("reader", 1000, "c1"),
+                                               _download("reader2", 1000, "c2")])
+    invariants(store)
+    if store.dialect == "sqlite":
+        assert made == [None, None]
+        return
+    assert [m[0].created_at for m in made if m is not None] == [frozen, frozen]

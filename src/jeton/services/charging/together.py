@@ -88,9 +88,15 @@ def charge_together(charging: Charging, community_id: str, asks: Sequence[Charge
     """Make the charges of `asks` in one write of the running transaction (PostgreSQL; the
     module docstring): for each, its receipt and the JSON kept under its key, or None where
     it is to be made alone."""
-    answers: list[tuple[ChargeReceipt, str] | None] = [None] * len(asks)
     if charging.store.dialect != "postgresql" or len(asks) < 2:
-        return answers
+        return [None] * len(asks)
+    with charging.ledger.clocks.scope(community_id):  # a test clock's time, as `Community`'s
+        return _together(charging, community_id, asks)
+
+
+def _together(charging: Charging, community_id: str, asks: Sequence[ChargeAsk],
+              ) -> list[tuple[ChargeReceipt, str] | None]:
+    answers: list[tuple[ChargeReceipt, str] | None] = [None] * len(asks)
     now_us = charging.ledger.now_us()
     plans: dict[int, PlannedCharge] = {}
     keys: dict[str, int] = {}
