@@ -1,7 +1,7 @@
 """An HTTP server killed with SIGKILL while it answers concurrent ledger writes loses no write
 it answered: its writer answers a batch only once the batch has committed (api/writer.py,
 decision 0117 on SQLite, 0119 on PostgreSQL, where the server's one process dies with its
-batch's transaction open)."""
+batch's transaction open, and its charges are made together, decision 0120)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import postgres_url
-from jeton.services.bench.charging import BUYER
+from jeton.services.bench.charging import BUYER, DOWNLOAD_BYTES, UPLOADER
 from jeton.services.bench.http import CONNECTIONS, prepare, start_server
 from jeton.store.engine import normalize_url
 from ledger_rows import check_acknowledged_kept
@@ -50,6 +50,7 @@ def test_an_http_server_killed_mid_stream_loses_no_answered_write(database_url: 
     # several would leave its workers serving), synchronous=FULL on SQLite
     proc, base = start_server(url, workers=1)
     answered: list[str] = []
+    kinds: set[str] = set()
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -59,14 +60,20 @@ def test_an_http_server_killed_mid_stream_loses_no_answered_write(database_url: 
             i = 0
             while not stop.is_set():
                 key = f"c{w}-{i}"
+                # Half the connections charge through the catalog: on PostgreSQL the charges
+                # waiting together are made together (decision 0120).
+                path, body = ("/v1/spends", {"member": f"{BUYER}-{w}", "amount": 1}) if w % 2 else (
+                    "/v1/charges", {"member": f"{BUYER}-{w}", "service": "bench.download",
+                                    "quantity": DOWNLOAD_BYTES,
+                                    "context": {"uploader": f"{UPLOADER}-{w}"}})
                 try:
-                    got = http.post("/v1/spends", json={"member": f"{BUYER}-{w}", "amount": 1},
-                                    headers={"Idempotency-Key": key})
+                    got = http.post(path, json=body, headers={"Idempotency-Key": key})
                 except httpx.HTTPError:
                     return  # the server is gone
                 if got.status_code == 201:
                     with lock:
                         answered.append(key)
+                        kinds.add(path)
                 i += 1
 
     clients = [threading.Thread(target=client, args=(w,)) for w in range(CONNECTIONS)]
@@ -81,4 +88,5 @@ def test_an_http_server_killed_mid_stream_loses_no_answered_write(database_url: 
     for t in clients:
         t.join()
     assert len(answered) >= 300, "the server did not get going"
+    assert kinds == {"/v1/spends", "/v1/charges"}
     check_acknowledged_kept(url, "", "bench", answered)
