@@ -1,4 +1,4 @@
-"""One thread that runs calls in batches, each batch one transaction (decisions 0117, 0119).
+"""One thread that runs calls in batches, each batch one transaction (decisions 0117-0120).
 
 `BatchWriter(store).submit(call, answer)` queues `call` (no arguments; it writes through
 `run_write` or `write`, which join the batch) and returns at once. The writer's thread takes
@@ -10,7 +10,9 @@ the commit's error. No outcome is given before the commit that made it durable.
 
 On PostgreSQL the batch first locks the wallets its calls named (`submit`'s `locks`), in one
 order, and a batch that meets a deadlock or a serialization failure anyway is rolled back whole
-and its calls are made again one by one, each in its own transaction (`BatchDoomed`).
+and its calls are made again one by one, each in its own transaction (`BatchDoomed`). Calls
+submitted with the same joining function (`submit`'s `joins`) are given to it together first,
+and those it leaves are made one by one with the rest (charges, decision 0120).
 
 The thread starts with the first call and ends after `IDLE_S` without one. The HTTP API runs
 the handlers of its one-write ledger routes this way (api/writer.py).
