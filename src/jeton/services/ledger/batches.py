@@ -1,4 +1,4 @@
-"""One thread that runs calls in batches, each batch one transaction (decisions 0117-0120).
+"""One thread that runs calls in batches, each batch one transaction (decisions 0117, 0119, 0120).
 
 `BatchWriter(store).submit(call, answer)` queues `call` (no arguments; it writes through
 `run_write` or `write`, which join the batch) and returns at once. The writer's thread takes
