@@ -10,6 +10,7 @@ import pytest
 import jeton
 from jeton.core.errors import InsufficientCredits
 from jeton.services.charging import together
+from jeton.services.charging.funding_sources import LoyaltyCardSource
 from jeton.services.charging.results import ChargeReceipt
 from jeton.services.charging.together import ChargeAsk, charge_together
 from jeton.store.engine import Store
@@ -139,3 +140,18 @@ def test_charges_of_a_community_on_a_test_clock_are_made_at_its_time(
         assert made == [None, None]
         return
     assert [m[0].created_at for m in made if m is not None] == [frozen, frozen]
+
+
+def test_the_charges_of_a_community_with_funding_sources_are_each_made_alone(
+        readers: jeton.Community, store: Store) -> None:
+    # A source is paid outside the database, by each charge's own write (and refunded if it
+    # fails): a group that could be built again would ask it twice.
+    source = LoyaltyCardSource(":memory:")
+    try:
+        readers.jeton.charging.funding_sources.register(source, community_id=readers.id)
+        before = counts(store)
+        asks = [_download("reader", 1000, "f1"), _download("reader2", 1000, "f2")]
+        assert _made(readers, asks) == [None, None]
+        assert counts(store) == before
+    finally:
+        source.close()

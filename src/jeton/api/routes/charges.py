@@ -126,12 +126,12 @@ def charges_together(calls: list[tuple[contextvars.Context, dict[str, Any]]],
     (services/charging/together.py): each call's response, or None where it is to be made
     alone by `charge`. Each community's run in the context of its first call (its time)."""
     responses: list[Response | None] = [None] * len(calls)
-    groups: dict[tuple[int, str], list[int]] = {}
+    groups: dict[str, list[int]] = {}
     for i, (_, kwargs) in enumerate(calls):
         caller: Caller = kwargs["caller"]
-        if caller.principal.key is not None:
-            groups.setdefault((id(caller.ctx), caller.key.community_id), []).append(i)
-    for (_, community_id), indexes in groups.items():
+        if caller.principal.key is not None:  # the operator's calls name no community
+            groups.setdefault(caller.key.community_id, []).append(i)
+    for community_id, indexes in groups.items():
         if len(indexes) < 2:
             continue
         context, first = calls[indexes[0]]

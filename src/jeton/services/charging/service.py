@@ -84,6 +84,7 @@ from jeton.services.charging.results import (
 )
 from jeton.services.charging.together import PlannedCharge
 from jeton.services.events.outbox import Events
+from jeton.services.ledger import idempotency
 from jeton.services.ledger.jobs import job
 from jeton.services.ledger.results import (
     LotMoveInfo,
@@ -222,8 +223,9 @@ class Charging:
                                 idempotency_key=idempotency_key, context=context,
                                 session_id=session_id, asset=asset, actor=actor, memo=memo)
         try:
-            return self.ledger.write_once(community_id, plan.key, "charge", plan.request,
-                                          plan.body, ChargeReceipt, now_us=plan.now_us,
+            return self.ledger.write_once(community_id, plan.key, "charge", {}, plan.body,
+                                          ChargeReceipt, req_hash=plan.req_hash,
+                                          now_us=plan.now_us,
                                           accounts=plan.touched, member_id=member_id,
                                           asset=plan.asset, reads=[plan.snap_read],
                                           credited=plan.parties)
@@ -317,9 +319,9 @@ class Charging:
         # uploader's wallet (decision 0097).
         parties = [wallet_id(who, asset) for who in ctx.values() if who != member_id]
         touched = [wallet_id(member_id, asset), system_id("revenue", asset), *parties]
-        return PlannedCharge(community_id, member_id, code, quantity, asset, key, request,
-                             now_us, snap_read, body, touched, parties, bool(sources), paid,
-                             seen)
+        return PlannedCharge(community_id, member_id, code, quantity, asset, key,
+                             idempotency.request_hash("charge", request), now_us, snap_read,
+                             body, touched, parties, paid, seen)
 
     def charge_failed(self, plan: PlannedCharge, exc: BaseException) -> BaseException:
         """What a charge's caller gets when its write raised `exc`: the payments the funding

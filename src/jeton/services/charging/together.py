@@ -49,13 +49,12 @@ class PlannedCharge:
     quantity: int
     asset: str
     key: str
-    request: dict[str, Any]
+    req_hash: str  # the request's hash, kept with its key
     now_us: int
     snap_read: PreRead
     body: Callable[[WorkSet], ChargeReceipt]  # the transfer, built on a working set
     touched: list[str]  # the wallets and accounts it may write
     parties: list[str]  # the wallets it only credits (royalties)
-    has_sources: bool  # the community has funding sources: a charge may pay from them
     paid: list[tuple[FundingSource, str]]  # what the sources paid, refunded if it fails
     seen: list[Evaluation]  # the evaluation its body made, for a decline's fixes
 
@@ -97,6 +96,8 @@ def charge_together(charging: Charging, community_id: str, asks: Sequence[Charge
 def _together(charging: Charging, community_id: str, asks: Sequence[ChargeAsk],
               ) -> list[tuple[ChargeReceipt, str] | None]:
     answers: list[tuple[ChargeReceipt, str] | None] = [None] * len(asks)
+    if charging.funding_sources.for_community(community_id):  # paid outside the database
+        return answers
     now_us = charging.ledger.now_us()
     plans: dict[int, PlannedCharge] = {}
     keys: dict[str, int] = {}
@@ -109,8 +110,6 @@ def _together(charging: Charging, community_id: str, asks: Sequence[ChargeAsk],
                 now_us=now_us)
         except (JetonError, ValueError):  # refused: made alone, it says why
             continue
-        if plan.has_sources:  # the sources are paid outside the database: one by one
-            return answers
         if plan.key in keys:  # the second waits for the first's answer: both alone
             plans.pop(keys[plan.key], None)
             continue
@@ -135,28 +134,19 @@ def _together(charging: Charging, community_id: str, asks: Sequence[ChargeAsk],
 def _write(charging: Charging, conn: Connection, plans: dict[int, PlannedCharge],
            ) -> dict[int, tuple[ChargeReceipt, str]]:
     """One transaction (or savepoint) for the charges of `plans` that are no replays."""
-    from jeton.services.charging.results import ChargeReceipt
-
-    ledger = charging.ledger
     first = next(iter(plans.values()))
-    community_id, now_us = first.community_id, first.now_us
-    ledger._require_community(conn, community_id)
-    ws = WorkSet(conn, "postgresql", community_id, now_us)
-    reads: dict[str, PreRead] = {}
-    for plan in plans.values():
-        reads.setdefault(plan.snap_read.name, plan.snap_read)
-    for member, asset in dict.fromkeys((p.member_id, p.asset) for p in plans.values()):
-        for read in ledger._member_reads(community_id, member, asset, None):
-            reads.setdefault(read.name, read)
-    for asset in dict.fromkeys(p.asset for p in plans.values()):
-        for read in ledger._operation_reads(community_id, "charge", asset):
-            reads.setdefault(read.name, read)
-    accounts = [a for plan in plans.values() for a in plan.touched]
+    community_id = first.community_id
+    charging.require_community(conn, community_id)
+    ws = WorkSet(conn, "postgresql", community_id, first.now_us)
+    snapshot_reads = list({p.snap_read.name: p.snap_read for p in plans.values()}.values())
+    hook_reads = charging.ledger.hook_reads(
+        community_id, [(p.member_id, p.asset) for p in plans.values()], "charge")
     stored = idempotency.stored_by_key(ws.preload_batch(
-        accounts, idempotency.lookup_reads(community_id, [p.key for p in plans.values()]),
-        list(reads.values())))
-    snapshots = {name: ws.prefetched.pop(name, None) for name in
-                 dict.fromkeys(p.snap_read.name for p in plans.values())}
+        [a for plan in plans.values() for a in plan.touched],
+        idempotency.lookup_reads(community_id, [p.key for p in plans.values()]),
+        [*snapshot_reads, *hook_reads]))
+    # A member's snapshot is read once; each of their charges takes it (`read_ahead` pops it).
+    snapshots = {read.name: ws.prefetched.pop(read.name, None) for read in snapshot_reads}
     made: dict[int, tuple[ChargeReceipt, str]] = {}
     for i, plan in plans.items():
         if plan.key in stored:  # a replay, or a key used for another request: made alone
@@ -166,31 +156,20 @@ def _write(charging: Charging, conn: Connection, plans: dict[int, PlannedCharge]
             result = plan.body(ws)
         except Exception as exc:
             raise _Left(i) from exc
-        if not isinstance(result, ChargeReceipt):
-            raise TypeError("a charge's body answers a ChargeReceipt")
         answer = result.model_dump_json()
-        ws.remember_key(plan.key, "charge", idempotency.request_hash("charge", plan.request),
-                        answer)
+        ws.remember_key(plan.key, "charge", plan.req_hash, answer)
         made[i] = (result, answer)
-    for plan in plans.values():
-        ws.prefetched.pop(plan.snap_read.name, None)
     if not made:
         return made
     try:
-        ledger._run_hooks(ws)
-    except Exception as exc:  # a hook refused one of them (a limit, a freeze): not which
+        charging.ledger.run_hooks(ws)
+    except JetonError as exc:  # a hook refused one of them (a limit, a freeze): not which
         raise _Left(_refused_by(exc, plans, made)) from exc
     ws.flush(commit=True)
     return made
 
 
-def _refused_by(exc: Exception, plans: dict[int, PlannedCharge],
-                made: dict[int, Any]) -> int:
+def _refused_by(exc: JetonError, plans: dict[int, PlannedCharge], made: dict[int, Any]) -> int:
     """The charge a hook's refusal names (its member), else the last one made."""
-    member = getattr(exc, "extra", {}).get("member") if isinstance(exc, JetonError) else None
-    for i in reversed(list(made)):
-        if plans[i].member_id == member:
-            return i
-    if not isinstance(exc, JetonError):
-        raise exc
-    return list(made)[-1]
+    member = exc.extra.get("member")
+    return next((i for i in reversed(made) if plans[i].member_id == member), list(made)[-1])

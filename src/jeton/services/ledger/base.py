@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -220,7 +220,7 @@ class LedgerBase:
                 raise d.error() from None
             answer = result.model_dump_json()
             ws.remember_key(key, operation, req_hash, answer)
-            self._run_hooks(ws)
+            self.run_hooks(ws)
             ws.flush(commit=self.store.dialect == "postgresql")
             answered.append(answer)
             return result
@@ -254,6 +254,22 @@ class LedgerBase:
             return []
         return [preloading.by_member(r, member_by) for pre in self.pre_reads
                 for r in pre(community_id, "", "")]
+
+    def hook_reads(self, community_id: str, members: Iterable[tuple[str, str]],
+                   operation: str) -> list[PreRead]:
+        """What the hooks will read for many writes of `operation` by `members` (member,
+        asset) in one transaction, to send with its first round trip on PostgreSQL: each
+        member's reads (`_member_reads`) once, then the operation's own for each asset (a batch
+        of spends, charges made together)."""
+        reads: dict[str, PreRead] = {}
+        pairs = list(dict.fromkeys(members))
+        for member, asset in pairs:
+            for read in self._member_reads(community_id, member, asset, None):
+                reads.setdefault(read.name, read)
+        for asset in dict.fromkeys(asset for _, asset in pairs):
+            for read in self._operation_reads(community_id, operation, asset):
+                reads.setdefault(read.name, read)
+        return list(reads.values())
 
     def _operation_reads(self, community_id: str, operation: str, asset: str) -> list[PreRead]:
         """What the hooks of `operation` read whoever writes it (a community's transfer fee),
@@ -310,7 +326,7 @@ class LedgerBase:
 
         self.store.run_write(tx)
 
-    def _run_hooks(self, ws: WorkSet) -> None:
+    def run_hooks(self, ws: WorkSet) -> None:
         if ws.results:
             for hook in self.hooks:
                 hook(ws, ws.results)

@@ -74,7 +74,7 @@ class LedgerExpiry(LedgerBase):
                     ws.emit("credits.expired", wallet.member_id, {
                         "member_id": wallet.member_id, "asset": wallet.asset,
                         "amount": result.amount, "lots": expired, "transfer_id": result.id})
-                self._run_hooks(ws)
+                self.run_hooks(ws)
                 ws.flush()
                 return count
 

@@ -190,7 +190,7 @@ class LedgerSetup(LedgerReads):
                     on_created(ws, info)
                 except Declined as d:
                     raise d.error() from None
-                self._run_hooks(ws)
+                self.run_hooks(ws)
                 ws.flush()
             return info
 

@@ -198,9 +198,10 @@ class LedgerWrites(LedgerBase):
             keys = [p[1].idempotency_key for p in prepared]
             accounts = [a for _, req, _, _ in prepared for a in self._spend_accounts(req)]
             if postgres:  # keys, wallets, lots and the hooks' reads: one round trip
+                payers = [(req.member, req.asset) for _, req, _, _ in prepared]
                 stored = idempotency.stored_by_key(ws.preload_batch(
                     accounts, idempotency.lookup_reads(community_id, keys),
-                    self._batch_reads(community_id, [req for _, req, _, _ in prepared])))
+                    self.hook_reads(community_id, payers, "spend")))
             else:
                 stored = idempotency.lookup_many(conn, community_id, keys)
                 ws.load(accounts)
@@ -230,7 +231,7 @@ class LedgerWrites(LedgerBase):
                     results[i] = BatchItem(index=i, status=d.status.value, detail=d.detail)
                 except JetonError as exc:
                     results[i] = BatchItem(index=i, status=exc.status.value, detail=exc.detail)
-            self._run_hooks(ws)
+            self.run_hooks(ws)
             ws.flush(commit=postgres)  # on PostgreSQL with COMMIT: the second round trip
 
         while True:
@@ -242,18 +243,6 @@ class LedgerWrites(LedgerBase):
                 if not isinstance(member, str) or member in frozen:
                     raise
                 frozen[member] = exc
-
-    def _batch_reads(self, community_id: str, reqs: Sequence[SpendRequest]) -> list[PreRead]:
-        """What the hooks will read for a batch's spends, sent with its first round trip on
-        PostgreSQL: each member's reads (`_member_reads`) once, then the spend's own."""
-        reads: dict[str, PreRead] = {}
-        for member, asset in dict.fromkeys((req.member, req.asset) for req in reqs):
-            for read in self._member_reads(community_id, member, asset, None):
-                reads.setdefault(read.name, read)
-        for asset in dict.fromkeys(req.asset for req in reqs):
-            for read in self._operation_reads(community_id, "spend", asset):
-                reads.setdefault(read.name, read)
-        return list(reads.values())
 
     def apply_spend(self, ws: WorkSet, header: Header, req: SpendRequest,
                     to_account: str | None) -> TransferResult:
