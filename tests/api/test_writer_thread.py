@@ -251,12 +251,16 @@ def test_on_postgresql_concurrent_writes_share_a_transaction_and_each_answers_it
     check_invariants(pg_live_server.jeton.store, pg_live_server.community_id)
 
 
-def test_on_postgresql_charges_waiting_together_are_made_together_and_each_answers_its_own(
-        pg_live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Decision 0120: the charges of one batch are planned together, two round trips for all;
-    # m0's decline is left to be made alone (its 402, its event), as is a replay.
-    names = _seeded(pg_live_server)
-    community = pg_live_server.community
+@pytest.mark.parametrize("server_fixture", ["live_server", "pg_live_server"])
+def test_charges_waiting_together_are_made_together_and_each_answers_its_own(
+        server_fixture: str, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Decisions 0120 and 0121: the charges of one batch are planned together (on PostgreSQL,
+    # two round trips for all); m0's decline is left to be made alone (its 402, its event),
+    # as is a replay.
+    server: LiveServer = request.getfixturevalue(server_fixture)
+    names = _seeded(server)
+    community = server.community
     community.create_account("appstore")
     community.create_member("uploader")
     community.load_catalog(CATALOG, "toml", actor="test")
@@ -268,13 +272,13 @@ def test_on_postgresql_charges_waiting_together_are_made_together_and_each_answe
         return found
 
     monkeypatch.setattr(charges, "charge_together", counted)
-    sizes = _batches(pg_live_server, monkeypatch)
+    sizes = _batches(server, monkeypatch)
     gate = threading.Event()
-    _batch_writer(pg_live_server).submit(gate.wait, lambda ok, value: None)  # holds it
+    _batch_writer(server).submit(gate.wait, lambda ok, value: None)  # holds it
     body = {"service": "bench.download", "quantity": DOWNLOAD_BYTES,
             "context": {"uploader": "uploader"}}
     posts = [("/v1/charges", {**body, "member": name}, f"charge-{name}") for name in names]
-    answers = _together(pg_live_server, posts, sizes, gate.set, lock=None)
+    answers = _together(server, posts, sizes, gate.set, lock=None)
     by_member = {name: a for name, a in zip(names, answers, strict=True)}
     assert by_member["m0"].status_code == 402, by_member["m0"].text
     assert by_member["m0"].json()["code"] == "insufficient_credits"
@@ -285,13 +289,13 @@ def test_on_postgresql_charges_waiting_together_are_made_together_and_each_answe
     assert sum(made) == len(names) - 1  # all but m0's
     assert [community.balance(name).available for name in names] == [0] + [80] * 15
     assert community.balance("uploader").available == 6 * 15
-    again = httpx.post(f"{pg_live_server.base_url}/v1/charges", json={**body, "member": "m1"},
-                       headers={"Authorization": f"Bearer {pg_live_server.api_key}",
+    again = httpx.post(f"{server.base_url}/v1/charges", json={**body, "member": "m1"},
+                       headers={"Authorization": f"Bearer {server.api_key}",
                                 "Idempotency-Key": "charge-m1"}, timeout=60)
     assert again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert {**again.json(), "replayed": False} == by_member["m1"].json()
-    check_invariants(pg_live_server.jeton.store, pg_live_server.community_id)
+    check_invariants(server.jeton.store, server.community_id)
 
 
 def _on(writer: Writer, member: str) -> str:

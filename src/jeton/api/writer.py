@@ -13,7 +13,8 @@ On PostgreSQL a batch also shares one transaction's start and commit among its w
 is most of what a small write costs the server under load; each request names the wallets its
 body names (`_wallets`), and the batch locks them all first, in one order, so that two
 processes' batches never wait on each other in a cycle. On Citus handlers run on the thread
-pool as before (decision 0119).
+pool as before (decision 0119). On both, a handler marked `made_together` (the charge's) gives
+the calls of a batch to a function that makes several at once (decisions 0120 and 0121).
 """
 
 from __future__ import annotations
@@ -81,11 +82,11 @@ class Writer:
         done: asyncio.Future[Any] = loop.create_future()
         context = contextvars.copy_context()
         call = functools.partial(context.run, handler, **kwargs)
-        wallets = joins = None
-        if self.store.dialect != "sqlite":  # no row locks, no round trips to save
+        wallets = None
+        if self.store.dialect != "sqlite":  # no row locks to keep apart on SQLite
             wallets = _wallets(kwargs)
-            together = getattr(handler, "together", None)
-            joins = (together, context, kwargs) if together is not None else None
+        together = getattr(handler, "together", None)
+        joins = (together, context, kwargs) if together is not None else None
         # A member's writes go to one writer: writers of one process seldom wait on each
         # other's locks (a charge's uploader may still be another writer's buyer).
         writer = writers[hash(wallets[1][0]) % len(writers)] if wallets and wallets[1] else (
@@ -127,8 +128,8 @@ def _wallets(kwargs: dict[str, Any]) -> tuple[str, list[str]] | None:
 
 
 def made_together(together: Together) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a ledger route's handler as one whose calls waiting on a writer on PostgreSQL may
-    be made together by `together` (`BatchWriter.submit`'s `joins`); put it under the route's
+    """Mark a ledger route's handler as one whose calls waiting on a writer may be made
+    together by `together` (`BatchWriter.submit`'s `joins`); put it under the route's
     decorator."""
 
     def mark(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -122,7 +122,7 @@ def check(body: CheckBody,
 
 def charges_together(calls: list[tuple[contextvars.Context, dict[str, Any]]],
                      ) -> list[Response | None]:
-    """The charges waiting on one writer on PostgreSQL, those of each community made together
+    """The charges waiting on one writer, those of each community made together
     (services/charging/together.py): each call's response, or None where it is to be made
     alone by `charge`. Each community's run in the context of its first call (its time)."""
     responses: list[Response | None] = [None] * len(calls)

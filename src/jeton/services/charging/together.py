@@ -1,4 +1,4 @@
-"""Charges of one community made together, in one write of two round trips (decision 0120).
+"""Charges of one community made together, in one write (decisions 0120 and 0121).
 
 The HTTP server on PostgreSQL runs the charges waiting for its writer in one transaction
 (decision 0119), but each charge there still made its own two round trips: its reads (its key,
@@ -7,6 +7,11 @@ group of charges is planned together: one round trip reads everything all of the
 (`WorkSet.preload_batch`, as a batch of spends does, decision 0118), each charge builds its
 transfer on the one working set in turn (so a member charged twice sees their first charge),
 the hooks run once over all the transfers, and one round trip writes every row.
+
+On SQLite (decision 0121) there is no round trip to save, but the writer thread's batch
+(decision 0117) made each charge a write of its own: a savepoint, a working set, a key lookup,
+the hooks, a flush. Made together, the group has one of each; each charge reads its rows where
+it asks for them, from the writer's cache as a charge alone does.
 
 The group answers only the charges it made as `Charging.charge` would have made them; any other
 it leaves to be made alone (`None`): one whose request is refused or that needs what a write of
@@ -84,10 +89,10 @@ class _Left(Exception):
 
 def charge_together(charging: Charging, community_id: str, asks: Sequence[ChargeAsk],
                     ) -> list[tuple[ChargeReceipt, str] | None]:
-    """Make the charges of `asks` in one write of the running transaction (PostgreSQL; the
-    module docstring): for each, its receipt and the JSON kept under its key, or None where
-    it is to be made alone."""
-    if charging.store.dialect != "postgresql" or len(asks) < 2:
+    """Make the charges of `asks` in one write of the running transaction (the module
+    docstring): for each, its receipt and the JSON kept under its key, or None where it is
+    to be made alone."""
+    if len(asks) < 2:
         return [None] * len(asks)
     with charging.ledger.clocks.scope(community_id):  # a test clock's time, as `Community`'s
         return _together(charging, community_id, asks)
@@ -137,21 +142,19 @@ def _write(charging: Charging, conn: Connection, plans: dict[int, PlannedCharge]
     first = next(iter(plans.values()))
     community_id = first.community_id
     charging.require_community(conn, community_id)
-    ws = WorkSet(conn, "postgresql", community_id, first.now_us)
-    snapshot_reads = list({p.snap_read.name: p.snap_read for p in plans.values()}.values())
-    hook_reads = charging.ledger.hook_reads(
-        community_id, [(p.member_id, p.asset) for p in plans.values()], "charge")
-    stored = idempotency.stored_by_key(ws.preload_batch(
-        [a for plan in plans.values() for a in plan.touched],
-        idempotency.lookup_reads(community_id, [p.key for p in plans.values()]),
-        [*snapshot_reads, *hook_reads]))
-    # A member's snapshot is read once; each of their charges takes it (`read_ahead` pops it).
-    snapshots = {read.name: ws.prefetched.pop(read.name, None) for read in snapshot_reads}
+    ws = WorkSet(conn, charging.store.dialect, community_id, first.now_us)
+    keys = [p.key for p in plans.values()]
+    postgres = ws.dialect == "postgresql"
+    if postgres:
+        stored, snapshots = _preloaded(charging, ws, plans, keys)
+    else:  # SQLite: each row read where a charge asks for it (from the writer's cache)
+        stored, snapshots = idempotency.lookup_many(conn, community_id, keys), {}
     made: dict[int, tuple[ChargeReceipt, str]] = {}
     for i, plan in plans.items():
         if plan.key in stored:  # a replay, or a key used for another request: made alone
             continue
-        ws.prefetched[plan.snap_read.name] = snapshots[plan.snap_read.name]
+        if postgres:  # a member's snapshot, read once, for each of their charges
+            ws.prefetched[plan.snap_read.name] = snapshots[plan.snap_read.name]
         try:
             result = plan.body(ws)
         except Exception as exc:
@@ -165,8 +168,23 @@ def _write(charging: Charging, conn: Connection, plans: dict[int, PlannedCharge]
         charging.ledger.run_hooks(ws)
     except JetonError as exc:  # a hook refused one of them (a limit, a freeze): not which
         raise _Left(_refused_by(exc, plans, made)) from exc
-    ws.flush(commit=True)
+    ws.flush(commit=postgres)
     return made
+
+
+def _preloaded(charging: Charging, ws: WorkSet, plans: dict[int, PlannedCharge],
+               keys: list[str]) -> tuple[dict[str, idempotency.Stored], dict[str, Any]]:
+    """PostgreSQL's first round trip for the group: its keys' stored answers, and each
+    member's snapshot by its read's name (taken out of `ws.prefetched`, as `read_ahead`
+    pops what it reads)."""
+    community_id = ws.community_id
+    snapshot_reads = list({p.snap_read.name: p.snap_read for p in plans.values()}.values())
+    hook_reads = charging.ledger.hook_reads(
+        community_id, [(p.member_id, p.asset) for p in plans.values()], "charge")
+    stored = idempotency.stored_by_key(ws.preload_batch(
+        [a for plan in plans.values() for a in plan.touched],
+        idempotency.lookup_reads(community_id, keys), [*snapshot_reads, *hook_reads]))
+    return stored, {read.name: ws.prefetched.pop(read.name, None) for read in snapshot_reads}
 
 
 def _refused_by(exc: JetonError, plans: dict[int, PlannedCharge], made: dict[int, Any]) -> int:

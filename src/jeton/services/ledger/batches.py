@@ -12,7 +12,7 @@ On PostgreSQL the batch first locks the wallets its calls named (`submit`'s `loc
 order, and a batch that meets a deadlock or a serialization failure anyway is rolled back whole
 and its calls are made again one by one, each in its own transaction (`BatchDoomed`). Calls
 submitted with the same joining function (`submit`'s `joins`) are given to it together first,
-and those it leaves are made one by one with the rest (charges, decision 0120).
+and those it leaves are made one by one with the rest (charges, decisions 0120 and 0121).
 
 The thread starts with the first call and ends after `IDLE_S` without one. The HTTP API runs
 the handlers of its one-write ledger routes this way (api/writer.py).
