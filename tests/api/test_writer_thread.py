@@ -103,9 +103,25 @@ def members(live_server: LiveServer) -> list[str]:
     return _seeded(live_server)
 
 
+def _spends_made_together(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many spends each group the server's writer made together made (`spend_together`)."""
+    made: list[int] = []
+    ledger = server.jeton.ledger
+    spend_together = ledger.spend_together
+
+    def counted(*args: Any, **kwargs: Any) -> list[Any]:
+        found = spend_together(*args, **kwargs)
+        made.append(sum(1 for f in found if f is not None))
+        return found
+
+    monkeypatch.setattr(ledger, "spend_together", counted)
+    return made
+
+
 def test_concurrent_writes_share_a_commit_and_each_answers_its_own(
         live_server: LiveServer, members: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     sizes = _batches(live_server, monkeypatch)
+    made = _spends_made_together(live_server, monkeypatch)
     posts = [("/v1/spends", {"member": name, "amount": 7}, f"spend-{name}")
              for name in members]
     answers = _together(live_server, posts, sizes, lambda: None)
@@ -117,6 +133,8 @@ def test_concurrent_writes_share_a_commit_and_each_answers_its_own(
         assert by_member[name].json()["balance_after"] == 93
     assert sum(sizes) == len(posts)
     assert max(sizes) > 1  # some shared one commit
+    assert max(made) > 1  # and were made together (decision 0121): all but m0's decline and
+    assert len(posts) - 1 - sizes[0] <= sum(made) <= len(posts) - 1  # the first batch's
     community = live_server.community
     assert [community.balance(name).available for name in members] == [0] + [93] * 15
     check_invariants(live_server.jeton.store, live_server.community_id)
@@ -233,6 +251,7 @@ def test_on_postgresql_concurrent_writes_share_a_transaction_and_each_answers_it
     # savepoint, so m0's decline is its own, and every wallet locked first in one order.
     names = _seeded(pg_live_server)
     sizes = _batches(pg_live_server, monkeypatch)
+    made = _spends_made_together(pg_live_server, monkeypatch)
     gate = threading.Event()
     _batch_writer(pg_live_server).submit(gate.wait, lambda ok, value: None)  # holds it
     posts = [("/v1/spends", {"member": name, "amount": 7,
@@ -244,6 +263,8 @@ def test_on_postgresql_concurrent_writes_share_a_transaction_and_each_answers_it
     for name in names[1:]:
         assert by_member[name].status_code == 201, by_member[name].text
     assert max(sizes) > 1  # some shared one transaction
+    assert max(made) > 1  # made together (decision 0121)
+    assert sum(made) == len(names) - 1  # but m0's decline, made alone
     community = pg_live_server.community
     # each but m0 paid 7 and got 2 from the member before it (m0's split to m1 was declined)
     assert [community.balance(name).available for name in names] == \

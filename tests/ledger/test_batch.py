@@ -221,6 +221,73 @@ def test_a_frozen_members_items_are_declined_and_the_others_written(
     invariants(store)
 
 
+# ---- spends made together: the API's writer (decision 0121) ----
+
+# Of the scenario: two made, a decline, the key again, a replay, a conflict, a spend with
+# splits, an unknown member, a split to the payer, a royalty and its spending.
+TOGETHER = [SCENARIO[i] for i in (0, 1, 2, 3, 5, 6, 8, 9, 10, 17, 18)]
+
+
+def test_spends_made_together_are_those_spend_makes_and_leave_the_rest_alone(
+        store: Store, jeton_app: jeton.Jeton, clock: ManualClock, invariants: Check) -> None:
+    one = _community(jeton_app, "tone", clock)
+    many = _community(jeton_app, "tmany", clock)
+    requests = [SpendRequest.model_validate(item) for item in TOGETHER]
+    made = jeton_app.ledger.spend_together(many.id, requests)
+    # Left alone: a decline, a key an earlier item used, a replay, a key used for another
+    # request, an unknown member, a split to the payer.
+    assert [m is not None for m in made] == [True, True, False, False, False, False, True,
+                                             False, False, True, True]
+    order = [i for i, m in enumerate(made) if m is not None] + [
+        i for i, m in enumerate(made) if m is None]
+    singles = {i: _single(one, TOGETHER[i]) for i in order}  # made first, then the rest
+    outcomes: dict[int, Outcome] = {}
+    for i, found in enumerate(made):
+        if found is not None:
+            result, answer = found
+            assert TransferResult.model_validate_json(answer) == result  # the JSON kept
+            outcomes[i] = ("ok", "", result.model_dump(mode="json"))
+    for i in order[len(outcomes):]:
+        outcomes[i] = _single(many, TOGETHER[i])
+    assert _outcomes(store, many.id, [outcomes[i] for i in order]) == _outcomes(
+        store, one.id, [singles[i] for i in order])
+    assert _snapshot(store, many.id) == _snapshot(store, one.id)
+    assert [outcomes[i][0] for i in (2, 3, 4, 5, 7, 8)] == [
+        "insufficient_credits", "ok", "ok", "idempotency_conflict", "member_not_found",
+        "split_invalid"]
+    again = many.spend("alice", 3, idempotency_key="k1", service="chat.message")
+    assert again.replayed
+    assert again.id == outcomes[0][2]["id"]  # type: ignore[index]
+    invariants(store)
+
+
+def test_a_frozen_members_spends_are_left_alone_and_a_failed_write_leaves_every_one(
+        store: Store, jeton_app: jeton.Jeton, clock: ManualClock) -> None:
+    c = _community(jeton_app, "tf", clock)
+    c.freeze_wallet("bob", reason="chargeback fraud reported", actor="mod-1")
+    requests = [SpendRequest(member="alice", amount=1, idempotency_key="a1"),
+                SpendRequest(member="bob", amount=1, idempotency_key="b1"),
+                SpendRequest(member="carol", amount=1, idempotency_key="c1")]
+    made = jeton_app.ledger.spend_together(c.id, requests)
+    assert [m is not None for m in made] == [True, False, True]
+    with pytest.raises(jeton.WalletFrozen):  # alone, as ever
+        c.spend("bob", 1, idempotency_key="b1")
+
+    def refuse(ws: Any, results: Any) -> None:
+        raise jeton.JetonError("refused by a hook")
+
+    jeton_app.ledger.hooks.append(refuse)
+    try:
+        before = c.balance("alice").posted
+        more = [SpendRequest(member="alice", amount=1, idempotency_key=f"h{i}")
+                for i in range(2)]
+        assert jeton_app.ledger.spend_together(c.id, more) == [None, None]
+        assert c.balance("alice").posted == before  # nothing of it written
+    finally:
+        jeton_app.ledger.hooks.remove(refuse)
+    assert jeton_app.ledger.spend_together(c.id, requests[:1]) == [None]  # one: made alone
+
+
 _EXAMPLES = itertools.count()
 
 

@@ -23,12 +23,13 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
-from jeton.services.ledger.batches import BatchWriter, Together, runs_batches
+from jeton.services.ledger.batches import BatchWriter, Together, runs_batches, when_committed
 from jeton.services.ledger.state import wallet_id
 
 if TYPE_CHECKING:
@@ -137,6 +138,40 @@ def made_together(together: Together) -> Callable[[Callable[..., Any]], Callable
         return handler
 
     return mark
+
+
+Calls = list[tuple[contextvars.Context, dict[str, Any]]]
+# What a group's function answers: each call's result and the JSON kept under its key, or None
+# where the call is to be made alone.
+Made = Sequence[tuple[Any, str] | None]
+G = TypeVar("G", bound=Hashable)  # what calls made together share (a community, an actor)
+
+
+def made_in_groups(calls: Calls, group_of: Callable[[dict[str, Any]], G],
+                   make: Callable[[Any, G, list[dict[str, Any]]], Made],
+                   counted: str) -> list[Response | None]:
+    """A `made_together` function's work: the calls of API keys (an operator's are made alone)
+    grouped by `group_of(arguments)`, each group of two or more given to `make(ctx, group,
+    arguments)` in its first call's context (a test community's time). A call it made answers
+    201 with the JSON kept under its key, and counts one `counted` charge once the batch has
+    committed; the others get None, to be made alone."""
+    responses: list[Response | None] = [None] * len(calls)
+    groups: dict[G, list[int]] = {}
+    for i, (_, kwargs) in enumerate(calls):
+        if kwargs["caller"].principal.key is not None:
+            groups.setdefault(group_of(kwargs), []).append(i)
+    for group, indexes in groups.items():
+        if len(indexes) < 2:
+            continue
+        context, first = calls[indexes[0]]
+        ctx = first["caller"].ctx
+        made = context.run(make, ctx, group, [calls[i][1] for i in indexes])
+        for i, found in zip(indexes, made, strict=True):
+            if found is not None:
+                when_committed(ctx.metrics.charges.labels(counted).inc)
+                responses[i] = Response(found[1], status_code=201,
+                                        media_type="application/json")
+    return responses
 
 
 def on_writer(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,7 +6,6 @@ price, the splits and any free allowance come from the community's active catalo
 
 from __future__ import annotations
 
-import contextvars
 from typing import Annotated, Any
 
 from fastapi import Response
@@ -25,7 +24,7 @@ from jeton.api.schemas import (
     Memo,
     ServiceCode,
 )
-from jeton.api.writer import made_together
+from jeton.api.writer import Calls, made_in_groups, made_together
 from jeton.app import Community
 from jeton.core import limits
 from jeton.core.errors import InsufficientCredits
@@ -120,30 +119,14 @@ def check(body: CheckBody,
                                                session_id=body.session_id)
 
 
-def charges_together(calls: list[tuple[contextvars.Context, dict[str, Any]]],
-                     ) -> list[Response | None]:
+def charges_together(calls: Calls) -> list[Response | None]:
     """The charges waiting on one writer, those of each community made together
     (services/charging/together.py): each call's response, or None where it is to be made
-    alone by `charge`. Each community's run in the context of its first call (its time)."""
-    responses: list[Response | None] = [None] * len(calls)
-    groups: dict[str, list[int]] = {}
-    for i, (_, kwargs) in enumerate(calls):
-        caller: Caller = kwargs["caller"]
-        if caller.principal.key is not None:  # the operator's calls name no community
-            groups.setdefault(caller.key.community_id, []).append(i)
-    for community_id, indexes in groups.items():
-        if len(indexes) < 2:
-            continue
-        context, first = calls[indexes[0]]
-        ctx = first["caller"].ctx
-        asks = [_ask(calls[i][1]) for i in indexes]
-        made = context.run(charge_together, ctx.jeton.charging, community_id, asks)
-        for i, found in zip(indexes, made, strict=True):
-            if found is not None:
-                when_committed(ctx.metrics.charges.labels("charge").inc)
-                responses[i] = Response(found[1], status_code=201,
-                                        media_type="application/json")
-    return responses
+    alone by `charge`."""
+    return made_in_groups(
+        calls, lambda kwargs: kwargs["caller"].key.community_id,
+        lambda ctx, community_id, arguments: charge_together(
+            ctx.jeton.charging, community_id, [_ask(kw) for kw in arguments]), "charge")
 
 
 def _ask(kwargs: dict[str, Any]) -> ChargeAsk:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -11,10 +11,11 @@ from jeton.api.auth import Caller, requires
 from jeton.api.idempotency import IdempotencyKey
 from jeton.api.routing import api_router, ledger_answer, problem_responses
 from jeton.api.schemas import Spend, SpendBatch
+from jeton.api.writer import Calls, made_in_groups, made_together
 from jeton.core.statuses import Status
 from jeton.services.access.api_keys import Scope
 from jeton.services.ledger.batches import when_committed
-from jeton.services.ledger.results import BatchItem, TransferResult
+from jeton.services.ledger.results import BatchItem, SpendRequest, TransferResult
 
 router = api_router(tags=["spends"])
 
@@ -25,8 +26,27 @@ class BatchResult(BaseModel):
     data: list[BatchItem]
 
 
+def spends_together(calls: Calls) -> list[Response | None]:
+    """The spends waiting on one writer, those of each community and actor made together
+    (`spend_together`, decision 0121): each call's response, or None where it is to be made
+    alone by `spend`."""
+    return made_in_groups(
+        calls, lambda kwargs: (kwargs["caller"].key.community_id,
+                               kwargs["caller"].actor(kwargs["body"].actor)),
+        lambda ctx, group, arguments: ctx.jeton.ledger.spend_together(
+            group[0], [_request(kw) for kw in arguments], actor=group[1]), "spend")
+
+
+def _request(kwargs: dict[str, Any]) -> SpendRequest:
+    body: Spend = kwargs["body"]
+    return SpendRequest(member=body.member, amount=body.amount, idempotency_key=kwargs["key"],
+                        asset=body.asset, service=body.service, splits=body.split_list(),
+                        memo=body.memo, reason_code=body.reason_code, metadata=body.metadata)
+
+
 @router.post("/spends", status_code=201, response_model=TransferResult,
              responses=problem_responses(402))
+@made_together(spends_together)
 def spend(body: Spend, caller: Annotated[Caller, requires(Scope.charges_write)],
           key: IdempotencyKey) -> Response:
     """Take credits in spend order, paying revenue and any splits in one transfer."""

@@ -173,8 +173,29 @@ class LedgerWrites(LedgerBase):
         with collector.paused():  # what a batch makes lives until its end (decision 0092)
             return self._spend_batch(community_id, items, actor)
 
+    def spend_together(self, community_id: str, items: Sequence[SpendRequest], *,
+                       actor: str = "system") -> list[tuple[TransferResult, str] | None]:
+        """The spends of `items` made in one write, each as `spend` makes it (same rows, answer
+        and key): for each, its result and the JSON kept under its key, or None where it is
+        to be made alone by `spend` (the API's writer, decision 0121). Left alone: a request
+        that is refused, a key used before (a replay or a conflict) or by an earlier item, a
+        spend that declines, the spends of a member whose wallet is frozen, and every one when
+        the write fails (a hook's refusal, the database's error): alone, each says why."""
+        made: list[tuple[TransferResult, str] | None] = [None] * len(items)
+        if len(items) < 2:
+            return made
+        try:
+            with self.clocks.scope(community_id), collector.paused():
+                self._spend_batch(community_id, items, actor, made=made)
+        except Exception:  # a hook's refusal, the database's: each made alone tells its own
+            return [None] * len(items)
+        return made
+
     def _spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]],
-                     actor: str) -> list[BatchItem]:
+                     actor: str, *, made: list[tuple[TransferResult, str] | None] | None = None,
+                     ) -> list[BatchItem]:
+        """`spend_batch`'s write; with `made`, `spend_together`'s: the spends it makes set there,
+        every other item left out (None)."""
         results: list[BatchItem | None] = [None] * len(items)
         prepared: list[tuple[int, SpendRequest, Header, str]] = []
         for i, raw in enumerate(items):
@@ -206,6 +227,8 @@ class LedgerWrites(LedgerBase):
                 stored = idempotency.lookup_many(conn, community_id, keys)
                 ws.load(accounts)
             seen: dict[str, tuple[str, str]] = {}  # keys claimed earlier in this batch
+            if made is not None:
+                made[:] = [None] * len(made)
             for i, req, header, req_hash in prepared:
                 key = req.idempotency_key
                 try:
@@ -213,7 +236,7 @@ class LedgerWrites(LedgerBase):
                     replay = idempotency.check_replay(
                         idempotency.Stored("spend", *earlier) if earlier else stored.get(key),
                         key, "spend", req_hash)
-                    if replay is not None:
+                    if replay is not None:  # (not `made`: a replay is made alone)
                         res = TransferResult.model_validate_json(replay).model_copy(
                             update={"replayed": True})
                         results[i] = trusted(BatchItem, {"index": i, "status": "ok",
@@ -225,6 +248,8 @@ class LedgerWrites(LedgerBase):
                     body = res.model_dump_json()
                     ws.remember_key(key, "spend", req_hash, body)
                     seen[key] = (req_hash, body)
+                    if made is not None:
+                        made[i] = (res, body)
                     results[i] = trusted(BatchItem, {"index": i, "status": "ok", "detail": "",
                                                      "result": res})
                 except Declined as d:
