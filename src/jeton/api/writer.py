@@ -13,8 +13,9 @@ On PostgreSQL a batch also shares one transaction's start and commit among its w
 is most of what a small write costs the server under load; each request names the wallets its
 body names (`_wallets`), and the batch locks them all first, in one order, so that two
 processes' batches never wait on each other in a cycle. On Citus handlers run on the thread
-pool as before (decision 0119). On both, a handler marked `made_together` (the charge's) gives
-the calls of a batch to a function that makes several at once (decisions 0120 and 0121).
+pool as before (decision 0119). On both, a handler marked `made_together` (a charge's, a
+spend's) gives the calls of a batch to a function that makes several at once (decisions 0120
+and 0121).
 """
 
 from __future__ import annotations
