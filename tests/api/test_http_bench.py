@@ -36,7 +36,7 @@ def test_each_connection_charges_its_own_buyer_over_http(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(http_bench.WRK is None, reason="needs Debian's wrk (CI installs it)")
-def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
+def test_wrk_drives_the_ping_floor_the_charges_and_the_spends_and_every_answer_succeeds(
         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bench.db'}"
     found = http_bench.bench_http_wrk(url, seconds=1, rounds=1)
@@ -47,14 +47,19 @@ def test_wrk_drives_the_ping_floor_and_the_charges_and_every_answer_succeeds(
     assert found["server_cpu_ms_per_ping"] > 0  # the floor's CPU, beside the charge's
     assert found["server_cpu_ms_per_charge"] > found["server_cpu_ms_per_ping"]
     assert "database_cpu_ms_per_charge" not in found  # SQLite runs in the server's process
+    assert found["spend_per_s"] > 0
+    assert found["spend_ratio"] == pytest.approx(found["spend_per_s"] / found["bare_per_s"])
+    assert found["server_cpu_ms_per_spend"] > 0
     j = jeton.open(url)
     try:
         c = j.community("bench")
         with j.store.read() as conn:  # every charge, not a statement's first page of each
-            charged = conn.exec_driver_sql(
-                "SELECT count(*) FROM transfers WHERE community_id = 'bench' "
-                "AND kind = 'spend'").scalar_one()
+            charged, spent = conn.exec_driver_sql(
+                "SELECT count(*) FILTER (WHERE service = 'bench.download'), "
+                "count(*) FILTER (WHERE service IS NULL) FROM transfers "
+                "WHERE community_id = 'bench' AND kind = 'spend'").one()
         assert charged >= found["charge_per_s"] * 0.5  # wrk's count, within its rounding
+        assert spent >= found["spend_per_s"] * 0.5
         assert sum(1 for w in range(http_bench.CONNECTIONS)
                    if c.balance(f"{UPLOADER}-{w}").posted > 0) == http_bench.CONNECTIONS
     finally:

@@ -2,10 +2,11 @@
 
 With Debian's `wrk` installed, `wrk` drives the server (its own process, in C, so the load
 generator does not take the server's CPU): 16 connections on two threads, for a few seconds
-each after an untimed warm-up of both, alternating `POST /v1/ping` (authenticated, a JSON
-body, nothing else: the floor of an API call, `http_bare_per_s`) and `POST /v1/charges`
-(`http_charge_per_s`); the ratio of the two is the figure to compare across runs, with the
-server's CPU per charge read from /proc. Without `wrk` the Python client drives the charges
+each after an untimed warm-up of each, alternating `POST /v1/ping` (authenticated, a JSON
+body, nothing else: the floor of an API call, `http_bare_per_s`), `POST /v1/charges`
+(`http_charge_per_s`) and `POST /v1/spends` of one credit (`http_spend_per_s`); the ratio of a
+charge's or a spend's rate to the ping's is the figure to compare across runs, with the
+server's CPU per request read from /proc. Without `wrk` the Python client drives the charges
 as before, and `http_driver_wrk` says 0.
 
 A real `jeton serve` runs in its own process on 127.0.0.1 (so the server does not share the
@@ -108,6 +109,8 @@ WRK_SECONDS = 5
 WRK_TIMEOUT_S = 10
 WRK_WARM_UP_S = 2  # untimed, of each kind, before the first round
 WRK_ROUNDS = 2
+# What each round times, in this order: the floor, then the two writes members make in numbers.
+KINDS = ("ping", "charge", "spend")
 # A request per call of `request()`: each thread numbers its own and takes its buyers in turn
 # (8 per thread, so two threads use 16, each with its own uploader); keys never repeat.
 _WRK_SCRIPT = """
@@ -124,6 +127,10 @@ request = function()
   end
   local who = tid * 8 + n % 8
   hdrs["Idempotency-Key"] = run .. "-" .. tid .. "-" .. n
+  if kind == "spend" then
+    return wrk.format("POST", "/v1/spends", hdrs,
+                      string.format('{"member":"%s-%d","amount":1}', "BUYER", who))
+  end
   local body = string.format('{"member":"%s-%d","service":"bench.download",' ..
     '"quantity":%d,"context":{"uploader":"%s-%d"}}', "BUYER", who, BYTES, "UPLOADER", who)
   return wrk.format("POST", "/v1/charges", hdrs, body)
@@ -174,22 +181,23 @@ def _wrk(base: str, token: str, kind: str, script: Path, run: str, seconds: int,
 
 def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
                    rounds: int = WRK_ROUNDS) -> dict[str, float]:
-    """`http_bare_per_s` and `http_charge_per_s` in alternating `wrk` runs on one server."""
+    """`http_bare_per_s`, `http_charge_per_s` and `http_spend_per_s` in alternating `wrk`
+    runs on one server."""
     token = prepare(url, 200_000)
     proc, base = start_server(url)
-    rates: dict[str, list[float]] = {"ping": [], "charge": []}
-    cpu_ms: dict[str, list[float]] = {"ping": [], "charge": []}  # the server's, a request
+    rates: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    cpu_ms: dict[str, list[float]] = {kind: [] for kind in KINDS}  # the server's, a request
     database_cpu_ms: list[float] = []  # PostgreSQL's a charge, when it runs on this machine
     try:
         with tempfile.TemporaryDirectory(prefix="jeton-wrk-") as tmp:
             script = Path(tmp) / "bench.lua"
             script.write_text(_wrk_script())
-            for kind in ("ping", "charge"):  # untimed: the workers' first requests (their
+            for kind in KINDS:  # untimed: the workers' first requests (their
                 # connections, prepared statements, first imports) are no part of the figures
                 _wrk(base, token, kind, script, f"warm{uuid.uuid4().hex[:8]}", WRK_WARM_UP_S,
                      warm_up=True)
             for r in range(rounds):
-                for kind in ("ping", "charge"):
+                for kind in KINDS:
                     before, database_before = _cpu_s(proc.pid), server_cpu(url)
                     rate = _wrk(base, token, kind, script, f"w{uuid.uuid4().hex[:8]}{r}",
                                 seconds)
@@ -205,11 +213,11 @@ def bench_http_wrk(url: str, seconds: int = WRK_SECONDS,
                                 / (rate * seconds))
     finally:
         stop_server(proc)
-    bare = statistics.fmean(rates["ping"])
-    charge = statistics.fmean(rates["charge"])
-    ratios = ratio_figures("ratio", rates["charge"], rates["ping"])
-    return {"bare_per_s": bare, "charge_per_s": charge,
-            "ratio": ratios["ratio"], "ratio_spread": ratios["ratio_spread"],
+    return {"bare_per_s": statistics.fmean(rates["ping"]),
+            "charge_per_s": statistics.fmean(rates["charge"]),
+            "spend_per_s": statistics.fmean(rates["spend"]),
+            **ratio_figures("ratio", rates["charge"], rates["ping"]),
+            **ratio_figures("spend_ratio", rates["spend"], rates["ping"]),
             **{f"server_cpu_ms_per_{kind}": statistics.fmean(spent) if spent else 0.0
                for kind, spent in cpu_ms.items()},
             **({"database_cpu_ms_per_charge": statistics.fmean(database_cpu_ms)}
@@ -271,7 +279,7 @@ def _measure(url: str, n: int, prefix: str, progress: Any,
     if WRK:
         if progress:
             progress(f"http on {prefix or 'sqlite'}: wrk, {CONNECTIONS} connections, "
-                     f"{rounds} rounds of ping and charges")
+                     f"{rounds} rounds of pings, charges and spends")
         found = bench_http_wrk(url, rounds=rounds)
         return {f"{prefix}http_server_processes": float(default_server_processes(
                     "postgresql" if prefix else "sqlite")),
@@ -281,6 +289,10 @@ def _measure(url: str, n: int, prefix: str, progress: Any,
                 f"{prefix}http_charge_ratio_spread": found["ratio_spread"],
                 f"{prefix}http_server_cpu_ms_per_charge": found["server_cpu_ms_per_charge"],
                 f"{prefix}http_server_cpu_ms_per_ping": found["server_cpu_ms_per_ping"],
+                f"{prefix}http_spend_per_s": found["spend_per_s"],
+                f"{prefix}http_spend_ratio": found["spend_ratio"],
+                f"{prefix}http_spend_ratio_spread": found["spend_ratio_spread"],
+                f"{prefix}http_server_cpu_ms_per_spend": found["server_cpu_ms_per_spend"],
                 **({f"{prefix}http_database_cpu_ms_per_charge":
                     found["database_cpu_ms_per_charge"]}
                    if "database_cpu_ms_per_charge" in found else {})}
