@@ -194,8 +194,8 @@ class LedgerWrites(LedgerBase):
     def _spend_batch(self, community_id: str, items: Sequence[SpendRequest | dict[str, Any]],
                      actor: str, *, made: list[tuple[TransferResult, str] | None] | None = None,
                      ) -> list[BatchItem]:
-        """`spend_batch`'s write; with `made`, `spend_together`'s: the spends it makes set there,
-        every other item left out (None)."""
+        """`spend_batch`'s write; with `made`, `spend_together`'s: the spends it makes set there
+        (instead of a batch item), every other item left out (None)."""
         results: list[BatchItem | None] = [None] * len(items)
         prepared: list[tuple[int, SpendRequest, Header, str]] = []
         for i, raw in enumerate(items):
@@ -248,10 +248,11 @@ class LedgerWrites(LedgerBase):
                     body = res.model_dump_json()
                     ws.remember_key(key, "spend", req_hash, body)
                     seen[key] = (req_hash, body)
-                    if made is not None:
+                    if made is not None:  # the answer, not a batch item, for the API's writer
                         made[i] = (res, body)
-                    results[i] = trusted(BatchItem, {"index": i, "status": "ok", "detail": "",
-                                                     "result": res})
+                    else:
+                        results[i] = trusted(BatchItem, {"index": i, "status": "ok",
+                                                         "detail": "", "result": res})
                 except Declined as d:
                     results[i] = BatchItem(index=i, status=d.status.value, detail=d.detail)
                 except JetonError as exc:
