@@ -342,3 +342,45 @@ def _account_index_is_partial(store: Store) -> bool:
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_postings_account' "
             "AND schemaname = current_schema()").scalar_one()
     return "account_version IS NULL" in definition.replace("(", "").replace(")", "")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_at_0015_gains_the_spend_that_writes_its_hash_in_one_format(
+        ) -> None:
+    store = make_pg_store()  # at head
+    try:
+        with store.engine.begin() as conn:  # back to 0015, with the body it had installed
+            cfg = migrate.alembic_config(store)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0015")
+            old = functions.SPEND.replace(_FORMAT_HASH, _CHAINED_HASH)
+            assert old != functions.SPEND
+            functions.install(conn, (old,))
+        assert "format('actor=" not in _spend_body(store)
+
+        migrate.upgrade(store)
+        assert migrate.current(store) == migrate.HEAD_REVISION
+        assert "format('actor=%s:%s;" in _spend_body(store)  # installed as written
+        j = jeton.Jeton(store)
+        c = j.create_community("Hashes", "hashes")
+        c.create_member("alice")
+        for n, amount in enumerate((2, 3, 4)):
+            c.grant("alice", amount, idempotency_key=f"g{n}", priority=n)  # a lot each
+        done_before = _sql_spends_done()
+        one = c.spend("alice", 1, idempotency_key="one", memo="100% é")  # one lot
+        three = c.spend("alice", 7, idempotency_key="three", service=None)  # three lots
+        assert _sql_spends_done() == done_before + 2  # both by the function, not the fallback
+        assert [len(one.lots), len(three.lots)] == [1, 3]
+        assert c.spend("alice", 1, idempotency_key="one", memo="100% é") == one.model_copy(
+            update={"replayed": True})  # the answer kept under the key
+        check_invariants(store)  # each transfer's hash is the one Python gives it
+    finally:
+        drop_pg_store(store)
+
+
+_SPEND_HEADER = (functions._SPEND_HASH_FIELDS, functions._SPEND_NULLABLE)
+_FORMAT_HASH = functions.hash_format(*_SPEND_HEADER, [("v_revenue", "p_amount"),
+                                                      ("v_wallet", "-p_amount")], "v_moves")
+_CHAINED_HASH = (functions.hash_head(functions._SPEND_HASH_FIELDS)
+                 + "\n    || " + functions.pair("p", "v_revenue", "p_amount")
+                 + "\n    || " + functions.pair("p", "v_wallet", "-p_amount") + "\n    || v_moves")

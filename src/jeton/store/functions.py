@@ -13,6 +13,8 @@ and answers to the Python write's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.engine import Connection
 
 # The functions name their tables, and the functions they call, with the schema they are made
@@ -89,6 +91,36 @@ def pair(tag: str, id_: str, amount: str) -> str:
             f" || length(({amount})::text) || ':' || ({amount})::text || ';'")
 
 
+def hash_format(values: dict[str, str], nullable: frozenset[str],
+                postings: Sequence[tuple[str, str]], tail: str) -> str:
+    """The whole hash text (`hash_head`, then a `pair` of each of `postings` tagged `p`, then
+    `tail`) as one `format()` call, which writes the text once where a chain of `||` copies it
+    at every step (decision 0122). `values` as for `hash_head`; a constant (a quoted literal
+    or `NULL::text`) is written into the format itself. A field not in `nullable` names a
+    NOT NULL column of the row the text is the hash of, so its value is never NULL there."""
+    pieces: list[str] = []
+    args: list[str] = []
+    for name in HASH_FIELDS:
+        expr = values[name]
+        if expr == "NULL::text":
+            pieces.append(f"{name}=1:~;")
+        elif expr.startswith("'"):
+            text = expr.strip("'")
+            pieces.append(f"{name}={len(text)}:{text};")
+        elif name in nullable:
+            pieces.append(f"{name}=%s;")
+            args.append(f"coalesce(length({expr}) || ':' || {expr}, '1:~')")
+        else:
+            pieces.append(f"{name}=%s:%s;")
+            args += [f"length({expr})", expr]
+    for id_, amount in postings:
+        pieces.append("p%s:%s;%s:%s;")
+        args += [f"length({id_})", id_, f"length(({amount})::text)", f"({amount})::text"]
+    pieces.append("%s")
+    args.append(tail)
+    return f"format('{''.join(pieces)}',\n      " + ",\n      ".join(args) + ")"
+
+
 def pairs(tag: str, ids: str, amounts: str) -> str:
     """The postings' or lot moves' part of the hash text as a SQL expression, from two arrays
     of the same length, sorted as Python sorts them."""
@@ -133,6 +165,9 @@ _SPEND_HASH_FIELDS = {
     "idempotency_key": "p_idempotency_key", "kind": "'spend'", "member_id": "p_member_id",
     "memo": "p_memo", "metadata_json": "p_metadata_json", "reason_code": "p_reason_code",
     "reverses_id": "NULL::text", "service": "p_service", "transfer_id": "p_transfer_id"}
+
+# The fields of a spend's header whose columns may hold NULL: the hash writes `~` for them.
+_SPEND_NULLABLE = frozenset({"idempotency_key", "member_id", "service"})
 
 # A plain spend (one wallet, paid to `revenue`, no splits) as one call: what `LedgerWrites.spend`
 # writes through `WorkSet.pay` on the Python path, row for row, so that on Citus the whole write
@@ -184,6 +219,7 @@ DECLARE
   v_move_amounts bigint[] := '{}';
   v_moves text;
   v_answer json;
+  v_lot_moves json;
   v_at timestamp;
   i integer;
 BEGIN
@@ -310,7 +346,8 @@ BEGIN
   -- The hash is `jeton_transfer_hash`'s text written out: the postings are revenue's then the
   -- wallet's (sorted by account: 'r' < 'w'), the moves sorted when there are several.
   IF cardinality(v_lots) = 1 THEN
-    v_moves := """ + pair("l", "v_lots[1]", "v_move_amounts[1]") + r""";
+    v_moves := format('l%s:%s;%s:%s;', length(v_lots[1]), v_lots[1],
+                      length(v_move_amounts[1]::text), v_move_amounts[1]::text);
   ELSE
     v_moves := """ + pairs("l", "v_lots", "v_move_amounts") + r""";
   END IF;
@@ -321,10 +358,9 @@ BEGIN
           p_actor, p_reason_code, p_memo, p_metadata_json, p_idempotency_key, p_now_us,
           CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT),
           encode(sha256(convert_to(
-    """ + hash_head(_SPEND_HASH_FIELDS) + r"""
-    || """ + pair("p", "v_revenue", "p_amount") + r"""
-    || """ + pair("p", "v_wallet", "-p_amount") + r"""
-    || v_moves, 'UTF8')), 'hex'));
+    """ + hash_format(_SPEND_HASH_FIELDS, _SPEND_NULLABLE, [  # revenue's, then the wallet's
+        ("v_revenue", "p_amount"), ("v_wallet", "-p_amount")], "v_moves") + r""",
+    'UTF8')), 'hex'));
   -- One lot (nearly every spend) by its key: PostgreSQL may plan `lot_id = ANY (v_lots)` anew
   -- on every call (its cached plan guesses ten lots, a fresh one knows the array): when it did,
   -- planning was about a twelfth of the call's CPU on the server (decision 0100).
@@ -353,6 +389,16 @@ BEGIN
     INSERT INTO @schema.posting_lots (community_id, transfer_id, lot_id, account_id, amount)
     VALUES (p_community_id, p_transfer_id, v_lots[i], v_wallet, v_move_amounts[i]);
   END LOOP;
+  -- The answer's lot moves: one lot (nearly every spend) without a query.
+  IF cardinality(v_lots) = 1 THEN
+    v_lot_moves := json_build_array(json_build_object(
+      'lot_id', v_lots[1], 'account_id', v_wallet, 'amount', v_move_amounts[1]));
+  ELSE
+    v_lot_moves := (SELECT json_agg(json_build_object('lot_id', x.lot_id,
+                                                      'account_id', v_wallet,
+                                                      'amount', x.amount) ORDER BY x.n)
+                    FROM unnest(v_lots, v_move_amounts) WITH ORDINALITY AS x(lot_id, amount, n));
+  END IF;
   -- The instant as the Python answer writes it (whole seconds without a fraction).
   v_at := timestamp 'epoch' + (p_now_us / 1000000) * interval '1 second'
           + mod(p_now_us, 1000000) * interval '1 microsecond';
@@ -364,9 +410,7 @@ BEGIN
       json_build_object('account_id', v_wallet, 'amount', -p_amount, 'balance_after', v_after),
       json_build_object('account_id', v_revenue, 'amount', p_amount,
                         'balance_after', NULL::bigint)),
-    'lots', (SELECT json_agg(json_build_object('lot_id', x.lot_id, 'account_id', v_wallet,
-                                               'amount', x.amount) ORDER BY x.n)
-             FROM unnest(v_lots, v_move_amounts) WITH ORDINALITY AS x(lot_id, amount, n)),
+    'lots', v_lot_moves,
     'actor', p_actor, 'reason_code', p_reason_code, 'memo', p_memo,
     'metadata', p_metadata_json::json,
     'effective_at', to_char(v_at, 'YYYY-MM-DD"T"HH24:MI:SS')
@@ -397,8 +441,9 @@ def install(conn: Connection, ddls: tuple[str, ...] = FUNCTIONS) -> None:
     if conn.dialect.name != "postgresql":
         return
     schema = conn.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
-    for ddl in ddls:
-        conn.exec_driver_sql(ddl.replace(SCHEMA, f"{schema}."))
+    for ddl in ddls:  # sent as written: a `%s` of a body's `format()` is no parameter
+        conn.exec_driver_sql(ddl.replace(SCHEMA, f"{schema}."),
+                             execution_options={"no_parameters": True})
 
 
 def uninstall(conn: Connection, drops: tuple[str, ...] = DROP_FUNCTIONS) -> None:
