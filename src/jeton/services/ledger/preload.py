@@ -136,7 +136,8 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
     wallets = sorted(a for a in ids if a.startswith("wallet:"))
     chunks = q.many_chunks(self.community_id, wallets)
     work: list[tuple[str, list[dict[str, Any]]]] = [("BEGIN", [{}])]
-    work.extend((_key_read(stmt, params), [params]) for stmt, params in key_reads)
+    work.extend((pipeline.PlanEach(compiled(stmt, "postgresql")), [params])
+                for stmt, params in key_reads)  # long IN lists: planned with their values
     if chunks:  # the locks first, in order; the lots once they are held
         work.append((compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks))
         work.append((compiled(q.live_lots_of(q.MANY_MAX), "postgresql"), chunks))
@@ -159,20 +160,6 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
     for aid in sorted(ids.difference(wallets)):
         self._load_system(aid)
     return keys
-
-
-# The most keys a batch's key read names and is still prepared: a generic plan of up to 32
-# finds them with the primary key's index on a table without statistics, as the wallets' reads
-# do (decision 0122); a list of 512 did not (decision 0118).
-PREPARED_KEYS_MAX = 32
-
-
-def _key_read(stmt: sa.sql.ClauseElement, params: dict[str, Any]) -> str:
-    """A batch's read of its keys as the pipeline sends it: prepared (parsed and planned once
-    per connection) for a list of at most `PREPARED_KEYS_MAX`, as every HTTP writer's batch
-    is; planned with its values at each run for a longer one."""
-    sql = compiled(stmt, "postgresql")
-    return sql if len(params) - 1 <= PREPARED_KEYS_MAX else pipeline.PlanEach(sql)  # less `c`
 
 
 # Each hook read rewritten for a `MemberBy`, by the ids of both (kept beside, so never reused).
