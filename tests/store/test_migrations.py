@@ -247,23 +247,13 @@ def test_a_database_at_0011_gains_the_providers_shared_state(tmp_path: Path) -> 
 def test_a_postgresql_database_at_0013_gains_the_spend_that_updates_its_lot_by_key() -> None:
     store = make_pg_store()  # at head
     try:
-        with store.engine.begin() as conn:  # back to 0013, with the body it had installed
-            cfg = migrate.alembic_config(store)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0013")
-            old = functions.SPEND.replace(_ONE_LOT_UPDATE, _ANY_LOTS_UPDATE)
-            assert old != functions.SPEND
-            functions.install(conn, (old,))
+        _back_to(store, "0013", functions.SPEND.replace(_ONE_LOT_UPDATE, _ANY_LOTS_UPDATE))
         assert _ONE_LOT_MARK not in _spend_body(store)
 
         migrate.upgrade(store)
         assert migrate.current(store) == migrate.HEAD_REVISION
         assert _ONE_LOT_MARK in _spend_body(store)
-        j = jeton.Jeton(store)
-        c = j.create_community("Lots", "lots")
-        c.create_member("alice")
-        for n, amount in enumerate((2, 3, 4)):
-            c.grant("alice", amount, idempotency_key=f"g{n}", priority=n)  # a lot each
+        c = _alice_with_three_lots(store, "lots")
         done_before = _sql_spends_done()
         one = c.spend("alice", 1, idempotency_key="one")  # one lot: by its key
         three = c.spend("alice", 7, idempotency_key="three")  # three lots: by `= ANY`
@@ -290,6 +280,26 @@ _ONE_LOT_UPDATE = functions.SPEND[
 def _sql_spends_done() -> float:
     return PROCESS_REGISTRY.get_sample_value(
         "jeton_sql_spends_total", {"outcome": "ok", "reason": ""}) or 0.0
+
+
+def _alice_with_three_lots(store: Store, community_id: str) -> jeton.Community:
+    """A new community where alice holds lots of 2, 3 and 4 credits, spent in that order."""
+    c = jeton.Jeton(store).create_community(community_id.title(), community_id)
+    c.create_member("alice")
+    for n, amount in enumerate((2, 3, 4)):
+        c.grant("alice", amount, idempotency_key=f"g{n}", priority=n)  # a lot each
+    return c
+
+
+def _back_to(store: Store, revision: str, spend: str) -> None:
+    """Downgrade `store` to `revision`, with `spend` (another body than the head's) as the
+    `jeton_spend` it had installed."""
+    assert spend != functions.SPEND
+    with store.engine.begin() as conn:
+        cfg = migrate.alembic_config(store)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+        functions.install(conn, (spend,))
 
 
 def _spend_body(store: Store) -> str:
@@ -349,23 +359,14 @@ def test_a_postgresql_database_at_0015_gains_the_spend_that_writes_its_hash_in_o
         ) -> None:
     store = make_pg_store()  # at head
     try:
-        with store.engine.begin() as conn:  # back to 0015, with the body it had installed
-            cfg = migrate.alembic_config(store)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0015")
-            old = functions.SPEND.replace(_FORMAT_HASH, _CHAINED_HASH)
-            assert old != functions.SPEND
-            functions.install(conn, (old,))
+        _back_to(store, "0015", functions.SPEND.replace(_FORMAT_HASH, _CHAINED_HASH).replace(
+            _FORMAT_MOVE, _CHAINED_MOVE))  # its hash by `||`
         assert "format('actor=" not in _spend_body(store)
 
         migrate.upgrade(store)
         assert migrate.current(store) == migrate.HEAD_REVISION
         assert "format('actor=%s:%s;" in _spend_body(store)  # installed as written
-        j = jeton.Jeton(store)
-        c = j.create_community("Hashes", "hashes")
-        c.create_member("alice")
-        for n, amount in enumerate((2, 3, 4)):
-            c.grant("alice", amount, idempotency_key=f"g{n}", priority=n)  # a lot each
+        c = _alice_with_three_lots(store, "hashes")
         done_before = _sql_spends_done()
         one = c.spend("alice", 1, idempotency_key="one", memo="100% é")  # one lot
         three = c.spend("alice", 7, idempotency_key="three", service=None)  # three lots
@@ -381,6 +382,8 @@ def test_a_postgresql_database_at_0015_gains_the_spend_that_writes_its_hash_in_o
 _SPEND_HEADER = (functions._SPEND_HASH_FIELDS, functions._SPEND_NULLABLE)
 _FORMAT_HASH = functions.hash_format(*_SPEND_HEADER, [("v_revenue", "p_amount"),
                                                       ("v_wallet", "-p_amount")], "v_moves")
+_FORMAT_MOVE = functions.format_pair("l", "v_lots[1]", "v_move_amounts[1]")
+_CHAINED_MOVE = functions.pair("l", "v_lots[1]", "v_move_amounts[1]")
 _CHAINED_HASH = (functions.hash_head(functions._SPEND_HASH_FIELDS)
                  + "\n    || " + functions.pair("p", "v_revenue", "p_amount")
                  + "\n    || " + functions.pair("p", "v_wallet", "-p_amount") + "\n    || v_moves")

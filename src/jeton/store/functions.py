@@ -115,10 +115,26 @@ def hash_format(values: dict[str, str], nullable: frozenset[str],
             pieces.append(f"{name}=%s:%s;")
             args += [f"length({expr})", expr]
     for id_, amount in postings:
-        pieces.append("p%s:%s;%s:%s;")
-        args += [f"length({id_})", id_, f"length(({amount})::text)", f"({amount})::text"]
+        piece, pair_args = _pair_parts("p", id_, amount)
+        pieces.append(piece)
+        args += pair_args
     pieces.append("%s")
     args.append(tail)
+    return _format(pieces, args)
+
+
+def format_pair(tag: str, id_: str, amount: str) -> str:
+    """`pair` as one `format()` call (`hash_format`'s form of it)."""
+    piece, args = _pair_parts(tag, id_, amount)
+    return _format([piece], args)
+
+
+def _pair_parts(tag: str, id_: str, amount: str) -> tuple[str, list[str]]:
+    return (f"{tag}%s:%s;%s:%s;",
+            [f"length({id_})", id_, f"length(({amount})::text)", f"({amount})::text"])
+
+
+def _format(pieces: list[str], args: list[str]) -> str:
     return f"format('{''.join(pieces)}',\n      " + ",\n      ".join(args) + ")"
 
 
@@ -347,8 +363,7 @@ BEGIN
   -- The hash is `jeton_transfer_hash`'s text written out: the postings are revenue's then the
   -- wallet's (sorted by account: 'r' < 'w'), the moves sorted when there are several.
   IF cardinality(v_lots) = 1 THEN
-    v_moves := format('l%s:%s;%s:%s;', length(v_lots[1]), v_lots[1],
-                      length(v_move_amounts[1]::text), v_move_amounts[1]::text);
+    v_moves := """ + format_pair("l", "v_lots[1]", "v_move_amounts[1]") + r""";
   ELSE
     v_moves := """ + pairs("l", "v_lots", "v_move_amounts") + r""";
   END IF;

@@ -1,6 +1,6 @@
 """`jeton_spend` writes its transfer's hash text with one `format()` call instead of a chain of
 `||`, and the answer's one lot move without a subquery (decision 0122): the same rows and
-answers, about 2 % less of PostgreSQL's work a spend (`scripts/postgres-instructions`). The
+answers, about 6 % less of PostgreSQL's work a spend (`scripts/postgres-instructions`). The
 signature is unchanged; on Citus the replaced function stays distributed. A new database gets
 it from 0009, which installs the current function.
 
