@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 import jeton
+from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES
+from jeton.services.charging.together import ChargeAsk, charge_together
 from jeton.services.ledger.verify import verify
 from jeton.store import pipeline
 from jeton.store.engine import Store
@@ -150,3 +152,65 @@ def test_a_batchs_keys_are_planned_with_their_values_whatever_their_number(
     assert lists == []
     assert c.balance("alice").available == 1_000 - 6 * 36
     assert verify(pg_store, community_id="ky") == []
+
+
+def _write_of_every_kind(c: jeton.Community, tag: str) -> None:
+    """One write of each kind the ledger pipelines, several wallets at a time where it can."""
+    c.spend("alice", 2, idempotency_key=f"{tag}-split", service="chat.message",
+            splits=[{"member": "bob", "amount": 1}, {"member": "carol", "amount": 1}])
+    c.charge("alice", "bench.download", DOWNLOAD_BYTES, context={"uploader": "uploader"},
+             idempotency_key=f"{tag}-charge")
+    made = charge_together(c.jeton.charging, c.id, [
+        ChargeAsk(m, "bench.download", DOWNLOAD_BYTES, f"{tag}-together-{m}",
+                  context={"uploader": "uploader"}) for m in ("alice", "bob", "carol")])
+    assert all(m is not None for m in made)
+    results = c.spend_batch([{"member": m, "amount": 1, "idempotency_key": f"{tag}-batch-{m}"}
+                             for m in ("alice", "bob", "carol")])
+    assert [r.status for r in results] == ["ok"] * 3
+    moved = c.transfer("alice", "bob", 3, idempotency_key=f"{tag}-transfer")
+    hold = c.hold("bob", 10, idempotency_key=f"{tag}-hold")
+    c.capture(hold.id, 5, idempotency_key=f"{tag}-capture",
+              splits=[{"member": "carol", "amount": 2}, {"member": "alice", "amount": 1}])
+    c.reverse(moved.id, idempotency_key=f"{tag}-reverse")
+
+
+def test_no_prepared_statement_of_a_write_reads_a_list_of_wallets_by_the_community_alone(
+        pg_store: Store) -> None:
+    # PostgreSQL keeps a generic plan for a prepared statement after five runs where it costs
+    # no more than planning with the values. For `account_id IN (...)` that plan may read the
+    # community's index and compare every row with the list: on a new database's empty tables,
+    # and with statistics where thousands of small communities sit beside a large one (17 ms a
+    # read for 50,000 wallets; decision 0123). Lists of wallets are one lookup an id instead.
+    c = jeton.Jeton(pg_store).create_community("Plans", "pn")
+    c.create_account("appstore")
+    for m in ("alice", "bob", "carol", "uploader"):
+        c.create_member(m)
+    c.load_catalog(CATALOG, "toml", actor="test")
+    for m in ("alice", "bob", "carol"):
+        c.grant(m, 100_000, idempotency_key=f"seed-{m}")
+    for i in range(7):  # past the five runs planned with their values
+        _write_of_every_kind(c, f"w{i}")
+    with pipeline._NAMING:
+        names = set().union(*pipeline._PREPARED.values())
+    statements = [st for st in pipeline._STATEMENTS.values() if st.name in names]
+    plans: dict[str, list[str]] = {}
+    with pg_store.write() as conn:
+        driver: Any = conn.connection.driver_connection
+        driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for n, st in enumerate(statements):
+            driver.execute(f"PREPARE generic_{n} AS {st.sql.decode()}")
+            params = driver.execute("SELECT cardinality(parameter_types) FROM "
+                                    "pg_prepared_statements WHERE name = %s",
+                                    (f"generic_{n}",)).fetchone()[0]
+            args = f"({', '.join(['NULL'] * params)})" if params else ""
+            plans[st.sql.decode()] = [row[0] for row in driver.execute(
+                f"EXPLAIN EXECUTE generic_{n}{args}").fetchall()]
+            driver.execute(f"DEALLOCATE generic_{n}")
+    by_list = {sql: plan for sql, plan in plans.items()
+               if any("Filter:" in line and "ANY (" in line for line in plan)}
+    assert by_list == {}
+    lateral = [sql for sql in plans if "JOIN LATERAL" in sql]
+    assert len(lateral) >= 4  # wallets locked, read, their live lots and their credit lots
+    assert c.balance("alice").available + c.balance("bob").available + c.balance(
+        "carol").available < 300_000
+    assert verify(pg_store, community_id="pn") == []

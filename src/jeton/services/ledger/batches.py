@@ -130,7 +130,7 @@ class BatchWriter:
     def _locks(self, items: list[Item]) -> Work:
         """PostgreSQL: the statements that lock every wallet the calls named, community by
         community and each in sorted order, `q.MANY_MAX` to a statement (a short last one
-        padded with its last id: one statement for every batch)."""
+        padded with NULL: one statement for every batch)."""
         if self.store.dialect == "sqlite":
             return ()
         named: dict[str, set[str]] = {}

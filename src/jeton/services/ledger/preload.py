@@ -74,7 +74,7 @@ def preload(self: WorkSet, account_ids: Iterable[str], key_read: tuple[sa.sql.Cl
         if names:
             lp: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(names)}
             lp["c"] = self.community_id
-            lot_stmts.append((many(len(names)), lp))
+            lot_stmts.append((many("postgresql", len(names)), lp))
     lot_stmts.extend(lot_reads)
     work.extend((compiled(stmt, "postgresql"), [params]) for stmt, params in lot_stmts)
     work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
@@ -126,7 +126,7 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
                   reads: Sequence[PreRead]) -> list[tuple[Any, ...]]:
     """On PostgreSQL, a batch's first round trip, as `preload` is a write's: BEGIN, its keys
     (`key_reads`: every row comes back), every wallet of `account_ids` locked in sorted order
-    with its live lots (`q.MANY_MAX` a statement, a short last one padded with its last id, so
+    with its live lots (`q.MANY_MAX` a statement, a short last one padded with NULL, so
     one statement serves every batch), and the hooks' reads of its members (`reads`). Its rows
     and COMMIT go in the second (`flush(commit=True)`): a batch of any size is two round trips.
     Wallets that do not exist yet are left to `ensure_wallet`; system accounts are read as
@@ -140,7 +140,7 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
                 for stmt, params in key_reads)  # long IN lists: planned with their values
     if chunks:  # the locks first, in order; the lots once they are held
         work.append((compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks))
-        work.append((compiled(q.live_lots_of(q.MANY_MAX), "postgresql"), chunks))
+        work.append((compiled(q.live_lots_of("postgresql", q.MANY_MAX), "postgresql"), chunks))
     work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
     results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
                            work)

@@ -182,7 +182,7 @@ class WorkSet:
         if 1 < len(account_ids) <= q.MANY_MAX:
             params = {f"a{i}": aid for i, aid in enumerate(account_ids)}
             params["c"] = self.community_id
-            for row in self.db.rows(q.live_lots_of(len(account_ids)), params):
+            for row in self.db.rows(q.live_lots_of(self.dialect, len(account_ids)), params):
                 self._add_lot(q.lot(row))
         else:
             for aid in account_ids:
@@ -208,7 +208,7 @@ class WorkSet:
             return
         params: dict[str, Any] = {f"a{i}": aid for i, aid in enumerate(need)}
         params["c"] = self.community_id
-        for row in self.db.rows(q.credit_lots_of(len(need)), params):
+        for row in self.db.rows(q.credit_lots_of(self.dialect, len(need)), params):
             self._add_lot(q.lot(row))
         self._credit_lots_for.update(need)
 
