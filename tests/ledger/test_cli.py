@@ -29,6 +29,13 @@ def test_a_script_drives_the_ledger_with_json(cli_app: typer.Typer, cli_db: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_json(cli_app, "migrate") == {"revision": migrate.HEAD_REVISION,
                                             "database": "sqlite"}
+    # What about the server would slow Jeton down is said, on the error stream (decision 0123)
+    checked = migrate.server_warnings
+    monkeypatch.setattr(migrate, "server_warnings", lambda store: ["autovacuum is off: ..."])
+    warned = CliRunner().invoke(cli_app, ["migrate"])
+    assert warned.exit_code == 0
+    assert "warning: autovacuum is off: ..." in warned.stderr
+    monkeypatch.setattr(migrate, "server_warnings", checked)
     sharded = CliRunner().invoke(cli_app, ["migrate", "--shard-count", "32"])
     assert sharded.exit_code == 0  # said, not refused: the schema is there all the same
     assert "--shard-count is for a Citus coordinator; this sqlite database" in sharded.output

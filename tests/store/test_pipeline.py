@@ -12,7 +12,7 @@ import jeton
 from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES
 from jeton.services.charging.together import ChargeAsk, charge_together
 from jeton.services.ledger.verify import verify
-from jeton.store import pipeline
+from jeton.store import migrate, pipeline
 from jeton.store.engine import Store
 
 pytestmark = pytest.mark.postgres
@@ -214,3 +214,23 @@ def test_no_prepared_statement_of_a_write_reads_a_list_of_wallets_by_the_communi
     assert c.balance("alice").available + c.balance("bob").available + c.balance(
         "carol").available < 300_000
     assert verify(pg_store, community_id="pn") == []
+
+
+def test_the_server_settings_that_keep_plans_good_are_checked(pg_store: Store,
+                                                              tmp_path: Any) -> None:
+    # The plans of prepared statements follow the tables' statistics only while autovacuum
+    # analyzes them (decision 0123): `jeton serve` and `jeton migrate` say when it cannot.
+    with pg_store.read() as conn:
+        autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar()
+    warned = migrate.server_warnings(pg_store)
+    assert [w.split(" ")[0] for w in warned] == ([] if autovacuum == "on" else ["autovacuum"])
+
+    def counts_off(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("SET track_counts = off")
+        dbapi_connection.commit()
+
+    sa.event.listen(pg_store.engine, "connect", counts_off)
+    pg_store.dispose()  # new connections from here on, each with the setting
+    assert [w.split(" ")[0] for w in migrate.server_warnings(pg_store)] == [
+        *([] if autovacuum == "on" else ["autovacuum"]), "track_counts"]
+    assert migrate.server_warnings(Store(f"sqlite:///{tmp_path}/plain.db")) == []

@@ -56,12 +56,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create or upgrade the schema; on a Citus coordinator, distribute it."""
         with opened(database_url, migrate=False) as j:
-            from jeton.store.migrate import current, upgrade
+            from jeton.store.migrate import current, server_warnings, upgrade
 
             done = upgrade(j.store, shard_count=shard_count)  # None: not a Citus coordinator
             if shard_count is not None and done is None:
                 err_console.print(f"note: --shard-count is for a Citus coordinator; this "
                                   f"{j.store.dialect} database has no shards to make")
+            for warning in server_warnings(j.store):
+                err_console.print(f"warning: {warning}")
             revision = current(j.store)
             database = "citus" if done is not None else j.store.dialect
             if as_json:
@@ -179,6 +181,7 @@ def register(app: typer.Typer) -> None:
         from jeton.api.server import serve as run_server
         from jeton.api.server import server_config
         from jeton.config import Settings, default_server_processes
+        from jeton.store.migrate import server_warnings
 
         _logging(verbose)
         # Links Jeton hands out (member pages, checkout returns) point at this server unless
@@ -194,6 +197,8 @@ def register(app: typer.Typer) -> None:
             if workers > 1 and j.store.dialect == "sqlite":
                 raise CliError("--workers above 1 needs PostgreSQL: SQLite has one writer at a "
                                "time, and one process already batches its writes (group commit)")
+            for warning in server_warnings(j.store):
+                err_console.print(f"warning: {warning}")
             if demo:
                 _demo_welcome(_load_demo(j), f"http://{host}:{port}")
             worker = _job_thread(j) if jobs else None

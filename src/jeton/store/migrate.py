@@ -93,3 +93,26 @@ def drop_present(tables: Sequence[sa.Table]) -> None:
     bind = op.get_bind()
     for table in reversed(tables):
         table.drop(bind, checkfirst=True)
+
+
+# What a PostgreSQL server needs for Jeton's prepared statements to keep good plans (decision
+# 0123): each is planned once per connection from the tables' statistics, and planned again
+# when autovacuum's ANALYZE changes them. Without it the first plans stay, made while the
+# tables were small.
+_UPKEEP = {
+    "autovacuum": "autovacuum is off: PostgreSQL keeps the plans Jeton's statements got while "
+                  "the tables were small (a whole community read where one row was asked for); "
+                  "turn it on, or run ANALYZE as the tables grow",
+    "track_counts": "track_counts is off, so autovacuum never sees the tables change: turn it "
+                    "on",
+}
+
+
+def server_warnings(store: Store) -> list[str]:
+    """What about the database server would slow Jeton down as its tables grow (PostgreSQL:
+    the settings autovacuum needs); empty when nothing would."""
+    if store.dialect != "postgresql":
+        return []
+    with store.engine.connect() as conn:
+        return [warning for name, warning in _UPKEEP.items()
+                if conn.exec_driver_sql(f"SHOW {name}").scalar() != "on"]
