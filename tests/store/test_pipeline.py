@@ -42,27 +42,6 @@ def test_a_write_whose_transaction_is_open_already_sends_no_second_begin(
     assert verify(pg_store, community_id="pl") == []
 
 
-def test_a_statement_planned_at_each_run_is_never_prepared(pg_store: Store) -> None:
-    # A batch's keys go as one long IN list: prepared, PostgreSQL would plan it once for any
-    # values, and on a table with no statistics yet that plan compared the list with every
-    # key of the community (a history of 200,000 spends took seconds a batch).
-    sql = "SELECT n FROM generate_series(1, 5) AS n WHERE n IN (%(a)s::int, %(b)s::int)"
-    with pg_store.write() as conn:
-        driver: Any = conn.connection.driver_connection
-        runs = [{"a": 2, "b": 4}, {"a": 1, "b": 9}]
-        for _ in range(7):  # past any threshold after which a statement would be prepared
-            assert pipeline.run(driver, [(pipeline.PlanEach(sql), runs)]) == [[(2,), (4,)],
-                                                                             [(1,)]]
-        def prepared() -> int:
-            return int(conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE "
-                "'%%generate_series(1, 5)%%'").scalar() or 0)
-
-        assert prepared() == 0
-        assert pipeline.run(driver, [(sql, runs)]) == [[(2,), (4,)], [(1,)]]  # prepared
-        assert prepared() == 1
-
-
 def _prepared_like(conn: sa.Connection, text: str) -> list[str]:
     return [row[0] for row in conn.exec_driver_sql(
         "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %(t)s "
@@ -129,12 +108,11 @@ def test_a_spend_sends_its_postings_in_one_statement(pg_store: Store,
     assert verify(pg_store, community_id="rw") == []
 
 
-def test_a_batchs_keys_are_planned_with_their_values_whatever_their_number(
-        pg_store: Store) -> None:
-    # Prepared, a batch's key read would keep the plan PostgreSQL made for it while the table
-    # was small: on a new database without statistics, a scan of every key of the community
-    # at every batch once it has grown (decision 0122 tried lists of up to 32 and measured
-    # the HTTP spends at half their rate). Planned with its values, it uses the index.
+def test_a_batchs_keys_are_prepared_and_each_looked_up_by_its_index(pg_store: Store) -> None:
+    # Prepared as an IN list, a batch's key read kept the plan PostgreSQL made while the
+    # table was small: a scan of every key of the community at every batch once it had grown
+    # (decision 0122 measured the HTTP spends at half their rate). One lookup a key keeps the
+    # key in the index condition of any plan (decision 0123).
     c = jeton.Jeton(pg_store).create_community("Keys", "ky")
     c.create_member("alice")
     c.grant("alice", 1_000, idempotency_key="seed")
@@ -147,9 +125,22 @@ def test_a_batchs_keys_are_planned_with_their_values_whatever_their_number(
     for tag in ("a", "b", "c", "d", "e", "f"):  # past PostgreSQL's five custom plans
         batch(tag, 3)  # keys read in a list of 4
         batch(tag, 33)  # in a list of 64
+    again = c.spend_batch([{"member": "alice", "amount": 1, "service": "chat.message",
+                            "idempotency_key": "a3-1"}])  # a replay, found by the same read
+    assert again[0].result is not None
+    assert again[0].result.replayed
     with pg_store.write() as conn:
-        lists = [s for s in _prepared_like(conn, "FROM idempotency_keys") if " IN (" in s]
-    assert lists == []
+        reads = [s for s in _prepared_like(conn, "FROM idempotency_keys") if "VALUES" in s]
+        assert [s.count("), ($") + 1 for s in reads] == [4, 64]
+        driver: Any = conn.connection.driver_connection
+        driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for n, sql in enumerate(reads):
+            driver.execute(f"PREPARE keys_{n} AS {sql}")
+            nulls = ", ".join(["NULL"] * sql.count("$"))
+            plan = "\n".join(row[0] for row in driver.execute(
+                f"EXPLAIN EXECUTE keys_{n}({nulls})").fetchall())
+            driver.execute(f"DEALLOCATE keys_{n}")
+            assert '(key)::text = "*VALUES*".column1' in plan, plan
     assert c.balance("alice").available == 1_000 - 6 * 36
     assert verify(pg_store, community_id="ky") == []
 

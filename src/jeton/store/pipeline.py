@@ -7,8 +7,9 @@ transaction and another to leave pipeline mode, so the hot path talks to libpq (
 psycopg's `pgconn`) itself: it queues the statements and one Sync, then reads the results.
 
 Statements are prepared once per connection (named `jeton_<n>`) and sent with text parameters;
-only the plain values of the hot path cross (str, int, bool, None). A `PlanEach` statement is
-sent unnamed instead, planned with its values at every run (a batch's long list of keys). The
+only the plain values of the hot path cross (str, int, bool, None). PostgreSQL keeps a generic
+plan for each after five runs: a statement sent here must keep its whole key in that plan's
+index condition whatever the statistics (a list of ids as one lookup each, decision 0123). The
 runs of a `ManyRows` INSERT (a write's postings, a group's transfers) go as statements of
 several rows each (decision 0120).
 Results are loaded by psycopg's own loaders, as tuples. The transaction the statements open or
@@ -64,16 +65,6 @@ class Statement:
         self.sql = _NAMED.sub(number, sql).replace("%%", "%").encode()
         self.names = tuple(names)
         self.name = f"jeton_{number_}".encode()
-
-
-class PlanEach(str):
-    """A statement sent unnamed, so PostgreSQL plans it with its values at each run, as
-    psycopg's own statements are (the store turns their preparing off). For a long IN list
-    (a batch's keys): prepared, its generic plan compares the list, a parameter, with every
-    row of the community where the table has no statistics yet; planned with the values, the
-    list is a constant that PostgreSQL looks rows up in by hash."""
-
-    __slots__ = ()
 
 
 class ManyRows(str):
@@ -188,12 +179,6 @@ def run(conn: psycopg.Connection[Any],
                 st = statement(sql)
                 if isinstance(sql, ManyRows) and len(runs) > 1 and rows_sql(sql, 2):
                     _send_rows(pgconn, sql, st, runs, prepared, expected)
-                    continue
-                if isinstance(sql, PlanEach):
-                    for params in runs:
-                        pgconn.send_query_params(st.sql, [
-                            _param(v) for v in map(params.__getitem__, st.names)])
-                        expected.append(None)
                     continue
                 if st.name not in prepared and st.name not in expected:
                     pgconn.send_prepare(st.name, st.sql)

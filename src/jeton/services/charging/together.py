@@ -183,7 +183,7 @@ def _preloaded(charging: Charging, ws: WorkSet, plans: dict[int, PlannedCharge],
         community_id, [(p.member_id, p.asset) for p in plans.values()], "charge")
     stored = idempotency.stored_by_key(ws.preload_batch(
         [a for plan in plans.values() for a in plan.touched],
-        idempotency.lookup_reads(community_id, keys), [*snapshot_reads, *hook_reads]))
+        idempotency.lookup_reads(community_id, keys, "postgresql"), [*snapshot_reads, *hook_reads]))
     return stored, {read.name: ws.prefetched.pop(read.name, None) for read in snapshot_reads}
 
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from jeton.core.errors import IdempotencyConflict
+from jeton.services.ledger import statements as q
 from jeton.store.dialect import is_unique_violation
 from jeton.store.fastsql import Runner
 from jeton.store.tables.ledger import idempotency_keys
@@ -51,18 +52,15 @@ def digest(canonical_json: str) -> str:
 
 
 _t = idempotency_keys.c
-_LOOKUP_IN: dict[int, sa.sql.ClauseElement] = {}
+_SELECT_KEYS = sa.select(_t.key, _t.operation, _t.request_hash, _t.response_json).where(
+    _t.community_id == sa.bindparam("c"))
 
 
-def _lookup_in(size: int) -> sa.sql.ClauseElement:
-    """SELECT the keys named by bind parameters k0..k{size-1} (one statement per size)."""
-    stmt = _LOOKUP_IN.get(size)
-    if stmt is None:
-        stmt = sa.select(_t.key, _t.operation, _t.request_hash, _t.response_json).where(
-            _t.community_id == sa.bindparam("c"),
-            _t.key.in_([sa.bindparam(f"k{i}") for i in range(size)]))
-        _LOOKUP_IN[size] = stmt
-    return stmt
+def _lookup_in(dialect: str, size: int) -> sa.sql.ClauseElement:
+    """SELECT the keys named by bind parameters k0..k{size-1} (one statement per size). On
+    PostgreSQL one lookup of the key's index per key, so that the plan it keeps once
+    prepared never reads the community's keys whole (`statements.by_ids`, decision 0123)."""
+    return q.by_ids("keys", dialect, size, _SELECT_KEYS, _t.key, prefix="k")
 
 
 def lookup_many(conn: Connection, community_id: str, keys: Iterable[str]) -> dict[str, Stored]:
@@ -72,16 +70,16 @@ def lookup_many(conn: Connection, community_id: str, keys: Iterable[str]) -> dic
     `lookup_reads`.
     """
     db = Runner(conn, conn.dialect.name)
-    return stored_by_key(row for stmt, params in lookup_reads(community_id, keys)
+    return stored_by_key(row for stmt, params in lookup_reads(community_id, keys, db.dialect)
                          for row in db.rows(stmt, params))
 
 
-def lookup_reads(community_id: str, keys: Iterable[str],
+def lookup_reads(community_id: str, keys: Iterable[str], dialect: str,
                  ) -> list[tuple[sa.sql.ClauseElement, dict[str, Any]]]:
     """The statements that read those of `keys` used before (their rows: the key, then
-    `Stored`'s fields), a chunk of keys each; a short chunk is padded with its last key to
+    `Stored`'s fields), a chunk of keys each; a short chunk is padded with NULL (no key) to
     the next power of two, so that a few statements serve every batch size. A batch on
-    PostgreSQL sends them with its first round trip (`WorkSet.preload_batch`)."""
+    PostgreSQL sends them with its first round trip (`WorkSet.preload_batch`), prepared."""
     wanted = list(dict.fromkeys(keys))
     reads = []
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
@@ -89,8 +87,8 @@ def lookup_reads(community_id: str, keys: Iterable[str],
         size = 1 << (len(chunk) - 1).bit_length()
         params: dict[str, Any] = {"c": community_id}
         for i in range(size):
-            params[f"k{i}"] = chunk[i] if i < len(chunk) else chunk[-1]
-        reads.append((_lookup_in(size), params))
+            params[f"k{i}"] = chunk[i] if i < len(chunk) else None
+        reads.append((_lookup_in(dialect, size), params))
     return reads
 
 

@@ -136,8 +136,7 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
     wallets = sorted(a for a in ids if a.startswith("wallet:"))
     chunks = q.many_chunks(self.community_id, wallets)
     work: list[tuple[str, list[dict[str, Any]]]] = [("BEGIN", [{}])]
-    work.extend((pipeline.PlanEach(compiled(stmt, "postgresql")), [params])
-                for stmt, params in key_reads)  # long IN lists: planned with their values
+    work.extend((compiled(stmt, "postgresql"), [params]) for stmt, params in key_reads)
     if chunks:  # the locks first, in order; the lots once they are held
         work.append((compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks))
         work.append((compiled(q.live_lots_of("postgresql", q.MANY_MAX), "postgresql"), chunks))

@@ -77,10 +77,12 @@ def many_chunks(community_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
 MANY: dict[tuple[str, str, int], sa.Select[Any]] = {}
 
 
-def _by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
-            column: sa.ColumnElement[Any], lock: bool = False) -> sa.Select[Any]:
+def by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
+           column: sa.ColumnElement[Any], lock: bool = False, prefix: str = "a",
+           ) -> sa.Select[Any]:
     """`base` (whose WHERE names the community `c`) for the `n` rows whose `column` is one of
-    the parameters `a0`... A read of several wallets or of their lots.
+    the parameters `a0`... (`prefix`). A read of several wallets, of their lots, of a batch's
+    idempotency keys.
 
     On PostgreSQL, one lookup of the index per id: `FROM (VALUES ...) JOIN LATERAL`, each id
     the key of a subquery that OFFSET 0 keeps a subquery, rows (and locks, `lock`) in the
@@ -95,14 +97,14 @@ def _by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
         return found
     if dialect == "postgresql" and n > 1:
         ids = sa.values(sa.column("id", sa.String), name="ids").data(
-            [(sa.bindparam(f"a{i}"),) for i in range(n)])
+            [(sa.bindparam(f"{prefix}{i}"),) for i in range(n)])
         each = base.where(column == ids.c.id).offset(sa.literal_column("0"))
         if lock:
             each = each.with_for_update()
         one = each.lateral("each")
         found = sa.select(*one.c).select_from(ids.join(one, sa.true()))
     else:
-        found = base.where(column.in_([sa.bindparam(f"a{i}") for i in range(n)]))
+        found = base.where(column.in_([sa.bindparam(f"{prefix}{i}") for i in range(n)]))
         if lock and dialect == "postgresql":
             found = found.with_for_update()
         if lock:
@@ -117,13 +119,13 @@ def lock_accounts(dialect: str, n: int) -> sa.Select[Any]:
     two or more: locked in the order the one-at-a-time path uses, so two writers never wait
     on each other both ways. On SQLite the whole database is this writer's (BEGIN IMMEDIATE):
     a read."""
-    return _by_ids("lock", dialect, n, SELECT_ACCOUNTS.where(T.community_id == sa.bindparam("c")),
+    return by_ids("lock", dialect, n, SELECT_ACCOUNTS.where(T.community_id == sa.bindparam("c")),
                    T.account_id, lock=dialect == "postgresql")
 
 
 def live_lots_of(dialect: str, n: int) -> sa.Select[Any]:
     """The live lots of `n` wallets (`a0`...)."""
-    return _by_ids("lots", dialect, n, sa.select(*LOT_COLS).where(
+    return by_ids("lots", dialect, n, sa.select(*LOT_COLS).where(
         L.community_id == sa.bindparam("c"), L.remaining != sa.literal_column("0")),
         L.account_id)
 
@@ -134,7 +136,7 @@ def credit_lots_of(dialect: str, n: int) -> sa.Select[Any]:
     drained or not. One-off lots (a purchase's, a grant's) never take a credit, so a wallet
     that received ten thousand purchases is not read whole to receive one more. The writer's
     cache keeps the same lots by the same rule (`cache._takes_credit`): change both."""
-    return _by_ids("credit-lots", dialect, n, sa.select(*LOT_COLS).where(
+    return by_ids("credit-lots", dialect, n, sa.select(*LOT_COLS).where(
         L.community_id == sa.bindparam("c"),
         sa.or_(L.merge_key.is_not(None),
                sa.and_(L.source == sa.literal_column("'overdraft'"),
@@ -254,7 +256,7 @@ def read_accounts(n: int) -> sa.Select[Any]:
     """Read `n` accounts without locking them (PostgreSQL): the wallets a charge credits by
     `CREDIT_POSTING` (its royalties), which take their lock only in the write's last round
     trip."""
-    return _by_ids("read", "postgresql", n,
+    return by_ids("read", "postgresql", n,
                    SELECT_ACCOUNTS.where(T.community_id == sa.bindparam("c")), T.account_id)
 
 

@@ -221,7 +221,7 @@ class LedgerWrites(LedgerBase):
             if postgres:  # keys, wallets, lots and the hooks' reads: one round trip
                 payers = [(req.member, req.asset) for _, req, _, _ in prepared]
                 stored = idempotency.stored_by_key(ws.preload_batch(
-                    accounts, idempotency.lookup_reads(community_id, keys),
+                    accounts, idempotency.lookup_reads(community_id, keys, "postgresql"),
                     self.hook_reads(community_id, payers, "spend")))
             else:
                 stored = idempotency.lookup_many(conn, community_id, keys)
