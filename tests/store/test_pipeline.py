@@ -9,11 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 import jeton
+from jeton.payments.offline import DEMO_METHOD_OK
 from jeton.services.bench.charging import CATALOG, DOWNLOAD_BYTES
+from jeton.services.charging.reads import snapshot_read
 from jeton.services.charging.together import ChargeAsk, charge_together
+from jeton.services.ledger import preload
 from jeton.services.ledger.verify import verify
 from jeton.store import migrate, pipeline
 from jeton.store.engine import Store
+from jeton.store.fastsql import compiled
 
 pytestmark = pytest.mark.postgres
 
@@ -225,3 +229,48 @@ def test_the_server_settings_that_keep_plans_good_are_checked(pg_store: Store,
     assert [w.split(" ")[0] for w in migrate.server_warnings(pg_store)] == [
         *([] if autovacuum == "on" else ["autovacuum"]), "track_counts"]
     assert migrate.server_warnings(Store(f"sqlite:///{tmp_path}/plain.db")) == []
+
+
+def test_a_batchs_reads_for_many_members_find_what_each_members_read_finds(
+        pg_store: Store) -> None:
+    # A batch sends each hook's read once for all its members (`preload.members_together`,
+    # decision 0123): each member's rows are filed under the name the hook asks for, the same
+    # as the member's own read gives, whoever else is in the statement.
+    c = jeton.Jeton(pg_store).create_community("Reads", "rd")
+    c.load_catalog(CATALOG, "toml", actor="test")
+    members = [f"m{i:02}" for i in range(35)]  # chunks of 32 and 3 (padded to 4)
+    for m in members:
+        c.create_member(m)
+        c.grant(m, 1_000, idempotency_key=f"seed-{m}")
+    c.freeze_wallet("m01", reason="chargeback", actor="mod")
+    c.grant_class("m02", "patron")
+    c.grant_key("m02", "vault")
+    c.grant_key("m33", "vault")
+    c.set_velocity_limit(per_hour=500)
+    pack = c.create_pack("Top-up", credits=100, price_minor=500)
+    c.set_payment_method("m03", provider="demo", customer_id="cus_m03",
+                         payment_method_id=DEMO_METHOD_OK)
+    c.set_auto_recharge("m03", pack_id=pack.id, threshold=50, monthly_cap=3)
+    now_us = 1_700_000_000_000_000
+    reads = [*c.jeton.charging.ledger.hook_reads(
+        c.id, [(m, "CREDIT") for m in members], "charge"),
+        *(snapshot_read(c.id, m, now_us) for m in members)]
+    together = preload.members_together(reads)
+    assert len(together) < len(reads) // 10  # a statement a read and chunk, not a member
+    with pg_store.write() as conn:
+        driver: Any = conn.connection.driver_connection
+        grouped: dict[str, Any] = {}
+        for (_, _, file), rows in zip(together, pipeline.run(driver, [
+                (compiled(stmt, "postgresql"), [params]) for stmt, params, _ in together]),
+                strict=True):
+            file(grouped, rows)
+        alone: dict[str, Any] = {}
+        for read in reads:
+            rows = [tuple(r) for r in conn.execute(read.stmt, read.params).all()]
+            alone[read.name] = rows if read.all_rows else rows[0] if rows else None
+    assert grouped == alone
+    assert grouped["protection:m01:CREDIT"][0] == "chargeback"
+    assert grouped["protection:m00:CREDIT"][0] is None
+    assert grouped["auto_recharge:m03:CREDIT"] is not None
+    assert grouped["auto_recharge:m04:CREDIT"] is None
+    assert {row[0] for row in grouped[f"snapshot:m02:{now_us}"]} >= {"m", "c", "k"}

@@ -7,7 +7,8 @@ function takes the working set as `self`: `preload` is `WorkSet.preload`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -140,7 +141,8 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
     if chunks:  # the locks first, in order; the lots once they are held
         work.append((compiled(q.lock_accounts("postgresql", q.MANY_MAX), "postgresql"), chunks))
         work.append((compiled(q.live_lots_of("postgresql", q.MANY_MAX), "postgresql"), chunks))
-    work.extend((compiled(read.stmt, "postgresql"), [read.params]) for read in reads)
+    together = members_together(reads)
+    work.extend((compiled(stmt, "postgresql"), [params]) for stmt, params, _ in together)
     results = pipeline.run(self.conn.connection.driver_connection,  # type: ignore[arg-type]
                            work)
     at = 1 + len(key_reads)
@@ -154,8 +156,8 @@ def preload_batch(self: WorkSet, account_ids: Iterable[str],
                 self._add_lot(q.lot(row))
         at += 2 * len(chunks)
     self._loaded_lots_for.update(a for a in wallets if a in self.accounts)
-    for read, rows in zip(reads, results[at:], strict=True):
-        self.prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
+    for (_, _, file), rows in zip(together, results[at:], strict=True):
+        file(self.prefetched, rows)
     for aid in sorted(ids.difference(wallets)):
         self._load_system(aid)
     return keys
@@ -179,3 +181,83 @@ def by_member(read: PreRead, member_by: MemberBy) -> PreRead:
         kept = _BY_MEMBER[key] = (read.stmt, member_by.member,
                                   replacement_traverse(read.stmt, {}, replace))
     return PreRead(read.name, kept[2], {**read.params, **member_by.params}, read.all_rows)
+
+
+# ---- the same read for many members in one statement (a batch's hooks and snapshots) ----
+
+File = Callable[[dict[str, Any], list[tuple[Any, ...]]], None]
+_MEMBERS_MAX = 32  # members a statement, in sizes of a power of two: a few prepared sizes
+_PER_MEMBER: dict[tuple[Any, bool, int], sa.Select[Any]] = {}
+
+
+def members_together(reads: Sequence[PreRead],
+                     ) -> list[tuple[sa.sql.ClauseElement, dict[str, Any], File]]:
+    """`reads` as statements to send, each with what files its rows in `prefetched`. A batch
+    asks every hook's read once for each of its members (`m`, with `a` the asset where the
+    read has one): the reads of one statement whose other parameters agree go as one
+    statement for all those members (`per_member`), one execution where there were as many as
+    members; a read alone goes as it is."""
+    groups: dict[tuple[Any, ...], list[PreRead]] = {}
+    for read in reads:
+        shared = tuple(sorted((k, v) for k, v in read.params.items() if k not in ("m", "a")))
+        key = (id(read.stmt), read.all_rows, "m" in read.params, "a" in read.params, shared)
+        groups.setdefault(key, []).append(read)
+    out: list[tuple[sa.sql.ClauseElement, dict[str, Any], File]] = []
+    for (_, _, by_member, with_asset, _), group in groups.items():
+        if not by_member or len(group) == 1:
+            out.extend((read.stmt, read.params, functools.partial(_file_one, read))
+                       for read in group)
+            continue
+        for start in range(0, len(group), _MEMBERS_MAX):
+            chunk = group[start:start + _MEMBERS_MAX]
+            size = 1 << (len(chunk) - 1).bit_length()
+            params = {k: v for k, v in chunk[0].params.items() if k not in ("m", "a")}
+            for i in range(size):  # a short chunk padded with NULL: no member has it
+                params[f"m{i}"] = chunk[i].params["m"] if i < len(chunk) else None
+                if with_asset:
+                    params[f"a{i}"] = chunk[i].params["a"] if i < len(chunk) else None
+            out.append((per_member(chunk[0].stmt, with_asset, size), params,
+                        functools.partial(_file_each, chunk, 2 if with_asset else 1)))
+    return out
+
+
+def _file_one(read: PreRead, prefetched: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
+    prefetched[read.name] = rows if read.all_rows else rows[0] if rows else None
+
+
+def _file_each(chunk: list[PreRead], width: int, prefetched: dict[str, Any],
+               rows: list[tuple[Any, ...]]) -> None:
+    """`per_member`'s rows (each led by its member, and asset) under each read's name."""
+    by_whom: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_whom.setdefault(row[:width], []).append(row[width:])
+    for read in chunk:
+        whom = (read.params["m"], read.params["a"]) if width == 2 else (read.params["m"],)
+        _file_one(read, prefetched, by_whom.get(whom, []))
+
+
+def per_member(stmt: Any, with_asset: bool, n: int) -> sa.Select[Any]:
+    """`stmt` (a read of one member, `m`, and asset, `a`) for the `n` members `m0`... (and
+    assets `a0`...) at once, each row led by its member (and asset): `FROM (VALUES ...) JOIN
+    LATERAL`, so each member's read keeps its own key in the plan PostgreSQL keeps for it, as
+    `statements.by_ids` does (decision 0123). Made once per statement and size."""
+    key = (stmt, with_asset, n)  # a statement is hashed by its identity
+    found = _PER_MEMBER.get(key)
+    if found is None:
+        names = ["m", "a"] if with_asset else ["m"]
+        whom = sa.values(*(sa.column(name, sa.String) for name in names), name="whom").data(
+            [tuple(sa.bindparam(f"{name}{i}") for name in names) for i in range(n)])
+        # By name, not as `whom`'s columns: a column would bring `whom` into the FROM of
+        # each scalar subquery it meets (SQLAlchemy correlates with the enclosing SELECT
+        # only), a cross join with every member of the statement.
+        swap = {name: sa.literal_column(f"whom.{name}", sa.String) for name in names}
+
+        def replace(element: Any, **_kw: Any) -> Any:
+            return swap.get(element.key) if isinstance(element, BindParameter) else None
+
+        each = replacement_traverse(stmt, {}, replace).offset(sa.literal_column("0"))
+        one = each.lateral("each")
+        found = sa.select(*(whom.c[name] for name in names), *one.c).select_from(
+            whom.join(one, sa.true()))
+        _PER_MEMBER[key] = found
+    return found
