@@ -75,6 +75,16 @@ def many_chunks(community_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 MANY: dict[tuple[str, str, int], sa.Select[Any]] = {}
+# What `by_ids` narrows to a list of ids, made once: built at each call, a statement costs a
+# write some twenty thousand instructions of SQLAlchemy before the cache is even asked.
+_COMMUNITY_ACCOUNTS = SELECT_ACCOUNTS.where(T.community_id == sa.bindparam("c"))
+_LIVE_LOTS = sa.select(*LOT_COLS).where(L.community_id == sa.bindparam("c"),
+                                        L.remaining != sa.literal_column("0"))
+_CREDIT_LOTS = sa.select(*LOT_COLS).where(
+    L.community_id == sa.bindparam("c"),
+    sa.or_(L.merge_key.is_not(None),
+           sa.and_(L.source == sa.literal_column("'overdraft'"),
+                   L.remaining != sa.literal_column("0"))))
 
 
 def by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
@@ -119,15 +129,13 @@ def lock_accounts(dialect: str, n: int) -> sa.Select[Any]:
     two or more: locked in the order the one-at-a-time path uses, so two writers never wait
     on each other both ways. On SQLite the whole database is this writer's (BEGIN IMMEDIATE):
     a read."""
-    return by_ids("lock", dialect, n, SELECT_ACCOUNTS.where(T.community_id == sa.bindparam("c")),
-                   T.account_id, lock=dialect == "postgresql")
+    return by_ids("lock", dialect, n, _COMMUNITY_ACCOUNTS, T.account_id,
+                  lock=dialect == "postgresql")
 
 
 def live_lots_of(dialect: str, n: int) -> sa.Select[Any]:
     """The live lots of `n` wallets (`a0`...)."""
-    return by_ids("lots", dialect, n, sa.select(*LOT_COLS).where(
-        L.community_id == sa.bindparam("c"), L.remaining != sa.literal_column("0")),
-        L.account_id)
+    return by_ids("lots", dialect, n, _LIVE_LOTS, L.account_id)
 
 
 def credit_lots_of(dialect: str, n: int) -> sa.Select[Any]:
@@ -136,11 +144,7 @@ def credit_lots_of(dialect: str, n: int) -> sa.Select[Any]:
     drained or not. One-off lots (a purchase's, a grant's) never take a credit, so a wallet
     that received ten thousand purchases is not read whole to receive one more. The writer's
     cache keeps the same lots by the same rule (`cache._takes_credit`): change both."""
-    return by_ids("credit-lots", dialect, n, sa.select(*LOT_COLS).where(
-        L.community_id == sa.bindparam("c"),
-        sa.or_(L.merge_key.is_not(None),
-               sa.and_(L.source == sa.literal_column("'overdraft'"),
-                       L.remaining != sa.literal_column("0")))), L.account_id)
+    return by_ids("credit-lots", dialect, n, _CREDIT_LOTS, L.account_id)
 
 
 def lock_accounts_in(ids: sa.Select[Any] | sa.CompoundSelect[Any]) -> sa.Select[Any]:
@@ -256,8 +260,7 @@ def read_accounts(n: int) -> sa.Select[Any]:
     """Read `n` accounts without locking them (PostgreSQL): the wallets a charge credits by
     `CREDIT_POSTING` (its royalties), which take their lock only in the write's last round
     trip."""
-    return by_ids("read", "postgresql", n,
-                   SELECT_ACCOUNTS.where(T.community_id == sa.bindparam("c")), T.account_id)
+    return by_ids("read", "postgresql", n, _COMMUNITY_ACCOUNTS, T.account_id)
 
 
 # The wallet's balance and version moved by the credit under the row's own lock, which the
