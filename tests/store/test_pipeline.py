@@ -137,13 +137,8 @@ def test_a_batchs_keys_are_prepared_and_each_looked_up_by_its_index(pg_store: St
         reads = [s for s in _prepared_like(conn, "FROM idempotency_keys") if "VALUES" in s]
         assert [s.count("), ($") + 1 for s in reads] == [4, 64]
         driver: Any = conn.connection.driver_connection
-        driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        for n, sql in enumerate(reads):
-            driver.execute(f"PREPARE keys_{n} AS {sql}")
-            nulls = ", ".join(["NULL"] * sql.count("$"))
-            plan = "\n".join(row[0] for row in driver.execute(
-                f"EXPLAIN EXECUTE keys_{n}({nulls})").fetchall())
-            driver.execute(f"DEALLOCATE keys_{n}")
+        for sql in reads:
+            plan = "\n".join(pipeline.generic_plan(driver, sql))
             assert '(key)::text = "*VALUES*".column1' in plan, plan
     assert c.balance("alice").available == 1_000 - 6 * 36
     assert verify(pg_store, community_id="ky") == []
@@ -185,22 +180,9 @@ def test_no_prepared_statement_of_a_write_reads_a_list_of_wallets_by_the_communi
         c.grant(m, 100_000, idempotency_key=f"seed-{m}")
     for i in range(7):  # past the five runs planned with their values
         _write_of_every_kind(c, f"w{i}")
-    with pipeline._NAMING:
-        names = set().union(*pipeline._PREPARED.values())
-    statements = [st for st in pipeline._STATEMENTS.values() if st.name in names]
-    plans: dict[str, list[str]] = {}
     with pg_store.write() as conn:
         driver: Any = conn.connection.driver_connection
-        driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        for n, st in enumerate(statements):
-            driver.execute(f"PREPARE generic_{n} AS {st.sql.decode()}")
-            params = driver.execute("SELECT cardinality(parameter_types) FROM "
-                                    "pg_prepared_statements WHERE name = %s",
-                                    (f"generic_{n}",)).fetchone()[0]
-            args = f"({', '.join(['NULL'] * params)})" if params else ""
-            plans[st.sql.decode()] = [row[0] for row in driver.execute(
-                f"EXPLAIN EXECUTE generic_{n}{args}").fetchall()]
-            driver.execute(f"DEALLOCATE generic_{n}")
+        plans = {sql: pipeline.generic_plan(driver, sql) for sql in pipeline.prepared_sql()}
     by_list = {sql: plan for sql, plan in plans.items()
                if any("Filter:" in line and "ANY (" in line for line in plan)}
     assert by_list == {}

@@ -127,6 +127,33 @@ def statement(sql: str) -> Statement:
     return found
 
 
+def prepared_sql() -> list[str]:
+    """The SQL (`$n` form) of every statement a live connection of this process has prepared:
+    for `generic_plan` (scripts/generic-plans, tests)."""
+    with _NAMING:
+        names = set().union(*_PREPARED.values())
+    return [st.sql.decode() for st in _STATEMENTS.values() if st.name in names]
+
+
+def generic_plan(conn: psycopg.Connection[Any], sql: str) -> list[str]:
+    """The lines of the plan PostgreSQL would keep for `sql` (`$n` form) once prepared and run
+    more than five times: its generic plan (decision 0123). Prepared under a name of its own
+    on `conn`, explained with NULLs, then dropped; `plan_cache_mode` is put back."""
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        conn.execute(f"PREPARE jeton_generic AS {sql}")
+        try:
+            found = conn.execute("SELECT cardinality(parameter_types) FROM "
+                                 "pg_prepared_statements WHERE name = 'jeton_generic'").fetchone()
+            nulls = ", ".join(["NULL"] * (found[0] if found else 0))
+            return [row[0] for row in conn.execute(
+                f"EXPLAIN EXECUTE jeton_generic{f'({nulls})' if nulls else ''}")]
+        finally:
+            conn.execute("DEALLOCATE jeton_generic")
+    finally:
+        conn.execute("RESET plan_cache_mode")
+
+
 def _param(value: Any) -> bytes | None:
     if value is None:
         return None

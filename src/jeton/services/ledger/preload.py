@@ -238,26 +238,18 @@ def _file_each(chunk: list[PreRead], width: int, prefetched: dict[str, Any],
 
 def per_member(stmt: Any, with_asset: bool, n: int) -> sa.Select[Any]:
     """`stmt` (a read of one member, `m`, and asset, `a`) for the `n` members `m0`... (and
-    assets `a0`...) at once, each row led by its member (and asset): `FROM (VALUES ...) JOIN
-    LATERAL`, so each member's read keeps its own key in the plan PostgreSQL keeps for it, as
-    `statements.by_ids` does (decision 0123). Made once per statement and size."""
+    assets `a0`...) at once, each row led by its member (and asset), each member's read with
+    its own key (`statements.for_each_row`, decision 0123). Made once per statement and
+    size."""
     key = (stmt, with_asset, n)  # a statement is hashed by its identity
     found = _PER_MEMBER.get(key)
     if found is None:
         names = ["m", "a"] if with_asset else ["m"]
-        whom = sa.values(*(sa.column(name, sa.String) for name in names), name="whom").data(
-            [tuple(sa.bindparam(f"{name}{i}") for name in names) for i in range(n)])
-        # By name, not as `whom`'s columns: a column would bring `whom` into the FROM of
-        # each scalar subquery it meets (SQLAlchemy correlates with the enclosing SELECT
-        # only), a cross join with every member of the statement.
-        swap = {name: sa.literal_column(f"whom.{name}", sa.String) for name in names}
+        swap = {name: sa.literal_column(f"v.{name}", sa.String) for name in names}
 
         def replace(element: Any, **_kw: Any) -> Any:
             return swap.get(element.key) if isinstance(element, BindParameter) else None
 
-        each = replacement_traverse(stmt, {}, replace).offset(sa.literal_column("0"))
-        one = each.lateral("each")
-        found = sa.select(*(whom.c[name] for name in names), *one.c).select_from(
-            whom.join(one, sa.true()))
+        found = q.for_each_row(names, n, replacement_traverse(stmt, {}, replace), lead=True)
         _PER_MEMBER[key] = found
     return found

@@ -94,9 +94,8 @@ def by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
     the parameters `a0`... (`prefix`). A read of several wallets, of their lots, of a batch's
     idempotency keys.
 
-    On PostgreSQL, one lookup of the index per id: `FROM (VALUES ...) JOIN LATERAL`, each id
-    the key of a subquery that OFFSET 0 keeps a subquery, rows (and locks, `lock`) in the
-    order of the ids. The plain `IN` list, prepared, gets a generic plan, and where the
+    On PostgreSQL, one lookup of the index per id (`for_each_row`), rows (and locks, `lock`)
+    in the order of the ids. The plain `IN` list, prepared, gets a generic plan, and where the
     community looks selective (a new database's empty tables, or thousands of small
     communities beside a large one) that plan reads every row of the community and compares
     each with the list: 17 ms for a community of 50,000 wallets (decision 0123). A NULL id
@@ -106,13 +105,8 @@ def by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
     if found is not None:
         return found
     if dialect == "postgresql" and n > 1:
-        ids = sa.values(sa.column("id", sa.String), name="ids").data(
-            [(sa.bindparam(f"{prefix}{i}"),) for i in range(n)])
-        each = base.where(column == ids.c.id).offset(sa.literal_column("0"))
-        if lock:
-            each = each.with_for_update()
-        one = each.lateral("each")
-        found = sa.select(*one.c).select_from(ids.join(one, sa.true()))
+        each = base.where(column == sa.literal_column(f"v.{prefix}", sa.String))
+        found = for_each_row([prefix], n, each.with_for_update() if lock else each)
     else:
         found = base.where(column.in_([sa.bindparam(f"{prefix}{i}") for i in range(n)]))
         if lock and dialect == "postgresql":
@@ -121,6 +115,23 @@ def by_ids(kind: str, dialect: str, n: int, base: sa.Select[Any],
             found = found.order_by(column)
     MANY[key] = found
     return found
+
+
+def for_each_row(names: Sequence[str], n: int, each: Any, *, lead: bool = False,
+                 ) -> sa.Select[Any]:
+    """PostgreSQL: `each` (a SELECT that names `v.<name>` for each of `names`) run once for
+    each of `n` rows of parameters (`<name>0`, `<name>1`...): `FROM (VALUES ...) AS v JOIN
+    LATERAL (each OFFSET 0)`, its rows in the order of theirs, led by their values with
+    `lead`. OFFSET 0 keeps `each` a subquery, planned with the row's values as its key, so the
+    plan PostgreSQL keeps once it is prepared looks each one up (decision 0123). `each` names
+    the values as text, not as the VALUES list's columns: SQLAlchemy would add the list to the
+    FROM of every scalar subquery that named one (it correlates with the enclosing SELECT
+    only), a cross join with every row."""
+    v = sa.values(*(sa.column(name, sa.String) for name in names), name="v").data(
+        [tuple(sa.bindparam(f"{name}{i}") for name in names) for i in range(n)])
+    one = each.offset(sa.literal_column("0")).lateral("each")
+    return sa.select(*(v.c[name] for name in names if lead), *one.c).select_from(
+        v.join(one, sa.true()))
 
 
 def lock_accounts(dialect: str, n: int) -> sa.Select[Any]:
