@@ -3,6 +3,7 @@ seal chain across pages, and sees one snapshot of a community however the writes
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import tracemalloc
 
@@ -13,6 +14,7 @@ import jeton
 from jeton.core.ids import id_floor
 from jeton.services.ledger import journal, verify
 from jeton.store.engine import Store
+from jeton.store.tables.ledger import transfers
 
 PAGE = 40  # rows a page in these tests: a few dozen transfers span many pages
 
@@ -113,3 +115,46 @@ def test_every_check_sees_one_snapshot_while_writes_go_on(
     assert counted == [12, 12]
     assert verify.verify_community(store, "shop") == []  # the next snapshot sees it
     assert counted[-1] == 13
+
+
+def test_journal_rows_that_name_nothing_are_named(shop: jeton.Community, store: Store) -> None:
+    """A transfer's asset, a posting's transfer and account and a lot move's transfer: foreign
+    keys on SQLite, on PostgreSQL checked by `jeton verify` alone (decision 0124)."""
+    _spends(shop, 3, "a")
+    with store.read() as conn:
+        real = conn.execute(sa.text("SELECT transfer_id FROM transfers WHERE community_id = "
+                                    "'shop' ORDER BY transfer_id LIMIT 1")).scalar_one()
+    names = [c.name for c in transfers.c]
+    orphan = ", ".join({"transfer_id": "'t-orphan'", "asset": "'GHOST'",
+                        "idempotency_key": "NULL"}.get(n, n) for n in names)
+    statements = [
+        f"INSERT INTO transfers ({', '.join(names)}) SELECT {orphan} FROM transfers "
+        f"WHERE community_id = 'shop' AND transfer_id = '{real}'",
+        "INSERT INTO postings (community_id, transfer_id, account_id, amount) "
+        "VALUES ('shop', 't-none', 'revenue:CREDIT', 1)",
+        "INSERT INTO postings (community_id, transfer_id, account_id, amount) "
+        f"VALUES ('shop', '{real}', 'wallet:nobody:CREDIT', 1)",
+        "INSERT INTO posting_lots (community_id, transfer_id, lot_id, account_id, amount) "
+        "VALUES ('shop', 't-none', 'l-none', 'wallet:ann:CREDIT', 1)",
+    ]
+    if store.dialect == "sqlite":  # the database refuses each; a tool with its keys off may not
+        for statement in statements:
+            with pytest.raises(sa.exc.IntegrityError), store.write() as conn:
+                conn.exec_driver_sql(statement)
+        raw = sqlite3.connect(store.engine.url.database or "")
+        with raw:
+            for statement in statements:
+                raw.execute(statement)
+        raw.close()
+    else:
+        with store.write() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    found = sorted((v.subject, v.detail) for v in verify.verify_community(store, "shop")
+                   if v.check == "reference")
+    assert found == sorted([
+        ("t-orphan", "transfer without its asset: GHOST"),
+        ("t-none", "posting without its transfer: revenue:CREDIT"),
+        (real, "posting without its account: wallet:nobody:CREDIT"),
+        ("t-none", "lot move without its transfer: l-none"),
+    ])

@@ -387,3 +387,55 @@ _CHAINED_MOVE = functions.pair("l", "v_lots[1]", "v_move_amounts[1]")
 _CHAINED_HASH = (functions.hash_head(functions._SPEND_HASH_FIELDS)
                  + "\n    || " + functions.pair("p", "v_revenue", "p_amount")
                  + "\n    || " + functions.pair("p", "v_wallet", "-p_amount") + "\n    || v_moves")
+
+
+_JOURNAL_TABLES = ("transfers", "postings", "posting_lots")
+
+
+def _journal_foreign_keys(store: Store) -> list[str]:
+    """The foreign keys of the journal's tables, by name."""
+    if store.dialect == "sqlite":
+        with store.engine.connect() as conn:
+            return sorted({f"{table}->{row[2]}" for table in _JOURNAL_TABLES  # a row a column
+                           for row in conn.exec_driver_sql(f"PRAGMA foreign_key_list({table})")})
+    with store.engine.connect() as conn:
+        return sorted(conn.exec_driver_sql(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+            "AND connamespace = current_schema()::regnamespace "
+            "AND conrelid::regclass::text = ANY (%(tables)s)",
+            {"tables": list(_JOURNAL_TABLES)}).scalars())
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgresql"])
+def test_a_database_at_0016_leaves_the_journals_references_to_verify_on_postgresql(
+        tmp_path: Path, server: str) -> None:
+    """Migration 0017 drops the journal's four foreign keys on PostgreSQL, where each locked
+    the row it names (decision 0124), and keeps them on SQLite; writes and every invariant
+    (the references among them) hold after it."""
+    store = (make_pg_store() if server == "postgresql"
+             else Store(f"sqlite:///{tmp_path / 'references.db'}"))
+    try:
+        migrate.upgrade(store)
+        with_keys = ["posting_lots->transfers", "postings->accounts", "postings->transfers",
+                     "transfers->assets"]
+        assert _journal_foreign_keys(store) == ([] if server == "postgresql" else with_keys)
+        c = _alice_with_three_lots(store, "references")
+        c.spend("alice", 3, idempotency_key="before")
+        with store.engine.begin() as conn:  # back to what a 0016 database has
+            cfg = migrate.alembic_config(store)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0016")
+        assert len(_journal_foreign_keys(store)) == 4
+        migrate.upgrade(store)
+        assert migrate.current(store) == migrate.HEAD_REVISION
+        assert _journal_foreign_keys(store) == ([] if server == "postgresql" else with_keys)
+        c.create_member("bob")
+        c.transfer("alice", "bob", 2, idempotency_key="after")
+        c.spend("bob", 1, idempotency_key="spent")
+        assert [c.balance(m).available for m in ("alice", "bob")] == [4, 1]
+        check_invariants(store)
+    finally:
+        if server == "postgresql":
+            drop_pg_store(store)
+        else:
+            store.dispose()

@@ -22,7 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # that is already there looks for the version table and reads its one row instead of loading
 # Alembic and its scripts, which would cost every command a third of a second and a page of
 # log lines.
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 
 
 def alembic_config(store: Store) -> Config:

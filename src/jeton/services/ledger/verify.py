@@ -13,7 +13,10 @@ The checks (DESIGN.md §2):
 - each lot's remaining (plus what holds set aside from it) equals the sum of its lot moves;
   no lot is below zero except a credit line's overdraft lot;
 - every hold's captured + voided is at most its amount, exactly its amount once settled, and
-  its lot reservations add up.
+  its lot reservations add up;
+- every journal row names what exists: a transfer its asset, a posting its transfer and its
+  account, a lot move its transfer (foreign keys on SQLite; on PostgreSQL this check holds
+  them, decision 0124).
 
 It goes community by community, each in a snapshot of its own (DESIGN.md §6; `Store.snapshot`:
 on PostgreSQL a read-only REPEATABLE READ transaction, so a write that commits meanwhile is
@@ -39,6 +42,7 @@ from jeton.store.engine import Store
 from jeton.store.tables.ledger import (
     account_checkpoints,
     accounts,
+    assets,
     communities,
     hold_lots,
     holds,
@@ -382,7 +386,31 @@ def _holds(conn: Connection, community_id: str) -> Iterator[Violation]:
                             f"reserved {reserved}/{amount}, used {used}/{captured}")
 
 
+def _references(conn: Connection, community_id: str) -> Iterator[Violation]:
+    """Journal rows naming a transfer, an account or an asset the community does not have."""
+    t, p, pl, a, k = transfers.c, postings.c, posting_lots.c, accounts.c, assets.c
+    missing: list[tuple[str, Any, Any, Any]] = [  # (what, whose row, what it names, its name)
+        ("transfer without its asset", t.transfer_id,
+         sa.and_(k.community_id == t.community_id, k.code == t.asset), t.asset),
+        ("posting without its transfer", p.transfer_id,
+         sa.and_(t.community_id == p.community_id, t.transfer_id == p.transfer_id),
+         p.account_id),
+        ("posting without its account", p.transfer_id,
+         sa.and_(a.community_id == p.community_id, a.account_id == p.account_id), p.account_id),
+        ("lot move without its transfer", pl.transfer_id,
+         sa.and_(t.community_id == pl.community_id, t.transfer_id == pl.transfer_id),
+         pl.lot_id),
+    ]
+    for what, subject, named, name in missing:
+        rows = conn.execute(sa.select(subject, name).where(
+            subject.table.c.community_id == community_id,
+            ~sa.exists().where(named).correlate(subject.table)))
+        for transfer_id, found in rows:
+            yield Violation("reference", community_id, transfer_id, f"{what}: {found}")
+
+
 _CHECKS: list[tuple[str, Callable[[Connection, str], Iterator[Violation]]]] = [
+    ("journal references", _references),
     ("postings sum to zero", _sums_to_zero),
     ("hashes and seals", _hashes),
     ("account balances", _account_balances),
