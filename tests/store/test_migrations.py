@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -174,10 +176,7 @@ def test_a_database_at_0009_keeps_its_keys_in_a_rowid_table_and_replays_them(
     c.create_member("alice")
     c.grant("alice", 10, idempotency_key="g")
     first = c.spend("alice", 3, idempotency_key="s")
-    with store.engine.begin() as conn:  # back to the shape a 0009 database has: by the key
-        cfg = migrate.alembic_config(store)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0009")
+    _downgrade(store, "0009")  # back to the shape a 0009 database has: by the key
     assert "WITHOUT ROWID" in _idempotency_keys_ddl(store).upper()
 
     migrate.upgrade(store)
@@ -226,10 +225,7 @@ def test_a_database_at_0011_gains_the_providers_shared_state(tmp_path: Path) -> 
 
     store = Store(f"sqlite:///{tmp_path / 'providers.db'}")
     migrate.upgrade(store)
-    with store.engine.begin() as conn:  # back to 0011: no table for the providers' state
-        cfg = migrate.alembic_config(store)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0011")
+    _downgrade(store, "0011")  # back to 0011: no table for the providers' state
     assert "provider_state" not in sa.inspect(store.engine).get_table_names()
 
     migrate.upgrade(store)
@@ -314,19 +310,14 @@ def test_a_database_at_0014_keeps_only_untracked_postings_in_the_account_index(
         tmp_path: Path, server: str) -> None:
     """Migration 0015 remakes `ix_postings_account` for untracked accounts only (decision
     0108); the wallet's statement, a bill and the revenue's balance read the same after it."""
-    store = (make_pg_store() if server == "postgresql"
-             else Store(f"sqlite:///{tmp_path / 'postings.db'}"))
-    try:
+    with _store_on(server, tmp_path) as store:
         migrate.upgrade(store)
         c = jeton.Jeton(store).create_community("Postings", "postings")
         c.create_member("alice")
         c.grant("alice", 10, idempotency_key="g")
         for i in range(3):
             c.spend("alice", 1, idempotency_key=f"s{i}")
-        with store.engine.begin() as conn:  # back to the index a 0014 database has
-            cfg = migrate.alembic_config(store)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0014")
+        _downgrade(store, "0014")  # back to the index a 0014 database has
         assert not _account_index_is_partial(store)
         migrate.upgrade(store)
         assert migrate.current(store) == migrate.HEAD_REVISION
@@ -336,11 +327,27 @@ def test_a_database_at_0014_keeps_only_untracked_postings_in_the_account_index(
         assert [line.balance_after for line in lines] == [7, 8, 9, 10]
         assert c.account_balance("revenue").posted == 3
         check_invariants(store)
+
+
+@contextmanager
+def _store_on(server: str, tmp_path: Path) -> Iterator[Store]:
+    """A new store on `server` (a scratch PostgreSQL schema, or a SQLite file), gone after."""
+    store = (make_pg_store() if server == "postgresql"
+             else Store(f"sqlite:///{tmp_path / 'migrated.db'}"))
+    try:
+        yield store
     finally:
         if server == "postgresql":
             drop_pg_store(store)
         else:
             store.dispose()
+
+
+def _downgrade(store: Store, revision: str) -> None:
+    with store.engine.begin() as conn:
+        cfg = migrate.alembic_config(store)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def _account_index_is_partial(store: Store) -> bool:
@@ -412,19 +419,14 @@ def test_a_database_at_0016_leaves_the_journals_references_to_verify_on_postgres
     """Migration 0017 drops the journal's four foreign keys on PostgreSQL, where each locked
     the row it names (decision 0124), and keeps them on SQLite; writes and every invariant
     (the references among them) hold after it."""
-    store = (make_pg_store() if server == "postgresql"
-             else Store(f"sqlite:///{tmp_path / 'references.db'}"))
-    try:
+    with _store_on(server, tmp_path) as store:
         migrate.upgrade(store)
         with_keys = ["posting_lots->transfers", "postings->accounts", "postings->transfers",
                      "transfers->assets"]
         assert _journal_foreign_keys(store) == ([] if server == "postgresql" else with_keys)
         c = _alice_with_three_lots(store, "references")
         c.spend("alice", 3, idempotency_key="before")
-        with store.engine.begin() as conn:  # back to what a 0016 database has
-            cfg = migrate.alembic_config(store)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0016")
+        _downgrade(store, "0016")  # back to what a 0016 database has
         assert len(_journal_foreign_keys(store)) == 4
         migrate.upgrade(store)
         assert migrate.current(store) == migrate.HEAD_REVISION
@@ -434,8 +436,3 @@ def test_a_database_at_0016_leaves_the_journals_references_to_verify_on_postgres
         c.spend("bob", 1, idempotency_key="spent")
         assert [c.balance(m).available for m in ("alice", "bob")] == [4, 1]
         check_invariants(store)
-    finally:
-        if server == "postgresql":
-            drop_pg_store(store)
-        else:
-            store.dispose()
