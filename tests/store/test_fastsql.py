@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from jeton.store import fastsql
+from jeton.services.ledger import statements as q
+from jeton.store import fastsql, pipeline
 
 _T = sa.table("t", sa.column("a"), sa.column("b"))
 
@@ -60,3 +61,29 @@ def test_sqlite_parameters_go_by_name_to_their_placeholders() -> None:
         assert run.rows(twice, {"name": "a"}) == [("a",)]
         assert run.first(one, {"k": "none"}) is None
     engine.dispose()
+
+
+def test_an_updates_rows_go_as_one_statement_only_when_one_community_names_each_once() -> None:
+    """On PostgreSQL the rows of an UPDATE by community and key go as one statement (decision
+    0125) when the write holds them locked (it updates them by their address) and that
+    statement updates exactly them: all of one community (it compares the first row's) and no
+    row named twice (a row joined twice is updated once)."""
+    def sent(rows: list[dict[str, object]], locked: bool = True) -> bool:
+        work: list[tuple[str, list[dict[str, object]]]] = []
+        fastsql.Queue(work).many(q.UPDATE_ACCOUNT, rows, locked=locked)
+        return isinstance(work[0][0], pipeline.ManyRows)
+
+    def row(community: str, account: str) -> dict[str, object]:
+        return {"b_community": community, "b_account": account, "posted": 1, "pending": 0,
+                "version": 2}
+
+    assert sent([row("c", "wallet:a:CREDIT"), row("c", "wallet:b:CREDIT")])
+    assert not sent([row("c", "wallet:a:CREDIT"), row("d", "wallet:b:CREDIT")])
+    assert not sent([row("c", "wallet:a:CREDIT"), row("c", "wallet:a:CREDIT")])
+    assert not sent([row("c", "wallet:a:CREDIT")])  # one row: the one-row statement
+    assert not sent([row("c", "wallet:a:CREDIT"), row("c", "wallet:b:CREDIT")], locked=False)
+    sql = pipeline.rows_sql(fastsql.compiled(q.UPDATE_ACCOUNT, "postgresql",
+                                             ["posted", "pending", "version"]), 3)
+    assert sql is not None
+    assert sql.count("(%(posted__") == 3  # a VALUES row each, in the one row's order
+    assert "JOIN LATERAL" in sql

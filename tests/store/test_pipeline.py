@@ -193,6 +193,38 @@ def test_no_prepared_statement_of_a_write_reads_a_list_of_wallets_by_the_communi
     assert verify(pg_store, community_id="pn") == []
 
 
+def test_a_writes_changes_to_several_rows_of_a_table_are_one_update_each_row_by_its_key(
+        pg_store: Store) -> None:
+    # PostgreSQL reads a table's CHECK constraints from their text and readies them at every
+    # statement that writes it: a write that changes two wallets and two lots updates each
+    # table in one statement (decision 0125). Each row is found by its key and updated by the
+    # address that gave: a plain join of the VALUES list to the table was planned, on this
+    # new database, as a read of every row of the community.
+    c = jeton.Jeton(pg_store).create_community("Updates", "up")
+    for m in ("alice", "bob"):
+        c.create_member(m)
+    for i in range(3):
+        c.grant("alice", 10, idempotency_key=f"seed-{i}", priority=i)  # a lot each
+    for i in range(7):  # past the five runs planned with their values
+        c.transfer("alice", "bob", 2, idempotency_key=f"t{i}")
+    assert [c.balance(m).available for m in ("alice", "bob")] == [16, 14]
+    assert verify(pg_store, community_id="up") == []
+    updates = {sql.split()[1]: sql for sql in pipeline.prepared_sql()
+               if sql.startswith("UPDATE") and "FROM (VALUES" in sql and "$10" in sql
+               and "$11" not in sql}  # two rows
+    assert set(updates) >= {"accounts", "lots"}
+    with pg_store.write() as conn:
+        driver: Any = conn.connection.driver_connection
+        for table in ("accounts", "lots"):
+            plan = pipeline.generic_plan(driver, updates[table])
+            key = "account_id" if table == "accounts" else "lot_id"
+            assert any("TID Cond" in line for line in plan), plan
+            conditions = [line for line in plan if "Index Cond" in line]
+            assert conditions, plan
+            assert all(key in line for line in conditions), plan
+            assert not any("Seq Scan" in line for line in plan), plan
+
+
 def test_the_server_settings_that_keep_plans_good_are_checked(pg_store: Store,
                                                               tmp_path: Any) -> None:
     # The plans of prepared statements follow the tables' statistics only while autovacuum

@@ -110,9 +110,10 @@ class Runner:
         return tuple(row) if row is not None else None
 
     def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
-             set_keys: Sequence[str] | None = None) -> None:
+             set_keys: Sequence[str] | None = None, *, locked: bool = False) -> None:
         """Execute for every row. `set_keys`: the columns an INSERT/UPDATE writes (default:
-        the keys of the first row that are not `b_` bind parameters)."""
+        the keys of the first row that are not `b_` bind parameters). `locked`: an UPDATE of
+        rows the transaction holds locked (`Queue.many`; nothing changes here)."""
         if not rows:
             return
         sql, order = (_by_shape(stmt, self.dialect, rows[0]) if set_keys is None
@@ -154,10 +155,25 @@ class Queue:
         self.work = work
 
     def many(self, stmt: sa.sql.ClauseElement, rows: list[dict[str, Any]],
-             set_keys: Sequence[str] | None = None) -> None:
+             set_keys: Sequence[str] | None = None, *, locked: bool = False) -> None:
+        """Queue `stmt` for every row. An INSERT's rows go as statements of several rows
+        (decision 0120), and so do an UPDATE's when `locked` says the transaction holds every
+        row it updates (`pipeline.rows_sql` updates them by their address; decision 0125)."""
         if rows:
             sql = (_by_shape(stmt, "postgresql", rows[0])[0] if set_keys is None
                    else compiled(stmt, "postgresql", set_keys))
-            if len(rows) > 1 and isinstance(stmt, sa.Insert):  # one statement, many rows
+            if len(rows) > 1 and (isinstance(stmt, sa.Insert)
+                                  or (locked and _one_community_by_key(rows))):
                 sql = pipeline.ManyRows(sql)
             self.work.append((sql, list(rows)))
+
+
+def _one_community_by_key(rows: list[dict[str, Any]]) -> bool:
+    """Whether an UPDATE's rows may go as one statement (`pipeline.rows_sql`): all of one
+    community, no row named twice (joined to a VALUES list, a row named twice would be
+    updated once, by either)."""
+    first = rows[0].get("b_community")
+    keys = {tuple(v for k, v in row.items() if k.startswith("b_")) for row in rows}
+    return (first is not None and len(keys) == len(rows)
+            and all(row.get("b_community") == first for row in rows))
+

@@ -82,8 +82,9 @@ _ROWS_SQL: dict[tuple[str, int], str | None] = {}
 
 
 def rows_sql(sql: str, size: int) -> str | None:
-    """`sql` (one row's `INSERT ... VALUES (...)`) for `size` rows, each row's parameters
-    named `<name>__<row>`; None when nothing follows its one VALUES group but more SQL."""
+    """`sql` (one row's `INSERT ... VALUES (...)`, or an UPDATE of one row by its community
+    and key) for `size` rows, each row's parameters named `<name>__<row>` in the order of the
+    one row's; None for any other shape."""
     key = (sql, size)
     if key in _ROWS_SQL:
         return _ROWS_SQL[key]
@@ -92,8 +93,47 @@ def rows_sql(sql: str, size: int) -> str | None:
     if sep and group.startswith("(") and _closes_at_end(group):
         found = head + sep + ", ".join(
             _NAMED.sub(rf"%(\1__{k})s", group) for k in range(size))
+    elif (update := _UPDATE_BY_KEY.match(sql)) is not None:
+        found = _update_rows(update, size)
     _ROWS_SQL[key] = found
     return found
+
+
+# `UPDATE t SET a=%(a)s::T, ... WHERE t.community_id = %(b_community)s::VARCHAR AND
+# t.<key> = %(b_<key>)s::VARCHAR`: what `fastsql` compiles for the ledger's row updates.
+_UPDATE_BY_KEY = re.compile(
+    r"UPDATE (\w+) SET (.+) WHERE \1\.community_id = %\(b_community\)s::VARCHAR "
+    r"AND \1\.(\w+) = %\((b_\w+)\)s::VARCHAR")
+_SET = re.compile(r"(\w+)=%\((\w+)\)s(::\w+)")
+
+
+def _update_rows(update: re.Match[str], size: int) -> str | None:
+    """The UPDATE of `update` for `size` rows of one community. Each row's values come in a
+    VALUES list (its parameters in the one row's order), each row is found by its key, one
+    index lookup a row (`JOIN LATERAL ... OFFSET 0`, as `statements.for_each_row` reads), and
+    updated by the physical address that lookup gave: a plain join of the VALUES list to the
+    table was planned, on a new database, as a read of the community's every row (decision
+    0125). The address stays the row's until the statement ends because a write updates only
+    rows it has locked (it sets their new values, not a change to them). The rows of one
+    statement share their community (`b_community`: the first row's is the one compared;
+    `fastsql.Queue` sends nothing else), as a write's rows do."""
+    table, assignments, key, key_param = update.groups()
+    sets = _SET.findall(assignments)
+    if ", ".join(f"{c}=%({p})s{t}" for c, p, t in sets) != assignments:
+        return None  # an assignment of another shape
+    columns = [(p, t) for _, p, t in sets] + [("b_community", "::VARCHAR"),
+                                              (key_param, "::VARCHAR")]
+    values = ", ".join("(" + ", ".join(f"%({p}__{k})s{t}" for p, t in columns) + ")"
+                       for k in range(size))
+    community = "%(b_community__0)s::VARCHAR"
+    assigned = ", ".join(f"{c}=u.{p}" for c, p, _ in sets)
+    named = ", ".join(p for p, _ in columns)
+    # Names from Jeton's own compiled statement only; every value is a parameter.
+    return (f"UPDATE {table} SET {assigned} FROM (SELECT v.*, x.at "  # noqa: S608
+            f"FROM (VALUES {values}) AS v ({named}) JOIN LATERAL (SELECT one.ctid AS at "
+            f"FROM {table} AS one WHERE one.community_id = {community} "
+            f"AND one.{key} = v.{key_param} OFFSET 0) AS x ON true) AS u "
+            f"WHERE {table}.community_id = {community} AND {table}.ctid = u.at")
 
 
 def _closes_at_end(group: str) -> bool:

@@ -72,12 +72,12 @@ def _write_rows(self: WorkSet, work: list[tuple[str, list[dict[str, Any]]]] | No
     many = db.many
     many(q.INSERT_TRANSFER, self.transfer_rows)
     many(q.INSERT_LOT, new_lots, q.LOT_ROW_KEYS)
-    many(q.UPDATE_LOT, lot_updates)
+    many(q.UPDATE_LOT, lot_updates, locked=True)  # a lot changes only with its wallet locked
     many(q.INSERT_HOLD, self.hold_inserts)
     many(q.INSERT_HOLD_LOT, self.hold_lot_inserts)
     many(q.UPDATE_HOLD_LOT, list(self.hold_lot_updates.values()))
     # Accounts after holds: pending and posted move together under the floor CHECK.
-    many(q.UPDATE_ACCOUNT, acct_rows)
+    many(q.UPDATE_ACCOUNT, acct_rows, locked=True)  # its new balance: read with the lock
     many(q.UPDATE_HOLD, list(self.hold_updates.values()))
     many(q.INSERT_POSTING, self.posting_rows)
     many(q.INSERT_KEY, self.key_rows)
