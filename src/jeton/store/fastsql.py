@@ -176,4 +176,3 @@ def _one_community_by_key(rows: list[dict[str, Any]]) -> bool:
     keys = {tuple(v for k, v in row.items() if k.startswith("b_")) for row in rows}
     return (first is not None and len(keys) == len(rows)
             and all(row.get("b_community") == first for row in rows))
-

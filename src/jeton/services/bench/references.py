@@ -160,7 +160,9 @@ def raw_setup(url: str, schema: str, writers: int) -> None:
                              for a in range(writers * RAW_ACCOUNTS_PER_WRITER)])
 
 
-def _raw_conn(c: jeton.Community) -> psycopg.Connection[Any]:
+def raw_connection(c: jeton.Community) -> psycopg.Connection[Any]:
+    """This thread's connection for the plain transfer, opened on `c`'s database at first use
+    and kept until `close_raw_connections`."""
     conn: psycopg.Connection[Any] | None = getattr(_local, "conn", None)
     if conn is None:
         store = c.jeton.store
@@ -171,11 +173,18 @@ def _raw_conn(c: jeton.Community) -> psycopg.Connection[Any]:
     return conn
 
 
+def close_raw_connections() -> None:
+    """Close every connection `raw_connection` opened in this process."""
+    while _opened:
+        _opened.pop().close()
+    _local.__dict__.pop("conn", None)
+
+
 def raw_transfer_op(c: jeton.Community, w: int, i: int) -> None:
     """One plain transfer of 1 between two of writer `w`'s own accounts, locks in sorted order."""
     base, k = w * RAW_ACCOUNTS_PER_WRITER, RAW_ACCOUNTS_PER_WRITER
     src, dst = f"r{base + i % k}", f"r{base + (i + 1) % k}"
-    conn = _raw_conn(c)
+    conn = raw_connection(c)
     first, second = sorted((src, dst))
     with conn.transaction():
         for account in (first, second):
